@@ -1,0 +1,70 @@
+"""Run parameters of a matching: range per capability, partner limit, distance options."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .model import CAPABILITIES, CAPABILITY_CODES, Capability, normalize_text
+
+Mode = Literal["optimal", "greedy", "stable"]
+MODES: tuple[Mode, ...] = ("optimal", "greedy", "stable")
+
+DEFAULT_MAX_KM = {Capability.CONSULT: 30.0, Capability.CARE: 16.0, Capability.ADMIT: 30.0}
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """Everything a run depends on besides its data (recorded in ``summary.json``)."""
+
+    max_km: dict[Capability, float] = field(default_factory=lambda: dict(DEFAULT_MAX_KM))
+    max_new_partners: int = 2
+    road_factor: float = 1.0
+    time_limit: float | None = None
+    include_unknown: bool = True
+    alternatives: int = 5
+
+    def __post_init__(self) -> None:
+        if self.max_new_partners < 1:
+            raise ValueError(f"max_new_partners は 1 以上で指定してください (値: {self.max_new_partners})")
+        if self.road_factor <= 0:
+            raise ValueError(f"road_factor は正の数で指定してください (値: {self.road_factor})")
+        for cap in CAPABILITIES:
+            km = self.max_km.get(cap)
+            if km is None or not km >= 0:
+                raise ValueError(f"{cap.code} の最大距離が不正です (値: {km})")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ValueError(f"time_limit は正の秒数で指定してください (値: {self.time_limit})")
+
+    @property
+    def max_range_km(self) -> float:
+        return max(self.max_km.values())
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "max_km": {CAPABILITY_CODES[c]: self.max_km[c] for c in CAPABILITIES},
+            "max_new_partners": self.max_new_partners,
+            "road_factor": self.road_factor,
+            "time_limit": self.time_limit,
+            "include_unknown": self.include_unknown,
+        }
+
+
+def parse_max_km(text: str) -> dict[Capability, float]:
+    """Parse ``consult=30,care=16,admit=30`` (missing keys keep their defaults)."""
+    result = dict(DEFAULT_MAX_KM)
+    by_code = {CAPABILITY_CODES[c]: c for c in CAPABILITIES}
+    for part in normalize_text(text).split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in by_code:
+            raise ValueError(f"--max-km の指定「{part}」が不正です (例: consult=30,care=16,admit=30)")
+        try:
+            km = float(value)
+        except ValueError:
+            raise ValueError(f"--max-km の「{key}」の距離「{value}」が数値ではありません") from None
+        if km < 0:
+            raise ValueError(f"--max-km の「{key}」の距離は 0 以上にしてください (値: {km})")
+        result[by_code[key]] = km
+    return result
