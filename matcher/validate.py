@@ -1,0 +1,224 @@
+"""Validation of canonical facility/institution tables into model objects, row by row.
+
+Every importer maps its own layout onto the canonical columns of MODEL.md and calls these, so
+the rules (coordinates in Japan, known kinds, unique ids, clinics not admitting, capacities ≥ 0)
+live in one place. Row numbers are the ones a user sees in Excel: the header is row 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Generic, Mapping, TypeVar
+
+from ._errors import RowIssue
+from .geo import coordinate_problem
+from .model import (
+    Capability,
+    Facility,
+    Institution,
+    normalize_text,
+    parse_capabilities,
+    parse_facility_kind,
+    parse_institution_kind,
+)
+
+T = TypeVar("T")
+
+FACILITY_COLUMNS = ("facility_id", "name", "kind", "lat", "lon", "covered", "has_partner",
+                    "municipality_code", "address")
+INSTITUTION_COLUMNS = ("institution_id", "name", "kind", "lat", "lon", "offers", "capacity",
+                       "municipality_code", "address")
+FACILITY_REQUIRED = ("facility_id", "kind", "lat", "lon")
+INSTITUTION_REQUIRED = ("institution_id", "kind", "lat", "lon", "offers")
+
+_TRUE = {"true", "1", "yes", "y", "有", "あり", "はい", "○", "〇", "定めている"}
+_FALSE = {"false", "0", "no", "n", "無", "なし", "いいえ", "×", "定めていない"}
+
+
+@dataclass
+class Validated(Generic[T]):
+    """Accepted objects, every issue found, and the source row number of each rejected row."""
+
+    items: list[T] = field(default_factory=list)
+    issues: list[RowIssue] = field(default_factory=list)
+    rejected_rows: dict[int, list[RowIssue]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[RowIssue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def warnings(self) -> list[RowIssue]:
+        return [i for i in self.issues if i.severity == "warning"]
+
+
+class _Row:
+    """One row being validated: collects issues that name file, row and column."""
+
+    def __init__(self, file: str, row: int, values: Mapping[str, object]) -> None:
+        self.file, self.row, self.values = file, row, values
+        self.issues: list[RowIssue] = []
+
+    def text(self, column: str) -> str:
+        return normalize_text(self.values.get(column, ""))
+
+    def error(self, column: str | None, message: str, value: object = None) -> None:
+        shown = self.text(column) if (value is None and column) else value
+        self.issues.append(RowIssue(self.file, self.row, column, None if shown is None else str(shown), message))
+
+    def warn(self, column: str | None, message: str, value: object = None) -> None:
+        shown = self.text(column) if (value is None and column) else value
+        self.issues.append(
+            RowIssue(self.file, self.row, column, None if shown is None else str(shown), message, "warning")
+        )
+
+    @property
+    def failed(self) -> bool:
+        return any(i.severity == "error" for i in self.issues)
+
+    def parse(self, column: str, parser: Callable[[object], T], default: T) -> T:
+        try:
+            return parser(self.values.get(column, ""))
+        except ValueError as exc:
+            self.error(column, str(exc))
+            return default
+
+    def number(self, column: str) -> float | None:
+        text = self.text(column)
+        if text == "":
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            self.error(column, "数値ではありません")
+            return None
+
+    def coordinates(self) -> tuple[float, float]:
+        lat, lon = self.number("lat"), self.number("lon")
+        if self.failed:
+            return 0.0, 0.0
+        problem = coordinate_problem(lat, lon)
+        if problem:
+            self.error("lat", problem, f"{self.text('lat')}, {self.text('lon')}")
+        return (lat or 0.0), (lon or 0.0)
+
+    def flag(self, column: str) -> bool | None:
+        text = self.text(column).lower()
+        if text == "":
+            return None
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        self.error(column, "true/false (有/無) で指定してください")
+        return None
+
+    def extra(self, known: tuple[str, ...]) -> dict[str, str]:
+        return {str(k): normalize_text(v) for k, v in self.values.items() if k not in known and normalize_text(v)}
+
+
+def _missing_columns(file: str, columns: list[str], required: tuple[str, ...]) -> list[RowIssue]:
+    return [
+        RowIssue(file, 1, col, None, f"必須列「{col}」がありません (ある列: {', '.join(columns)})")
+        for col in required
+        if col not in columns
+    ]
+
+
+def _validate(
+    records: list[Mapping[str, object]],
+    file: str,
+    columns: list[str],
+    required: tuple[str, ...],
+    id_column: str,
+    build: Callable[[_Row], T | None],
+    first_row: int,
+) -> Validated[T]:
+    out: Validated[T] = Validated()
+    out.issues = _missing_columns(file, columns, required)
+    if out.issues:
+        return out
+    seen: dict[str, int] = {}
+    for offset, values in enumerate(records):
+        row = _Row(file, first_row + offset, values)
+        ident = row.text(id_column)
+        if ident == "":
+            row.error(id_column, "ID が空です")
+        elif ident in seen:
+            row.error(id_column, f"ID が重複しています ({seen[ident]}行目と同じ)")
+        else:
+            seen[ident] = row.row
+        item = build(row)
+        out.issues.extend(row.issues)
+        if row.failed or item is None:
+            out.rejected_rows[row.row] = [i for i in row.issues if i.severity == "error"]
+        else:
+            out.items.append(item)
+    return out
+
+
+def _build_facility(row: _Row) -> Facility | None:
+    kind = row.parse("kind", parse_facility_kind, "")
+    lat, lon = row.coordinates()
+    covered = row.parse("covered", parse_capabilities, 0)
+    has_partner = row.flag("has_partner")
+    if covered and has_partner is False:
+        row.warn("has_partner", "covered があるのに has_partner が false です: 協力医療機関ありとして扱います")
+    if covered:
+        has_partner = True
+    if row.failed:
+        return None
+    return Facility(
+        facility_id=row.text("facility_id"), name=row.text("name"), kind=kind, lat=lat, lon=lon,
+        covered=covered, has_partner=has_partner, municipality_code=row.text("municipality_code"),
+        address=row.text("address"),
+        geocode="municipality" if row.text("geocode") == "municipality" else "exact",
+        extra=row.extra(FACILITY_COLUMNS + ("geocode",)),
+    )
+
+
+def _build_institution(row: _Row) -> Institution | None:
+    kind = row.parse("kind", parse_institution_kind, "clinic")
+    lat, lon = row.coordinates()
+    offers = row.parse("offers", parse_capabilities, 0)
+    if kind == "clinic" and offers & Capability.ADMIT:
+        row.warn("offers", "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します")
+        offers &= ~Capability.ADMIT
+    capacity: int | None = None
+    cap_text = row.text("capacity")
+    if cap_text != "":
+        try:
+            value = float(cap_text)
+        except ValueError:
+            row.error("capacity", "受入可能数が数値ではありません")
+        else:
+            if value < 0:
+                row.error("capacity", "受入可能数が負の値です")
+            elif value != int(value):
+                row.error("capacity", "受入可能数は整数で指定してください")
+            else:
+                capacity = int(value)
+    if row.failed:
+        return None
+    return Institution(
+        institution_id=row.text("institution_id"), name=row.text("name"), kind=kind, lat=lat,
+        lon=lon, offers=int(offers), capacity=capacity,
+        municipality_code=row.text("municipality_code"), address=row.text("address"),
+        geocode="municipality" if row.text("geocode") == "municipality" else "exact",
+        extra=row.extra(INSTITUTION_COLUMNS + ("geocode",)),
+    )
+
+
+def validate_facilities(
+    records: list[Mapping[str, object]], file: str, columns: list[str], first_row: int = 2
+) -> Validated[Facility]:
+    """Turn canonical facility records into ``Facility`` objects, collecting every issue."""
+    return _validate(records, file, columns, FACILITY_REQUIRED, "facility_id", _build_facility, first_row)
+
+
+def validate_institutions(
+    records: list[Mapping[str, object]], file: str, columns: list[str], first_row: int = 2
+) -> Validated[Institution]:
+    """Turn canonical institution records into ``Institution`` objects, collecting every issue."""
+    return _validate(
+        records, file, columns, INSTITUTION_REQUIRED, "institution_id", _build_institution, first_row
+    )
