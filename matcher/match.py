@@ -1,0 +1,105 @@
+"""One matching run: instance + parameters → candidates → solver → explained result."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from ._errors import InputError
+from .candidates import Candidates, Problem, TravelMatrix, build_candidates
+from .explain import alternatives_of, outcomes_of, proposals_of, unmatched_of
+from .model import Instance, Status
+from .objective import check_feasible, evaluate
+from .params import MODES, MatchParams, Mode
+from .result import MatchResult, SolveInfo
+from .solve.greedy import solve_greedy
+from .solve.optimal import solve_optimal
+from .solve.stable import solve_stable
+
+Progress = Callable[[str, int, int], None]
+
+
+def travel_matrix(instance: Instance, rows: list[tuple[str, str, float]], file: str = "") -> TravelMatrix:
+    """Map (facility_id, institution_id, km) rows onto positions; unknown ids are an error."""
+    from ._errors import RowIssue
+
+    fpos = {f.facility_id: k for k, f in enumerate(instance.facilities)}
+    ipos = {i.institution_id: k for k, i in enumerate(instance.institutions)}
+    issues = []
+    fac, inst, km = [], [], []
+    for n, (fid, iid, d) in enumerate(rows, start=2):
+        if fid not in fpos:
+            issues.append(RowIssue(file, n, "facility_id", fid, "施設一覧にない施設IDです"))
+        elif iid not in ipos:
+            issues.append(RowIssue(file, n, "institution_id", iid, "医療機関一覧にないIDです"))
+        else:
+            fac.append(fpos[fid]), inst.append(ipos[iid]), km.append(d)
+    if issues:
+        raise InputError(issues)
+    return TravelMatrix(np.array(fac, np.int64), np.array(inst, np.int64), np.array(km, float))
+
+
+def solve(problem: Problem, cand: Candidates, params: MatchParams, mode: Mode,
+          progress: Progress | None = None) -> tuple[np.ndarray, bool, str, dict[str, object]]:
+    """Run one solver; returns (chosen positions, proven optimal, message, details)."""
+    if mode == "greedy":
+        return solve_greedy(problem, cand, params.max_new_partners), False, "貪欲法(基準)", {}
+    if mode == "stable":
+        return solve_stable(problem, cand, params.max_new_partners), False, "安定マッチング(基準)", {}
+    if mode == "optimal":
+        cb = (lambda done, total: progress("solve", done, total)) if progress else None
+        chosen, rep = solve_optimal(problem, cand, params.max_new_partners, params.time_limit, cb)
+        details = {
+            "components": rep.components, "lp_integral_levels": rep.lp_integral_levels,
+            "milp_levels": rep.milp_levels, "columns": rep.columns,
+            "pricing_rounds": rep.pricing_rounds, "stopped_level": rep.stopped_level,
+        }
+        return chosen, rep.proven, rep.message_ja(), details
+    raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
+
+
+def match(
+    instance: Instance,
+    params: MatchParams | None = None,
+    mode: Mode = "optimal",
+    travel: TravelMatrix | None = None,
+    progress: Progress | None = None,
+) -> MatchResult:
+    """Propose new partnerships for every facility with missing capabilities."""
+    params = params or MatchParams()
+    if mode not in MODES:
+        raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
+    t0 = time.perf_counter()
+    problem = Problem.from_instance(instance, params)
+    cand = build_candidates(problem, params, travel)
+    t1 = time.perf_counter()
+    chosen, proven, message, details = solve(problem, cand, params, mode, progress)
+    t2 = time.perf_counter()
+    check_feasible(problem, cand, chosen, params.max_new_partners)
+    outcomes = outcomes_of(instance, problem, cand, chosen)
+    counts = {
+        "facilities": problem.n_fac,
+        "institutions": problem.n_inst,
+        "demand_facilities": int(np.count_nonzero(problem.missing)),
+        "candidate_pairs": len(cand),
+        "proposals": len(chosen),
+        "unknown_facilities": sum(o.unknown for o in outcomes),
+        "unlimited_institutions": int(np.count_nonzero(problem.capacity < 0)),
+    }
+    for s in Status:
+        counts[f"before_{s.value}"] = sum(o.status_before is s for o in outcomes)
+        counts[f"after_{s.value}"] = sum(o.status_after is s for o in outcomes)
+    result = MatchResult(
+        params=params,
+        proposals=proposals_of(instance, cand, chosen),
+        outcomes=outcomes,
+        unmatched=unmatched_of(instance, problem, cand, chosen, params.max_new_partners),
+        alternatives=alternatives_of(instance, problem, cand, chosen, params.alternatives),
+        objective=evaluate(problem, cand, chosen),
+        info=SolveInfo(mode, proven, message, {}, details),
+        counts=counts,
+    )
+    t3 = time.perf_counter()
+    result.info.seconds.update(candidates=t1 - t0, solve=t2 - t1, explain=t3 - t2, total=t3 - t0)
+    return result

@@ -1,0 +1,86 @@
+"""What a matching run returns: proposals, outcomes per facility, reasons, alternatives, objective."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .model import Status
+from .objective import Objective
+from .params import MatchParams, Mode
+
+Reason = Literal["no_candidate", "capacity", "partner_limit", "unknown_excluded"]
+REASON_LABELS_JA: dict[str, str] = {
+    "no_candidate": "範囲内に提供できる医療機関がない",
+    "capacity": "候補はあるが受入枠が他の施設に割り当て済み",
+    "partner_limit": "新たな協力医療機関の上限数に達した",
+    "unknown_excluded": "届出がないため今回の対象から除外",
+}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One new partnership: the institution covers ``covers`` (mask) for the facility."""
+
+    facility_id: str
+    institution_id: str
+    covers: int
+    distance_km: float
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A capability a facility still misses after the proposal, and why."""
+
+    facility_id: str
+    capability: int  # one bit
+    reason: Reason
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A candidate the coordinator could phone instead (not part of the proposal)."""
+
+    facility_id: str
+    rank: int
+    institution_id: str
+    distance_km: float
+    covers: int
+    remaining_capacity: int | None  # after the proposal; None = not declared (unlimited)
+
+
+@dataclass(frozen=True)
+class FacilityOutcome:
+    """A facility's status before and after the proposal."""
+
+    facility_id: str
+    status_before: Status
+    status_after: Status
+    missing_before: int
+    missing_after: int
+    unknown: bool  # no filing known: matched as if it had no partner
+    candidates: int  # institutions in range that would add something
+
+
+@dataclass(frozen=True)
+class SolveInfo:
+    """How the proposal was computed."""
+
+    mode: Mode
+    proven_optimal: bool
+    message: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """The whole answer of one run; ids at the edges, ready for CSV, JSON, store and pages."""
+
+    params: MatchParams
+    proposals: tuple[Proposal, ...]
+    outcomes: tuple[FacilityOutcome, ...]
+    unmatched: tuple[Unmatched, ...]
+    alternatives: tuple[Alternative, ...]
+    objective: Objective
+    info: SolveInfo
+    counts: dict[str, int] = field(default_factory=dict)

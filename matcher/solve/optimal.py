@@ -1,0 +1,424 @@
+"""Exact lexicographic optimum of MODEL.md: staged bundle LP with column generation, MILP when needed.
+
+Model (per connected component of the candidate graph). A *bundle* column x[f,i,s] for a pair
+(f, i) and a non-empty subset s of what i covers for f means "i becomes a partner of f and is
+counted for the capabilities in s"; z[f] ∈ [0,1] says f becomes fully covered::
+
+    cover     Σ_{i, s ∋ c} x[f,i,s]        ≤ 1          for every facility f, c ∈ missing(f)
+    full      z[f] − Σ_{i, s ∋ c} x[f,i,s] ≤ 0          for every completable f, c ∈ missing(f)
+    partners  Σ_{i, s} x[f,i,s]            ≤ P          for every facility f
+    capacity  Σ_{f, s} x[f,i,s]            ≤ K_i        for every institution with a binding K_i
+
+and the five levels, solved one after another, each earlier optimum becoming a constraint::
+
+    L1 max Σ_{f 義務} z[f]   L2 max Σ_{f 努力義務} z[f]   L3 max Σ |s| x
+    L4 min Σ x               L5 min Σ km(f,i) x
+
+Counting each capability on one bundle only (the cover rows) loses nothing: a partnership still
+covers all it can, and at the optimum the subsets partition what the partners cover.
+
+Solving. Each level's LP is solved by column generation: a restricted master (the nearest
+bundles of each facility) is priced against *all* in-range bundles with the row duals until no
+column has a negative reduced cost, so the LP value is a bound over the full model. When the LP
+optimum is integral it is the level's optimum. Otherwise the level is solved as a MILP over the
+master's columns plus every column whose reduced cost does not exceed the gap between the LP
+bound and the MILP incumbent (reduced-cost fixing) — which is exact. A proposal is called
+optimal only when every level of every component was proven so.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import highspy
+import numpy as np
+
+from ..candidates import Candidates, Problem
+from .greedy import solve_greedy
+
+LEVELS = ("mandatory_full", "effort_full", "pairs_covered", "partnerships", "distance_km")
+_BITS = (1, 2, 4)
+_RC_TOL = 1e-7
+_INT_TOL = 1e-6
+_MAX_ADD = 20000  # columns added per pricing round
+_PER_FAC_ADD = 6  # at most this many new columns per facility per round
+_INITIAL_NEAREST = 3  # initial bundles: nearest pairs per missing capability
+
+Progress = Callable[[int, int], None]
+
+
+class _Timeout(Exception):
+    pass
+
+
+@dataclass
+class OptimalReport:
+    """How the optimum was found, and how far from proven it may be if the time ran out."""
+
+    proven: bool = True
+    components: int = 0
+    lp_integral_levels: int = 0
+    milp_levels: int = 0
+    columns: int = 0
+    pricing_rounds: int = 0
+    stopped_level: str | None = None
+    bounds: dict[str, float] = field(default_factory=dict)  # proven bounds of the whole proposal
+    seconds: float = 0.0
+
+    def message_ja(self) -> str:
+        if self.proven:
+            return "最適性を証明済み"
+        return (
+            f"制限時間で停止しました(「{self.stopped_level}」の段階)。"
+            "最適とは証明されていません。上限との差は summary.json の bounds を参照"
+        )
+
+
+def _subset_columns(covers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pair position, subset mask) of every non-empty subset of each pair's ``covers``."""
+    pos, masks = [], []
+    for s in range(1, 8):
+        sel = np.flatnonzero((covers & s) == s)
+        pos.append(sel)
+        masks.append(np.full(len(sel), s, np.uint8))
+    p, m = np.concatenate(pos), np.concatenate(masks)
+    order = np.lexsort((m, p))
+    return p[order], m[order]
+
+
+class _Master:
+    """The bundle model of one component, in a HiGHS instance that keeps its basis across rounds."""
+
+    def __init__(self, problem: Problem, cand: Candidates, pairs: np.ndarray, max_partners: int,
+                 deadline: float | None) -> None:
+        self.deadline = deadline
+        self.pairs = pairs
+        fac_g, inst_g = cand.fac[pairs], cand.inst[pairs]
+        self.facs, pf = np.unique(fac_g, return_inverse=True)
+        self.insts, pi = np.unique(inst_g, return_inverse=True)
+        nf, ni = len(self.facs), len(self.insts)
+        self.miss = problem.missing[self.facs].astype(np.int64)
+        covers = cand.covers[pairs].astype(np.int64)
+        union = np.zeros(nf, np.int64)
+        np.bitwise_or.at(union, pf, covers)
+        self.completable = union == self.miss
+        self.mandatory = problem.mandatory[self.facs]
+        # All bundle columns of the component.
+        cp, cm = _subset_columns(covers)
+        self.col_pair, self.col_mask = cp, cm.astype(np.int64)
+        self.col_f, self.col_i = pf[cp], pi[cp]
+        self.col_km = cand.km[pairs][cp]
+        self.col_size = np.array([bin(s).count("1") for s in range(8)])[self.col_mask].astype(float)
+        # Rows: cover and full per (f, bit), partners per f, capacity per binding institution.
+        nrow = 0
+        self.r_cov = np.full((nf, 3), -1, np.int64)
+        self.r_full = np.full((nf, 3), -1, np.int64)
+        upper: list[float] = []
+        for b in range(3):
+            has = (self.miss >> b) & 1 == 1
+            idx = np.flatnonzero(has)
+            self.r_cov[idx, b] = nrow + np.arange(len(idx))
+            nrow += len(idx)
+            upper += [1.0] * len(idx)
+            idx = np.flatnonzero(has & self.completable)
+            self.r_full[idx, b] = nrow + np.arange(len(idx))
+            nrow += len(idx)
+            upper += [0.0] * len(idx)
+        self.r_part = nrow + np.arange(nf)
+        nrow += nf
+        upper += [float(max_partners)] * nf
+        cap = problem.capacity[self.insts]
+        reach = np.bincount(pi, minlength=ni)  # facilities that could use it (pairs are unique)
+        binding = np.flatnonzero((cap >= 0) & (cap < reach))
+        self.r_cap = np.full(ni, -1, np.int64)
+        self.r_cap[binding] = nrow + np.arange(len(binding))
+        nrow += len(binding)
+        upper += [float(c) for c in cap[binding]]
+        self.n_base_rows = nrow
+        self.obj_rows: dict[int, int] = {}  # level -> row
+        # z columns first, one per completable facility.
+        self.z_fac = np.flatnonzero(self.completable)
+        self.h = highspy.Highs()
+        self.h.setOptionValue("output_flag", False)
+        self.h.setOptionValue("random_seed", 0)
+        inf = highspy.kHighsInf
+        lp = highspy.HighsLp()
+        nz = len(self.z_fac)
+        lp.num_col_, lp.num_row_ = nz, nrow
+        lp.col_cost_ = np.zeros(nz)
+        lp.col_lower_, lp.col_upper_ = np.zeros(nz), np.ones(nz)
+        lp.row_lower_ = np.full(nrow, -inf)
+        lp.row_upper_ = np.array(upper, float)
+        rows = self.r_full[self.z_fac]
+        counts = (rows >= 0).sum(axis=1)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
+        lp.a_matrix_.index_ = rows[rows >= 0].astype(np.int32)  # row-major flatten keeps column order
+        lp.a_matrix_.value_ = np.ones(int(counts.sum()))
+        self.h.passModel(lp)
+        self.n_z = nz
+        self.in_lp = np.zeros(len(self.col_pair), bool)
+        self.lp_cols = np.zeros(0, np.int64)  # bundle index of LP column n_z + k
+        self.rounds = 0
+
+    # --- columns ---------------------------------------------------------------------------
+    def _coef(self, level: int, cols: np.ndarray) -> np.ndarray:
+        """Coefficient of bundle columns in level ``level``'s minimisation objective."""
+        if level <= 1:
+            return np.zeros(len(cols))
+        if level == 2:
+            return -self.col_size[cols]
+        if level == 3:
+            return np.ones(len(cols))
+        return self.col_km[cols]
+
+    def add_columns(self, cols: np.ndarray, level: int) -> None:
+        cols = np.unique(cols[~self.in_lp[cols]])
+        if len(cols) == 0:
+            return
+        f, i, m = self.col_f[cols], self.col_i[cols], self.col_mask[cols]
+        ent_col, ent_row, ent_val = [], [], []
+        k = np.arange(len(cols))
+        for b in range(3):
+            on = (m >> b) & 1 == 1
+            ent_col += [k[on]]
+            ent_row += [self.r_cov[f[on], b]]
+            ent_val += [np.ones(on.sum())]
+            full = on & (self.r_full[f, b] >= 0)
+            ent_col += [k[full]]
+            ent_row += [self.r_full[f[full], b]]
+            ent_val += [-np.ones(full.sum())]
+        ent_col += [k]
+        ent_row += [self.r_part[f]]
+        ent_val += [np.ones(len(k))]
+        capped = self.r_cap[i] >= 0
+        ent_col += [k[capped]]
+        ent_row += [self.r_cap[i[capped]]]
+        ent_val += [np.ones(capped.sum())]
+        for lvl, row in self.obj_rows.items():
+            coef = self._coef(lvl, cols)
+            nzc = coef != 0
+            ent_col += [k[nzc]]
+            ent_row += [np.full(nzc.sum(), row)]
+            ent_val += [coef[nzc]]
+        c, r, v = np.concatenate(ent_col), np.concatenate(ent_row), np.concatenate(ent_val)
+        order = np.lexsort((r, c))
+        c, r, v = c[order], r[order], v[order]
+        starts = np.searchsorted(c, k).astype(np.int32)
+        self.h.addCols(len(cols), self._coef(level, cols), np.zeros(len(cols)), np.ones(len(cols)),
+                       len(r), starts, r.astype(np.int32), v)
+        self.in_lp[cols] = True
+        self.lp_cols = np.concatenate((self.lp_cols, cols))
+
+    def initial_columns(self, greedy_masks: dict[int, int], level: int) -> None:
+        """The nearest bundles of each facility per missing capability, and the greedy proposal's."""
+        picks = []
+        order = np.lexsort((self.col_i, self.col_km, self.col_f))
+        cf, cm = self.col_f[order], self.col_mask[order]
+        for b in range(3):
+            for want_full in (True, False):
+                sel = order[((cm >> b) & 1 == 1) & ((cm == (1 << b)) != want_full)]
+                sf = self.col_f[sel]
+                first = np.searchsorted(sf, sf, side="left")
+                rank = np.arange(len(sf)) - first
+                picks.append(sel[rank < _INITIAL_NEAREST])
+        del cf
+        if greedy_masks:
+            key = self.col_pair * 8 + self.col_mask
+            want = np.array([p * 8 + m for p, m in greedy_masks.items()], np.int64)
+            picks.append(np.flatnonzero(np.isin(key, want)))
+        self.add_columns(np.concatenate(picks), level)
+
+    # --- objective rows and costs ------------------------------------------------------------
+    def _z_coef(self, level: int) -> np.ndarray:
+        if level == 0:
+            return -self.mandatory[self.z_fac].astype(float)
+        if level == 1:
+            return -(~self.mandatory[self.z_fac]).astype(float)
+        return np.zeros(self.n_z)
+
+    def set_level(self, level: int) -> None:
+        costs = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
+        n = self.n_z + len(self.lp_cols)
+        self.h.changeColsCost(n, np.arange(n, dtype=np.int32), costs)
+
+    def fix_level(self, level: int, value: float) -> None:
+        """Add the row "level objective ≤ value" (minimisation form)."""
+        coef = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
+        idx = np.flatnonzero(coef != 0)
+        upper = value + (1e-7 * max(1.0, abs(value)) if level == 4 else 1e-9)
+        self.h.addRow(-highspy.kHighsInf, upper, len(idx), idx.astype(np.int32), coef[idx])
+        self.obj_rows[level] = self.h.getNumRow() - 1
+
+    # --- solving ---------------------------------------------------------------------------
+    def _limit(self, h: highspy.Highs) -> None:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise _Timeout
+            h.setOptionValue("time_limit", left)
+
+    def _run(self, h: highspy.Highs) -> None:
+        self._limit(h)
+        h.run()
+        status = h.getModelStatus()
+        if status == highspy.HighsModelStatus.kTimeLimit:
+            raise _Timeout
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError(f"HiGHS: {h.modelStatusToString(status)}")
+
+    def reduced_costs(self, level: int) -> np.ndarray:
+        """Reduced cost of every bundle column (in the LP or not) at the current duals."""
+        y = np.append(np.asarray(self.h.getSolution().row_dual), 0.0)  # index -1 → 0
+        f, i, m = self.col_f, self.col_i, self.col_mask
+        rc = self._coef(level, np.arange(len(m))).copy()
+        for b in range(3):
+            on = ((m >> b) & 1).astype(float)
+            rc -= on * (y[self.r_cov[f, b]] - y[self.r_full[f, b]])
+        rc -= y[self.r_part[f]] + y[self.r_cap[i]]
+        for lvl, row in self.obj_rows.items():
+            rc -= y[row] * self._coef(lvl, np.arange(len(m)))
+        return rc
+
+    def solve_lp(self, level: int) -> tuple[float, np.ndarray]:
+        """Column generation to the LP optimum over all bundles; returns (value, reduced costs)."""
+        self.set_level(level)
+        while True:
+            self._run(self.h)
+            self.rounds += 1
+            rc = self.reduced_costs(level)
+            bad = np.flatnonzero(~self.in_lp & (rc < -_RC_TOL))
+            if len(bad) == 0:
+                return self.h.getInfo().objective_function_value, rc
+            order = bad[np.lexsort((bad, rc[bad], self.col_f[bad]))]
+            f = self.col_f[order]
+            rank = np.arange(len(f)) - np.searchsorted(f, f, side="left")
+            pick = order[rank < _PER_FAC_ADD]
+            if len(pick) > _MAX_ADD:
+                pick = pick[np.argsort(rc[pick], kind="stable")[:_MAX_ADD]]
+            self.add_columns(pick, level)
+
+    def values(self) -> np.ndarray:
+        return np.asarray(self.h.getSolution().col_value)
+
+    def is_integral(self, x: np.ndarray) -> bool:
+        xs = x[self.n_z :]
+        return bool(np.all(np.minimum(np.abs(xs), np.abs(1 - xs)) <= _INT_TOL))
+
+    def solve_milp(self, level: int, lp_value: float, rc: np.ndarray,
+                   start: np.ndarray | None) -> np.ndarray:
+        """Integer optimum of the level: MILP on the master, widened by reduced-cost fixing."""
+        x = self._milp(level, start)
+        value = self._objective_of(level, x)
+        tol = 1e-6 * max(1.0, abs(lp_value)) if level == 4 else 0.5
+        if value - lp_value > tol:
+            # Any solution using a column with lp_value + rc > incumbent is worse: keep the rest.
+            extra = np.flatnonzero(~self.in_lp & (lp_value + rc <= value + 1e-9 * max(1.0, abs(value))))
+            if len(extra):
+                self.add_columns(extra, level)
+                x = self._milp(level, np.concatenate((x, np.zeros(len(self.lp_cols) + self.n_z - len(x)))))
+        return x
+
+    def _milp(self, level: int, start: np.ndarray | None) -> np.ndarray:
+        self.set_level(level)
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("random_seed", 0)
+        h.setOptionValue("mip_rel_gap", 0.0)
+        h.setOptionValue("mip_abs_gap", 1e-7 if level == 4 else 0.5)
+        h.passModel(self.h.getLp())
+        n = self.n_z + len(self.lp_cols)
+        idx = np.arange(self.n_z, n, dtype=np.int32)
+        h.changeColsIntegrality(len(idx), idx, np.full(len(idx), highspy.HighsVarType.kInteger))
+        if start is not None and len(start) == n:
+            sol = highspy.HighsSolution()
+            sol.col_value = list(np.round(start))
+            sol.value_valid = True
+            h.setSolution(sol)
+        self._run(h)
+        self.milp_runs = getattr(self, "milp_runs", 0) + 1
+        return np.asarray(h.getSolution().col_value)
+
+    def _objective_of(self, level: int, x: np.ndarray) -> float:
+        coef = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
+        return float(coef @ x)
+
+    def chosen(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(global candidate positions, masks) of the bundles at 1 in ``x``."""
+        on = self.lp_cols[x[self.n_z :] > 0.5]
+        return self.pairs[self.col_pair[on]], self.col_mask[on]
+
+
+def _greedy_masks(cand: Candidates, chosen: np.ndarray) -> dict[int, int]:
+    """Greedy pairs with the capabilities each adds (a partition, as bundles need)."""
+    got: dict[int, int] = {}
+    masks: dict[int, int] = {}
+    for p in sorted(chosen, key=lambda p: (cand.fac[p], cand.km[p], cand.inst[p])):
+        f = int(cand.fac[p])
+        add = int(cand.covers[p]) & ~got.get(f, 0)
+        got[f] = got.get(f, 0) | add
+        if add:
+            masks[int(p)] = add
+    return masks
+
+
+def solve_optimal(
+    problem: Problem, cand: Candidates, max_partners: int, time_limit: float | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, OptimalReport]:
+    """Positions into ``cand`` of the lexicographically optimal proposal, and how it was proven."""
+    t0 = time.monotonic()
+    deadline = None if time_limit is None else t0 + time_limit
+    report = OptimalReport()
+    greedy = solve_greedy(problem, cand, max_partners)
+    if len(cand) == 0:
+        report.seconds = time.monotonic() - t0
+        return greedy, report
+    count, fac_label, _ = cand.components()
+    pair_label = fac_label[cand.fac]
+    order = np.argsort(pair_label, kind="stable")
+    bounds = np.searchsorted(pair_label[order], np.arange(count + 1))
+    greedy_label = pair_label[greedy]
+    gmasks = _greedy_masks(cand, greedy)
+    out: list[np.ndarray] = []
+    done = 0
+    total = int(np.count_nonzero(problem.missing))
+    for comp in range(count):
+        pairs = order[bounds[comp] : bounds[comp + 1]]
+        if len(pairs) == 0:
+            continue
+        report.components += 1
+        comp_greedy = greedy[greedy_label == comp]
+        best = comp_greedy
+        try:
+            master = _Master(problem, cand, pairs, max_partners, deadline)
+            pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
+            master.initial_columns({pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0)
+            x_prev = None
+            for level in range(5):
+                value, rc = master.solve_lp(level)
+                x = master.values()
+                if master.is_integral(x):
+                    report.lp_integral_levels += 1
+                else:
+                    start = None if x_prev is None else np.concatenate(
+                        (x_prev, np.zeros(len(x) - len(x_prev))))
+                    x = master.solve_milp(level, value, rc, start)
+                    report.milp_levels += 1
+                if level < 4:
+                    master.fix_level(level, round(master._objective_of(level, x)))
+                x_prev = x
+                best = master.chosen(x)[0]
+            report.columns += len(master.lp_cols)
+            report.pricing_rounds += master.rounds
+        except _Timeout:
+            report.proven = False
+            report.stopped_level = report.stopped_level or LEVELS[level if "level" in dir() else 0]
+        out.append(np.asarray(best, np.int64))
+        done += len(np.unique(cand.fac[pairs]))
+        if progress:
+            progress(done, total)
+    chosen = np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
+    report.seconds = time.monotonic() - t0
+    return chosen, report
