@@ -35,6 +35,7 @@ import highspy
 import numpy as np
 
 from ..candidates import Candidates, Problem
+from ._highs import new_highs
 from .greedy import solve_greedy
 
 LEVELS = ("mandatory_full", "effort_full", "pairs_covered", "partnerships", "distance_km")
@@ -139,9 +140,7 @@ class _Master:
         self.obj_rows: dict[int, int] = {}  # level -> row
         # z columns first, one per completable facility.
         self.z_fac = np.flatnonzero(self.completable)
-        self.h = highspy.Highs()
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("random_seed", 0)
+        self.h = new_highs()
         inf = highspy.kHighsInf
         lp = highspy.HighsLp()
         nz = len(self.z_fac)
@@ -322,9 +321,7 @@ class _Master:
 
     def _milp(self, level: int, start: np.ndarray | None) -> np.ndarray:
         self.set_level(level)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("random_seed", 0)
+        h = new_highs()
         h.setOptionValue("mip_rel_gap", 0.0)
         h.setOptionValue("mip_abs_gap", 1e-7 if level == 4 else 0.5)
         h.passModel(self.h.getLp())

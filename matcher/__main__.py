@@ -1,0 +1,4 @@
+"""``python -m matcher`` runs the ``kyoryoku`` command line."""
+from .cli import app
+
+app()

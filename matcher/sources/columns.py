@@ -1,0 +1,123 @@
+"""Finding columns by header name (with Japanese synonyms) and header rows below title lines."""
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from .._errors import InputError, RowIssue
+from ..model import normalize_text
+from .textfile import decode_bytes, unwrap_archive
+
+_NOISE = re.compile(r"[\s()（）「」『』\[\]【】<>＜＞:：・、。,.\-‐ー−_/\\\n※*＊]")
+
+
+def header_key(value: object) -> str:
+    """Comparable form of a header: NFKC (①→1), lower case, no spaces, brackets or punctuation."""
+    return _NOISE.sub("", normalize_text(value).lower())
+
+
+def match_columns(
+    headers: Sequence[str], spec: Mapping[str, Sequence[str]]
+) -> dict[str, str]:
+    """Map canonical names to the source header that carries them.
+
+    ``spec`` lists, per canonical name, the header names that mean it. An exact match (after
+    ``header_key``) wins; otherwise a header containing a synonym is taken, the longest synonym
+    first, so that 事業所所在地 goes to the facility's address rather than a partner's 所在地.
+    Each header is used at most once.
+    """
+    keys = {h: header_key(h) for h in headers}
+    found: dict[str, str] = {}
+    used: set[str] = set()
+    for canonical, names in spec.items():
+        wanted = {header_key(n) for n in names}
+        for h in headers:
+            if h not in used and keys[h] in wanted:
+                found[canonical] = h
+                used.add(h)
+                break
+    pairs = sorted(
+        ((len(header_key(n)), canonical, header_key(n)) for canonical, names in spec.items()
+         for n in names if canonical not in found and header_key(n)),
+        key=lambda t: -t[0],
+    )
+    for _, canonical, syn in pairs:
+        if canonical in found:
+            continue
+        for h in headers:
+            if h not in used and syn in keys[h]:
+                found[canonical] = h
+                used.add(h)
+                break
+    return found
+
+
+def missing_columns(file: str, headers: Sequence[str], found: Mapping[str, str],
+                    required: Mapping[str, str], header_row: int = 1) -> list[RowIssue]:
+    """Issues for required canonical columns not found; ``required`` maps name → 日本語の列名."""
+    shown = ", ".join(str(h) for h in headers)
+    return [RowIssue(file, header_row, label, None, f"必須列「{label}」が見つかりません (ある列: {shown})")
+            for canonical, label in required.items() if canonical not in found]
+
+
+def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:
+    """Every sheet of an Excel workbook (or the one table of a CSV) as strings, without a header."""
+    path = Path(path)
+    name = path.name
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(RowIssue(name, None, None, None, f"ファイルを開けません: {exc.strerror}")) from None
+    if path.suffix.lower() in (".xlsx", ".xlsm") or data[:2] == b"PK" and b"xl/" in data[:2000]:
+        try:
+            sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str)
+        except Exception as exc:  # openpyxl raises many kinds; all mean "not a workbook we can read"
+            raise InputError(RowIssue(name, None, None, None, f"Excel ファイルとして読めません: {exc}")) from None
+        return {str(k): v.fillna("").astype(str).apply(lambda c: c.str.strip()) for k, v in sheets.items()}
+    text = decode_bytes(unwrap_archive(data, name), name)
+    try:
+        df = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(RowIssue(name, None, None, None, f"CSV として読めません: {exc}")) from None
+    return {"": df.apply(lambda c: c.str.strip())}
+
+
+def locate_header(grid: pd.DataFrame, markers: Sequence[str], max_rows: int = 30) -> int | None:
+    """Index (0-based) of the first row among the top ``max_rows`` holding every marker header."""
+    wanted = [header_key(m) for m in markers]
+    for i in range(min(max_rows, len(grid))):
+        cells = [header_key(v) for v in grid.iloc[i].tolist()]
+        if all(any(w == c or w in c for c in cells if c) for w in wanted):
+            return i
+    return None
+
+
+def table_below(grid: pd.DataFrame, header_index: int) -> tuple[list[str], list[dict[str, str]], int]:
+    """Headers, records and the Excel row number of the first record, for a header at ``header_index``.
+
+    Empty header cells get a placeholder name; rows with every cell blank are dropped (their row
+    numbers are still counted, so later rows keep the number the user sees).
+    """
+    raw = [normalize_text(v) for v in grid.iloc[header_index].tolist()]
+    headers: list[str] = []
+    for j, h in enumerate(raw):
+        h = h.replace("\n", "") or f"列{j + 1}"
+        while h in headers:
+            h += "_"
+        headers.append(h)
+    records: list[dict[str, str]] = []
+    for i in range(header_index + 1, len(grid)):
+        cells = [str(v) for v in grid.iloc[i].tolist()]
+        rec = dict(zip(headers, cells))
+        rec["__row__"] = str(i + 1)
+        records.append(rec)
+    return headers, records, header_index + 2
+
+
+def is_blank(record: Mapping[str, object]) -> bool:
+    """Whether every cell but the bookkeeping ``__row__`` is empty."""
+    return all(normalize_text(v) == "" for k, v in record.items() if k != "__row__")

@@ -1,0 +1,121 @@
+"""The import report every importer returns: accepted items, rejected rows with reasons, counts."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generic, Iterable, Literal, Mapping, TypeVar
+
+import pandas as pd
+
+from .._errors import RowIssue
+from ..model import normalize_text
+from ..validate import Validated
+from .textfile import write_csv
+
+T = TypeVar("T")
+RejectCategory = Literal["error", "skipped"]
+CATEGORY_JA = {"error": "エラー", "skipped": "対象外"}
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """One source row that did not become an item: where it was, why, and its original cells.
+
+    ``category`` is ``"error"`` for rows that are wrong and ``"skipped"`` for valid rows that are
+    not a target (e.g. 短期入所 or 歯科). Row numbers are Excel's, counting the header row.
+    """
+
+    file: str
+    row: int | None
+    reason: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    category: RejectCategory = "error"
+
+
+@dataclass
+class ImportResult(Generic[T]):
+    """What an importer produced: ``items`` accepted, ``rejected`` rows, non-fatal ``warnings``."""
+
+    items: list[T] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    warnings: list[RowIssue] = field(default_factory=list)
+    rows_read: int = 0
+
+    @property
+    def errors(self) -> list[RejectedRow]:
+        return [r for r in self.rejected if r.category == "error"]
+
+    @property
+    def skipped(self) -> list[RejectedRow]:
+        return [r for r in self.rejected if r.category == "skipped"]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows read, items accepted, rows rejected as errors, rows skipped, warnings."""
+        return {
+            "read": self.rows_read, "accepted": len(self.items), "rejected": len(self.errors),
+            "skipped": len(self.skipped), "warnings": len(self.warnings),
+        }
+
+    def summary_ja(self) -> str:
+        """One line for the terminal, e.g. ``読込 12 行: 採用 9 / エラー 2 / 対象外 1 / 警告 3``."""
+        c = self.counts
+        return (f"読込 {c['read']} 行: 採用 {c['accepted']} / エラー {c['rejected']} / "
+                f"対象外 {c['skipped']} / 警告 {c['warnings']}")
+
+    def extend(self, other: "ImportResult[T]") -> None:
+        """Append another file's result to this one (items, rejects, warnings, row count)."""
+        self.items.extend(other.items)
+        self.rejected.extend(other.rejected)
+        self.warnings.extend(other.warnings)
+        self.rows_read += other.rows_read
+
+
+def reason_of(issues: Iterable[RowIssue]) -> str:
+    """Join the messages of a row's errors into one 理由 cell (column named when known)."""
+    parts = []
+    for i in issues:
+        where = f"{i.column}: " if i.column else ""
+        shown = f"「{i.value}」" if i.value not in (None, "") else ""
+        parts.append(f"{where}{shown}{i.message}")
+    return " / ".join(parts)
+
+
+def from_validated(
+    validated: Validated[T],
+    originals: Mapping[int, Mapping[str, object]],
+    file: str,
+    rows_read: int | None = None,
+) -> ImportResult[T]:
+    """Turn a ``validate.Validated`` into an ``ImportResult`` whose rejects carry original cells.
+
+    ``originals`` maps a row number to that row's cells in the source layout, so a reject shows
+    what the user wrote rather than the canonical mapping of it.
+    """
+    out: ImportResult[T] = ImportResult(items=list(validated.items), warnings=list(validated.warnings),
+                                        rows_read=len(originals) if rows_read is None else rows_read)
+    in_rows = {id(i) for issues in validated.rejected_rows.values() for i in issues}
+    file_level = [i for i in validated.errors if id(i) not in in_rows]
+    for issue in file_level:
+        out.rejected.append(RejectedRow(file, issue.row, reason_of([issue])))
+    for row, issues in sorted(validated.rejected_rows.items()):
+        values = {str(k): normalize_text(v) for k, v in originals.get(row, {}).items()}
+        out.rejected.append(RejectedRow(file, row, reason_of(issues), values))
+    return out
+
+
+def rejects_frame(rejected: Iterable[RejectedRow]) -> pd.DataFrame:
+    """Rejected rows as a table: ファイル, 行, 区分, 理由, then the original columns."""
+    rows: list[dict[str, str]] = []
+    extra: list[str] = []
+    for r in rejected:
+        rows.append({"ファイル": r.file, "行": "" if r.row is None else str(r.row),
+                     "区分": CATEGORY_JA[r.category], "理由": r.reason, **dict(r.values)})
+        extra.extend(k for k in r.values if k not in extra and k not in ("ファイル", "行", "区分", "理由"))
+    return pd.DataFrame(rows, columns=["ファイル", "行", "区分", "理由", *extra])
+
+
+def write_rejects(result: ImportResult[T] | Iterable[RejectedRow], path: str | Path) -> Path:
+    """Write rejected/skipped rows to a CSV that Excel opens (UTF-8 with BOM) with a 理由 column."""
+    rejected = result.rejected if isinstance(result, ImportResult) else list(result)
+    return write_csv(rejects_frame(rejected), path)
