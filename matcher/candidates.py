@@ -82,6 +82,12 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.fac)
 
+    def without(self, drop: np.ndarray) -> "Candidates":
+        """The same graph minus the pairs where ``drop`` (bool per pair) is set."""
+        keep = ~np.asarray(drop, bool)
+        return Candidates(self.fac[keep], self.inst[keep], self.km[keep], self.covers[keep],
+                          self.n_fac, self.n_inst)
+
     def fac_start(self) -> np.ndarray:
         """CSR-style offsets: the pairs of facility f are ``start[f]:start[f+1]``."""
         return np.searchsorted(self.fac, np.arange(self.n_fac + 1))

@@ -40,6 +40,14 @@ def travel_matrix(instance: Instance, rows: list[tuple[str, str, float]], file: 
     return TravelMatrix(np.array(fac, np.int64), np.array(inst, np.int64), np.array(km, float))
 
 
+def _forbidden_mask(instance: Instance, cand: Candidates, forbidden) -> np.ndarray:
+    fpos = {f.facility_id: k for k, f in enumerate(instance.facilities)}
+    ipos = {i.institution_id: k for k, i in enumerate(instance.institutions)}
+    keys = {fpos[f] * cand.n_inst + ipos[i] for f, i in forbidden if f in fpos and i in ipos}
+    pair_key = cand.fac * cand.n_inst + cand.inst
+    return np.isin(pair_key, np.fromiter(keys, np.int64, len(keys)))
+
+
 def solve(problem: Problem, cand: Candidates, params: MatchParams, mode: Mode,
           progress: Progress | None = None) -> tuple[np.ndarray, bool, str, dict[str, object]]:
     """Run one solver; returns (chosen positions, proven optimal, message, details)."""
@@ -65,14 +73,20 @@ def match(
     mode: Mode = "optimal",
     travel: TravelMatrix | None = None,
     progress: Progress | None = None,
+    forbidden: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
 ) -> MatchResult:
-    """Propose new partnerships for every facility with missing capabilities."""
+    """Propose new partnerships for every facility with missing capabilities.
+
+    ``forbidden`` holds (facility_id, institution_id) pairs never to propose (e.g. declined).
+    """
     params = params or MatchParams()
     if mode not in MODES:
         raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
     t0 = time.perf_counter()
     problem = Problem.from_instance(instance, params)
     cand = build_candidates(problem, params, travel)
+    if forbidden:
+        cand = cand.without(_forbidden_mask(instance, cand, forbidden))
     t1 = time.perf_counter()
     chosen, proven, message, details = solve(problem, cand, params, mode, progress)
     t2 = time.perf_counter()
