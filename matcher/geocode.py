@@ -18,7 +18,7 @@ from .reference import Municipality, check_digit, municipalities, prefectures
 
 # 浜松市 reorganised its wards on 2024-01-01; japancode still lists the old ones. The new ward
 # offices are the old 中区 (中央区) and 浜北区 (浜名区) offices; 天竜区 kept its code.
-_RENAMED = {"22138": "22131", "22139": "22137"[:0] + "22136"}
+_RENAMED = {"22138": "22131", "22139": "22136"}
 _RENAMED_NAMES = {"浜松市中央区": "浜松市中区", "浜松市浜名区": "浜松市浜北区"}
 
 
@@ -100,8 +100,12 @@ class Located:
         return self.lat is not None and self.lon is not None
 
 
+def _text(value: object) -> str:
+    return unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
+
+
 def _number(value: object) -> float | None:
-    text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
+    text = _text(value)
     if text == "":
         return None
     try:
@@ -124,7 +128,7 @@ def locate(lat: object, lon: object, municipality_code: object = "", address: ob
         return Located(la, lo, "exact")
     if la is not None and lo is not None and in_japan(lo, la):
         return Located(lo, la, "exact", "緯度と経度が入れ替わっていたため入れ替えました")
-    unparsable = (str(lat).strip() and la is None) or (str(lon).strip() and lo is None)
+    unparsable = any(_text(v) and n is None for v, n in ((lat, la), (lon, lo)))
     why = "緯度・経度が数値ではありません" if unparsable else problem
     muni = municipality_by_code(municipality_code) or municipality_in_address(address)
     if muni is None:

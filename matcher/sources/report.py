@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, Iterable, Literal, Mapping, TypeVar
+from typing import Callable, Generic, Iterable, Literal, Mapping, Sequence, TypeVar
 
 import pandas as pd
 
@@ -119,3 +119,40 @@ def write_rejects(result: ImportResult[T] | Iterable[RejectedRow], path: str | P
     """Write rejected/skipped rows to a CSV that Excel opens (UTF-8 with BOM) with a 理由 column."""
     rejected = result.rejected if isinstance(result, ImportResult) else list(result)
     return write_csv(rejects_frame(rejected), path)
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """A source row mapped onto canonical columns, with its file, Excel row number and original cells."""
+
+    file: str
+    row: int
+    canonical: dict[str, str]
+    original: Mapping[str, str]
+
+
+def validate_rows(
+    rows: Sequence[SourceRow],
+    validator: Callable[[list[Mapping[str, object]], str, list[str], int], Validated[T]],
+    id_column: str,
+) -> ImportResult[T]:
+    """Validate mapped rows one by one with a ``validate`` function, keeping each row's number.
+
+    Importers skip rows before validation (other service types, blank lines), so rows are not
+    consecutive; ids are checked for duplicates here, across every file given (first one wins).
+    """
+    out: ImportResult[T] = ImportResult()
+    seen: dict[str, tuple[str, int]] = {}
+    for r in rows:
+        ident = normalize_text(r.canonical.get(id_column, ""))
+        if ident and ident in seen:
+            file, row = seen[ident]
+            where = f"{row}行目" if file == r.file else f"{file} {row}行目"
+            out.rejected.append(RejectedRow(r.file, r.row, f"{id_column}: 「{ident}」ID が重複しています ({where}と同じ)",
+                                            dict(r.original)))
+            continue
+        part = validator([r.canonical], r.file, list(r.canonical), r.row)
+        if part.items and ident:
+            seen[ident] = (r.file, r.row)
+        out.extend(from_validated(part, {r.row: r.original}, r.file, rows_read=0))
+    return out
