@@ -1,0 +1,74 @@
+"""Shared test helpers: tiny instance builders and an independent brute-force oracle."""
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from matcher.candidates import Candidates, Problem, build_candidates  # noqa: E402
+from matcher.model import Facility, Institution, Instance  # noqa: E402
+from matcher.objective import Objective, evaluate  # noqa: E402
+from matcher.params import MatchParams  # noqa: E402
+
+BASE_LAT, BASE_LON = 33.56, 133.53  # 高知市
+
+
+def at_km(north_km: float, east_km: float) -> tuple[float, float]:
+    """A point offset from the base point by kilometres (small distances)."""
+    lat = BASE_LAT + north_km / 111.195
+    lon = BASE_LON + east_km / (111.195 * np.cos(np.radians(BASE_LAT)))
+    return float(lat), float(lon)
+
+
+def fac(fid: str, kind: str, north: float, east: float, covered: int = 0,
+        has_partner: bool | None = False) -> Facility:
+    lat, lon = at_km(north, east)
+    return Facility(fid, f"施設{fid}", kind, lat, lon, covered=covered, has_partner=has_partner)
+
+
+def inst(iid: str, kind: str, north: float, east: float, offers: int,
+         capacity: int | None = None) -> Institution:
+    lat, lon = at_km(north, east)
+    return Institution(iid, f"医療機関{iid}", kind, lat, lon, offers, capacity)
+
+
+def brute_force(problem: Problem, cand: Candidates, max_partners: int) -> Objective:
+    """Best objective over every feasible proposal (tiny instances only)."""
+    start = cand.fac_start()
+    per_fac = []
+    for f in np.flatnonzero(problem.missing):
+        pairs = list(range(start[f], start[f + 1]))
+        options = [()]
+        for k in range(1, max_partners + 1):
+            options += list(itertools.combinations(pairs, k))
+        per_fac.append(options)
+    best: Objective | None = None
+    limited = problem.capacity >= 0
+    for combo in itertools.product(*per_fac):
+        chosen = np.array([p for opt in combo for p in opt], np.int64)
+        used = np.bincount(cand.inst[chosen], minlength=problem.n_inst)
+        if (used[limited] > problem.capacity[limited]).any():
+            continue
+        obj = evaluate(problem, cand, chosen)
+        if best is None or obj.key() > best.key():
+            best = obj
+    assert best is not None
+    return best
+
+
+@pytest.fixture
+def kochi_small() -> Instance:
+    from matcher.generate import generate
+
+    return generate("高知県", n_facilities=120, n_institutions=60, seed=3, capacity_factor=0.4)
+
+
+def problem_and_candidates(instance: Instance, params: MatchParams | None = None):
+    params = params or MatchParams()
+    problem = Problem.from_instance(instance, params)
+    return problem, build_candidates(problem, params)
