@@ -13,16 +13,17 @@ from ..validate import Validated
 from .textfile import write_csv
 
 T = TypeVar("T")
-RejectCategory = Literal["error", "skipped"]
-CATEGORY_JA = {"error": "エラー", "skipped": "対象外"}
+RejectCategory = Literal["error", "skipped", "unmatched"]
+CATEGORY_JA = {"error": "エラー", "skipped": "対象外", "unmatched": "未結合"}
 
 
 @dataclass(frozen=True)
 class RejectedRow:
     """One source row that did not become an item: where it was, why, and its original cells.
 
-    ``category`` is ``"error"`` for rows that are wrong and ``"skipped"`` for valid rows that are
-    not a target (e.g. 短期入所 or 歯科). Row numbers are Excel's, counting the header row.
+    ``category`` is ``"error"`` for rows that are wrong, ``"skipped"`` for valid rows that are
+    not a target (e.g. 短期入所 or 歯科) and ``"unmatched"`` for rows that name something the
+    other registry does not have. Row numbers are Excel's, counting the header row.
     """
 
     file: str
@@ -50,18 +51,26 @@ class ImportResult(Generic[T]):
         return [r for r in self.rejected if r.category == "skipped"]
 
     @property
+    def unmatched(self) -> list[RejectedRow]:
+        return [r for r in self.rejected if r.category == "unmatched"]
+
+    @property
     def counts(self) -> dict[str, int]:
-        """Rows read, items accepted, rows rejected as errors, rows skipped, warnings."""
-        return {
+        """Rows read, items accepted, rows rejected as errors, skipped, unmatched, warnings."""
+        out = {
             "read": self.rows_read, "accepted": len(self.items), "rejected": len(self.errors),
             "skipped": len(self.skipped), "warnings": len(self.warnings),
         }
+        if self.unmatched:
+            out["unmatched"] = len(self.unmatched)
+        return out
 
     def summary_ja(self) -> str:
         """One line for the terminal, e.g. ``読込 12 行: 採用 9 / エラー 2 / 対象外 1 / 警告 3``."""
         c = self.counts
-        return (f"読込 {c['read']} 行: 採用 {c['accepted']} / エラー {c['rejected']} / "
+        text = (f"読込 {c['read']} 行: 採用 {c['accepted']} / エラー {c['rejected']} / "
                 f"対象外 {c['skipped']} / 警告 {c['warnings']}")
+        return text + (f" / 未結合 {c['unmatched']}" if "unmatched" in c else "")
 
     def extend(self, other: "ImportResult[T]") -> None:
         """Append another file's result to this one (items, rejects, warnings, row count)."""
