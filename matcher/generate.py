@@ -54,12 +54,14 @@ def generate(
     n_facilities: int | None = None,
     n_institutions: int | None = None,
     capacity_factor: float = 1.0,
+    declared_share: float | None = None,
 ) -> Instance:
     """A synthetic instance for one prefecture (``None``: all Japan).
 
     ``scale`` multiplies the prefecture's share of the national counts; ``n_facilities`` /
     ``n_institutions`` override the totals; ``capacity_factor`` scales declared capacities
-    (below 1 makes capacity tight).
+    (below 1 makes capacity tight); ``declared_share`` overrides the share of institutions
+    that declare a capacity (default 70 % of hospitals, 60 % of clinics; the rest are unlimited).
     """
     if scale <= 0:
         raise ValueError(f"scale は正の数で指定してください (値: {scale})")
@@ -115,7 +117,8 @@ def generate(
         m = munis[where[n]]
         hospital = t != "clinic"
         offers = ALL_MASK if t == "full_hospital" else 0b100 if t == "admit_hospital" else 0b011
-        declared = rng.random() < (0.7 if hospital else 0.6)
+        share_declared = declared_share if declared_share is not None else (0.7 if hospital else 0.6)
+        declared = rng.random() < share_declared
         base = rng.integers(2, 7) if hospital else rng.integers(1, 4)
         capacity = max(0, int(round(base * capacity_factor))) if declared else None
         institutions.append(Institution(
