@@ -40,9 +40,10 @@ def match_columns(
                 found[canonical] = h
                 used.add(h)
                 break
+    # One-character synonyms (①, which NFKC makes "1") only ever match exactly.
     pairs = sorted(
         ((len(header_key(n)), canonical, header_key(n)) for canonical, names in spec.items()
-         for n in names if canonical not in found and header_key(n)),
+         for n in names if canonical not in found and len(header_key(n)) >= 2),
         key=lambda t: -t[0],
     )
     for _, canonical, syn in pairs:
@@ -92,6 +93,18 @@ def locate_header(grid: pd.DataFrame, markers: Sequence[str], max_rows: int = 30
     for i in range(min(max_rows, len(grid))):
         cells = [header_key(v) for v in grid.iloc[i].tolist()]
         if all(any(w == c or w in c for c in cells if c) for w in wanted):
+            return i
+    return None
+
+
+def find_header(
+    grid: pd.DataFrame, spec: Mapping[str, Sequence[str]], needed: Sequence[str], max_rows: int = 30
+) -> int | None:
+    """Index (0-based) of the first top row whose cells name every canonical column in ``needed``."""
+    for i in range(min(max_rows, len(grid))):
+        cells = [normalize_text(v) for v in grid.iloc[i].tolist()]
+        cells = [c for c in cells if c]
+        if cells and all(k in match_columns(cells, spec) for k in needed):
             return i
     return None
 
