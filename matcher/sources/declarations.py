@@ -1,0 +1,189 @@
+"""Institutions' own declarations (willing? how many new facilities? which of ①②③?) → institutions.
+
+A declaration is the hospital's word and overrides what registry flags implied: declared offers
+replace inferred ones, an institution that is not willing offers nothing (capacity 0), and a
+declared capacity bounds its new partnerships. Declarations name the institution by registry
+id or 医療機関コード, else by name (+ address); what matches no institution is reported.
+Offers are given either as one column (``consult+care``, ``①②`` …) or as three yes/no columns.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .._errors import RowIssue
+from ..model import Capability, Institution, normalize_text, parse_capabilities
+from .columns import find_header, is_blank, match_columns, missing_columns, read_grid, table_below
+from .filings import parse_yes_no
+from .names import normalize_address, normalize_name
+from .report import ImportResult, RejectedRow
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "institution_id": ("institution_id", "ID", "医療機関ID"),
+    "medical_code": ("医療機関コード", "医療機関番号"),
+    "name": ("医療機関名", "医療機関名称", "正式名称", "name"),
+    "address": ("所在地", "医療機関所在地", "住所", "address"),
+    "willing": ("協力医療機関となる意向", "受入意向", "意向", "協力の意向", "willing"),
+    "capacity": ("新たに受け入れ可能な施設数", "受入可能施設数", "受入可能数", "受け入れ可能数", "capacity"),
+    "offers": ("対応可能な要件", "提供できる要件", "offers"),
+    "consult": ("①相談対応", "①", "相談対応", "要件①", "consult"),
+    "care": ("②診療", "②", "診療対応", "要件②", "care"),
+    "admit": ("③入院受入", "③", "入院受入", "入院受け入れ", "要件③", "admit"),
+}
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What one institution declared; ``offers``/``capacity`` ``None`` when not stated."""
+
+    name: str
+    willing: bool
+    offers: int | None = None
+    capacity: int | None = None
+    institution_id: str = ""
+    medical_code: str = ""
+    address: str = ""
+    file: str = ""
+    row: int | None = None
+
+
+def _capacity(text: str) -> int | None:
+    if text == "":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"受入可能数「{text}」が数値ではありません") from None
+    if value < 0 or value != int(value):
+        raise ValueError(f"受入可能数「{text}」は0以上の整数で指定してください")
+    return int(value)
+
+
+def import_declarations(paths: str | Path | Sequence[str | Path]) -> ImportResult[Declaration]:
+    """Read declaration files (CSV or Excel; header found by name, title rows allowed)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out: ImportResult[Declaration] = ImportResult()
+    for p in paths:
+        path = Path(p)
+        sheets = read_grid(path)
+        for sheet, grid in sheets.items():
+            where = f"{path.name}[{sheet}]" if sheet else path.name
+            at = find_header(grid, COLUMNS, ("name", "willing"))
+            if at is None and len(sheets) > 1:
+                continue
+            headers, records, _ = table_below(grid, at or 0)
+            found = match_columns(headers, COLUMNS)
+            missing = missing_columns(where, headers, found, {"name": "医療機関名", "willing": "協力医療機関となる意向"},
+                                      (at or 0) + 1)
+            if missing:
+                out.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
+                continue
+            for rec in records:
+                if is_blank(rec):
+                    continue
+                out.rows_read += 1
+                _row(rec, found, where, out)
+    return out
+
+
+def _row(rec: dict[str, str], found: dict[str, str], where: str, out: ImportResult[Declaration]) -> None:
+    row = int(rec["__row__"])
+    original = {k: str(v) for k, v in rec.items() if k != "__row__"}
+    get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+    problems: list[str] = []
+    willing = False
+    try:
+        willing = parse_yes_no(get("willing"))
+    except ValueError as exc:
+        problems.append(f"{found['willing']}: {exc}")
+    capacity = None
+    try:
+        capacity = _capacity(get("capacity"))
+    except ValueError as exc:
+        problems.append(str(exc))
+    offers: int | None = None
+    try:
+        if "offers" in found and get("offers"):
+            offers = parse_capabilities(get("offers"))
+        elif any(k in found for k in ("consult", "care", "admit")):
+            offers = 0
+            for key, cap in (("consult", Capability.CONSULT), ("care", Capability.CARE), ("admit", Capability.ADMIT)):
+                if key in found and parse_yes_no(get(key)):
+                    offers |= cap
+    except ValueError as exc:
+        problems.append(str(exc))
+    if not get("name") and not get("institution_id") and not get("medical_code"):
+        problems.append("医療機関名・ID・医療機関コードのいずれも空です")
+    if problems:
+        out.rejected.append(RejectedRow(where, row, " / ".join(problems), original))
+        return
+    out.items.append(Declaration(get("name"), willing, offers, capacity, get("institution_id"),
+                                 get("medical_code"), get("address"), where, row))
+
+
+def _find(d: Declaration, insts: Sequence[Institution]) -> list[int]:
+    if d.institution_id:
+        hit = [i for i, inst in enumerate(insts) if inst.institution_id == d.institution_id]
+        if hit:
+            return hit
+    if d.medical_code:
+        hit = [i for i, inst in enumerate(insts) if d.medical_code in inst.extra.get("medical_code", "").split("+")]
+        if hit:
+            return hit
+    name = normalize_name(d.name)
+    hit = [i for i, inst in enumerate(insts) if name and normalize_name(inst.name) == name]
+    if len(hit) > 1 and d.address:
+        hit = [i for i in hit if normalize_address(insts[i].address) == normalize_address(d.address)]
+    return hit
+
+
+def apply_declarations(
+    institutions: Iterable[Institution], declarations: Iterable[Declaration]
+) -> ImportResult[Institution]:
+    """Institutions with their declarations applied (every institution returned, input order).
+
+    Not willing → offers 0 and capacity 0. Willing → declared offers replace the inferred ones
+    (kept when not stated), declared capacity is set. A clinic declaring ③ loses ③ (warning).
+    ``extra["declared"]`` is ``"true"`` for institutions with a declaration. Declarations
+    matching no or several institutions are ``unmatched``; a second declaration for the same
+    institution replaces the first, with a warning.
+    """
+    insts = list(institutions)
+    out: ImportResult[Institution] = ImportResult()
+    chosen: dict[int, Declaration] = {}
+    for d in declarations:
+        out.rows_read += 1
+        values = {"医療機関名": d.name, "ID": d.institution_id, "医療機関コード": d.medical_code}
+        hit = _find(d, insts)
+        if not hit:
+            out.rejected.append(RejectedRow(d.file, d.row, "申出の医療機関が医療機関の一覧にありません", values, "unmatched"))
+            continue
+        if len(hit) > 1:
+            ids = ", ".join(insts[i].institution_id for i in hit[:5])
+            out.rejected.append(RejectedRow(d.file, d.row, f"一致する医療機関が複数あります ({ids})", values, "unmatched"))
+            continue
+        if hit[0] in chosen:
+            prev = chosen[hit[0]]
+            out.warnings.append(RowIssue(d.file, d.row, None, d.name,
+                                         f"同じ医療機関の申出が複数あります({prev.row}行目): 後の行を使います", "warning"))
+        chosen[hit[0]] = d
+    for i, inst in enumerate(insts):
+        d = chosen.get(i)
+        if d is None:
+            out.items.append(inst)
+            continue
+        extra = {**inst.extra, "declared": "true"}
+        if not d.willing:
+            out.items.append(dataclasses.replace(inst, offers=0, capacity=0, extra=extra))
+            continue
+        offers = inst.offers if d.offers is None else d.offers
+        if inst.kind == "clinic" and offers & Capability.ADMIT:
+            out.warnings.append(RowIssue(d.file, d.row, None, d.name,
+                                         "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します", "warning"))
+            offers &= ~Capability.ADMIT
+        capacity = inst.capacity if d.capacity is None else d.capacity
+        out.items.append(dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra))
+    return out
