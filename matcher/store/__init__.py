@@ -1,0 +1,19 @@
+"""The store: facilities, institutions, filings, declarations, areas, runs and proposals in SQL.
+
+SQLite file ``kyoryoku.db`` by default, PostgreSQL through ``KYORYOKU_DATABASE_URL``; the same
+models and Alembic migrations serve both. The matching core never imports this package.
+
+Entry points for the CLI and the web API:
+
+- :func:`matcher.store.db.open_store` / :class:`matcher.store.db.Store` — engine, ``read()`` and
+  ``write()`` sessions, ``upgrade()``;
+- :mod:`matcher.store.imports` — idempotent upserts of facilities, institutions, filings and
+  declarations;
+- :mod:`matcher.store.areas` — areas and what belongs to them;
+- :mod:`matcher.store.workflow` — load an area into an ``Instance``, run a re-plan, change a
+  proposal's status with a version check;
+- :mod:`matcher.store.export` — the current state as tables (CSV with BOM, Excel).
+"""
+from .errors import ConflictError, NotFoundError, StoreError, TransitionError
+
+__all__ = ["ConflictError", "NotFoundError", "StoreError", "TransitionError"]

@@ -1,0 +1,96 @@
+"""Areas: a prefecture, a municipality, or a 在宅医療連携拠点 area given as a set of municipalities.
+
+Membership is by municipality code: an area holds 5-digit municipality codes and/or 2-digit
+prefecture codes, and a facility belongs to it when the first five (or two) digits of its own
+code match.
+"""
+from __future__ import annotations
+
+import unicodedata
+from typing import Iterable, Literal
+
+from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy.orm import Session
+
+from .._errors import InputError
+from .errors import NotFoundError
+from .models import AreaMunicipalityRow, AreaRow
+
+AreaKind = Literal["prefecture", "municipality", "renkei"]
+
+
+def code5_of(value: object) -> str:
+    """The first five digits of a municipality code (``392014`` → ``39201``); "" if not a code."""
+    text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    if not text.isdigit():
+        return ""
+    if len(text) == 4:  # Excel dropped the leading zero of 01…09
+        text = "0" + text
+    return text[:5] if len(text) in (5, 6) else ""
+
+
+def _member_code(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value).strip()
+    if text.isdigit() and len(text) in (1, 2):
+        return text.zfill(2)
+    code = code5_of(text)
+    if not code:
+        raise InputError(f"市区町村コード「{value}」が不正です (5桁または6桁、都道府県は2桁)")
+    return code
+
+
+def save_area(session: Session, code: str, name: str, kind: AreaKind,
+              members: Iterable[str]) -> AreaRow:
+    """Create the area ``code`` or replace its name, kind and members (idempotent)."""
+    if kind not in ("prefecture", "municipality", "renkei"):
+        raise InputError(f"不明な地域の種類「{kind}」(prefecture / municipality / renkei)")
+    wanted = sorted({_member_code(m) for m in members})
+    if not wanted:
+        raise InputError(f"地域「{code}」に市区町村が一つもありません")
+    area = session.scalar(select(AreaRow).where(AreaRow.code == code))
+    if area is None:
+        area = AreaRow(code=code, name=name, kind=kind)
+        session.add(area)
+    else:
+        area.name, area.kind = name, kind
+    have = {m.code for m in area.municipalities}
+    if have != set(wanted):
+        area.municipalities = [m for m in area.municipalities if m.code in wanted]
+        area.municipalities.extend(AreaMunicipalityRow(code=c) for c in wanted if c not in have)
+    session.flush()
+    return area
+
+
+def get_area(session: Session, code: str, create: bool = False) -> AreaRow:
+    """The area ``code``; with ``create``, a bare prefecture (2 digits) or municipality code
+    (5/6 digits) that is not stored yet becomes an area of that kind."""
+    area = session.scalar(select(AreaRow).where(AreaRow.code == code))
+    if area is not None:
+        return area
+    text = unicodedata.normalize("NFKC", code).strip()
+    if create and text.isdigit() and len(text) in (1, 2):
+        return save_area(session, text.zfill(2), f"都道府県 {text.zfill(2)}", "prefecture", [text])
+    if create and code5_of(text):
+        c5 = code5_of(text)
+        existing = session.scalar(select(AreaRow).where(AreaRow.code == c5))
+        return existing or save_area(session, c5, f"市区町村 {c5}", "municipality", [c5])
+    raise NotFoundError(f"地域「{code}」は登録されていません "
+                        "(都道府県コード2桁・市区町村コード、または登録済みの地域コードを指定してください)")
+
+
+def list_areas(session: Session) -> list[AreaRow]:
+    return list(session.scalars(select(AreaRow).order_by(AreaRow.code)))
+
+
+def member_filter(area: AreaRow, code5_column) -> ColumnElement[bool]:
+    """SQL condition: the row's ``code5`` lies in the area."""
+    five = [m.code for m in area.municipalities if len(m.code) == 5]
+    two = [m.code for m in area.municipalities if len(m.code) == 2]
+    parts = []
+    if five:
+        parts.append(code5_column.in_(five))
+    if two:
+        parts.append(func.substr(code5_column, 1, 2).in_(two))
+    return or_(*parts) if parts else false()

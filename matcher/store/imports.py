@@ -1,0 +1,338 @@
+"""Idempotent imports into the store: canonical objects in, inserts/updates only where they differ.
+
+Re-importing the same data changes nothing (every function reports ``unchanged``). A filing for a
+newer year becomes the facility's current filing while the older years stay as history; a new
+declaration closes the institution's open one the day before it starts.
+
+The functions take a session and do not commit: run them inside ``Store.write()`` so that an
+import that fails half-way leaves the store as it was.
+
+``Filing`` and ``Declaration`` are plain records here until ``matcher.sources`` defines the
+importers' own; the annual-filing and declaration importers should produce (or be mapped onto)
+them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from .._errors import InputError, RowIssue
+from ..model import FACILITY_KINDS, Facility, Institution
+from .areas import code5_of
+from .models import DeclarationRow, FacilityRow, FilingPartnerRow, FilingRow, InstitutionRow, utcnow
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class FilingPartner:
+    """A partner named in a filing and which of ①②③ (mask) it meets for the facility."""
+
+    partner_name: str
+    covers: int
+    institution_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Filing:
+    """A facility's 協力医療機関 filing for one filing year (年度).
+
+    ``covered`` is coverage known only as a union (the simple CSV format); named partners add
+    their own ``covers``.
+    """
+
+    facility_id: str
+    filing_year: int
+    has_partner: bool
+    partners: tuple[FilingPartner, ...] = ()
+    covered: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """An institution's declaration: willing, capacity (None = not declared), offers (None = registry's)."""
+
+    institution_id: str
+    valid_from: dt.date
+    capacity: int | None
+    offers: int | None = None
+    willing: bool = True
+    valid_to: dt.date | None = None
+    source: str = ""
+
+
+@dataclass
+class ImportStats:
+    """What an import did; ``changed`` is False when re-importing the same data."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    superseded: int = 0  # older filings / declarations that stopped being current
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.inserted or self.updated or self.superseded)
+
+    def summary_ja(self) -> str:
+        return (f"追加 {self.inserted} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件"
+                + (f"、旧データとして保持 {self.superseded} 件" if self.superseded else ""))
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _existing(session: Session, model, key, ids: list[str]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for chunk in _chunks(sorted(set(ids))):
+        for row in session.scalars(select(model).where(key.in_(chunk))):
+            found[getattr(row, key.key)] = row
+    return found
+
+
+def _duplicates(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    dups = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+    if dups:
+        raise InputError(f"{what}の ID が重複しています: {', '.join(dups[:10])}")
+
+
+def _apply(row: object, values: dict[str, object]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(row, key) != value:
+            setattr(row, key, value)
+            changed = True
+    return changed
+
+
+def import_facilities(session: Session, facilities: Iterable[Facility]) -> ImportStats:
+    """Insert new facilities and update changed ones (coverage is not here: see filings)."""
+    items = list(facilities)
+    _duplicates([f.facility_id for f in items], "施設")
+    stats = ImportStats()
+    existing = _existing(session, FacilityRow, FacilityRow.facility_id, [f.facility_id for f in items])
+    issues = [RowIssue("", None, "kind", f.kind, f"施設 {f.facility_id} の種別が不明です")
+              for f in items if f.kind not in FACILITY_KINDS]
+    if issues:
+        raise InputError(issues)
+    now = utcnow()
+    for f in items:
+        values = dict(name=f.name, kind=f.kind, lat=float(f.lat), lon=float(f.lon),
+                      municipality_code=f.municipality_code, code5=code5_of(f.municipality_code),
+                      address=f.address, geocode=f.geocode, extra=dict(f.extra))
+        row = existing.get(f.facility_id)
+        if row is None:
+            session.add(FacilityRow(facility_id=f.facility_id, created_at=now, updated_at=now, **values))
+            stats.inserted += 1
+        elif _apply(row, values):
+            row.updated_at = now  # type: ignore[attr-defined]
+            stats.updated += 1
+        else:
+            stats.unchanged += 1
+    session.flush()
+    return stats
+
+
+def import_institutions(session: Session, institutions: Iterable[Institution]) -> ImportStats:
+    """Insert new institutions and update changed ones (capacity is not here: see declarations)."""
+    items = list(institutions)
+    _duplicates([i.institution_id for i in items], "医療機関")
+    stats = ImportStats()
+    existing = _existing(session, InstitutionRow, InstitutionRow.institution_id,
+                         [i.institution_id for i in items])
+    now = utcnow()
+    for i in items:
+        values = dict(name=i.name, kind=i.kind, lat=float(i.lat), lon=float(i.lon), offers=int(i.offers),
+                      municipality_code=i.municipality_code, code5=code5_of(i.municipality_code),
+                      address=i.address, geocode=i.geocode, extra=dict(i.extra))
+        row = existing.get(i.institution_id)
+        if row is None:
+            session.add(InstitutionRow(institution_id=i.institution_id, created_at=now, updated_at=now,
+                                       **values))
+            stats.inserted += 1
+        elif _apply(row, values):
+            row.updated_at = now  # type: ignore[attr-defined]
+            stats.updated += 1
+        else:
+            stats.unchanged += 1
+    session.flush()
+    return stats
+
+
+def _partner_tuple(p: FilingPartner | FilingPartnerRow) -> tuple[str, str | None, int]:
+    return (p.partner_name, p.institution_id, int(p.covers))
+
+
+def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
+    """Store filings by (facility, filing year); the latest year is the facility's current one.
+
+    A filing for a facility that is not in the store is an error (nothing is written). A partner
+    whose ``institution_id`` is not in the store is kept by name, with a warning.
+    """
+    items = list(filings)
+    keys = [(f.facility_id, f.filing_year) for f in items]
+    if len(set(keys)) != len(keys):
+        dup = sorted({k for k in keys if keys.count(k) > 1})[:5]
+        raise InputError(f"同じ施設・年度の届出が重複しています: {dup}")
+    stats = ImportStats()
+    fac_ids = sorted({f.facility_id for f in items})
+    known = _existing(session, FacilityRow, FacilityRow.facility_id, fac_ids)
+    unknown = [i for i in fac_ids if i not in known]
+    if unknown:
+        raise InputError([RowIssue("", None, "facility_id", i, "届出の施設が施設一覧にありません")
+                          for i in unknown])
+    inst_ids = sorted({p.institution_id for f in items for p in f.partners if p.institution_id})
+    insts = _existing(session, InstitutionRow, InstitutionRow.institution_id, inst_ids)
+    rows: dict[str, list[FilingRow]] = {}
+    for chunk in _chunks(fac_ids):
+        for row in session.scalars(select(FilingRow).where(FilingRow.facility_id.in_(chunk))
+                                   .options(selectinload(FilingRow.partners))):
+            rows.setdefault(row.facility_id, []).append(row)
+    now = utcnow()
+    for f in items:
+        partners = []
+        for p in f.partners:
+            iid = p.institution_id or None
+            if iid and iid not in insts:
+                stats.warnings.append(f"施設 {f.facility_id} の届出の医療機関 {iid} ({p.partner_name}) は"
+                                      "医療機関一覧にないため名称のみ保存します")
+                iid = None
+            partners.append(FilingPartner(p.partner_name, int(p.covers), iid))
+        has = rows.setdefault(f.facility_id, [])
+        same_year = next((r for r in has if r.filing_year == f.filing_year), None)
+        if same_year is not None:
+            changed = (same_year.has_partner != f.has_partner or same_year.covered != f.covered
+                       or [_partner_tuple(p) for p in same_year.partners] != [_partner_tuple(p) for p in partners])
+            if changed:
+                same_year.has_partner, same_year.covered = f.has_partner, int(f.covered)
+                same_year.source, same_year.imported_at = f.source, now
+                same_year.partners = [FilingPartnerRow(position=k, partner_name=p.partner_name,
+                                                       institution_id=p.institution_id, covers=p.covers)
+                                      for k, p in enumerate(partners)]
+                stats.updated += 1
+            else:
+                stats.unchanged += 1
+            continue
+        latest = max((r.filing_year for r in has), default=None)
+        if latest is not None and latest < f.filing_year:
+            stats.superseded += 1
+        row = FilingRow(facility_id=f.facility_id, filing_year=f.filing_year, has_partner=f.has_partner,
+                        covered=int(f.covered), source=f.source, imported_at=now,
+                        partners=[FilingPartnerRow(position=k, partner_name=p.partner_name,
+                                                   institution_id=p.institution_id, covers=p.covers)
+                                  for k, p in enumerate(partners)])
+        session.add(row)
+        has.append(row)
+        stats.inserted += 1
+    session.flush()
+    return stats
+
+
+def _decl_content(d: Declaration | DeclarationRow) -> tuple[object, ...]:
+    return (d.capacity, d.offers, bool(d.willing), d.valid_to)
+
+
+def import_declarations(session: Session, declarations: Iterable[Declaration]) -> ImportStats:
+    """Store declarations; one that repeats the institution's current declaration changes nothing.
+
+    A declaration starting after the open one closes it the day before (history kept).
+    """
+    items = sorted(declarations, key=lambda d: (d.institution_id, d.valid_from))
+    stats = ImportStats()
+    ids = sorted({d.institution_id for d in items})
+    known = _existing(session, InstitutionRow, InstitutionRow.institution_id, ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise InputError([RowIssue("", None, "institution_id", i, "申告の医療機関が医療機関一覧にありません")
+                          for i in unknown])
+    for d in items:
+        if d.capacity is not None and d.capacity < 0:
+            raise InputError(f"医療機関 {d.institution_id} の受入枠が負です (値: {d.capacity})")
+    existing: dict[str, list[DeclarationRow]] = {}
+    for chunk in _chunks(ids):
+        for row in session.scalars(select(DeclarationRow).where(DeclarationRow.institution_id.in_(chunk))):
+            existing.setdefault(row.institution_id, []).append(row)
+    now = utcnow()
+    for d in items:
+        has = existing.setdefault(d.institution_id, [])
+        same = next((r for r in has if r.valid_from == d.valid_from), None)
+        if same is not None:
+            if _decl_content(same) == _decl_content(d):
+                stats.unchanged += 1
+            else:
+                same.capacity, same.offers, same.willing, same.valid_to = (
+                    d.capacity, d.offers, d.willing, d.valid_to)
+                same.source, same.imported_at = d.source, now
+                stats.updated += 1
+            continue
+        earlier = [r for r in has if r.valid_from < d.valid_from]
+        latest = max(earlier, key=lambda r: r.valid_from, default=None)
+        if latest is not None and latest.valid_to is None and _decl_content(latest) == _decl_content(d):
+            stats.unchanged += 1  # the same declaration read again later (e.g. the same CSV)
+            continue
+        for r in earlier:
+            if r.valid_to is None or r.valid_to >= d.valid_from:
+                r.valid_to = d.valid_from - dt.timedelta(days=1)
+                stats.superseded += 1
+        later = [r.valid_from for r in has if r.valid_from > d.valid_from]
+        valid_to = d.valid_to
+        if later and (valid_to is None or valid_to >= min(later)):
+            valid_to = min(later) - dt.timedelta(days=1)
+        row = DeclarationRow(institution_id=d.institution_id, valid_from=d.valid_from, valid_to=valid_to,
+                             willing=d.willing, capacity=d.capacity, offers=d.offers, source=d.source,
+                             imported_at=now)
+        session.add(row)
+        has.append(row)
+        stats.inserted += 1
+    session.flush()
+    return stats
+
+
+def filings_from_facilities(facilities: Iterable[Facility], filing_year: int, source: str = "") -> list[Filing]:
+    """The simple format's ``covered``/``has_partner`` as filings (facilities with no filing: none)."""
+    return [Filing(f.facility_id, filing_year, bool(f.has_partner) or f.covered != 0, (), f.covered, source)
+            for f in facilities if not (f.covered == 0 and f.has_partner is None)]
+
+
+def declarations_from_institutions(institutions: Iterable[Institution], valid_from: dt.date,
+                                   source: str = "") -> list[Declaration]:
+    """The simple format's ``capacity`` as declarations (blank capacity: no declaration)."""
+    return [Declaration(i.institution_id, valid_from, i.capacity, None, True, None, source)
+            for i in institutions if i.capacity is not None]
+
+
+def fiscal_year(day: dt.date | None = None) -> int:
+    """The 年度 of ``day`` (April to March): 2026-03-31 → 2025."""
+    day = day or dt.date.today()
+    return day.year if day.month >= 4 else day.year - 1
+
+
+def import_simple(session: Session, facilities: Iterable[Facility], institutions: Iterable[Institution],
+                  filing_year: int | None = None, declared_on: dt.date | None = None,
+                  source: str = "simple_csv", progress=None) -> dict[str, ImportStats]:
+    """Import the simple CSV format: facilities (+ filings) and institutions (+ declarations)."""
+    facilities, institutions = list(facilities), list(institutions)
+    year = filing_year if filing_year is not None else fiscal_year()
+    day = declared_on or dt.date.today()
+    out = {"institutions": import_institutions(session, institutions)}
+    if progress:
+        progress("institutions")
+    out["facilities"] = import_facilities(session, facilities)
+    if progress:
+        progress("facilities")
+    out["filings"] = import_filings(session, filings_from_facilities(facilities, year, source))
+    if progress:
+        progress("filings")
+    out["declarations"] = import_declarations(session, declarations_from_institutions(institutions, day, source))
+    if progress:
+        progress("declarations")
+    return out
