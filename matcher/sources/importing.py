@@ -1,0 +1,104 @@
+"""One entry point per source for ``kyoryoku import SOURCE FILE...``: read, join, write, report.
+
+Each source turns its files into the simple CSV format of MODEL.md, joined onto what earlier
+steps produced (flags and declarations onto institutions, filings onto facilities), and writes
+the rejected rows next to the output (``<out>.rejects.csv``, UTF-8 with BOM, 理由 column).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Sequence
+
+from .._errors import InputError, RowIssue
+from . import declarations, filings, kaigo_registry, kouseikyoku, navii
+from .report import ImportResult, write_rejects
+from .simple_csv import load_facilities, load_institutions, write_facilities, write_institutions
+
+Source = Literal["kaigo", "navii", "kouseikyoku", "filings", "declarations"]
+SOURCES: tuple[str, ...] = ("kaigo", "navii", "kouseikyoku", "filings", "declarations")
+SOURCE_LABELS_JA = {
+    "kaigo": "介護サービス情報公表システム オープンデータ → 施設一覧",
+    "navii": "医療情報ネット(ナビイ) 施設票 → 医療機関一覧",
+    "kouseikyoku": "地方厚生局 届出受理医療機関名簿 → 医療機関一覧に施設基準を結合",
+    "filings": "協力医療機関の届出 → 施設一覧に充足状況を結合",
+    "declarations": "医療機関の申出(意向・受入可能数・要件) → 医療機関一覧に反映",
+}
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What an import wrote and what it found (the reading step's result and the join's)."""
+
+    source: str
+    out: Path
+    rejects: Path | None
+    read: ImportResult
+    joined: ImportResult | None = None
+
+    def lines_ja(self) -> list[str]:
+        """Short Japanese report lines for the terminal."""
+        lines = [f"{SOURCE_LABELS_JA[self.source]}", f"  {self.read.summary_ja()}"]
+        if self.joined is not None:
+            lines.append(f"  結合: {self.joined.summary_ja()}")
+        lines.append(f"  出力: {self.out}")
+        if self.rejects is not None:
+            lines.append(f"  除外・未結合の行: {self.rejects}")
+        return lines
+
+
+def _need(path: str | Path | None, option: str, source: str) -> Path:
+    if path is None:
+        raise InputError(RowIssue("", None, None, None, f"{source} の取り込みには {option} の指定が必要です"))
+    return Path(path)
+
+
+def import_files(
+    source: Source,
+    files: Sequence[str | Path],
+    out: str | Path,
+    *,
+    facilities: str | Path | None = None,
+    institutions: str | Path | None = None,
+) -> ImportOutcome:
+    """Import ``files`` of one ``source`` and write the canonical CSV to ``out``.
+
+    - ``kaigo``: facilities from 介護サービス情報公表 CSVs.
+    - ``navii``: institutions (offers empty) from ナビイ 施設票.
+    - ``kouseikyoku``: flags joined onto ``institutions`` (required), offers inferred.
+    - ``filings``: covered/has_partner joined onto ``facilities`` (required); partners are
+      checked against ``institutions`` when given.
+    - ``declarations``: willing/capacity/offers applied onto ``institutions`` (required).
+
+    ``out`` may be the same file as the input list (it is read first). Rejected, skipped and
+    unmatched rows go to ``<out stem>.rejects.csv`` when there are any.
+    """
+    if source not in SOURCES:
+        raise InputError(RowIssue("", None, None, None, f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})"))
+    out = Path(out)
+    joined: ImportResult | None = None
+    if source == "kaigo":
+        read = kaigo_registry.import_kaigo(files)
+        write_facilities(read.items, out)
+    elif source == "navii":
+        read = navii.import_navii(files)
+        write_institutions(read.items, out)
+    elif source == "kouseikyoku":
+        base = load_institutions(_need(institutions, "--institutions", source)).items
+        read = kouseikyoku.import_kouseikyoku(files)
+        joined = kouseikyoku.apply_flags(base, read.items)
+        write_institutions(joined.items, out)
+    elif source == "declarations":
+        base = load_institutions(_need(institutions, "--institutions", source)).items
+        read = declarations.import_declarations(files)
+        joined = declarations.apply_declarations(base, read.items)
+        write_institutions(joined.items, out)
+    else:
+        base_f = load_facilities(_need(facilities, "--facilities", source)).items
+        registry = load_institutions(institutions).items if institutions is not None else None
+        read = filings.import_filings(files, registry)
+        joined = filings.apply_filings(base_f, read.items)
+        write_facilities(joined.items, out)
+    rejected = read.rejected + (joined.rejected if joined is not None else [])
+    rejects = write_rejects(rejected, out.with_name(out.stem + ".rejects.csv")) if rejected else None
+    return ImportOutcome(source, out, rejects, read, joined)
