@@ -136,6 +136,9 @@ def generate_cmd(
     out.print(f"生成しました: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件 → {out_dir.resolve()}")
 
 
+from .cli_store import register_store_commands; register_store_commands(app)  # noqa: E402,E702  db/run/proposals/export
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

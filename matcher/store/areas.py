@@ -64,20 +64,25 @@ def save_area(session: Session, code: str, name: str, kind: AreaKind,
 
 
 def get_area(session: Session, code: str, create: bool = False) -> AreaRow:
-    """The area ``code``; with ``create``, a bare prefecture (2 digits) or municipality code
-    (5/6 digits) that is not stored yet becomes an area of that kind."""
+    """The area ``code``. A bare prefecture (2 digits) or municipality code (5/6 digits) that is
+    not stored is an area of that kind too: stored when ``create``, else a transient object."""
     area = session.scalar(select(AreaRow).where(AreaRow.code == code))
     if area is not None:
         return area
     text = unicodedata.normalize("NFKC", code).strip()
-    if create and text.isdigit() and len(text) in (1, 2):
-        return save_area(session, text.zfill(2), f"都道府県 {text.zfill(2)}", "prefecture", [text])
-    if create and code5_of(text):
-        c5 = code5_of(text)
-        existing = session.scalar(select(AreaRow).where(AreaRow.code == c5))
-        return existing or save_area(session, c5, f"市区町村 {c5}", "municipality", [c5])
-    raise NotFoundError(f"地域「{code}」は登録されていません "
-                        "(都道府県コード2桁・市区町村コード、または登録済みの地域コードを指定してください)")
+    if text.isdigit() and len(text) in (1, 2):
+        c, kind, name = text.zfill(2), "prefecture", f"都道府県 {text.zfill(2)}"
+    elif code5_of(text):
+        c, kind, name = code5_of(text), "municipality", f"市区町村 {code5_of(text)}"
+    else:
+        raise NotFoundError(f"地域「{code}」は登録されていません "
+                            "(都道府県コード2桁・市区町村コード、または登録済みの地域コードを指定してください)")
+    existing = session.scalar(select(AreaRow).where(AreaRow.code == c))
+    if existing is not None:
+        return existing
+    if create:
+        return save_area(session, c, name, kind, [c])  # type: ignore[arg-type]
+    return AreaRow(code=c, name=name, kind=kind, municipalities=[AreaMunicipalityRow(code=c)])
 
 
 def list_areas(session: Session) -> list[AreaRow]:

@@ -215,6 +215,8 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
             if changed:
                 same_year.has_partner, same_year.covered = f.has_partner, int(f.covered)
                 same_year.source, same_year.imported_at = f.source, now
+                same_year.partners.clear()
+                session.flush()  # delete the old partner rows before their positions are reused
                 same_year.partners = [FilingPartnerRow(position=k, partner_name=p.partner_name,
                                                        institution_id=p.institution_id, covers=p.covers)
                                       for k, p in enumerate(partners)]

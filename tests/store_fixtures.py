@@ -1,0 +1,97 @@
+"""Shared fixtures of the store tests: one store per database (SQLite file, PostgreSQL schema).
+
+PostgreSQL: ``KYORYOKU_TEST_PG_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/test);
+each test gets a throwaway schema that is dropped afterwards. When the server does not answer
+the PostgreSQL cases skip with the reason, except under ``CI=true`` where they fail.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from functools import lru_cache
+
+import pytest
+from sqlalchemy import MetaData, create_engine, select, text
+
+from matcher.model import Facility, Institution
+from matcher.store.db import Store, open_store
+
+PG_BASE = os.environ.get("KYORYOKU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+DATABASES = ["sqlite", "postgresql"]
+
+
+@lru_cache(maxsize=1)
+def pg_problem() -> str | None:
+    try:
+        engine = create_engine(PG_BASE, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure to connect is a reason to skip
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def require_pg() -> None:
+    problem = pg_problem()
+    if problem is None:
+        return
+    message = f"PostgreSQL ({PG_BASE}) に接続できません: {problem}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " — CI=true では PostgreSQL のテストを省略できません")
+    pytest.skip(message)
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kyoryoku.db'}"
+        return
+    require_pg()
+    schema = f"kyoryoku_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}&application_name={schema}"
+    finally:
+        with admin.connect() as conn:
+            # Connections of a killed subprocess may linger for a moment; end them first.
+            conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = :name AND pid <> pg_backend_pid()"), {"name": schema})
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def store(db_url):
+    s = open_store(db_url, upgrade=True)
+    yield s
+    s.dispose()
+
+
+def snapshot(store: Store) -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order (to prove that nothing changed)."""
+    meta = MetaData()
+    meta.reflect(store.engine)
+    out = {}
+    with store.engine.connect() as conn:
+        for name, table in sorted(meta.tables.items()):
+            pk = list(table.primary_key.columns) or list(table.columns)
+            out[name] = [tuple(r) for r in conn.execute(select(table).order_by(*pk))]
+    return out
+
+
+# A tiny region around 高知市 (all in municipality 392014 unless told).
+LAT, LON = 33.5597, 133.5311
+
+
+def fac(fid: str, kind: str = "gh", dlat: float = 0.0, dlon: float = 0.0, covered: int = 0,
+        has_partner: bool | None = False, muni: str = "392014") -> Facility:
+    return Facility(fid, f"施設{fid}", kind, LAT + dlat, LON + dlon, covered, has_partner, muni, "高知県高知市")
+
+
+def inst(iid: str, kind: str = "hospital", dlat: float = 0.0, dlon: float = 0.0, offers: int = 7,
+         capacity: int | None = None, muni: str = "392014") -> Institution:
+    return Institution(iid, f"医療機関{iid}", kind, LAT + dlat, LON + dlon, offers, capacity, muni, "高知県高知市")
