@@ -1,0 +1,79 @@
+"""The ``kyoryoku report`` command: run a match and write every report, with a progress bar.
+
+matplotlib, jinja2 and the PDF printer are imported inside the command so that
+``kyoryoku match`` does not load them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from .cli import _load_instance, err, out, print_summary, run_guarded
+
+
+def _parse_date(text: str | None) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--date の日付「{text}」が不正です (例: 2026-04-01)") from None
+
+
+def _check_pdf(pdf: str, modes: tuple[str, ...]) -> None:
+    if pdf not in modes:
+        raise ValueError(f"不明な PDF の指定「{pdf}」(使えるのは {', '.join(modes)})")
+
+
+def report_cmd(
+    facilities: Path = typer.Option(..., "--facilities", help="施設一覧 CSV (facilities.csv)"),
+    institutions: Path = typer.Option(..., "--institutions", help="医療機関一覧 CSV (institutions.csv)"),
+    out_dir: Path = typer.Option(Path("out/reports"), "--out", help="出力フォルダ"),
+    mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
+    max_km: str = typer.Option("consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"),
+    max_new_partners: int = typer.Option(2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"),
+    road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
+    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
+    skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
+    pdf: str = typer.Option("bundle", "--pdf", help="bundle (まとめて1ファイル) | each (1件ずつも) | none"),
+    date: Optional[str] = typer.Option(None, "--date", help="帳票の作成日 (YYYY-MM-DD、省略時は今日)"),
+) -> None:
+    """マッチングを実行し、会議・医療機関・施設向けの帳票 (Excel・CSV・HTML・PDF) を作成します。"""
+    from .match import match
+    from .params import MatchParams, parse_max_km
+    from .reports import PDF_MODES, STAGES_JA, write_reports
+
+    run_guarded(_check_pdf, pdf, PDF_MODES)
+    today = run_guarded(_parse_date, date)
+    params = run_guarded(lambda: MatchParams(
+        max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor,
+        time_limit=time_limit, include_unknown=not skip_unknown))
+    instance = run_guarded(_load_instance, facilities, institutions)
+    err.print(f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件")
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(STAGES_JA.get(stage, "最適化中(施設)"), total=total or None)
+            bar.update(tasks[stage], completed=done, total=total or None)
+
+        result = run_guarded(match, instance, params, mode, None, progress)
+        files = run_guarded(write_reports, instance, result, out_dir, progress, today, pdf)
+    print_summary(result)
+    out.print(f"帳票を書き出しました: {out_dir.resolve()}")
+    out.print(f"  目次: {files.files['index'].name}  Excel: {files.files['workbook'].name}  "
+              f"医療機関への依頼 {len(files.institution_pages)} 件  施設へのお知らせ {len(files.facility_pages)} 件  "
+              f"PDF {len(files.pdfs)} 件")
+    for note in files.notes:
+        err.print(f"[yellow]注意:[/] {note}", highlight=False)
+
+
+def register_report_commands(app: typer.Typer) -> None:
+    """Add ``report`` to the main command line."""
+    app.command("report")(report_cmd)

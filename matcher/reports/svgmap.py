@@ -1,0 +1,124 @@
+"""Small inline SVG maps drawn from coordinates (no tiles): points, proposal lines, a km scale."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from html import escape
+
+import numpy as np
+
+KM_PER_DEG_LAT = 111.195
+_NICE_KM = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A marker: ``shape`` is ``circle`` (facility) or ``square`` (institution)."""
+
+    lat: float
+    lon: float
+    color: str
+    shape: str = "circle"
+    label: str = ""
+    title: str = ""
+    size: float = 4.0
+
+
+@dataclass(frozen=True)
+class Line:
+    lat1: float
+    lon1: float
+    lat2: float
+    lon2: float
+    color: str = "#1565c0"
+    dashed: bool = False
+
+
+@dataclass
+class SvgMap:
+    """An equirectangular map fitted to its points (aspect kept by cos(latitude)).
+
+    With ``clip_outliers`` the extent leaves out points far from the bulk (e.g. 東京都's
+    islands, hundreds of km off) so the mainland stays readable; points left out are counted in
+    ``outside`` after ``render``.
+    """
+
+    width: int = 320
+    height: int = 240
+    points: list[Point] = field(default_factory=list)
+    lines: list[Line] = field(default_factory=list)
+    clip_outliers: bool = False
+    outside: int = 0
+
+    def _extent(self) -> tuple[float, float, float, float]:
+        lats = np.array([p.lat for p in self.points] or [35.0])
+        lons = np.array([p.lon for p in self.points] or [135.0])
+        if self.clip_outliers and len(lats) >= 20:
+            keep = np.ones(len(lats), bool)
+            for v in (lats, lons):
+                lo, hi = np.quantile(v, [0.02, 0.98])
+                margin = max(hi - lo, 0.05) * 0.5
+                keep &= (v >= lo - margin) & (v <= hi + margin)
+            lats, lons = lats[keep], lons[keep]
+        lat0, lat1 = lats.min(), lats.max()
+        lon0, lon1 = lons.min(), lons.max()
+        # At least ~2 km across, and a margin so markers at the edge stay whole.
+        pad_lat = max((lat1 - lat0) * 0.08, 1.0 / KM_PER_DEG_LAT)
+        pad_lon = max((lon1 - lon0) * 0.08, 1.0 / KM_PER_DEG_LAT)
+        return float(lat0 - pad_lat), float(lat1 + pad_lat), float(lon0 - pad_lon), float(lon1 + pad_lon)
+
+    def render(self) -> str:
+        """The map as an ``<svg>`` element string (escaped, ready to inline)."""
+        lat0, lat1, lon0, lon1 = self._extent()
+        kx = math.cos(math.radians((lat0 + lat1) / 2))
+        span_x = (lon1 - lon0) * kx
+        span_y = lat1 - lat0
+        scale = min(self.width / span_x, self.height / span_y)  # px per degree of latitude
+        ox = (self.width - span_x * scale) / 2
+        oy = (self.height - span_y * scale) / 2
+
+        def xy(lat: float, lon: float) -> tuple[float, float]:
+            return ox + (lon - lon0) * kx * scale, oy + (lat1 - lat) * scale
+
+        def inside(lat: float, lon: float) -> bool:
+            return lat0 <= lat <= lat1 and lon0 <= lon <= lon1
+
+        out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{self.width}" '
+               f'height="{self.height}" viewBox="0 0 {self.width} {self.height}">',
+               f'<rect width="{self.width}" height="{self.height}" fill="#f7f9fb" stroke="#b0bec5"/>']
+        for ln in self.lines:
+            if not (inside(ln.lat1, ln.lon1) and inside(ln.lat2, ln.lon2)):
+                continue
+            (x1, y1), (x2, y2) = xy(ln.lat1, ln.lon1), xy(ln.lat2, ln.lon2)
+            dash = ' stroke-dasharray="3 2"' if ln.dashed else ""
+            out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                       f'stroke="{ln.color}" stroke-width="1" stroke-opacity="0.7"{dash}/>')
+        self.outside = 0
+        for p in self.points:
+            if not inside(p.lat, p.lon):
+                self.outside += 1
+                continue
+            x, y = xy(p.lat, p.lon)
+            title = f"<title>{escape(p.title)}</title>" if p.title else ""
+            if p.shape == "square":
+                s = p.size
+                out.append(f'<rect x="{x - s:.1f}" y="{y - s:.1f}" width="{2 * s:.1f}" height="{2 * s:.1f}" '
+                           f'fill="{p.color}" stroke="#fff" stroke-width="0.8">{title}</rect>')
+            else:
+                out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{p.size:.1f}" fill="{p.color}" '
+                           f'stroke="#fff" stroke-width="0.6">{title}</circle>')
+            if p.label:
+                out.append(f'<text x="{x + p.size + 1:.1f}" y="{y + 3:.1f}" font-size="9" '
+                           f'fill="#263238">{escape(p.label)}</text>')
+        out.append(self._scale_bar(scale / KM_PER_DEG_LAT))
+        out.append("</svg>")
+        return "".join(out)
+
+    def _scale_bar(self, px_per_km: float) -> str:
+        target = self.width / 4 / px_per_km
+        km = max([k for k in _NICE_KM if k <= target] or [_NICE_KM[0]])
+        length = km * px_per_km
+        x, y = 8, self.height - 10
+        label = f"{km:g} km"
+        return (f'<g class="scale"><line x1="{x}" y1="{y}" x2="{x + length:.1f}" y2="{y}" stroke="#263238" '
+                f'stroke-width="2"/><text x="{x}" y="{y - 4}" font-size="9" fill="#263238">{label}</text></g>')

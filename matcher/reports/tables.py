@@ -1,0 +1,347 @@
+"""The report tables of a run (status by kind × municipality, facilities, institutions, gaps).
+
+Every format (Excel, CSV, HTML, PDF) is drawn from the same ``ReportData``, so the numbers a
+meeting sees on paper are the numbers in the coordinator's workbook. Headers are Japanese;
+numbers stay numbers (``None`` where there is nothing, never an empty string).
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ..geo import haversine_km
+from ..model import (
+    CAPABILITIES, FACILITY_KINDS, INSTITUTION_KIND_JA, Duty, Facility, Instance, Institution,
+    Status, format_capabilities_ja,
+)
+from ..reference import municipalities
+from ..result import REASON_LABELS_JA, Alternative, FacilityOutcome, MatchResult, Proposal, Unmatched
+
+DEADLINE = date(2027, 3, 31)  # end of the 経過措置 for the 義務 kinds
+NEAREST = 3  # nearest institutions listed for a facility nobody can cover in range
+
+# The seed table's columns, in its order; no_partner is shown apart from ③ (MODEL.md).
+STATUS_ORDER: tuple[Status, ...] = (Status.ALL, Status.PARTIAL, Status.NONE, Status.NO_PARTNER,
+                                    Status.UNKNOWN)
+STATUS_MARK = {Status.ALL: "①", Status.PARTIAL: "②", Status.NONE: "③", Status.NO_PARTNER: "③'",
+               Status.UNKNOWN: "④"}
+STATUS_SHORT_JA = {
+    Status.ALL: "①全て満たす", Status.PARTIAL: "②一部満たす", Status.NONE: "③いずれも満たさない",
+    Status.NO_PARTNER: "協力医療機関なし", Status.UNKNOWN: "④届出なし(集計なし)",
+}
+STATUS_COLORS = {Status.ALL: "#2e7d32", Status.PARTIAL: "#f9a825", Status.NONE: "#ef6c00",
+                 Status.NO_PARTNER: "#c62828", Status.UNKNOWN: "#757575"}
+DUTY_JA = {Duty.MANDATORY: "義務", Duty.EFFORT: "努力義務"}
+NO_MUNICIPALITY = "(市区町村不明)"
+ALL_AREA = "(全体)"
+
+
+def status_text(status: Status) -> str:
+    """``①全て満たす`` … the short seed-table label of a status."""
+    return STATUS_SHORT_JA[status]
+
+
+def capability_marks(mask: int) -> str:
+    """``①②③``-style marks of a mask (empty string for none)."""
+    return "".join("①②③"[k] for k, c in enumerate(CAPABILITIES) if mask & c)
+
+
+def days_left(today: date | None = None) -> int:
+    """Days from ``today`` (default: the current date) to 2027-03-31; negative once past."""
+    return (DEADLINE - (today or date.today())).days
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """An institution that offers a capability a facility lacks, however far it is."""
+
+    institution: Institution
+    capability: int
+    distance_km: float
+
+
+@dataclass
+class ReportData:
+    """A run's instance and result indexed by id, plus the derived report tables."""
+
+    instance: Instance
+    result: MatchResult
+    today: date = field(default_factory=date.today)
+
+    def __post_init__(self) -> None:
+        self.facility = {f.facility_id: f for f in self.instance.facilities}
+        self.institution = {i.institution_id: i for i in self.instance.institutions}
+        self.outcome: dict[str, FacilityOutcome] = {o.facility_id: o for o in self.result.outcomes}
+        self.proposals_of_facility: dict[str, list[Proposal]] = defaultdict(list)
+        self.proposals_of_institution: dict[str, list[Proposal]] = defaultdict(list)
+        for p in self.result.proposals:
+            self.proposals_of_facility[p.facility_id].append(p)
+            self.proposals_of_institution[p.institution_id].append(p)
+        self.alternatives_of: dict[str, list[Alternative]] = defaultdict(list)
+        for a in self.result.alternatives:
+            self.alternatives_of[a.facility_id].append(a)
+        self.unmatched_of: dict[str, list[Unmatched]] = defaultdict(list)
+        for u in self.result.unmatched:
+            self.unmatched_of[u.facility_id].append(u)
+        self._muni = {m.code5: m for m in municipalities()}
+
+    # -- lookups ---------------------------------------------------------------------------
+    def municipality_name(self, code: str) -> str:
+        m = self._muni.get(code[:5]) if code else None
+        return m.name if m else (code or NO_MUNICIPALITY)
+
+    def prefecture_name(self, code: str) -> str:
+        m = self._muni.get(code[:5]) if code else None
+        return m.prefecture if m else ""
+
+    @cached_property
+    def area_name(self) -> str:
+        """The prefecture most facilities lie in (``高知県ほか`` when the run spans several)."""
+        prefs = Counter(self.prefecture_name(f.municipality_code) for f in self.instance.facilities)
+        prefs.pop("", None)
+        if not prefs:
+            return "対象地域"
+        top = prefs.most_common(1)[0][0]
+        return top if len(prefs) == 1 else f"{top}ほか"
+
+    @property
+    def days_left(self) -> int:
+        return days_left(self.today)
+
+    @cached_property
+    def municipality_codes(self) -> list[str]:
+        """Municipality codes of the facilities, in code order (blank last)."""
+        codes = {f.municipality_code for f in self.instance.facilities}
+        return sorted(codes, key=lambda c: (c == "", c))
+
+    def facilities_in(self, code: str) -> list[Facility]:
+        return [f for f in self.instance.facilities if f.municipality_code == code]
+
+    @cached_property
+    def demand_facilities(self) -> list[Facility]:
+        """Facilities that lacked something before the proposal (they get a notice)."""
+        return [f for f in self.instance.facilities if self.outcome[f.facility_id].missing_before]
+
+    @cached_property
+    def requested_institutions(self) -> list[Institution]:
+        """Institutions with at least one proposed partnership (they get a request)."""
+        return [i for i in self.instance.institutions if self.proposals_of_institution.get(i.institution_id)]
+
+    @cached_property
+    def max_partners_shown(self) -> int:
+        return max([len(v) for v in self.proposals_of_facility.values()] + [1])
+
+    def remaining_capacity(self, inst: Institution) -> int | None:
+        if inst.capacity is None:
+            return None
+        return inst.capacity - len(self.proposals_of_institution.get(inst.institution_id, []))
+
+    # -- isolated facilities ----------------------------------------------------------------
+    @cached_property
+    def isolated(self) -> dict[str, list[Nearest]]:
+        """Facilities with a capability no institution offers within range, and their nearest
+        institutions offering it (straight-line km × the run's road factor)."""
+        lacking: dict[str, int] = defaultdict(int)
+        for u in self.result.unmatched:
+            if u.reason == "no_candidate":
+                lacking[u.facility_id] |= u.capability
+        insts = self.instance.institutions
+        lat = np.array([i.lat for i in insts], float)
+        lon = np.array([i.lon for i in insts], float)
+        offers = np.array([i.offers for i in insts], np.int64)
+        out: dict[str, list[Nearest]] = {}
+        for fid in sorted(lacking):
+            f = self.facility[fid]
+            km = haversine_km(f.lat, f.lon, lat, lon) * self.result.params.road_factor
+            rows = []
+            for cap in CAPABILITIES:
+                if not lacking[fid] & cap:
+                    continue
+                idx = np.flatnonzero(offers & int(cap))
+                for k in idx[np.lexsort((idx, km[idx]))][:NEAREST]:
+                    rows.append(Nearest(insts[k], int(cap), float(km[k])))
+            out[fid] = rows
+        return out
+
+    # -- tables -----------------------------------------------------------------------------
+    def status_table(self) -> pd.DataFrame:
+        """Before/after counts in the seed table's ①②③④ form, by municipality × kind.
+
+        The first rows are the whole area (``(全体)``), then one block per municipality.
+        """
+        groups: dict[tuple[str, str], list[FacilityOutcome]] = defaultdict(list)
+        for f in self.instance.facilities:
+            o = self.outcome[f.facility_id]
+            groups[(ALL_AREA, f.kind)].append(o)
+            groups[(ALL_AREA, "")].append(o)
+            groups[(f.municipality_code, f.kind)].append(o)
+        rows = []
+        for code in [ALL_AREA, *self.municipality_codes]:
+            for kind in [*FACILITY_KINDS, ""]:
+                outs = groups.get((code, kind))
+                if not outs or (kind == "" and code != ALL_AREA):
+                    continue
+                row: dict[str, object] = {
+                    "市区町村コード": "" if code == ALL_AREA else code,
+                    "市区町村": code if code == ALL_AREA else self.municipality_name(code),
+                    "施設種別": FACILITY_KINDS[kind].label_ja if kind else "計",
+                    "義務区分": DUTY_JA[FACILITY_KINDS[kind].duty] if kind else "",
+                    "施設数": len(outs),
+                }
+                for when, attr in (("改定前", "status_before"), ("提案後", "status_after")):
+                    counts = Counter(getattr(o, attr) for o in outs)
+                    for s in STATUS_ORDER:
+                        row[f"{when} {STATUS_SHORT_JA[s]}"] = counts.get(s, 0)
+                for when, attr in (("改定前", "status_before"), ("提案後", "status_after")):
+                    row[f"{when} ①の割合"] = sum(getattr(o, attr) is Status.ALL for o in outs) / len(outs)
+                rows.append(row)
+        return pd.DataFrame(rows, columns=self._status_columns())
+
+    @staticmethod
+    def _status_columns() -> list[str]:
+        cols = ["市区町村コード", "市区町村", "施設種別", "義務区分", "施設数"]
+        for when in ("改定前", "提案後"):
+            cols += [f"{when} {STATUS_SHORT_JA[s]}" for s in STATUS_ORDER]
+        return cols + ["改定前 ①の割合", "提案後 ①の割合"]
+
+    def facility_table(self, code: str | None = None) -> pd.DataFrame:
+        """One row per facility (of one municipality, or all): before, proposal, after, alternatives."""
+        facs = self.instance.facilities if code is None else self.facilities_in(code)
+        n = self.max_partners_shown
+        cols = ["施設ID", "施設名", "施設種別", "義務区分", "市区町村", "住所", "届出なし",
+                "改定前の状況", "不足していた要件"]
+        for k in range(1, n + 1):
+            cols += [f"提案{k} 医療機関ID", f"提案{k} 医療機関名", f"提案{k} 対応する要件", f"提案{k} 距離(km)"]
+        cols += ["提案後の状況", "未充足の要件", "未充足の理由", "範囲内の候補数", "代替候補"]
+        rows = []
+        for f in facs:
+            o = self.outcome[f.facility_id]
+            row: dict[str, object] = {
+                "施設ID": f.facility_id, "施設名": f.name, "施設種別": f.info.label_ja,
+                "義務区分": DUTY_JA[f.info.duty], "市区町村": self.municipality_name(f.municipality_code),
+                "住所": f.address, "届出なし": "届出なし" if o.unknown else "",
+                "改定前の状況": status_text(o.status_before),
+                "不足していた要件": capability_marks(o.missing_before),
+            }
+            props = self.proposals_of_facility.get(f.facility_id, [])
+            for k in range(1, n + 1):
+                p = props[k - 1] if k <= len(props) else None
+                row[f"提案{k} 医療機関ID"] = p.institution_id if p else ""
+                row[f"提案{k} 医療機関名"] = self.institution[p.institution_id].name if p else ""
+                row[f"提案{k} 対応する要件"] = capability_marks(p.covers) if p else ""
+                row[f"提案{k} 距離(km)"] = round(p.distance_km, 1) if p else None
+            row["提案後の状況"] = status_text(o.status_after)
+            row["未充足の要件"] = capability_marks(o.missing_after)
+            row["未充足の理由"] = "、".join(
+                f"{capability_marks(u.capability)}{REASON_LABELS_JA[u.reason]}"
+                for u in self.unmatched_of.get(f.facility_id, []))
+            row["範囲内の候補数"] = o.candidates
+            row["代替候補"] = " / ".join(
+                f"{self.institution[a.institution_id].name}({a.distance_km:.1f}km {capability_marks(a.covers)})"
+                for a in self.alternatives_of.get(f.facility_id, []))
+            rows.append(row)
+        return pd.DataFrame(rows, columns=cols)
+
+    def institution_table(self) -> pd.DataFrame:
+        """One row per institution with proposals: what is asked of it and the capacity left."""
+        rows = []
+        for i in self.requested_institutions:
+            props = self.proposals_of_institution[i.institution_id]
+            rows.append({
+                "医療機関ID": i.institution_id, "医療機関名": i.name,
+                "種別": INSTITUTION_KIND_JA[i.kind], "市区町村": self.municipality_name(i.municipality_code),
+                "住所": i.address, "提供できる要件": capability_marks(i.offers),
+                "受入枠": i.capacity, "受入枠の申告": "申告あり" if i.capacity is not None else "申告なし(上限なし)",
+                "依頼する施設数": len(props),
+                "うち①相談対応": sum(bool(p.covers & 1) for p in props),
+                "うち②診療": sum(bool(p.covers & 2) for p in props),
+                "うち③入院受入": sum(bool(p.covers & 4) for p in props),
+                "残り枠": self.remaining_capacity(i),
+                "最遠距離(km)": round(max(p.distance_km for p in props), 1),
+                "依頼する施設": "、".join(self.facility[p.facility_id].name for p in props),
+            })
+        return pd.DataFrame(rows, columns=[
+            "医療機関ID", "医療機関名", "種別", "市区町村", "住所", "提供できる要件", "受入枠", "受入枠の申告",
+            "依頼する施設数", "うち①相談対応", "うち②診療", "うち③入院受入", "残り枠", "最遠距離(km)",
+            "依頼する施設"])
+
+    def uncovered_table(self) -> pd.DataFrame:
+        """One row per (facility, capability) still missing after the proposal, with the reason."""
+        rows = []
+        for u in self.result.unmatched:
+            f = self.facility[u.facility_id]
+            rows.append({
+                "施設ID": f.facility_id, "施設名": f.name, "施設種別": f.info.label_ja,
+                "義務区分": DUTY_JA[f.info.duty], "市区町村": self.municipality_name(f.municipality_code),
+                "要件": format_capabilities_ja(u.capability), "理由": REASON_LABELS_JA[u.reason],
+                "理由コード": u.reason, "範囲内の候補数": self.outcome[f.facility_id].candidates,
+                "届出なし": "届出なし" if self.outcome[f.facility_id].unknown else "",
+            })
+        return pd.DataFrame(rows, columns=["施設ID", "施設名", "施設種別", "義務区分", "市区町村", "要件",
+                                           "理由", "理由コード", "範囲内の候補数", "届出なし"])
+
+    def reason_table(self) -> pd.DataFrame:
+        """Counts of capabilities still missing, by reason × capability (the summary's second table)."""
+        counts = Counter((u.reason, u.capability) for u in self.result.unmatched)
+        facs = defaultdict(set)
+        for u in self.result.unmatched:
+            facs[u.reason].add(u.facility_id)
+        rows = []
+        for reason, label in REASON_LABELS_JA.items():
+            row: dict[str, object] = {"理由": label, "施設数": len(facs.get(reason, ()))}
+            for c in CAPABILITIES:
+                row[c.label_ja] = counts.get((reason, int(c)), 0)
+            rows.append(row)
+        return pd.DataFrame(rows, columns=["理由", "施設数", *[c.label_ja for c in CAPABILITIES]])
+
+    def isolated_table(self) -> pd.DataFrame:
+        """Facilities no institution can cover within range, with their nearest institutions."""
+        rows = []
+        max_km = self.result.params.max_km
+        for fid, nearest in self.isolated.items():
+            f = self.facility[fid]
+            rank: Counter[int] = Counter()
+            for n in nearest:
+                rank[n.capability] += 1
+                cap = next(c for c in CAPABILITIES if int(c) == n.capability)
+                rows.append({
+                    "施設ID": fid, "施設名": f.name, "施設種別": f.info.label_ja,
+                    "市区町村": self.municipality_name(f.municipality_code), "要件": cap.label_ja,
+                    "範囲(km)": max_km[cap], "順位": rank[n.capability],
+                    "最寄り医療機関ID": n.institution.institution_id, "最寄り医療機関名": n.institution.name,
+                    "距離(km)": round(n.distance_km, 1),
+                })
+        return pd.DataFrame(rows, columns=["施設ID", "施設名", "施設種別", "市区町村", "要件", "範囲(km)",
+                                           "順位", "最寄り医療機関ID", "最寄り医療機関名", "距離(km)"])
+
+    def overview_table(self) -> pd.DataFrame:
+        """Key figures of the run as (項目, 値) rows."""
+        o, c = self.result.objective, self.result.counts
+        rows: list[tuple[str, object]] = [
+            ("対象地域", self.area_name),
+            ("作成日", self.today.isoformat()),
+            ("経過措置の期限(2027-03-31)までの日数", self.days_left),
+            ("方式", f"{self.result.info.mode}({self.result.info.message})"),
+            ("施設数", len(self.instance.facilities)),
+            ("医療機関数", len(self.instance.institutions)),
+            ("要件が不足している施設数", len(self.demand_facilities)),
+            ("うち届出なし", sum(self.outcome[f.facility_id].unknown for f in self.demand_facilities)),
+            ("新たな協力関係(提案数)", o.partnerships),
+            ("依頼先の医療機関数", len(self.requested_institutions)),
+            ("全要件を満たすようになる義務施設", o.mandatory_full),
+            ("全要件を満たすようになる努力義務施設", o.effort_full),
+            ("充足される(施設, 要件)の組", o.pairs_covered),
+            ("総距離(km)", round(o.distance_km, 1)),
+            ("未充足の(施設, 要件)", len(self.result.unmatched)),
+            ("範囲内に医療機関がない施設", len(self.isolated)),
+        ]
+        for s in STATUS_ORDER:
+            rows.append((f"改定前 {STATUS_SHORT_JA[s]}", c.get(f"before_{s.value}", 0)))
+        for s in STATUS_ORDER:
+            rows.append((f"提案後 {STATUS_SHORT_JA[s]}", c.get(f"after_{s.value}", 0)))
+        return pd.DataFrame(rows, columns=["項目", "値"])

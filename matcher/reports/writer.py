@@ -1,0 +1,198 @@
+"""Writing a run's whole report folder: workbook, CSV, overview, requests, notices, PDFs.
+
+Layout of ``out_dir``::
+
+    index.html                 table of contents
+    report.xlsx                the coordinator's workbook
+    overview.html / .pdf       the area overview for the 調整会議
+    chart_status.png           the status-by-kind chart (also inside the overview)
+    institutions.html / .pdf   every institution's request, one page each (print in one go)
+    facilities.html / .pdf     every facility's notice, one page each
+    institutions/<id>.html     one request per institution (and <id>.pdf with pdf="each")
+    facilities/<id>.html       one notice per facility with missing capabilities (likewise)
+    csv/                       the run's files (proposals.csv …) and the report tables, UTF-8 BOM
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable, Literal
+
+from ..model import Instance
+from ..result import MatchResult
+from ..sources.result_files import write_result
+from ..sources.textfile import write_csv
+from .chart import japanese_font, status_chart_png
+from .pages import facility_context, index_html, institution_context, overview_html, render_document
+from .pdf import ChromiumPrinter, pdf_backend
+from .tables import ReportData, status_text
+from .workbook import write_workbook
+
+Progress = Callable[[str, int, int], None]
+PdfMode = Literal["bundle", "each", "none"]
+PDF_MODES: tuple[PdfMode, ...] = ("bundle", "each", "none")
+STAGES_JA = {
+    "workbook": "Excel ブック", "csv": "CSV", "overview": "地域の概要",
+    "institutions": "医療機関への依頼", "facilities": "施設へのお知らせ", "pdf": "PDF",
+}
+_UNSAFE = re.compile(r"[^0-9A-Za-z_.\-]")
+
+
+@dataclass
+class ReportFiles:
+    """What ``write_reports`` wrote, and what it could not (``notes``, in Japanese)."""
+
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    institution_pages: dict[str, Path] = field(default_factory=dict)
+    facility_pages: dict[str, Path] = field(default_factory=dict)
+    pdfs: list[Path] = field(default_factory=list)
+    pdf_backend: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def safe_name(item_id: str, taken: set[str]) -> str:
+    """A file-name-safe, unique stem for an id (ids may hold any character)."""
+    stem = _UNSAFE.sub("_", item_id) or "_"
+    name, n = stem, 2
+    while name in taken:
+        name, n = f"{stem}_{n}", n + 1
+    taken.add(name)
+    return name
+
+
+def write_csv_tables(data: ReportData, out: Path) -> dict[str, Path]:
+    """The run's own files (via ``write_result``) plus every report table, into ``out``."""
+    paths = write_result(data.instance, data.result, out)
+    tables = {
+        "overview": data.overview_table(), "status_by_kind": data.status_table(),
+        "facility_report": data.facility_table(), "institution_requests": data.institution_table(),
+        "uncovered": data.uncovered_table(), "uncovered_by_reason": data.reason_table(),
+        "isolated": data.isolated_table(),
+    }
+    for name, df in tables.items():
+        paths[name] = write_csv(df, out / f"{name}.csv")
+    return paths
+
+
+def write_reports(
+    instance: Instance,
+    result: MatchResult,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    today: date | None = None,
+    pdf: PdfMode = "bundle",
+) -> ReportFiles:
+    """Write every report of a run into ``out_dir`` and return what was written.
+
+    Parameters
+    ----------
+    instance, result
+        The matching input and its result (from ``matcher.match.match`` or the store).
+    out_dir
+        Folder to write into (created; existing files are overwritten).
+    progress
+        Called as ``progress(stage, done, total)``; stages are the keys of ``STAGES_JA``.
+    today
+        The date printed on the documents and counted down to 2027-03-31 (default: today).
+    pdf
+        ``bundle``: one PDF each for the overview, all requests and all notices (fast);
+        ``each``: also one PDF per institution and facility (slower, ~0.1–0.4 s per page);
+        ``none``: HTML only. Without a Chromium-based browser no PDF is written and ``notes``
+        says so.
+    """
+    if pdf not in PDF_MODES:
+        raise ValueError(f"不明な PDF の指定「{pdf}」(使えるのは {', '.join(PDF_MODES)})")
+    report = progress or (lambda stage, done, total: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = ReportData(instance, result, today or date.today())
+    files = ReportFiles(out)
+
+    report("workbook", 0, 1)
+    files.files["workbook"] = write_workbook(data, out / "report.xlsx")
+    report("workbook", 1, 1)
+
+    report("csv", 0, 1)
+    files.files.update({f"csv_{k}": v for k, v in write_csv_tables(data, out / "csv").items()})
+    report("csv", 1, 1)
+
+    report("overview", 0, 1)
+    if japanese_font() is None:
+        files.notes.append("日本語フォントが見つからないため、グラフの文字を英字にしました (Debian: apt-get install fonts-noto-cjk)")
+    chart = status_chart_png(data)
+    (out / "chart_status.png").write_bytes(chart)
+    files.files["chart"] = out / "chart_status.png"
+    html, outside = overview_html(data, chart)
+    files.files["overview"] = _write(out / "overview.html", html)
+    if outside:
+        files.notes.append(f"概要の地図には遠隔地(島しょ部など)の {outside} 件を表示していません")
+    report("overview", 1, 1)
+
+    taken: set[str] = set()
+    inst_pages = []
+    insts = data.requested_institutions
+    for k, inst in enumerate(insts, start=1):
+        ctx = institution_context(data, inst)
+        inst_pages.append(ctx)
+        path = out / "institutions" / f"{safe_name(inst.institution_id, taken)}.html"
+        files.institution_pages[inst.institution_id] = _write(path, render_document(f"依頼 {inst.name}", [ctx]))
+        report("institutions", k, len(insts))
+    files.files["institutions"] = _write(out / "institutions.html", render_document("医療機関への依頼", inst_pages))
+
+    taken = set()
+    fac_pages = []
+    facs = data.demand_facilities
+    for k, fac in enumerate(facs, start=1):
+        ctx = facility_context(data, fac)
+        fac_pages.append(ctx)
+        path = out / "facilities" / f"{safe_name(fac.facility_id, taken)}.html"
+        files.facility_pages[fac.facility_id] = _write(path, render_document(f"お知らせ {fac.name}", [ctx]))
+        report("facilities", k, len(facs))
+    files.files["facilities"] = _write(out / "facilities.html", render_document("施設へのお知らせ", fac_pages))
+
+    exe, backend_note = pdf_backend()
+    if pdf == "none":
+        backend_note = "PDF は作成していません (pdf=none)"
+    elif exe is None:
+        files.notes.append(backend_note)
+    else:
+        files.pdf_backend = exe
+        jobs = [files.files["overview"], files.files["institutions"], files.files["facilities"]]
+        if pdf == "each":
+            jobs += [*files.institution_pages.values(), *files.facility_pages.values()]
+        with ChromiumPrinter(exe) as printer:
+            for k, html_path in enumerate(jobs, start=1):
+                files.pdfs.append(printer.print_pdf(html_path, html_path.with_suffix(".pdf")))
+                report("pdf", k, len(jobs))
+
+    def rel(path: Path) -> str:
+        return path.relative_to(out).as_posix()
+
+    has_pdf = set(files.pdfs)
+
+    def pdf_of(path: Path) -> str | None:
+        return rel(path.with_suffix(".pdf")) if path.with_suffix(".pdf") in has_pdf else None
+
+    index = index_html(
+        data,
+        [{"name": i.name, "html": rel(files.institution_pages[i.institution_id]),
+          "pdf": pdf_of(files.institution_pages[i.institution_id]),
+          "n": len(data.proposals_of_institution[i.institution_id])} for i in insts],
+        [{"name": f.name, "html": rel(files.facility_pages[f.facility_id]),
+          "pdf": pdf_of(files.facility_pages[f.facility_id]),
+          "status": status_text(data.outcome[f.facility_id].status_after)} for f in facs],
+        [{"label": "医療機関への依頼", "html": "institutions.html", "pdf": pdf_of(files.files["institutions"])},
+         {"label": "施設へのお知らせ", "html": "facilities.html", "pdf": pdf_of(files.files["facilities"])}],
+        pdf_of(files.files["overview"]), backend_note,
+    )
+    files.files["index"] = _write(out / "index.html", index)
+    return files
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
