@@ -140,9 +140,6 @@ from .cli_store import register_store_commands; register_store_commands(app)  # 
 from .cli_reports import register_report_commands; register_report_commands(app)  # noqa: E402,E702  report
 
 
-from .cli_web import register as _register_web; _register_web(app)  # noqa: E402,E702
-
-
 def main() -> None:  # pragma: no cover - console entry
     app()
 
