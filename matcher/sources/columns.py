@@ -134,3 +134,9 @@ def table_below(grid: pd.DataFrame, header_index: int) -> tuple[list[str], list[
 def is_blank(record: Mapping[str, object]) -> bool:
     """Whether every cell but the bookkeeping ``__row__`` is empty."""
     return all(normalize_text(v) == "" for k, v in record.items() if k != "__row__")
+
+
+def records_of(df: pd.DataFrame) -> list[dict[str, str]]:
+    """Rows of a string DataFrame as dicts (much faster than ``to_dict("records")`` on 10⁵ rows)."""
+    cols = [str(c) for c in df.columns]
+    return [dict(zip(cols, values)) for values in zip(*(df[c].tolist() for c in df.columns))]

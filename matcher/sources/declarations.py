@@ -124,20 +124,30 @@ def _row(rec: dict[str, str], found: dict[str, str], where: str, out: ImportResu
                                  get("medical_code"), get("address"), where, row))
 
 
-def _find(d: Declaration, insts: Sequence[Institution]) -> list[int]:
-    if d.institution_id:
-        hit = [i for i, inst in enumerate(insts) if inst.institution_id == d.institution_id]
-        if hit:
-            return hit
-    if d.medical_code:
-        hit = [i for i, inst in enumerate(insts) if d.medical_code in inst.extra.get("medical_code", "").split("+")]
-        if hit:
-            return hit
-    name = normalize_name(d.name)
-    hit = [i for i, inst in enumerate(insts) if name and normalize_name(inst.name) == name]
-    if len(hit) > 1 and d.address:
-        hit = [i for i in hit if normalize_address(insts[i].address) == normalize_address(d.address)]
-    return hit
+class _Index:
+    """Institutions by id, 医療機関コード and normalised name, built once per apply."""
+
+    def __init__(self, insts: Sequence[Institution]) -> None:
+        self.insts = insts
+        self.by_id: dict[str, list[int]] = {}
+        self.by_code: dict[str, list[int]] = {}
+        self.by_name: dict[str, list[int]] = {}
+        for i, inst in enumerate(insts):
+            self.by_id.setdefault(inst.institution_id, []).append(i)
+            for code in inst.extra.get("medical_code", "").split("+"):
+                if code:
+                    self.by_code.setdefault(code, []).append(i)
+            self.by_name.setdefault(normalize_name(inst.name), []).append(i)
+
+    def find(self, d: Declaration) -> list[int]:
+        if d.institution_id and d.institution_id in self.by_id:
+            return self.by_id[d.institution_id]
+        if d.medical_code and d.medical_code in self.by_code:
+            return self.by_code[d.medical_code]
+        hit = self.by_name.get(normalize_name(d.name), []) if d.name else []
+        if len(hit) > 1 and d.address:
+            hit = [i for i in hit if normalize_address(self.insts[i].address) == normalize_address(d.address)]
+        return hit
 
 
 def apply_declarations(
@@ -154,10 +164,11 @@ def apply_declarations(
     insts = list(institutions)
     out: ImportResult[Institution] = ImportResult()
     chosen: dict[int, Declaration] = {}
+    index = _Index(insts)
     for d in declarations:
         out.rows_read += 1
         values = {"医療機関名": d.name, "ID": d.institution_id, "医療機関コード": d.medical_code}
-        hit = _find(d, insts)
+        hit = index.find(d)
         if not hit:
             out.rejected.append(RejectedRow(d.file, d.row, "申出の医療機関が医療機関の一覧にありません", values, "unmatched"))
             continue

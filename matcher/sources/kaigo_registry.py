@@ -21,7 +21,7 @@ from .._errors import InputError, RowIssue
 from ..geocode import locate, municipality_in_address, normalize_municipality_code
 from ..model import Facility, normalize_text
 from ..validate import validate_facilities
-from .columns import match_columns, missing_columns
+from .columns import match_columns, missing_columns, records_of
 from .report import ImportResult, RejectedRow, SourceRow, validate_rows
 from .textfile import read_table
 
@@ -98,9 +98,9 @@ def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue
     rows: list[SourceRow] = []
     rejected: list[RejectedRow] = []
     warnings: list[RowIssue] = []
-    for offset, rec in enumerate(df.to_dict(orient="records")):
+    for offset, rec in enumerate(records_of(df)):
         row = 2 + offset
-        original = {str(k): str(v) for k, v in rec.items()}
+        original = rec
         get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
         service = service_code_of(get("service"), file)
         name = get("name")

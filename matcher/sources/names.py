@@ -23,7 +23,9 @@ CORPORATE_PREFIXES = (
     "公益財団法人", "一般社団法人", "公益社団法人", "独立行政法人", "地方独立行政法人",
     "国立研究開発法人", "学校法人", "宗教法人", "社会福祉法人恩賜財団",
 )
+_PREFIXES_LONGEST = tuple(sorted(CORPORATE_PREFIXES, key=len, reverse=True))
 _SPACE = re.compile(r"\s+")
+_PREFECTURE = re.compile("^(?:" + "|".join(prefectures()) + ")")
 _DASHES = re.compile(r"[‐‑‒–—―−ｰー－-]+")
 _KANJI_DIGITS = str.maketrans("〇一二三四五六七八九", "0123456789")
 
@@ -43,14 +45,14 @@ def normalize_name(value: object) -> str:
     tokens = [t for t in _SPACE.split(text) if t]
     while len(tokens) > 1 and tokens[0].startswith(CORPORATE_PREFIXES):
         rest = tokens[0]
-        for p in sorted(CORPORATE_PREFIXES, key=len, reverse=True):
+        for p in _PREFIXES_LONGEST:
             if rest.startswith(p):
                 rest = rest[len(p):]
                 break
         # "医療法人社団" alone: the corporation's name is the next token, drop it too.
         tokens = tokens[2:] if rest == "" and len(tokens) > 2 else tokens[1:]
     text = "".join(tokens)
-    for p in sorted(CORPORATE_PREFIXES, key=len, reverse=True):
+    for p in _PREFIXES_LONGEST:
         if text.startswith(p) and len(text) > len(p):
             text = text[len(p):]
             break
@@ -64,10 +66,7 @@ def normalize_address(value: object) -> str:
     """
     text = _SPACE.sub("", nfkc(value).translate(KYUJITAI).translate(_SAI))
     text = re.sub(r"^〒?\d{3}-?\d{4}", "", text)
-    for pref in prefectures():
-        if text.startswith(pref):
-            text = text[len(pref):]
-            break
+    text = _PREFECTURE.sub("", text, count=1)
     text = re.sub(r"[〇一二三四五六七八九]+(?=丁目|番|号)", lambda m: m.group(0).translate(_KANJI_DIGITS), text)
     text = re.sub(r"(\d+)(丁目|番地の?|番の?|号の?|の)", r"\1-", text)
     text = _DASHES.sub("-", text).replace("大字", "")

@@ -15,7 +15,7 @@ from .._errors import InputError, RowIssue
 from ..geocode import locate, normalize_municipality_code
 from ..model import Institution, normalize_text
 from ..validate import validate_institutions
-from .columns import match_columns, missing_columns
+from .columns import match_columns, missing_columns, records_of
 from .report import ImportResult, RejectedRow, SourceRow, validate_rows
 from .textfile import read_table
 
@@ -53,9 +53,9 @@ def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue
     rows: list[SourceRow] = []
     rejected: list[RejectedRow] = []
     warnings: list[RowIssue] = []
-    for offset, rec in enumerate(df.to_dict(orient="records")):
+    for offset, rec in enumerate(records_of(df)):
         row = 2 + offset
-        original = {str(k): str(v) for k, v in rec.items()}
+        original = rec
         get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
         category = get("category")
         kind = CATEGORIES.get(category)
