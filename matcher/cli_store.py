@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from .cli import err, out, print_summary, run_guarded
 
 URL_HELP = "データベース URL (省略時は環境変数 KYORYOKU_DATABASE_URL、なければ ./kyoryoku.db)"
 
@@ -28,15 +28,20 @@ def _actor(actor: str | None) -> str:
         return "cli"
 
 
+@contextmanager
 def _open(url: str | None, upgrade: bool = False):
+    """The store, migrated (``upgrade``) or checked to be; its connections closed at the end."""
     from .store.db import open_store
 
     store = run_guarded(open_store, url)
-    if upgrade:
-        run_guarded(store.upgrade)
-    else:
-        run_guarded(store.check_schema)
-    return store
+    try:
+        if upgrade:
+            run_guarded(store.upgrade)
+        else:
+            run_guarded(store.check_schema)
+        yield store
+    finally:
+        store.dispose()
 
 
 @db_app.command("upgrade")
@@ -45,8 +50,8 @@ def upgrade_cmd(url: Optional[str] = typer.Option(None, "--db", help=URL_HELP)) 
     from .store.db import database_url
     from .store.migrate import current_revision
 
-    store = _open(url, upgrade=True)
-    out.print(f"スキーマを最新にしました (版: {current_revision(store.engine)}): {_safe_url(database_url(url))}")
+    with _open(url, upgrade=True) as store:
+        out.print(f"スキーマを最新にしました (版: {current_revision(store.engine)}): {_safe_url(database_url(url))}")
 
 
 def _safe_url(url: str) -> str:
@@ -69,21 +74,21 @@ def import_csv_cmd(
 
     day = run_guarded(lambda: dt.date.fromisoformat(declared_on)) if declared_on else None
     instance = run_guarded(_load_instance, facilities, institutions)
-    store = _open(url, upgrade=True)
+    with _open(url, upgrade=True) as store:
 
-    def work():
-        with store.write() as s:
-            return import_simple(s, instance.facilities, instance.institutions, filing_year, day,
-                                 source=f"{facilities.name}+{institutions.name}")
+        def work():
+            with store.write() as s:
+                return import_simple(s, instance.facilities, instance.institutions, filing_year, day,
+                                     source=f"{facilities.name}+{institutions.name}")
 
-    stats = run_guarded(work)
-    labels = {"institutions": "医療機関", "facilities": "施設", "filings": "届出", "declarations": "受入枠の申告"}
-    for key, st in stats.items():
-        out.print(f"  {labels[key]}: {st.summary_ja()}")
-        for w in st.warnings[:50]:
-            err.print(f"  [警告] {w}", markup=False, highlight=False)
-    changed = any(st.changed for st in stats.values())
-    out.print("取り込みました。" if changed else "変更はありませんでした (同じ内容が登録済みです)。")
+        stats = run_guarded(work)
+        labels = {"institutions": "医療機関", "facilities": "施設", "filings": "届出", "declarations": "受入枠の申告"}
+        for key, st in stats.items():
+            out.print(f"  {labels[key]}: {st.summary_ja()}")
+            for w in st.warnings[:50]:
+                err.print(f"  [警告] {w}", markup=False, highlight=False)
+        changed = any(st.changed for st in stats.values())
+        out.print("取り込みました。" if changed else "変更はありませんでした (同じ内容が登録済みです)。")
 
 
 @db_app.command("area")
@@ -97,16 +102,16 @@ def area_cmd(
     """地域 (都道府県・市区町村・在宅医療連携拠点の圏域) を登録または更新します。"""
     from .store.areas import save_area
 
-    store = _open(url)
-    members = [m for m in municipalities.replace("、", ",").split(",") if m.strip()]
+    with _open(url) as store:
+        members = [m for m in municipalities.replace("、", ",").split(",") if m.strip()]
 
-    def work():
-        with store.write() as s:
-            area = save_area(s, code, name, kind, members)  # type: ignore[arg-type]
-            return area.code, [m.code for m in area.municipalities]
+        def work():
+            with store.write() as s:
+                area = save_area(s, code, name, kind, members)  # type: ignore[arg-type]
+                return area.code, [m.code for m in area.municipalities]
 
-    code_, members_ = run_guarded(work)
-    out.print(f"地域「{code_}」を登録しました: {', '.join(members_)}")
+        code_, members_ = run_guarded(work)
+        out.print(f"地域「{code_}」を登録しました: {', '.join(members_)}")
 
 
 def run_cmd(
@@ -130,22 +135,22 @@ def run_cmd(
     params = run_guarded(lambda: MatchParams(
         max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor,
         time_limit=time_limit, include_unknown=not skip_unknown))
-    store = _open(url)
+    with _open(url) as store:
 
-    def work():
-        with store.write() as s:
-            return plan(s, area, params, mode, _actor(actor), release, note)  # type: ignore[arg-type]
+        def work():
+            with store.write() as s:
+                return plan(s, area, params, mode, _actor(actor), release, note)  # type: ignore[arg-type]
 
-    report = run_guarded(work)
-    print_summary(report.result)
-    prev = f"前回の計算 {report.previous_run_id} と比べて" if report.previous_run_id else "初回の計算:"
-    out.print(f"[bold]計算 {report.run_id}[/] を保存しました (地域 {report.area_code})。{prev} "
-              f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ {len(report.of('dropped'))} 件")
-    if out_dir is not None:
-        from .sources.result_files import write_result
+        report = run_guarded(work)
+        print_summary(report.result)
+        prev = f"前回の計算 {report.previous_run_id} と比べて" if report.previous_run_id else "初回の計算:"
+        out.print(f"[bold]計算 {report.run_id}[/] を保存しました (地域 {report.area_code})。{prev} "
+                  f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ {len(report.of('dropped'))} 件")
+        if out_dir is not None:
+            from .sources.result_files import write_result
 
-        write_result(report.state.instance, report.result, out_dir)
-        out.print(f"結果を書き出しました: {out_dir.resolve()}")
+            write_result(report.state.instance, report.result, out_dir)
+            out.print(f"結果を書き出しました: {out_dir.resolve()}")
 
 
 @proposals_app.command("list")
@@ -162,20 +167,20 @@ def proposals_list_cmd(
 
     from .store.workflow import list_proposals
 
-    store = _open(url)
-    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    with _open(url) as store:
+        statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
 
-    def work():
-        with store.read() as s:
-            return list_proposals(s, area, statuses, facility, institution, run)
+        def work():
+            with store.read() as s:
+                return list_proposals(s, area, statuses, facility, institution, run)
 
-    rows = run_guarded(work)
-    table = Table("ID", "版", "状態", "施設", "医療機関", "要件", "距離km", "更新者")
-    for p in rows:
-        table.add_row(str(p.id), str(p.version), p.status_ja, f"{p.facility_id} {p.facility_name}",
-                      f"{p.institution_id} {p.institution_name}", p.covers, f"{p.distance_km:.1f}", p.updated_by)
-    out.print(table)
-    out.print(f"{len(rows)} 件")
+        rows = run_guarded(work)
+        table = Table("ID", "版", "状態", "施設", "医療機関", "要件", "距離km", "更新者")
+        for p in rows:
+            table.add_row(str(p.id), str(p.version), p.status_ja, f"{p.facility_id} {p.facility_name}",
+                          f"{p.institution_id} {p.institution_name}", p.covers, f"{p.distance_km:.1f}", p.updated_by)
+        out.print(table)
+        out.print(f"{len(rows)} 件")
 
 
 @proposals_app.command("set-status")
@@ -192,22 +197,22 @@ def proposals_set_status_cmd(
     from .store.errors import ConflictError
     from .store.workflow import STATUS_LABELS_JA, set_status
 
-    store = _open(url)
+    with _open(url) as store:
 
-    def work():
-        with store.write() as s:
-            p = set_status(s, proposal_id, status, version, _actor(actor), note)  # type: ignore[arg-type]
-            return p.status, p.version
+        def work():
+            with store.write() as s:
+                p = set_status(s, proposal_id, status, version, _actor(actor), note)  # type: ignore[arg-type]
+                return p.status, p.version
 
-    try:
-        new_status, new_version = work()
-    except ConflictError as exc:
-        err.print(f"[bold red]競合:[/] {exc}", highlight=False)
-        raise typer.Exit(3)
-    except (MatcherError, ValueError) as exc:
-        err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
-        raise typer.Exit(2)
-    out.print(f"提案 {proposal_id} を「{STATUS_LABELS_JA[new_status]}」にしました (新しい版: {new_version})")
+        try:
+            new_status, new_version = work()
+        except ConflictError as exc:
+            err.print(f"[bold red]競合:[/] {exc}", highlight=False)
+            raise typer.Exit(3)
+        except (MatcherError, ValueError) as exc:
+            err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
+            raise typer.Exit(2)
+        out.print(f"提案 {proposal_id} を「{STATUS_LABELS_JA[new_status]}」にしました (新しい版: {new_version})")
 
 
 @proposals_app.command("history")
@@ -218,16 +223,16 @@ def proposals_history_cmd(
     """提案の変更履歴 (誰が・いつ・何から何へ・メモ) を表示します。"""
     from .store.workflow import STATUS_LABELS_JA, proposal_history
 
-    store = _open(url)
+    with _open(url) as store:
 
-    def work():
-        with store.read() as s:
-            return proposal_history(s, proposal_id)
+        def work():
+            with store.read() as s:
+                return proposal_history(s, proposal_id)
 
-    for h in run_guarded(work):
-        before = STATUS_LABELS_JA.get(h.from_status or "", "(新規)")
-        out.print(f"{h.at:%Y-%m-%d %H:%M:%S} {h.actor}: {before} → {STATUS_LABELS_JA[h.to_status]} "
-                  f"(版 {h.version}) {h.note}", highlight=False)
+        for h in run_guarded(work):
+            before = STATUS_LABELS_JA.get(h.from_status or "", "(新規)")
+            out.print(f"{h.at:%Y-%m-%d %H:%M:%S} {h.actor}: {before} → {STATUS_LABELS_JA[h.to_status]} "
+                      f"(版 {h.version}) {h.note}", highlight=False)
 
 
 def export_cmd(
@@ -238,14 +243,14 @@ def export_cmd(
     """地域の現状 (施設の状況・提案・医療機関の受入枠) を CSV (BOM付き) または Excel に書き出します。"""
     from .store.export import state_frames, write_export
 
-    store = _open(url)
+    with _open(url) as store:
 
-    def work():
-        with store.read() as s:
-            return write_export(state_frames(s, area), out_path)
+        def work():
+            with store.read() as s:
+                return write_export(state_frames(s, area), out_path)
 
-    for path in run_guarded(work):
-        out.print(f"書き出しました: {path.resolve()}")
+        for path in run_guarded(work):
+            out.print(f"書き出しました: {path.resolve()}")
 
 
 def register_store_commands(app: typer.Typer) -> None:
@@ -254,3 +259,7 @@ def register_store_commands(app: typer.Typer) -> None:
     app.add_typer(proposals_app, name="proposals")
     app.command("run")(run_cmd)
     app.command("export")(export_cmd)
+
+
+# Imported last: ``matcher.cli`` imports this module at its end, and either may be imported first.
+from .cli import err, out, print_summary, run_guarded  # noqa: E402
