@@ -70,9 +70,10 @@ class OptimalReport:
     def message_ja(self) -> str:
         if self.proven:
             return "最適性を証明済み"
+        gap = ", ".join(f"{k}={v:g}" for k, v in self.bounds.items())
         return (
-            f"制限時間で停止しました(「{self.stopped_level}」の段階)。"
-            "最適とは証明されていません。上限との差は summary.json の bounds を参照"
+            f"制限時間で停止しました(「{self.stopped_level}」の段階)。最適とは証明されていません"
+            + (f" (その段階の上限と暫定値: {gap})" if gap else "")
         )
 
 
@@ -386,21 +387,25 @@ def solve_optimal(
         if len(pairs) == 0:
             continue
         report.components += 1
-        comp_greedy = greedy[greedy_label == comp]
-        best = comp_greedy
+        best = greedy[greedy_label == comp]
+        level, bound, incumbent = 0, None, None
         try:
             master = _Master(problem, cand, pairs, max_partners, deadline)
             pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
             master.initial_columns({pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0)
             x_prev = None
             for level in range(5):
+                bound = None
                 value, rc = master.solve_lp(level)
+                bound = value
                 x = master.values()
                 if master.is_integral(x):
                     report.lp_integral_levels += 1
                 else:
                     start = None if x_prev is None else np.concatenate(
                         (x_prev, np.zeros(len(x) - len(x_prev))))
+                    if x_prev is not None:
+                        incumbent = master._objective_of(level, start)
                     x = master.solve_milp(level, value, rc, start)
                     report.milp_levels += 1
                 if level < 4:
@@ -411,7 +416,14 @@ def solve_optimal(
             report.pricing_rounds += master.rounds
         except _Timeout:
             report.proven = False
-            report.stopped_level = report.stopped_level or LEVELS[level if "level" in dir() else 0]
+            if report.stopped_level is None:
+                report.stopped_level = LEVELS[level]
+                # Minimisation form: negate the maximised levels for the report.
+                sign = -1.0 if level < 3 else 1.0
+                if bound is not None:
+                    report.bounds[f"{LEVELS[level]}_bound_in_component"] = sign * bound
+                if incumbent is not None:
+                    report.bounds[f"{LEVELS[level]}_incumbent_in_component"] = sign * incumbent
         out.append(np.asarray(best, np.int64))
         done += len(np.unique(cand.fac[pairs]))
         if progress:
