@@ -67,9 +67,9 @@ def report_cmd(
         files = run_guarded(write_reports, instance, result, out_dir, progress, today, pdf)
     print_summary(result)
     out.print(f"帳票を書き出しました: {out_dir.resolve()}")
-    out.print(f"  目次: {files.files['index'].name}  Excel: {files.files['workbook'].name}  "
-              f"医療機関への依頼 {len(files.institution_pages)} 件  施設へのお知らせ {len(files.facility_pages)} 件  "
-              f"PDF {len(files.pdfs)} 件")
+    out.print(f"  目次 {files.files['index'].name} ・ Excel {files.files['workbook'].name} ・ PDF {len(files.pdfs)} 件")
+    out.print(f"  医療機関への依頼 {len(files.institution_pages)} 件 (institutions/)")
+    out.print(f"  施設へのお知らせ {len(files.facility_pages)} 件 (facilities/)")
     for note in files.notes:
         err.print(f"[yellow]注意:[/] {note}", highlight=False)
 
