@@ -261,9 +261,20 @@ class _Master:
 
     def _run(self, h: highspy.Highs) -> None:
         self._limit(h)
+        if self.deadline is not None and not getattr(h, "_kyoryoku_watch", False):
+            # HiGHS does not always honour time_limit inside a large MILP: interrupt it ourselves.
+            deadline = self.deadline
+
+            def watch(event) -> None:
+                if time.monotonic() > deadline:
+                    event.interrupt()
+
+            h.cbMipInterrupt.subscribe(watch)
+            h.cbSimplexInterrupt.subscribe(watch)
+            h._kyoryoku_watch = True
         h.run()
         status = h.getModelStatus()
-        if status == highspy.HighsModelStatus.kTimeLimit:
+        if status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
             raise _Timeout
         if status != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"HiGHS: {h.modelStatusToString(status)}")
