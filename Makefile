@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on the bundled sample data (SQLite, no downloads).
+## The main job on the bundled sample data (SQLite kyoryoku.db, no downloads).
 run: $(STAMP)
 	$(BIN)/kyoryoku match data/sample/facilities.csv data/sample/institutions.csv --out $(OUT)
-	@echo "結果: $(abspath $(OUT))"
+	$(BIN)/kyoryoku db upgrade
+	$(BIN)/kyoryoku db import-csv data/sample/facilities.csv data/sample/institutions.csv
+	$(BIN)/kyoryoku run --area 39
+	$(BIN)/kyoryoku export --area 39 --out out/export.xlsx
+	@echo "結果 (CSV/JSON): $(abspath $(OUT))"
+	@echo "データベース: $(abspath kyoryoku.db)  エクスポート: $(abspath out/export.xlsx)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -140,6 +140,40 @@ from .cli_store import register_store_commands; register_store_commands(app)  # 
 from .cli_reports import register_report_commands; register_report_commands(app)  # noqa: E402,E702  report
 
 
+
+
+@app.command("import")
+def import_cmd(
+    source: str = typer.Argument(..., help="kaigo | navii | kouseikyoku | filings | declarations"),
+    files: list[Path] = typer.Argument(..., help="取り込むファイル (CSV / Excel / ZIP)"),
+    out_file: Path = typer.Option(..., "--out", help="書き出す施設/医療機関 CSV (簡易形式)"),
+    facilities: Optional[Path] = typer.Option(None, "--facilities", help="既存の施設 CSV (filings で必要)"),
+    institutions: Optional[Path] = typer.Option(None, "--institutions", help="既存の医療機関 CSV"),
+) -> None:
+    """公開データ・届出・申告を読み込み、簡易形式の CSV にします (除外行は .rejects.csv に理由付き)。"""
+    from .sources.importing import import_files
+
+    if source not in ("kaigo", "navii", "kouseikyoku", "filings", "declarations"):
+        err.print(f"[bold red]エラー:[/] 不明な取り込み元「{source}」(kaigo, navii, kouseikyoku, filings, declarations)")
+        raise typer.Exit(2)
+    outcome = run_guarded(import_files, source, files, out_file, facilities=facilities, institutions=institutions)
+    for line in outcome.lines_ja():
+        out.print(line, markup=False, highlight=False)
+
+
+template_app = typer.Typer(help="記入用テンプレートの作成", no_args_is_help=True)
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("filings")
+def template_filings_cmd(out_file: Path = typer.Option(Path("filings.xlsx"), "--out", help="出力する Excel")) -> None:
+    """施設に配布する協力医療機関の届出テンプレート (Excel, 入力規則付き) を作ります。"""
+    from .sources.filings import write_filing_template
+
+    path = run_guarded(write_filing_template, out_file)
+    out.print(f"テンプレートを書き出しました: {Path(path).resolve()}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
