@@ -1,0 +1,111 @@
+"""Request dependencies: the store, the logged-in user (signed, expiring session), CSRF, roles.
+
+A session is an itsdangerous-signed token holding the user id, the user's session epoch and a
+CSRF token. Browsers carry it in an HttpOnly cookie; API clients may send it as
+``Authorization: Bearer …``. Requests that change something and are authenticated by the cookie
+must repeat the CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``); bearer
+requests need not, since browsers never attach that header on their own.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from matcher.store.db import Store
+
+from .users import User, get_user
+
+COOKIE = "kyoryoku_session"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+class NotAuthenticated(Exception):
+    """No valid session (API: 401; pages: redirect to the login page)."""
+
+
+class Forbidden(Exception):
+    """Logged in but not allowed (viewer changing something, bad CSRF token): 403."""
+
+
+@dataclass
+class Session:
+    user: User
+    csrf: str
+    via_cookie: bool
+
+
+def serializer(request: Request) -> URLSafeTimedSerializer:
+    return request.app.state.serializer
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def issue_token(request: Request, user: User) -> tuple[str, str]:
+    """A new signed session token and its CSRF token."""
+    csrf = secrets.token_urlsafe(24)
+    token = serializer(request).dumps({"uid": user.id, "e": user.session_epoch, "csrf": csrf})
+    return token, csrf
+
+
+def _token_of(request: Request) -> tuple[str | None, bool]:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip(), False
+    return request.cookies.get(COOKIE), True
+
+
+def read_session(request: Request) -> Session | None:
+    token, via_cookie = _token_of(request)
+    if not token:
+        return None
+    try:
+        data = serializer(request).loads(token, max_age=request.app.state.session_seconds)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
+        return None
+    with get_store(request).read() as s:
+        user = get_user(s, data["uid"])
+    if user is None or user.session_epoch != data.get("e"):
+        return None
+    return Session(user, str(data.get("csrf", "")), via_cookie)
+
+
+async def _check_csrf(request: Request, sess: Session) -> None:
+    if request.method in SAFE_METHODS or not sess.via_cookie:
+        return
+    sent = request.headers.get("x-csrf-token")
+    if not sent:
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()  # Starlette caches it for the route's own Form() params
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+    if not sent or not hmac.compare_digest(sent, sess.csrf):
+        raise Forbidden("CSRF トークンがありません、または一致しません。ページを読み込み直してください")
+
+
+async def current_session(request: Request) -> Session:
+    sess = read_session(request)
+    if sess is None:
+        raise NotAuthenticated("ログインしてください")
+    await _check_csrf(request, sess)
+    request.state.user = sess.user
+    return sess
+
+
+async def current_user(sess: Session = Depends(current_session)) -> User:
+    return sess.user
+
+
+async def writer(sess: Session = Depends(current_session)) -> User:
+    """A user allowed to change things (prefecture or coordinator)."""
+    if not sess.user.can_write:
+        raise Forbidden("閲覧のみのユーザーは変更できません")
+    return sess.user

@@ -1,0 +1,67 @@
+"""One place mapping domain errors to HTTP: input → 422 with file/row/column, stale version → 409,
+unknown or out-of-scope objects → 404, no session → 401 (pages: to the login page)."""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from matcher._errors import InputError, MatcherError
+from matcher.store.errors import ConflictError, NotFoundError, StoreError, TransitionError
+
+from .deps import Forbidden, NotAuthenticated
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _issue(i) -> dict[str, object]:
+    return {"file": i.file, "row": i.row, "column": i.column, "value": i.value, "message": i.message,
+            "severity": i.severity}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(NotAuthenticated)
+    async def _unauth(request: Request, exc: NotAuthenticated) -> Response:
+        if _is_api(request):
+            return JSONResponse({"detail": str(exc)}, 401, headers={"WWW-Authenticate": "Bearer"})
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", 303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return _error(request, 403, str(exc))
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> Response:
+        issues = [_issue(i) for i in exc.issues]
+        return _error(request, 422, str(exc), {"issues": issues})
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(request: Request, exc: NotFoundError) -> Response:
+        return _error(request, 404, str(exc))
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(request: Request, exc: ConflictError) -> Response:
+        return _error(request, 409, str(exc), {"expected_version": exc.expected, "actual_version": exc.actual})
+
+    @app.exception_handler(TransitionError)
+    async def _transition(request: Request, exc: TransitionError) -> Response:
+        return _error(request, 422, str(exc))
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> Response:
+        return _error(request, 503, str(exc))
+
+    @app.exception_handler(MatcherError)
+    async def _matcher(request: Request, exc: MatcherError) -> Response:
+        return _error(request, 422, str(exc))
+
+
+def _error(request: Request, status: int, message: str, extra: dict | None = None) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": message, **(extra or {})}, status)
+    templates = request.app.state.templates
+    return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
+                                                              "extra": extra or {}}, status_code=status)

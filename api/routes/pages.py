@@ -1,0 +1,224 @@
+"""Japanese pages: login, dashboard, map, facility, printable proposals per institution, uploads.
+
+Every page reads through the same scoped queries as the API; forms carry the session's CSRF token
+and end in a redirect (post/redirect/get) so that reloading never repeats a change.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from matcher._errors import InputError
+from matcher.model import FACILITY_KINDS
+from matcher.store.db import Store
+from matcher.store.errors import ConflictError, TransitionError
+from matcher.store.workflow import STATUS_LABELS_JA
+
+from ..deps import COOKIE, Session, current_session, get_store, issue_token, read_session
+from ..queries import (
+    STATUS_COLUMNS,
+    days_left,
+    facility_candidates,
+    facility_dict,
+    facility_states,
+    get_facility,
+    get_institution,
+    get_visible_area,
+    latest_runs,
+    scoped_facilities,
+    scoped_proposals,
+    status_counts,
+    visible_areas,
+)
+from ..schemas import RunIn
+from ..users import authenticate
+from .auth import set_cookie
+from .facilities import propose_for
+from .imports import run_import
+from .proposals import change_status_for
+from .runs import start_run
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, name: str, sess: Session | None, status_code: int = 200, **ctx) -> HTMLResponse:
+    ctx.update(user=sess.user if sess else None, csrf=sess.csrf if sess else "",
+               status_labels=dict(STATUS_COLUMNS), proposal_labels=STATUS_LABELS_JA, kinds=FACILITY_KINDS,
+               flash=request.query_params.get("msg", ""), error=ctx.get("error", request.query_params.get("err", "")))
+    return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+
+
+def _safe_next(target: str | None, default: str = "/") -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else default
+
+
+def writer_session(sess: Session) -> Session:
+    from ..deps import Forbidden
+
+    if not sess.user.can_write:
+        raise Forbidden("閲覧のみのユーザーは変更できません")
+    return sess
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> HTMLResponse:
+    return render(request, "login.html", None, next=_safe_next(next))
+
+
+@router.post("/login")
+def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
+                 next: str = Form("/")) -> Response:
+    with get_store(request).read() as s:
+        user = authenticate(s, username, password)
+    if user is None:
+        return render(request, "login.html", None, 401, next=_safe_next(next), username=username,
+                      error="ユーザー名またはパスワードが違います")
+    token, _ = issue_token(request, user)
+    response = RedirectResponse(_safe_next(next), 303)
+    set_cookie(request, response, token)
+    return response
+
+
+@router.post("/logout")
+def logout(sess: Session = Depends(current_session)) -> Response:
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request, sess: Session = Depends(current_session),
+              store: Store = Depends(get_store)) -> HTMLResponse:
+    with store.read() as s:
+        areas = visible_areas(s, sess.user)
+        counts = status_counts(facility_states(s, scoped_facilities(s, sess.user)))
+        props = scoped_proposals(s, sess.user)
+        runs = latest_runs(s, areas)
+        area_by_id = {a.id: a for a in areas}
+    by_status = {k: sum(p["status"] == k for p in props) for k in STATUS_LABELS_JA}
+    return render(request, "dashboard.html", sess, areas=areas, counts=counts, days=days_left(),
+                  by_status=by_status, runs=runs, area_by_id=area_by_id, columns=STATUS_COLUMNS)
+
+
+@router.get("/map", response_class=HTMLResponse)
+def map_page(request: Request, area: str | None = None, sess: Session = Depends(current_session),
+             store: Store = Depends(get_store)) -> HTMLResponse:
+    with store.read() as s:
+        a = get_visible_area(s, sess.user, area) if area else None
+        states = facility_states(s, scoped_facilities(s, sess.user, a))
+        areas = visible_areas(s, sess.user)
+    facs = [facility_dict(st) for st in states]
+    return render(request, "map.html", sess, area=a, areas=areas, facilities=facs,
+                  tiles_url=request.app.state.tiles_url, tiles_attribution=request.app.state.tiles_attribution)
+
+
+@router.get("/facilities/{facility_id}", response_class=HTMLResponse)
+def facility_page(facility_id: str, request: Request, sess: Session = Depends(current_session),
+                  store: Store = Depends(get_store)) -> HTMLResponse:
+    with store.read() as s:
+        row = get_facility(s, sess.user, facility_id)
+        fac = facility_dict(facility_states(s, [row])[0])
+        proposals = scoped_proposals(s, sess.user, facility_id=facility_id)
+        candidates = facility_candidates(s, row)
+    return render(request, "facility.html", sess, f=fac, proposals=proposals, candidates=candidates)
+
+
+@router.post("/facilities/{facility_id}/propose")
+def facility_propose(facility_id: str, request: Request, institution_id: str = Form(...), note: str = Form(""),
+                     sess: Session = Depends(current_session), store: Store = Depends(get_store)) -> Response:
+    writer_session(sess)
+    back = f"/facilities/{quote(facility_id)}"
+    try:
+        propose_for(store, sess.user, facility_id, institution_id, note)
+    except ConflictError as exc:
+        return RedirectResponse(f"{back}?err={quote(str(exc))}", 303)
+    return RedirectResponse(f"{back}?msg={quote('提案に加えました')}", 303)
+
+
+@router.post("/proposals/{proposal_id}/status")
+def proposal_status(proposal_id: int, request: Request, status: str = Form(...), version: int = Form(...),
+                    note: str = Form(""), next: str = Form("/"), sess: Session = Depends(current_session),
+                    store: Store = Depends(get_store)) -> Response:
+    writer_session(sess)
+    back = _safe_next(next)
+    sep = "&" if "?" in back else "?"
+    try:
+        p = change_status_for(store, sess.user, proposal_id, status, version, note)
+    except (ConflictError, TransitionError) as exc:
+        return RedirectResponse(f"{back}{sep}err={quote(str(exc))}", 303)
+    msg = f"提案 {proposal_id} を「{p['status_ja']}」にしました"
+    return RedirectResponse(f"{back}{sep}msg={quote(msg)}", 303)
+
+
+@router.get("/proposals", response_class=HTMLResponse)
+def proposals_page(request: Request, sess: Session = Depends(current_session),
+                   store: Store = Depends(get_store)) -> HTMLResponse:
+    with store.read() as s:
+        props = scoped_proposals(s, sess.user, status=("proposed", "contacted", "agreed", "declined"))
+    by_inst: dict[str, list[dict[str, object]]] = {}
+    for p in props:
+        by_inst.setdefault(str(p["institution_id"]), []).append(p)
+    return render(request, "proposals.html", sess, by_inst=by_inst)
+
+
+@router.get("/institutions/{institution_id}/print", response_class=HTMLResponse)
+def institution_print(institution_id: str, request: Request, sess: Session = Depends(current_session),
+                      store: Store = Depends(get_store)) -> HTMLResponse:
+    with store.read() as s:
+        inst = get_institution(s, sess.user, institution_id)
+        props = scoped_proposals(s, sess.user, institution_id=institution_id,
+                                 status=("proposed", "contacted", "agreed"))
+    return render(request, "institution_print.html", sess, inst=inst, proposals=props)
+
+
+@router.get("/imports", response_class=HTMLResponse)
+def imports_page(request: Request, sess: Session = Depends(current_session)) -> HTMLResponse:
+    return render(request, "imports.html", sess, result=None)
+
+
+@router.post("/imports", response_class=HTMLResponse)
+async def imports_submit(request: Request, kind: str = Form(...), file: UploadFile = File(...),
+                         sess: Session = Depends(current_session), store: Store = Depends(get_store)) -> HTMLResponse:
+    writer_session(sess)
+    if kind not in ("facilities", "institutions"):
+        return render(request, "imports.html", sess, 422, result=None, error=f"不明な種類「{kind}」")
+    data = await file.read()
+    try:
+        result = run_import(store, sess.user, kind, file.filename or f"{kind}.csv", data)
+    except InputError as exc:
+        return render(request, "imports.html", sess, 422, result=None, issues=exc.issues,
+                      error="ファイルを取り込めませんでした")
+    return render(request, "imports.html", sess, result=result)
+
+
+@router.post("/runs")
+def run_submit(request: Request, area_code: str = Form(...), mode: str = Form("optimal"),
+               sess: Session = Depends(current_session), store: Store = Depends(get_store)) -> Response:
+    writer_session(sess)
+    body = RunIn(area_code=area_code, mode=mode if mode in ("optimal", "greedy", "stable") else "optimal")
+    job = start_run(request, store, sess.user, body)
+    return RedirectResponse(f"/runs/jobs/{job.id}", 303)
+
+
+@router.get("/runs/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: int, request: Request, sess: Session = Depends(current_session),
+             store: Store = Depends(get_store)) -> HTMLResponse:
+    from matcher.store.errors import NotFoundError
+
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
+    with store.read() as s:
+        get_visible_area(s, sess.user, job.area_code)
+    return render(request, "job.html", sess, job=job.to_dict())
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon(request: Request) -> Response:
+    del request
+    return Response(status_code=204)
+
+
+__all__ = ["router", "read_session"]

@@ -1,0 +1,191 @@
+"""Web users, their scope and the audit trail (tables of the web layer, on the store's engine).
+
+The store has no users table, so the web layer keeps its own two tables (``web_users``,
+``web_audit``) in a separate SQLAlchemy metadata created on the same engine. Proposal status
+changes are also in the store's append-only ``proposal_history``; ``web_audit`` records every
+change made through the web (status changes, hand-made proposals, runs, imports, users).
+
+A user's scope is a list of codes: 2-digit prefecture codes and/or 5-digit municipality codes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Iterable, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import JSON, Boolean, DateTime, Engine, Integer, String, Text, false, func, or_, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from matcher._errors import InputError
+
+Role = Literal["prefecture", "coordinator", "viewer"]
+ROLES: tuple[Role, ...] = ("prefecture", "coordinator", "viewer")
+ROLE_LABELS_JA = {"prefecture": "都道府県", "coordinator": "コーディネーター", "viewer": "閲覧のみ"}
+
+_hasher = PasswordHasher()  # argon2id with the library's current defaults
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class WebBase(DeclarativeBase):
+    pass
+
+
+class UserRow(WebBase):
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on password change: sessions signed with an older value stop working.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditRow(WebBase):
+    __tablename__ = "web_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+def create_tables(engine: Engine) -> None:
+    WebBase.metadata.create_all(engine)
+
+
+@dataclass(frozen=True)
+class User:
+    """The logged-in user as the routes see it (no password hash)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    scope: tuple[str, ...]
+    session_epoch: int = 0
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in ("prefecture", "coordinator")
+
+    @property
+    def role_ja(self) -> str:
+        return ROLE_LABELS_JA[self.role]
+
+    @property
+    def scope5(self) -> tuple[str, ...]:
+        return tuple(c for c in self.scope if len(c) == 5)
+
+    @property
+    def scope2(self) -> tuple[str, ...]:
+        return tuple(c for c in self.scope if len(c) == 2)
+
+    def covers_code(self, code5: str) -> bool:
+        """Whether a municipality (first five digits of its code) lies in the user's scope."""
+        return bool(code5) and (code5 in self.scope5 or code5[:2] in self.scope2)
+
+    def covers_members(self, members: Iterable[str]) -> bool:
+        """Whether every member code of an area lies in the scope (an area is visible only then)."""
+        codes = list(members)
+        if not codes:
+            return False
+        return all(self.covers_code(m) if len(m) == 5 else m in self.scope2 for m in codes)
+
+    def scope_filter(self, code5_column):
+        parts = []
+        if self.scope5:
+            parts.append(code5_column.in_(self.scope5))
+        if self.scope2:
+            parts.append(func.substr(code5_column, 1, 2).in_(self.scope2))
+        return or_(*parts) if parts else false()
+
+
+def _as_user(row: UserRow) -> User:
+    return User(row.id, row.username, row.display_name, row.role, tuple(row.scope or ()),  # type: ignore[arg-type]
+                row.session_epoch)
+
+
+def normalize_scope(codes: Iterable[str]) -> list[str]:
+    """Scope codes as 2 or 5 digits (6-digit municipality codes lose their check digit)."""
+    out: set[str] = set()
+    for raw in codes:
+        text = unicodedata.normalize("NFKC", str(raw)).strip()
+        if not text:
+            continue
+        if not text.isdigit() or len(text) not in (1, 2, 5, 6):
+            raise InputError(f"担当地域のコード「{raw}」が不正です (都道府県2桁または市区町村5桁・6桁)")
+        out.add(text.zfill(2) if len(text) <= 2 else text[:5])
+    return sorted(out)
+
+
+def add_user(session: Session, username: str, password: str, role: str, scope: Iterable[str],
+             display_name: str = "", actor: str = "cli") -> User:
+    """Create a user (or reset an existing user's password, role and scope)."""
+    if role not in ROLES:
+        raise InputError(f"不明な役割「{role}」(使えるのは {', '.join(ROLES)})")
+    username = username.strip()
+    if not username:
+        raise InputError("ユーザー名が空です")
+    if len(password) < 8:
+        raise InputError(f"パスワードは8文字以上にしてください (今は {len(password)} 文字)")
+    codes = normalize_scope(scope)
+    if not codes:
+        raise InputError("担当地域 (都道府県コードまたは市区町村コード) を一つ以上指定してください")
+    row = session.scalar(select(UserRow).where(UserRow.username == username))
+    if row is None:
+        row = UserRow(username=username, created_at=utcnow(), session_epoch=0)
+        session.add(row)
+    else:
+        row.session_epoch = (row.session_epoch or 0) + 1
+    row.password_hash = _hasher.hash(password)
+    row.role, row.scope, row.display_name, row.active = role, codes, display_name or username, True
+    session.flush()
+    audit(session, actor, "user.save", username, {"role": role, "scope": codes})
+    return _as_user(row)
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    row = session.scalar(select(UserRow).where(UserRow.username == username.strip()))
+    if row is None or not row.active:
+        _hasher.hash(password)  # same work whether or not the user exists
+        return None
+    try:
+        _hasher.verify(row.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return _as_user(row)
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    row = session.get(UserRow, user_id)
+    return None if row is None or not row.active else _as_user(row)
+
+
+def list_users(session: Session) -> list[User]:
+    return [_as_user(r) for r in session.scalars(select(UserRow).order_by(UserRow.username))]
+
+
+def audit(session: Session, actor: str, action: str, target: str = "",
+          detail: dict[str, Any] | None = None) -> None:
+    """Append one line to the audit trail (in the caller's transaction)."""
+    session.add(AuditRow(at=utcnow(), actor=actor, action=action, target=target, detail=detail or {}))
+
+
+def audit_log(session: Session, limit: int = 200, actor: str | None = None) -> list[AuditRow]:
+    q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
+    if actor is not None:
+        q = q.where(AuditRow.actor == actor)
+    return list(session.scalars(q))

@@ -1,0 +1,136 @@
+"""``kyoryoku serve`` and ``kyoryoku users``: the web service and its users (registered by cli.py)."""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ._errors import InputError, MatcherError
+
+users_app = typer.Typer(help="Web のユーザー管理", no_args_is_help=True)
+
+SAMPLE_AREAS = (
+    # code, name, kind, members
+    ("39", "高知県", "prefecture", ["39"]),
+    ("kochi-chuo", "高知市・南国市・香南市 在宅医療連携拠点", "renkei", ["39201", "39204", "39211"]),
+)
+DEMO_USER = "demo"
+
+
+def _guard(fn, *args, **kwargs):
+    from .cli import err, fail_input
+
+    try:
+        return fn(*args, **kwargs)
+    except InputError as exc:
+        fail_input(exc)
+    except (ValueError, MatcherError) as exc:
+        err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
+        raise typer.Exit(2)
+
+
+@users_app.command("add")
+def users_add(
+    username: str = typer.Argument(..., help="ユーザー名"),
+    role: str = typer.Option("coordinator", "--role", help="prefecture | coordinator | viewer"),
+    scope: List[str] = typer.Option(..., "--scope", help="担当地域: 都道府県コード2桁または市区町村コード (複数可)"),
+    password: Optional[str] = typer.Option(None, "--password", help="省略すると生成して表示します"),
+    display_name: str = typer.Option("", "--name", help="表示名"),
+    database_url: Optional[str] = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
+) -> None:
+    """ユーザーを作成します (既にいればパスワード・役割・担当地域を更新)。"""
+    from .cli import out
+
+    pw = password or secrets.token_urlsafe(12)
+    user = _guard(_add_user, database_url, username, pw, role, scope, display_name)
+    out.print(f"ユーザー {user.username} ({user.role_ja}、担当: {'、'.join(user.scope)}) を保存しました")
+    if password is None:
+        out.print(f"  パスワード: {pw}")
+
+
+def _add_user(database_url, username, password, role, scope, display_name):
+    from api.users import add_user, create_tables
+    from .store.db import open_store
+
+    store = open_store(database_url, upgrade=True)
+    create_tables(store.engine)
+    with store.write() as s:
+        return add_user(s, username, password, role, scope, display_name, actor="cli")
+
+
+@users_app.command("list")
+def users_list(database_url: Optional[str] = typer.Option(None, "--database-url")) -> None:
+    """ユーザーの一覧を表示します。"""
+    from api.users import create_tables, list_users
+    from .cli import out
+    from .store.db import open_store
+
+    store = open_store(database_url, upgrade=True)
+    create_tables(store.engine)
+    with store.read() as s:
+        for u in list_users(s):
+            out.print(f"{u.username}\t{u.role}\t{','.join(u.scope)}\t{u.display_name}")
+
+
+def load_sample(database_url: str | None, sample_dir: Path, demo_password: str | None = None) -> str:
+    """Import the bundled sample, define its areas, create the demo users, plan the 連携拠点 area.
+    Returns the demo coordinator's password."""
+    from api.users import add_user, create_tables
+    from .sources.simple_csv import load_facilities, load_institutions
+    from .store.areas import save_area
+    from .store.db import open_store
+    from .store.imports import import_simple
+    from .store.workflow import list_runs, plan
+
+    store = open_store(database_url, upgrade=True)
+    create_tables(store.engine)
+    facs = load_facilities(sample_dir / "facilities.csv").items
+    insts = load_institutions(sample_dir / "institutions.csv").items
+    password = demo_password or secrets.token_urlsafe(9)
+    with store.write() as s:
+        import_simple(s, facs, insts, source="sample")
+        for code, name, kind, members in SAMPLE_AREAS:
+            save_area(s, code, name, kind, members)
+        add_user(s, DEMO_USER, password, "coordinator", SAMPLE_AREAS[1][3], "デモ コーディネーター", actor="setup")
+        add_user(s, "demo-pref", password, "prefecture", ["39"], "デモ 県担当", actor="setup")
+        add_user(s, "demo-viewer", password, "viewer", SAMPLE_AREAS[1][3], "デモ 閲覧", actor="setup")
+        if not list_runs(s, SAMPLE_AREAS[1][0]):
+            plan(s, SAMPLE_AREAS[1][0], actor="setup", note="サンプルの初回計算")
+    store.dispose()
+    return password
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    database_url: Optional[str] = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
+    sample: Optional[Path] = typer.Option(None, "--sample", help="サンプルデータのフォルダ (例: data/sample) を取り込み、デモユーザーを作成"),
+    demo_password: Optional[str] = typer.Option(None, "--demo-password", help="デモユーザーのパスワード (省略時は生成)"),
+    tiles_url: Optional[str] = typer.Option(None, "--tiles-url", help="背景地図タイルの URL (既定: 地理院タイル、空文字で背景なし)"),
+) -> None:
+    """Web 画面と API を起動します (http://HOST:PORT、API 仕様は /docs)。"""
+    from .cli import out
+
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - depends on the installation
+        from .cli import err
+
+        err.print("[bold red]uvicorn がインストールされていません[/] (pip install uvicorn)")
+        raise typer.Exit(2)
+    if sample is not None:
+        pw = _guard(load_sample, database_url, sample, demo_password)
+        out.print(f"サンプルを読み込みました。デモ ユーザー: [bold]{DEMO_USER}[/] / パスワード: [bold]{pw}[/]"
+                  f"(県担当: demo-pref、閲覧: demo-viewer、同じパスワード)")
+    from api.main import create_app
+
+    app = _guard(create_app, database_url, tiles_url=tiles_url)
+    out.print(f"http://{host}:{port}/ で起動します (終了は Ctrl+C)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def register_web_commands(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")
