@@ -39,7 +39,7 @@ class SvgMap:
     """An equirectangular map fitted to its points (aspect kept by cos(latitude)).
 
     With ``clip_outliers`` the extent leaves out points far from the bulk (e.g. 東京都's
-    islands, hundreds of km off) so the mainland stays readable; points left out are counted in
+    islands, 100–1,000 km off) so the mainland stays readable; points left out are counted in
     ``outside`` after ``render``.
     """
 
@@ -54,11 +54,11 @@ class SvgMap:
         lats = np.array([p.lat for p in self.points] or [35.0])
         lons = np.array([p.lon for p in self.points] or [135.0])
         if self.clip_outliers and len(lats) >= 20:
-            keep = np.ones(len(lats), bool)
-            for v in (lats, lons):
-                lo, hi = np.quantile(v, [0.02, 0.98])
-                margin = max(hi - lo, 0.05) * 0.5
-                keep &= (v >= lo - margin) & (v <= hi + margin)
+            # Far from where most points are: more than 4 × the 75th-percentile distance to the
+            # median point (keeps a long coast like 高知県 whole, drops 伊豆・小笠原).
+            lat_m, lon_m = np.median(lats), np.median(lons)
+            d = np.hypot((lats - lat_m), (lons - lon_m) * math.cos(math.radians(lat_m)))
+            keep = d <= max(4 * np.quantile(d, 0.75), 0.05)
             lats, lons = lats[keep], lons[keep]
         lat0, lat1 = lats.min(), lats.max()
         lon0, lon1 = lons.min(), lons.max()

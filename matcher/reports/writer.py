@@ -14,7 +14,10 @@ Layout of ``out_dir``::
 """
 from __future__ import annotations
 
+import os
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -37,6 +40,7 @@ STAGES_JA = {
     "workbook": "Excel ブック", "csv": "CSV", "overview": "地域の概要",
     "institutions": "医療機関への依頼", "facilities": "施設へのお知らせ", "pdf": "PDF",
 }
+MAX_PDF_WORKERS = 2  # each Chromium uses a few hundred MB; more rarely pays off
 _UNSAFE = re.compile(r"[^0-9A-Za-z_.\-]")
 
 
@@ -163,10 +167,7 @@ def write_reports(
         jobs = [files.files["overview"], files.files["institutions"], files.files["facilities"]]
         if pdf == "each":
             jobs += [*files.institution_pages.values(), *files.facility_pages.values()]
-        with ChromiumPrinter(exe) as printer:
-            for k, html_path in enumerate(jobs, start=1):
-                files.pdfs.append(printer.print_pdf(html_path, html_path.with_suffix(".pdf")))
-                report("pdf", k, len(jobs))
+        files.pdfs = print_pdfs(exe, jobs, report)
 
     def rel(path: Path) -> str:
         return path.relative_to(out).as_posix()
@@ -190,6 +191,37 @@ def write_reports(
     )
     files.files["index"] = _write(out / "index.html", index)
     return files
+
+
+def print_pdfs(exe: str, jobs: list[Path], progress: Progress, workers: int | None = None) -> list[Path]:
+    """Print HTML files to PDFs next to them, with one browser per worker (at most 2 per CPU pair).
+
+    Jobs are dealt largest first to the least loaded worker, so a 500-page bundle and many small
+    pages finish together.
+    """
+    n = max(1, min(workers or min(os.cpu_count() or 1, MAX_PDF_WORKERS), len(jobs)))
+    lanes: list[list[Path]] = [[] for _ in range(n)]
+    load = [0] * n
+    for job in sorted(jobs, key=lambda p: p.stat().st_size, reverse=True):
+        k = load.index(min(load))
+        lanes[k].append(job)
+        load[k] += job.stat().st_size
+    done = [0]
+    lock = threading.Lock()
+
+    def run(lane: list[Path]) -> None:
+        with ChromiumPrinter(exe) as printer:
+            for html_path in lane:
+                printer.print_pdf(html_path, html_path.with_suffix(".pdf"))
+                with lock:
+                    done[0] += 1
+                    progress("pdf", done[0], len(jobs))
+
+    progress("pdf", 0, len(jobs))
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        for future in [pool.submit(run, lane) for lane in lanes if lane]:
+            future.result()
+    return [job.with_suffix(".pdf") for job in jobs]
 
 
 def _write(path: Path, text: str) -> Path:
