@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from matcher.generate import generate  # noqa: E402
-from matcher.match import match  # noqa: E402
-from matcher.reports import find_chromium, write_reports  # noqa: E402
+from matcher.generate import generate
+from matcher.match import match
+from matcher.reports import find_chromium, write_reports
 
 
 def main() -> None:

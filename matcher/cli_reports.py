@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -37,10 +36,10 @@ def report_cmd(
     max_km: str = typer.Option("consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"),
     max_new_partners: int = typer.Option(2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"),
     road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
     skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
     pdf: str = typer.Option("bundle", "--pdf", help="bundle (まとめて1ファイル) | each (1件ずつも) | none"),
-    date: Optional[str] = typer.Option(None, "--date", help="帳票の作成日 (YYYY-MM-DD、省略時は今日)"),
+    date: str | None = typer.Option(None, "--date", help="帳票の作成日 (YYYY-MM-DD、省略時は今日)"),
 ) -> None:
     """マッチングを実行し、会議・医療機関・施設向けの帳票 (Excel・CSV・HTML・PDF) を作成します。"""
     from .match import match

@@ -4,11 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from openpyxl import load_workbook
+from reports_case import instance
 from typer.testing import CliRunner
 
 from matcher.cli import app
 from matcher.sources.simple_csv import write_facilities, write_institutions
-from reports_case import instance
 
 runner = CliRunner()
 

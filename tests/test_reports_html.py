@@ -6,10 +6,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from reports_case import write
 
 from matcher.reports import days_left
 from matcher.reports.svgmap import Point, SvgMap
-from reports_case import write
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_one_request_per_institution_with_its_facilities(written) -> None:
     assert "グループホームあおば" in c1 and "特養さくら" not in c1
     assert "申告なし(上限なし)" in c1
     # Only ② is asked of the clinic: one ○ in the ② column.
-    row = re.search(r"<tr><td class=\"num\">1</td>.*?</tr>", c1, re.S).group(0)
+    row = re.search(r"<tr><td class=\"num\">1</td>.*?</tr>", c1, re.DOTALL).group(0)
     assert re.findall(r"<td class=\"mark\">(.*?)</td>", row) == ["", "○", ""]
     bundle = _text(out / "institutions.html")
     assert bundle.count("<section class=\"page institution\"") == 2
@@ -58,7 +58,7 @@ def test_one_notice_per_facility_that_lacks_something(written) -> None:
 
 
 def test_overview(written) -> None:
-    out, _, _, files, _ = written
+    out = written[0]
     html = _text(out / "overview.html")
     assert "高知県 協力医療機関の提案 概要" in html
     assert "あと 364 日" in html
@@ -80,9 +80,10 @@ def test_progress_reports_each_stage(written) -> None:
 def test_html_is_escaped(tmp_path) -> None:
     from dataclasses import replace
 
+    from reports_case import instance
+
     from matcher.match import match
     from matcher.reports import write_reports
-    from reports_case import instance
 
     inst = instance()
     facs = tuple(replace(f, name="<b>特養&さくら</b>") if f.facility_id == "F1" else f for f in inst.facilities)
@@ -109,9 +110,10 @@ def test_map_keeps_far_islands_off_the_overview() -> None:
 
 
 def test_chart_has_a_japanese_font_or_falls_back(written, monkeypatch) -> None:
+    from reports_case import TODAY, run
+
     from matcher.reports import chart
     from matcher.reports.tables import ReportData
-    from reports_case import TODAY, run
 
     inst, result = run()
     data = ReportData(inst, result, TODAY)

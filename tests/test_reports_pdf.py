@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from reports_case import pdf_tools_or_skip, write
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
-
 from reports_case import write
 
 

@@ -11,7 +11,13 @@ from ..model import CAPABILITIES, INSTITUTION_KIND_JA, Facility, Institution, St
 from ..result import REASON_LABELS_JA
 from .svgmap import Line, Point, SvgMap
 from .tables import (
-    ALL_AREA, DUTY_JA, STATUS_COLORS, STATUS_ORDER, STATUS_SHORT_JA, ReportData, capability_marks,
+    ALL_AREA,
+    DUTY_JA,
+    STATUS_COLORS,
+    STATUS_ORDER,
+    STATUS_SHORT_JA,
+    ReportData,
+    capability_marks,
     status_text,
 )
 

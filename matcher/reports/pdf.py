@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from .._errors import MatcherError
 
@@ -88,7 +89,7 @@ class ChromiumPrinter:
         self._session = ""
 
     # -- process ---------------------------------------------------------------------------
-    def __enter__(self) -> "ChromiumPrinter":
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

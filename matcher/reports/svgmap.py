@@ -83,8 +83,8 @@ class SvgMap:
         def inside(lat: float, lon: float) -> bool:
             return lat0 <= lat <= lat1 and lon0 <= lon <= lon1
 
-        out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{self.width}" '
-               f'height="{self.height}" viewBox="0 0 {self.width} {self.height}">',
+        out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{self.width}" '
+                f'height="{self.height}" viewBox="0 0 {self.width} {self.height}">'),
                f'<rect width="{self.width}" height="{self.height}" fill="#f7f9fb" stroke="#b0bec5"/>']
         for ln in self.lines:
             if not (inside(ln.lat1, ln.lon1) and inside(ln.lat2, ln.lon2)):

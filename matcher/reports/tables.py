@@ -16,11 +16,25 @@ import pandas as pd
 
 from ..geo import haversine_km
 from ..model import (
-    CAPABILITIES, FACILITY_KINDS, INSTITUTION_KIND_JA, Duty, Facility, Instance, Institution,
-    Status, format_capabilities_ja,
+    CAPABILITIES,
+    FACILITY_KINDS,
+    INSTITUTION_KIND_JA,
+    Duty,
+    Facility,
+    Instance,
+    Institution,
+    Status,
+    format_capabilities_ja,
 )
 from ..reference import municipalities
-from ..result import REASON_LABELS_JA, Alternative, FacilityOutcome, MatchResult, Proposal, Unmatched
+from ..result import (
+    REASON_LABELS_JA,
+    Alternative,
+    FacilityOutcome,
+    MatchResult,
+    Proposal,
+    Unmatched,
+)
 
 DEADLINE = date(2027, 3, 31)  # end of the 経過措置 for the 義務 kinds
 NEAREST = 3  # nearest institutions listed for a facility nobody can cover in range

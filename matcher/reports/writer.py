@@ -17,11 +17,12 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from ..model import Instance
 from ..result import MatchResult
