@@ -1,9 +1,14 @@
 """Request bodies of the JSON API (responses are plain dicts documented by their routes)."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field
+
+MAX_ID = 2**31 - 1
+# Ids in paths: bounded so that no number reaches the database driver out of its range.
+IntId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 ProposalStatusIn = Literal["proposed", "contacted", "agreed", "declined", "withdrawn"]
 StatusFilter = Literal["all", "partial", "none", "no_partner", "unknown"]
@@ -18,7 +23,7 @@ class LoginIn(BaseModel):
 
 class StatusChangeIn(BaseModel):
     status: ProposalStatusIn
-    version: int = Field(ge=1, description="提案を読んだときの版 (古ければ 409)")
+    version: int = Field(ge=1, le=MAX_ID, description="提案を読んだときの版 (古ければ 409)")
     note: str = Field("", max_length=2000)
 
 

@@ -32,7 +32,7 @@ def list_facilities(
     kind: FacilityKind | None = Query(None),
     municipality: str | None = Query(None, pattern=r"^\d{5,6}$", description="市区町村コード (5桁または6桁)"),
     limit: int = Query(1000, ge=1, le=10000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10**9),
     user: User = Depends(current_user),
     store: Store = Depends(get_store),
 ) -> dict[str, object]:

@@ -32,7 +32,7 @@ from ..queries import (
     status_counts,
     visible_areas,
 )
-from ..schemas import RunIn
+from ..schemas import IntId, RunIn
 from ..users import authenticate
 from .auth import set_cookie
 from .facilities import propose_for
@@ -138,7 +138,7 @@ def facility_propose(facility_id: str, request: Request, institution_id: str = F
 
 
 @router.post("/proposals/{proposal_id}/status")
-def proposal_status(proposal_id: int, request: Request, status: str = Form(...), version: int = Form(...),
+def proposal_status(proposal_id: IntId, request: Request, status: str = Form(...), version: int = Form(...),
                     note: str = Form(""), next: str = Form("/"), sess: Session = Depends(current_session),
                     store: Store = Depends(get_store)) -> Response:
     writer_session(sess)
@@ -203,7 +203,7 @@ def run_submit(request: Request, area_code: str = Form(...), mode: str = Form("o
 
 
 @router.get("/runs/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: int, request: Request, sess: Session = Depends(current_session),
+def job_page(job_id: IntId, request: Request, sess: Session = Depends(current_session),
              store: Store = Depends(get_store)) -> HTMLResponse:
     from matcher.store.errors import NotFoundError
 

@@ -9,7 +9,7 @@ from matcher.store.workflow import proposal_history, set_status
 
 from ..deps import current_user, get_store, writer
 from ..queries import get_proposal, get_visible_area, proposal_dict, scoped_proposals
-from ..schemas import ProposalStatusIn, StatusChangeIn
+from ..schemas import IntId, ProposalStatusIn, StatusChangeIn
 from ..users import User, audit
 
 router = APIRouter(prefix="/api/proposals", tags=["proposals"])
@@ -30,7 +30,7 @@ def list_proposals(
 
 
 @router.get("/{proposal_id}", summary="提案と変更履歴")
-def proposal_detail(proposal_id: int, user: User = Depends(current_user),
+def proposal_detail(proposal_id: IntId, user: User = Depends(current_user),
                     store: Store = Depends(get_store)) -> dict[str, object]:
     with store.read() as s:
         p = get_proposal(s, user, proposal_id)
@@ -41,7 +41,7 @@ def proposal_detail(proposal_id: int, user: User = Depends(current_user),
 
 
 @router.post("/{proposal_id}/status", summary="状態を変更 (版が古ければ 409)")
-def change_status(proposal_id: int, body: StatusChangeIn, user: User = Depends(writer),
+def change_status(proposal_id: IntId, body: StatusChangeIn, user: User = Depends(writer),
                   store: Store = Depends(get_store)) -> dict[str, object]:
     return change_status_for(store, user, proposal_id, body.status, body.version, body.note)
 

@@ -14,7 +14,7 @@ from matcher.store.workflow import get_run, list_runs, run_changes
 
 from ..deps import current_user, get_store, writer
 from ..queries import get_visible_area, visible_areas
-from ..schemas import RunIn
+from ..schemas import IntId, RunIn
 from ..users import User
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
@@ -63,7 +63,7 @@ def create_run(body: RunIn, request: Request, user: User = Depends(writer),
 
 
 @router.get("/jobs/{job_id}", summary="計算の進捗")
-def job_status(job_id: int, request: Request, user: User = Depends(current_user),
+def job_status(job_id: IntId, request: Request, user: User = Depends(current_user),
                store: Store = Depends(get_store)) -> dict[str, object]:
     job = request.app.state.jobs.get(job_id)
     if job is None:
@@ -85,7 +85,7 @@ def runs(area: str | None = Query(None), user: User = Depends(current_user),
 
 
 @router.get("/{run_id}", summary="計算の結果と変更点")
-def run_detail(run_id: int, user: User = Depends(current_user), store: Store = Depends(get_store)) -> dict[str, object]:
+def run_detail(run_id: IntId, user: User = Depends(current_user), store: Store = Depends(get_store)) -> dict[str, object]:
     with store.read() as s:
         r = get_run(s, run_id)
         area = s.get(AreaRow, r.area_id)
