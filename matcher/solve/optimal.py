@@ -53,6 +53,10 @@ class _Timeout(Exception):
     pass
 
 
+class _Infeasible(Exception):
+    pass
+
+
 @dataclass
 class OptimalReport:
     """How the optimum was found, and how far from proven it may be if the time ran out."""
@@ -64,8 +68,9 @@ class OptimalReport:
     columns: int = 0
     pricing_rounds: int = 0
     stopped_level: str | None = None
-    bounds: dict[str, float] = field(default_factory=dict)  # proven bounds of the whole proposal
+    bounds: dict[str, float] = field(default_factory=dict)  # stopped level: LP bound, incumbent
     seconds: float = 0.0
+    slowest: list[dict[str, object]] = field(default_factory=list)  # slowest (component, level) solves
 
     def message_ja(self) -> str:
         if self.proven:
@@ -319,10 +324,27 @@ class _Master:
 
     def solve_milp(self, level: int, lp_value: float, rc: np.ndarray,
                    start: np.ndarray | None) -> np.ndarray:
-        """Integer optimum of the level: MILP on the master, widened by reduced-cost fixing."""
-        x = self._milp(level, start)
-        value = self._objective_of(level, x)
+        """Integer optimum of the level (exact).
+
+        First a MILP over the facilities the LP left fractional (and, if needed, their
+        neighbours), everything else fixed at its integral LP value: if that reaches the LP bound
+        it is optimal. Otherwise a MILP over all master columns, widened by reduced-cost fixing.
+        """
+        x_lp = self.values()
         tol = 1e-6 * max(1.0, abs(lp_value)) if level == 4 else 0.5
+        bound = lp_value if level == 4 else float(np.ceil(lp_value - 1e-6))
+        best = start
+        for hops in (0, 1):
+            free = self._fractional_neighbourhood(x_lp, hops)
+            try:
+                x = self._milp(level, start=x_lp, fix=~free)
+            except _Infeasible:
+                continue
+            best = x
+            if self._objective_of(level, x) <= bound + (tol if level == 4 else 1e-6):
+                return x
+        x = self._milp(level, best)
+        value = self._objective_of(level, x)
         if value - lp_value > tol:
             # Any solution using a column with lp_value + rc > incumbent is worse: keep the rest.
             extra = np.flatnonzero(~self.in_lp & (lp_value + rc <= value + 1e-9 * max(1.0, abs(value))))
@@ -331,7 +353,24 @@ class _Master:
                 x = self._milp(level, np.concatenate((x, np.zeros(len(self.lp_cols) + self.n_z - len(x)))))
         return x
 
-    def _milp(self, level: int, start: np.ndarray | None) -> np.ndarray:
+    def _fractional_neighbourhood(self, x: np.ndarray, hops: int) -> np.ndarray:
+        """Bool per LP bundle column: its facility is fractional in ``x`` (or ``hops`` away)."""
+        xs = x[self.n_z :]
+        fac = self.col_f[self.lp_cols]
+        inst = self.col_i[self.lp_cols]
+        frac = np.minimum(xs, 1 - xs) > _INT_TOL
+        free_fac = np.zeros(len(self.facs), bool)
+        free_fac[fac[frac]] = True
+        zf = x[: self.n_z]
+        free_fac[self.z_fac[np.minimum(zf, 1 - zf) > _INT_TOL]] = True
+        used = xs > _INT_TOL
+        for _ in range(hops):
+            touched = np.zeros(len(self.insts), bool)
+            touched[inst[free_fac[fac] & used]] = True
+            free_fac[fac[touched[inst] & used]] = True
+        return free_fac[fac]
+
+    def _milp(self, level: int, start: np.ndarray | None, fix: np.ndarray | None = None) -> np.ndarray:
         self.set_level(level)
         h = new_highs()
         h.setOptionValue("mip_rel_gap", 0.0)
@@ -340,12 +379,21 @@ class _Master:
         n = self.n_z + len(self.lp_cols)
         idx = np.arange(self.n_z, n, dtype=np.int32)
         h.changeColsIntegrality(len(idx), idx, np.full(len(idx), highspy.HighsVarType.kInteger))
+        if fix is not None and start is not None:
+            fixed = idx[fix]
+            val = np.round(start[self.n_z :][fix])
+            h.changeColsBounds(len(fixed), fixed, val, val)
         if start is not None and len(start) == n:
             sol = highspy.HighsSolution()
             sol.col_value = list(np.round(start))
             sol.value_valid = True
             h.setSolution(sol)
-        self._run(h)
+        try:
+            self._run(h)
+        except RuntimeError:
+            if fix is not None:
+                raise _Infeasible from None
+            raise
         self.milp_runs = getattr(self, "milp_runs", 0) + 1
         return np.asarray(h.getSolution().col_value)
 
@@ -407,12 +455,16 @@ def solve_optimal(
             x_prev = None
             for level in range(5):
                 bound = None
+                t_level, rounds0 = time.monotonic(), master.rounds
                 value, rc = master.solve_lp(level)
+                t_lp = time.monotonic() - t_level
                 bound = value
                 x = master.values()
+                how = "lp"
                 if master.is_integral(x):
                     report.lp_integral_levels += 1
                 else:
+                    how = "milp"
                     start = None if x_prev is None else np.concatenate(
                         (x_prev, np.zeros(len(x) - len(x_prev))))
                     if x_prev is not None:
@@ -423,6 +475,11 @@ def solve_optimal(
                     master.fix_level(level, round(master._objective_of(level, x)))
                 x_prev = x
                 best = master.chosen(x)[0]
+                report.slowest.append({
+                    "facilities": len(master.facs), "level": LEVELS[level], "how": how,
+                    "lp_s": round(t_lp, 3), "total_s": round(time.monotonic() - t_level, 3),
+                    "rounds": master.rounds - rounds0, "columns": len(master.lp_cols)})
+                report.slowest = sorted(report.slowest, key=lambda r: -r["total_s"])[:8]
             report.columns += len(master.lp_cols)
             report.pricing_rounds += master.rounds
         except _Timeout:
