@@ -133,7 +133,7 @@ def write_reports(
     html, outside = overview_html(data, chart)
     files.files["overview"] = _write(out / "overview.html", html)
     if outside:
-        files.notes.append(f"概要の地図には遠隔地(島しょ部など)の {outside} 件を表示していません")
+        files.notes.append(f"概要の地図には遠隔地(島しょ部など)の {outside} 地点を表示していません")
     report("overview", 1, 1)
 
     taken: set[str] = set()
