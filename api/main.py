@@ -18,7 +18,19 @@ from matcher.store.db import open_store
 
 from . import errors
 from .jobs import Jobs
-from .routes import areas, auth, exports, facilities, imports, institutions, map, pages, proposals, runs, status
+from .routes import (
+    areas,
+    auth,
+    exports,
+    facilities,
+    imports,
+    institutions,
+    map,
+    pages,
+    proposals,
+    runs,
+    status,
+)
 from .users import create_tables
 
 HERE = Path(__file__).parent

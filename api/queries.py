@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from matcher.candidates import Problem, build_candidates
@@ -29,6 +29,7 @@ from matcher.store.areas import code5_of, list_areas
 from matcher.store.errors import NotFoundError
 from matcher.store.models import (
     AreaRow,
+    DeclarationRow,
     FacilityRow,
     FilingRow,
     InstitutionRow,
@@ -267,12 +268,34 @@ def get_institution(session: Session, user: User, institution_id: str, on: dt.da
 
 # --- candidates of one facility ----------------------------------------------------------------
 
-def _near_institutions(session: Session, lat: float, lon: float, reach_km: float) -> list[InstitutionRow]:
+def _near_institutions(session: Session, lat: float, lon: float, reach_km: float,
+                       on: dt.date) -> list[tuple[str, str, float, float, int]]:
+    """(id, kind, lat, lon, offers) of institutions in a box around a point, as plain tuples
+    (ORM objects for a few hundred rows would cost more than the whole candidate search)."""
     dlat = reach_km / 111.0
     dlon = reach_km / (111.0 * max(0.1, math.cos(math.radians(abs(lat) + dlat))))
-    return list(session.scalars(select(InstitutionRow).where(
+    rows = session.execute(select(InstitutionRow.institution_id, InstitutionRow.kind, InstitutionRow.lat,
+                                  InstitutionRow.lon, InstitutionRow.offers).where(
         InstitutionRow.lat.between(lat - dlat, lat + dlat), InstitutionRow.lon.between(lon - dlon, lon + dlon))
-        .order_by(InstitutionRow.institution_id)))
+        .order_by(InstitutionRow.institution_id)).all()
+    ids = [r[0] for r in rows]
+    # Declarations that replace the registry's offers (rare): the one in force, latest start wins.
+    override: dict[str, int] = {}
+    if ids:
+        for iid, offers in session.execute(
+                select(DeclarationRow.institution_id, DeclarationRow.offers)
+                .where(DeclarationRow.institution_id.in_(ids), DeclarationRow.offers.is_not(None),
+                       DeclarationRow.valid_from <= on,
+                       or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on))
+                .order_by(DeclarationRow.valid_from)):
+            override[iid] = offers
+    out = []
+    for iid, kind, ilat, ilon, offers in rows:
+        offers = override.get(iid, offers)
+        if kind == "clinic":
+            offers &= ~4  # MODEL.md: only hospitals admit
+        out.append((iid, kind, ilat, ilon, offers))
+    return out
 
 
 def facility_candidates(session: Session, row: FacilityRow, params: MatchParams | None = None,
@@ -281,6 +304,7 @@ def facility_candidates(session: Session, row: FacilityRow, params: MatchParams 
     first, with remaining capacity and the pair's proposal (if any). Contacted proposals count as
     coverage, as in the store's re-planning."""
     params = params or MatchParams()
+    on = on or dt.date.today()
     state = facility_states(session, [row])[0]
     pairs = {p.institution_id: p for p in session.scalars(
         select(ProposalRow).where(ProposalRow.facility_id == row.facility_id).order_by(ProposalRow.id))}
@@ -290,22 +314,24 @@ def facility_candidates(session: Session, row: FacilityRow, params: MatchParams 
             covered |= p.covers
     has_partner = state.has_partner if covered == state.covered else True
     fac = Facility(row.facility_id, row.name, row.kind, row.lat, row.lon, covered, has_partner)
-    insts = _near_institutions(session, row.lat, row.lon, params.max_range_km / params.road_factor + 1.0)
-    caps = _capacity(session, insts, on or dt.date.today())
-    models = [Institution(r.institution_id, r.name, r.kind, r.lat, r.lon, int(caps[r.institution_id]["offers_mask"]),
-                          caps[r.institution_id]["remaining_capacity"])  # type: ignore[arg-type]
-              for r in insts]
+    if not fac.missing:
+        return []
+    near = _near_institutions(session, row.lat, row.lon, params.max_range_km / params.road_factor + 1.0, on)
+    # Capacity does not change which pairs are candidates: it is looked up for those only.
+    models = [Institution(iid, "", kind, ilat, ilon, offers) for iid, kind, ilat, ilon, offers in near]
     instance = Instance.of([fac], models)
     cand = build_candidates(Problem.from_instance(instance, params), params)
-    by_id = {r.institution_id: r for r in insts}
+    found = [instance.institutions[int(cand.inst[k])].institution_id for k in range(len(cand))]
+    by_id = {r.institution_id: r for r in session.scalars(
+        select(InstitutionRow).where(InstitutionRow.institution_id.in_(found)))} if found else {}
+    caps = _capacity(session, list(by_id.values()), on)
     out = []
-    for k in range(len(cand)):
-        inst = instance.institutions[int(cand.inst[k])]
-        r = by_id[inst.institution_id]
-        p = pairs.get(inst.institution_id)
+    for k, iid in enumerate(found):
+        r = by_id[iid]
+        p = pairs.get(iid)
         live = p if p is not None and p.status in LIVE + ("declined",) else None
         out.append({
-            "rank": k + 1, **institution_dict(r, caps[r.institution_id]),
+            "rank": k + 1, **institution_dict(r, caps[iid]),
             "distance_km": round(float(cand.km[k]), 3), "covers": format_capabilities(int(cand.covers[k])),
             "proposal": None if live is None else proposal_dict(live),
             "declined": live is not None and live.status == "declined",

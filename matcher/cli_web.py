@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -35,10 +34,10 @@ def _guard(fn, *args, **kwargs):
 def users_add(
     username: str = typer.Argument(..., help="ユーザー名"),
     role: str = typer.Option("coordinator", "--role", help="prefecture | coordinator | viewer"),
-    scope: List[str] = typer.Option(..., "--scope", help="担当地域: 都道府県コード2桁または市区町村コード (複数可)"),
-    password: Optional[str] = typer.Option(None, "--password", help="省略すると生成して表示します"),
+    scope: list[str] = typer.Option(..., "--scope", help="担当地域: 都道府県コード2桁または市区町村コード (複数可)"),
+    password: str | None = typer.Option(None, "--password", help="省略すると生成して表示します"),
     display_name: str = typer.Option("", "--name", help="表示名"),
-    database_url: Optional[str] = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
+    database_url: str | None = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
 ) -> None:
     """ユーザーを作成します (既にいればパスワード・役割・担当地域を更新)。"""
     from .cli import out
@@ -52,6 +51,7 @@ def users_add(
 
 def _add_user(database_url, username, password, role, scope, display_name):
     from api.users import add_user, create_tables
+
     from .store.db import open_store
 
     store = open_store(database_url, upgrade=True)
@@ -61,9 +61,10 @@ def _add_user(database_url, username, password, role, scope, display_name):
 
 
 @users_app.command("list")
-def users_list(database_url: Optional[str] = typer.Option(None, "--database-url")) -> None:
+def users_list(database_url: str | None = typer.Option(None, "--database-url")) -> None:
     """ユーザーの一覧を表示します。"""
     from api.users import create_tables, list_users
+
     from .cli import out
     from .store.db import open_store
 
@@ -78,11 +79,12 @@ def load_sample(database_url: str | None, sample_dir: Path, demo_password: str |
     """Import the bundled sample, define its areas, create the demo users, plan the 連携拠点 area.
     Returns the demo coordinator's password."""
     from api.users import add_user, create_tables
+
     from .sources.simple_csv import load_facilities, load_institutions
     from .store.areas import save_area
     from .store.db import open_store
     from .store.imports import import_simple
-    from .store.workflow import list_runs, plan
+    from .store.workflow import list_proposals, plan
 
     store = open_store(database_url, upgrade=True)
     create_tables(store.engine)
@@ -96,7 +98,7 @@ def load_sample(database_url: str | None, sample_dir: Path, demo_password: str |
         add_user(s, DEMO_USER, password, "coordinator", SAMPLE_AREAS[1][3], "デモ コーディネーター", actor="setup")
         add_user(s, "demo-pref", password, "prefecture", ["39"], "デモ 県担当", actor="setup")
         add_user(s, "demo-viewer", password, "viewer", SAMPLE_AREAS[1][3], "デモ 閲覧", actor="setup")
-        if not list_runs(s, SAMPLE_AREAS[1][0]):
+        if not list_proposals(s, SAMPLE_AREAS[1][0]):  # e.g. `kyoryoku run --area 39` already planned it
             plan(s, SAMPLE_AREAS[1][0], actor="setup", note="サンプルの初回計算")
     store.dispose()
     return password
@@ -105,10 +107,10 @@ def load_sample(database_url: str | None, sample_dir: Path, demo_password: str |
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    database_url: Optional[str] = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
-    sample: Optional[Path] = typer.Option(None, "--sample", help="サンプルデータのフォルダ (例: data/sample) を取り込み、デモユーザーを作成"),
-    demo_password: Optional[str] = typer.Option(None, "--demo-password", help="デモユーザーのパスワード (省略時は生成)"),
-    tiles_url: Optional[str] = typer.Option(None, "--tiles-url", help="背景地図タイルの URL (既定: 地理院タイル、空文字で背景なし)"),
+    database_url: str | None = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
+    sample: Path | None = typer.Option(None, "--sample", help="サンプルデータのフォルダ (例: data/sample) を取り込み、デモユーザーを作成"),
+    demo_password: str | None = typer.Option(None, "--demo-password", help="デモユーザーのパスワード (省略時は生成)"),
+    tiles_url: str | None = typer.Option(None, "--tiles-url", help="背景地図タイルの URL (既定: 地理院タイル、空文字で背景なし)"),
 ) -> None:
     """Web 画面と API を起動します (http://HOST:PORT、API 仕様は /docs)。"""
     from .cli import out

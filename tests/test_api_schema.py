@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
-from hypothesis import HealthCheck, settings  # noqa: E402
-
 from api_support import PASSWORD, make_app  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")

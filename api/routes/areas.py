@@ -6,7 +6,14 @@ from fastapi import APIRouter, Depends
 from matcher.store.db import Store
 
 from ..deps import current_user, get_store
-from ..queries import area_codes, facility_states, get_visible_area, scoped_facilities, status_counts, visible_areas
+from ..queries import (
+    area_codes,
+    facility_states,
+    get_visible_area,
+    scoped_facilities,
+    status_counts,
+    visible_areas,
+)
 from ..users import User
 
 router = APIRouter(prefix="/api/areas", tags=["areas"])

@@ -221,4 +221,4 @@ def favicon(request: Request) -> Response:
     return Response(status_code=204)
 
 
-__all__ = ["router", "read_session"]
+__all__ = ["read_session", "router"]
