@@ -1,0 +1,83 @@
+"""The national picture: the notices' per-prefecture status table (別紙1) and its defects.
+
+Works on the tidy table ``data/reference/status_r7.csv`` (columns ``prefecture, group,
+kind_label, kind, share_all, share_partial, share_none, share_not_tabulated``; percentages)
+and its defect list, as written by ``matcher.sources.seed_table``. Nothing here repairs the
+table: defects are carried along as flags so that charts can show them.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..reference import prefectures
+
+SHARES = ("share_all", "share_partial", "share_none", "share_not_tabulated")
+SHARE_LABELS_JA = {"share_all": "①全要件を満たす", "share_partial": "②一部を満たす",
+                   "share_none": "③要件なし(協力医療機関あり)", "share_not_tabulated": "④集計していない"}
+
+
+def column_key(row: pd.Series) -> str:
+    """A column of the table as printed: group letter and label (``D.軽費老人ホーム``)."""
+    return f"{row['group']}.{row['kind_label']}"
+
+
+def flag_defects(shares: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFrame:
+    """The table with flags per row: ``sum`` of ①–④, ``sum_off`` (beyond ``tolerance`` points of
+    100), ``over_100`` (a cell above 100 %), ``ambiguous_label`` (the group label repeats another
+    group's, so the column's kind is uncertain), ``defect`` (any of them)."""
+    df = shares.copy()
+    for col in SHARES:
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["column"] = df.apply(column_key, axis=1)
+    df["sum"] = df[list(SHARES)].sum(axis=1, min_count=1)
+    df["sum_off"] = (df["sum"] - 100).abs() > tolerance
+    df["over_100"] = (df[list(SHARES)] > 100).any(axis=1)
+    labels = df.drop_duplicates("group").groupby("kind_label")["group"].nunique()
+    df["ambiguous_label"] = df["kind_label"].map(labels).fillna(1) > 1
+    df["defect"] = df["sum_off"] | df["over_100"] | df["ambiguous_label"]
+    return df
+
+
+def missing_prefectures(shares: pd.DataFrame) -> list[str]:
+    """Prefectures of Japan that have no row in the table."""
+    have = set(shares["prefecture"])
+    return [p for p in prefectures() if p not in have]
+
+
+def share_matrix(flagged: pd.DataFrame, share: str = "share_all") -> pd.DataFrame:
+    """Prefecture × table column of one share, prefectures in code order (missing ones as NaN)."""
+    if share not in SHARES:
+        raise ValueError(f"不明な区分「{share}」(使えるのは {', '.join(SHARES)})")
+    wide = flagged.pivot_table(index="prefecture", columns="column", values=share, aggfunc="first")
+    return wide.reindex(list(prefectures()))
+
+
+def defect_matrix(flagged: pd.DataFrame) -> pd.DataFrame:
+    """Prefecture × table column: True where the cell's group has a defect (missing rows: True)."""
+    wide = flagged.pivot_table(index="prefecture", columns="column", values="defect", aggfunc="max")
+    return wide.reindex(list(prefectures())).fillna(True).astype(bool)
+
+
+def defect_summary(flagged: pd.DataFrame) -> pd.DataFrame:
+    """Per table column: prefectures with a defect of each type, out of the rows present."""
+    g = flagged.groupby("column", sort=True)
+    return pd.DataFrame({
+        "rows": g.size(), "sum_off": g["sum_off"].sum(), "over_100": g["over_100"].sum(),
+        "ambiguous_label": g["ambiguous_label"].max(),
+        "median_sum": g["sum"].median(),
+    }).reset_index()
+
+
+def national_share(flagged: pd.DataFrame, share: str = "share_all", clean_only: bool = True) -> pd.Series:
+    """Unweighted mean over prefectures per column (the table has no facility counts), over the
+    rows without a defect when ``clean_only``."""
+    df = flagged[~flagged["defect"]] if clean_only else flagged
+    return df.groupby("column")[share].mean()
+
+
+def compliant_share_of_tabulated(flagged: pd.DataFrame) -> pd.Series:
+    """① as a share of the tabulated facilities (① / (100 − ④)), per row; NaN where nothing was."""
+    tab = 100 - flagged["share_not_tabulated"]
+    return pd.Series(np.where(tab > 0, 100 * flagged["share_all"] / tab.where(tab > 0), np.nan),
+                     index=flagged.index)

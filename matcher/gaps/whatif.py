@@ -1,0 +1,319 @@
+"""What-if: the exact marginal value of more capacity and of a new ①②③ institution, ranked.
+
+The value of a change is how many more facilities the optimal proposal fully covers
+(``mandatory_full`` then ``effort_full`` of the lexicographic optimum). It is computed exactly by
+re-solving, but only where the answer can differ:
+
+- components of the candidate graph are independent, so only the component(s) the change
+  touches are re-solved and compared with their share of the base optimum;
+- +1 capacity at an institution is provably worth nothing when its capacity is undeclared
+  (unlimited), when it is at least the number of facilities that could use it (the constraint
+  cannot bind), or when every demand facility of its component is already fully covered;
+- a new institution is worth nothing where no demand facility is in range or every one of the
+  touched components is already fully covered.
+
+- +1 capacity is also provably worth nothing when LP sensitivity says so. At the optimum of
+  the full (column-generated) LP of level 1, with value ``v1`` and capacity-row dual ``y1_i``,
+  the LP value with one more unit is at most ``v1 + |y1_i|``, so if ``⌊v1 + |y1_i|⌋`` equals
+  the integer optimum ``M`` no more 義務 facility can be covered; likewise for level 2 (its LP
+  carries the row "level 1 ≥ M"). Only the institutions that pass neither test are re-solved.
+
+Capacity left unused by the optimum is not by itself skipped: the bundle model is not totally
+unimodular, so an unused unit does not prove that one more unit is worthless (the LP test
+covers those cases that are provable). One more unit of capacity gains at most one fully
+covered facility: removing the extra partnership from the better proposal uncovers at most
+one facility. Re-solves stop after the two levels that count (fully covered 義務, 努力義務).
+"""
+from __future__ import annotations
+
+import time
+from itertools import combinations
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+from ..candidates import Candidates, Problem, build_candidates
+from ..geo import km_to_chord, unit_vectors
+from ..model import ALL_MASK
+from ..objective import coverage_after
+from ..reference import Municipality, municipalities
+from ..solve.greedy import solve_greedy
+from ..solve.optimal import _greedy_masks, _Master
+from .region import Region, subproblem
+
+
+def full_counts(problem: Problem, cand: Candidates, chosen: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """(fully covered mask, 義務 count, 努力義務 count) of a proposal."""
+    got = coverage_after(problem, cand, chosen)
+    full = (problem.missing > 0) & (got == problem.missing)
+    return full, int((full & problem.mandatory).sum()), int((full & ~problem.mandatory).sum())
+
+
+@dataclass(frozen=True)
+class FullOptimum:
+    """Optimal fully covered counts per component and whether more capacity could change them."""
+
+    fac_label: np.ndarray  # component of each facility (``Candidates.components``)
+    inst_label: np.ndarray
+    comp_mandatory: np.ndarray  # fully covered 義務 facilities per component at the optimum
+    comp_effort: np.ndarray
+    comp_open: np.ndarray  # demand facilities per component the optimum leaves not fully covered
+    may_gain: np.ndarray  # bool (2 × institutions): the LP test of level 1 / 2 allows a gain
+    chosen: np.ndarray  # candidate positions of an integer optimum of levels 1–2
+
+    @property
+    def mandatory_full(self) -> int:
+        return int(self.comp_mandatory.sum())
+
+    @property
+    def effort_full(self) -> int:
+        return int(self.comp_effort.sum())
+
+
+def full_optimum(problem: Problem, cand: Candidates, max_partners: int, extra: int = 1) -> FullOptimum:
+    """Levels 1–2 of the lexicographic optimum per component, with the LP test for ``extra`` units.
+
+    Same bundle model, initial columns and MILP fallback as ``solve_optimal``, stopped after
+    level 2 (the later levels do not change how many facilities are fully covered).
+    """
+    count, fac_label, inst_label = cand.components()
+    comp_val = np.zeros((2, count), np.int64)
+    may_gain = np.zeros((2, problem.n_inst), bool)
+    chosen: list[np.ndarray] = []
+    demand = np.bincount(fac_label[problem.missing > 0], minlength=count)
+    if len(cand):
+        gmasks = _greedy_masks(cand, solve_greedy(problem, cand, max_partners))
+        pair_label = fac_label[cand.fac]
+        order = np.argsort(pair_label, kind="stable")
+        bounds = np.searchsorted(pair_label[order], np.arange(count + 1))
+        for comp in range(count):
+            pairs = order[bounds[comp] : bounds[comp + 1]]
+            if len(pairs) == 0:
+                continue
+            master = _Master(problem, cand, pairs, max_partners, None)
+            pos = {int(p): k for k, p in enumerate(pairs)}
+            master.initial_columns({pos[p]: m for p, m in gmasks.items() if p in pos}, 0)
+            rows = master.r_cap >= 0
+            for level in (0, 1):
+                lp, rc = master.solve_lp(level)
+                dual = np.abs(np.asarray(master.h.getSolution().row_dual)[master.r_cap[rows]])
+                x = master.values()
+                if not master.is_integral(x):
+                    x = master.solve_milp(level, lp, rc, None)
+                best = round(-master._objective_of(level, x))
+                comp_val[level, comp] = best
+                # Minimisation form, concave value: `extra` units lower it by ≤ extra·|dual|.
+                may_gain[level, master.insts[rows]] = np.floor(-lp + extra * dual + 1e-6) > best
+                master.fix_level(level, -best)
+            chosen.append(np.asarray(master.chosen(x)[0], np.int64))
+    return FullOptimum(fac_label, inst_label, comp_val[0], comp_val[1],
+                       demand - comp_val[0] - comp_val[1], may_gain,
+                       np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64))
+
+
+def completes(problem: Problem, cand: Candidates, chosen: np.ndarray, max_partners: int,
+              inst: int, got: np.ndarray | None = None,
+              partners: dict[int, list[tuple[int, int]]] | None = None) -> np.ndarray:
+    """Facilities (positions) that one more partnership with ``inst`` would fully cover.
+
+    A facility qualifies when ``inst`` is not yet its partner and ``inst`` together with at most
+    ``max_partners − 1`` of its partners in ``chosen`` covers all it misses; every other facility
+    keeps its partners, so the result is a feasible proposal with one more unit at ``inst``.
+    ``got`` / ``partners`` (of ``partners_of``) may be passed to avoid recomputing them.
+    """
+    got = coverage_after(problem, cand, chosen) if got is None else got
+    partners = partners_of(cand, chosen) if partners is None else partners
+    out = []
+    for p in np.flatnonzero(cand.inst == inst):
+        f = int(cand.fac[p])
+        need = int(problem.missing[f])
+        mine = partners.get(f, [])
+        if got[f] == need or any(i == inst for i, _ in mine):
+            continue
+        covers = [m for _, m in mine]
+        keep = min(len(covers), max_partners - 1)
+        if any((int(cand.covers[p]) | _union(sub)) & need == need
+               for sub in combinations(covers, keep)):
+            out.append(f)
+    return np.array(out, np.int64)
+
+
+def partners_of(cand: Candidates, chosen: np.ndarray) -> dict[int, list[tuple[int, int]]]:
+    """(institution, covers) of each facility's partners in a proposal."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for p in chosen:
+        out.setdefault(int(cand.fac[p]), []).append((int(cand.inst[p]), int(cand.covers[p])))
+    return out
+
+
+def _union(masks) -> int:
+    u = 0
+    for m in masks:
+        u |= m
+    return u
+
+
+@dataclass
+class WhatIfStats:
+    """How much work a ranking took."""
+
+    candidates: int = 0
+    resolved: int = 0
+    witnessed: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _resolve(problem: Problem, cand: Candidates, max_partners: int) -> tuple[int, int]:
+    opt = full_optimum(problem, cand, max_partners)
+    return opt.mandatory_full, opt.effort_full
+
+
+def capacity_whatif(region: Region, extra: int = 1, chosen: np.ndarray | None = None,
+                    stats: WhatIfStats | None = None) -> pd.DataFrame:
+    """Gain in fully covered facilities from ``extra`` more capacity at each institution, ranked.
+
+    One row per institution offering something; ``reason`` says why a row was not re-solved
+    (``unlimited``, ``not_binding``, ``no_candidates``, ``component_full``, ``lp_bound``), or
+    how its gain was proven: ``witness`` (no 義務 facility can be gained, and one more
+    partnership at the institution completes a 努力義務 facility of the base optimum: the gain is
+    exactly one, the most one unit can give) or ``resolved``. With ``chosen`` (the run's
+    proposal), ``used`` shows the capacity it takes.
+    """
+    t0 = time.perf_counter()
+    stats = stats if stats is not None else WhatIfStats()
+    p, c = region.problem, region.cand
+    params = region.params
+    base = full_optimum(p, c, params.max_new_partners, extra)
+    demand = p.missing > 0
+    got = coverage_after(p, c, base.chosen)
+    partners = partners_of(c, base.chosen)
+    full = demand & (got == p.missing)
+    open_m = np.bincount(base.fac_label[demand & ~full & p.mandatory], minlength=len(base.comp_open)) > 0
+    reach = np.bincount(c.inst, minlength=p.n_inst)
+    used = np.bincount(c.inst[chosen], minlength=p.n_inst) if chosen is not None else None
+    rows = []
+    for i in np.flatnonzero(p.offers):
+        stats.candidates += 1
+        comp = base.inst_label[i]
+        gain_m = gain_e = 0
+        may_m = bool(base.may_gain[0, i] and open_m[comp])  # could a 義務 facility be gained?
+        if p.capacity[i] < 0:
+            reason = "unlimited"
+        elif reach[i] == 0:
+            reason = "no_candidates"
+        elif p.capacity[i] >= reach[i]:
+            reason = "not_binding"
+        elif base.comp_open[comp] == 0:
+            reason = "component_full"
+        elif not may_m and not base.may_gain[1, i]:
+            reason = "lp_bound"
+        elif extra == 1 and not may_m and len(
+                done := completes(p, c, base.chosen, params.max_new_partners, i, got, partners)) and (
+                ~p.mandatory[done]).any():
+            # One unit gains at most one facility, no 義務 one can be gained: this is the optimum.
+            reason, gain_e = "witness", 1
+            stats.witnessed += 1
+        else:
+            reason = "resolved"
+            capacity = p.capacity.copy()
+            capacity[i] += extra
+            sub, sc = subproblem(p, c, np.flatnonzero(base.fac_label == comp),
+                                 np.flatnonzero(base.inst_label == comp), capacity)
+            m, e = _resolve(sub, sc, params.max_new_partners)
+            gain_m, gain_e = m - base.comp_mandatory[comp], e - base.comp_effort[comp]
+            stats.resolved += 1
+        if reason not in ("resolved", "witness"):
+            stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
+        inst = region.instance.institutions[i]
+        rows.append({
+            "institution_id": inst.institution_id, "name": inst.name, "kind": inst.kind,
+            "municipality_code": region.inst_municipality[i],
+            "capacity": None if inst.capacity is None else inst.capacity, "facilities_in_range": int(reach[i]),
+            "used": None if used is None else int(used[i]),
+            "gain_mandatory_full": int(gain_m), "gain_effort_full": int(gain_e),
+            "gain_full": int(gain_m + gain_e), "reason": reason,
+        })
+    stats.seconds += time.perf_counter() - t0
+    return _ranked(pd.DataFrame(rows, columns=CAPACITY_COLUMNS), "institution_id")
+
+
+CAPACITY_COLUMNS = ["institution_id", "name", "kind", "municipality_code", "capacity",
+                    "facilities_in_range", "used", "gain_mandatory_full", "gain_effort_full",
+                    "gain_full", "reason"]
+SITE_COLUMNS = ["municipality_code", "name", "lat", "lon", "demand_in_range",
+                "gain_mandatory_full", "gain_effort_full", "gain_full", "reason"]
+
+
+def _ranked(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    df = df.sort_values(["gain_mandatory_full", "gain_effort_full", key],
+                        ascending=[False, False, True], kind="stable").reset_index(drop=True)
+    df.insert(0, "rank", np.arange(1, len(df) + 1))
+    return df
+
+
+def with_institution(problem: Problem, lat: float, lon: float, offers: int = ALL_MASK,
+                     capacity: int | None = None) -> Problem:
+    """The problem with one more institution appended (last position)."""
+    return replace(
+        problem,
+        inst_lat=np.append(problem.inst_lat, lat), inst_lon=np.append(problem.inst_lon, lon),
+        offers=np.append(problem.offers, np.uint8(offers)),
+        capacity=np.append(problem.capacity, np.int64(-1 if capacity is None else capacity)),
+    )
+
+
+def site_whatif(region: Region, sites: list[Municipality] | None = None, capacity: int | None = 5,
+                offers: int = ALL_MASK, stats: WhatIfStats | None = None) -> pd.DataFrame:
+    """Gain from a new institution offering ``offers`` with ``capacity`` at each site, ranked.
+
+    ``sites`` default to the reference municipality offices of the prefectures the region's
+    facilities are in. Distances of the new institution are great-circle × road factor.
+    """
+    t0 = time.perf_counter()
+    stats = stats if stats is not None else WhatIfStats()
+    p, c, params = region.problem, region.cand, region.params
+    base = full_optimum(p, c, params.max_new_partners)
+    if sites is None:
+        prefs = {code[:2] for code in region.fac_municipality}
+        sites = [m for m in municipalities() if m.prefecture_code in prefs]
+    demand = np.flatnonzero(p.missing)
+    tree = cKDTree(unit_vectors(p.fac_lat[demand], p.fac_lon[demand])) if len(demand) else None
+    chord = km_to_chord(params.max_range_km / params.road_factor) * (1 + 1e-9)
+    rows = []
+    for site in sites:
+        stats.candidates += 1
+        near = demand[tree.query_ball_point(unit_vectors([site.lat], [site.lon])[0], chord)] \
+            if tree is not None else np.zeros(0, np.int64)
+        comps = np.unique(base.fac_label[near])
+        gain_m = gain_e = 0
+        if len(near) == 0:
+            reason = "no_demand_in_range"
+        elif base.comp_open[comps].sum() == 0:
+            reason = "component_full"
+        else:
+            facs = np.flatnonzero(np.isin(base.fac_label, comps))
+            insts = np.flatnonzero(np.isin(base.inst_label, comps))
+            sub, _ = subproblem(p, c, facs, insts)
+            sub = with_institution(sub, site.lat, site.lon, offers, capacity)
+            m, e = _resolve(sub, build_candidates(sub, params), params.max_new_partners)
+            if region.travel is None:
+                m0, e0 = int(base.comp_mandatory[comps].sum()), int(base.comp_effort[comps].sum())
+            else:  # the re-solve uses great-circle distances: compare like with like
+                sub0, _ = subproblem(p, c, facs, insts)
+                m0, e0 = _resolve(sub0, build_candidates(sub0, params), params.max_new_partners)
+            gain_m, gain_e = m - m0, e - e0
+            reason = "resolved"
+            stats.resolved += 1
+        if reason != "resolved":
+            stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
+        rows.append({
+            "municipality_code": site.code5, "name": f"{site.prefecture}{site.name}",
+            "lat": site.lat, "lon": site.lon, "demand_in_range": int(len(near)),
+            "gain_mandatory_full": int(gain_m), "gain_effort_full": int(gain_e),
+            "gain_full": int(gain_m + gain_e), "reason": reason,
+        })
+    stats.seconds += time.perf_counter() - t0
+    return _ranked(pd.DataFrame(rows, columns=SITE_COLUMNS), "municipality_code")
