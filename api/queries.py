@@ -94,7 +94,7 @@ class FacilityState:
         return status_of(self.required, self.covered, self.has_partner)
 
 
-def _latest_filings(session: Session, ids: list[str]) -> dict[str, FilingRow]:
+def latest_filings(session: Session, ids: list[str]) -> dict[str, FilingRow]:
     if not ids:
         return {}
     latest = (select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
@@ -108,7 +108,7 @@ def _latest_filings(session: Session, ids: list[str]) -> dict[str, FilingRow]:
 
 def facility_states(session: Session, rows: list[FacilityRow]) -> list[FacilityState]:
     ids = [r.facility_id for r in rows]
-    filings = _latest_filings(session, ids)
+    filings = latest_filings(session, ids)
     agreed: dict[str, int] = {}
     if ids:
         for fid, covers in session.execute(select(ProposalRow.facility_id, ProposalRow.covers).where(

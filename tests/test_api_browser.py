@@ -13,7 +13,6 @@ import threading
 import time
 
 import pytest
-
 from api_support import PASSWORD, make_app
 
 CHROMIUM = "/usr/bin/chromium"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi.testclient import TestClient
-
 from api_support import PASSWORD, make_app
+from fastapi.testclient import TestClient
 
 
 @pytest.fixture()

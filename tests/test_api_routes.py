@@ -6,9 +6,8 @@ import io
 import time
 
 import pytest
-from fastapi.testclient import TestClient
-
 from api_support import PASSWORD, login, make_app
+from fastapi.testclient import TestClient
 
 
 @pytest.fixture()

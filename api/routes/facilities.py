@@ -15,6 +15,7 @@ from ..queries import (
     facility_states,
     get_facility,
     get_visible_area,
+    latest_filings,
     proposal_dict,
     scoped_facilities,
     scoped_proposals,
@@ -50,9 +51,7 @@ def get_facility_detail(facility_id: str, user: User = Depends(current_user),
     with store.read() as s:
         row = get_facility(s, user, facility_id)
         state = facility_states(s, [row])[0]
-        from ..queries import _latest_filings
-
-        filing = _latest_filings(s, [facility_id]).get(facility_id)
+        filing = latest_filings(s, [facility_id]).get(facility_id)
         partners = [{"partner_name": p.partner_name, "institution_id": p.institution_id,
                      "covers": format_capabilities(p.covers)} for p in (filing.partners if filing else [])]
         proposals = scoped_proposals(s, user, facility_id=facility_id)
