@@ -174,6 +174,9 @@ def template_filings_cmd(out_file: Path = typer.Option(Path("filings.xlsx"), "--
     out.print(f"テンプレートを書き出しました: {Path(path).resolve()}")
 
 
+from . import cli_gaps  # noqa: E402,F401  (registers the gaps command)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 
