@@ -31,12 +31,16 @@ def tightness_comparison(factors: Iterable[float], prefecture: str | None = "高
     """:func:`mode_comparison` at each capacity factor.
 
     Instances come from ``generate(capacity_factor=f)``, or with ``base`` from scaling its
-    declared capacities (``undeclared`` as in :func:`~matcher.gaps.region.scale_capacity`).
+    declared capacities; ``undeclared`` gives institutions without a declared capacity that
+    capacity (as in :func:`~matcher.gaps.region.scale_capacity`; ``None`` keeps them unlimited).
     """
     frames = []
     for f in factors:
-        inst = (generate(prefecture, scale=scale, seed=seed, capacity_factor=f) if base is None
-                else scale_capacity(base, f, undeclared))
+        if base is None:
+            inst = generate(prefecture, scale=scale, seed=seed, capacity_factor=f)
+            inst = inst if undeclared is None else scale_capacity(inst, 1.0, undeclared)
+        else:
+            inst = scale_capacity(base, f, undeclared)
         df = mode_comparison(inst, params)
         df.insert(0, "capacity_factor", f)
         frames.append(df)

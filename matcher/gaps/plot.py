@@ -112,9 +112,10 @@ def prefecture_choropleth(values: pd.Series, ax: "Axes | None" = None, title: st
         ax.imshow(japanmap.picture(colors))
         ax.set_axis_off()
         bad = [p for p in values.index if bool(flagged.get(p, False))]
-        if bad and font:
-            ax.text(0.0, -0.02, "データ不備: " + "、".join(bad), transform=ax.transAxes,
-                    fontsize=7, va="top", wrap=True)
+        if bad:
+            shown = "、".join(bad[:5]) + (f" ほか{len(bad) - 5}" if len(bad) > 5 else "")
+            ax.text(0.0, -0.02, f"データ不備 {len(bad)}: {shown}" if font else f"defective: {len(bad)}",
+                    transform=ax.transAxes, fontsize=7, va="top")
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, vmax))
         ax.figure.colorbar(sm, ax=ax, shrink=0.6, label="%")
     else:
