@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/sample
 
-.PHONY: install run test bench clean serve
+.PHONY: install run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,14 +22,18 @@ run: $(STAMP)
 	$(BIN)/kyoryoku db import-csv data/sample/facilities.csv data/sample/institutions.csv
 	$(BIN)/kyoryoku run --area 39
 	$(BIN)/kyoryoku export --area 39 --out out/export.xlsx
+	$(BIN)/kyoryoku report --facilities data/sample/facilities.csv --institutions data/sample/institutions.csv --out out/reports
 	@echo "結果 (CSV/JSON): $(abspath $(OUT))"
-	@echo "データベース: $(abspath kyoryoku.db)  エクスポート: $(abspath out/export.xlsx)"
+	@echo "データベース: $(abspath kyoryoku.db)  エクスポート: $(abspath out/export.xlsx)  帳票: $(abspath out/reports)/index.html"
+	@echo "Web 画面を起動します: http://127.0.0.1:8000 (終了は Ctrl+C)"
+	$(BIN)/kyoryoku serve --sample data/sample
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_reports.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
