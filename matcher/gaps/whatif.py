@@ -40,7 +40,7 @@ from ..model import ALL_MASK
 from ..objective import coverage_after
 from ..reference import Municipality, municipalities
 from ..solve.greedy import solve_greedy
-from ..solve.optimal import _greedy_masks, _Master
+from ..solve.optimal import greedy_bundles, BundleMaster
 from .region import Region, subproblem
 
 
@@ -84,7 +84,7 @@ def full_optimum(problem: Problem, cand: Candidates, max_partners: int, extra: i
     chosen: list[np.ndarray] = []
     demand = np.bincount(fac_label[problem.missing > 0], minlength=count)
     if len(cand):
-        gmasks = _greedy_masks(cand, solve_greedy(problem, cand, max_partners))
+        gmasks = greedy_bundles(cand, solve_greedy(problem, cand, max_partners))
         pair_label = fac_label[cand.fac]
         order = np.argsort(pair_label, kind="stable")
         bounds = np.searchsorted(pair_label[order], np.arange(count + 1))
@@ -92,7 +92,7 @@ def full_optimum(problem: Problem, cand: Candidates, max_partners: int, extra: i
             pairs = order[bounds[comp] : bounds[comp + 1]]
             if len(pairs) == 0:
                 continue
-            master = _Master(problem, cand, pairs, max_partners, None)
+            master = BundleMaster(problem, cand, pairs, max_partners, None)
             pos = {int(p): k for k, p in enumerate(pairs)}
             master.initial_columns({pos[p]: m for p, m in gmasks.items() if p in pos}, 0)
             rows = master.r_cap >= 0
@@ -102,7 +102,7 @@ def full_optimum(problem: Problem, cand: Candidates, max_partners: int, extra: i
                 x = master.values()
                 if not master.is_integral(x):
                     x = master.solve_milp(level, lp, rc, None)
-                best = round(-master._objective_of(level, x))
+                best = round(-master.objective_of(level, x))
                 comp_val[level, comp] = best
                 # Minimisation form, concave value: `extra` units lower it by ≤ extra·|dual|.
                 may_gain[level, master.insts[rows]] = np.floor(-lp + extra * dual + 1e-6) > best

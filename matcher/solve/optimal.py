@@ -94,8 +94,14 @@ def _subset_columns(covers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p[order], m[order]
 
 
-class _Master:
-    """The bundle model of one component, in a HiGHS instance that keeps its basis across rounds."""
+class BundleMaster:
+    """The bundle model of one component, in a HiGHS instance that keeps its basis across rounds.
+
+    Public for analyses that solve only some levels (``matcher.gaps.whatif`` reads the capacity
+    duals): ``initial_columns``, ``solve_lp`` (column generation), ``values``, ``is_integral``,
+    ``solve_milp``, ``objective_of``, ``fix_level``, ``chosen``; levels are numbered 0–4 in the
+    order of ``LEVELS``, in minimisation form.
+    """
 
     def __init__(self, problem: Problem, cand: Candidates, pairs: np.ndarray, max_partners: int,
                  deadline: float | None) -> None:
@@ -341,10 +347,10 @@ class _Master:
             except _Infeasible:
                 continue
             best = x
-            if self._objective_of(level, x) <= bound + (tol if level == 4 else 1e-6):
+            if self.objective_of(level, x) <= bound + (tol if level == 4 else 1e-6):
                 return x
         x = self._milp(level, best)
-        value = self._objective_of(level, x)
+        value = self.objective_of(level, x)
         if value - lp_value > tol:
             # Any solution using a column with lp_value + rc > incumbent is worse: keep the rest.
             extra = np.flatnonzero(~self.in_lp & (lp_value + rc <= value + 1e-9 * max(1.0, abs(value))))
@@ -397,7 +403,7 @@ class _Master:
         self.milp_runs = getattr(self, "milp_runs", 0) + 1
         return np.asarray(h.getSolution().col_value)
 
-    def _objective_of(self, level: int, x: np.ndarray) -> float:
+    def objective_of(self, level: int, x: np.ndarray) -> float:
         coef = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
         return float(coef @ x)
 
@@ -407,7 +413,7 @@ class _Master:
         return self.pairs[self.col_pair[on]], self.col_mask[on]
 
 
-def _greedy_masks(cand: Candidates, chosen: np.ndarray) -> dict[int, int]:
+def greedy_bundles(cand: Candidates, chosen: np.ndarray) -> dict[int, int]:
     """Greedy pairs with the capabilities each adds (a partition, as bundles need)."""
     got: dict[int, int] = {}
     masks: dict[int, int] = {}
@@ -437,7 +443,7 @@ def solve_optimal(
     order = np.argsort(pair_label, kind="stable")
     bounds = np.searchsorted(pair_label[order], np.arange(count + 1))
     greedy_label = pair_label[greedy]
-    gmasks = _greedy_masks(cand, greedy)
+    gmasks = greedy_bundles(cand, greedy)
     out: list[np.ndarray] = []
     done = 0
     total = int(np.count_nonzero(problem.missing))
@@ -449,7 +455,7 @@ def solve_optimal(
         best = greedy[greedy_label == comp]
         level, bound, incumbent = 0, None, None
         try:
-            master = _Master(problem, cand, pairs, max_partners, deadline)
+            master = BundleMaster(problem, cand, pairs, max_partners, deadline)
             pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
             master.initial_columns({pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0)
             x_prev = None
@@ -468,11 +474,11 @@ def solve_optimal(
                     start = None if x_prev is None else np.concatenate(
                         (x_prev, np.zeros(len(x) - len(x_prev))))
                     if x_prev is not None:
-                        incumbent = master._objective_of(level, start)
+                        incumbent = master.objective_of(level, start)
                     x = master.solve_milp(level, value, rc, start)
                     report.milp_levels += 1
                 if level < 4:
-                    master.fix_level(level, round(master._objective_of(level, x)))
+                    master.fix_level(level, round(master.objective_of(level, x)))
                 x_prev = x
                 best = master.chosen(x)[0]
                 report.slowest.append({
