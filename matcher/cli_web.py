@@ -6,7 +6,6 @@ from pathlib import Path
 
 import typer
 
-from ._errors import InputError, MatcherError
 
 users_app = typer.Typer(help="Web のユーザー管理", no_args_is_help=True)
 
@@ -19,15 +18,10 @@ DEMO_USER = "demo"
 
 
 def _guard(fn, *args, **kwargs):
-    from .cli import err, fail_input
+    """Errors in user data or options become Japanese messages and exit code 2 (see cli)."""
+    from .cli import run_guarded
 
-    try:
-        return fn(*args, **kwargs)
-    except InputError as exc:
-        fail_input(exc)
-    except (ValueError, MatcherError) as exc:
-        err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
-        raise typer.Exit(2)
+    return run_guarded(fn, *args, **kwargs)
 
 
 @users_app.command("add")

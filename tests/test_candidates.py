@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 
 from conftest import fac, inst, problem_and_candidates
-from matcher.candidates import Problem, build_candidates
+from matcher.candidates import Problem
 from matcher.generate import generate
 from matcher.geo import coordinate_problem, geodesic_km, haversine_km
 from matcher.match import match, travel_matrix

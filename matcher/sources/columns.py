@@ -10,7 +10,7 @@ import pandas as pd
 
 from .._errors import InputError, RowIssue
 from ..model import normalize_text
-from .textfile import decode_bytes, unwrap_archive
+from .textfile import decode_bytes, read_table, unwrap_archive
 
 _NOISE = re.compile(r"[\s()（）「」『』\[\]【】<>＜＞:：・、。,.\-‐ー−_/\\\n※*＊]")
 
@@ -63,6 +63,18 @@ def missing_columns(file: str, headers: Sequence[str], found: Mapping[str, str],
     shown = ", ".join(str(h) for h in headers)
     return [RowIssue(file, header_row, label, None, f"必須列「{label}」が見つかりません (ある列: {shown})")
             for canonical, label in required.items() if canonical not in found]
+
+
+def read_mapped(path: Path, spec: Mapping[str, Sequence[str]], required: Mapping[str, str]
+                ) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Read a one-header table and map its columns; a missing required column is an error."""
+    df = read_table(path)
+    headers = list(df.columns)
+    found = match_columns(headers, spec)
+    missing = missing_columns(path.name, headers, found, required)
+    if missing:
+        raise InputError(missing)
+    return df, found
 
 
 def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:

@@ -17,13 +17,12 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from .._errors import InputError, RowIssue
+from .._errors import RowIssue
 from ..geocode import locate, municipality_in_address, normalize_municipality_code
 from ..model import Facility, normalize_text
 from ..validate import validate_facilities
-from .columns import match_columns, missing_columns, records_of
+from .columns import read_mapped, records_of
 from .report import ImportResult, RejectedRow, SourceRow, validate_rows
-from .textfile import read_table
 
 SERVICE_KINDS: dict[str, str] = {
     "510": "tokuyo", "540": "tokuyo", "520": "roken", "550": "iryoin", "320": "gh",
@@ -88,13 +87,8 @@ def _kind_of(service: str, name: str) -> str | None:
 
 
 def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue], int]:
-    df = read_table(path)
+    df, found = read_mapped(path, COLUMNS, REQUIRED)
     file = path.name
-    headers = list(df.columns)
-    found = match_columns(headers, COLUMNS)
-    missing = missing_columns(file, headers, found, REQUIRED)
-    if missing:
-        raise InputError(missing)
     rows: list[SourceRow] = []
     rejected: list[RejectedRow] = []
     warnings: list[RowIssue] = []

@@ -11,13 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .._errors import InputError, RowIssue
+from .._errors import RowIssue
 from ..geocode import locate, normalize_municipality_code
 from ..model import Institution, normalize_text
 from ..validate import validate_institutions
-from .columns import match_columns, missing_columns, records_of
+from .columns import read_mapped, records_of
 from .report import ImportResult, RejectedRow, SourceRow, validate_rows
-from .textfile import read_table
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("ID",),
@@ -43,13 +42,8 @@ _BEDS = tuple(k for k in COLUMNS if k.startswith("beds_"))
 
 
 def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue], int]:
-    df = read_table(path)
+    df, found = read_mapped(path, COLUMNS, REQUIRED)
     file = path.name
-    headers = list(df.columns)
-    found = match_columns(headers, COLUMNS)
-    missing = missing_columns(file, headers, found, REQUIRED)
-    if missing:
-        raise InputError(missing)
     rows: list[SourceRow] = []
     rejected: list[RejectedRow] = []
     warnings: list[RowIssue] = []
