@@ -94,6 +94,10 @@ def test_time_limit_never_claims_optimal(kochi_small: Instance) -> None:
     problem, cand = problem_and_candidates(kochi_small)
     chosen, report = solve_optimal(problem, cand, 2, time_limit=1e-9)
     assert not report.proven and report.stopped_level is not None
+    assert report.bounds["level"] >= 1 and "achieved" in report.bounds
+    assert "最適とは証明されていません" in report.message_ja()
+    if "bound" in report.bounds:  # the stated gap is real: the bound exceeds what was achieved
+        assert report.bounds["bound"] != report.bounds["achieved"]
     from matcher.objective import check_feasible
 
     check_feasible(problem, cand, chosen, 2)

@@ -75,11 +75,11 @@ class OptimalReport:
     def message_ja(self) -> str:
         if self.proven:
             return "最適性を証明済み"
-        gap = ", ".join(f"{k}={v:g}" for k, v in self.bounds.items())
-        return (
-            f"制限時間で停止しました(「{self.stopped_level}」の段階)。最適とは証明されていません"
-            + (f" (その段階の上限と暫定値: {gap})" if gap else "")
-        )
+        b = self.bounds
+        gap = (f"第{b.get('level')}段階「{self.stopped_level}」: 達成 {b.get('achieved'):g}"
+               + (f"、証明済みの{'上限' if b['level'] <= 3 else '下限'} {b['bound']:g}" if "bound" in b
+                  else "、限界値は未計算"))
+        return f"制限時間で停止しました。最適とは証明されていません ({gap})"
 
 
 def _subset_columns(covers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -426,11 +426,107 @@ def greedy_bundles(cand: Candidates, chosen: np.ndarray) -> dict[int, int]:
     return masks
 
 
+@dataclass
+class _ComponentOutcome:
+    """What one component's solve achieved: its proposal and, per level, a proven bound."""
+
+    chosen: np.ndarray
+    bounds: list[float | None]  # minimisation form; None = nothing proven at that level
+    stopped: int | None = None  # level at which the time limit hit
+
+
+def _trivial_bounds(problem: Problem, cand: Candidates, pairs: np.ndarray) -> list[float | None]:
+    """Bounds that need no solve (minimisation form): every completable facility made full."""
+    facs, pf = np.unique(cand.fac[pairs], return_inverse=True)
+    union = np.zeros(len(facs), np.int64)
+    np.bitwise_or.at(union, pf, cand.covers[pairs].astype(np.int64))
+    complete = union == problem.missing[facs]
+    mand = problem.mandatory[facs]
+    pairs_bound = sum(int(np.count_nonzero(union & b)) for b in (1, 2, 4))
+    return [-float(np.count_nonzero(complete & mand)), -float(np.count_nonzero(complete & ~mand)),
+            -float(pairs_bound), 0.0, 0.0]
+
+
+def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_partners: int,
+                     deadline: float | None, fallback: np.ndarray, gmasks: dict[int, int],
+                     report: OptimalReport) -> _ComponentOutcome:
+    """Solve the five levels of one component, or stop at the deadline with what is proven."""
+    trivial = _trivial_bounds(problem, cand, pairs)
+    outcome = _ComponentOutcome(fallback, [trivial[0]] + [None] * 4)
+    level = 0
+    try:
+        master = BundleMaster(problem, cand, pairs, max_partners, deadline)
+        pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
+        master.initial_columns({pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0)
+        x_prev = None
+        for level in range(5):
+            outcome.bounds[level] = trivial[level]
+            t_level, rounds0 = time.monotonic(), master.rounds
+            value, rc = master.solve_lp(level)
+            t_lp = time.monotonic() - t_level
+            outcome.bounds[level] = value  # an LP bound over all columns (pricing converged)
+            x = master.values()
+            how = "lp"
+            if master.is_integral(x):
+                report.lp_integral_levels += 1
+            else:
+                how = "milp"
+                start = None if x_prev is None else np.concatenate((x_prev, np.zeros(len(x) - len(x_prev))))
+                x = master.solve_milp(level, value, rc, start)
+                report.milp_levels += 1
+            achieved = master.objective_of(level, x)
+            if level < 4:
+                achieved = float(round(achieved))
+                master.fix_level(level, achieved)
+            outcome.bounds[level] = achieved
+            x_prev = x
+            outcome.chosen = master.chosen(x)[0]
+            report.slowest.append({
+                "facilities": len(master.facs), "level": LEVELS[level], "how": how,
+                "lp_s": round(t_lp, 3), "total_s": round(time.monotonic() - t_level, 3),
+                "rounds": master.rounds - rounds0, "columns": len(master.lp_cols)})
+            report.slowest = sorted(report.slowest, key=lambda r: -r["total_s"])[:8]
+        report.columns += len(master.lp_cols)
+        report.pricing_rounds += master.rounds
+    except _Timeout:
+        outcome.stopped = level
+    return outcome
+
+
+def _gap(problem: Problem, cand: Candidates, chosen: np.ndarray,
+         outcomes: list[_ComponentOutcome]) -> tuple[str | None, dict[str, float]]:
+    """The first level whose proven bound exceeds what the proposal achieves (maximisation form)."""
+    from ..objective import evaluate
+
+    got = evaluate(problem, cand, chosen)
+    achieved = [got.mandatory_full, got.effort_full, got.pairs_covered, -got.partnerships, -got.distance_km]
+    for level in range(5):
+        parts = [o.bounds[level] for o in outcomes]
+        if any(b is None for b in parts):
+            return LEVELS[level], {"level": level + 1, "achieved": _shown(level, achieved[level])}
+        bound = -sum(parts)  # type: ignore[arg-type]
+        tol = 1e-6 * max(1.0, abs(bound)) if level == 4 else 0.5
+        if bound - achieved[level] > tol:
+            return LEVELS[level], {"level": level + 1, "achieved": _shown(level, achieved[level]),
+                                   "bound": _shown(level, bound)}
+    return None, {}
+
+
+def _shown(level: int, value: float) -> float:
+    """A level's value as users read it (partnerships and km are minimised)."""
+    return -value if level >= 3 else value
+
+
 def solve_optimal(
     problem: Problem, cand: Candidates, max_partners: int, time_limit: float | None = None,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, OptimalReport]:
-    """Positions into ``cand`` of the lexicographically optimal proposal, and how it was proven."""
+    """Positions into ``cand`` of the lexicographically optimal proposal, and how it was proven.
+
+    With a time limit, components not finished keep the last proven level's proposal (or the
+    greedy one); the report then names the first level whose proven bound the proposal does not
+    reach, with both values — never calling the result optimal.
+    """
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + time_limit
     report = OptimalReport()
@@ -441,67 +537,28 @@ def solve_optimal(
     count, fac_label, _ = cand.components()
     pair_label = fac_label[cand.fac]
     order = np.argsort(pair_label, kind="stable")
-    bounds = np.searchsorted(pair_label[order], np.arange(count + 1))
+    offsets = np.searchsorted(pair_label[order], np.arange(count + 1))
     greedy_label = pair_label[greedy]
     gmasks = greedy_bundles(cand, greedy)
-    out: list[np.ndarray] = []
+    outcomes: list[_ComponentOutcome] = []
     done = 0
     total = int(np.count_nonzero(problem.missing))
     for comp in range(count):
-        pairs = order[bounds[comp] : bounds[comp + 1]]
+        pairs = order[offsets[comp] : offsets[comp + 1]]
         if len(pairs) == 0:
             continue
         report.components += 1
-        best = greedy[greedy_label == comp]
-        level, bound, incumbent = 0, None, None
-        try:
-            master = BundleMaster(problem, cand, pairs, max_partners, deadline)
-            pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
-            master.initial_columns({pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0)
-            x_prev = None
-            for level in range(5):
-                bound = None
-                t_level, rounds0 = time.monotonic(), master.rounds
-                value, rc = master.solve_lp(level)
-                t_lp = time.monotonic() - t_level
-                bound = value
-                x = master.values()
-                how = "lp"
-                if master.is_integral(x):
-                    report.lp_integral_levels += 1
-                else:
-                    how = "milp"
-                    start = None if x_prev is None else np.concatenate(
-                        (x_prev, np.zeros(len(x) - len(x_prev))))
-                    if x_prev is not None:
-                        incumbent = master.objective_of(level, start)
-                    x = master.solve_milp(level, value, rc, start)
-                    report.milp_levels += 1
-                if level < 4:
-                    master.fix_level(level, round(master.objective_of(level, x)))
-                x_prev = x
-                best = master.chosen(x)[0]
-                report.slowest.append({
-                    "facilities": len(master.facs), "level": LEVELS[level], "how": how,
-                    "lp_s": round(t_lp, 3), "total_s": round(time.monotonic() - t_level, 3),
-                    "rounds": master.rounds - rounds0, "columns": len(master.lp_cols)})
-                report.slowest = sorted(report.slowest, key=lambda r: -r["total_s"])[:8]
-            report.columns += len(master.lp_cols)
-            report.pricing_rounds += master.rounds
-        except _Timeout:
-            report.proven = False
-            if report.stopped_level is None:
-                report.stopped_level = LEVELS[level]
-                # Minimisation form: negate the maximised levels for the report.
-                sign = -1.0 if level < 3 else 1.0
-                if bound is not None:
-                    report.bounds[f"{LEVELS[level]}_bound_in_component"] = sign * bound
-                if incumbent is not None:
-                    report.bounds[f"{LEVELS[level]}_incumbent_in_component"] = sign * incumbent
-        out.append(np.asarray(best, np.int64))
+        outcome = _solve_component(problem, cand, pairs, max_partners, deadline,
+                                   greedy[greedy_label == comp], gmasks, report)
+        outcomes.append(outcome)
         done += len(np.unique(cand.fac[pairs]))
         if progress:
             progress(done, total)
-    chosen = np.unique(np.concatenate(out)) if out else np.zeros(0, np.int64)
+    chosen = np.unique(np.concatenate([o.chosen for o in outcomes])).astype(np.int64)
+    if any(o.stopped is not None for o in outcomes):
+        report.proven = False
+        report.stopped_level, report.bounds = _gap(problem, cand, chosen, outcomes)
+        if report.stopped_level is None:  # every bound met although the clock ran out
+            report.proven = True
     report.seconds = time.monotonic() - t0
     return chosen, report
