@@ -53,9 +53,16 @@ def cpsat_lexicographic(problem: Problem, cand: Candidates, partners: int) -> tu
     return tuple(levels)
 
 
-@pytest.mark.parametrize("seed,factor,partners", [(1, 0.3, 2), (2, 0.5, 2), (3, 0.2, 1), (4, 1.0, 2), (5, 0.3, 3)])
-def test_matches_cpsat(seed: int, factor: float, partners: int) -> None:
-    instance = generate("高知県", n_facilities=45, n_institutions=25, seed=seed, capacity_factor=factor)
+CASES = [(1, 0.3, 2, None), (2, 0.5, 2, None), (3, 0.2, 1, None), (4, 1.0, 2, None), (5, 0.3, 3, None),
+         # Regression "milp start returned": highspy reported the better objective of a MILP
+         # given a start solution but returned the start itself (effort_full 6 instead of 7).
+         (20, 0.4, 1, 0.9)] + [(seed, 0.25, 1 + seed % 3, 0.9) for seed in range(30, 40)]
+
+
+@pytest.mark.parametrize("seed,factor,partners,declared", CASES)
+def test_matches_cpsat(seed: int, factor: float, partners: int, declared: float | None) -> None:
+    instance = generate("高知県", n_facilities=60 if declared else 45, n_institutions=30 if declared else 25,
+                        seed=seed, capacity_factor=factor, declared_share=declared)
     params = MatchParams(max_new_partners=partners)
     problem, cand = problem_and_candidates(instance, params)
     chosen, report = solve_optimal(problem, cand, partners)

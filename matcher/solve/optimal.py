@@ -34,6 +34,7 @@ from typing import Callable
 import highspy
 import numpy as np
 
+from .._errors import SolverError
 from ..candidates import Candidates, Problem
 from ._highs import new_highs
 from .greedy import solve_greedy
@@ -47,6 +48,16 @@ _PER_FAC_ADD = 6  # at most this many new columns per facility per round
 _INITIAL_NEAREST = 3  # initial bundles: nearest pairs per missing capability
 
 Progress = Callable[[int, int], None]
+Stage = int | tuple[tuple[int, float], ...]  # one level, or levels with weights (lexicographic)
+
+
+def _levels(stage: Stage) -> tuple[tuple[int, float], ...]:
+    return ((stage, 1.0),) if isinstance(stage, int) else stage
+
+
+def _is_continuous(stage: Stage) -> bool:
+    """Whether the stage's objective can take non-integral values (it includes km)."""
+    return any(level == 4 for level, _ in _levels(stage))
 
 
 class _Timeout(Exception):
@@ -174,7 +185,14 @@ class BundleMaster:
         self.rounds = 0
 
     # --- columns ---------------------------------------------------------------------------
-    def _coef(self, level: int, cols: np.ndarray) -> np.ndarray:
+    def _coef(self, stage: Stage, cols: np.ndarray) -> np.ndarray:
+        """Coefficient of bundle columns in a stage's minimisation objective."""
+        out = np.zeros(len(cols))
+        for level, weight in _levels(stage):
+            out += weight * self._level_coef(level, cols)
+        return out
+
+    def _level_coef(self, level: int, cols: np.ndarray) -> np.ndarray:
         """Coefficient of bundle columns in level ``level``'s minimisation objective."""
         if level <= 1:
             return np.zeros(len(cols))
@@ -184,7 +202,7 @@ class BundleMaster:
             return np.ones(len(cols))
         return self.col_km[cols]
 
-    def add_columns(self, cols: np.ndarray, level: int) -> None:
+    def add_columns(self, cols: np.ndarray, level: Stage) -> None:
         cols = np.unique(cols[~self.in_lp[cols]])
         if len(cols) == 0:
             return
@@ -208,7 +226,7 @@ class BundleMaster:
         ent_row += [self.r_cap[i[capped]]]
         ent_val += [np.ones(capped.sum())]
         for lvl, row in self.obj_rows.items():
-            coef = self._coef(lvl, cols)
+            coef = self._level_coef(lvl, cols)
             nzc = coef != 0
             ent_col += [k[nzc]]
             ent_row += [np.full(nzc.sum(), row)]
@@ -222,7 +240,7 @@ class BundleMaster:
         self.in_lp[cols] = True
         self.lp_cols = np.concatenate((self.lp_cols, cols))
 
-    def initial_columns(self, greedy_masks: dict[int, int], level: int) -> None:
+    def initial_columns(self, greedy_masks: dict[int, int], level: Stage) -> None:
         """The nearest bundles of each facility per missing capability, and the greedy proposal's."""
         picks = []
         order = np.lexsort((self.col_i, self.col_km, self.col_f))
@@ -242,14 +260,20 @@ class BundleMaster:
         self.add_columns(np.concatenate(picks), level)
 
     # --- objective rows and costs ------------------------------------------------------------
-    def _z_coef(self, level: int) -> np.ndarray:
+    def _z_coef(self, stage: Stage) -> np.ndarray:
+        out = np.zeros(self.n_z)
+        for level, weight in _levels(stage):
+            out += weight * self._level_z_coef(level)
+        return out
+
+    def _level_z_coef(self, level: int) -> np.ndarray:
         if level == 0:
             return -self.mandatory[self.z_fac].astype(float)
         if level == 1:
             return -(~self.mandatory[self.z_fac]).astype(float)
         return np.zeros(self.n_z)
 
-    def set_level(self, level: int) -> None:
+    def set_level(self, level: Stage) -> None:
         costs = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
         n = self.n_z + len(self.lp_cols)
         self.h.changeColsCost(n, np.arange(n, dtype=np.int32), costs)
@@ -290,7 +314,7 @@ class BundleMaster:
         if status != highspy.HighsModelStatus.kOptimal:
             raise RuntimeError(f"HiGHS: {h.modelStatusToString(status)}")
 
-    def reduced_costs(self, level: int) -> np.ndarray:
+    def reduced_costs(self, level: Stage) -> np.ndarray:
         """Reduced cost of every bundle column (in the LP or not) at the current duals."""
         y = np.append(np.asarray(self.h.getSolution().row_dual), 0.0)  # index -1 → 0
         f, i, m = self.col_f, self.col_i, self.col_mask
@@ -300,10 +324,10 @@ class BundleMaster:
             rc -= on * (y[self.r_cov[f, b]] - y[self.r_full[f, b]])
         rc -= y[self.r_part[f]] + y[self.r_cap[i]]
         for lvl, row in self.obj_rows.items():
-            rc -= y[row] * self._coef(lvl, np.arange(len(m)))
+            rc -= y[row] * self._level_coef(lvl, np.arange(len(m)))
         return rc
 
-    def solve_lp(self, level: int) -> tuple[float, np.ndarray]:
+    def solve_lp(self, level: Stage) -> tuple[float, np.ndarray]:
         """Column generation to the LP optimum over all bundles; returns (value, reduced costs)."""
         self.set_level(level)
         while True:
@@ -328,7 +352,7 @@ class BundleMaster:
         xs = x[self.n_z :]
         return bool(np.all(np.minimum(np.abs(xs), np.abs(1 - xs)) <= _INT_TOL))
 
-    def solve_milp(self, level: int, lp_value: float, rc: np.ndarray,
+    def solve_milp(self, level: Stage, lp_value: float, rc: np.ndarray,
                    start: np.ndarray | None) -> np.ndarray:
         """Integer optimum of the level (exact).
 
@@ -337,8 +361,9 @@ class BundleMaster:
         it is optimal. Otherwise a MILP over all master columns, widened by reduced-cost fixing.
         """
         x_lp = self.values()
-        tol = 1e-6 * max(1.0, abs(lp_value)) if level == 4 else 0.5
-        bound = lp_value if level == 4 else float(np.ceil(lp_value - 1e-6))
+        continuous = _is_continuous(level)
+        tol = 1e-6 * max(1.0, abs(lp_value)) if continuous else 0.5
+        bound = lp_value if continuous else float(np.ceil(lp_value - 1e-6))
         best = start
         for hops in (0, 1):
             free = self._fractional_neighbourhood(x_lp, hops)
@@ -347,7 +372,7 @@ class BundleMaster:
             except _Infeasible:
                 continue
             best = x
-            if self.objective_of(level, x) <= bound + (tol if level == 4 else 1e-6):
+            if self.objective_of(level, x) <= bound + (tol if continuous else 1e-6):
                 return x
         x = self._milp(level, best)
         value = self.objective_of(level, x)
@@ -376,24 +401,23 @@ class BundleMaster:
             free_fac[fac[touched[inst] & used]] = True
         return free_fac[fac]
 
-    def _milp(self, level: int, start: np.ndarray | None, fix: np.ndarray | None = None) -> np.ndarray:
+    def _milp(self, level: Stage, start: np.ndarray | None, fix: np.ndarray | None = None) -> np.ndarray:
         self.set_level(level)
         h = new_highs()
         h.setOptionValue("mip_rel_gap", 0.0)
-        h.setOptionValue("mip_abs_gap", 1e-7 if level == 4 else 0.5)
+        h.setOptionValue("mip_abs_gap", 1e-7 if _is_continuous(level) else 0.5)
         h.passModel(self.h.getLp())
         n = self.n_z + len(self.lp_cols)
+        # z integral too: with z continuous a MILP may stop (within its 0.5 gap) at a solution
+        # whose z undercounts the facilities its bundles make full.
+        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
         idx = np.arange(self.n_z, n, dtype=np.int32)
-        h.changeColsIntegrality(len(idx), idx, np.full(len(idx), highspy.HighsVarType.kInteger))
         if fix is not None and start is not None:
             fixed = idx[fix]
             val = np.round(start[self.n_z :][fix])
             h.changeColsBounds(len(fixed), fixed, val, val)
-        if start is not None and len(start) == n:
-            sol = highspy.HighsSolution()
-            sol.col_value = list(np.round(start))
-            sol.value_valid = True
-            h.setSolution(sol)
+        # No setSolution start: with one, highspy 1.16 can report the improved objective while
+        # getSolution() still returns the start (seen on a 24-facility instance).
         try:
             self._run(h)
         except RuntimeError:
@@ -401,9 +425,13 @@ class BundleMaster:
                 raise _Infeasible from None
             raise
         self.milp_runs = getattr(self, "milp_runs", 0) + 1
-        return np.asarray(h.getSolution().col_value)
+        x = np.asarray(h.getSolution().col_value)
+        reported = h.getInfo().objective_function_value
+        if abs(float(np.dot(h.getLp().col_cost_, x)) - reported) > 1e-6 * max(1.0, abs(reported)):
+            raise SolverError("HiGHS returned a solution that does not match its objective value")
+        return x
 
-    def objective_of(self, level: int, x: np.ndarray) -> float:
+    def objective_of(self, level: Stage, x: np.ndarray) -> float:
         coef = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
         return float(coef @ x)
 
@@ -459,12 +487,23 @@ def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_
         pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
         master.initial_columns({pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0)
         x_prev = None
-        for level in range(5):
+        n_effort = int(np.count_nonzero(master.completable & ~master.mandatory))
+        # Integral levels merged two by two with weights that keep the lexicographic order:
+        # one more 義務 facility outweighs all 努力義務 ones; one more covered pair outweighs
+        # every partnership. Fewer LP stages, same optimum.
+        stages: list[tuple[tuple[int, float], ...]] = [
+            ((0, float(n_effort + 1)), (1, 1.0)),
+            ((2, float(max_partners * len(master.facs) + 1)), (3, 1.0)),
+            ((4, 1.0),),
+        ]
+        for stage in stages:
+            level = stage[0][0]
             outcome.bounds[level] = trivial[level]
             t_level, rounds0 = time.monotonic(), master.rounds
-            value, rc = master.solve_lp(level)
+            value, rc = master.solve_lp(stage)
             t_lp = time.monotonic() - t_level
-            outcome.bounds[level] = value  # an LP bound over all columns (pricing converged)
+            if len(stage) == 1:
+                outcome.bounds[level] = value  # an LP bound over all columns (pricing converged)
             x = master.values()
             how = "lp"
             if master.is_integral(x):
@@ -472,18 +511,19 @@ def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_
             else:
                 how = "milp"
                 start = None if x_prev is None else np.concatenate((x_prev, np.zeros(len(x) - len(x_prev))))
-                x = master.solve_milp(level, value, rc, start)
+                x = master.solve_milp(stage, value, rc, start)
                 report.milp_levels += 1
-            achieved = master.objective_of(level, x)
-            if level < 4:
-                achieved = float(round(achieved))
-                master.fix_level(level, achieved)
-            outcome.bounds[level] = achieved
+            for lvl, _ in stage:
+                achieved = master.objective_of(lvl, x)
+                if lvl < 4:
+                    achieved = float(round(achieved))
+                    master.fix_level(lvl, achieved)
+                outcome.bounds[lvl] = achieved
             x_prev = x
             outcome.chosen = master.chosen(x)[0]
             report.slowest.append({
-                "facilities": len(master.facs), "level": LEVELS[level], "how": how,
-                "lp_s": round(t_lp, 3), "total_s": round(time.monotonic() - t_level, 3),
+                "facilities": len(master.facs), "level": "+".join(LEVELS[lv] for lv, _ in stage),
+                "how": how, "lp_s": round(t_lp, 3), "total_s": round(time.monotonic() - t_level, 3),
                 "rounds": master.rounds - rounds0, "columns": len(master.lp_cols)})
             report.slowest = sorted(report.slowest, key=lambda r: -r["total_s"])[:8]
         report.columns += len(master.lp_cols)
