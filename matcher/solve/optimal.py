@@ -292,7 +292,8 @@ class BundleMaster:
             left = self.deadline - time.monotonic()
             if left <= 0:
                 raise _Timeout
-            h.setOptionValue("time_limit", left)
+            # HiGHS compares time_limit with its run time summed over every run of the instance.
+            h.setOptionValue("time_limit", h.getRunTime() + left)
 
     def _run(self, h: highspy.Highs) -> None:
         self._limit(h)
