@@ -9,10 +9,15 @@ counted for the capabilities in s"; z[f] ∈ [0,1] says f becomes fully covered:
     partners  Σ_{i, s} x[f,i,s]            ≤ P          for every facility f
     capacity  Σ_{f, s} x[f,i,s]            ≤ K_i        for every institution with a binding K_i
 
-and the five levels, solved one after another, each earlier optimum becoming a constraint::
+and the five levels::
 
     L1 max Σ_{f 義務} z[f]   L2 max Σ_{f 努力義務} z[f]   L3 max Σ |s| x
     L4 min Σ x               L5 min Σ km(f,i) x
+
+solved in three stages, each stage's optimum becoming constraints for the next: L1+L2 as
+max (n₂+1)·L1 + L2 (n₂ = completable 努力義務 facilities, so one 義務 facility outweighs them
+all), L3+L4 as max (P·n+1)·L3 − L4 (P·n bounds the partnerships), then L5. Both weightings
+are exact for integer solutions.
 
 Counting each capability on one bundle only (the cover rows) loses nothing: a partnership still
 covers all it can, and at the optimum the subsets partition what the partners cover.
