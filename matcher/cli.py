@@ -139,6 +139,7 @@ def generate_cmd(
 from .cli_store import register_store_commands; register_store_commands(app)  # noqa: E402,E702  db/run/proposals/export
 from .cli_reports import register_report_commands; register_report_commands(app)  # noqa: E402,E702  report
 from .cli_web import register_web_commands; register_web_commands(app)  # noqa: E402,E702  web
+from .cli_sample import register_sample_commands; register_sample_commands(app)  # noqa: E402,E702  sample
 
 
 

@@ -91,6 +91,42 @@ def import_csv_cmd(
         out.print("取り込みました。" if changed else "変更はありませんでした (同じ内容が登録済みです)。")
 
 
+@db_app.command("import")
+def import_source_cmd(
+    source: str = typer.Argument(..., help="kaigo | navii | kouseikyoku | declarations | filings"),
+    files: List[Path] = typer.Argument(..., help="取り込むファイル (CSV / Excel / ZIP)"),
+    facilities: Optional[Path] = typer.Option(None, "--facilities", help="kaigo のみ: 養護・軽費老人ホームの一覧 (簡易形式の施設 CSV)"),
+    filing_year: Optional[int] = typer.Option(None, "--filing-year", help="届出の年度 (省略時は確認日の年度、なければ今年度)"),
+    declared_on: Optional[str] = typer.Option(None, "--declared-on", help="申出の適用開始日 YYYY-MM-DD (省略時は今日)"),
+    rejects: Optional[Path] = typer.Option(None, "--rejects", help="除外・未結合の行を書き出す CSV (省略時は ./<SOURCE>.rejects.csv)"),
+    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+) -> None:
+    """公開データ・名簿・届出・申出をそのままの形式でデータベースに取り込みます (同じファイルの再取り込みは何も変えません)。"""
+    from .sources.report import write_rejects
+    from .store.source_imports import import_source
+
+    day = run_guarded(lambda: dt.date.fromisoformat(declared_on)) if declared_on else None
+    with _open(url, upgrade=True) as store:
+
+        def work():
+            with store.write() as s:
+                return import_source(s, source, files, facilities=facilities, filing_year=filing_year,
+                                     declared_on=day)
+
+        result = run_guarded(work)
+    for line in result.lines_ja():
+        out.print(line, markup=False, highlight=False)
+    warnings = [str(w) for w in result.warnings] + [w for st in result.stats.values() for w in st.warnings]
+    for w in warnings[:20]:
+        err.print(f"  {w}", markup=False, highlight=False)
+    if len(warnings) > 20:
+        err.print(f"  … ほか警告 {len(warnings) - 20} 件")
+    if result.rejected:
+        path = write_rejects(result.rejected, rejects or Path(f"{source}.rejects.csv"))
+        out.print(f"  除外・未結合の行 {len(result.rejected)} 件: {path}", highlight=False)
+    out.print("取り込みました。" if result.changed else "変更はありませんでした (同じ内容が登録済みです)。")
+
+
 @db_app.command("area")
 def area_cmd(
     code: str = typer.Argument(..., help="地域コード (例: kochi-chuo)"),

@@ -162,6 +162,36 @@ def apply_declarations(
     institution replaces the first, with a warning.
     """
     insts = list(institutions)
+    chosen, out = match_declarations(insts, declarations)
+    for i, inst in enumerate(insts):
+        d = chosen.get(i)
+        if d is None:
+            out.items.append(inst)
+            continue
+        extra = {**inst.extra, "declared": "true"}
+        if not d.willing:
+            out.items.append(dataclasses.replace(inst, offers=0, capacity=0, extra=extra))
+            continue
+        offers = inst.offers if d.offers is None else d.offers
+        if inst.kind == "clinic" and offers & Capability.ADMIT:
+            out.warnings.append(RowIssue(d.file, d.row, None, d.name,
+                                         "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します", "warning"))
+            offers &= ~Capability.ADMIT
+        capacity = inst.capacity if d.capacity is None else d.capacity
+        out.items.append(dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra))
+    return out
+
+
+def match_declarations(
+    institutions: Sequence[Institution], declarations: Iterable[Declaration]
+) -> tuple[dict[int, Declaration], ImportResult[Institution]]:
+    """Which institution (by position) each declaration names.
+
+    The result carries no items: declarations matching no or several institutions are its
+    ``unmatched`` rows, and a second declaration for the same institution replaces the first
+    with a warning.
+    """
+    insts = list(institutions)
     out: ImportResult[Institution] = ImportResult()
     chosen: dict[int, Declaration] = {}
     index = _Index(insts)
@@ -181,20 +211,4 @@ def apply_declarations(
             out.warnings.append(RowIssue(d.file, d.row, None, d.name,
                                          f"同じ医療機関の申出が複数あります({prev.row}行目): 後の行を使います", "warning"))
         chosen[hit[0]] = d
-    for i, inst in enumerate(insts):
-        d = chosen.get(i)
-        if d is None:
-            out.items.append(inst)
-            continue
-        extra = {**inst.extra, "declared": "true"}
-        if not d.willing:
-            out.items.append(dataclasses.replace(inst, offers=0, capacity=0, extra=extra))
-            continue
-        offers = inst.offers if d.offers is None else d.offers
-        if inst.kind == "clinic" and offers & Capability.ADMIT:
-            out.warnings.append(RowIssue(d.file, d.row, None, d.name,
-                                         "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します", "warning"))
-            offers &= ~Capability.ADMIT
-        capacity = inst.capacity if d.capacity is None else d.capacity
-        out.items.append(dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra))
-    return out
+    return chosen, out

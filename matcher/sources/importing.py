@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Literal, Sequence
 
 from .._errors import InputError, RowIssue
+from ..model import Facility
 from . import declarations, filings, kaigo_registry, kouseikyoku, navii
-from .report import ImportResult, write_rejects
+from .report import ImportResult, RejectedRow, write_rejects
 from .simple_csv import load_facilities, load_institutions, write_facilities, write_institutions
 
 Source = Literal["kaigo", "navii", "kouseikyoku", "filings", "declarations"]
@@ -53,6 +54,25 @@ def _need(path: str | Path | None, option: str, source: str) -> Path:
     return Path(path)
 
 
+def merge_listed_facilities(registry: Sequence[Facility], listed: Path) -> ImportResult[Facility]:
+    """Registry facilities plus those of a simple facilities CSV (e.g. 養護/軽費 homes).
+
+    A listed facility whose id the registry already has is rejected (the registry's row wins).
+    """
+    rows = load_facilities(listed).items
+    known = {f.facility_id for f in registry}
+    out: ImportResult[Facility] = ImportResult(items=list(registry), rows_read=len(rows))
+    for n, f in enumerate(rows):
+        if f.facility_id in known:
+            out.rejected.append(RejectedRow(
+                listed.name, n + 2, f"facility_id: 「{f.facility_id}」介護サービス情報公表のデータと ID が重複しています",
+                {"facility_id": f.facility_id, "name": f.name}))
+        else:
+            out.items.append(f)
+            known.add(f.facility_id)
+    return out
+
+
 def import_files(
     source: Source,
     files: Sequence[str | Path],
@@ -63,7 +83,8 @@ def import_files(
 ) -> ImportOutcome:
     """Import ``files`` of one ``source`` and write the canonical CSV to ``out``.
 
-    - ``kaigo``: facilities from 介護サービス情報公表 CSVs.
+    - ``kaigo``: facilities from 介護サービス情報公表 CSVs, plus those of ``facilities`` (simple
+      CSV: 養護/軽費 homes from a prefecture's list, which the 介護 registry does not hold).
     - ``navii``: institutions (offers empty) from ナビイ 施設票.
     - ``kouseikyoku``: flags joined onto ``institutions`` (required), offers inferred.
     - ``filings``: covered/has_partner joined onto ``facilities`` (required); partners are
@@ -79,7 +100,11 @@ def import_files(
     joined: ImportResult | None = None
     if source == "kaigo":
         read = kaigo_registry.import_kaigo(files)
-        write_facilities(read.items, out)
+        items = read.items
+        if facilities is not None:
+            joined = merge_listed_facilities(read.items, Path(facilities))
+            items = joined.items
+        write_facilities(items, out)
     elif source == "navii":
         read = navii.import_navii(files)
         write_institutions(read.items, out)

@@ -1,0 +1,220 @@
+"""Real-format imports into the store: a source's files → its importer → joined with the store.
+
+The importers of ``matcher.sources`` read and check the files exactly as ``kyoryoku import``
+does; what they would have joined onto a CSV is joined here onto what the store already holds,
+and the result goes through the idempotent writers of ``store.imports``:
+
+| source | importer output | written with |
+|---|---|---|
+| ``kaigo`` | facilities (+ a simple CSV of 養護/軽費 homes) | ``import_facilities`` |
+| ``navii`` | institutions; offers and 厚生局 flags already stored are kept | ``import_institutions`` |
+| ``kouseikyoku`` | flags joined to stored institutions; a joined one's offers become what its flags imply | ``import_institutions`` |
+| ``declarations`` | one declaration per stored institution, valid from ``declared_on`` | ``import_declarations`` |
+| ``filings`` | one filing per stored facility and filing year, partners with their ①②③ | ``import_filings`` |
+
+Re-importing the same file changes nothing. Rows the importer rejects, rows that join nothing in
+the store and filings of facilities the store does not hold are the result's ``rejected`` rows
+(written by the caller as ``*.rejects.csv``, like the file importers). Run inside
+``Store.write()``: an import that fails half-way leaves the store as it was.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .._errors import InputError, RowIssue
+from ..model import Capability, Facility, Institution
+from ..sources import declarations as src_declarations
+from ..sources import filings as src_filings
+from ..sources import kaigo_registry, kouseikyoku, navii
+from ..sources.importing import SOURCE_LABELS_JA, SOURCES, merge_listed_facilities
+from ..sources.report import ImportResult, RejectedRow
+from .imports import (
+    Declaration,
+    Filing,
+    FilingPartner,
+    ImportStats,
+    fiscal_year,
+    import_declarations,
+    import_facilities,
+    import_filings,
+    import_institutions,
+)
+from .models import FacilityRow, InstitutionRow
+
+# The keys ``kouseikyoku.apply_flags`` adds to an institution's extra.
+FLAG_KEYS = ("medical_code", "flags", "flag_join", "already_partner")
+STATS_LABELS_JA = {"facilities": "施設", "institutions": "医療機関", "filings": "届出", "declarations": "申出"}
+
+
+@dataclass
+class SourceImport:
+    """What one ``kyoryoku db import`` read, joined and wrote."""
+
+    source: str
+    read: ImportResult
+    joined: ImportResult | None = None
+    stats: dict[str, ImportStats] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> list[RejectedRow]:
+        return self.read.rejected + (self.joined.rejected if self.joined is not None else [])
+
+    @property
+    def warnings(self) -> list[RowIssue]:
+        return self.read.warnings + (self.joined.warnings if self.joined is not None else [])
+
+    @property
+    def changed(self) -> bool:
+        return any(s.changed for s in self.stats.values())
+
+    def lines_ja(self) -> list[str]:
+        """Short Japanese report lines for the terminal."""
+        lines = [SOURCE_LABELS_JA[self.source], f"  {self.read.summary_ja()}"]
+        if self.joined is not None:
+            lines.append(f"  結合: {self.joined.summary_ja()}")
+        for key, st in self.stats.items():
+            lines.append(f"  データベース({STATS_LABELS_JA[key]}): {st.summary_ja()}")
+        return lines
+
+
+def _facility(r: FacilityRow) -> Facility:
+    return Facility(r.facility_id, r.name, r.kind, r.lat, r.lon, 0, None, r.municipality_code, r.address,
+                    r.geocode, dict(r.extra))  # type: ignore[arg-type]
+
+
+def _institution(r: InstitutionRow) -> Institution:
+    return Institution(r.institution_id, r.name, r.kind, r.lat, r.lon, r.offers, None,  # type: ignore[arg-type]
+                       r.municipality_code, r.address, r.geocode, dict(r.extra))  # type: ignore[arg-type]
+
+
+def stored_facilities(session: Session) -> list[Facility]:
+    """Every facility in the store (coverage not loaded: that is the filings')."""
+    return [_facility(r) for r in session.scalars(select(FacilityRow).order_by(FacilityRow.facility_id))]
+
+
+def stored_institutions(session: Session) -> list[Institution]:
+    """Every institution in the store with its stored offers (capacity is the declarations')."""
+    return [_institution(r) for r in session.scalars(select(InstitutionRow).order_by(InstitutionRow.institution_id))]
+
+
+def _source(source: str, files: Sequence[Path]) -> str:
+    return f"{source}:{','.join(p.name for p in files)}"[:200]
+
+
+def _year_of(text: str) -> int | None:
+    """The 年度 of a date written ``2025-06-30`` / ``2025/6/30`` / ``2025年6月30日``; None if none."""
+    m = re.search(r"(\d{4})\D(\d{1,2})\D(\d{1,2})", text)
+    if not m:
+        return None
+    try:
+        return fiscal_year(dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
+    except ValueError:
+        return None
+
+
+def _kaigo(session: Session, files: list[Path], facilities: Path | None) -> SourceImport:
+    read = kaigo_registry.import_kaigo(files)
+    items, joined = read.items, None
+    if facilities is not None:
+        joined = merge_listed_facilities(read.items, facilities)
+        items = joined.items
+    return SourceImport("kaigo", read, joined, {"facilities": import_facilities(session, items)})
+
+
+def _navii(session: Session, files: list[Path]) -> SourceImport:
+    read = navii.import_navii(files)
+    stored = {i.institution_id: i for i in stored_institutions(session)}
+    items = []
+    for inst in read.items:
+        before = stored.get(inst.institution_id)
+        if before is not None:  # ナビイ says nothing about offers: keep what 厚生局 flags gave
+            kept = {k: v for k, v in before.extra.items() if k in FLAG_KEYS}
+            inst = dataclasses.replace(inst, offers=before.offers, extra={**inst.extra, **kept})
+        items.append(inst)
+    return SourceImport("navii", read, None, {"institutions": import_institutions(session, items)})
+
+
+def _kouseikyoku(session: Session, files: list[Path]) -> SourceImport:
+    read = kouseikyoku.import_kouseikyoku(files)
+    # Offers of a joined institution are what this 名簿 implies (a flag dropped from it is gone).
+    base = [dataclasses.replace(i, offers=0, extra={k: v for k, v in i.extra.items() if k not in FLAG_KEYS})
+            for i in stored_institutions(session)]
+    joined = kouseikyoku.apply_flags(base, read.items)
+    flagged = [i for i in joined.items if "flag_join" in i.extra]
+    return SourceImport("kouseikyoku", read, joined, {"institutions": import_institutions(session, flagged)})
+
+
+def _declarations(session: Session, files: list[Path], declared_on: dt.date) -> SourceImport:
+    read = src_declarations.import_declarations(files)
+    insts = stored_institutions(session)
+    chosen, joined = src_declarations.match_declarations(insts, read.items)
+    joined.rows_read = len(read.items)
+    source = _source("declarations", files)
+    decls = []
+    for k, d in sorted(chosen.items()):
+        inst, offers = insts[k], d.offers
+        if offers is not None and inst.kind == "clinic" and offers & Capability.ADMIT:
+            joined.warnings.append(RowIssue(d.file, d.row, None, d.name,
+                                            "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します", "warning"))
+            offers &= ~Capability.ADMIT
+        decls.append(Declaration(inst.institution_id, declared_on, d.capacity, offers, d.willing, None, source))
+    return SourceImport("declarations", read, joined, {"declarations": import_declarations(session, decls)})
+
+
+def _filings(session: Session, files: list[Path], filing_year: int | None) -> SourceImport:
+    read = src_filings.import_filings(files, stored_institutions(session))
+    facilities = stored_facilities(session)
+    joined = src_filings.apply_filings(facilities, read.items)  # unmatched filings, kind warnings
+    by_id = {f.facility_id: f for f in read.items}
+    source = _source("filings", files)
+    today = fiscal_year()
+    out = []
+    for fac in facilities:
+        filing = by_id.get(fac.facility_id) or by_id.get(fac.facility_id.split("-")[0])
+        if filing is None:
+            continue
+        year = filing_year if filing_year is not None else _year_of(filing.confirmed_on) or today
+        partners = tuple(FilingPartner(p.name, p.provides, p.institution_id or None) for p in filing.partners)
+        out.append(Filing(fac.facility_id, year, filing.has_partner, partners, 0, source))
+    joined.items = []  # the facilities themselves are not written: only their filings
+    return SourceImport("filings", read, joined, {"filings": import_filings(session, out)})
+
+
+def import_source(
+    session: Session,
+    source: str,
+    files: Sequence[str | Path],
+    *,
+    facilities: str | Path | None = None,
+    filing_year: int | None = None,
+    declared_on: dt.date | None = None,
+) -> SourceImport:
+    """Import ``files`` of one ``source`` (``kaigo``, ``navii``, ``kouseikyoku``, ``declarations``,
+    ``filings``) into the store; see the module docstring.
+
+    ``facilities`` (kaigo only) is a simple facilities CSV merged in (養護/軽費 homes).
+    ``filing_year`` defaults to the 年度 of each filing's 確認日, else the current 年度;
+    ``declared_on`` (the declarations' start) to today.
+    """
+    paths = [Path(p) for p in files]
+    if source not in SOURCES:
+        raise InputError(RowIssue("", None, None, None, f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})"))
+    if facilities is not None and source != "kaigo":
+        raise InputError(RowIssue("", None, None, None, "--facilities は kaigo の取り込みでのみ使えます"))
+    if source == "kaigo":
+        return _kaigo(session, paths, Path(facilities) if facilities is not None else None)
+    if source == "navii":
+        return _navii(session, paths)
+    if source == "kouseikyoku":
+        return _kouseikyoku(session, paths)
+    if source == "declarations":
+        return _declarations(session, paths, declared_on or dt.date.today())
+    return _filings(session, paths, filing_year)
