@@ -93,7 +93,7 @@ def test_files_are_in_the_registry_layouts():
 
 
 def test_registry_to_canonical_gives_the_instance_back(instance, imported):
-    out, outcomes = imported
+    out, _ = imported
     facilities = load_facilities(out / "facilities.csv").items
     institutions = load_institutions(out / "institutions.csv").items
     got = Instance.of(facilities, institutions)
@@ -109,7 +109,7 @@ def test_registry_to_canonical_gives_the_instance_back(instance, imported):
 
 
 def test_every_deliberate_reject_is_reported(imported):
-    out, outcomes = imported
+    _, outcomes = imported
     kaigo, navii, flags, decls, filings = outcomes
     assert kaigo.read.counts == {"read": 681, "accepted": 661, "rejected": 0, "skipped": 20, "warnings": 7}
     assert kaigo.joined.counts["accepted"] == 704  # + 43 養護/軽費 from the prefecture's list

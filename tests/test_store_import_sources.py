@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from store_fixtures import db_url, snapshot, store  # noqa: F401
 from typer.testing import CliRunner
 
 from matcher._errors import InputError
@@ -18,7 +19,6 @@ from matcher.sources.textfile import read_table
 from matcher.store.models import FilingRow
 from matcher.store.source_imports import import_source
 from matcher.store.workflow import load_state
-from store_fixtures import db_url, snapshot, store  # noqa: F401
 
 REGISTRY = Path(__file__).resolve().parents[1] / "data" / "sample" / "registry"
 FILES = SampleFiles.of(REGISTRY)
@@ -88,12 +88,10 @@ def test_a_newer_filing_supersedes_and_a_bad_file_changes_nothing(store, tmp_pat
     before = snapshot(store)
     broken = tmp_path / "jigyosho_510.csv"
     broken.write_text("事業所名,住所\nどこか,高知市\n", encoding="utf-8")
-    with pytest.raises(InputError, match="事業所番号"):
-        with store.write() as s:
-            import_source(s, "kaigo", [broken])
-    with pytest.raises(InputError, match="--facilities"):
-        with store.write() as s:
-            import_source(s, "navii", FILES.navii, facilities=FILES.listed_facilities)
+    with pytest.raises(InputError, match="事業所番号"), store.write() as s:
+        import_source(s, "kaigo", [broken])
+    with pytest.raises(InputError, match="--facilities"), store.write() as s:
+        import_source(s, "navii", FILES.navii, facilities=FILES.listed_facilities)
     assert snapshot(store) == before
 
 

@@ -191,12 +191,20 @@ def _save_workbook(wb, path: Path) -> Path:
 
 def _street(item: Facility | Institution, m: Municipality) -> str:
     """The part of a generated address after prefecture and municipality (``3-5``)."""
-    prefix = m.prefecture + m.name
-    return item.address[len(prefix):] if item.address.startswith(prefix) else item.address
+    return item.address.removeprefix(m.prefecture + m.name)
 
 
 def _zenkaku(text: str) -> str:
     return text.translate(str.maketrans("0123456789-", "０１２３４５６７８９－"))
+
+
+def _kaigo_row(f: Facility, k: int, m: Municipality, service: str, no: int) -> list[str]:
+    """One row of a 介護サービス情報公表 file (the k-th facility; ``no`` counts rows of its file)."""
+    lat, lon = ("", "") if _no_coordinates_facility(k) else (repr(f.lat), repr(f.lon))
+    corp = f"社会福祉法人{_CORPORATIONS[k % len(_CORPORATIONS)]}会"
+    return [f.municipality_code, str(no), m.prefecture, m.name, f.name, "", SERVICE_LABELS[service], _street(f, m),
+            "", lat, lon, "", "", f"{7_000_000_000_000 + k:013d}", corp, f.facility_id, "月～日", "",
+            str(RESIDENTS[f.kind] + k % 5 * 2), "", "", "", "", ""]
 
 
 def _kaigo_files(instance: Instance, out: Path) -> tuple[list[Path], Path]:
@@ -208,17 +216,11 @@ def _kaigo_files(instance: Instance, out: Path) -> tuple[list[Path], Path]:
             listed.append(dataclasses.replace(f, covered=0, has_partner=None))
             continue
         m = _municipality(f.municipality_code)
-        lat, lon = ("", "") if _no_coordinates_facility(k) else (repr(f.lat), repr(f.lon))
-        corp = f"社会福祉法人{_CORPORATIONS[k % len(_CORPORATIONS)]}会"
-
-        def row(code: str, name: str) -> list[str]:
-            return [f.municipality_code, str(len(by_service.get(code, [])) + 1), m.prefecture, m.name, name, "",
-                    SERVICE_LABELS[code], _street(f, m), "", lat, lon, "", "", f"{7_000_000_000_000 + k:013d}",
-                    corp, f.facility_id, "月～日", "", str(RESIDENTS[f.kind] + k % 5 * 2), "", "", "", "", ""]
-
-        by_service.setdefault(service, []).append(row(service, f.name))
+        rows = by_service.setdefault(service, [])
+        rows.append(_kaigo_row(f, k, m, service, len(rows) + 1))
         if f.kind == "iryoin":  # its short stay is listed in 551 under the same 事業所番号
-            by_service.setdefault("551", []).append(row("551", f.name))
+            short = by_service.setdefault("551", [])
+            short.append(_kaigo_row(f, k, m, "551", len(short) + 1))
     paths = [_write_rows(out / "kaigo" / f"jigyosho_{code}.csv", KAIGO_HEADER, rows,
                          "cp932" if code in CP932_SERVICES else "utf-8-sig")
              for code, rows in sorted(by_service.items())]
