@@ -110,6 +110,8 @@ def test_db_import_command_reports_and_writes_rejects(db_url, tmp_path):
         assert "取り込みました" in r.output
         outputs[source] = r.output
     assert "追加 704 件" in outputs["kaigo"] and "追加 630 件" in outputs["filings"]
+    assert "結合: 読込 631 行: 採用 630" in outputs["filings"]
+    assert "結合: 読込 241 行: 採用 240" in outputs["declarations"]
     reasons = {s: read_table(tmp_path / f"{s}.rejects.csv") for s, _, _ in STEPS}
     assert len(reasons["kaigo"]) == 20 and set(reasons["kaigo"]["区分"]) == {"対象外"}
     assert list(reasons["navii"]["正式名称"]) == ["高知市はなまる歯科"]

@@ -157,6 +157,7 @@ def _declarations(session: Session, files: list[Path], declared_on: dt.date) -> 
     insts = stored_institutions(session)
     chosen, joined = src_declarations.match_declarations(insts, read.items)
     joined.rows_read = len(read.items)
+    joined.items = [insts[k] for k in sorted(chosen)]  # the institutions that declared
     source = _source("declarations", files)
     decls = []
     for k, d in sorted(chosen.items()):
@@ -177,14 +178,16 @@ def _filings(session: Session, files: list[Path], filing_year: int | None) -> So
     source = _source("filings", files)
     today = fiscal_year()
     out = []
+    filed = []
     for fac in facilities:
         filing = by_id.get(fac.facility_id) or by_id.get(fac.facility_id.split("-")[0])
         if filing is None:
             continue
+        filed.append(fac)
         year = filing_year if filing_year is not None else _year_of(filing.confirmed_on) or today
         partners = tuple(FilingPartner(p.name, p.provides, p.institution_id or None) for p in filing.partners)
         out.append(Filing(fac.facility_id, year, filing.has_partner, partners, 0, source))
-    joined.items = []  # the facilities themselves are not written: only their filings
+    joined.items = filed  # the facilities that filed (only their filings are written)
     return SourceImport("filings", read, joined, {"filings": import_filings(session, out)})
 
 
