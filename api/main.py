@@ -28,6 +28,7 @@ from .routes import (
     map,
     pages,
     proposals,
+    reports,
     runs,
     status,
 )
@@ -61,7 +62,8 @@ def create_app(database_url: str | None = None, *, secret_key: str | None = None
     app.state.jobs = Jobs(store)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     errors.install(app)
-    for module in (auth, areas, facilities, institutions, runs, proposals, imports, exports, status, map, pages):
+    for module in (auth, areas, facilities, institutions, runs, reports, proposals, imports, exports, status, map,
+                   pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app

@@ -1,17 +1,20 @@
-"""The ``kyoryoku report`` command: run a match and write every report, with a progress bar.
+"""The ``kyoryoku report`` command: every report of a stored run (``kyoryoku report RUN``) or of
+a match run on CSV files (``--facilities``/``--institutions``), with a progress bar.
 
-matplotlib, jinja2 and the PDF printer are imported inside the command so that
+matplotlib, jinja2, the PDF printer and SQLAlchemy are imported inside the command so that
 ``kyoryoku match`` does not load them.
 """
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from .cli import _load_instance, err, out, print_summary, run_guarded
+from .cli_store import URL_HELP
 
 
 def _parse_date(text: str | None) -> dt.date | None:
@@ -29,8 +32,9 @@ def _check_pdf(pdf: str, modes: tuple[str, ...]) -> None:
 
 
 def report_cmd(
-    facilities: Path = typer.Option(..., "--facilities", help="施設一覧 CSV (facilities.csv)"),
-    institutions: Path = typer.Option(..., "--institutions", help="医療機関一覧 CSV (institutions.csv)"),
+    run: Optional[int] = typer.Argument(None, metavar="RUN", help="計算ID (保存した計算の帳票を作る)", show_default=False),
+    facilities: Optional[Path] = typer.Option(None, "--facilities", help="施設一覧 CSV (計算IDを省略したとき)"),
+    institutions: Optional[Path] = typer.Option(None, "--institutions", help="医療機関一覧 CSV (計算IDを省略したとき)"),
     out_dir: Path = typer.Option(Path("out/reports"), "--out", help="出力フォルダ"),
     mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
     max_km: str = typer.Option("consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"),
@@ -40,19 +44,38 @@ def report_cmd(
     skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
     pdf: str = typer.Option("bundle", "--pdf", help="bundle (まとめて1ファイル) | each (1件ずつも) | none"),
     date: str | None = typer.Option(None, "--date", help="帳票の作成日 (YYYY-MM-DD、省略時は今日)"),
+    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
-    """マッチングを実行し、会議・医療機関・施設向けの帳票 (Excel・CSV・HTML・PDF) を作成します。"""
-    from .match import match
-    from .params import MatchParams, parse_max_km
+    """会議・医療機関・施設向けの帳票 (Excel・CSV・HTML・PDF) を作成します。
+
+    計算IDを指定するとデータベースに保存した計算の提案から、省略すると --facilities と
+    --institutions の CSV でマッチングを実行して作成します。
+    """
     from .reports import PDF_MODES, STAGES_JA, write_reports
 
     run_guarded(_check_pdf, pdf, PDF_MODES)
     today = run_guarded(_parse_date, date)
-    params = run_guarded(lambda: MatchParams(
-        max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor,
-        time_limit=time_limit, include_unknown=not skip_unknown))
-    instance = run_guarded(_load_instance, facilities, institutions)
-    err.print(f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件")
+    if run is None and (facilities is None or institutions is None):
+        err.print("[bold red]エラー:[/] 計算ID、または --facilities と --institutions の両方を指定してください "
+                  "(例: kyoryoku report 3 --out out/reports)", highlight=False)
+        raise typer.Exit(2)
+    if run is not None and (facilities is not None or institutions is not None):
+        err.print("[bold red]エラー:[/] 計算IDを指定したときは --facilities と --institutions は使えません "
+                  "(入力はデータベースから読みます)", highlight=False)
+        raise typer.Exit(2)
+    notes: tuple[str, ...] = ()
+    if run is not None:
+        instance, result, notes = _stored_run(run, url)
+        err.print(f"計算 {run} を読み込みました: 施設 {len(instance.facilities)} 件、"
+                  f"医療機関 {len(instance.institutions)} 件、提案 {len(result.proposals)} 件")
+    else:
+        from .params import MatchParams, parse_max_km
+
+        params = run_guarded(lambda: MatchParams(
+            max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor,
+            time_limit=time_limit, include_unknown=not skip_unknown))
+        instance = run_guarded(_load_instance, facilities, institutions)
+        err.print(f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err, transient=True) as bar:
         tasks: dict[str, TaskID] = {}
@@ -62,8 +85,11 @@ def report_cmd(
                 tasks[stage] = bar.add_task(STAGES_JA.get(stage, "最適化中(施設)"), total=total or None)
             bar.update(tasks[stage], completed=done, total=total or None)
 
-        result = run_guarded(match, instance, params, mode, None, progress)
-        files = run_guarded(write_reports, instance, result, out_dir, progress, today, pdf)
+        if run is None:
+            from .match import match
+
+            result = run_guarded(match, instance, params, mode, None, progress)
+        files = run_guarded(write_reports, instance, result, out_dir, progress, today, pdf, notes)
     print_summary(result)
     out.print(f"帳票を書き出しました: {out_dir.resolve()}")
     out.print(f"  目次 {files.files['index'].name} ・ Excel {files.files['workbook'].name} ・ PDF {len(files.pdfs)} 件")
@@ -71,6 +97,21 @@ def report_cmd(
     out.print(f"  施設へのお知らせ {len(files.facility_pages)} 件 (facilities/)")
     for note in files.notes:
         err.print(f"[yellow]注意:[/] {note}", highlight=False)
+
+
+def _stored_run(run_id: int, url: str | None):
+    """Instance, result and notes of stored run ``run_id`` (exit code 2 when it does not exist)."""
+    from .cli_store import _open
+    from .store.report_input import run_input
+
+    with _open(url) as store:
+
+        def work():
+            with store.read() as s:
+                return run_input(s, run_id)
+
+        got = run_guarded(work)
+    return got.instance, got.result, got.notes
 
 
 def register_report_commands(app: typer.Typer) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -67,6 +67,70 @@ def solve(problem: Problem, cand: Candidates, params: MatchParams, mode: Mode,
     raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
 
 
+def candidate_graph(
+    instance: Instance,
+    params: MatchParams,
+    travel: TravelMatrix | None = None,
+    forbidden: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+) -> tuple[Problem, Candidates]:
+    """The arrays of a run and its candidate graph, without the ``forbidden`` (facility_id,
+    institution_id) pairs (the graph ``match`` solves on and explains with)."""
+    problem = Problem.from_instance(instance, params)
+    cand = build_candidates(problem, params, travel)
+    if forbidden:
+        cand = cand.without(_forbidden_mask(instance, cand, forbidden))
+    return problem, cand
+
+
+def positions_of(instance: Instance, cand: Candidates,
+                 pairs: Iterable[tuple[str, str]]) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Positions in ``cand`` of (facility_id, institution_id) pairs, and the pairs not in the graph."""
+    fpos = {f.facility_id: k for k, f in enumerate(instance.facilities)}
+    ipos = {i.institution_id: k for k, i in enumerate(instance.institutions)}
+    keys = cand.fac * cand.n_inst + cand.inst
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    found, absent = [], []
+    for fid, iid in pairs:
+        if fid in fpos and iid in ipos:
+            key = fpos[fid] * cand.n_inst + ipos[iid]
+            k = int(np.searchsorted(sorted_keys, key))
+            if k < len(sorted_keys) and sorted_keys[k] == key:
+                found.append(int(order[k]))
+                continue
+        absent.append((fid, iid))
+    return np.array(sorted(found), np.int64), absent
+
+
+def result_of(instance: Instance, problem: Problem, cand: Candidates, chosen: np.ndarray,
+              params: MatchParams, info: SolveInfo) -> MatchResult:
+    """Explain chosen positions of ``cand``: proposals, outcomes, reasons, alternatives, objective
+    and counts (what ``match`` returns, also for a proposal read back from elsewhere)."""
+    outcomes = outcomes_of(instance, problem, cand, chosen)
+    counts = {
+        "facilities": problem.n_fac,
+        "institutions": problem.n_inst,
+        "demand_facilities": int(np.count_nonzero(problem.missing)),
+        "candidate_pairs": len(cand),
+        "proposals": len(chosen),
+        "unknown_facilities": sum(o.unknown for o in outcomes),
+        "unlimited_institutions": int(np.count_nonzero(problem.capacity < 0)),
+    }
+    for s in Status:
+        counts[f"before_{s.value}"] = sum(o.status_before is s for o in outcomes)
+        counts[f"after_{s.value}"] = sum(o.status_after is s for o in outcomes)
+    return MatchResult(
+        params=params,
+        proposals=proposals_of(instance, cand, chosen),
+        outcomes=outcomes,
+        unmatched=unmatched_of(instance, problem, cand, chosen, params.max_new_partners),
+        alternatives=alternatives_of(instance, problem, cand, chosen, params.alternatives),
+        objective=evaluate(problem, cand, chosen),
+        info=info,
+        counts=counts,
+    )
+
+
 def match(
     instance: Instance,
     params: MatchParams | None = None,
@@ -83,37 +147,12 @@ def match(
     if mode not in MODES:
         raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
     t0 = time.perf_counter()
-    problem = Problem.from_instance(instance, params)
-    cand = build_candidates(problem, params, travel)
-    if forbidden:
-        cand = cand.without(_forbidden_mask(instance, cand, forbidden))
+    problem, cand = candidate_graph(instance, params, travel, forbidden)
     t1 = time.perf_counter()
     chosen, proven, message, details = solve(problem, cand, params, mode, progress)
     t2 = time.perf_counter()
     check_feasible(problem, cand, chosen, params.max_new_partners)
-    outcomes = outcomes_of(instance, problem, cand, chosen)
-    counts = {
-        "facilities": problem.n_fac,
-        "institutions": problem.n_inst,
-        "demand_facilities": int(np.count_nonzero(problem.missing)),
-        "candidate_pairs": len(cand),
-        "proposals": len(chosen),
-        "unknown_facilities": sum(o.unknown for o in outcomes),
-        "unlimited_institutions": int(np.count_nonzero(problem.capacity < 0)),
-    }
-    for s in Status:
-        counts[f"before_{s.value}"] = sum(o.status_before is s for o in outcomes)
-        counts[f"after_{s.value}"] = sum(o.status_after is s for o in outcomes)
-    result = MatchResult(
-        params=params,
-        proposals=proposals_of(instance, cand, chosen),
-        outcomes=outcomes,
-        unmatched=unmatched_of(instance, problem, cand, chosen, params.max_new_partners),
-        alternatives=alternatives_of(instance, problem, cand, chosen, params.alternatives),
-        objective=evaluate(problem, cand, chosen),
-        info=SolveInfo(mode, proven, message, {}, details),
-        counts=counts,
-    )
+    result = result_of(instance, problem, cand, chosen, params, SolveInfo(mode, proven, message, {}, details))
     t3 = time.perf_counter()
     result.info.seconds.update(candidates=t1 - t0, solve=t2 - t1, explain=t3 - t2, total=t3 - t0)
     return result

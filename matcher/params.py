@@ -48,6 +48,24 @@ class MatchParams:
             "include_unknown": self.include_unknown,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> MatchParams:
+        """The parameters ``to_dict`` wrote (keys it does not know, like a store's extras, are ignored)."""
+        by_code = {CAPABILITY_CODES[c]: c for c in CAPABILITIES}
+        max_km = dict(DEFAULT_MAX_KM)
+        given = data.get("max_km") or {}
+        if not isinstance(given, dict):
+            raise ValueError(f"max_km が不正です (値: {given!r})")
+        for code, km in given.items():
+            if code not in by_code:
+                raise ValueError(f"max_km の要件「{code}」が不明です (使えるのは {', '.join(by_code)})")
+            max_km[by_code[code]] = float(km)
+        limit = data.get("time_limit")
+        return cls(max_km=max_km, max_new_partners=int(data.get("max_new_partners", 2)),  # type: ignore[call-overload]
+                   road_factor=float(data.get("road_factor", 1.0)),  # type: ignore[arg-type]
+                   time_limit=None if limit is None else float(limit),  # type: ignore[arg-type]
+                   include_unknown=bool(data.get("include_unknown", True)))
+
 
 def parse_max_km(text: str) -> dict[Capability, float]:
     """Parse ``consult=30,care=16,admit=30`` (missing keys keep their defaults)."""

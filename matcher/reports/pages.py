@@ -165,10 +165,11 @@ def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
 
 
 def index_html(data: ReportData, institutions: list[dict[str, object]], facilities: list[dict[str, object]],
-               bundles: list[dict[str, object]], overview_pdf: str | None, pdf_note: str) -> str:
-    """The table of contents of a report folder."""
+               bundles: list[dict[str, object]], overview_pdf: str | None, pdf_note: str,
+               notes: list[str] | None = None) -> str:
+    """The table of contents of a report folder; ``notes`` are shown above the contents."""
     return environment().get_template("index.html").render(
         css=css(), title=f"{data.area_name} 協力医療機関の提案 報告書一式", today=data.today.isoformat(),
         institutions=institutions, facilities=facilities, bundles=bundles, overview_pdf=overview_pdf,
-        pdf_note=pdf_note)
+        pdf_note=pdf_note, notes=notes or [])
 

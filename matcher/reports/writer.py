@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -89,6 +89,7 @@ def write_reports(
     progress: Progress | None = None,
     today: date | None = None,
     pdf: PdfMode = "bundle",
+    notes: Sequence[str] = (),
 ) -> ReportFiles:
     """Write every report of a run into ``out_dir`` and return what was written.
 
@@ -107,6 +108,9 @@ def write_reports(
         ``each``: also one PDF per institution and facility (slower, ~0.1–0.4 s per page);
         ``none``: HTML only. Without a Chromium-based browser no PDF is written and ``notes``
         says so.
+    notes
+        Notes on the input (Japanese), e.g. that a stored run could not be rebuilt exactly; they
+        open ``ReportFiles.notes`` and are shown in ``index.html``.
     """
     if pdf not in PDF_MODES:
         raise ValueError(f"不明な PDF の指定「{pdf}」(使えるのは {', '.join(PDF_MODES)})")
@@ -114,7 +118,7 @@ def write_reports(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = ReportData(instance, result, today or date.today())
-    files = ReportFiles(out)
+    files = ReportFiles(out, notes=list(notes))
 
     report("workbook", 0, 1)
     files.files["workbook"] = write_workbook(data, out / "report.xlsx")
@@ -188,7 +192,7 @@ def write_reports(
           "status": status_text(data.outcome[f.facility_id].status_after)} for f in facs],
         [{"label": "医療機関への依頼", "html": "institutions.html", "pdf": pdf_of(files.files["institutions"])},
          {"label": "施設へのお知らせ", "html": "facilities.html", "pdf": pdf_of(files.files["facilities"])}],
-        pdf_of(files.files["overview"]), backend_note,
+        pdf_of(files.files["overview"]), backend_note, list(notes),
     )
     files.files["index"] = _write(out / "index.html", index)
     return files

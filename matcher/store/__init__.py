@@ -13,6 +13,7 @@ Entry points for the CLI and the web API:
 - :mod:`matcher.store.workflow` — load an area into an ``Instance``, run a re-plan, change a
   proposal's status with a version check;
 - :mod:`matcher.store.export` — the current state as tables (CSV with BOM, Excel).
+- :mod:`matcher.store.report_input` — a stored run rebuilt as the core's input and result (reports).
 """
 from .errors import ConflictError, NotFoundError, StoreError, TransitionError
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import FromClause, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -113,16 +113,35 @@ def current_declarations(session: Session, institution_ids: list[str] | None,
     return out
 
 
-def capacity_use(session: Session, decls: dict[str, DeclarationRow]) -> dict[str, int]:
+def proposal_states(as_of: dt.datetime | None = None) -> FromClause:
+    """Every proposal with the status it had at ``as_of`` (naive UTC; now when ``None``): a table
+    with at least the columns id, facility_id, institution_id, covers, status, status_at.
+
+    The status at a past moment is the last history row written by then; proposals created
+    later are absent.
+    """
+    if as_of is None:
+        return ProposalRow.__table__
+    last = (select(ProposalHistoryRow.proposal_id, func.max(ProposalHistoryRow.id).label("history_id"))
+            .where(ProposalHistoryRow.at <= as_of).group_by(ProposalHistoryRow.proposal_id).subquery())
+    return (select(ProposalRow.id, ProposalRow.facility_id, ProposalRow.institution_id, ProposalRow.covers,
+                   ProposalHistoryRow.to_status.label("status"), ProposalHistoryRow.at.label("status_at"))
+            .join(last, last.c.proposal_id == ProposalRow.id)
+            .join(ProposalHistoryRow, ProposalHistoryRow.id == last.c.history_id)
+            .subquery("proposal_states"))
+
+
+def capacity_use(session: Session, decls: dict[str, DeclarationRow],
+                 as_of: dt.datetime | None = None) -> dict[str, int]:
     """New partnerships that count against each declared capacity: contacted ones, and agreed
-    ones from the declaration's start on (across all areas)."""
+    ones from the declaration's start on (across all areas); statuses as at ``as_of``."""
     used: dict[str, int] = {}
     if not decls:
         return used
+    ps = proposal_states(as_of)
     rows = session.execute(
-        select(ProposalRow.institution_id, ProposalRow.status, ProposalRow.status_at)
-        .where(ProposalRow.status.in_(("contacted", "agreed")),
-               ProposalRow.institution_id.in_(list(decls))))
+        select(ps.c.institution_id, ps.c.status, ps.c.status_at)
+        .where(ps.c.status.in_(("contacted", "agreed")), ps.c.institution_id.in_(list(decls))))
     for iid, status, at in rows:
         if status == "contacted" or at.date() >= decls[iid].valid_from:
             used[iid] = used.get(iid, 0) + 1
@@ -130,9 +149,15 @@ def capacity_use(session: Session, decls: dict[str, DeclarationRow]) -> dict[str
 
 
 def load_state(session: Session, area_code: str, params: MatchParams | None = None,
-               on: dt.date | None = None, create_area: bool = False) -> AreaState:
+               on: dt.date | None = None, create_area: bool = False,
+               as_of: dt.datetime | None = None) -> AreaState:
     """The area's current state: coverage from the latest filings plus agreed/contacted proposals,
-    institutions within reach with capacity net of what agreements consume."""
+    institutions within reach with capacity net of what agreements consume.
+
+    ``as_of`` (naive UTC) takes the proposals' statuses at that moment instead of now, to
+    rebuild what a past run started from; registry rows, filings and declarations are always
+    the stored ones.
+    """
     params = params or MatchParams()
     on = on or dt.date.today()
     area = get_area(session, area_code, create=create_area)
@@ -140,10 +165,10 @@ def load_state(session: Session, area_code: str, params: MatchParams | None = No
                                     .order_by(FacilityRow.facility_id)))
     fac_ids = [f.facility_id for f in fac_rows]
     filings = _latest_filings(session, fac_ids) if fac_ids else {}
-    decided = list(session.scalars(
-        select(ProposalRow).where(ProposalRow.facility_id.in_(fac_ids),
-                                  ProposalRow.status.in_(("contacted", "agreed", "declined")))
-        .order_by(ProposalRow.id))) if fac_ids else []
+    ps = proposal_states(as_of)
+    decided = list(session.execute(
+        select(ps).where(ps.c.facility_id.in_(fac_ids), ps.c.status.in_(("contacted", "agreed", "declined")))
+        .order_by(ps.c.id))) if fac_ids else []
     extra_cov: dict[str, int] = {}
     for p in decided:
         if p.status in ("contacted", "agreed"):
@@ -181,7 +206,7 @@ def load_state(session: Session, area_code: str, params: MatchParams | None = No
                                          InstitutionRow.lon.between(lon0 - dlon, lon1 + dlon))
             .order_by(InstitutionRow.institution_id)))
         decls = current_declarations(session, [i.institution_id for i in inst_rows], on)
-        used = capacity_use(session, decls)
+        used = capacity_use(session, decls, as_of)
         for r in inst_rows:
             d = decls.get(r.institution_id)
             offers, capacity = r.offers, None
