@@ -15,18 +15,27 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on the bundled sample data (SQLite kyoryoku.db, no downloads).
+## The main job on the bundled sample region (高知県, in the registries' own formats):
+## importers → matching → SQLite store → reports → web pages. No downloads.
+REG := data/sample/registry
+IMP := out/registry
 run: $(STAMP)
-	$(BIN)/kyoryoku match data/sample/facilities.csv data/sample/institutions.csv --out $(OUT)
+	$(BIN)/kyoryoku import kaigo $(REG)/kaigo/*.csv --facilities $(REG)/yogo_keihi.csv --out $(IMP)/facilities_registry.csv
+	$(BIN)/kyoryoku import navii $(REG)/navii/*.csv --out $(IMP)/institutions_navii.csv
+	$(BIN)/kyoryoku import kouseikyoku $(REG)/kouseikyoku/*.xlsx --institutions $(IMP)/institutions_navii.csv --out $(IMP)/institutions_flags.csv
+	$(BIN)/kyoryoku import declarations $(REG)/declarations/*.csv --institutions $(IMP)/institutions_flags.csv --out $(IMP)/institutions.csv
+	$(BIN)/kyoryoku import filings $(REG)/filings/*.xlsx --facilities $(IMP)/facilities_registry.csv --institutions $(IMP)/institutions.csv --out $(IMP)/facilities.csv
+	$(BIN)/kyoryoku match $(IMP)/facilities.csv $(IMP)/institutions.csv --out $(OUT)
 	$(BIN)/kyoryoku db upgrade
-	$(BIN)/kyoryoku db import-csv data/sample/facilities.csv data/sample/institutions.csv
+	$(BIN)/kyoryoku db import-csv $(IMP)/facilities.csv $(IMP)/institutions.csv
 	$(BIN)/kyoryoku run --area 39
 	$(BIN)/kyoryoku export --area 39 --out out/export.xlsx
-	$(BIN)/kyoryoku report --facilities data/sample/facilities.csv --institutions data/sample/institutions.csv --out out/reports
-	@echo "結果 (CSV/JSON): $(abspath $(OUT))"
+	$(BIN)/kyoryoku report --facilities $(IMP)/facilities.csv --institutions $(IMP)/institutions.csv --out out/reports
+	@echo "取り込み結果と除外行: $(abspath $(IMP))"
+	@echo "マッチング結果 (CSV/JSON): $(abspath $(OUT))"
 	@echo "データベース: $(abspath kyoryoku.db)  エクスポート: $(abspath out/export.xlsx)  帳票: $(abspath out/reports)/index.html"
 	@echo "Web 画面を起動します: http://127.0.0.1:8000 (終了は Ctrl+C)"
-	$(BIN)/kyoryoku serve --sample data/sample
+	$(BIN)/kyoryoku serve --sample $(IMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
