@@ -2,6 +2,10 @@
 
 A run that finishes within ``wait`` seconds is answered directly; a longer one keeps running in
 its thread and the client polls ``/api/runs/jobs/{id}``.
+
+The registry lives in the process's memory: the app must be served by one process (``kyoryoku
+serve`` runs a single uvicorn worker), or a poll could reach a worker that never saw the job.
+The read cache (``api.cache``) would be correct with several workers; the jobs are not.
 """
 from __future__ import annotations
 

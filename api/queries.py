@@ -3,6 +3,10 @@ facility, institutions with declared and used capacity, the status table and the
 
 Thin adapters over the store's tables and public functions and the core's candidate graph; a
 facility outside the user's scope is reported as not found (404), never as forbidden.
+
+The ``cached_*`` functions serve the hot routes (facility list and page, proposal list) from
+values computed once per store change (``api.cache``): every facility's state, every proposal,
+each facility's page. They return what the uncached functions return, in the same order.
 """
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from pydantic_core import to_json
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from matcher.candidates import Problem, build_candidates
@@ -26,11 +31,13 @@ from matcher.model import (
 )
 from matcher.params import MatchParams
 from matcher.store.areas import code5_of, list_areas
+from matcher.store.db import Store
 from matcher.store.errors import NotFoundError
 from matcher.store.models import (
     AreaRow,
     DeclarationRow,
     FacilityRow,
+    FilingPartnerRow,
     FilingRow,
     InstitutionRow,
     ProposalRow,
@@ -38,6 +45,7 @@ from matcher.store.models import (
 )
 from matcher.store.workflow import STATUS_LABELS_JA, capacity_use, current_declarations
 
+from .cache import ReadCache
 from .users import User
 
 LIVE = ("proposed", "contacted", "agreed")
@@ -56,6 +64,18 @@ def visible_areas(session: Session, user: User) -> list[AreaRow]:
 
 def get_visible_area(session: Session, user: User, code: str) -> AreaRow:
     area = session.scalar(select(AreaRow).where(AreaRow.code == code).options(selectinload(AreaRow.municipalities)))
+    if area is None or not user.covers_members(m.code for m in area.municipalities):
+        raise NotFoundError(f"地域「{code}」は見つかりません")
+    return area
+
+
+def cached_visible_area(cache: ReadCache, store: Store, user: User, code: str) -> AreaRow:
+    """``get_visible_area`` through the cache (the row is detached, its members loaded)."""
+    def compute() -> dict[str, AreaRow]:
+        with store.read() as s:
+            return {a.code: a for a in s.scalars(select(AreaRow).options(selectinload(AreaRow.municipalities)))}
+
+    area = cache.get(("areas",), compute).get(code)
     if area is None or not user.covers_members(m.code for m in area.municipalities):
         raise NotFoundError(f"地域「{code}」は見つかりません")
     return area
@@ -164,6 +184,117 @@ def facility_dict(s: FacilityState) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class FacilityIndex:
+    """Every facility's state now, in facility id order, with its JSON form (computed once per
+    store change; see ``api.cache``)."""
+
+    states: tuple[FacilityState, ...]
+    by_id: dict[str, FacilityState]
+    dicts: dict[str, dict[str, object]]
+
+
+def _all_facility_states(session: Session) -> list[FacilityState]:
+    """``facility_states`` of every facility, in three queries whatever their number."""
+    rows = list(session.scalars(select(FacilityRow).order_by(FacilityRow.facility_id)))
+    latest = (select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
+              .group_by(FilingRow.facility_id).subquery())
+    is_latest = (FilingRow.facility_id == latest.c.facility_id) & (FilingRow.filing_year == latest.c.year)
+    filings = {row[0]: row for row in session.execute(
+        select(FilingRow.facility_id, FilingRow.filing_year, FilingRow.has_partner, FilingRow.covered, FilingRow.id)
+        .join(latest, is_latest))}
+    partner_covers: dict[int, list[int]] = {}
+    for fiid, covers in session.execute(
+            select(FilingPartnerRow.filing_id, FilingPartnerRow.covers)
+            .join(FilingRow, FilingRow.id == FilingPartnerRow.filing_id).join(latest, is_latest)):
+        partner_covers.setdefault(fiid, []).append(covers)
+    agreed: dict[str, int] = {}
+    for fid, covers in session.execute(select(ProposalRow.facility_id, ProposalRow.covers)
+                                       .where(ProposalRow.status == "agreed")):
+        agreed[fid] = agreed.get(fid, 0) | covers
+    out = []
+    for r in rows:
+        filing = filings.get(r.facility_id)
+        filed, has, year = 0, None, None
+        if filing is not None:
+            _, year, has_partner, filed, fiid = filing
+            parts = partner_covers.get(fiid, [])
+            for c in parts:
+                filed |= c
+            has = has_partner or bool(parts)
+        if r.facility_id in agreed:
+            has = True
+        out.append(FacilityState(r, year, filed, agreed.get(r.facility_id, 0), has))
+    return out
+
+
+def facility_index(cache: ReadCache, store: Store) -> FacilityIndex:
+    def compute() -> FacilityIndex:
+        with store.read() as s:
+            states = tuple(_all_facility_states(s))
+        return FacilityIndex(states, {st.row.facility_id: st for st in states},
+                             {st.row.facility_id: facility_dict(st) for st in states})
+
+    return cache.get(("facility_index",), compute)
+
+
+def cached_facility_states(cache: ReadCache, store: Store, user: User, area: AreaRow | None = None,
+                           kind: str | None = None, municipality: str | None = None,
+                           ) -> tuple[FacilityIndex, list[FacilityState]]:
+    """``facility_states(scoped_facilities(...))`` from the cached index (same rows, same order),
+    with the index they come from."""
+    code = None if municipality is None else code5_of(municipality)
+    codes = None if area is None else tuple(area_codes(area))
+
+    def compute() -> tuple[FacilityIndex, list[FacilityState]]:
+        index = facility_index(cache, store)
+        five = tuple(c for c in codes or () if len(c) == 5)
+        two = tuple(c for c in codes or () if len(c) == 2)
+        return index, [st for st in index.states
+                       if user.covers_code(st.row.code5)
+                       and (codes is None or st.row.code5 in five or st.row.code5[:2] in two)
+                       and (kind is None or st.row.kind == kind)
+                       and (code is None or st.row.code5 == code)]
+
+    return cache.get(("facility_states", user.scope, codes, kind, code), compute)
+
+
+@dataclass(frozen=True)
+class FacilityDetail:
+    """The facility page's data and its JSON (serialised once per store change)."""
+
+    body: dict[str, object]
+    json: bytes
+
+
+def cached_facility_detail(cache: ReadCache, store: Store, user: User, facility_id: str) -> FacilityDetail:
+    """One facility (``facility_dict``) with its partners, proposals, candidates and alternatives
+    (404 outside the user's scope). The body does not depend on the user once the facility is in scope: every
+    proposal of an in-scope facility is in scope."""
+    st = facility_index(cache, store).by_id.get(facility_id)
+    if st is None or not user.covers_code(st.row.code5):
+        raise NotFoundError(f"施設「{facility_id}」は見つかりません")
+
+    def compute() -> FacilityDetail:
+        with store.read() as s:
+            row = s.get(FacilityRow, facility_id)
+            if row is None:  # deleted since the index was built
+                raise NotFoundError(f"施設「{facility_id}」は見つかりません")
+            state = facility_states(s, [row])[0]
+            filing = latest_filings(s, [facility_id]).get(facility_id)
+            partners = [{"partner_name": p.partner_name, "institution_id": p.institution_id,
+                         "covers": format_capabilities(p.covers)} for p in (filing.partners if filing else [])]
+            proposals = _all_proposals(s, facility_id=facility_id)
+            candidates = facility_candidates(s, row)
+        body = {
+            **facility_dict(state), "partners": partners, "proposals": [d for _, d in proposals],
+            "candidates": candidates, "alternatives": [c for c in candidates if c["proposal"] is None][:5],
+        }
+        return FacilityDetail(body, to_json(body))
+
+    return cache.get(("facility_detail", facility_id), compute)
+
+
 # --- proposals ---------------------------------------------------------------------------------
 
 def get_proposal(session: Session, user: User, proposal_id: int) -> ProposalRow:
@@ -175,7 +306,7 @@ def get_proposal(session: Session, user: User, proposal_id: int) -> ProposalRow:
     raise NotFoundError(f"提案 {proposal_id} は見つかりません")
 
 
-def proposal_dict(p: ProposalRow, fac_name: str = "", inst_name: str = "") -> dict[str, object]:
+def proposal_dict(p: ProposalRow | Row, fac_name: str = "", inst_name: str = "") -> dict[str, object]:
     return {
         "id": p.id, "facility_id": p.facility_id, "facility_name": fac_name,
         "institution_id": p.institution_id, "institution_name": inst_name,
@@ -184,6 +315,45 @@ def proposal_dict(p: ProposalRow, fac_name: str = "", inst_name: str = "") -> di
         "run_id": p.run_id, "updated_at": p.updated_at.isoformat(timespec="seconds"),
         "updated_by": p.updated_by,
     }
+
+
+_PROPOSAL_COLUMNS = (ProposalRow.id, ProposalRow.facility_id, ProposalRow.institution_id, ProposalRow.covers,
+                     ProposalRow.distance_km, ProposalRow.status, ProposalRow.version, ProposalRow.run_id,
+                     ProposalRow.updated_at, ProposalRow.updated_by)
+
+
+def _all_proposals(session: Session, facility_id: str | None = None) -> list[tuple[str, dict[str, object]]]:
+    """(facility code5, proposal dict) of every proposal (or one facility's), in list order:
+    plain column rows, no ORM objects."""
+    q = (select(*_PROPOSAL_COLUMNS, FacilityRow.name, InstitutionRow.name, FacilityRow.code5)
+         .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
+         .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id))
+    if facility_id is not None:
+        q = q.where(ProposalRow.facility_id == facility_id)
+    q = q.order_by(ProposalRow.facility_id, ProposalRow.distance_km, ProposalRow.id)
+    return [(row[-1], proposal_dict(row, row[-3], row[-2])) for row in session.execute(q)]
+
+
+def cached_proposals(cache: ReadCache, store: Store, user: User, area: AreaRow | None = None,
+                     status: Iterable[str] | None = None, facility_id: str | None = None,
+                     institution_id: str | None = None) -> list[dict[str, object]]:
+    """``scoped_proposals`` from a cached list of all proposals (same items, same order)."""
+    def compute() -> list[tuple[str, dict[str, object]]]:
+        with store.read() as s:
+            return _all_proposals(s)
+
+    everything = cache.get(("proposals",), compute)
+    wanted = None if status is None else set(status)
+    five = two = ()
+    if area is not None:
+        codes = area_codes(area)
+        five, two = tuple(c for c in codes if len(c) == 5), tuple(c for c in codes if len(c) == 2)
+    return [d for code5, d in everything
+            if user.covers_code(code5)
+            and (area is None or code5 in five or code5[:2] in two)
+            and (wanted is None or d["status"] in wanted)
+            and (facility_id is None or d["facility_id"] == facility_id)
+            and (institution_id is None or d["institution_id"] == institution_id)]
 
 
 def scoped_proposals(session: Session, user: User, area: AreaRow | None = None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from ..deps import COOKIE, Session, current_session, get_store, issue_token
+from ..deps import COOKIE, Session, current_session, issue_token, store_of
 from ..schemas import LoginIn
 from ..users import authenticate
 
@@ -22,7 +22,7 @@ def set_cookie(request: Request, response: Response, token: str) -> None:
 
 @router.post("", summary="ログイン (Cookie とトークンを発行)")
 def login(body: LoginIn, request: Request, response: Response) -> dict[str, object]:
-    with get_store(request).read() as s:
+    with store_of(request).read() as s:
         user = authenticate(s, body.username, body.password)
     if user is None:
         from ..deps import NotAuthenticated
@@ -35,7 +35,7 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, obje
 
 
 @router.get("", summary="ログイン中のユーザー")
-def me(sess: Session = Depends(current_session)) -> dict[str, object]:
+async def me(sess: Session = Depends(current_session)) -> dict[str, object]:
     return {"user": user_dict(sess.user), "csrf_token": sess.csrf}
 
 

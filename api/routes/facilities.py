@@ -2,23 +2,19 @@
 missing capabilities, candidates and alternatives; a hand-made proposal."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
-from matcher.model import format_capabilities
 from matcher.store.db import Store
 from matcher.store.workflow import propose
 
+from ..cache import ReadCache, cached_call, get_cache
 from ..deps import current_user, get_store, writer
 from ..queries import (
-    facility_candidates,
-    facility_dict,
-    facility_states,
+    cached_facility_detail,
+    cached_facility_states,
+    cached_visible_area,
     get_facility,
-    get_visible_area,
-    latest_filings,
     proposal_dict,
-    scoped_facilities,
-    scoped_proposals,
 )
 from ..schemas import FacilityKind, ProposeIn, StatusFilter
 from ..users import User, audit
@@ -26,8 +22,8 @@ from ..users import User, audit
 router = APIRouter(prefix="/api/facilities", tags=["facilities"])
 
 
-@router.get("", summary="施設の一覧 (状況・種別・市区町村で絞り込み)")
-def list_facilities(
+@router.get("", summary="施設の一覧 (状況・種別・市区町村で絞り込み)", response_model=dict[str, object])
+async def list_facilities(
     area: str | None = Query(None, description="地域コード"),
     status: list[StatusFilter] | None = Query(None, description="状況 (複数可)"),
     kind: FacilityKind | None = Query(None),
@@ -36,31 +32,25 @@ def list_facilities(
     offset: int = Query(0, ge=0, le=10**9),
     user: User = Depends(current_user),
     store: Store = Depends(get_store),
+    cache: ReadCache = Depends(get_cache),
 ) -> dict[str, object]:
-    with store.read() as s:
-        a = get_visible_area(s, user, area) if area else None
-        states = facility_states(s, scoped_facilities(s, user, a, kind, municipality))
+    def answer() -> dict[str, object]:
+        a = cached_visible_area(cache, store, user, area) if area else None
+        index, states = cached_facility_states(cache, store, user, a, kind, municipality)
+        items = [index.dicts[st.row.facility_id] for st in states]
         if status:
-            states = [st for st in states if st.status.value in status]
-        return {"total": len(states), "items": [facility_dict(st) for st in states[offset:offset + limit]]}
+            items = [d for d in items if d["status"] in status]
+        return {"total": len(items), "items": items[offset:offset + limit]}
+
+    return await cached_call(answer)
 
 
-@router.get("/{facility_id}", summary="施設の詳細 (協力医療機関・不足要件・候補・代替案)")
-def get_facility_detail(facility_id: str, user: User = Depends(current_user),
-                        store: Store = Depends(get_store)) -> dict[str, object]:
-    with store.read() as s:
-        row = get_facility(s, user, facility_id)
-        state = facility_states(s, [row])[0]
-        filing = latest_filings(s, [facility_id]).get(facility_id)
-        partners = [{"partner_name": p.partner_name, "institution_id": p.institution_id,
-                     "covers": format_capabilities(p.covers)} for p in (filing.partners if filing else [])]
-        proposals = scoped_proposals(s, user, facility_id=facility_id)
-        candidates = facility_candidates(s, row)
-        return {
-            **facility_dict(state), "partners": partners, "proposals": proposals,
-            "candidates": candidates,
-            "alternatives": [c for c in candidates if c["proposal"] is None][:5],
-        }
+@router.get("/{facility_id}", summary="施設の詳細 (協力医療機関・不足要件・候補・代替案)",
+            response_model=dict[str, object])
+async def get_facility_detail(facility_id: str, user: User = Depends(current_user),
+                              store: Store = Depends(get_store), cache: ReadCache = Depends(get_cache)) -> Response:
+    body = await cached_call(cached_facility_detail, cache, store, user, facility_id)
+    return Response(body.json, media_type="application/json")
 
 
 @router.post("/{facility_id}/proposals", status_code=201, summary="候補を手で提案に加える")

@@ -16,14 +16,14 @@ from matcher.store.db import Store
 from matcher.store.errors import ConflictError, TransitionError
 from matcher.store.workflow import STATUS_LABELS_JA
 
-from ..deps import COOKIE, Session, current_session, get_store, issue_token, read_session
+from ..cache import cache_of
+from ..deps import COOKIE, Session, current_session, get_store, issue_token, read_session, store_of
 from ..queries import (
     STATUS_COLUMNS,
+    cached_facility_detail,
     days_left,
-    facility_candidates,
     facility_dict,
     facility_states,
-    get_facility,
     get_institution,
     get_visible_area,
     latest_runs,
@@ -70,7 +70,7 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:
 @router.post("/login")
 def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
                  next: str = Form("/")) -> Response:
-    with get_store(request).read() as s:
+    with store_of(request).read() as s:
         user = authenticate(s, username, password)
     if user is None:
         return render(request, "login.html", None, 401, next=_safe_next(next), username=username,
@@ -117,12 +117,8 @@ def map_page(request: Request, area: str | None = None, sess: Session = Depends(
 @router.get("/facilities/{facility_id}", response_class=HTMLResponse)
 def facility_page(facility_id: str, request: Request, sess: Session = Depends(current_session),
                   store: Store = Depends(get_store)) -> HTMLResponse:
-    with store.read() as s:
-        row = get_facility(s, sess.user, facility_id)
-        fac = facility_dict(facility_states(s, [row])[0])
-        proposals = scoped_proposals(s, sess.user, facility_id=facility_id)
-        candidates = facility_candidates(s, row)
-    return render(request, "facility.html", sess, f=fac, proposals=proposals, candidates=candidates)
+    fac = cached_facility_detail(cache_of(request.app), store, sess.user, facility_id).body
+    return render(request, "facility.html", sess, f=fac, proposals=fac["proposals"], candidates=fac["candidates"])
 
 
 @router.post("/facilities/{facility_id}/propose")

@@ -7,26 +7,30 @@ from matcher.store.db import Store
 from matcher.store.models import FacilityRow, InstitutionRow
 from matcher.store.workflow import proposal_history, set_status
 
+from ..cache import ReadCache, cached_call, get_cache
 from ..deps import current_user, get_store, writer
-from ..queries import get_proposal, get_visible_area, proposal_dict, scoped_proposals
+from ..queries import cached_proposals, cached_visible_area, get_proposal, proposal_dict
 from ..schemas import IntId, ProposalStatusIn, StatusChangeIn
 from ..users import User, audit
 
 router = APIRouter(prefix="/api/proposals", tags=["proposals"])
 
 
-@router.get("", summary="提案の一覧")
-def list_proposals(
+@router.get("", summary="提案の一覧", response_model=list[dict[str, object]])
+async def list_proposals(
     area: str | None = Query(None),
     status: list[ProposalStatusIn] | None = Query(None),
     facility_id: str | None = Query(None),
     institution_id: str | None = Query(None),
     user: User = Depends(current_user),
     store: Store = Depends(get_store),
+    cache: ReadCache = Depends(get_cache),
 ) -> list[dict[str, object]]:
-    with store.read() as s:
-        a = get_visible_area(s, user, area) if area else None
-        return scoped_proposals(s, user, a, status, facility_id, institution_id)
+    def answer() -> list[dict[str, object]]:
+        a = cached_visible_area(cache, store, user, area) if area else None
+        return cached_proposals(cache, store, user, a, status, facility_id, institution_id)
+
+    return await cached_call(answer)
 
 
 @router.get("/{proposal_id}", summary="提案と変更履歴")
