@@ -51,6 +51,7 @@ _INT_TOL = 1e-6
 _MAX_ADD = 20000  # columns added per pricing round
 _PER_FAC_ADD = 6  # at most this many new columns per facility per round
 _INITIAL_NEAREST = 3  # initial bundles: nearest pairs per missing capability
+MERGE_PAIRS_AND_PARTNERS = True
 
 Progress = Callable[[int, int], None]
 Stage = int | tuple[tuple[int, float], ...]  # one level, or levels with weights (lexicographic)
@@ -497,11 +498,12 @@ def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_
         # Integral levels merged two by two with weights that keep the lexicographic order:
         # one more 義務 facility outweighs all 努力義務 ones; one more covered pair outweighs
         # every partnership. Fewer LP stages, same optimum.
-        stages: list[tuple[tuple[int, float], ...]] = [
-            ((0, float(n_effort + 1)), (1, 1.0)),
-            ((2, float(max_partners * len(master.facs) + 1)), (3, 1.0)),
-            ((4, 1.0),),
-        ]
+        stages: list[tuple[tuple[int, float], ...]] = [((0, float(n_effort + 1)), (1, 1.0))]
+        if MERGE_PAIRS_AND_PARTNERS:
+            stages.append(((2, float(max_partners * len(master.facs) + 1)), (3, 1.0)))
+        else:
+            stages += [((2, 1.0),), ((3, 1.0),)]
+        stages.append(((4, 1.0),))
         for stage in stages:
             level = stage[0][0]
             outcome.bounds[level] = trivial[level]
@@ -589,7 +591,9 @@ def solve_optimal(
     outcomes: list[_ComponentOutcome] = []
     done = 0
     total = int(np.count_nonzero(problem.missing))
-    for comp in range(count):
+    # Smallest components first: under a time limit, only the largest is left unproven.
+    sizes = np.diff(offsets)
+    for comp in np.lexsort((np.arange(count), sizes)):
         pairs = order[offsets[comp] : offsets[comp + 1]]
         if len(pairs) == 0:
             continue
