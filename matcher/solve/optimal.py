@@ -48,9 +48,9 @@ LEVELS = ("mandatory_full", "effort_full", "pairs_covered", "partnerships", "dis
 _BITS = (1, 2, 4)
 _RC_TOL = 1e-7
 _INT_TOL = 1e-6
-_MAX_ADD = 20000  # columns added per pricing round
-_PER_FAC_ADD = 6  # at most this many new columns per facility per round
-_INITIAL_NEAREST = 3  # initial bundles: nearest pairs per missing capability
+_MAX_ADD = 100000  # columns added per pricing round
+_PER_FAC_ADD = 20  # at most this many new columns per facility per round
+_INITIAL_NEAREST = 8  # initial bundles: nearest pairs per missing capability
 MERGE_PAIRS_AND_PARTNERS = True
 
 Progress = Callable[[int, int], None]
