@@ -11,5 +11,6 @@ instance, its run parameters and the arrays the solver sees) and on a run's resu
 - ``boundary``: proposals crossing municipality / prefecture lines, within-area matching (広域);
 - ``compare``: optimal vs greedy vs stable at several capacity tightness levels;
 - ``national``: the notices' per-prefecture status table and its defects;
-- ``plot``: maps and charts for notebooks and the ``gaps`` command (matplotlib, optional).
+- ``plot``: maps and charts for notebooks and the ``gaps`` command (matplotlib, optional);
+- ``shapes``: the bundled prefecture outlines of the national maps and how they were made.
 """

@@ -81,3 +81,30 @@ def compliant_share_of_tabulated(flagged: pd.DataFrame) -> pd.Series:
     tab = 100 - flagged["share_not_tabulated"]
     return pd.Series(np.where(tab > 0, 100 * flagged["share_all"] / tab.where(tab > 0), np.nan),
                      index=flagged.index)
+
+
+def map_cells(flagged: pd.DataFrame, share: str = "share_all") -> pd.DataFrame:
+    """What a map of one share draws: one row per table column × prefecture (all 47, code order).
+
+    Columns: ``column``, ``prefecture``, ``kind``, ``value`` (the share, NaN without a value),
+    ``missing`` (the prefecture has no row in the table at all), ``cell_over_100`` (this cell
+    is above 100 %) and, from :func:`flag_defects`, ``sum``, ``sum_off``, ``over_100`` and
+    ``ambiguous_label`` (False where there is no row).
+    """
+    if share not in SHARES:
+        raise ValueError(f"不明な区分「{share}」(使えるのは {', '.join(SHARES)})")
+    flags = ["sum_off", "over_100", "ambiguous_label"]
+    # A repeated prefecture is a defect of its own (seed_table); draw its first row.
+    first = flagged.groupby(["column", "prefecture"], sort=False)[[share, "kind", "sum", *flags]].first()
+    grid = pd.MultiIndex.from_product([sorted(flagged["column"].unique()), prefectures()],
+                                      names=["column", "prefecture"])
+    out = first.reindex(grid).rename(columns={share: "value"}).reset_index()
+    out["kind"] = out.groupby("column")["kind"].transform("first")
+    out["ambiguous_label"] = out.groupby("column")["ambiguous_label"].transform("max")
+    for flag in ("sum_off", "over_100"):
+        out[flag] = out[flag].astype("boolean").fillna(False).astype(bool)
+    out["ambiguous_label"] = out["ambiguous_label"].astype("boolean").fillna(False).astype(bool)
+    out["missing"] = out["prefecture"].isin(missing_prefectures(flagged))
+    out["cell_over_100"] = out["value"].gt(100)
+    return out[["column", "prefecture", "kind", "value", "missing", "cell_over_100", "sum",
+                "sum_off", "over_100", "ambiguous_label"]]

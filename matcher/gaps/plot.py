@@ -1,7 +1,8 @@
 """Maps and charts of the gap analysis (matplotlib, imported only when a figure is drawn).
 
 Japanese labels need a Japanese font (Debian ``fonts-noto-cjk``, IPAex …); without one the
-figures fall back to codes and English labels rather than drawing empty boxes.
+figures fall back to codes and English labels rather than drawing empty boxes. The national
+maps draw the prefecture outlines bundled in :mod:`matcher.gaps.shapes` (no network).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .region import Region
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap, Normalize
     from matplotlib.figure import Figure
 
 JAPANESE_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "IPAPGothic",
@@ -39,7 +41,7 @@ def _label(ja: str, en: str, font: str | None) -> str:
 
 
 def region_map(region: Region, full: np.ndarray | None = None, uncoverable_ids: set[str] = frozenset(),
-               ax: "Axes | None" = None, title: str | None = None) -> "Figure":
+               ax: Axes | None = None, title: str | None = None) -> Figure:
     """Facilities (by outcome) and institutions (by kind, sized by capacity) on lon/lat axes.
 
     ``full``: bool per facility, fully covered after a proposal; ``uncoverable_ids``: facilities
@@ -83,55 +85,174 @@ def region_map(region: Region, full: np.ndarray | None = None, uncoverable_ids: 
     return ax.figure
 
 
-def prefecture_choropleth(values: pd.Series, ax: "Axes | None" = None, title: str = "",
-                          flagged: pd.Series | None = None, vmax: float = 100.0) -> "Figure":
-    """A choropleth of Japan by prefecture (``japanmap``), or a bar chart if it is not installed.
+# Okinawa's main island is drawn moved into the Sea of Japan, framed, as maps of Japan do.
+OKINAWA_SHIFT = (5.5, 12.5)
+MISSING_HATCH = "////"
 
-    ``values`` is indexed by prefecture name; NaN (no data) is drawn grey; ``flagged`` (bool by
-    prefecture) marks values taken from a defective cell — hatched in the bar chart, outlined in
-    the map's legend list.
+
+def _centroid(ring: np.ndarray) -> tuple[float, float]:
+    x, y = ring[:, 0], ring[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = cross.sum() / 2
+    if abs(area) < 1e-12:
+        return float(x.mean()), float(y.mean())
+    return (float(((x + np.roll(x, -1)) * cross).sum() / (6 * area)),
+            float(((y + np.roll(y, -1)) * cross).sum() / (6 * area)))
+
+
+def _status(cell: pd.Series) -> str:
+    """What is wrong with one drawn cell, comma-separated (``ok`` if nothing)."""
+    if cell["missing"]:
+        return "missing"
+    found = [flag for flag in ("over_100", "sum_off") if cell[flag]]
+    if pd.isna(cell["value"]):
+        found.insert(0, "no_value")
+    return ",".join(found) or "ok"
+
+
+def national_maps(flagged: pd.DataFrame, share: str = "share_all", ncols: int = 3,
+                  vmax: float = 100.0, outlines: dict[str, np.ndarray] | None = None) -> Figure:
+    """Small multiples: a choropleth of Japan by prefecture for each column of the status table.
+
+    ``flagged`` is :func:`matcher.gaps.national.flag_defects`' table; the cells drawn and their
+    defects are :func:`matcher.gaps.national.map_cells`. Prefectures with no row in the table
+    (岡山県) are hatched and named; a group whose ①–④ are not 100 % gets a dot, one with a cell
+    above 100 % a red triangle (and the value when it is the drawn cell); a column whose heading
+    repeats another's says so in its title. Colours are clipped at ``vmax``.
+
+    Each map axes has gid ``map:<column>``; each prefecture patch gid ``pref:<name>`` and as
+    label its status (``ok``, ``missing``, ``no_value``, ``over_100``, ``sum_off``, joined by
+    commas); each missing prefecture's label gid ``missing:<name>``. ``outlines`` defaults to
+    the bundled ones (:func:`matcher.gaps.shapes.load_outlines`); without them the same grid
+    is drawn as bar charts.
     """
     import matplotlib.pyplot as plt
     from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
+    from . import national
+    from .shapes import load_outlines
+
+    cells = national.map_cells(flagged, share)
     font = japanese_font()
-    cmap = colormaps["viridis"]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 7))
-    flagged = flagged if flagged is not None else pd.Series(False, index=values.index)
-    try:
-        import japanmap
-    except ImportError:
-        japanmap = None
-    if japanmap is not None:
-        colors = {}
-        for pref in japanmap.pref_names[1:]:
-            v = values.get(pref, np.nan)
-            rgb = (0.85, 0.85, 0.85) if pd.isna(v) else cmap(min(float(v), vmax) / vmax)[:3]
-            colors[pref] = tuple(int(255 * c) for c in rgb)
-        ax.imshow(japanmap.picture(colors))
+    if outlines is None:
+        try:
+            outlines = load_outlines()
+        except (FileNotFoundError, ModuleNotFoundError):
+            outlines = {}
+    columns = list(dict.fromkeys(cells["column"]))
+    nrows = max(1, -(-len(columns) // ncols))
+    cmap, norm = colormaps["viridis"], plt.Normalize(0, vmax)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 5.6 * nrows), layout="constrained",
+                             squeeze=False)
+    codes = {name: k + 1 for k, name in enumerate(dict.fromkeys(cells["prefecture"]))}
+    for ax, column in zip(axes.flat, columns):
+        ax.set_gid(f"map:{column}")
+        part = cells[cells["column"] == column].reset_index(drop=True)
+        if outlines:
+            _draw_map(ax, part, outlines, cmap, norm, vmax, font, codes)
+        else:
+            _draw_bars(ax, part, cmap, norm, vmax, font, codes)
+        group, kind = column.split(".", 1)[0], part["kind"].iloc[0]
+        title = column if font else f"{group} ({kind})"
+        if part["ambiguous_label"].any():
+            title += " ※見出しが他の列と同じ" if font else " * heading repeats another column's"
+        ax.set_title(title, fontsize=10)
+        present = part[~part["missing"]]
+        note = (f"①〜④≠100%: {int(present['sum_off'].sum())}/{len(present)}  "
+                f"100%超: {int(present['over_100'].sum())}" if font else
+                f"sum != 100%: {int(present['sum_off'].sum())}/{len(present)}  "
+                f"> 100%: {int(present['over_100'].sum())}")
+        ax.text(0.0, 0.0, note, transform=ax.transAxes, fontsize=7, va="bottom")
+    for ax in axes.flat[len(columns):]:
         ax.set_axis_off()
-        bad = [p for p in values.index if bool(flagged.get(p, False))]
-        if bad:
-            shown = "、".join(bad[:5]) + (f" ほか{len(bad) - 5}" if len(bad) > 5 else "")
-            ax.text(0.0, -0.02, f"データ不備 {len(bad)}: {shown}" if font else f"defective: {len(bad)}",
-                    transform=ax.transAxes, fontsize=7, va="top")
-        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, vmax))
-        ax.figure.colorbar(sm, ax=ax, shrink=0.6, label="%")
-    else:
-        names = list(values.index)
-        v = values.to_numpy(float)
-        bars = ax.barh(np.arange(len(v)), np.nan_to_num(np.minimum(v, vmax * 1.6)),
-                       color=[cmap(min(x, vmax) / vmax) if not np.isnan(x) else "#dddddd" for x in v])
-        for bar, name in zip(bars, names):
-            if bool(flagged.get(name, False)):
-                bar.set_hatch("///")
-                bar.set_edgecolor("red")
-        ax.set_yticks(np.arange(len(v)), names if font else [str(k + 1) for k in range(len(v))],
-                      fontsize=6)
-        ax.invert_yaxis()
-        ax.axvline(100, color="grey", lw=0.5)
-        ax.set_xlabel("%")
-    if title:
-        ax.set_title(title if font else "")
-    return ax.figure
+    label = national.SHARE_LABELS_JA[share] if font else share
+    fig.suptitle(f"{label} (%)")
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
+    fig.colorbar(sm, ax=axes, shrink=0.4, label="%", extend="max")
+    handles = [
+        Patch(facecolor="white", edgecolor="#666666", hatch=MISSING_HATCH,
+              label="表に行がない" if font else "no row in the table"),
+        Patch(facecolor="#dddddd", edgecolor="#666666", label="値なし" if font else "no value"),
+        Line2D([], [], ls="", marker="o", ms=4, mfc="white", mec="black",
+               label="①〜④の合計が100%でない" if font else "shares do not add up to 100%"),
+        Line2D([], [], ls="", marker="^", ms=7, mfc="#d7191c", mec="white",
+               label="100%を超える値がある" if font else "a share above 100%"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
+    return fig
+
+
+def _draw_map(ax: Axes, part: pd.DataFrame, outlines: dict[str, np.ndarray], cmap: Colormap,
+              norm: Normalize, vmax: float, font: str | None, codes: dict[str, int]) -> None:
+    """One column's choropleth on ``ax``; see :func:`national_maps` for what is marked."""
+    from matplotlib.patches import Polygon, Rectangle
+
+    shift = np.array(OKINAWA_SHIFT)
+    missing_at = 0
+    for cell in part.to_dict("records"):
+        pref = cell["prefecture"]
+        ring = outlines.get(pref)
+        if ring is None:
+            continue
+        if pref == "沖縄県":
+            ring = ring + shift
+            lo, hi = ring.min(axis=0) - 0.25, ring.max(axis=0) + 0.25
+            ax.add_patch(Rectangle(lo, *(hi - lo), fill=False, ec="#999999", lw=0.5))
+        status = _status(pd.Series(cell))
+        if cell["missing"]:
+            face, hatch = "white", MISSING_HATCH
+        elif pd.isna(cell["value"]):
+            face, hatch = "#dddddd", None
+        else:
+            face, hatch = cmap(norm(min(cell["value"], vmax))), None
+        patch = Polygon(ring, closed=True, facecolor=face, edgecolor="#555555", lw=0.3,
+                        hatch=hatch, gid=f"pref:{pref}", label=status)
+        ax.add_patch(patch)
+        x, y = _centroid(ring)
+        if cell["missing"]:
+            ax.annotate(f"{pref}: 表に行なし" if font else f"pref. {codes[pref]}: no row",
+                        xy=(x, y), xytext=(0.98, 0.10 + 0.07 * missing_at),
+                        textcoords="axes fraction", ha="right", fontsize=8, color="#b2182b",
+                        arrowprops={"arrowstyle": "-", "color": "#b2182b", "lw": 0.6},
+                        gid=f"missing:{pref}")
+            missing_at += 1
+        if cell["sum_off"]:
+            ax.plot(x, y, ls="", marker="o", ms=3.2, mfc="white", mec="black", mew=0.6,
+                    gid=f"sum_off:{pref}")
+        if cell["over_100"]:
+            ax.plot(x, y, ls="", marker="^", ms=7, mfc="#d7191c", mec="white", mew=0.5,
+                    gid=f"over_100:{pref}")
+            if cell["cell_over_100"]:
+                ax.annotate(f"{cell['value']:g}%", xy=(x, y), xytext=(6, 4),
+                            textcoords="offset points", fontsize=7, color="#d7191c")
+    every = np.vstack([outlines[p] + (shift if p == "沖縄県" else 0)
+                       for p in part["prefecture"] if p in outlines])
+    (x0, y0), (x1, y1) = every.min(axis=0), every.max(axis=0)
+    ax.set_xlim(x0 - 0.3, x1 + 0.3)
+    ax.set_ylim(y0 - 0.8, y1 + 0.3)
+    ax.set_aspect(1 / np.cos(np.radians((y0 + y1) / 2)))
+    ax.set_axis_off()
+
+
+def _draw_bars(ax: Axes, part: pd.DataFrame, cmap: Colormap, norm: Normalize, vmax: float,
+               font: str | None, codes: dict[str, int]) -> None:
+    """The map's fallback: one bar per prefecture, defects hatched/labelled the same way."""
+    v = part["value"].to_numpy(float)
+    bars = ax.barh(np.arange(len(v)), np.nan_to_num(np.minimum(v, vmax * 1.6)),
+                   color=[cmap(norm(min(x, vmax))) if not np.isnan(x) else "#dddddd" for x in v])
+    for k, (bar, cell) in enumerate(zip(bars, part.to_dict("records"))):
+        bar.set_gid(f"pref:{cell['prefecture']}")
+        bar.set_label(_status(pd.Series(cell)))
+        if cell["missing"]:
+            ax.text(1, k, "表に行なし" if font else "no row", va="center", fontsize=6,
+                    color="#b2182b", gid=f"missing:{cell['prefecture']}")
+        elif cell["sum_off"] or cell["over_100"]:
+            bar.set_hatch("///")
+            bar.set_edgecolor("#d7191c" if cell["over_100"] else "black")
+    names = list(part["prefecture"]) if font else [str(codes[p]) for p in part["prefecture"]]
+    ax.set_yticks(np.arange(len(v)), names, fontsize=5)
+    ax.invert_yaxis()
+    ax.axvline(100, color="grey", lw=0.5)
+    ax.set_xlabel("%")
