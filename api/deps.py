@@ -7,6 +7,12 @@ token in an HttpOnly cookie; API clients may send it as ``Authorization: Bearer 
 that change something and are authenticated by the cookie must repeat the CSRF token (form field
 ``csrf_token`` or header ``X-CSRF-Token``); bearer requests need not, since browsers never
 attach that header on their own.
+
+The login form, which comes before any session, is protected by a signed double-submit token:
+the login page sets a random nonce in a cookie and puts the nonce, signed with the server's key
+and dated, in the form; a login is accepted only if the two agree (``login_form_token``,
+``login_form_ok``). A cross-site form can neither read the token nor set the cookie. API clients
+log in with JSON (``POST /api/session``), which a cross-site form cannot send.
 """
 from __future__ import annotations
 
@@ -23,6 +29,8 @@ from .cache import cache_of
 from .users import User, get_user
 
 COOKIE = "kyoryoku_session"
+LOGIN_COOKIE = "kyoryoku_login"
+LOGIN_FORM_SECONDS = 2 * 3600  # how long a login page may stay open before its form is refused
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -59,6 +67,28 @@ def issue_token(request: Request, user: User) -> tuple[str, str]:
     csrf = secrets.token_urlsafe(24)
     token = serializer(request).dumps({"uid": user.id, "e": user.session_epoch, "csrf": csrf})
     return token, csrf
+
+
+def login_form_token(request: Request) -> tuple[str, str]:
+    """The login form's CSRF pair: the nonce for the cookie (kept if the browser has one, so that
+    two open login tabs both work) and the signed token for the form's ``csrf_token`` field."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or ""
+    if not 16 <= len(nonce) <= 64:
+        nonce = secrets.token_urlsafe(24)
+    return nonce, request.app.state.login_serializer.dumps(nonce)
+
+
+def login_form_ok(request: Request, sent: str) -> bool:
+    """Whether a login form's ``csrf_token`` was signed by this server, is recent, and matches the
+    browser's login cookie."""
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    if not sent or not nonce:
+        return False
+    try:
+        signed = request.app.state.login_serializer.loads(sent, max_age=LOGIN_FORM_SECONDS)
+    except (SignatureExpired, BadSignature):
+        return False
+    return isinstance(signed, str) and hmac.compare_digest(signed, nonce)
 
 
 def _token_of(request: Request) -> tuple[str | None, bool]:

@@ -1,7 +1,7 @@
 """The web application: JSON API under /api (OpenAPI at /docs) and Japanese pages.
 
-``create_app(database_url)`` opens the store (applying its migrations), creates the web layer's
-own tables (users, audit) on the same engine, and mounts one router per resource.
+``create_app(database_url)`` opens the store (applying its migrations, which also create the
+web's users and audit tables) and mounts one router per resource.
 """
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from .routes import (
     runs,
     status,
 )
-from .users import create_tables
 
 HERE = Path(__file__).parent
 DEFAULT_TILES = "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png"
@@ -47,12 +46,12 @@ def create_app(database_url: str | None = None, *, secret_key: str | None = None
     sessions end when the server restarts), ``KYORYOKU_TILES_URL`` (empty: no background map),
     ``KYORYOKU_SESSION_SECONDS`` (default 8 hours) and ``KYORYOKU_SECURE_COOKIES``."""
     store = open_store(database_url, upgrade=True)
-    create_tables(store.engine)
     app = FastAPI(title="協力医療機関マッチング (kyoryoku-match)", version="0.1.0",
                   description="在宅医療連携拠点のコーディネーター向け API。ログインは POST /api/session。")
     key = secret_key or os.environ.get("KYORYOKU_SECRET_KEY") or secrets.token_urlsafe(32)
     app.state.store = store
     app.state.serializer = URLSafeTimedSerializer(key, salt="kyoryoku-session")
+    app.state.login_serializer = URLSafeTimedSerializer(key, salt="kyoryoku-login-form")
     app.state.session_seconds = int(session_seconds or os.environ.get("KYORYOKU_SESSION_SECONDS") or 8 * 3600)
     app.state.tiles_url = tiles_url if tiles_url is not None else os.environ.get("KYORYOKU_TILES_URL", DEFAULT_TILES)
     app.state.tiles_attribution = TILES_ATTRIBUTION

@@ -1,15 +1,14 @@
-"""Web users, their scope and the audit trail (tables of the web layer, on the store's engine).
+"""Web users, their scope and the audit trail (the store's ``web_users`` and ``web_audit`` tables).
 
-The store has no users table, so the web layer keeps its own two tables (``web_users``,
-``web_audit``) in a separate SQLAlchemy metadata created on the same engine. Proposal status
-changes are also in the store's append-only ``proposal_history``; ``web_audit`` records every
-change made through the web (status changes, hand-made proposals, runs, imports, users).
+The tables are defined with the store's models (``matcher.store.models``) and created by its
+migrations; this module holds what the web does with them. Proposal status changes are also in
+the store's append-only ``proposal_history``; ``web_audit`` records every change made through the
+web (status changes, hand-made proposals, runs, imports, users).
 
 A user's scope is a list of codes: 2-digit prefecture codes and/or 5-digit municipality codes.
 """
 from __future__ import annotations
 
-import datetime as dt
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,65 +16,17 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    Engine,
-    Integer,
-    String,
-    false,
-    func,
-    or_,
-    select,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import false, func, or_, select
+from sqlalchemy.orm import Session
 
 from matcher._errors import InputError
+from matcher.store.models import AuditRow, UserRow, utcnow
 
 Role = Literal["prefecture", "coordinator", "viewer"]
 ROLES: tuple[Role, ...] = ("prefecture", "coordinator", "viewer")
 ROLE_LABELS_JA = {"prefecture": "都道府県", "coordinator": "コーディネーター", "viewer": "閲覧のみ"}
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-class WebBase(DeclarativeBase):
-    pass
-
-
-class UserRow(WebBase):
-    __tablename__ = "web_users"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    username: Mapped[str] = mapped_column(String(100), unique=True)
-    display_name: Mapped[str] = mapped_column(String(200), default="")
-    password_hash: Mapped[str] = mapped_column(String(300))
-    role: Mapped[str] = mapped_column(String(16))
-    scope: Mapped[list[str]] = mapped_column(JSON, default=list)
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Bumped on password change: sessions signed with an older value stop working.
-    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class AuditRow(WebBase):
-    __tablename__ = "web_audit"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(50))
-    target: Mapped[str] = mapped_column(String(200), default="")
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-
-
-def create_tables(engine: Engine) -> None:
-    WebBase.metadata.create_all(engine)
 
 
 @dataclass(frozen=True)

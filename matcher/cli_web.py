@@ -44,12 +44,11 @@ def users_add(
 
 
 def _add_user(database_url, username, password, role, scope, display_name):
-    from api.users import add_user, create_tables
+    from api.users import add_user
 
     from .store.db import open_store
 
     store = open_store(database_url, upgrade=True)
-    create_tables(store.engine)
     with store.write() as s:
         return add_user(s, username, password, role, scope, display_name, actor="cli")
 
@@ -57,13 +56,12 @@ def _add_user(database_url, username, password, role, scope, display_name):
 @users_app.command("list")
 def users_list(database_url: str | None = typer.Option(None, "--database-url")) -> None:
     """ユーザーの一覧を表示します。"""
-    from api.users import create_tables, list_users
+    from api.users import list_users
 
     from .cli import out
     from .store.db import open_store
 
     store = open_store(database_url, upgrade=True)
-    create_tables(store.engine)
     with store.read() as s:
         for u in list_users(s):
             out.print(f"{u.username}\t{u.role}\t{','.join(u.scope)}\t{u.display_name}")
@@ -72,7 +70,7 @@ def users_list(database_url: str | None = typer.Option(None, "--database-url")) 
 def load_sample(database_url: str | None, sample_dir: Path, demo_password: str | None = None) -> str:
     """Import the bundled sample, define its areas, create the demo users, plan the 連携拠点 area.
     Returns the demo coordinator's password."""
-    from api.users import add_user, create_tables
+    from api.users import add_user
 
     from .sources.simple_csv import load_facilities, load_institutions
     from .store.areas import save_area
@@ -81,7 +79,6 @@ def load_sample(database_url: str | None, sample_dir: Path, demo_password: str |
     from .store.workflow import list_proposals, plan
 
     store = open_store(database_url, upgrade=True)
-    create_tables(store.engine)
     facs = load_facilities(sample_dir / "facilities.csv").items
     insts = load_institutions(sample_dir / "institutions.csv").items
     password = demo_password or secrets.token_urlsafe(9)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from api.main import create_app
-from api.users import add_user, create_tables
+from api.users import add_user
 from matcher.model import Facility, Institution
 from matcher.store.areas import save_area
 from matcher.store.db import open_store
@@ -48,7 +48,6 @@ USERS = {
 def build_store(path: Path) -> str:
     url = f"sqlite:///{path}"
     store = open_store(url, upgrade=True)
-    create_tables(store.engine)
     with store.write() as s:
         import_simple(s, FACILITIES, INSTITUTIONS, filing_year=2025, declared_on=dt.date(2025, 4, 1))
         save_area(s, "area-a", "高知市地区", "renkei", ["39201"])

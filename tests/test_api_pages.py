@@ -19,7 +19,8 @@ def client(tmp_path):
 
 
 def page_login(client, username: str) -> None:
-    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/"})
+    token = csrf_of(client.get("/login").text)
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/", "csrf_token": token})
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
@@ -36,14 +37,56 @@ def test_pages_redirect_to_login(client):
 
 
 def test_login_page_and_bad_password(client):
-    assert "ログイン" in client.get("/login").text
-    r = client.post("/login", data={"username": "coord_a", "password": "wrong-one"})
+    html = client.get("/login").text
+    assert "ログイン" in html
+    r = client.post("/login", data={"username": "coord_a", "password": "wrong-one", "csrf_token": csrf_of(html)})
     assert r.status_code == 401 and "パスワードが違います" in r.text
+    # the page shown again carries a token that works
+    r = client.post("/login", data={"username": "coord_a", "password": PASSWORD, "csrf_token": csrf_of(r.text)})
+    assert r.status_code == 303 and "kyoryoku_session" in r.cookies
 
 
 def test_login_never_redirects_off_site(client):
-    r = client.post("/login", data={"username": "coord_a", "password": PASSWORD, "next": "//evil.example"})
+    token = csrf_of(client.get("/login").text)
+    r = client.post("/login", data={"username": "coord_a", "password": PASSWORD, "next": "//evil.example",
+                                    "csrf_token": token})
     assert r.headers["location"] == "/"
+
+
+def test_login_form_needs_its_csrf_token(client, tmp_path):
+    good = {"username": "coord_a", "password": PASSWORD}
+    r = client.post("/login", data=good)  # no token, no login cookie: a cross-site form
+    assert r.status_code == 403 and "トークン" in r.text and "kyoryoku_session" not in r.cookies
+    token = csrf_of(client.get("/login").text)
+    assert client.post("/login", data={**good, "csrf_token": "forged"}).status_code == 403
+    (tmp_path / "other").mkdir()
+    other = make_app(tmp_path / "other", secret_key="another-secret")
+    with TestClient(other, follow_redirects=False) as c:  # signed by another server
+        c.cookies.set("kyoryoku_login", client.cookies["kyoryoku_login"], path="/login")
+        assert c.post("/login", data={**good, "csrf_token": token}).status_code == 403
+        assert c.post("/login", data={**good, "csrf_token": csrf_of(c.get("/login").text)}).status_code == 303
+    other.state.store.dispose()
+    nonce = client.cookies["kyoryoku_login"]
+    client.cookies.delete("kyoryoku_login")
+    assert client.post("/login", data={**good, "csrf_token": token}).status_code == 403  # no cookie
+    client.cookies.set("kyoryoku_login", "x" * 32, path="/login")
+    assert client.post("/login", data={**good, "csrf_token": token}).status_code == 403  # another browser's
+    client.cookies.delete("kyoryoku_login")
+    client.cookies.set("kyoryoku_login", nonce, path="/login")
+    r = client.post("/login", data={**good, "csrf_token": token})
+    assert r.status_code == 303 and "kyoryoku_session" in r.cookies
+
+
+def test_api_login_stays_token_based(client):
+    """API clients log in with JSON and no form token; a form-encoded or text body is refused."""
+    r = client.post("/api/session", json={"username": "coord_a", "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["token"]
+    me = client.get("/api/session", headers={"Authorization": f"Bearer {r.json()['token']}"})
+    assert me.status_code == 200 and me.json()["user"]["username"] == "coord_a"
+    for kwargs in ({"data": {"username": "coord_a", "password": PASSWORD}},
+                   {"content": f'{{"username": "coord_a", "password": "{PASSWORD}"}}',
+                    "headers": {"content-type": "text/plain"}}):
+        assert TestClient(client.app).post("/api/session", **kwargs).status_code == 422
 
 
 def test_dashboard_shows_days_left_and_status(client):

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from matcher.store.db import DEFAULT_FILE, ENV_URL, database_url, open_store
 from matcher.store.errors import StoreError
 from matcher.store.migrate import MIGRATIONS, current_revision, downgrade, head_revision
+from matcher.store.migrate import upgrade as upgrade_to
 from matcher.store.models import Base
 from matcher.store.workflow import plan, propose
 from store_fixtures import db_url, fac, inst, store  # noqa: F401
@@ -19,7 +20,8 @@ def test_migrations_ship_inside_the_package():
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert list((MIGRATIONS / "versions").glob("0001_*.py"))
-    assert head_revision() == "0001"
+    assert list((MIGRATIONS / "versions").glob("0002_*.py"))
+    assert head_revision() == "0002"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):
@@ -100,3 +102,37 @@ def test_run_of_an_empty_area_is_stored(store):
         report = plan(s, "13", actor="テスト")
     assert report.result.proposals == ()
     assert report.area_code == "13"
+
+
+def test_migrations_create_the_web_tables(store):
+    assert {"web_users", "web_audit"} <= set(store.table_names())
+    assert {"web_users", "web_audit"} <= set(Base.metadata.tables)  # so the model check above covers them
+    from api.users import add_user, audit_log, authenticate
+
+    with store.write() as s:
+        add_user(s, "coord", "correct-horse-1", "coordinator", ["39201"], actor="test")
+    with store.read() as s:
+        assert authenticate(s, "coord", "correct-horse-1").scope == ("39201",)
+        assert [a.action for a in audit_log(s)] == ["user.save"]
+    downgrade(store.engine, "0001")
+    assert not {"web_users", "web_audit"} & set(store.table_names())
+    store.upgrade()
+    assert {"web_users", "web_audit"} <= set(store.table_names())
+
+
+def test_web_tables_made_before_the_migration_are_adopted(db_url):
+    """Databases of the web before 0002 had these tables from create_all at revision 0001."""
+    s = open_store(db_url)
+    upgrade_to(s.engine, "0001")
+    tables = [Base.metadata.tables["web_users"], Base.metadata.tables["web_audit"]]
+    Base.metadata.create_all(s.engine, tables=tables)
+    with s.engine.begin() as conn:
+        conn.execute(text("INSERT INTO web_users (username, display_name, password_hash, role, scope, active, "
+                          "session_epoch, created_at) VALUES ('old', '', 'x', 'viewer', '[\"39\"]', true, 0, "
+                          "'2026-01-01 00:00:00')"))
+    s.upgrade()
+    assert current_revision(s.engine) == head_revision()
+    with s.engine.connect() as conn:
+        assert conn.execute(text("SELECT username FROM web_users")).scalars().all() == ["old"]
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    s.dispose()

@@ -1,14 +1,30 @@
-"""Uploads in the simple CSV format: accepted rows are stored, rejected rows come back with reasons."""
+"""Uploads: accepted rows are stored, rejected rows come back with reasons.
+
+Two families share one route, ``POST /api/imports/{kind}``:
+
+- ``facilities`` / ``institutions``: the simple CSV format, validated here row by row;
+- ``kaigo`` / ``navii`` / ``kouseikyoku`` / ``filings`` / ``declarations``: registry files, filings
+  and declarations as published or filed (CSV, Excel, ZIP; several files at once), read and
+  joined with the store by ``matcher.store.source_imports.import_source``, like
+  ``kyoryoku db import``.
+
+Either way a coordinator writes only inside their area: what lies outside is a rejected row.
+"""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.concurrency import run_in_threadpool
 
 from matcher._errors import InputError, RowIssue
+from matcher.sources.importing import SOURCE_LABELS_JA, SOURCES
+from matcher.sources.report import CATEGORY_JA, RejectedRow
 from matcher.sources.textfile import read_table
 from matcher.store.areas import code5_of
 from matcher.store.db import Store
@@ -21,6 +37,7 @@ from matcher.store.imports import (
     import_filings,
     import_institutions,
 )
+from matcher.store.source_imports import import_source
 from matcher.validate import validate_facilities, validate_institutions
 
 from ..deps import get_store, writer
@@ -28,7 +45,12 @@ from ..users import User, audit
 
 router = APIRouter(prefix="/api/imports", tags=["imports"])
 MAX_BYTES = 20 * 1024 * 1024
-ImportKind = Literal["facilities", "institutions"]
+ImportKind = Literal["facilities", "institutions", "kaigo", "navii", "kouseikyoku", "filings", "declarations"]
+SIMPLE_KINDS = ("facilities", "institutions")
+KIND_LABELS_JA = {"facilities": "簡易形式 施設一覧 (facilities.csv)",
+                  "institutions": "簡易形式 医療機関一覧 (institutions.csv)",
+                  **{k: SOURCE_LABELS_JA[k] for k in SOURCES}}
+SUFFIXES = (".csv", ".xlsx", ".xlsm", ".zip", ".gz")
 
 
 def _issue(i: RowIssue) -> dict[str, object]:
@@ -36,13 +58,17 @@ def _issue(i: RowIssue) -> dict[str, object]:
             "severity": i.severity}
 
 
-def run_import(store: Store, user: User, kind: str, name: str, data: bytes,
-               filing_year: int | None = None) -> dict[str, object]:
-    """Validate an uploaded file row by row, store what is valid and in scope, report the rest."""
+def _checked(name: str, data: bytes) -> None:
     if not data:
         raise InputError(RowIssue(name, None, "file", None, "ファイルが空です"))
     if len(data) > MAX_BYTES:
         raise InputError(RowIssue(name, None, "file", None, f"ファイルが大きすぎます ({len(data)} バイト、上限 {MAX_BYTES})"))
+
+
+def run_import(store: Store, user: User, kind: str, name: str, data: bytes,
+               filing_year: int | None = None) -> dict[str, object]:
+    """Validate an uploaded file row by row, store what is valid and in scope, report the rest."""
+    _checked(name, data)
     suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".csv", ".xlsx", ".zip", ".gz") else ".csv"
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
@@ -86,9 +112,95 @@ def run_import(store: Store, user: User, kind: str, name: str, data: bytes,
     }
 
 
-@router.post("/{kind}", summary="簡易形式 CSV の取り込み (施設・医療機関)")
-async def upload(kind: ImportKind, file: UploadFile = File(..., description="facilities.csv / institutions.csv"),
-                 filing_year: int | None = Form(None, ge=2000, le=2100),
+_COLUMN = re.compile(r"^([^:：「」]{1,60}): ")
+
+
+def _reject(r: RejectedRow) -> dict[str, object]:
+    """A registry import's rejected row in the shape of the simple import's (issues with a column)."""
+    m = _COLUMN.match(r.reason)
+    column = m.group(1) if m else None
+    value = r.values.get(column) if column else None
+    issue = {"file": r.file, "row": r.row, "column": column, "value": value, "message": r.reason,
+             "severity": "error"}
+    return {"file": r.file, "row": r.row, "category": r.category, "category_ja": CATEGORY_JA[r.category],
+            "values": dict(r.values), "issues": [issue]}
+
+
+def _safe_name(name: str, taken: set[str]) -> str:
+    """The uploaded file's own name (the importers report it, and ナビイ's tells hospital/clinic
+    apart), reduced to a plain file name that is unique within the upload."""
+    base = unicodedata.normalize("NFKC", Path(name.replace("\\", "/")).name).strip()
+    base = re.sub(r"[^\w.\-()\[\] ]", "_", base).lstrip(".") or "upload.csv"
+    if Path(base).suffix.lower() not in SUFFIXES:
+        base += ".csv"
+    out, n = base, 1
+    while out.lower() in taken:
+        n += 1
+        out = f"{Path(base).stem}-{n}{Path(base).suffix}"
+    taken.add(out.lower())
+    return out
+
+
+def run_source_import(store: Store, user: User, source: str, uploads: list[tuple[str, bytes]],
+                      filing_year: int | None = None, declared_on: dt.date | None = None) -> dict[str, object]:
+    """Import uploaded registry files, filings or declarations with ``import_source`` in one
+    transaction, writing only inside the user's scope; report counts, rejects and warnings."""
+    if not uploads:
+        raise InputError(RowIssue("", None, "file", None, "ファイルを選んでください"))
+    total = 0
+    for name, data in uploads:
+        _checked(name, data)
+        total += len(data)
+    if total > MAX_BYTES:
+        raise InputError(RowIssue(uploads[0][0], None, "file", None,
+                                  f"ファイルが大きすぎます (合計 {total} バイト、上限 {MAX_BYTES})"))
+    with tempfile.TemporaryDirectory() as tmp:
+        taken: set[str] = set()
+        paths = []
+        for name, data in uploads:
+            path = Path(tmp) / _safe_name(name, taken)
+            path.write_bytes(data)
+            paths.append(path)
+        names = ",".join(p.name for p in paths)
+        with store.write() as s:
+            result = import_source(s, source, paths, filing_year=filing_year, declared_on=declared_on,
+                                   within=user.covers_code)
+            stats = {key: st.summary_ja() for key, st in result.stats.items()}
+            rejects = result.rejected
+            audit(s, user.username, f"import.{source}", names[:200],
+                  {"accepted": result.accepted, "rejected": len(rejects), **stats})
+    counts = {"read": result.read.rows_read, "accepted": result.accepted, "rejected": len(rejects),
+              **{c: sum(r.category == c for r in rejects) for c in CATEGORY_JA}, "warnings": len(result.warnings)}
+    return {
+        "kind": source, "file": names, "accepted": result.accepted, "rejected": len(rejects),
+        "rejects": [_reject(r) for r in rejects], "warnings": [_issue(i) for i in result.warnings],
+        "stats": stats, "counts": counts,
+    }
+
+
+async def read_uploads(files: list[UploadFile]) -> list[tuple[str, bytes]]:
+    return [(f.filename or "upload.csv", await f.read()) for f in files]
+
+
+async def import_upload(store: Store, user: User, kind: str, files: list[UploadFile], filing_year: int | None,
+                        declared_on: dt.date | None) -> dict[str, object]:
+    """Route an upload to the simple or the registry import (in a worker thread: imports are long)."""
+    uploads = await read_uploads(files)
+    if kind in SIMPLE_KINDS:
+        if len(uploads) != 1:
+            raise InputError(RowIssue("", None, "file", None,
+                                      f"簡易形式の取り込みはファイル1つです ({len(uploads)} 個が送られました)"))
+        name, data = uploads[0]
+        return await run_in_threadpool(run_import, store, user, kind, name or f"{kind}.csv", data, filing_year)
+    return await run_in_threadpool(run_source_import, store, user, kind, uploads, filing_year, declared_on)
+
+
+@router.post("/{kind}", summary="取り込み: 簡易形式 CSV、公開データ (介護・ナビイ・厚生局)、届出、申出")
+async def upload(kind: ImportKind,
+                 file: list[UploadFile] = File(..., description="簡易形式は1ファイル。公開データ・届出・申出は CSV / "
+                                               "Excel (.xlsx) / ZIP を複数選べます (ナビイは病院・診療所の施設票)"),
+                 filing_year: int | None = Form(None, ge=2000, le=2100,
+                                                description="届出の年度 (facilities, filings; 既定は確認日の年度)"),
+                 declared_on: dt.date | None = Form(None, description="申出の適用開始日 (declarations; 既定は今日)"),
                  user: User = Depends(writer), store: Store = Depends(get_store)) -> dict[str, object]:
-    data = await file.read()
-    return run_import(store, user, kind, file.filename or f"{kind}.csv", data, filing_year)
+    return await import_upload(store, user, kind, file, filing_year, declared_on)

@@ -1,10 +1,12 @@
 """Japanese pages: login, dashboard, map, facility, printable proposals per institution, uploads.
 
 Every page reads through the same scoped queries as the API; forms carry the session's CSRF token
+(the login form a signed pre-session one, see ``api.deps``)
 and end in a redirect (post/redirect/get) so that reloading never repeats a change.
 """
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -17,7 +19,19 @@ from matcher.store.errors import ConflictError, TransitionError
 from matcher.store.workflow import STATUS_LABELS_JA
 
 from ..cache import cache_of
-from ..deps import COOKIE, Session, current_session, get_store, issue_token, read_session, store_of
+from ..deps import (
+    COOKIE,
+    LOGIN_COOKIE,
+    LOGIN_FORM_SECONDS,
+    Session,
+    current_session,
+    get_store,
+    issue_token,
+    login_form_ok,
+    login_form_token,
+    read_session,
+    store_of,
+)
 from ..queries import (
     STATUS_COLUMNS,
     cached_facility_detail,
@@ -36,7 +50,7 @@ from ..schemas import IntId, RunIn
 from ..users import authenticate
 from .auth import set_cookie
 from .facilities import propose_for
-from .imports import run_import
+from .imports import KIND_LABELS_JA, import_upload
 from .proposals import change_status_for
 from .runs import start_run
 
@@ -62,22 +76,35 @@ def writer_session(sess: Session) -> Session:
     return sess
 
 
+def login_form(request: Request, status_code: int = 200, **ctx) -> HTMLResponse:
+    """The login page with a fresh CSRF pair (cookie and form field)."""
+    nonce, token = login_form_token(request)
+    response = render(request, "login.html", None, status_code, login_csrf=token, **ctx)
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, httponly=True, samesite="lax",
+                        secure=request.app.state.secure_cookies, path="/login")
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/") -> HTMLResponse:
-    return render(request, "login.html", None, next=_safe_next(next))
+    return login_form(request, next=_safe_next(next))
 
 
 @router.post("/login")
 def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
-                 next: str = Form("/")) -> Response:
+                 next: str = Form("/"), csrf_token: str = Form("")) -> Response:
+    if not login_form_ok(request, csrf_token):
+        return login_form(request, 403, next=_safe_next(next), username=username,
+                          error="ログインフォームの確認用トークンがないか、期限が切れています。もう一度ログインしてください")
     with store_of(request).read() as s:
         user = authenticate(s, username, password)
     if user is None:
-        return render(request, "login.html", None, 401, next=_safe_next(next), username=username,
-                      error="ユーザー名またはパスワードが違います")
+        return login_form(request, 401, next=_safe_next(next), username=username,
+                          error="ユーザー名またはパスワードが違います")
     token, _ = issue_token(request, user)
     response = RedirectResponse(_safe_next(next), 303)
     set_cookie(request, response, token)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 
@@ -169,24 +196,45 @@ def institution_print(institution_id: str, request: Request, sess: Session = Dep
     return render(request, "institution_print.html", sess, inst=inst, proposals=props)
 
 
+REJECTS_SHOWN = 2000  # a page of a national file's rejects would not load; the API returns them all
+
+
+def _imports(request: Request, sess: Session, status_code: int = 200, kind: str = "facilities", **ctx) -> HTMLResponse:
+    return render(request, "imports.html", sess, status_code, kinds_ja=KIND_LABELS_JA, kind=kind,
+                  shown=REJECTS_SHOWN, **{"result": None, **ctx})
+
+
 @router.get("/imports", response_class=HTMLResponse)
 def imports_page(request: Request, sess: Session = Depends(current_session)) -> HTMLResponse:
-    return render(request, "imports.html", sess, result=None)
+    return _imports(request, sess)
 
 
 @router.post("/imports", response_class=HTMLResponse)
-async def imports_submit(request: Request, kind: str = Form(...), file: UploadFile = File(...),
+async def imports_submit(request: Request, kind: str = Form(...), file: list[UploadFile] = File(...),
+                         filing_year: str = Form(""), declared_on: str = Form(""),
                          sess: Session = Depends(current_session), store: Store = Depends(get_store)) -> HTMLResponse:
     writer_session(sess)
-    if kind not in ("facilities", "institutions"):
-        return render(request, "imports.html", sess, 422, result=None, error=f"不明な種類「{kind}」")
-    data = await file.read()
+    if kind not in KIND_LABELS_JA:
+        return _imports(request, sess, 422, error=f"不明な種類「{kind}」")
+    year: int | None = None
+    day: dt.date | None = None
     try:
-        result = run_import(store, sess.user, kind, file.filename or f"{kind}.csv", data)
+        if filing_year.strip():
+            year = int(filing_year)
+            if not 2000 <= year <= 2100:
+                raise ValueError
+    except ValueError:
+        return _imports(request, sess, 422, kind, error=f"届出の年度「{filing_year}」が不正です (2000〜2100)")
+    try:
+        if declared_on.strip():
+            day = dt.date.fromisoformat(declared_on.strip())
+    except ValueError:
+        return _imports(request, sess, 422, kind, error=f"申出の適用開始日「{declared_on}」が不正です (例 2025-04-01)")
+    try:
+        result = await import_upload(store, sess.user, kind, file, year, day)
     except InputError as exc:
-        return render(request, "imports.html", sess, 422, result=None, issues=exc.issues,
-                      error="ファイルを取り込めませんでした")
-    return render(request, "imports.html", sess, result=result)
+        return _imports(request, sess, 422, kind, issues=exc.issues, error="ファイルを取り込めませんでした")
+    return _imports(request, sess, kind=kind, result=result)
 
 
 @router.post("/runs")

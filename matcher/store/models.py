@@ -2,7 +2,9 @@
 
 Capability sets are stored as the core's bit masks (consult=1, care=2, admit=4). Municipality
 codes are kept as given and, for area membership, as their first five digits (``code5``),
-because the 介護 data writes six digits and ナビイ five.
+because the 介護 data writes six digits and ナビイ five. The web service's users and audit trail
+(``web_users``, ``web_audit``) are tables of the store too, so that one migration history
+creates everything; their logic is in ``api.users``.
 """
 from __future__ import annotations
 
@@ -272,3 +274,36 @@ class ProposalHistoryRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
     version: Mapped[int] = mapped_column(Integer)
+
+
+class UserRow(Base):
+    """A user of the web service; roles, scope and password hashing are ``api.users``'s.
+
+    ``scope`` lists 2-digit prefecture and/or 5-digit municipality codes. ``session_epoch`` is
+    bumped on a password change: sessions signed with an older value stop working.
+    """
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuditRow(Base):
+    """One change made through the web (status changes, hand-made proposals, runs, imports, users)."""
+
+    __tablename__ = "web_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(200), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -16,12 +16,17 @@ Re-importing the same file changes nothing. Rows the importer rejects, rows that
 the store and filings of facilities the store does not hold are the result's ``rejected`` rows
 (written by the caller as ``*.rejects.csv``, like the file importers). Run inside
 ``Store.write()``: an import that fails half-way leaves the store as it was.
+
+``within`` limits an import to some municipalities (the web: a coordinator's area): whatever would
+be written for a facility or institution outside them is left out and reported as a rejected row
+(category ``skipped``) instead.
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -36,6 +41,7 @@ from ..sources import filings as src_filings
 from ..sources import kaigo_registry, kouseikyoku, navii
 from ..sources.importing import SOURCE_LABELS_JA, SOURCES, merge_listed_facilities
 from ..sources.report import ImportResult, RejectedRow
+from .areas import code5_of
 from .imports import (
     Declaration,
     Filing,
@@ -52,6 +58,8 @@ from .models import FacilityRow, InstitutionRow
 # The keys ``kouseikyoku.apply_flags`` adds to an institution's extra.
 FLAG_KEYS = ("medical_code", "flags", "flag_join", "already_partner")
 STATS_LABELS_JA = {"facilities": "施設", "institutions": "医療機関", "filings": "届出", "declarations": "申出"}
+# Whether an import may write for a municipality (given by the first five digits of its code).
+Within = Callable[[str], bool]
 
 
 @dataclass
@@ -62,10 +70,12 @@ class SourceImport:
     read: ImportResult
     joined: ImportResult | None = None
     stats: dict[str, ImportStats] = field(default_factory=dict)
+    accepted: int = 0  # items handed to the writers (facilities, institutions, filings, declarations)
+    outside: list[RejectedRow] = field(default_factory=list)  # left out by ``within``
 
     @property
     def rejected(self) -> list[RejectedRow]:
-        return self.read.rejected + (self.joined.rejected if self.joined is not None else [])
+        return self.read.rejected + (self.joined.rejected if self.joined is not None else []) + self.outside
 
     @property
     def warnings(self) -> list[RowIssue]:
@@ -120,16 +130,45 @@ def _year_of(text: str) -> int | None:
         return None
 
 
-def _kaigo(session: Session, files: list[Path], facilities: Path | None) -> SourceImport:
+class _Scope:
+    """Splits what an import would write into what ``within`` allows and rejected rows."""
+
+    def __init__(self, within: Within | None) -> None:
+        self.within = within
+        self.outside: list[RejectedRow] = []
+
+    def allows(self, item: Facility | Institution, file: str, row: int | None = None) -> bool:
+        if self.within is None or self.within(code5_of(item.municipality_code)):
+            return True
+        key = "facility_id" if isinstance(item, Facility) else "institution_id"
+        ident = item.facility_id if isinstance(item, Facility) else item.institution_id
+        self.outside.append(RejectedRow(
+            file, row, f"municipality_code: 「{item.municipality_code}」担当地域外の市区町村です",
+            {key: ident, "name": item.name, "municipality_code": item.municipality_code}, "skipped"))
+        return False
+
+    def keep(self, items: Sequence, files: list[Path]) -> list:
+        names = ",".join(p.name for p in files)
+        return [i for i in items if self.allows(i, names)]
+
+
+def _done(result: SourceImport, scope: _Scope, accepted: int) -> SourceImport:
+    result.accepted, result.outside = accepted, scope.outside
+    return result
+
+
+def _kaigo(session: Session, files: list[Path], facilities: Path | None, scope: _Scope) -> SourceImport:
     read = kaigo_registry.import_kaigo(files)
     items, joined = read.items, None
     if facilities is not None:
         joined = merge_listed_facilities(read.items, facilities)
         items = joined.items
-    return SourceImport("kaigo", read, joined, {"facilities": import_facilities(session, items)})
+    items = scope.keep(items, files)
+    return _done(SourceImport("kaigo", read, joined, {"facilities": import_facilities(session, items)}),
+                 scope, len(items))
 
 
-def _navii(session: Session, files: list[Path]) -> SourceImport:
+def _navii(session: Session, files: list[Path], scope: _Scope) -> SourceImport:
     read = navii.import_navii(files)
     stored = {i.institution_id: i for i in stored_institutions(session)}
     items = []
@@ -139,23 +178,27 @@ def _navii(session: Session, files: list[Path]) -> SourceImport:
             kept = {k: v for k, v in before.extra.items() if k in FLAG_KEYS}
             inst = dataclasses.replace(inst, offers=before.offers, extra={**inst.extra, **kept})
         items.append(inst)
-    return SourceImport("navii", read, None, {"institutions": import_institutions(session, items)})
+    items = scope.keep(items, files)
+    return _done(SourceImport("navii", read, None, {"institutions": import_institutions(session, items)}),
+                 scope, len(items))
 
 
-def _kouseikyoku(session: Session, files: list[Path]) -> SourceImport:
+def _kouseikyoku(session: Session, files: list[Path], scope: _Scope) -> SourceImport:
     read = kouseikyoku.import_kouseikyoku(files)
     # Offers of a joined institution are what this 名簿 implies (a flag dropped from it is gone).
     base = [dataclasses.replace(i, offers=0, extra={k: v for k, v in i.extra.items() if k not in FLAG_KEYS})
             for i in stored_institutions(session)]
     joined = kouseikyoku.apply_flags(base, read.items)
-    flagged = [i for i in joined.items if "flag_join" in i.extra]
-    return SourceImport("kouseikyoku", read, joined, {"institutions": import_institutions(session, flagged)})
+    flagged = scope.keep([i for i in joined.items if "flag_join" in i.extra], files)
+    return _done(SourceImport("kouseikyoku", read, joined, {"institutions": import_institutions(session, flagged)}),
+                 scope, len(flagged))
 
 
-def _declarations(session: Session, files: list[Path], declared_on: dt.date) -> SourceImport:
+def _declarations(session: Session, files: list[Path], declared_on: dt.date, scope: _Scope) -> SourceImport:
     read = src_declarations.import_declarations(files)
     insts = stored_institutions(session)
     chosen, joined = src_declarations.match_declarations(insts, read.items)
+    chosen = {k: d for k, d in chosen.items() if scope.allows(insts[k], d.file, d.row)}
     joined.rows_read = len(read.items)
     joined.items = [insts[k] for k in sorted(chosen)]  # the institutions that declared
     source = _source("declarations", files)
@@ -167,10 +210,11 @@ def _declarations(session: Session, files: list[Path], declared_on: dt.date) -> 
                                             "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します", "warning"))
             offers &= ~Capability.ADMIT
         decls.append(Declaration(inst.institution_id, declared_on, d.capacity, offers, d.willing, None, source))
-    return SourceImport("declarations", read, joined, {"declarations": import_declarations(session, decls)})
+    return _done(SourceImport("declarations", read, joined, {"declarations": import_declarations(session, decls)}),
+                 scope, len(decls))
 
 
-def _filings(session: Session, files: list[Path], filing_year: int | None) -> SourceImport:
+def _filings(session: Session, files: list[Path], filing_year: int | None, scope: _Scope) -> SourceImport:
     read = src_filings.import_filings(files, stored_institutions(session))
     facilities = stored_facilities(session)
     joined = src_filings.apply_filings(facilities, read.items)  # unmatched filings, kind warnings
@@ -181,14 +225,14 @@ def _filings(session: Session, files: list[Path], filing_year: int | None) -> So
     filed = []
     for fac in facilities:
         filing = by_id.get(fac.facility_id) or by_id.get(fac.facility_id.split("-")[0])
-        if filing is None:
+        if filing is None or not scope.allows(fac, filing.file, filing.rows[0] if filing.rows else None):
             continue
         filed.append(fac)
         year = filing_year if filing_year is not None else _year_of(filing.confirmed_on) or today
         partners = tuple(FilingPartner(p.name, p.provides, p.institution_id or None) for p in filing.partners)
         out.append(Filing(fac.facility_id, year, filing.has_partner, partners, 0, source))
     joined.items = filed  # the facilities that filed (only their filings are written)
-    return SourceImport("filings", read, joined, {"filings": import_filings(session, out)})
+    return _done(SourceImport("filings", read, joined, {"filings": import_filings(session, out)}), scope, len(out))
 
 
 def import_source(
@@ -199,25 +243,28 @@ def import_source(
     facilities: str | Path | None = None,
     filing_year: int | None = None,
     declared_on: dt.date | None = None,
+    within: Within | None = None,
 ) -> SourceImport:
     """Import ``files`` of one ``source`` (``kaigo``, ``navii``, ``kouseikyoku``, ``declarations``,
     ``filings``) into the store; see the module docstring.
 
     ``facilities`` (kaigo only) is a simple facilities CSV merged in (養護/軽費 homes).
     ``filing_year`` defaults to the 年度 of each filing's 確認日, else the current 年度;
-    ``declared_on`` (the declarations' start) to today.
+    ``declared_on`` (the declarations' start) to today. ``within`` (default: everywhere) tells
+    for a municipality's first five digits whether this import may write there.
     """
     paths = [Path(p) for p in files]
     if source not in SOURCES:
         raise InputError(RowIssue("", None, None, None, f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})"))
     if facilities is not None and source != "kaigo":
         raise InputError(RowIssue("", None, None, None, "--facilities は kaigo の取り込みでのみ使えます"))
+    scope = _Scope(within)
     if source == "kaigo":
-        return _kaigo(session, paths, Path(facilities) if facilities is not None else None)
+        return _kaigo(session, paths, Path(facilities) if facilities is not None else None, scope)
     if source == "navii":
-        return _navii(session, paths)
+        return _navii(session, paths, scope)
     if source == "kouseikyoku":
-        return _kouseikyoku(session, paths)
+        return _kouseikyoku(session, paths, scope)
     if source == "declarations":
-        return _declarations(session, paths, declared_on or dt.date.today())
-    return _filings(session, paths, filing_year)
+        return _declarations(session, paths, declared_on or dt.date.today(), scope)
+    return _filings(session, paths, filing_year, scope)
