@@ -81,6 +81,7 @@ def bench(name: str, instance, params: MatchParams, time_limit: float | None) ->
     stable, t_s = timed("stable", solve_stable, problem, cand, params.max_new_partners)
     (opt, rep), t_o = timed("optimal", lambda: solve_optimal(problem, cand, params.max_new_partners, time_limit))
     o, g, s = (evaluate(problem, cand, x) for x in (opt, greedy, stable))
+    print(f"  {rep.message_ja()}")
     print(f"  optimal proven: {rep.proven}; LP-integral levels {rep.lp_integral_levels}, MILP levels "
           f"{rep.milp_levels}, columns {rep.columns}, pricing rounds {rep.pricing_rounds}")
     for label, obj in (("optimal", o), ("greedy", g), ("stable", s)):
