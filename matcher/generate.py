@@ -47,6 +47,17 @@ def _place(rng: np.random.Generator, munis, idx: np.ndarray, spread_km: np.ndarr
     return np.clip(lat, *JAPAN_LAT), np.clip(lon, *JAPAN_LON)
 
 
+def _draw(rng: np.random.Generator, national: dict[str, int], total: int | None, share: float,
+          munis, weights: np.ndarray, spread: np.ndarray):
+    """How many, of which type (index into ``national``), where (municipality index, lat, lon)."""
+    counts = np.array(list(national.values()), float)
+    n = total if total is not None else max(1, int(round(counts.sum() * share)))
+    type_idx = rng.choice(len(counts), size=n, p=counts / counts.sum())
+    where = rng.choice(len(munis), size=n, p=weights)
+    lat, lon = _place(rng, munis, where, spread)
+    return n, type_idx, where, lat, lon
+
+
 def generate(
     prefecture: str | None = "高知県",
     scale: float = 1.0,
@@ -73,11 +84,7 @@ def generate(
                       np.where([m.name.endswith("市") for m in munis], 3.5, 5.0))
     # Facilities.
     kinds = list(NATIONAL_FACILITIES)
-    counts = np.array([NATIONAL_FACILITIES[k] for k in kinds], float)
-    total_f = n_facilities if n_facilities is not None else max(1, int(round(counts.sum() * share)))
-    kind_idx = rng.choice(len(kinds), size=total_f, p=counts / counts.sum())
-    where = rng.choice(len(munis), size=total_f, p=weights)
-    lat, lon = _place(rng, munis, where, spread)
+    total_f, kind_idx, where, lat, lon = _draw(rng, NATIONAL_FACILITIES, n_facilities, share, munis, weights, spread)
     facilities = []
     for n in range(total_f):
         kind = kinds[kind_idx[n]]
@@ -106,11 +113,7 @@ def generate(
         ))
     # Institutions.
     types = list(NATIONAL_INSTITUTIONS)
-    tcounts = np.array([NATIONAL_INSTITUTIONS[t] for t in types], float)
-    total_i = n_institutions if n_institutions is not None else max(1, int(round(tcounts.sum() * share)))
-    type_idx = rng.choice(len(types), size=total_i, p=tcounts / tcounts.sum())
-    where = rng.choice(len(munis), size=total_i, p=weights)
-    lat, lon = _place(rng, munis, where, spread)
+    total_i, type_idx, where, lat, lon = _draw(rng, NATIONAL_INSTITUTIONS, n_institutions, share, munis, weights, spread)
     institutions = []
     for n in range(total_i):
         t = types[type_idx[n]]
