@@ -129,17 +129,23 @@ def import_facilities(session: Session, facilities: Iterable[Facility]) -> Impor
         values = dict(name=f.name, kind=f.kind, lat=float(f.lat), lon=float(f.lon),
                       municipality_code=f.municipality_code, code5=code5_of(f.municipality_code),
                       address=f.address, geocode=f.geocode, extra=dict(f.extra))
-        row = existing.get(f.facility_id)
-        if row is None:
-            session.add(FacilityRow(facility_id=f.facility_id, created_at=now, updated_at=now, **values))
-            stats.inserted += 1
-        elif _apply(row, values):
-            row.updated_at = now  # type: ignore[attr-defined]
-            stats.updated += 1
-        else:
-            stats.unchanged += 1
+        _upsert(session, FacilityRow, "facility_id", f.facility_id, values, existing, stats, now)
     session.flush()
     return stats
+
+
+def _upsert(session: Session, model, key_name: str, key: str, values: dict, existing: dict,
+            stats: ImportStats, now) -> None:
+    """Insert the row, or update it only where ``values`` differ (so re-imports change nothing)."""
+    row = existing.get(key)
+    if row is None:
+        session.add(model(**{key_name: key}, created_at=now, updated_at=now, **values))
+        stats.inserted += 1
+    elif _apply(row, values):
+        row.updated_at = now
+        stats.updated += 1
+    else:
+        stats.unchanged += 1
 
 
 def import_institutions(session: Session, institutions: Iterable[Institution]) -> ImportStats:
@@ -154,16 +160,7 @@ def import_institutions(session: Session, institutions: Iterable[Institution]) -
         values = dict(name=i.name, kind=i.kind, lat=float(i.lat), lon=float(i.lon), offers=int(i.offers),
                       municipality_code=i.municipality_code, code5=code5_of(i.municipality_code),
                       address=i.address, geocode=i.geocode, extra=dict(i.extra))
-        row = existing.get(i.institution_id)
-        if row is None:
-            session.add(InstitutionRow(institution_id=i.institution_id, created_at=now, updated_at=now,
-                                       **values))
-            stats.inserted += 1
-        elif _apply(row, values):
-            row.updated_at = now  # type: ignore[attr-defined]
-            stats.updated += 1
-        else:
-            stats.unchanged += 1
+        _upsert(session, InstitutionRow, "institution_id", i.institution_id, values, existing, stats, now)
     session.flush()
     return stats
 
