@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -75,6 +75,26 @@ def read_mapped(path: Path, spec: Mapping[str, Sequence[str]], required: Mapping
     if missing:
         raise InputError(missing)
     return df, found
+
+
+def header_tables(path: Path, spec: Mapping[str, Sequence[str]], anchor: Sequence[str],
+                  required: Mapping[str, str]
+                  ) -> Iterator[tuple[str, dict[str, str], list[dict[str, str]], list[RowIssue]]]:
+    """Per sheet of a CSV/Excel file: where, mapped columns, records, missing required columns.
+
+    The header row is found by the ``anchor`` canonical names. A workbook's extra sheets without
+    it (instructions, lists) are passed over; a file whose only sheet lacks it yields the missing
+    columns so the caller can report them.
+    """
+    sheets = read_grid(path)
+    for sheet, grid in sheets.items():
+        where = f"{path.name}[{sheet}]" if sheet else path.name
+        at = find_header(grid, spec, tuple(anchor))
+        if at is None and len(sheets) > 1:
+            continue
+        headers, records, _ = table_below(grid, at or 0)
+        found = match_columns(headers, spec)
+        yield where, found, records, missing_columns(where, headers, found, required, (at or 0) + 1)
 
 
 def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:

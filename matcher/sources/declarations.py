@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 from .._errors import RowIssue
 from ..model import Capability, Institution, normalize_text, parse_capabilities
-from .columns import find_header, is_blank, match_columns, missing_columns, read_grid, table_below
+from .columns import header_tables, is_blank
 from .filings import parse_yes_no
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
@@ -68,16 +68,8 @@ def import_declarations(paths: str | Path | Sequence[str | Path]) -> ImportResul
     out: ImportResult[Declaration] = ImportResult()
     for p in paths:
         path = Path(p)
-        sheets = read_grid(path)
-        for sheet, grid in sheets.items():
-            where = f"{path.name}[{sheet}]" if sheet else path.name
-            at = find_header(grid, COLUMNS, ("name", "willing"))
-            if at is None and len(sheets) > 1:
-                continue
-            headers, records, _ = table_below(grid, at or 0)
-            found = match_columns(headers, COLUMNS)
-            missing = missing_columns(where, headers, found, {"name": "医療機関名", "willing": "協力医療機関となる意向"},
-                                      (at or 0) + 1)
+        for where, found, records, missing in header_tables(
+                path, COLUMNS, ("name", "willing"), {"name": "医療機関名", "willing": "協力医療機関となる意向"}):
             if missing:
                 out.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
                 continue

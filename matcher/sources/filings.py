@@ -26,7 +26,7 @@ from ..model import (
     normalize_text,
     parse_facility_kind,
 )
-from .columns import find_header, is_blank, match_columns, missing_columns, read_grid, table_below
+from .columns import header_tables, is_blank
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
@@ -116,23 +116,6 @@ class _Registry:
         return same[0] if len(same) == 1 else None
 
 
-def _records(path: Path) -> Iterable[tuple[str, list[str], list[dict[str, str]], list[RowIssue]]]:
-    """Per sheet: where, headers, records and the missing required columns (if any).
-
-    A workbook's extra sheets without the header (instructions, lists) are passed over; a file
-    whose only sheet lacks it yields the missing columns so the caller can report them.
-    """
-    sheets = read_grid(path)
-    for sheet, grid in sheets.items():
-        where = f"{path.name}[{sheet}]" if sheet else path.name
-        at = find_header(grid, COLUMNS, ("facility_id", "partner_name"))
-        if at is None and len(sheets) > 1:
-            continue
-        headers, records, _ = table_below(grid, at or 0)
-        found = match_columns(headers, COLUMNS)
-        yield where, headers, records, missing_columns(where, headers, found, REQUIRED, (at or 0) + 1)
-
-
 def clean_facility_id(value: object) -> str:
     """事業所番号 as text: Excel may have made it a number (``170100011`` or ``170100011.0``)."""
     text = normalize_text(value)
@@ -157,11 +140,11 @@ def import_filings(
     out: ImportResult[FacilityFiling] = ImportResult()
     grouped: dict[str, dict] = {}
     for p in paths:
-        for where, headers, records, missing in _records(Path(p)):
+        for where, found, records, missing in header_tables(Path(p), COLUMNS, ("facility_id", "partner_name"),
+                                                            REQUIRED):
             if missing:
                 out.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
                 continue
-            found = match_columns(headers, COLUMNS)
             for rec in records:
                 if is_blank(rec):
                     continue
