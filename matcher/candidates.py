@@ -122,6 +122,30 @@ class Candidates:
         return g
 
 
+def _apply_travel(problem: Problem, fac: np.ndarray, inst: np.ndarray, km: np.ndarray,
+                  travel: TravelMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matrix distances replace the computed ones; matrix pairs the tree did not find are added.
+
+    Roads are not shorter than the arc, but a user's matrix may measure something else: a pair
+    it lists counts with the matrix's distance wherever the arc would have put it.
+    """
+    key = fac * problem.n_inst + inst
+    useful = (problem.missing[travel.fac] > 0) & (problem.offers[travel.inst] > 0)
+    tkey, tkm = travel.fac[useful] * problem.n_inst + travel.inst[useful], travel.km[useful]
+    order = np.argsort(tkey, kind="stable")
+    tkey, tkm = tkey[order], tkm[order]
+    if len(tkey) == 0:
+        return fac, inst, km
+    pos = np.minimum(np.searchsorted(tkey, key), len(tkey) - 1)
+    hit = tkey[pos] == key
+    km = km.copy()
+    km[hit] = tkm[pos[hit]]
+    extra = ~np.isin(tkey, key)
+    return (np.concatenate((fac, tkey[extra] // problem.n_inst)),
+            np.concatenate((inst, tkey[extra] % problem.n_inst)),
+            np.concatenate((km, tkm[extra])))
+
+
 def build_candidates(
     problem: Problem, params: MatchParams, travel: TravelMatrix | None = None
 ) -> Candidates:
@@ -143,14 +167,7 @@ def build_candidates(
     km = chord_to_km(pairs["v"]) * params.road_factor
     # Coincident points come back with v == 0 but are in the result; nothing else to patch.
     if travel is not None and len(travel.fac):
-        key = fac * problem.n_inst + inst
-        tkey = travel.fac * problem.n_inst + travel.inst
-        order = np.argsort(tkey)
-        pos = np.searchsorted(tkey[order], key)
-        pos = np.minimum(pos, len(order) - 1)
-        hit = tkey[order][pos] == key
-        km = km.copy()
-        km[hit] = travel.km[order][pos[hit]]
+        fac, inst, km = _apply_travel(problem, fac, inst, km, travel)
     covers = np.zeros(len(fac), np.uint8)
     offer_need = problem.offers[inst] & problem.missing[fac]
     for cap in CAPABILITIES:

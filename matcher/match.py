@@ -28,7 +28,12 @@ def travel_matrix(instance: Instance, rows: list[tuple[str, str, float]], file: 
     ipos = {i.institution_id: k for k, i in enumerate(instance.institutions)}
     issues = []
     fac, inst, km = [], [], []
+    seen: dict[tuple[str, str], int] = {}
     for n, (fid, iid, d) in enumerate(rows, start=2):
+        if (fid, iid) in seen:
+            issues.append(RowIssue(file, n, "institution_id", iid, f"同じ組み合わせが {seen[(fid, iid)]}行目にもあります"))
+            continue
+        seen[(fid, iid)] = n
         if fid not in fpos:
             issues.append(RowIssue(file, n, "facility_id", fid, "施設一覧にない施設IDです"))
         elif iid not in ipos:

@@ -87,3 +87,17 @@ def test_parse_max_km() -> None:
     assert km[Capability.CARE] == 10 and km[Capability.ADMIT] == 25 and km[Capability.CONSULT] == 30
     with pytest.raises(ValueError, match="不正"):
         parse_max_km("visit=3")
+
+
+def test_travel_matrix_pair_beyond_the_arc_counts() -> None:
+    # The arc is 40 km (beyond every range), but the user's matrix says 10 km: it is a candidate.
+    instance = Instance.of([fac("F1", "gh", 0, 0)], [inst("A", "clinic", 40, 0, 3)])
+    assert not match(instance).proposals
+    result = match(instance, travel=travel_matrix(instance, [("F1", "A", 10.0)]))
+    assert [(p.institution_id, p.distance_km) for p in result.proposals] == [("A", 10.0)]
+
+
+def test_travel_matrix_rejects_duplicate_pairs() -> None:
+    instance = Instance.of([fac("F1", "gh", 0, 0)], [inst("A", "clinic", 5, 0, 3)])
+    with pytest.raises(ValueError, match="2行目にもあります"):
+        travel_matrix(instance, [("F1", "A", 4.0), ("F1", "A", 6.0)], "travel.csv")
