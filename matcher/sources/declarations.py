@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 from .._errors import RowIssue
 from ..model import Capability, Institution, normalize_text, parse_capabilities
-from .columns import header_tables, is_blank
+from .columns import header_tables
 from .filings import parse_yes_no
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
@@ -70,13 +70,7 @@ def import_declarations(paths: str | Path | Sequence[str | Path]) -> ImportResul
         path = Path(p)
         for where, found, records, missing in header_tables(
                 path, COLUMNS, ("name", "willing"), {"name": "医療機関名", "willing": "協力医療機関となる意向"}):
-            if missing:
-                out.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
-                continue
-            for rec in records:
-                if is_blank(rec):
-                    continue
-                out.rows_read += 1
+            for rec in out.table_rows(where, records, missing):
                 _row(rec, found, where, out)
     return out
 

@@ -26,7 +26,7 @@ from ..model import (
     normalize_text,
     parse_facility_kind,
 )
-from .columns import header_tables, is_blank
+from .columns import header_tables
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
@@ -142,13 +142,7 @@ def import_filings(
     for p in paths:
         for where, found, records, missing in header_tables(Path(p), COLUMNS, ("facility_id", "partner_name"),
                                                             REQUIRED):
-            if missing:
-                out.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
-                continue
-            for rec in records:
-                if is_blank(rec):
-                    continue
-                out.rows_read += 1
+            for rec in out.table_rows(where, records, missing):
                 _row(rec, found, where, registry, grouped, out)
     for g in grouped.values():
         partners = tuple(g["partners"])

@@ -27,7 +27,7 @@ from .._errors import RowIssue
 from ..geocode import municipality_in_address
 from ..model import Capability, Institution, normalize_text
 from ..reference import prefectures
-from .columns import is_blank, locate_header, match_columns, missing_columns, read_grid, table_below
+from .columns import locate_header, match_columns, missing_columns, read_grid, table_below
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
@@ -130,13 +130,7 @@ def import_kouseikyoku(paths: str | Path | Sequence[str | Path]) -> ImportResult
             headers, records, _ = table_below(grid, at)
             found = match_columns(headers, COLUMNS)
             missing = missing_columns(where, headers, found, REQUIRED, header_row=at + 1)
-            if missing:
-                out.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
-                continue
-            for rec in records:
-                if is_blank(rec):
-                    continue
-                out.rows_read += 1
+            for rec in out.table_rows(where, records, missing):
                 row = int(rec["__row__"])
                 get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
                 flags = flags_of(get("standard"), get("symbol"))

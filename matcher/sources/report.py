@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Generic, Iterable, Literal, Mapping, Sequence, TypeVar
+from typing import Callable, Generic, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar
 
 import pandas as pd
 
 from .._errors import RowIssue
 from ..model import normalize_text
 from ..validate import Validated
+from .columns import is_blank
 from .textfile import write_csv
 
 T = TypeVar("T")
@@ -41,6 +42,19 @@ class ImportResult(Generic[T]):
     rejected: list[RejectedRow] = field(default_factory=list)
     warnings: list[RowIssue] = field(default_factory=list)
     rows_read: int = 0
+
+    def table_rows(self, where: str, records: Iterable[dict[str, str]],
+                   missing: Sequence[RowIssue]) -> Iterator[dict[str, str]]:
+        """The non-blank records of one table, counted as read; a table missing required
+        columns is rejected whole (one row per missing column) and yields nothing."""
+        if missing:
+            self.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
+            return
+        for rec in records:
+            if is_blank(rec):
+                continue
+            self.rows_read += 1
+            yield rec
 
     @property
     def errors(self) -> list[RejectedRow]:
