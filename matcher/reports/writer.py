@@ -140,27 +140,14 @@ def write_reports(
         files.notes.append(f"概要の地図には遠隔地(島しょ部など)の {outside} 地点を表示していません")
     report("overview", 1, 1)
 
-    taken: set[str] = set()
-    inst_pages = []
     insts = data.requested_institutions
-    for k, inst in enumerate(insts, start=1):
-        ctx = institution_context(data, inst)
-        inst_pages.append(ctx)
-        path = out / "institutions" / f"{safe_name(inst.institution_id, taken)}.html"
-        files.institution_pages[inst.institution_id] = _write(path, render_document(f"依頼 {inst.name}", [ctx]))
-        report("institutions", k, len(insts))
-    files.files["institutions"] = _write(out / "institutions.html", render_document("医療機関への依頼", inst_pages))
-
-    taken = set()
-    fac_pages = []
+    files.institution_pages.update(_page_batch(
+        out, "institutions", [(i.institution_id, f"依頼 {i.name}", lambda i=i: institution_context(data, i))
+                              for i in insts], "医療機関への依頼", files, report))
     facs = data.demand_facilities
-    for k, fac in enumerate(facs, start=1):
-        ctx = facility_context(data, fac)
-        fac_pages.append(ctx)
-        path = out / "facilities" / f"{safe_name(fac.facility_id, taken)}.html"
-        files.facility_pages[fac.facility_id] = _write(path, render_document(f"お知らせ {fac.name}", [ctx]))
-        report("facilities", k, len(facs))
-    files.files["facilities"] = _write(out / "facilities.html", render_document("施設へのお知らせ", fac_pages))
+    files.facility_pages.update(_page_batch(
+        out, "facilities", [(f.facility_id, f"お知らせ {f.name}", lambda f=f: facility_context(data, f))
+                            for f in facs], "施設へのお知らせ", files, report))
 
     exe, backend_note = pdf_backend()
     if pdf == "none":
@@ -227,6 +214,22 @@ def print_pdfs(exe: str, jobs: list[Path], progress: Progress, workers: int | No
         for future in [pool.submit(run, lane) for lane in lanes if lane]:
             future.result()
     return [job.with_suffix(".pdf") for job in jobs]
+
+
+def _page_batch(out: Path, stage: str, pages: list[tuple[str, str, Callable[[], dict]]], bundle_title: str,
+                files: "ReportFiles", report: Callable[[str, int, int], None]) -> dict[str, Path]:
+    """One printable page per item under ``out/stage/`` plus the bundle ``out/stage.html``."""
+    taken: set[str] = set()
+    written: dict[str, Path] = {}
+    contexts = []
+    for k, (item_id, title, make_context) in enumerate(pages, start=1):
+        ctx = make_context()
+        contexts.append(ctx)
+        path = out / stage / f"{safe_name(item_id, taken)}.html"
+        written[item_id] = _write(path, render_document(title, [ctx]))
+        report(stage, k, len(pages))
+    files.files[stage] = _write(out / f"{stage}.html", render_document(bundle_title, contexts))
+    return written
 
 
 def _write(path: Path, text: str) -> Path:
