@@ -14,6 +14,7 @@ Values are shared between requests and threads: callers must not mutate them.
 (no thread hand-off, which costs more than the answer itself) and moves it to a worker thread
 only when something has to be read from the store.
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -32,7 +33,9 @@ T = TypeVar("T")
 P = ParamSpec("P")
 Token = tuple[int, dt.date]
 MAX_ENTRIES = 20_000  # a safety bound: one entry per facility, user, area and query shape
-_only_cached: contextvars.ContextVar[bool] = contextvars.ContextVar("kyoryoku_only_cached", default=False)
+_only_cached: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "kyoryoku_only_cached", default=False
+)
 
 
 class CacheMiss(Exception):
@@ -45,10 +48,16 @@ class ReadCache:
     def __init__(self, engine: Engine) -> None:
         self._conn: sqlite3.Connection | None = None
         url = engine.url
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-                and not url.database.startswith("file:"):
+        if (
+            url.get_backend_name() == "sqlite"
+            and url.database
+            and url.database != ":memory:"
+            and not url.database.startswith("file:")
+        ):
             # Autocommit, never writes: its data_version moves on every commit of anyone else.
-            self._conn = sqlite3.connect(url.database, check_same_thread=False, isolation_level=None)
+            self._conn = sqlite3.connect(
+                url.database, check_same_thread=False, isolation_level=None
+            )
             # Closed with the cache (or at exit): an unclosed connection warns when collected.
             self._finalizer = weakref.finalize(self, self._conn.close)
         self._lock = threading.Lock()

@@ -14,6 +14,7 @@ and dated, in the form; a login is accepted only if the two agree (``login_form_
 ``login_form_ok``). A cross-site form can neither read the token nor set the cookie. API clients
 log in with JSON (``POST /api/session``), which a cross-site form cannot send.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -131,7 +132,9 @@ async def _check_csrf(request: Request, sess: Session) -> None:
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
     if not sent or not hmac.compare_digest(sent, sess.csrf):
-        raise Forbidden("CSRF トークンがありません、または一致しません。ページを読み込み直してください")
+        raise Forbidden(
+            "CSRF トークンがありません、または一致しません。ページを読み込み直してください"
+        )
 
 
 async def current_session(request: Request) -> Session:

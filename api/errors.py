@@ -1,5 +1,6 @@
 """One place mapping domain errors to HTTP: input → 422 with file/row/column, stale version → 409,
 unknown or out-of-scope objects → 404, no session → 401 (pages: to the login page)."""
+
 from __future__ import annotations
 
 from urllib.parse import quote
@@ -18,8 +19,14 @@ def _is_api(request: Request) -> bool:
 
 
 def _issue(i) -> dict[str, object]:
-    return {"file": i.file, "row": i.row, "column": i.column, "value": i.value, "message": i.message,
-            "severity": i.severity}
+    return {
+        "file": i.file,
+        "row": i.row,
+        "column": i.column,
+        "value": i.value,
+        "message": i.message,
+        "severity": i.severity,
+    }
 
 
 def install(app: FastAPI) -> None:
@@ -44,7 +51,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ConflictError)
     async def _conflict(request: Request, exc: ConflictError) -> Response:
-        return _error(request, 409, str(exc), {"expected_version": exc.expected, "actual_version": exc.actual})
+        return _error(
+            request, 409, str(exc), {"expected_version": exc.expected, "actual_version": exc.actual}
+        )
 
     @app.exception_handler(TransitionError)
     async def _transition(request: Request, exc: TransitionError) -> Response:
@@ -63,5 +72,9 @@ def _error(request: Request, status: int, message: str, extra: dict | None = Non
     if _is_api(request):
         return JSONResponse({"detail": message, **(extra or {})}, status)
     templates = request.app.state.templates
-    return templates.TemplateResponse(request, "error.html", {"status": status, "message": message,
-                                                              "extra": extra or {}}, status_code=status)
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"status": status, "message": message, "extra": extra or {}},
+        status_code=status,
+    )

@@ -7,6 +7,7 @@ The registry lives in the process's memory: the app must be served by one proces
 serve`` runs a single uvicorn worker), or a poll could reach a worker that never saw the job.
 The read cache (``api.cache``) would be correct with several workers; the jobs are not.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -43,9 +44,18 @@ class Job:
 
     def to_dict(self) -> dict[str, object]:
         end = self.finished if self.finished is not None else time.monotonic()
-        return {"job_id": self.id, "area_code": self.area_code, "mode": self.mode, "state": self.state,
-                "stage": self.stage, "done": self.done, "total": self.total, "run_id": self.run_id,
-                "error": self.error, "seconds": round(end - self.started, 3)}
+        return {
+            "job_id": self.id,
+            "area_code": self.area_code,
+            "mode": self.mode,
+            "state": self.state,
+            "stage": self.stage,
+            "done": self.done,
+            "total": self.total,
+            "run_id": self.run_id,
+            "error": self.error,
+            "seconds": round(end - self.started, 3),
+        }
 
 
 class Jobs:
@@ -61,13 +71,24 @@ class Jobs:
     def get(self, job_id: int) -> Job | None:
         return self._jobs.get(job_id)
 
-    def start(self, area_code: str, params: MatchParams, mode: Mode, actor: str, note: str = "",
-              wait: float = 1.0) -> Job:
+    def start(
+        self,
+        area_code: str,
+        params: MatchParams,
+        mode: Mode,
+        actor: str,
+        note: str = "",
+        wait: float = 1.0,
+    ) -> Job:
         with self._lock:
             job = Job(next(self._ids), area_code, mode, actor)
             self._jobs[job.id] = job
-        thread = threading.Thread(target=self._run, args=(job, params, mode, note), daemon=True,
-                                  name=f"kyoryoku-run-{job.id}")
+        thread = threading.Thread(
+            target=self._run,
+            args=(job, params, mode, note),
+            daemon=True,
+            name=f"kyoryoku-run-{job.id}",
+        )
         self._threads.append(thread)
         thread.start()
         thread.join(wait)
@@ -79,12 +100,30 @@ class Jobs:
 
         try:
             with self.store.write() as s:
-                report = plan(s, job.area_code, params, mode, actor=job.actor, note=note, progress=progress,
-                              create_area=False)
-                audit(s, job.actor, "run.create", f"run:{report.run_id}",
-                      {"area": job.area_code, "mode": mode, "params": params.to_dict(),
-                       "new": len(report.of("new")), "kept": len(report.of("kept")),
-                       "dropped": len(report.of("dropped"))})
+                report = plan(
+                    s,
+                    job.area_code,
+                    params,
+                    mode,
+                    actor=job.actor,
+                    note=note,
+                    progress=progress,
+                    create_area=False,
+                )
+                audit(
+                    s,
+                    job.actor,
+                    "run.create",
+                    f"run:{report.run_id}",
+                    {
+                        "area": job.area_code,
+                        "mode": mode,
+                        "params": params.to_dict(),
+                        "new": len(report.of("new")),
+                        "kept": len(report.of("kept")),
+                        "dropped": len(report.of("dropped")),
+                    },
+                )
             job.run_id, job.stage, job.state = report.run_id, "done", "done"
         except MatcherError as exc:
             job.state, job.error = "failed", str(exc)

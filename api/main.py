@@ -3,6 +3,7 @@
 ``create_app(database_url)`` opens the store (applying its migrations, which also create the
 web's users and audit tables) and mounts one router per resource.
 """
+
 from __future__ import annotations
 
 import os
@@ -38,31 +39,59 @@ DEFAULT_TILES = "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png"
 TILES_ATTRIBUTION = '<a href="https://maps.gsi.go.jp/development/ichiran.html">地理院タイル</a>'
 
 
-def create_app(database_url: str | None = None, *, secret_key: str | None = None,
-               tiles_url: str | None = None, session_seconds: int | None = None,
-               run_wait: float = 1.0, secure_cookies: bool | None = None) -> FastAPI:
+def create_app(
+    database_url: str | None = None,
+    *,
+    secret_key: str | None = None,
+    tiles_url: str | None = None,
+    session_seconds: int | None = None,
+    run_wait: float = 1.0,
+    secure_cookies: bool | None = None,
+) -> FastAPI:
     """Build the app on the store at ``database_url`` (default: ``KYORYOKU_DATABASE_URL`` or
     ``./kyoryoku.db``). Settings not given come from ``KYORYOKU_SECRET_KEY`` (else a random key:
     sessions end when the server restarts), ``KYORYOKU_TILES_URL`` (empty: no background map),
     ``KYORYOKU_SESSION_SECONDS`` (default 8 hours) and ``KYORYOKU_SECURE_COOKIES``."""
     store = open_store(database_url, upgrade=True)
-    app = FastAPI(title="協力医療機関マッチング (kyoryoku-match)", version="0.1.0",
-                  description="在宅医療連携拠点のコーディネーター向け API。ログインは POST /api/session。")
+    app = FastAPI(
+        title="協力医療機関マッチング (kyoryoku-match)",
+        version="0.1.0",
+        description="在宅医療連携拠点のコーディネーター向け API。ログインは POST /api/session。",
+    )
     key = secret_key or os.environ.get("KYORYOKU_SECRET_KEY") or secrets.token_urlsafe(32)
     app.state.store = store
     app.state.serializer = URLSafeTimedSerializer(key, salt="kyoryoku-session")
     app.state.login_serializer = URLSafeTimedSerializer(key, salt="kyoryoku-login-form")
-    app.state.session_seconds = int(session_seconds or os.environ.get("KYORYOKU_SESSION_SECONDS") or 8 * 3600)
-    app.state.tiles_url = tiles_url if tiles_url is not None else os.environ.get("KYORYOKU_TILES_URL", DEFAULT_TILES)
+    app.state.session_seconds = int(
+        session_seconds or os.environ.get("KYORYOKU_SESSION_SECONDS") or 8 * 3600
+    )
+    app.state.tiles_url = (
+        tiles_url if tiles_url is not None else os.environ.get("KYORYOKU_TILES_URL", DEFAULT_TILES)
+    )
     app.state.tiles_attribution = TILES_ATTRIBUTION
-    app.state.secure_cookies = (secure_cookies if secure_cookies is not None
-                                else os.environ.get("KYORYOKU_SECURE_COOKIES", "") == "1")
+    app.state.secure_cookies = (
+        secure_cookies
+        if secure_cookies is not None
+        else os.environ.get("KYORYOKU_SECURE_COOKIES", "") == "1"
+    )
     app.state.run_wait = run_wait
     app.state.jobs = Jobs(store)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     errors.install(app)
-    for module in (auth, areas, facilities, institutions, runs, reports, proposals, imports, exports, status, map,
-                   pages):
+    for module in (
+        auth,
+        areas,
+        facilities,
+        institutions,
+        runs,
+        reports,
+        proposals,
+        imports,
+        exports,
+        status,
+        map,
+        pages,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     return app

@@ -1,4 +1,5 @@
 """Request bodies of the JSON API (responses are plain dicts documented by their routes)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal

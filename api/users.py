@@ -7,6 +7,7 @@ web (status changes, hand-made proposals, runs, imports, users).
 
 A user's scope is a list of codes: 2-digit prefecture codes and/or 5-digit municipality codes.
 """
+
 from __future__ import annotations
 
 import unicodedata
@@ -77,8 +78,14 @@ class User:
 
 
 def _as_user(row: UserRow) -> User:
-    return User(row.id, row.username, row.display_name, row.role, tuple(row.scope or ()),  # type: ignore[arg-type]
-                row.session_epoch)
+    return User(
+        row.id,
+        row.username,
+        row.display_name,
+        row.role,
+        tuple(row.scope or ()),  # type: ignore[arg-type]
+        row.session_epoch,
+    )
 
 
 def normalize_scope(codes: Iterable[str]) -> list[str]:
@@ -89,13 +96,22 @@ def normalize_scope(codes: Iterable[str]) -> list[str]:
         if not text:
             continue
         if not text.isdigit() or len(text) not in (1, 2, 5, 6):
-            raise InputError(f"担当地域のコード「{raw}」が不正です (都道府県2桁または市区町村5桁・6桁)")
+            raise InputError(
+                f"担当地域のコード「{raw}」が不正です (都道府県2桁または市区町村5桁・6桁)"
+            )
         out.add(text.zfill(2) if len(text) <= 2 else text[:5])
     return sorted(out)
 
 
-def add_user(session: Session, username: str, password: str, role: str, scope: Iterable[str],
-             display_name: str = "", actor: str = "cli") -> User:
+def add_user(
+    session: Session,
+    username: str,
+    password: str,
+    role: str,
+    scope: Iterable[str],
+    display_name: str = "",
+    actor: str = "cli",
+) -> User:
     """Create a user (or reset an existing user's password, role and scope)."""
     if role not in ROLES:
         raise InputError(f"不明な役割「{role}」(使えるのは {', '.join(ROLES)})")
@@ -141,10 +157,17 @@ def list_users(session: Session) -> list[User]:
     return [_as_user(r) for r in session.scalars(select(UserRow).order_by(UserRow.username))]
 
 
-def audit(session: Session, actor: str, action: str, target: str = "",
-          detail: dict[str, Any] | None = None) -> None:
+def audit(
+    session: Session,
+    actor: str,
+    action: str,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
     """Append one line to the audit trail (in the caller's transaction)."""
-    session.add(AuditRow(at=utcnow(), actor=actor, action=action, target=target, detail=detail or {}))
+    session.add(
+        AuditRow(at=utcnow(), actor=actor, action=action, target=target, detail=detail or {})
+    )
 
 
 def audit_log(session: Session, limit: int = 200, actor: str | None = None) -> list[AuditRow]:

@@ -5,6 +5,7 @@ match — the baseline, measured in the same run — and writes every report, pr
 each stage and its ratio to the match time. ``--pdf each`` also prints one PDF per institution
 and facility (slow by design: Chromium subsets the Japanese font for every file).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +26,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--prefecture", default="東京都")
     ap.add_argument("--pdf", default="bundle", choices=("bundle", "each", "none"))
-    ap.add_argument("--out", default=None, help="keep the reports here (default: a temporary folder)")
+    ap.add_argument(
+        "--out", default=None, help="keep the reports here (default: a temporary folder)"
+    )
     args = ap.parse_args()
 
     instance = generate(args.prefecture)
-    print(f"{args.prefecture}: 施設 {len(instance.facilities)}、医療機関 {len(instance.institutions)}、"
-          f"PDF: {args.pdf} ({find_chromium() or 'Chromium なし'})", flush=True)
+    print(
+        f"{args.prefecture}: 施設 {len(instance.facilities)}、医療機関 {len(instance.institutions)}、"
+        f"PDF: {args.pdf} ({find_chromium() or 'Chromium なし'})",
+        flush=True,
+    )
     t0 = time.perf_counter()
     result = match(instance)
     base = time.perf_counter() - t0
@@ -57,8 +63,10 @@ def main() -> None:
         dt = last[stage] - previous
         previous = last[stage]
         print(f"  {stage:<24} {dt:7.2f} s   ({counts[stage]} 件)", flush=True)
-    print(f"  {'reports total':<24} {total:7.2f} s   = {total / base:.1f} × match   "
-          f"(依頼 {len(files.institution_pages)}、お知らせ {len(files.facility_pages)}、PDF {len(files.pdfs)})")
+    print(
+        f"  {'reports total':<24} {total:7.2f} s   = {total / base:.1f} × match   "
+        f"(依頼 {len(files.institution_pages)}、お知らせ {len(files.facility_pages)}、PDF {len(files.pdfs)})"
+    )
     for note in files.notes:
         print(f"  注意: {note}")
 

@@ -7,6 +7,7 @@ step, the optimal-vs-greedy quality, and ratios against a baseline measured in t
 the one-capability min-cost assignment (scipy's ``min_weight_full_bipartite_matching`` is too
 slow at national scale, so the baseline is OR-Tools' min-cost flow when installed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,9 +57,17 @@ def baseline_flow(problem: Problem, cand) -> float | None:
     cap = np.where(problem.capacity < 0, len(demand), problem.capacity)
     tails = np.concatenate([np.full(len(demand), src), f, nf + np.arange(ni), demand])
     heads = np.concatenate([demand, nf + i, np.full(ni, sink), np.full(len(demand), sink)])
-    caps = np.concatenate([np.ones(len(demand)), np.ones(len(sel)), cap, np.ones(len(demand))]).astype(np.int64)
-    costs = np.concatenate([np.zeros(len(demand)), np.round(cand.km[sel] * 1000),
-                            np.zeros(ni), np.full(len(demand), 10**7)]).astype(np.int64)
+    caps = np.concatenate(
+        [np.ones(len(demand)), np.ones(len(sel)), cap, np.ones(len(demand))]
+    ).astype(np.int64)
+    costs = np.concatenate(
+        [
+            np.zeros(len(demand)),
+            np.round(cand.km[sel] * 1000),
+            np.zeros(ni),
+            np.full(len(demand), 10**7),
+        ]
+    ).astype(np.int64)
     smcf.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
     smcf.set_node_supply(src, len(demand))
     smcf.set_node_supply(sink, -len(demand))
@@ -67,32 +76,52 @@ def baseline_flow(problem: Problem, cand) -> float | None:
 
 
 def bench(name: str, instance, params: MatchParams, time_limit: float | None) -> dict[str, object]:
-    print(f"\n== {name}: {len(instance.facilities)} facilities × {len(instance.institutions)} institutions")
+    print(
+        f"\n== {name}: {len(instance.facilities)} facilities × {len(instance.institutions)} institutions"
+    )
     problem = Problem.from_instance(instance, params)
     cand, t_cand = timed("candidates (k-d tree)", build_candidates, problem, params)
     per_fac = np.bincount(cand.fac, minlength=problem.n_fac)[problem.missing > 0]
-    print(f"  demand {int((problem.missing > 0).sum())}, pairs {len(cand)}, "
-          f"candidates per facility median {int(np.median(per_fac)) if len(per_fac) else 0}, "
-          f"components {cand.components()[0]}")
+    print(
+        f"  demand {int((problem.missing > 0).sum())}, pairs {len(cand)}, "
+        f"candidates per facility median {int(np.median(per_fac)) if len(per_fac) else 0}, "
+        f"components {cand.components()[0]}"
+    )
     base = baseline_flow(problem, cand)
     if base is not None:
         print(f"  {'baseline: 1-capability flow':<28} {base:8.2f} s")
     greedy, t_g = timed("greedy", solve_greedy, problem, cand, params.max_new_partners)
     stable, t_s = timed("stable", solve_stable, problem, cand, params.max_new_partners)
-    (opt, rep), t_o = timed("optimal", lambda: solve_optimal(problem, cand, params.max_new_partners, time_limit))
+    (opt, rep), t_o = timed(
+        "optimal", lambda: solve_optimal(problem, cand, params.max_new_partners, time_limit)
+    )
     o, g, s = (evaluate(problem, cand, x) for x in (opt, greedy, stable))
     print(f"  {rep.message_ja()}")
-    print(f"  optimal proven: {rep.proven}; LP-integral levels {rep.lp_integral_levels}, MILP levels "
-          f"{rep.milp_levels}, columns {rep.columns}, pricing rounds {rep.pricing_rounds}")
+    print(
+        f"  optimal proven: {rep.proven}; LP-integral levels {rep.lp_integral_levels}, MILP levels "
+        f"{rep.milp_levels}, columns {rep.columns}, pricing rounds {rep.pricing_rounds}"
+    )
     for label, obj in (("optimal", o), ("greedy", g), ("stable", s)):
-        print(f"  {label:<8} full 義務 {obj.mandatory_full:6d}  努力 {obj.effort_full:6d}  pairs {obj.pairs_covered:7d}"
-              f"  partners {obj.partnerships:7d}  km {obj.distance_km:10.1f}")
+        print(
+            f"  {label:<8} full 義務 {obj.mandatory_full:6d}  努力 {obj.effort_full:6d}  pairs {obj.pairs_covered:7d}"
+            f"  partners {obj.partnerships:7d}  km {obj.distance_km:10.1f}"
+        )
     if base:
-        print(f"  ratio optimal/baseline {t_o / base:6.1f}×   candidates/baseline {t_cand / base:6.1f}×")
-    return {"name": name, "candidates_s": t_cand, "optimal_s": t_o, "greedy_s": t_g, "stable_s": t_s,
-            "baseline_s": base, "proven": rep.proven, "rss_mb": rss_mb(),
-            "gain_full": (o.mandatory_full + o.effort_full) - (g.mandatory_full + g.effort_full),
-            "gain_partners": g.partnerships - o.partnerships}
+        print(
+            f"  ratio optimal/baseline {t_o / base:6.1f}×   candidates/baseline {t_cand / base:6.1f}×"
+        )
+    return {
+        "name": name,
+        "candidates_s": t_cand,
+        "optimal_s": t_o,
+        "greedy_s": t_g,
+        "stable_s": t_s,
+        "baseline_s": base,
+        "proven": rep.proven,
+        "rss_mb": rss_mb(),
+        "gain_full": (o.mandatory_full + o.effort_full) - (g.mandatory_full + g.effort_full),
+        "gain_partners": g.partnerships - o.partnerships,
+    }
 
 
 def main() -> None:
@@ -102,21 +131,37 @@ def main() -> None:
     args = ap.parse_args()
     params = MatchParams()
     rows = []
-    tokyo = generate("東京都", n_facilities=1400, n_institutions=800, seed=1, capacity_factor=0.5,
-                     declared_share=1.0)
+    tokyo = generate(
+        "東京都",
+        n_facilities=1400,
+        n_institutions=800,
+        seed=1,
+        capacity_factor=0.5,
+        declared_share=1.0,
+    )
     rows.append(bench("Tokyo-like (dense, tight)", tokyo, params, args.time_limit))
     kochi = generate("高知県", seed=1, capacity_factor=0.5)
     rows.append(bench("高知県 (sample scale)", kochi, params, args.time_limit))
     if not args.skip_national:
-        japan = generate(None, n_facilities=43000, n_institutions=23000, seed=1,
-                     capacity_factor=0.5, declared_share=1.0)
+        japan = generate(
+            None,
+            n_facilities=43000,
+            n_institutions=23000,
+            seed=1,
+            capacity_factor=0.5,
+            declared_share=1.0,
+        )
         rows.append(bench("Japan", japan, params, args.time_limit))
-    print("\n| instance | candidates s | optimal s | proven | greedy s | stable s | baseline s | peak RSS MB |")
+    print(
+        "\n| instance | candidates s | optimal s | proven | greedy s | stable s | baseline s | peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         base = f"{r['baseline_s']:.2f}" if r["baseline_s"] else "n/a"
-        print(f"| {r['name']} | {r['candidates_s']:.2f} | {r['optimal_s']:.2f} | {r['proven']} | "
-              f"{r['greedy_s']:.2f} | {r['stable_s']:.2f} | {base} | {r['rss_mb']:.0f} |")
+        print(
+            f"| {r['name']} | {r['candidates_s']:.2f} | {r['optimal_s']:.2f} | {r['proven']} | "
+            f"{r['greedy_s']:.2f} | {r['stable_s']:.2f} | {base} | {r['rss_mb']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

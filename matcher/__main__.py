@@ -1,4 +1,5 @@
 """``python -m matcher`` runs the ``kyoryoku`` command line."""
+
 from .cli import app
 
 app()

@@ -1,4 +1,5 @@
 """The error hierarchy of kyoryoku-match: what went wrong, and where in the user's data."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -3,6 +3,7 @@
 Pairs come from a k-d tree over unit vectors (``cKDTree.sparse_distance_matrix``), so the work
 grows with the number of in-range pairs, never with facilities × institutions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class Problem:
         return len(self.offers)
 
     @classmethod
-    def from_instance(cls, instance: Instance, params: MatchParams) -> "Problem":
+    def from_instance(cls, instance: Instance, params: MatchParams) -> Problem:
         facs, insts = instance.facilities, instance.institutions
         missing = np.array([f.missing for f in facs], dtype=np.uint8)
         if not params.include_unknown:
@@ -82,11 +83,17 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.fac)
 
-    def without(self, drop: np.ndarray) -> "Candidates":
+    def without(self, drop: np.ndarray) -> Candidates:
         """The same graph minus the pairs where ``drop`` (bool per pair) is set."""
         keep = ~np.asarray(drop, bool)
-        return Candidates(self.fac[keep], self.inst[keep], self.km[keep], self.covers[keep],
-                          self.n_fac, self.n_inst)
+        return Candidates(
+            self.fac[keep],
+            self.inst[keep],
+            self.km[keep],
+            self.covers[keep],
+            self.n_fac,
+            self.n_inst,
+        )
 
     def fac_start(self) -> np.ndarray:
         """CSR-style offsets: the pairs of facility f are ``start[f]:start[f+1]``."""
@@ -122,8 +129,9 @@ class Candidates:
         return g
 
 
-def _apply_travel(problem: Problem, fac: np.ndarray, inst: np.ndarray, km: np.ndarray,
-                  travel: TravelMatrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _apply_travel(
+    problem: Problem, fac: np.ndarray, inst: np.ndarray, km: np.ndarray, travel: TravelMatrix
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Matrix distances replace the computed ones; matrix pairs the tree did not find are added.
 
     Roads are not shorter than the arc, but a user's matrix may measure something else: a pair
@@ -141,9 +149,11 @@ def _apply_travel(problem: Problem, fac: np.ndarray, inst: np.ndarray, km: np.nd
     km = km.copy()
     km[hit] = tkm[pos[hit]]
     extra = ~np.isin(tkey, key)
-    return (np.concatenate((fac, tkey[extra] // problem.n_inst)),
-            np.concatenate((inst, tkey[extra] % problem.n_inst)),
-            np.concatenate((km, tkm[extra])))
+    return (
+        np.concatenate((fac, tkey[extra] // problem.n_inst)),
+        np.concatenate((inst, tkey[extra] % problem.n_inst)),
+        np.concatenate((km, tkm[extra])),
+    )
 
 
 def build_candidates(
@@ -154,7 +164,9 @@ def build_candidates(
     supply = np.flatnonzero(problem.offers)
     empty = np.zeros(0, np.int64)
     if len(demand) == 0 or len(supply) == 0:
-        return Candidates(empty, empty, np.zeros(0), np.zeros(0, np.uint8), problem.n_fac, problem.n_inst)
+        return Candidates(
+            empty, empty, np.zeros(0), np.zeros(0, np.uint8), problem.n_fac, problem.n_inst
+        )
     # Road distance ≥ great-circle, so great-circle range / road factor bounds every pair we need;
     # a travel matrix only lengthens pairs (roads are never shorter than the arc).
     reach_km = params.max_range_km / params.road_factor
@@ -176,6 +188,10 @@ def build_candidates(
     keep = covers > 0
     order = np.lexsort((inst[keep], km[keep], fac[keep]))
     return Candidates(
-        fac[keep][order], inst[keep][order], km[keep][order], covers[keep][order],
-        problem.n_fac, problem.n_inst,
+        fac[keep][order],
+        inst[keep][order],
+        km[keep][order],
+        covers[keep][order],
+        problem.n_fac,
+        problem.n_inst,
     )

@@ -1,8 +1,8 @@
 """The ``kyoryoku gaps`` command: capacity-gap tables (CSV) and a map (PNG) for an area."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,13 +14,23 @@ def gaps_cmd(
     facilities: Path = typer.Argument(..., help="施設一覧 CSV (facilities.csv)"),
     institutions: Path = typer.Argument(..., help="医療機関一覧 CSV (institutions.csv)"),
     out_dir: Path = typer.Option(Path("out/gaps"), "--out", help="出力フォルダ"),
-    area: str = typer.Option("", "--area", help="市区町村コードの先頭 (例: 39 = 高知県, 39201 = 高知市)"),
-    max_km: str = typer.Option("consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"),
-    max_new_partners: int = typer.Option(2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"),
+    area: str = typer.Option(
+        "", "--area", help="市区町村コードの先頭 (例: 39 = 高知県, 39201 = 高知市)"
+    ),
+    max_km: str = typer.Option(
+        "consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"
+    ),
+    max_new_partners: int = typer.Option(
+        2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
+    ),
     road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
-    decay: str = typer.Option("gaussian", "--decay", help="2SFCA の距離減衰: step | linear | gaussian"),
+    decay: str = typer.Option(
+        "gaussian", "--decay", help="2SFCA の距離減衰: step | linear | gaussian"
+    ),
     whatif: bool = typer.Option(True, "--whatif/--no-whatif", help="受入枠・新設の効果を計算する"),
-    site_capacity: Optional[int] = typer.Option(5, "--site-capacity", help="新設医療機関の受入枠 (what-if)"),
+    site_capacity: int | None = typer.Option(
+        5, "--site-capacity", help="新設医療機関の受入枠 (what-if)"
+    ),
 ) -> None:
     """地域の受入枠の不足・空白地域・広域連携の必要性を分析し、表 (CSV) と地図 (PNG) を書き出します。"""
     from .gaps.access import DECAYS
@@ -34,15 +44,20 @@ def gaps_cmd(
     if decay not in DECAYS:
         err.print(f"[bold red]エラー:[/] 不明な距離減衰「{decay}」(使えるのは {', '.join(DECAYS)})")
         raise typer.Exit(2)
-    params = run_guarded(lambda: MatchParams(max_km=parse_max_km(max_km),
-                                             max_new_partners=max_new_partners, road_factor=road_factor))
+    params = run_guarded(
+        lambda: MatchParams(
+            max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor
+        )
+    )
     instance = run_guarded(_load_instance, facilities, institutions)
     if area:
         instance = restrict_area(instance, area)
         if not instance.facilities:
             err.print(f"[bold red]エラー:[/] 市区町村コードが「{area}」で始まる施設がありません")
             raise typer.Exit(2)
-    err.print(f"分析対象: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件")
+    err.print(
+        f"分析対象: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件"
+    )
     result = run_guarded(match, instance, params, "optimal")
     region = Region.of(instance, params)
     stats = WhatIfStats()
@@ -52,12 +67,16 @@ def gaps_cmd(
         write_csv(df, out_dir / f"{name}.csv")
     map_path = _write_map(region, result, tables["uncoverable"], out_dir / "map.png")
     o = result.objective
-    out.print(f"全要件を満たすようになる施設: 義務 {o.mandatory_full} 件、努力義務 {o.effort_full} 件 "
-              f"(要件不足 {result.counts['demand_facilities']} 件)")
+    out.print(
+        f"全要件を満たすようになる施設: 義務 {o.mandatory_full} 件、努力義務 {o.effort_full} 件 "
+        f"(要件不足 {result.counts['demand_facilities']} 件)"
+    )
     out.print(f"範囲内に候補のない (施設, 要件): {len(tables['uncoverable'])} 件")
     if whatif:
-        out.print(f"what-if: {stats.candidates} 件を評価 (再計算 {stats.resolved}、証明 {stats.witnessed}、"
-                  f"省略 {sum(stats.skipped.values())}) {stats.seconds:.1f} 秒")
+        out.print(
+            f"what-if: {stats.candidates} 件を評価 (再計算 {stats.resolved}、証明 {stats.witnessed}、"
+            f"省略 {sum(stats.skipped.values())}) {stats.seconds:.1f} 秒"
+        )
     out.print(f"結果を書き出しました: {out_dir.resolve()}")
     for name in tables:
         out.print(f"  {name}.csv")
@@ -81,7 +100,9 @@ def _write_map(region, result, uncoverable, path: Path) -> Path | None:
 
     after = {o.facility_id: o.missing_after == 0 for o in result.outcomes}
     full = np.array([after.get(fid, False) for fid in region.facility_ids], bool)
-    fig = region_map(region, full, set(uncoverable["facility_id"]), title="協力医療機関の空白と受入枠")
+    fig = region_map(
+        region, full, set(uncoverable["facility_id"]), title="協力医療機関の空白と受入枠"
+    )
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path

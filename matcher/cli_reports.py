@@ -4,11 +4,11 @@ a match run on CSV files (``--facilities``/``--institutions``), with a progress 
 matplotlib, jinja2, the PDF printer and SQLAlchemy are imported inside the command so that
 ``kyoryoku match`` does not load them.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -32,19 +32,31 @@ def _check_pdf(pdf: str, modes: tuple[str, ...]) -> None:
 
 
 def report_cmd(
-    run: Optional[int] = typer.Argument(None, metavar="RUN", help="計算ID (保存した計算の帳票を作る)", show_default=False),
-    facilities: Optional[Path] = typer.Option(None, "--facilities", help="施設一覧 CSV (計算IDを省略したとき)"),
-    institutions: Optional[Path] = typer.Option(None, "--institutions", help="医療機関一覧 CSV (計算IDを省略したとき)"),
+    run: int | None = typer.Argument(
+        None, metavar="RUN", help="計算ID (保存した計算の帳票を作る)", show_default=False
+    ),
+    facilities: Path | None = typer.Option(
+        None, "--facilities", help="施設一覧 CSV (計算IDを省略したとき)"
+    ),
+    institutions: Path | None = typer.Option(
+        None, "--institutions", help="医療機関一覧 CSV (計算IDを省略したとき)"
+    ),
     out_dir: Path = typer.Option(Path("out/reports"), "--out", help="出力フォルダ"),
     mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
-    max_km: str = typer.Option("consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"),
-    max_new_partners: int = typer.Option(2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"),
+    max_km: str = typer.Option(
+        "consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"
+    ),
+    max_new_partners: int = typer.Option(
+        2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
+    ),
     road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
     time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
     skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
-    pdf: str = typer.Option("bundle", "--pdf", help="bundle (まとめて1ファイル) | each (1件ずつも) | none"),
+    pdf: str = typer.Option(
+        "bundle", "--pdf", help="bundle (まとめて1ファイル) | each (1件ずつも) | none"
+    ),
     date: str | None = typer.Option(None, "--date", help="帳票の作成日 (YYYY-MM-DD、省略時は今日)"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """会議・医療機関・施設向けの帳票 (Excel・CSV・HTML・PDF) を作成します。
 
@@ -56,33 +68,57 @@ def report_cmd(
     run_guarded(_check_pdf, pdf, PDF_MODES)
     today = run_guarded(_parse_date, date)
     if run is None and (facilities is None or institutions is None):
-        err.print("[bold red]エラー:[/] 計算ID、または --facilities と --institutions の両方を指定してください "
-                  "(例: kyoryoku report 3 --out out/reports)", highlight=False)
+        err.print(
+            "[bold red]エラー:[/] 計算ID、または --facilities と --institutions の両方を指定してください "
+            "(例: kyoryoku report 3 --out out/reports)",
+            highlight=False,
+        )
         raise typer.Exit(2)
     if run is not None and (facilities is not None or institutions is not None):
-        err.print("[bold red]エラー:[/] 計算IDを指定したときは --facilities と --institutions は使えません "
-                  "(入力はデータベースから読みます)", highlight=False)
+        err.print(
+            "[bold red]エラー:[/] 計算IDを指定したときは --facilities と --institutions は使えません "
+            "(入力はデータベースから読みます)",
+            highlight=False,
+        )
         raise typer.Exit(2)
     notes: tuple[str, ...] = ()
     if run is not None:
         instance, result, notes = _stored_run(run, url)
-        err.print(f"計算 {run} を読み込みました: 施設 {len(instance.facilities)} 件、"
-                  f"医療機関 {len(instance.institutions)} 件、提案 {len(result.proposals)} 件")
+        err.print(
+            f"計算 {run} を読み込みました: 施設 {len(instance.facilities)} 件、"
+            f"医療機関 {len(instance.institutions)} 件、提案 {len(result.proposals)} 件"
+        )
     else:
         from .params import MatchParams, parse_max_km
 
-        params = run_guarded(lambda: MatchParams(
-            max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor,
-            time_limit=time_limit, include_unknown=not skip_unknown))
+        params = run_guarded(
+            lambda: MatchParams(
+                max_km=parse_max_km(max_km),
+                max_new_partners=max_new_partners,
+                road_factor=road_factor,
+                time_limit=time_limit,
+                include_unknown=not skip_unknown,
+            )
+        )
         instance = run_guarded(_load_instance, facilities, institutions)
-        err.print(f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        err.print(
+            f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件"
+        )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task(STAGES_JA.get(stage, "最適化中(施設)"), total=total or None)
+                tasks[stage] = bar.add_task(
+                    STAGES_JA.get(stage, "最適化中(施設)"), total=total or None
+                )
             bar.update(tasks[stage], completed=done, total=total or None)
 
         if run is None:
@@ -92,7 +128,9 @@ def report_cmd(
         files = run_guarded(write_reports, instance, result, out_dir, progress, today, pdf, notes)
     print_summary(result)
     out.print(f"帳票を書き出しました: {out_dir.resolve()}")
-    out.print(f"  目次 {files.files['index'].name} ・ Excel {files.files['workbook'].name} ・ PDF {len(files.pdfs)} 件")
+    out.print(
+        f"  目次 {files.files['index'].name} ・ Excel {files.files['workbook'].name} ・ PDF {len(files.pdfs)} 件"
+    )
     out.print(f"  医療機関への依頼 {len(files.institution_pages)} 件 (institutions/)")
     out.print(f"  施設へのお知らせ {len(files.facility_pages)} 件 (facilities/)")
     for note in files.notes:

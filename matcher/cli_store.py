@@ -2,16 +2,15 @@
 
 SQLAlchemy is imported inside the commands so that ``kyoryoku match`` does not need it.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import getpass
 from contextlib import contextmanager
 from pathlib import Path
-from typing import List, Optional
 
 import typer
-
 
 URL_HELP = "データベース URL (省略時は環境変数 KYORYOKU_DATABASE_URL、なければ ./kyoryoku.db)"
 
@@ -45,13 +44,15 @@ def _open(url: str | None, upgrade: bool = False):
 
 
 @db_app.command("upgrade")
-def upgrade_cmd(url: Optional[str] = typer.Option(None, "--db", help=URL_HELP)) -> None:
+def upgrade_cmd(url: str | None = typer.Option(None, "--db", help=URL_HELP)) -> None:
     """データベースを作成し、スキーマを最新にします (何度実行しても安全です)。"""
     from .store.db import database_url
     from .store.migrate import current_revision
 
     with _open(url, upgrade=True) as store:
-        out.print(f"スキーマを最新にしました (版: {current_revision(store.engine)}): {_safe_url(database_url(url))}")
+        out.print(
+            f"スキーマを最新にしました (版: {current_revision(store.engine)}): {_safe_url(database_url(url))}"
+        )
 
 
 def _safe_url(url: str) -> str:
@@ -64,9 +65,13 @@ def _safe_url(url: str) -> str:
 def import_csv_cmd(
     facilities: Path = typer.Argument(..., help="施設一覧 CSV (facilities.csv)"),
     institutions: Path = typer.Argument(..., help="医療機関一覧 CSV (institutions.csv)"),
-    filing_year: Optional[int] = typer.Option(None, "--filing-year", help="届出の年度 (省略時は今年度)"),
-    declared_on: Optional[str] = typer.Option(None, "--declared-on", help="受入枠の申告日 YYYY-MM-DD (省略時は今日)"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    filing_year: int | None = typer.Option(
+        None, "--filing-year", help="届出の年度 (省略時は今年度)"
+    ),
+    declared_on: str | None = typer.Option(
+        None, "--declared-on", help="受入枠の申告日 YYYY-MM-DD (省略時は今日)"
+    ),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """簡易 CSV 形式の施設・医療機関をデータベースに取り込みます (同じファイルの再取り込みは何も変えません)。"""
     from .cli import _load_instance
@@ -78,28 +83,49 @@ def import_csv_cmd(
 
         def work():
             with store.write() as s:
-                return import_simple(s, instance.facilities, instance.institutions, filing_year, day,
-                                     source=f"{facilities.name}+{institutions.name}")
+                return import_simple(
+                    s,
+                    instance.facilities,
+                    instance.institutions,
+                    filing_year,
+                    day,
+                    source=f"{facilities.name}+{institutions.name}",
+                )
 
         stats = run_guarded(work)
-        labels = {"institutions": "医療機関", "facilities": "施設", "filings": "届出", "declarations": "受入枠の申告"}
+        labels = {
+            "institutions": "医療機関",
+            "facilities": "施設",
+            "filings": "届出",
+            "declarations": "受入枠の申告",
+        }
         for key, st in stats.items():
             out.print(f"  {labels[key]}: {st.summary_ja()}")
             for w in st.warnings[:50]:
                 err.print(f"  [警告] {w}", markup=False, highlight=False)
         changed = any(st.changed for st in stats.values())
-        out.print("取り込みました。" if changed else "変更はありませんでした (同じ内容が登録済みです)。")
+        out.print(
+            "取り込みました。" if changed else "変更はありませんでした (同じ内容が登録済みです)。"
+        )
 
 
 @db_app.command("import")
 def import_source_cmd(
     source: str = typer.Argument(..., help="kaigo | navii | kouseikyoku | declarations | filings"),
-    files: List[Path] = typer.Argument(..., help="取り込むファイル (CSV / Excel / ZIP)"),
-    facilities: Optional[Path] = typer.Option(None, "--facilities", help="kaigo のみ: 養護・軽費老人ホームの一覧 (簡易形式の施設 CSV)"),
-    filing_year: Optional[int] = typer.Option(None, "--filing-year", help="届出の年度 (省略時は確認日の年度、なければ今年度)"),
-    declared_on: Optional[str] = typer.Option(None, "--declared-on", help="申出の適用開始日 YYYY-MM-DD (省略時は今日)"),
-    rejects: Optional[Path] = typer.Option(None, "--rejects", help="除外・未結合の行を書き出す CSV (省略時は ./<SOURCE>.rejects.csv)"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    files: list[Path] = typer.Argument(..., help="取り込むファイル (CSV / Excel / ZIP)"),
+    facilities: Path | None = typer.Option(
+        None, "--facilities", help="kaigo のみ: 養護・軽費老人ホームの一覧 (簡易形式の施設 CSV)"
+    ),
+    filing_year: int | None = typer.Option(
+        None, "--filing-year", help="届出の年度 (省略時は確認日の年度、なければ今年度)"
+    ),
+    declared_on: str | None = typer.Option(
+        None, "--declared-on", help="申出の適用開始日 YYYY-MM-DD (省略時は今日)"
+    ),
+    rejects: Path | None = typer.Option(
+        None, "--rejects", help="除外・未結合の行を書き出す CSV (省略時は ./<SOURCE>.rejects.csv)"
+    ),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """公開データ・名簿・届出・申出をそのままの形式でデータベースに取り込みます (同じファイルの再取り込みは何も変えません)。"""
     from .sources.report import write_rejects
@@ -110,13 +136,21 @@ def import_source_cmd(
 
         def work():
             with store.write() as s:
-                return import_source(s, source, files, facilities=facilities, filing_year=filing_year,
-                                     declared_on=day)
+                return import_source(
+                    s,
+                    source,
+                    files,
+                    facilities=facilities,
+                    filing_year=filing_year,
+                    declared_on=day,
+                )
 
         result = run_guarded(work)
     for line in result.lines_ja():
         out.print(line, markup=False, highlight=False)
-    warnings = [str(w) for w in result.warnings] + [w for st in result.stats.values() for w in st.warnings]
+    warnings = [str(w) for w in result.warnings] + [
+        w for st in result.stats.values() for w in st.warnings
+    ]
     for w in warnings[:20]:
         err.print(f"  {w}", markup=False, highlight=False)
     if len(warnings) > 20:
@@ -124,16 +158,24 @@ def import_source_cmd(
     if result.rejected:
         path = write_rejects(result.rejected, rejects or Path(f"{source}.rejects.csv"))
         out.print(f"  除外・未結合の行 {len(result.rejected)} 件: {path}", highlight=False)
-    out.print("取り込みました。" if result.changed else "変更はありませんでした (同じ内容が登録済みです)。")
+    out.print(
+        "取り込みました。"
+        if result.changed
+        else "変更はありませんでした (同じ内容が登録済みです)。"
+    )
 
 
 @db_app.command("area")
 def area_cmd(
     code: str = typer.Argument(..., help="地域コード (例: kochi-chuo)"),
     name: str = typer.Option(..., "--name", help="地域名"),
-    kind: str = typer.Option("renkei", "--kind", help="prefecture | municipality | renkei (在宅医療連携拠点)"),
-    municipalities: str = typer.Option(..., "--municipalities", help="市区町村コードをカンマ区切りで (都道府県は2桁)"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    kind: str = typer.Option(
+        "renkei", "--kind", help="prefecture | municipality | renkei (在宅医療連携拠点)"
+    ),
+    municipalities: str = typer.Option(
+        ..., "--municipalities", help="市区町村コードをカンマ区切りで (都道府県は2桁)"
+    ),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """地域 (都道府県・市区町村・在宅医療連携拠点の圏域) を登録または更新します。"""
     from .store.areas import save_area
@@ -151,26 +193,40 @@ def area_cmd(
 
 
 def run_cmd(
-    area: str = typer.Option(..., "--area", help="地域コード (都道府県2桁・市区町村コード・登録済みの地域)"),
+    area: str = typer.Option(
+        ..., "--area", help="地域コード (都道府県2桁・市区町村コード・登録済みの地域)"
+    ),
     mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
-    max_km: str = typer.Option("consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"),
-    max_new_partners: int = typer.Option(2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"),
+    max_km: str = typer.Option(
+        "consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"
+    ),
+    max_new_partners: int = typer.Option(
+        2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
+    ),
     road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
-    time_limit: Optional[float] = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
+    time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
     skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
-    release: List[int] = typer.Option([], "--release", help="打診中の提案を解放する (提案ID、複数可)"),
-    actor: Optional[str] = typer.Option(None, "--actor", help="実行者 (履歴に残ります)"),
+    release: list[int] = typer.Option(
+        [], "--release", help="打診中の提案を解放する (提案ID、複数可)"
+    ),
+    actor: str | None = typer.Option(None, "--actor", help="実行者 (履歴に残ります)"),
     note: str = typer.Option("", "--note", help="メモ"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="結果ファイルも書き出すフォルダ"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    out_dir: Path | None = typer.Option(None, "--out", help="結果ファイルも書き出すフォルダ"),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """地域の現状 (届出・合意・辞退) を踏まえて再計画し、計算と提案をデータベースに保存します。"""
     from .params import MatchParams, parse_max_km
     from .store.workflow import plan
 
-    params = run_guarded(lambda: MatchParams(
-        max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor,
-        time_limit=time_limit, include_unknown=not skip_unknown))
+    params = run_guarded(
+        lambda: MatchParams(
+            max_km=parse_max_km(max_km),
+            max_new_partners=max_new_partners,
+            road_factor=road_factor,
+            time_limit=time_limit,
+            include_unknown=not skip_unknown,
+        )
+    )
     with _open(url) as store:
 
         def work():
@@ -179,9 +235,15 @@ def run_cmd(
 
         report = run_guarded(work)
         print_summary(report.result)
-        prev = f"前回の計算 {report.previous_run_id} と比べて" if report.previous_run_id else "初回の計算:"
-        out.print(f"[bold]計算 {report.run_id}[/] を保存しました (地域 {report.area_code})。{prev} "
-                  f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ {len(report.of('dropped'))} 件")
+        prev = (
+            f"前回の計算 {report.previous_run_id} と比べて"
+            if report.previous_run_id
+            else "初回の計算:"
+        )
+        out.print(
+            f"[bold]計算 {report.run_id}[/] を保存しました (地域 {report.area_code})。{prev} "
+            f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ {len(report.of('dropped'))} 件"
+        )
         if out_dir is not None:
             from .sources.result_files import write_result
 
@@ -191,12 +253,14 @@ def run_cmd(
 
 @proposals_app.command("list")
 def proposals_list_cmd(
-    area: Optional[str] = typer.Option(None, "--area", help="地域コード"),
-    status: Optional[str] = typer.Option(None, "--status", help="proposed,contacted,agreed,declined,withdrawn (カンマ区切り)"),
-    facility: Optional[str] = typer.Option(None, "--facility", help="施設ID"),
-    institution: Optional[str] = typer.Option(None, "--institution", help="医療機関ID"),
-    run: Optional[int] = typer.Option(None, "--run", help="計算ID (その計算の提案)"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    area: str | None = typer.Option(None, "--area", help="地域コード"),
+    status: str | None = typer.Option(
+        None, "--status", help="proposed,contacted,agreed,declined,withdrawn (カンマ区切り)"
+    ),
+    facility: str | None = typer.Option(None, "--facility", help="施設ID"),
+    institution: str | None = typer.Option(None, "--institution", help="医療機関ID"),
+    run: int | None = typer.Option(None, "--run", help="計算ID (その計算の提案)"),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """提案を一覧します (ID と版は状態の変更に使います)。"""
     from rich.table import Table
@@ -213,8 +277,16 @@ def proposals_list_cmd(
         rows = run_guarded(work)
         table = Table("ID", "版", "状態", "施設", "医療機関", "要件", "距離km", "更新者")
         for p in rows:
-            table.add_row(str(p.id), str(p.version), p.status_ja, f"{p.facility_id} {p.facility_name}",
-                          f"{p.institution_id} {p.institution_name}", p.covers, f"{p.distance_km:.1f}", p.updated_by)
+            table.add_row(
+                str(p.id),
+                str(p.version),
+                p.status_ja,
+                f"{p.facility_id} {p.facility_name}",
+                f"{p.institution_id} {p.institution_name}",
+                p.covers,
+                f"{p.distance_km:.1f}",
+                p.updated_by,
+            )
         out.print(table)
         out.print(f"{len(rows)} 件")
 
@@ -223,10 +295,12 @@ def proposals_list_cmd(
 def proposals_set_status_cmd(
     proposal_id: int = typer.Argument(..., help="提案ID"),
     status: str = typer.Argument(..., help="contacted | agreed | declined | withdrawn"),
-    version: int = typer.Option(..., "--version", help="一覧で見た版 (他の人の更新を上書きしないため)"),
-    actor: Optional[str] = typer.Option(None, "--actor", help="変更者 (履歴に残ります)"),
+    version: int = typer.Option(
+        ..., "--version", help="一覧で見た版 (他の人の更新を上書きしないため)"
+    ),
+    actor: str | None = typer.Option(None, "--actor", help="変更者 (履歴に残ります)"),
     note: str = typer.Option("", "--note", help="メモ (電話の内容など)"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """提案の状態を変更します。版が古いと変更せずにエラーになります (終了コード 3)。"""
     from ._errors import MatcherError
@@ -248,13 +322,15 @@ def proposals_set_status_cmd(
         except (MatcherError, ValueError) as exc:
             err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
             raise typer.Exit(2)
-        out.print(f"提案 {proposal_id} を「{STATUS_LABELS_JA[new_status]}」にしました (新しい版: {new_version})")
+        out.print(
+            f"提案 {proposal_id} を「{STATUS_LABELS_JA[new_status]}」にしました (新しい版: {new_version})"
+        )
 
 
 @proposals_app.command("history")
 def proposals_history_cmd(
     proposal_id: int = typer.Argument(..., help="提案ID"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """提案の変更履歴 (誰が・いつ・何から何へ・メモ) を表示します。"""
     from .store.workflow import STATUS_LABELS_JA, proposal_history
@@ -267,14 +343,19 @@ def proposals_history_cmd(
 
         for h in run_guarded(work):
             before = STATUS_LABELS_JA.get(h.from_status or "", "(新規)")
-            out.print(f"{h.at:%Y-%m-%d %H:%M:%S} {h.actor}: {before} → {STATUS_LABELS_JA[h.to_status]} "
-                      f"(版 {h.version}) {h.note}", highlight=False)
+            out.print(
+                f"{h.at:%Y-%m-%d %H:%M:%S} {h.actor}: {before} → {STATUS_LABELS_JA[h.to_status]} "
+                f"(版 {h.version}) {h.note}",
+                highlight=False,
+            )
 
 
 def export_cmd(
     area: str = typer.Option(..., "--area", help="地域コード"),
-    out_path: Path = typer.Option(Path("export"), "--out", help="出力先 (.xlsx なら Excel、それ以外は CSV のフォルダ)"),
-    url: Optional[str] = typer.Option(None, "--db", help=URL_HELP),
+    out_path: Path = typer.Option(
+        Path("export"), "--out", help="出力先 (.xlsx なら Excel、それ以外は CSV のフォルダ)"
+    ),
+    url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """地域の現状 (施設の状況・提案・医療機関の受入枠) を CSV (BOM付き) または Excel に書き出します。"""
     from .store.export import state_frames, write_export

@@ -1,4 +1,5 @@
 """``kyoryoku serve`` and ``kyoryoku users``: the web service and its users (registered by cli.py)."""
+
 from __future__ import annotations
 
 import secrets
@@ -6,13 +7,17 @@ from pathlib import Path
 
 import typer
 
-
 users_app = typer.Typer(help="Web のユーザー管理", no_args_is_help=True)
 
 SAMPLE_AREAS = (
     # code, name, kind, members
     ("39", "高知県", "prefecture", ["39"]),
-    ("kochi-chuo", "高知市・南国市・香南市 在宅医療連携拠点", "renkei", ["39201", "39204", "39211"]),
+    (
+        "kochi-chuo",
+        "高知市・南国市・香南市 在宅医療連携拠点",
+        "renkei",
+        ["39201", "39204", "39211"],
+    ),
 )
 DEMO_USER = "demo"
 
@@ -28,17 +33,23 @@ def _guard(fn, *args, **kwargs):
 def users_add(
     username: str = typer.Argument(..., help="ユーザー名"),
     role: str = typer.Option("coordinator", "--role", help="prefecture | coordinator | viewer"),
-    scope: list[str] = typer.Option(..., "--scope", help="担当地域: 都道府県コード2桁または市区町村コード (複数可)"),
+    scope: list[str] = typer.Option(
+        ..., "--scope", help="担当地域: 都道府県コード2桁または市区町村コード (複数可)"
+    ),
     password: str | None = typer.Option(None, "--password", help="省略すると生成して表示します"),
     display_name: str = typer.Option("", "--name", help="表示名"),
-    database_url: str | None = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"
+    ),
 ) -> None:
     """ユーザーを作成します (既にいればパスワード・役割・担当地域を更新)。"""
     from .cli import out
 
     pw = password or secrets.token_urlsafe(12)
     user = _guard(_add_user, database_url, username, pw, role, scope, display_name)
-    out.print(f"ユーザー {user.username} ({user.role_ja}、担当: {'、'.join(user.scope)}) を保存しました")
+    out.print(
+        f"ユーザー {user.username} ({user.role_ja}、担当: {'、'.join(user.scope)}) を保存しました"
+    )
     if password is None:
         out.print(f"  パスワード: {pw}")
 
@@ -67,7 +78,9 @@ def users_list(database_url: str | None = typer.Option(None, "--database-url")) 
             out.print(f"{u.username}\t{u.role}\t{','.join(u.scope)}\t{u.display_name}")
 
 
-def load_sample(database_url: str | None, sample_dir: Path, demo_password: str | None = None) -> str:
+def load_sample(
+    database_url: str | None, sample_dir: Path, demo_password: str | None = None
+) -> str:
     """Import the bundled sample, define its areas, create the demo users, plan the 連携拠点 area.
     Returns the demo coordinator's password."""
     from api.users import add_user
@@ -86,10 +99,22 @@ def load_sample(database_url: str | None, sample_dir: Path, demo_password: str |
         import_simple(s, facs, insts, source="sample")
         for code, name, kind, members in SAMPLE_AREAS:
             save_area(s, code, name, kind, members)
-        add_user(s, DEMO_USER, password, "coordinator", SAMPLE_AREAS[1][3], "デモ コーディネーター", actor="setup")
+        add_user(
+            s,
+            DEMO_USER,
+            password,
+            "coordinator",
+            SAMPLE_AREAS[1][3],
+            "デモ コーディネーター",
+            actor="setup",
+        )
         add_user(s, "demo-pref", password, "prefecture", ["39"], "デモ 県担当", actor="setup")
-        add_user(s, "demo-viewer", password, "viewer", SAMPLE_AREAS[1][3], "デモ 閲覧", actor="setup")
-        if not list_proposals(s, SAMPLE_AREAS[1][0]):  # e.g. `kyoryoku run --area 39` already planned it
+        add_user(
+            s, "demo-viewer", password, "viewer", SAMPLE_AREAS[1][3], "デモ 閲覧", actor="setup"
+        )
+        if not list_proposals(
+            s, SAMPLE_AREAS[1][0]
+        ):  # e.g. `kyoryoku run --area 39` already planned it
             plan(s, SAMPLE_AREAS[1][0], actor="setup", note="サンプルの初回計算")
     store.dispose()
     return password
@@ -98,10 +123,20 @@ def load_sample(database_url: str | None, sample_dir: Path, demo_password: str |
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
-    database_url: str | None = typer.Option(None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"),
-    sample: Path | None = typer.Option(None, "--sample", help="サンプルデータのフォルダ (例: data/sample) を取り込み、デモユーザーを作成"),
-    demo_password: str | None = typer.Option(None, "--demo-password", help="デモユーザーのパスワード (省略時は生成)"),
-    tiles_url: str | None = typer.Option(None, "--tiles-url", help="背景地図タイルの URL (既定: 地理院タイル、空文字で背景なし)"),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="既定: KYORYOKU_DATABASE_URL または ./kyoryoku.db"
+    ),
+    sample: Path | None = typer.Option(
+        None,
+        "--sample",
+        help="サンプルデータのフォルダ (例: data/sample) を取り込み、デモユーザーを作成",
+    ),
+    demo_password: str | None = typer.Option(
+        None, "--demo-password", help="デモユーザーのパスワード (省略時は生成)"
+    ),
+    tiles_url: str | None = typer.Option(
+        None, "--tiles-url", help="背景地図タイルの URL (既定: 地理院タイル、空文字で背景なし)"
+    ),
 ) -> None:
     """Web 画面と API を起動します (http://HOST:PORT、API 仕様は /docs)。"""
     from .cli import out
@@ -115,8 +150,10 @@ def serve(
         raise typer.Exit(2)
     if sample is not None:
         pw = _guard(load_sample, database_url, sample, demo_password)
-        out.print(f"サンプルを読み込みました。デモ ユーザー: [bold]{DEMO_USER}[/] / パスワード: [bold]{pw}[/]"
-                  f"(県担当: demo-pref、閲覧: demo-viewer、同じパスワード)")
+        out.print(
+            f"サンプルを読み込みました。デモ ユーザー: [bold]{DEMO_USER}[/] / パスワード: [bold]{pw}[/]"
+            f"(県担当: demo-pref、閲覧: demo-viewer、同じパスワード)"
+        )
     from api.main import create_app
 
     app = _guard(create_app, database_url, tiles_url=tiles_url)

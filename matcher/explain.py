@@ -1,4 +1,5 @@
 """Explanations for coordinators: outcome per facility, why a capability stays missing, alternatives."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,15 +36,17 @@ def outcomes_of(
     for k, f in enumerate(instance.facilities):
         covered_after = f.covered | int(got[k])
         has_after = True if partnered[k] else f.has_partner
-        out.append(FacilityOutcome(
-            facility_id=f.facility_id,
-            status_before=f.status,
-            status_after=status_of(f.required, covered_after, has_after),
-            missing_before=f.missing,
-            missing_after=f.required & ~covered_after,
-            unknown=f.covered == 0 and f.has_partner is None,
-            candidates=int(n_cand[k]),
-        ))
+        out.append(
+            FacilityOutcome(
+                facility_id=f.facility_id,
+                status_before=f.status,
+                status_after=status_of(f.required, covered_after, has_after),
+                missing_before=f.missing,
+                missing_after=f.required & ~covered_after,
+                unknown=f.covered == 0 and f.has_partner is None,
+                candidates=int(n_cand[k]),
+            )
+        )
     return tuple(out)
 
 
@@ -58,7 +61,11 @@ def unmatched_of(
     rows = []
     for k, f in enumerate(instance.facilities):
         if f.missing and not problem.missing[k]:
-            rows += [Unmatched(f.facility_id, int(c), "unknown_excluded") for c in CAPABILITIES if f.missing & c]
+            rows += [
+                Unmatched(f.facility_id, int(c), "unknown_excluded")
+                for c in CAPABILITIES
+                if f.missing & c
+            ]
             continue
         left = int(problem.missing[k]) & ~int(got[k])
         for c in CAPABILITIES:
@@ -97,10 +104,16 @@ def alternatives_of(
                 continue
             rank += 1
             i = int(cand.inst[p])
-            rows.append(Alternative(
-                instance.facilities[k].facility_id, rank, instance.institutions[i].institution_id,
-                float(cand.km[p]), int(cand.covers[p]), None if left[i] < 0 else int(left[i]),
-            ))
+            rows.append(
+                Alternative(
+                    instance.facilities[k].facility_id,
+                    rank,
+                    instance.institutions[i].institution_id,
+                    float(cand.km[p]),
+                    int(cand.covers[p]),
+                    None if left[i] < 0 else int(left[i]),
+                )
+            )
             if rank == top:
                 break
     return tuple(rows)

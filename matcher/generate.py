@@ -5,6 +5,7 @@ Facility kinds follow the national counts of 2025 (FORMATS.md §6); institutions
 在宅療養支援診療所 (①②). Compliance follows the 令和7年度速報 rates. The same arguments always
 give the same instance.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,23 +14,70 @@ from .geo import JAPAN_LAT, JAPAN_LON
 from .model import ALL_MASK, FACILITY_KINDS, Facility, Instance, Institution
 from .reference import Municipality, municipalities_of
 
-NATIONAL_FACILITIES = {"tokuyo": 11098, "roken": 4131, "iryoin": 915, "yogo": 923,
-                       "keihi": 2296, "tokutei": 6300, "gh": 14000}
+NATIONAL_FACILITIES = {
+    "tokuyo": 11098,
+    "roken": 4131,
+    "iryoin": 915,
+    "yogo": 923,
+    "keihi": 2296,
+    "tokutei": 6300,
+    "gh": 14000,
+}
 # Institutions that offer something: 支援病院 ~2,000, admission-only hospitals ~3,250,
 # 支援診療所 ~14,700 (FORMATS.md §6); scaled to ~23,000 with other willing clinics.
 NATIONAL_INSTITUTIONS = {"full_hospital": 2000, "admit_hospital": 3250, "clinic": 17750}
-COMPLIANT = {"tokuyo": 0.679, "roken": 0.833, "iryoin": 0.849, "yogo": 0.604,
-             "keihi": 0.6, "tokutei": 0.6, "gh": 0.6}
-SHORT = {"tokuyo": "特養", "roken": "老健", "iryoin": "介護医療院", "yogo": "養護",
-         "keihi": "ケアハウス", "tokutei": "介護付有料", "gh": "グループホーム"}
-_NAMES = ("さくら", "あおば", "ひまわり", "みどり", "やまびこ", "こすもす", "つばき", "かえで",
-          "すずらん", "なごみ", "ひだまり", "いずみ", "わかば", "あさひ", "のぞみ", "はなみずき")
+COMPLIANT = {
+    "tokuyo": 0.679,
+    "roken": 0.833,
+    "iryoin": 0.849,
+    "yogo": 0.604,
+    "keihi": 0.6,
+    "tokutei": 0.6,
+    "gh": 0.6,
+}
+SHORT = {
+    "tokuyo": "特養",
+    "roken": "老健",
+    "iryoin": "介護医療院",
+    "yogo": "養護",
+    "keihi": "ケアハウス",
+    "tokutei": "介護付有料",
+    "gh": "グループホーム",
+}
+_NAMES = (
+    "さくら",
+    "あおば",
+    "ひまわり",
+    "みどり",
+    "やまびこ",
+    "こすもす",
+    "つばき",
+    "かえで",
+    "すずらん",
+    "なごみ",
+    "ひだまり",
+    "いずみ",
+    "わかば",
+    "あさひ",
+    "のぞみ",
+    "はなみずき",
+)
 
 
 def _weights(munis: tuple[Municipality, ...]) -> np.ndarray:
     """Rough population weights: wards and cities hold more people than towns and villages."""
-    w = np.array([3.0 if m.name.endswith("区") else 2.0 if m.name.endswith("市") else
-                  1.0 if m.name.endswith("町") else 0.5 for m in munis])
+    w = np.array(
+        [
+            3.0
+            if m.name.endswith("区")
+            else 2.0
+            if m.name.endswith("市")
+            else 1.0
+            if m.name.endswith("町")
+            else 0.5
+            for m in munis
+        ]
+    )
     # A 政令市 is listed both as a whole and by ward: keep the wards only.
     names = [m.name for m in munis]
     for k, m in enumerate(munis):
@@ -47,8 +95,15 @@ def _place(rng: np.random.Generator, munis, idx: np.ndarray, spread_km: np.ndarr
     return np.clip(lat, *JAPAN_LAT), np.clip(lon, *JAPAN_LON)
 
 
-def _draw(rng: np.random.Generator, national: dict[str, int], total: int | None, share: float,
-          munis, weights: np.ndarray, spread: np.ndarray):
+def _draw(
+    rng: np.random.Generator,
+    national: dict[str, int],
+    total: int | None,
+    share: float,
+    munis,
+    weights: np.ndarray,
+    spread: np.ndarray,
+):
     """How many, of which type (index into ``national``), where (municipality index, lat, lon)."""
     counts = np.array(list(national.values()), float)
     n = total if total is not None else max(1, int(round(counts.sum() * share)))
@@ -80,11 +135,16 @@ def generate(
     munis = municipalities_of(prefecture)
     weights = _weights(munis)
     share = len(munis) / 1916 * scale  # municipalities as a rough proxy of the area's share
-    spread = np.where([m.name.endswith("区") for m in munis], 1.5,
-                      np.where([m.name.endswith("市") for m in munis], 3.5, 5.0))
+    spread = np.where(
+        [m.name.endswith("区") for m in munis],
+        1.5,
+        np.where([m.name.endswith("市") for m in munis], 3.5, 5.0),
+    )
     # Facilities.
     kinds = list(NATIONAL_FACILITIES)
-    total_f, kind_idx, where, lat, lon = _draw(rng, NATIONAL_FACILITIES, n_facilities, share, munis, weights, spread)
+    total_f, kind_idx, where, lat, lon = _draw(
+        rng, NATIONAL_FACILITIES, n_facilities, share, munis, weights, spread
+    )
     facilities = []
     for n in range(total_f):
         kind = kinds[kind_idx[n]]
@@ -104,31 +164,47 @@ def generate(
                 covered, has = 0, True
             else:
                 covered, has = 0, False
-        facilities.append(Facility(
-            facility_id=f"{m.code[:2]}{n + 1:08d}",
-            name=f"{m.name}{SHORT[kind]}{_NAMES[n % len(_NAMES)]}{n + 1}",
-            kind=kind, lat=round(float(lat[n]), 6), lon=round(float(lon[n]), 6),
-            covered=covered, has_partner=has, municipality_code=m.code,
-            address=f"{m.prefecture}{m.name}{1 + n % 9}-{1 + n % 17}",
-        ))
+        facilities.append(
+            Facility(
+                facility_id=f"{m.code[:2]}{n + 1:08d}",
+                name=f"{m.name}{SHORT[kind]}{_NAMES[n % len(_NAMES)]}{n + 1}",
+                kind=kind,
+                lat=round(float(lat[n]), 6),
+                lon=round(float(lon[n]), 6),
+                covered=covered,
+                has_partner=has,
+                municipality_code=m.code,
+                address=f"{m.prefecture}{m.name}{1 + n % 9}-{1 + n % 17}",
+            )
+        )
     # Institutions.
     types = list(NATIONAL_INSTITUTIONS)
-    total_i, type_idx, where, lat, lon = _draw(rng, NATIONAL_INSTITUTIONS, n_institutions, share, munis, weights, spread)
+    total_i, type_idx, where, lat, lon = _draw(
+        rng, NATIONAL_INSTITUTIONS, n_institutions, share, munis, weights, spread
+    )
     institutions = []
     for n in range(total_i):
         t = types[type_idx[n]]
         m = munis[where[n]]
         hospital = t != "clinic"
         offers = ALL_MASK if t == "full_hospital" else 0b100 if t == "admit_hospital" else 0b011
-        share_declared = declared_share if declared_share is not None else (0.7 if hospital else 0.6)
+        share_declared = (
+            declared_share if declared_share is not None else (0.7 if hospital else 0.6)
+        )
         declared = rng.random() < share_declared
         base = rng.integers(2, 7) if hospital else rng.integers(1, 4)
         capacity = max(0, int(round(base * capacity_factor))) if declared else None
-        institutions.append(Institution(
-            institution_id=f"{m.code[:2]}1{n + 1:07d}",
-            name=f"{m.name}{_NAMES[(n * 7) % len(_NAMES)]}{'病院' if hospital else 'クリニック'}{n + 1}",
-            kind="hospital" if hospital else "clinic", lat=round(float(lat[n]), 6),
-            lon=round(float(lon[n]), 6), offers=offers, capacity=capacity,
-            municipality_code=m.code, address=f"{m.prefecture}{m.name}{1 + n % 7}-{1 + n % 13}",
-        ))
+        institutions.append(
+            Institution(
+                institution_id=f"{m.code[:2]}1{n + 1:07d}",
+                name=f"{m.name}{_NAMES[(n * 7) % len(_NAMES)]}{'病院' if hospital else 'クリニック'}{n + 1}",
+                kind="hospital" if hospital else "clinic",
+                lat=round(float(lat[n]), 6),
+                lon=round(float(lon[n]), 6),
+                offers=offers,
+                capacity=capacity,
+                municipality_code=m.code,
+                address=f"{m.prefecture}{m.name}{1 + n % 7}-{1 + n % 13}",
+            )
+        )
     return Instance.of(facilities, institutions)

@@ -1,4 +1,5 @@
 """Great-circle distances, vectorised, and plausibility checks for coordinates in Japan."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -5,6 +5,7 @@ the 全国地方公共団体コード (5 digits, or 6 with check digit) or by th
 start of the address. Such rows are marked ``geocode="municipality"`` so that every output can
 say the distance is approximate.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,20 +67,24 @@ def municipality_in_address(address: object) -> Municipality | None:
 
     The most specific match wins, so ``札幌市中央区…`` gives the ward and ``札幌市…`` the city.
     """
-    text = re.sub(r"\s+", "", unicodedata.normalize("NFKC", "" if address is None else str(address)))
+    text = re.sub(
+        r"\s+", "", unicodedata.normalize("NFKC", "" if address is None else str(address))
+    )
     text = re.sub(r"^〒?\d{3}-?\d{4}", "", text)
     pref = next((p for p in prefectures() if text.startswith(p)), None)
-    rest = text[len(pref):] if pref else text
+    rest = text[len(pref) :] if pref else text
     for old, new in _RENAMED_NAMES.items():
         if rest.startswith(old):
-            rest = new + rest[len(old):]
+            rest = new + rest[len(old) :]
     candidates = [rest]
     gun = re.match(r"^.+?郡", rest)
     if gun:
-        candidates.append(rest[gun.end():])
+        candidates.append(rest[gun.end() :])
     for cand in candidates:
         for length in range(min(len(cand), 10), 1, -1):
-            found = [m for m in _by_name().get(cand[:length], []) if pref is None or m.prefecture == pref]
+            found = [
+                m for m in _by_name().get(cand[:length], []) if pref is None or m.prefecture == pref
+            ]
             if len(found) == 1:
                 return found[0]
     return None
@@ -115,7 +120,9 @@ def _number(value: object) -> float | None:
     return number if number == number else None
 
 
-def locate(lat: object, lon: object, municipality_code: object = "", address: object = "") -> Located:
+def locate(
+    lat: object, lon: object, municipality_code: object = "", address: object = ""
+) -> Located:
     """Coordinates for a row: its own if plausible, swapped back if swapped, else its municipality.
 
     Blank, zero, unparsable and outside-Japan coordinates fall back to the municipality's point
@@ -132,6 +139,13 @@ def locate(lat: object, lon: object, municipality_code: object = "", address: ob
     why = "緯度・経度が数値ではありません" if unparsable else problem
     muni = municipality_by_code(municipality_code) or municipality_in_address(address)
     if muni is None:
-        return Located(None, None, "municipality", f"{why}。市区町村も特定できないため位置が決まりません")
-    return Located(muni.lat, muni.lon, "municipality",
-                   f"{why}: 市区町村「{muni.prefecture}{muni.name}」の代表点(役所の位置)を使います", muni)
+        return Located(
+            None, None, "municipality", f"{why}。市区町村も特定できないため位置が決まりません"
+        )
+    return Located(
+        muni.lat,
+        muni.lon,
+        "municipality",
+        f"{why}: 市区町村「{muni.prefecture}{muni.name}」の代表点(役所の位置)を使います",
+        muni,
+    )

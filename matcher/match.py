@@ -1,4 +1,5 @@
 """One matching run: instance + parameters → candidates → solver → explained result."""
+
 from __future__ import annotations
 
 import time
@@ -20,7 +21,9 @@ from .solve.stable import solve_stable
 Progress = Callable[[str, int, int], None]
 
 
-def travel_matrix(instance: Instance, rows: list[tuple[str, str, float]], file: str = "") -> TravelMatrix:
+def travel_matrix(
+    instance: Instance, rows: list[tuple[str, str, float]], file: str = ""
+) -> TravelMatrix:
     """Map (facility_id, institution_id, km) rows onto positions; unknown ids are an error."""
     from ._errors import RowIssue
 
@@ -31,7 +34,15 @@ def travel_matrix(instance: Instance, rows: list[tuple[str, str, float]], file: 
     seen: dict[tuple[str, str], int] = {}
     for n, (fid, iid, d) in enumerate(rows, start=2):
         if (fid, iid) in seen:
-            issues.append(RowIssue(file, n, "institution_id", iid, f"同じ組み合わせが {seen[(fid, iid)]}行目にもあります"))
+            issues.append(
+                RowIssue(
+                    file,
+                    n,
+                    "institution_id",
+                    iid,
+                    f"同じ組み合わせが {seen[(fid, iid)]}行目にもあります",
+                )
+            )
             continue
         seen[(fid, iid)] = n
         if fid not in fpos:
@@ -53,20 +64,33 @@ def _forbidden_mask(instance: Instance, cand: Candidates, forbidden) -> np.ndarr
     return np.isin(pair_key, np.fromiter(keys, np.int64, len(keys)))
 
 
-def solve(problem: Problem, cand: Candidates, params: MatchParams, mode: Mode,
-          progress: Progress | None = None) -> tuple[np.ndarray, bool, str, dict[str, object]]:
+def solve(
+    problem: Problem,
+    cand: Candidates,
+    params: MatchParams,
+    mode: Mode,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, bool, str, dict[str, object]]:
     """Run one solver; returns (chosen positions, proven optimal, message, details)."""
     if mode == "greedy":
         return solve_greedy(problem, cand, params.max_new_partners), False, "貪欲法(基準)", {}
     if mode == "stable":
-        return solve_stable(problem, cand, params.max_new_partners), False, "安定マッチング(基準)", {}
+        return (
+            solve_stable(problem, cand, params.max_new_partners),
+            False,
+            "安定マッチング(基準)",
+            {},
+        )
     if mode == "optimal":
         cb = (lambda done, total: progress("solve", done, total)) if progress else None
         chosen, rep = solve_optimal(problem, cand, params.max_new_partners, params.time_limit, cb)
         details = {
-            "components": rep.components, "lp_integral_levels": rep.lp_integral_levels,
-            "milp_levels": rep.milp_levels, "columns": rep.columns,
-            "pricing_rounds": rep.pricing_rounds, "stopped_level": rep.stopped_level,
+            "components": rep.components,
+            "lp_integral_levels": rep.lp_integral_levels,
+            "milp_levels": rep.milp_levels,
+            "columns": rep.columns,
+            "pricing_rounds": rep.pricing_rounds,
+            "stopped_level": rep.stopped_level,
         }
         return chosen, rep.proven, rep.message_ja(), details
     raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
@@ -87,8 +111,9 @@ def candidate_graph(
     return problem, cand
 
 
-def positions_of(instance: Instance, cand: Candidates,
-                 pairs: Iterable[tuple[str, str]]) -> tuple[np.ndarray, list[tuple[str, str]]]:
+def positions_of(
+    instance: Instance, cand: Candidates, pairs: Iterable[tuple[str, str]]
+) -> tuple[np.ndarray, list[tuple[str, str]]]:
     """Positions in ``cand`` of (facility_id, institution_id) pairs, and the pairs not in the graph."""
     fpos = {f.facility_id: k for k, f in enumerate(instance.facilities)}
     ipos = {i.institution_id: k for k, i in enumerate(instance.institutions)}
@@ -107,8 +132,14 @@ def positions_of(instance: Instance, cand: Candidates,
     return np.array(sorted(found), np.int64), absent
 
 
-def result_of(instance: Instance, problem: Problem, cand: Candidates, chosen: np.ndarray,
-              params: MatchParams, info: SolveInfo) -> MatchResult:
+def result_of(
+    instance: Instance,
+    problem: Problem,
+    cand: Candidates,
+    chosen: np.ndarray,
+    params: MatchParams,
+    info: SolveInfo,
+) -> MatchResult:
     """Explain chosen positions of ``cand``: proposals, outcomes, reasons, alternatives, objective
     and counts (what ``match`` returns, also for a proposal read back from elsewhere)."""
     outcomes = outcomes_of(instance, problem, cand, chosen)
@@ -157,7 +188,9 @@ def match(
     chosen, proven, message, details = solve(problem, cand, params, mode, progress)
     t2 = time.perf_counter()
     check_feasible(problem, cand, chosen, params.max_new_partners)
-    result = result_of(instance, problem, cand, chosen, params, SolveInfo(mode, proven, message, {}, details))
+    result = result_of(
+        instance, problem, cand, chosen, params, SolveInfo(mode, proven, message, {}, details)
+    )
     t3 = time.perf_counter()
     result.info.seconds.update(candidates=t1 - t0, solve=t2 - t1, explain=t3 - t2, total=t3 - t0)
     return result

@@ -3,44 +3,73 @@
 Capabilities are handled as bit masks inside the core (consult=1, care=2, admit=4) so that a
 set of capabilities is one small integer in numpy arrays; ``Capability`` names them at the edges.
 """
+
 from __future__ import annotations
 
-import enum
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
 
-ALL_MASK = 0b111
+from .vocab import (
+    ALL_MASK,
+    CAPABILITIES,
+    CAPABILITY_CODES,
+    CAPABILITY_LABELS_JA,
+    Capability,
+    Duty,
+    FacilityKind,
+    GeocodePrecision,
+    InstitutionKind,
+    Status,
+    admissible_offers,
+)
 
+__all__ = [
+    "ALL_MASK",
+    "CAPABILITIES",
+    "CAPABILITY_CODES",
+    "CAPABILITY_LABELS_JA",
+    "Capability",
+    "Duty",
+    "FacilityKind",
+    "GeocodePrecision",
+    "InstitutionKind",
+    "Status",
+    "admissible_offers",
+    "FACILITY_KINDS",
+    "KindInfo",
+    "Facility",
+    "Institution",
+    "Instance",
+    "normalize_text",
+    "parse_capabilities",
+    "format_capabilities",
+    "format_capabilities_ja",
+    "parse_facility_kind",
+    "parse_institution_kind",
+    "status_of",
+    "INSTITUTION_KIND_JA",
+    "STATUS_LABELS_JA",
+]
 
-class Capability(enum.IntFlag):
-    """One requirement of a 協力医療機関 (①②③ of the 2024 改定)."""
-
-    CONSULT = 1  # ① 相談対応
-    CARE = 2  # ② 診療
-    ADMIT = 4  # ③ 入院受入 (hospitals only)
-
-    @property
-    def code(self) -> str:
-        return CAPABILITY_CODES[self]
-
-    @property
-    def label_ja(self) -> str:
-        return CAPABILITY_LABELS_JA[self]
-
-
-CAPABILITIES: tuple[Capability, ...] = (Capability.CONSULT, Capability.CARE, Capability.ADMIT)
-CAPABILITY_CODES = {Capability.CONSULT: "consult", Capability.CARE: "care", Capability.ADMIT: "admit"}
-CAPABILITY_LABELS_JA = {
-    Capability.CONSULT: "①相談対応",
-    Capability.CARE: "②診療",
-    Capability.ADMIT: "③入院受入",
-}
 _CAP_TOKENS = {
-    "consult": 1, "care": 2, "admit": 4,
-    "1": 1, "2": 2, "3": 4, "①": 1, "②": 2, "③": 4,
-    "相談": 1, "相談対応": 1, "診療": 2, "往診": 2, "入院": 4, "入院受入": 4, "入院受け入れ": 4,
+    "consult": 1,
+    "care": 2,
+    "admit": 4,
+    "1": 1,
+    "2": 2,
+    "3": 4,
+    "①": 1,
+    "②": 2,
+    "③": 4,
+    "相談": 1,
+    "相談対応": 1,
+    "診療": 2,
+    "往診": 2,
+    "入院": 4,
+    "入院受入": 4,
+    "入院受け入れ": 4,
 }
 
 
@@ -88,13 +117,6 @@ def format_capabilities_ja(mask: int) -> str:
     return "・".join(parts) if parts else "なし"
 
 
-class Duty(str, enum.Enum):
-    """Whether covering the requirements is a legal duty or an effort obligation."""
-
-    MANDATORY = "mandatory"  # 義務
-    EFFORT = "effort"  # 努力義務
-
-
 @dataclass(frozen=True)
 class KindInfo:
     code: str
@@ -103,32 +125,50 @@ class KindInfo:
     duty: Duty
 
 
+_DUTY_OF = {
+    FacilityKind.TOKUYO: Duty.MANDATORY,
+    FacilityKind.ROKEN: Duty.MANDATORY,
+    FacilityKind.IRYOIN: Duty.MANDATORY,
+    FacilityKind.YOGO: Duty.MANDATORY,
+    FacilityKind.KEIHI: Duty.EFFORT,
+    FacilityKind.TOKUTEI: Duty.EFFORT,
+    FacilityKind.GH: Duty.EFFORT,
+}
+# 義務 kinds need ①②③, 努力義務 kinds ①② (MODEL.md, facility kinds).
+_REQUIRED_OF = {Duty.MANDATORY: ALL_MASK, Duty.EFFORT: Capability.CONSULT | Capability.CARE}
+
 FACILITY_KINDS: dict[str, KindInfo] = {
-    k.code: k
-    for k in (
-        KindInfo("tokuyo", "介護老人福祉施設", ALL_MASK, Duty.MANDATORY),
-        KindInfo("roken", "介護老人保健施設", ALL_MASK, Duty.MANDATORY),
-        KindInfo("iryoin", "介護医療院", ALL_MASK, Duty.MANDATORY),
-        KindInfo("yogo", "養護老人ホーム", ALL_MASK, Duty.MANDATORY),
-        KindInfo("keihi", "軽費老人ホーム", 0b011, Duty.EFFORT),
-        KindInfo("tokutei", "特定施設入居者生活介護", 0b011, Duty.EFFORT),
-        KindInfo("gh", "認知症対応型共同生活介護", 0b011, Duty.EFFORT),
-    )
+    kind.value: KindInfo(kind.value, kind.label_ja, int(_REQUIRED_OF[duty]), duty)
+    for kind, duty in _DUTY_OF.items()
 }
 
 # Japanese names and common variants (after NFKC). 地域密着型 variants map to the same code.
 _KIND_ALIASES: dict[str, str] = {
-    "介護老人福祉施設": "tokuyo", "特別養護老人ホーム": "tokuyo", "特養": "tokuyo",
-    "地域密着型介護老人福祉施設": "tokuyo", "地域密着型介護老人福祉施設入所者生活介護": "tokuyo",
+    "介護老人福祉施設": "tokuyo",
+    "特別養護老人ホーム": "tokuyo",
+    "特養": "tokuyo",
+    "地域密着型介護老人福祉施設": "tokuyo",
+    "地域密着型介護老人福祉施設入所者生活介護": "tokuyo",
     "地域密着型特別養護老人ホーム": "tokuyo",
-    "介護老人保健施設": "roken", "老健": "roken", "老人保健施設": "roken",
-    "介護医療院": "iryoin", "医療院": "iryoin",
-    "養護老人ホーム": "yogo", "養護": "yogo",
-    "軽費老人ホーム": "keihi", "軽費": "keihi", "ケアハウス": "keihi",
-    "特定施設入居者生活介護": "tokutei", "特定施設": "tokutei",
-    "地域密着型特定施設入居者生活介護": "tokutei", "地域密着型特定施設": "tokutei",
-    "介護付有料老人ホーム": "tokutei", "有料老人ホーム": "tokutei",
-    "認知症対応型共同生活介護": "gh", "グループホーム": "gh", "認知症グループホーム": "gh",
+    "介護老人保健施設": "roken",
+    "老健": "roken",
+    "老人保健施設": "roken",
+    "介護医療院": "iryoin",
+    "医療院": "iryoin",
+    "養護老人ホーム": "yogo",
+    "養護": "yogo",
+    "軽費老人ホーム": "keihi",
+    "軽費": "keihi",
+    "ケアハウス": "keihi",
+    "特定施設入居者生活介護": "tokutei",
+    "特定施設": "tokutei",
+    "地域密着型特定施設入居者生活介護": "tokutei",
+    "地域密着型特定施設": "tokutei",
+    "介護付有料老人ホーム": "tokutei",
+    "有料老人ホーム": "tokutei",
+    "認知症対応型共同生活介護": "gh",
+    "グループホーム": "gh",
+    "認知症グループホーム": "gh",
     "gh": "gh",
 }
 
@@ -148,41 +188,27 @@ def parse_facility_kind(value: object) -> str:
     raise ValueError(f"不明な施設種別「{text}」(使えるのは {codes} または日本語名)")
 
 
-InstitutionKind = Literal["hospital", "clinic"]
-_INST_KINDS = {"hospital": "hospital", "病院": "hospital", "1": "hospital",
-               "clinic": "clinic", "診療所": "clinic", "2": "clinic", "クリニック": "clinic"}
-INSTITUTION_KIND_JA = {"hospital": "病院", "clinic": "診療所"}
+_INST_KINDS = {
+    "hospital": InstitutionKind.HOSPITAL,
+    "病院": InstitutionKind.HOSPITAL,
+    "1": InstitutionKind.HOSPITAL,
+    "clinic": InstitutionKind.CLINIC,
+    "診療所": InstitutionKind.CLINIC,
+    "2": InstitutionKind.CLINIC,
+    "クリニック": InstitutionKind.CLINIC,
+}
+INSTITUTION_KIND_JA = {k.value: k.label_ja for k in InstitutionKind}
 
 
 def parse_institution_kind(value: object) -> InstitutionKind:
     """Map ``hospital``/``病院``/``clinic``/``診療所`` to the code; ``ValueError`` if unknown."""
     text = normalize_text(value).lower()
     if text in _INST_KINDS:
-        return _INST_KINDS[text]  # type: ignore[return-value]
+        return _INST_KINDS[text]
     raise ValueError(f"不明な医療機関種別「{text}」(hospital/病院 または clinic/診療所)")
 
 
-class Status(str, enum.Enum):
-    """A facility's compliance status, in the categories of the 令和7年12月25日 table."""
-
-    ALL = "all"
-    PARTIAL = "partial"
-    NONE = "none"
-    NO_PARTNER = "no_partner"
-    UNKNOWN = "unknown"
-
-    @property
-    def label_ja(self) -> str:
-        return STATUS_LABELS_JA[self]
-
-
-STATUS_LABELS_JA = {
-    Status.ALL: "全ての要件を満たす",
-    Status.PARTIAL: "要件の一部を満たす",
-    Status.NONE: "協力医療機関はあるが要件を満たさない",
-    Status.NO_PARTNER: "協力医療機関なし",
-    Status.UNKNOWN: "届出なし(不明)",
-}
+STATUS_LABELS_JA = {s: s.label_ja for s in Status}
 
 
 def status_of(required: int, covered: int, has_partner: bool | None) -> Status:
@@ -194,9 +220,6 @@ def status_of(required: int, covered: int, has_partner: bool | None) -> Status:
     if covered & required:
         return Status.PARTIAL
     return Status.NONE if has_partner else Status.NO_PARTNER
-
-
-GeocodePrecision = Literal["exact", "municipality"]
 
 
 @dataclass(frozen=True)
@@ -212,7 +235,7 @@ class Facility:
     has_partner: bool | None = None
     municipality_code: str = ""
     address: str = ""
-    geocode: GeocodePrecision = "exact"
+    geocode: GeocodePrecision = GeocodePrecision.EXACT
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -245,7 +268,7 @@ class Institution:
     capacity: int | None = None  # None: not declared, treated as unlimited
     municipality_code: str = ""
     address: str = ""
-    geocode: GeocodePrecision = "exact"
+    geocode: GeocodePrecision = GeocodePrecision.EXACT
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
@@ -257,7 +280,7 @@ class Instance:
     institutions: tuple[Institution, ...]
 
     @classmethod
-    def of(cls, facilities: Iterable[Facility], institutions: Iterable[Institution]) -> "Instance":
+    def of(cls, facilities: Iterable[Facility], institutions: Iterable[Institution]) -> Instance:
         return cls(
             tuple(sorted(facilities, key=lambda f: f.facility_id)),
             tuple(sorted(institutions, key=lambda i: i.institution_id)),

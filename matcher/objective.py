@@ -1,4 +1,5 @@
 """The five-level lexicographic objective of MODEL.md, evaluated on any proposal."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -21,10 +22,15 @@ class Objective:
     distance_km: float  # total km over new partnerships (less is better)
 
     def key(self) -> tuple[int, int, int, int, float]:
-        return (self.mandatory_full, self.effort_full, self.pairs_covered, -self.partnerships,
-                -round(self.distance_km, 6))
+        return (
+            self.mandatory_full,
+            self.effort_full,
+            self.pairs_covered,
+            -self.partnerships,
+            -round(self.distance_km, 6),
+        )
 
-    def at_least(self, other: "Objective") -> bool:
+    def at_least(self, other: Objective) -> bool:
         """Lexicographically at least as good as ``other`` (distance with a small tolerance)."""
         a, b = self.key()[:4], other.key()[:4]
         if a != b:
@@ -60,7 +66,9 @@ def evaluate(problem: Problem, cand: Candidates, chosen: np.ndarray) -> Objectiv
     )
 
 
-def check_feasible(problem: Problem, cand: Candidates, chosen: np.ndarray, max_partners: int) -> None:
+def check_feasible(
+    problem: Problem, cand: Candidates, chosen: np.ndarray, max_partners: int
+) -> None:
     """Raise ``AssertionError`` naming the violated rule; the solvers' own safety net."""
     chosen = np.asarray(chosen, dtype=np.int64)
     pairs = cand.fac[chosen] * max(cand.n_inst, 1) + cand.inst[chosen]

@@ -1,4 +1,5 @@
 """Run parameters of a matching: range per capability, partner limit, distance options."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -25,7 +26,9 @@ class MatchParams:
 
     def __post_init__(self) -> None:
         if self.max_new_partners < 1:
-            raise ValueError(f"max_new_partners は 1 以上で指定してください (値: {self.max_new_partners})")
+            raise ValueError(
+                f"max_new_partners は 1 以上で指定してください (値: {self.max_new_partners})"
+            )
         if self.road_factor <= 0:
             raise ValueError(f"road_factor は正の数で指定してください (値: {self.road_factor})")
         for cap in CAPABILITIES:
@@ -58,13 +61,18 @@ class MatchParams:
             raise ValueError(f"max_km が不正です (値: {given!r})")
         for code, km in given.items():
             if code not in by_code:
-                raise ValueError(f"max_km の要件「{code}」が不明です (使えるのは {', '.join(by_code)})")
+                raise ValueError(
+                    f"max_km の要件「{code}」が不明です (使えるのは {', '.join(by_code)})"
+                )
             max_km[by_code[code]] = float(km)
         limit = data.get("time_limit")
-        return cls(max_km=max_km, max_new_partners=int(data.get("max_new_partners", 2)),  # type: ignore[call-overload]
-                   road_factor=float(data.get("road_factor", 1.0)),  # type: ignore[arg-type]
-                   time_limit=None if limit is None else float(limit),  # type: ignore[arg-type]
-                   include_unknown=bool(data.get("include_unknown", True)))
+        return cls(
+            max_km=max_km,
+            max_new_partners=int(data.get("max_new_partners", 2)),  # type: ignore[call-overload]
+            road_factor=float(data.get("road_factor", 1.0)),  # type: ignore[arg-type]
+            time_limit=None if limit is None else float(limit),  # type: ignore[arg-type]
+            include_unknown=bool(data.get("include_unknown", True)),
+        )
 
 
 def parse_max_km(text: str) -> dict[Capability, float]:
@@ -77,7 +85,9 @@ def parse_max_km(text: str) -> dict[Capability, float]:
         key, sep, value = part.partition("=")
         key = key.strip().lower()
         if not sep or key not in by_code:
-            raise ValueError(f"--max-km の指定「{part}」が不正です (例: consult=30,care=16,admit=30)")
+            raise ValueError(
+                f"--max-km の指定「{part}」が不正です (例: consult=30,care=16,admit=30)"
+            )
         try:
             km = float(value)
         except ValueError:

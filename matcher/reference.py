@@ -3,6 +3,7 @@
 The points come from the ``japancode`` package (MIT): one point per municipality, the
 government office rather than a centroid, including 政令市 wards.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,11 @@ def municipalities() -> tuple[Municipality, ...]:
     out = []
     for m in json.loads(text):
         code = str(m["lgcode"]).zfill(6)
-        out.append(Municipality(code, m["pref"], m["city"].replace(" ", ""), float(m["lat"]), float(m["lng"])))
+        out.append(
+            Municipality(
+                code, m["pref"], m["city"].replace(" ", ""), float(m["lat"]), float(m["lng"])
+            )
+        )
     return tuple(sorted(out, key=lambda m: m.code))
 
 

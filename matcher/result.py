@@ -1,4 +1,5 @@
 """What a matching run returns: proposals, outcomes per facility, reasons, alternatives, objective."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

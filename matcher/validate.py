@@ -4,10 +4,12 @@ Every importer maps its own layout onto the canonical columns of MODEL.md and ca
 the rules (coordinates in Japan, known kinds, unique ids, clinics not admitting, capacities ≥ 0)
 live in one place. Row numbers are the ones a user sees in Excel: the header is row 1.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Mapping, TypeVar
+from typing import Generic, TypeVar
 
 from ._errors import RowIssue
 from .geo import coordinate_problem
@@ -23,10 +25,28 @@ from .model import (
 
 T = TypeVar("T")
 
-FACILITY_COLUMNS = ("facility_id", "name", "kind", "lat", "lon", "covered", "has_partner",
-                    "municipality_code", "address")
-INSTITUTION_COLUMNS = ("institution_id", "name", "kind", "lat", "lon", "offers", "capacity",
-                       "municipality_code", "address")
+FACILITY_COLUMNS = (
+    "facility_id",
+    "name",
+    "kind",
+    "lat",
+    "lon",
+    "covered",
+    "has_partner",
+    "municipality_code",
+    "address",
+)
+INSTITUTION_COLUMNS = (
+    "institution_id",
+    "name",
+    "kind",
+    "lat",
+    "lon",
+    "offers",
+    "capacity",
+    "municipality_code",
+    "address",
+)
 FACILITY_REQUIRED = ("facility_id", "kind", "lat", "lon")
 INSTITUTION_REQUIRED = ("institution_id", "kind", "lat", "lon", "offers")
 
@@ -63,12 +83,21 @@ class _Row:
 
     def error(self, column: str | None, message: str, value: object = None) -> None:
         shown = self.text(column) if (value is None and column) else value
-        self.issues.append(RowIssue(self.file, self.row, column, None if shown is None else str(shown), message))
+        self.issues.append(
+            RowIssue(self.file, self.row, column, None if shown is None else str(shown), message)
+        )
 
     def warn(self, column: str | None, message: str, value: object = None) -> None:
         shown = self.text(column) if (value is None and column) else value
         self.issues.append(
-            RowIssue(self.file, self.row, column, None if shown is None else str(shown), message, "warning")
+            RowIssue(
+                self.file,
+                self.row,
+                column,
+                None if shown is None else str(shown),
+                message,
+                "warning",
+            )
         )
 
     @property
@@ -113,7 +142,11 @@ class _Row:
         return None
 
     def extra(self, known: tuple[str, ...]) -> dict[str, str]:
-        return {str(k): normalize_text(v) for k, v in self.values.items() if k not in known and normalize_text(v)}
+        return {
+            str(k): normalize_text(v)
+            for k, v in self.values.items()
+            if k not in known and normalize_text(v)
+        }
 
 
 def _missing_columns(file: str, columns: list[str], required: tuple[str, ...]) -> list[RowIssue]:
@@ -162,14 +195,23 @@ def _build_facility(row: _Row) -> Facility | None:
     covered = row.parse("covered", parse_capabilities, 0)
     has_partner = row.flag("has_partner")
     if covered and has_partner is False:
-        row.warn("has_partner", "covered があるのに has_partner が false です: 協力医療機関ありとして扱います")
+        row.warn(
+            "has_partner",
+            "covered があるのに has_partner が false です: 協力医療機関ありとして扱います",
+        )
     if covered:
         has_partner = True
     if row.failed:
         return None
     return Facility(
-        facility_id=row.text("facility_id"), name=row.text("name"), kind=kind, lat=lat, lon=lon,
-        covered=covered, has_partner=has_partner, municipality_code=row.text("municipality_code"),
+        facility_id=row.text("facility_id"),
+        name=row.text("name"),
+        kind=kind,
+        lat=lat,
+        lon=lon,
+        covered=covered,
+        has_partner=has_partner,
+        municipality_code=row.text("municipality_code"),
         address=row.text("address"),
         geocode="municipality" if row.text("geocode") == "municipality" else "exact",
         extra=row.extra(FACILITY_COLUMNS + ("geocode",)),
@@ -200,9 +242,15 @@ def _build_institution(row: _Row) -> Institution | None:
     if row.failed:
         return None
     return Institution(
-        institution_id=row.text("institution_id"), name=row.text("name"), kind=kind, lat=lat,
-        lon=lon, offers=int(offers), capacity=capacity,
-        municipality_code=row.text("municipality_code"), address=row.text("address"),
+        institution_id=row.text("institution_id"),
+        name=row.text("name"),
+        kind=kind,
+        lat=lat,
+        lon=lon,
+        offers=int(offers),
+        capacity=capacity,
+        municipality_code=row.text("municipality_code"),
+        address=row.text("address"),
         geocode="municipality" if row.text("geocode") == "municipality" else "exact",
         extra=row.extra(INSTITUTION_COLUMNS + ("geocode",)),
     )
@@ -212,7 +260,9 @@ def validate_facilities(
     records: list[Mapping[str, object]], file: str, columns: list[str], first_row: int = 2
 ) -> Validated[Facility]:
     """Turn canonical facility records into ``Facility`` objects, collecting every issue."""
-    return _validate(records, file, columns, FACILITY_REQUIRED, "facility_id", _build_facility, first_row)
+    return _validate(
+        records, file, columns, FACILITY_REQUIRED, "facility_id", _build_facility, first_row
+    )
 
 
 def validate_institutions(
@@ -220,5 +270,11 @@ def validate_institutions(
 ) -> Validated[Institution]:
     """Turn canonical institution records into ``Institution`` objects, collecting every issue."""
     return _validate(
-        records, file, columns, INSTITUTION_REQUIRED, "institution_id", _build_institution, first_row
+        records,
+        file,
+        columns,
+        INSTITUTION_REQUIRED,
+        "institution_id",
+        _build_institution,
+        first_row,
     )

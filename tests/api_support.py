@@ -3,6 +3,7 @@
 FA1 (group home, only consult covered) can be completed by clinic I1 nearby; FA2 has no filing;
 FB1 belongs to area B. Users: coordinators of A and B, a viewer of A, the prefecture.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -23,19 +24,72 @@ A_LAT, A_LON = 33.56, 133.53
 B_LAT, B_LON = 33.29, 134.15
 
 FACILITIES = [
-    Facility("FA1", "あおばグループホーム", "gh", A_LAT, A_LON, covered=1, has_partner=True,
-             municipality_code="392014", address="高知市1-1"),
-    Facility("FA2", "さくら特養", "tokuyo", A_LAT + 0.02, A_LON, municipality_code="392014", address="高知市2-2"),
-    Facility("FB1", "むろと特養", "tokuyo", B_LAT, B_LON, covered=0, has_partner=False,
-             municipality_code="392022", address="室戸市1-1"),
+    Facility(
+        "FA1",
+        "あおばグループホーム",
+        "gh",
+        A_LAT,
+        A_LON,
+        covered=1,
+        has_partner=True,
+        municipality_code="392014",
+        address="高知市1-1",
+    ),
+    Facility(
+        "FA2",
+        "さくら特養",
+        "tokuyo",
+        A_LAT + 0.02,
+        A_LON,
+        municipality_code="392014",
+        address="高知市2-2",
+    ),
+    Facility(
+        "FB1",
+        "むろと特養",
+        "tokuyo",
+        B_LAT,
+        B_LON,
+        covered=0,
+        has_partner=False,
+        municipality_code="392022",
+        address="室戸市1-1",
+    ),
 ]
 INSTITUTIONS = [
-    Institution("I1", "みどりクリニック", "clinic", A_LAT + 0.01, A_LON + 0.01, offers=3, capacity=2,
-                municipality_code="392014", address="高知市3-3"),
-    Institution("I2", "中央病院", "hospital", A_LAT - 0.03, A_LON, offers=7, capacity=None,
-                municipality_code="392014", address="高知市4-4"),
-    Institution("I3", "室戸病院", "hospital", B_LAT + 0.01, B_LON, offers=7, capacity=3,
-                municipality_code="392022", address="室戸市2-2"),
+    Institution(
+        "I1",
+        "みどりクリニック",
+        "clinic",
+        A_LAT + 0.01,
+        A_LON + 0.01,
+        offers=3,
+        capacity=2,
+        municipality_code="392014",
+        address="高知市3-3",
+    ),
+    Institution(
+        "I2",
+        "中央病院",
+        "hospital",
+        A_LAT - 0.03,
+        A_LON,
+        offers=7,
+        capacity=None,
+        municipality_code="392014",
+        address="高知市4-4",
+    ),
+    Institution(
+        "I3",
+        "室戸病院",
+        "hospital",
+        B_LAT + 0.01,
+        B_LON,
+        offers=7,
+        capacity=3,
+        municipality_code="392022",
+        address="室戸市2-2",
+    ),
 ]
 USERS = {
     "coord_a": ("coordinator", ["39201"]),
@@ -49,7 +103,9 @@ def build_store(path: Path) -> str:
     url = f"sqlite:///{path}"
     store = open_store(url, upgrade=True)
     with store.write() as s:
-        import_simple(s, FACILITIES, INSTITUTIONS, filing_year=2025, declared_on=dt.date(2025, 4, 1))
+        import_simple(
+            s, FACILITIES, INSTITUTIONS, filing_year=2025, declared_on=dt.date(2025, 4, 1)
+        )
         save_area(s, "area-a", "高知市地区", "renkei", ["39201"])
         save_area(s, "area-b", "室戸市地区", "renkei", ["39202"])
         for name, (role, scope) in USERS.items():

@@ -1,4 +1,5 @@
 """Shared test helpers: tiny instance builders and an independent brute-force oracle."""
+
 from __future__ import annotations
 
 import itertools
@@ -11,7 +12,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from matcher.candidates import Candidates, Problem, build_candidates  # noqa: E402
-from matcher.model import Facility, Institution, Instance  # noqa: E402
+from matcher.model import Facility, Instance, Institution  # noqa: E402
 from matcher.objective import Objective, evaluate  # noqa: E402
 from matcher.params import MatchParams  # noqa: E402
 
@@ -25,14 +26,21 @@ def at_km(north_km: float, east_km: float) -> tuple[float, float]:
     return float(lat), float(lon)
 
 
-def fac(fid: str, kind: str, north: float, east: float, covered: int = 0,
-        has_partner: bool | None = False) -> Facility:
+def fac(
+    fid: str,
+    kind: str,
+    north: float,
+    east: float,
+    covered: int = 0,
+    has_partner: bool | None = False,
+) -> Facility:
     lat, lon = at_km(north, east)
     return Facility(fid, f"施設{fid}", kind, lat, lon, covered=covered, has_partner=has_partner)
 
 
-def inst(iid: str, kind: str, north: float, east: float, offers: int,
-         capacity: int | None = None) -> Institution:
+def inst(
+    iid: str, kind: str, north: float, east: float, offers: int, capacity: int | None = None
+) -> Institution:
     lat, lon = at_km(north, east)
     return Institution(iid, f"医療機関{iid}", kind, lat, lon, offers, capacity)
 
@@ -72,3 +80,7 @@ def problem_and_candidates(instance: Instance, params: MatchParams | None = None
     params = params or MatchParams()
     problem = Problem.from_instance(instance, params)
     return problem, build_candidates(problem, params)
+
+
+# Store fixtures (one store per database) for every test folder; defined once in store_fixtures.
+from store_fixtures import db_url, store  # noqa: E402, F401

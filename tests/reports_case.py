@@ -5,6 +5,7 @@
 - F4 特養 in 檮原町 lacks ③ and no hospital is within 30 km: H2 is the nearest (40 km).
 - F5 ケアハウス already has everything: it gets no notice.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,21 +25,36 @@ KOCHI, YUSUHARA = "392014", "394050"
 
 
 def at_km(north: float, east: float) -> tuple[float, float]:
-    return (BASE_LAT + north / 111.195,
-            BASE_LON + east / (111.195 * float(np.cos(np.radians(BASE_LAT)))))
+    return (
+        BASE_LAT + north / 111.195,
+        BASE_LON + east / (111.195 * float(np.cos(np.radians(BASE_LAT)))),
+    )
 
 
-def _fac(fid: str, name: str, kind: str, north: float, east: float, covered: int,
-         has_partner: bool | None, muni: str = KOCHI) -> Facility:
+def _fac(
+    fid: str,
+    name: str,
+    kind: str,
+    north: float,
+    east: float,
+    covered: int,
+    has_partner: bool | None,
+    muni: str = KOCHI,
+) -> Facility:
     lat, lon = at_km(north, east)
     town = "高知市" if muni == KOCHI else "檮原町"
-    return Facility(fid, name, kind, lat, lon, covered, has_partner, muni, f"高知県{town}本町{fid[1:]}-1")
+    return Facility(
+        fid, name, kind, lat, lon, covered, has_partner, muni, f"高知県{town}本町{fid[1:]}-1"
+    )
 
 
-def _inst(iid: str, name: str, kind: str, north: float, east: float, offers: int,
-          capacity: int | None) -> Institution:
+def _inst(
+    iid: str, name: str, kind: str, north: float, east: float, offers: int, capacity: int | None
+) -> Institution:
     lat, lon = at_km(north, east)
-    return Institution(iid, name, kind, lat, lon, offers, capacity, KOCHI, f"高知県高知市中央{iid[1:]}-2")
+    return Institution(
+        iid, name, kind, lat, lon, offers, capacity, KOCHI, f"高知県高知市中央{iid[1:]}-2"
+    )
 
 
 def instance() -> Instance:
@@ -67,8 +83,15 @@ def pdf_tools_or_skip() -> None:
     """Skip (visibly) when no PDF backend or poppler is installed, except on CI where it fails."""
     from matcher.reports import find_chromium
 
-    missing = [name for name, ok in (("chromium", find_chromium()), ("pdftoppm", shutil.which("pdftoppm")),
-                                     ("pdftotext", shutil.which("pdftotext"))) if not ok]
+    missing = [
+        name
+        for name, ok in (
+            ("chromium", find_chromium()),
+            ("pdftoppm", shutil.which("pdftoppm")),
+            ("pdftotext", shutil.which("pdftotext")),
+        )
+        if not ok
+    ]
     if missing:
         reason = f"PDF を確認できません: {', '.join(missing)} がありません (apt-get install chromium poppler-utils)"
         if os.environ.get("CI") == "true":
@@ -82,5 +105,7 @@ def write(out, pdf: str = "none"):
 
     inst, result = run()
     stages: list[tuple[str, int, int]] = []
-    files = write_reports(inst, result, out, progress=lambda *a: stages.append(a), today=TODAY, pdf=pdf)
+    files = write_reports(
+        inst, result, out, progress=lambda *a: stages.append(a), today=TODAY, pdf=pdf
+    )
     return inst, result, files, stages

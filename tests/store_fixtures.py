@@ -4,6 +4,7 @@ PostgreSQL: ``KYORYOKU_TEST_PG_URL`` (default postgresql+psycopg://postgres@127.
 each test gets a throwaway schema that is dropped afterwards. When the server does not answer
 the PostgreSQL cases skip with the reason, except under ``CI=true`` where they fail.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,9 @@ from sqlalchemy import MetaData, create_engine, select, text
 from matcher.model import Facility, Institution
 from matcher.store.db import Store, open_store
 
-PG_BASE = os.environ.get("KYORYOKU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_BASE = os.environ.get(
+    "KYORYOKU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 DATABASES = ["sqlite", "postgresql"]
 
 
@@ -57,9 +60,13 @@ def db_url(request, tmp_path):
     finally:
         with admin.connect() as conn:
             # Connections of a killed subprocess may linger for a moment; end them first.
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = :name AND pid <> pg_backend_pid()"), {"name": schema})
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": schema},
+            )
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
@@ -87,11 +94,29 @@ def snapshot(store: Store) -> dict[str, list[tuple]]:
 LAT, LON = 33.5597, 133.5311
 
 
-def fac(fid: str, kind: str = "gh", dlat: float = 0.0, dlon: float = 0.0, covered: int = 0,
-        has_partner: bool | None = False, muni: str = "392014") -> Facility:
-    return Facility(fid, f"施設{fid}", kind, LAT + dlat, LON + dlon, covered, has_partner, muni, "高知県高知市")
+def fac(
+    fid: str,
+    kind: str = "gh",
+    dlat: float = 0.0,
+    dlon: float = 0.0,
+    covered: int = 0,
+    has_partner: bool | None = False,
+    muni: str = "392014",
+) -> Facility:
+    return Facility(
+        fid, f"施設{fid}", kind, LAT + dlat, LON + dlon, covered, has_partner, muni, "高知県高知市"
+    )
 
 
-def inst(iid: str, kind: str = "hospital", dlat: float = 0.0, dlon: float = 0.0, offers: int = 7,
-         capacity: int | None = None, muni: str = "392014") -> Institution:
-    return Institution(iid, f"医療機関{iid}", kind, LAT + dlat, LON + dlon, offers, capacity, muni, "高知県高知市")
+def inst(
+    iid: str,
+    kind: str = "hospital",
+    dlat: float = 0.0,
+    dlon: float = 0.0,
+    offers: int = 7,
+    capacity: int | None = None,
+    muni: str = "392014",
+) -> Institution:
+    return Institution(
+        iid, f"医療機関{iid}", kind, LAT + dlat, LON + dlon, offers, capacity, muni, "高知県高知市"
+    )

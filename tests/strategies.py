@@ -1,9 +1,10 @@
 """Hypothesis strategies generating valid small instances around one city."""
+
 from __future__ import annotations
 
+from conftest import fac, inst
 from hypothesis import strategies as st
 
-from conftest import fac, inst
 from matcher.model import FACILITY_KINDS, Instance
 
 KINDS = sorted(FACILITY_KINDS)
@@ -26,6 +27,14 @@ def instances(draw, max_facilities: int = 6, max_institutions: int = 5, spread_k
         hospital = draw(st.booleans())
         offers = draw(st.integers(1, 7)) if hospital else draw(st.integers(1, 3))
         capacity = draw(st.one_of(st.none(), st.integers(0, 3)))
-        institutions.append(inst(f"I{k:02d}", "hospital" if hospital else "clinic", draw(coord),
-                                 draw(coord), offers, capacity))
+        institutions.append(
+            inst(
+                f"I{k:02d}",
+                "hospital" if hospital else "clinic",
+                draw(coord),
+                draw(coord),
+                offers,
+                capacity,
+            )
+        )
     return Instance.of(facilities, institutions)

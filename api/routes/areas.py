@@ -1,4 +1,5 @@
 """Areas the user may see (an area is visible when all its municipalities are in the scope)."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
@@ -20,16 +21,27 @@ router = APIRouter(prefix="/api/areas", tags=["areas"])
 
 
 @router.get("", summary="地域の一覧")
-def list_areas(user: User = Depends(current_user), store: Store = Depends(get_store)) -> list[dict[str, object]]:
+def list_areas(
+    user: User = Depends(current_user), store: Store = Depends(get_store)
+) -> list[dict[str, object]]:
     with store.read() as s:
-        return [{"code": a.code, "name": a.name, "kind": a.kind, "municipalities": area_codes(a)}
-                for a in visible_areas(s, user)]
+        return [
+            {"code": a.code, "name": a.name, "kind": a.kind, "municipalities": area_codes(a)}
+            for a in visible_areas(s, user)
+        ]
 
 
 @router.get("/{code}", summary="地域の詳細と施設の状況")
-def get_area(code: str, user: User = Depends(current_user), store: Store = Depends(get_store)) -> dict[str, object]:
+def get_area(
+    code: str, user: User = Depends(current_user), store: Store = Depends(get_store)
+) -> dict[str, object]:
     with store.read() as s:
         a = get_visible_area(s, user, code)
         counts = status_counts(facility_states(s, scoped_facilities(s, user, a)))
-        return {"code": a.code, "name": a.name, "kind": a.kind, "municipalities": area_codes(a),
-                "status_counts": counts["total"]}
+        return {
+            "code": a.code,
+            "name": a.name,
+            "kind": a.kind,
+            "municipalities": area_codes(a),
+            "status_counts": counts["total"],
+        }

@@ -1,4 +1,5 @@
 """Sessions: log in (cookie and bearer token), log out, who am I."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,13 +12,25 @@ router = APIRouter(prefix="/api/session", tags=["session"])
 
 
 def user_dict(sess_user) -> dict[str, object]:
-    return {"username": sess_user.username, "display_name": sess_user.display_name,
-            "role": sess_user.role, "role_ja": sess_user.role_ja, "scope": list(sess_user.scope)}
+    return {
+        "username": sess_user.username,
+        "display_name": sess_user.display_name,
+        "role": sess_user.role,
+        "role_ja": sess_user.role_ja,
+        "scope": list(sess_user.scope),
+    }
 
 
 def set_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(COOKIE, token, max_age=request.app.state.session_seconds, httponly=True,
-                        samesite="lax", secure=request.app.state.secure_cookies, path="/")
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=request.app.state.session_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.secure_cookies,
+        path="/",
+    )
 
 
 @router.post("", summary="ログイン (Cookie とトークンを発行)")
@@ -30,8 +43,12 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, obje
         raise NotAuthenticated("ユーザー名またはパスワードが違います")
     token, csrf = issue_token(request, user)
     set_cookie(request, response, token)
-    return {"token": token, "csrf_token": csrf, "expires_in": request.app.state.session_seconds,
-            "user": user_dict(user)}
+    return {
+        "token": token,
+        "csrf_token": csrf,
+        "expires_in": request.app.state.session_seconds,
+        "user": user_dict(user),
+    }
 
 
 @router.get("", summary="ログイン中のユーザー")

@@ -1,4 +1,5 @@
 """Exports of an area's current state: CSV with BOM per table, or one Excel workbook."""
+
 from __future__ import annotations
 
 import io
@@ -28,31 +29,50 @@ def _frames(store: Store, user: User, area: str) -> dict[str, pd.DataFrame]:
         # so this is a safety net rather than a filter).
         ids = {st.row.facility_id for st in facility_states(s, scoped_facilities(s, user, a))}
         if not frames["facilities"].empty:
-            frames["facilities"] = frames["facilities"][frames["facilities"]["facility_id"].isin(ids)]
+            frames["facilities"] = frames["facilities"][
+                frames["facilities"]["facility_id"].isin(ids)
+            ]
         frames["status"] = pd.DataFrame(status_table(s, user, [a]))
         return frames
 
 
 def _download(data: bytes, name: str, media: str) -> Response:
-    return Response(data, media_type=media,
-                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
+    return Response(
+        data,
+        media_type=media,
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
 
 
 @router.get("/{table}.csv", summary="CSV (UTF-8 BOM 付き、Excel でそのまま開けます)")
-def export_csv(table: Table, area: str = Query(..., description="地域コード"), user: User = Depends(current_user),
-               store: Store = Depends(get_store)) -> Response:
+def export_csv(
+    table: Table,
+    area: str = Query(..., description="地域コード"),
+    user: User = Depends(current_user),
+    store: Store = Depends(get_store),
+) -> Response:
     df = _frames(store, user, area)[table]
     text = df.to_csv(index=False, lineterminator="\r\n")
-    return _download(("\ufeff" + text).encode("utf-8"), f"{area}_{table}.csv", "text/csv; charset=utf-8")
+    return _download(
+        ("\ufeff" + text).encode("utf-8"), f"{area}_{table}.csv", "text/csv; charset=utf-8"
+    )
 
 
 @router.get("/state.xlsx", summary="Excel (施設・提案・医療機関・状況表のシート)")
-def export_xlsx(area: str = Query(...), user: User = Depends(current_user),
-                store: Store = Depends(get_store)) -> Response:
+def export_xlsx(
+    area: str = Query(...), user: User = Depends(current_user), store: Store = Depends(get_store)
+) -> Response:
     frames = _frames(store, user, area)
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:
         for name, df in frames.items():
-            df.to_excel(xl, sheet_name=SHEETS_JA.get(name, "状況表" if name == "status" else name), index=False)
-    return _download(buf.getvalue(), f"{area}_state.xlsx",
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+            df.to_excel(
+                xl,
+                sheet_name=SHEETS_JA.get(name, "状況表" if name == "status" else name),
+                index=False,
+            )
+    return _download(
+        buf.getvalue(),
+        f"{area}_state.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

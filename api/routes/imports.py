@@ -10,6 +10,7 @@ Two families share one route, ``POST /api/imports/{kind}``:
 
 Either way a coordinator writes only inside their area: what lies outside is a rejected row.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,31 +46,54 @@ from ..users import User, audit
 
 router = APIRouter(prefix="/api/imports", tags=["imports"])
 MAX_BYTES = 20 * 1024 * 1024
-ImportKind = Literal["facilities", "institutions", "kaigo", "navii", "kouseikyoku", "filings", "declarations"]
+ImportKind = Literal[
+    "facilities", "institutions", "kaigo", "navii", "kouseikyoku", "filings", "declarations"
+]
 SIMPLE_KINDS = ("facilities", "institutions")
-KIND_LABELS_JA = {"facilities": "簡易形式 施設一覧 (facilities.csv)",
-                  "institutions": "簡易形式 医療機関一覧 (institutions.csv)",
-                  **{k: SOURCE_LABELS_JA[k] for k in SOURCES}}
+KIND_LABELS_JA = {
+    "facilities": "簡易形式 施設一覧 (facilities.csv)",
+    "institutions": "簡易形式 医療機関一覧 (institutions.csv)",
+    **{k: SOURCE_LABELS_JA[k] for k in SOURCES},
+}
 SUFFIXES = (".csv", ".xlsx", ".xlsm", ".zip", ".gz")
 
 
 def _issue(i: RowIssue) -> dict[str, object]:
-    return {"file": i.file, "row": i.row, "column": i.column, "value": i.value, "message": i.message,
-            "severity": i.severity}
+    return {
+        "file": i.file,
+        "row": i.row,
+        "column": i.column,
+        "value": i.value,
+        "message": i.message,
+        "severity": i.severity,
+    }
 
 
 def _checked(name: str, data: bytes) -> None:
     if not data:
         raise InputError(RowIssue(name, None, "file", None, "ファイルが空です"))
     if len(data) > MAX_BYTES:
-        raise InputError(RowIssue(name, None, "file", None, f"ファイルが大きすぎます ({len(data)} バイト、上限 {MAX_BYTES})"))
+        raise InputError(
+            RowIssue(
+                name,
+                None,
+                "file",
+                None,
+                f"ファイルが大きすぎます ({len(data)} バイト、上限 {MAX_BYTES})",
+            )
+        )
 
 
-def run_import(store: Store, user: User, kind: str, name: str, data: bytes,
-               filing_year: int | None = None) -> dict[str, object]:
+def run_import(
+    store: Store, user: User, kind: str, name: str, data: bytes, filing_year: int | None = None
+) -> dict[str, object]:
     """Validate an uploaded file row by row, store what is valid and in scope, report the rest."""
     _checked(name, data)
-    suffix = Path(name).suffix.lower() if Path(name).suffix.lower() in (".csv", ".xlsx", ".zip", ".gz") else ".csv"
+    suffix = (
+        Path(name).suffix.lower()
+        if Path(name).suffix.lower() in (".csv", ".xlsx", ".zip", ".gz")
+        else ".csv"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
@@ -90,25 +114,47 @@ def run_import(store: Store, user: User, kind: str, name: str, data: bytes,
             accepted.append(item)
         else:
             n = row_of.get(getattr(item, id_col), None)
-            rejects.setdefault(n or 0, []).append(RowIssue(
-                name, n, "municipality_code", item.municipality_code,
-                "担当地域外の市区町村です (担当地域: " + "、".join(user.scope) + ")"))
+            rejects.setdefault(n or 0, []).append(
+                RowIssue(
+                    name,
+                    n,
+                    "municipality_code",
+                    item.municipality_code,
+                    "担当地域外の市区町村です (担当地域: " + "、".join(user.scope) + ")",
+                )
+            )
     stats: dict[str, object] = {}
     with store.write() as s:
         if kind == "facilities":
             st = import_facilities(s, accepted)
-            fl = import_filings(s, filings_from_facilities(accepted, filing_year or fiscal_year(), name))
+            fl = import_filings(
+                s, filings_from_facilities(accepted, filing_year or fiscal_year(), name)
+            )
             stats = {"facilities": st.summary_ja(), "filings": fl.summary_ja()}
         else:
             st = import_institutions(s, accepted)
-            dc = import_declarations(s, declarations_from_institutions(accepted, dt.date.today(), name))
+            dc = import_declarations(
+                s, declarations_from_institutions(accepted, dt.date.today(), name)
+            )
             stats = {"institutions": st.summary_ja(), "declarations": dc.summary_ja()}
-        audit(s, user.username, f"import.{kind}", name,
-              {"accepted": len(accepted), "rejected": len(rejects), **stats})
+        audit(
+            s,
+            user.username,
+            f"import.{kind}",
+            name,
+            {"accepted": len(accepted), "rejected": len(rejects), **stats},
+        )
     return {
-        "kind": kind, "file": name, "accepted": len(accepted), "rejected": len(rejects),
-        "rejects": [{"row": row, "issues": [_issue(i) for i in issues]} for row, issues in sorted(rejects.items())],
-        "warnings": [_issue(i) for i in result.warnings], "stats": stats,
+        "kind": kind,
+        "file": name,
+        "accepted": len(accepted),
+        "rejected": len(rejects),
+        "rejects": [
+            {"row": row, "issues": [_issue(i) for i in issues]}
+            for row, issues in sorted(rejects.items())
+        ],
+        "warnings": [_issue(i) for i in result.warnings],
+        "stats": stats,
     }
 
 
@@ -120,10 +166,22 @@ def _reject(r: RejectedRow) -> dict[str, object]:
     m = _COLUMN.match(r.reason)
     column = m.group(1) if m else None
     value = r.values.get(column) if column else None
-    issue = {"file": r.file, "row": r.row, "column": column, "value": value, "message": r.reason,
-             "severity": "error"}
-    return {"file": r.file, "row": r.row, "category": r.category, "category_ja": CATEGORY_JA[r.category],
-            "values": dict(r.values), "issues": [issue]}
+    issue = {
+        "file": r.file,
+        "row": r.row,
+        "column": column,
+        "value": value,
+        "message": r.reason,
+        "severity": "error",
+    }
+    return {
+        "file": r.file,
+        "row": r.row,
+        "category": r.category,
+        "category_ja": CATEGORY_JA[r.category],
+        "values": dict(r.values),
+        "issues": [issue],
+    }
 
 
 def _safe_name(name: str, taken: set[str]) -> str:
@@ -141,8 +199,14 @@ def _safe_name(name: str, taken: set[str]) -> str:
     return out
 
 
-def run_source_import(store: Store, user: User, source: str, uploads: list[tuple[str, bytes]],
-                      filing_year: int | None = None, declared_on: dt.date | None = None) -> dict[str, object]:
+def run_source_import(
+    store: Store,
+    user: User,
+    source: str,
+    uploads: list[tuple[str, bytes]],
+    filing_year: int | None = None,
+    declared_on: dt.date | None = None,
+) -> dict[str, object]:
     """Import uploaded registry files, filings or declarations with ``import_source`` in one
     transaction, writing only inside the user's scope; report counts, rejects and warnings."""
     if not uploads:
@@ -152,8 +216,15 @@ def run_source_import(store: Store, user: User, source: str, uploads: list[tuple
         _checked(name, data)
         total += len(data)
     if total > MAX_BYTES:
-        raise InputError(RowIssue(uploads[0][0], None, "file", None,
-                                  f"ファイルが大きすぎます (合計 {total} バイト、上限 {MAX_BYTES})"))
+        raise InputError(
+            RowIssue(
+                uploads[0][0],
+                None,
+                "file",
+                None,
+                f"ファイルが大きすぎます (合計 {total} バイト、上限 {MAX_BYTES})",
+            )
+        )
     with tempfile.TemporaryDirectory() as tmp:
         taken: set[str] = set()
         paths = []
@@ -163,18 +234,39 @@ def run_source_import(store: Store, user: User, source: str, uploads: list[tuple
             paths.append(path)
         names = ",".join(p.name for p in paths)
         with store.write() as s:
-            result = import_source(s, source, paths, filing_year=filing_year, declared_on=declared_on,
-                                   within=user.covers_code)
+            result = import_source(
+                s,
+                source,
+                paths,
+                filing_year=filing_year,
+                declared_on=declared_on,
+                within=user.covers_code,
+            )
             stats = {key: st.summary_ja() for key, st in result.stats.items()}
             rejects = result.rejected
-            audit(s, user.username, f"import.{source}", names[:200],
-                  {"accepted": result.accepted, "rejected": len(rejects), **stats})
-    counts = {"read": result.read.rows_read, "accepted": result.accepted, "rejected": len(rejects),
-              **{c: sum(r.category == c for r in rejects) for c in CATEGORY_JA}, "warnings": len(result.warnings)}
+            audit(
+                s,
+                user.username,
+                f"import.{source}",
+                names[:200],
+                {"accepted": result.accepted, "rejected": len(rejects), **stats},
+            )
+    counts = {
+        "read": result.read.rows_read,
+        "accepted": result.accepted,
+        "rejected": len(rejects),
+        **{c: sum(r.category == c for r in rejects) for c in CATEGORY_JA},
+        "warnings": len(result.warnings),
+    }
     return {
-        "kind": source, "file": names, "accepted": result.accepted, "rejected": len(rejects),
-        "rejects": [_reject(r) for r in rejects], "warnings": [_issue(i) for i in result.warnings],
-        "stats": stats, "counts": counts,
+        "kind": source,
+        "file": names,
+        "accepted": result.accepted,
+        "rejected": len(rejects),
+        "rejects": [_reject(r) for r in rejects],
+        "warnings": [_issue(i) for i in result.warnings],
+        "stats": stats,
+        "counts": counts,
     }
 
 
@@ -182,25 +274,53 @@ async def read_uploads(files: list[UploadFile]) -> list[tuple[str, bytes]]:
     return [(f.filename or "upload.csv", await f.read()) for f in files]
 
 
-async def import_upload(store: Store, user: User, kind: str, files: list[UploadFile], filing_year: int | None,
-                        declared_on: dt.date | None) -> dict[str, object]:
+async def import_upload(
+    store: Store,
+    user: User,
+    kind: str,
+    files: list[UploadFile],
+    filing_year: int | None,
+    declared_on: dt.date | None,
+) -> dict[str, object]:
     """Route an upload to the simple or the registry import (in a worker thread: imports are long)."""
     uploads = await read_uploads(files)
     if kind in SIMPLE_KINDS:
         if len(uploads) != 1:
-            raise InputError(RowIssue("", None, "file", None,
-                                      f"簡易形式の取り込みはファイル1つです ({len(uploads)} 個が送られました)"))
+            raise InputError(
+                RowIssue(
+                    "",
+                    None,
+                    "file",
+                    None,
+                    f"簡易形式の取り込みはファイル1つです ({len(uploads)} 個が送られました)",
+                )
+            )
         name, data = uploads[0]
-        return await run_in_threadpool(run_import, store, user, kind, name or f"{kind}.csv", data, filing_year)
-    return await run_in_threadpool(run_source_import, store, user, kind, uploads, filing_year, declared_on)
+        return await run_in_threadpool(
+            run_import, store, user, kind, name or f"{kind}.csv", data, filing_year
+        )
+    return await run_in_threadpool(
+        run_source_import, store, user, kind, uploads, filing_year, declared_on
+    )
 
 
-@router.post("/{kind}", summary="取り込み: 簡易形式 CSV、公開データ (介護・ナビイ・厚生局)、届出、申出")
-async def upload(kind: ImportKind,
-                 file: list[UploadFile] = File(..., description="簡易形式は1ファイル。公開データ・届出・申出は CSV / "
-                                               "Excel (.xlsx) / ZIP を複数選べます (ナビイは病院・診療所の施設票)"),
-                 filing_year: int | None = Form(None, ge=2000, le=2100,
-                                                description="届出の年度 (facilities, filings; 既定は確認日の年度)"),
-                 declared_on: dt.date | None = Form(None, description="申出の適用開始日 (declarations; 既定は今日)"),
-                 user: User = Depends(writer), store: Store = Depends(get_store)) -> dict[str, object]:
+@router.post(
+    "/{kind}", summary="取り込み: 簡易形式 CSV、公開データ (介護・ナビイ・厚生局)、届出、申出"
+)
+async def upload(
+    kind: ImportKind,
+    file: list[UploadFile] = File(
+        ...,
+        description="簡易形式は1ファイル。公開データ・届出・申出は CSV / "
+        "Excel (.xlsx) / ZIP を複数選べます (ナビイは病院・診療所の施設票)",
+    ),
+    filing_year: int | None = Form(
+        None, ge=2000, le=2100, description="届出の年度 (facilities, filings; 既定は確認日の年度)"
+    ),
+    declared_on: dt.date | None = Form(
+        None, description="申出の適用開始日 (declarations; 既定は今日)"
+    ),
+    user: User = Depends(writer),
+    store: Store = Depends(get_store),
+) -> dict[str, object]:
     return await import_upload(store, user, kind, file, filing_year, declared_on)

@@ -4,6 +4,7 @@ Every page reads through the same scoped queries as the API; forms carry the ses
 (the login form a signed pre-session one, see ``api.deps``)
 and end in a redirect (post/redirect/get) so that reloading never repeats a change.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -57,10 +58,18 @@ from .runs import start_run
 router = APIRouter(include_in_schema=False)
 
 
-def render(request: Request, name: str, sess: Session | None, status_code: int = 200, **ctx) -> HTMLResponse:
-    ctx.update(user=sess.user if sess else None, csrf=sess.csrf if sess else "",
-               status_labels=dict(STATUS_COLUMNS), proposal_labels=STATUS_LABELS_JA, kinds=FACILITY_KINDS,
-               flash=request.query_params.get("msg", ""), error=ctx.get("error", request.query_params.get("err", "")))
+def render(
+    request: Request, name: str, sess: Session | None, status_code: int = 200, **ctx
+) -> HTMLResponse:
+    ctx.update(
+        user=sess.user if sess else None,
+        csrf=sess.csrf if sess else "",
+        status_labels=dict(STATUS_COLUMNS),
+        proposal_labels=STATUS_LABELS_JA,
+        kinds=FACILITY_KINDS,
+        flash=request.query_params.get("msg", ""),
+        error=ctx.get("error", request.query_params.get("err", "")),
+    )
     return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
 
@@ -80,8 +89,15 @@ def login_form(request: Request, status_code: int = 200, **ctx) -> HTMLResponse:
     """The login page with a fresh CSRF pair (cookie and form field)."""
     nonce, token = login_form_token(request)
     response = render(request, "login.html", None, status_code, login_csrf=token, **ctx)
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_FORM_SECONDS, httponly=True, samesite="lax",
-                        secure=request.app.state.secure_cookies, path="/login")
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=LOGIN_FORM_SECONDS,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.secure_cookies,
+        path="/login",
+    )
     return response
 
 
@@ -91,16 +107,31 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:
 
 
 @router.post("/login")
-def login_submit(request: Request, username: str = Form(""), password: str = Form(""),
-                 next: str = Form("/"), csrf_token: str = Form("")) -> Response:
+def login_submit(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    next: str = Form("/"),
+    csrf_token: str = Form(""),
+) -> Response:
     if not login_form_ok(request, csrf_token):
-        return login_form(request, 403, next=_safe_next(next), username=username,
-                          error="ログインフォームの確認用トークンがないか、期限が切れています。もう一度ログインしてください")
+        return login_form(
+            request,
+            403,
+            next=_safe_next(next),
+            username=username,
+            error="ログインフォームの確認用トークンがないか、期限が切れています。もう一度ログインしてください",
+        )
     with store_of(request).read() as s:
         user = authenticate(s, username, password)
     if user is None:
-        return login_form(request, 401, next=_safe_next(next), username=username,
-                          error="ユーザー名またはパスワードが違います")
+        return login_form(
+            request,
+            401,
+            next=_safe_next(next),
+            username=username,
+            error="ユーザー名またはパスワードが違います",
+        )
     token, _ = issue_token(request, user)
     response = RedirectResponse(_safe_next(next), 303)
     set_cookie(request, response, token)
@@ -116,8 +147,9 @@ def logout(sess: Session = Depends(current_session)) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(request: Request, sess: Session = Depends(current_session),
-              store: Store = Depends(get_store)) -> HTMLResponse:
+def dashboard(
+    request: Request, sess: Session = Depends(current_session), store: Store = Depends(get_store)
+) -> HTMLResponse:
     with store.read() as s:
         areas = visible_areas(s, sess.user)
         counts = status_counts(facility_states(s, scoped_facilities(s, sess.user)))
@@ -125,32 +157,71 @@ def dashboard(request: Request, sess: Session = Depends(current_session),
         runs = latest_runs(s, areas)
         area_by_id = {a.id: a for a in areas}
     by_status = {k: sum(p["status"] == k for p in props) for k in STATUS_LABELS_JA}
-    return render(request, "dashboard.html", sess, areas=areas, counts=counts, days=days_left(),
-                  by_status=by_status, runs=runs, area_by_id=area_by_id, columns=STATUS_COLUMNS)
+    return render(
+        request,
+        "dashboard.html",
+        sess,
+        areas=areas,
+        counts=counts,
+        days=days_left(),
+        by_status=by_status,
+        runs=runs,
+        area_by_id=area_by_id,
+        columns=STATUS_COLUMNS,
+    )
 
 
 @router.get("/map", response_class=HTMLResponse)
-def map_page(request: Request, area: str | None = None, sess: Session = Depends(current_session),
-             store: Store = Depends(get_store)) -> HTMLResponse:
+def map_page(
+    request: Request,
+    area: str | None = None,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
     with store.read() as s:
         a = get_visible_area(s, sess.user, area) if area else None
         states = facility_states(s, scoped_facilities(s, sess.user, a))
         areas = visible_areas(s, sess.user)
     facs = [facility_dict(st) for st in states]
-    return render(request, "map.html", sess, area=a, areas=areas, facilities=facs,
-                  tiles_url=request.app.state.tiles_url, tiles_attribution=request.app.state.tiles_attribution)
+    return render(
+        request,
+        "map.html",
+        sess,
+        area=a,
+        areas=areas,
+        facilities=facs,
+        tiles_url=request.app.state.tiles_url,
+        tiles_attribution=request.app.state.tiles_attribution,
+    )
 
 
 @router.get("/facilities/{facility_id}", response_class=HTMLResponse)
-def facility_page(facility_id: str, request: Request, sess: Session = Depends(current_session),
-                  store: Store = Depends(get_store)) -> HTMLResponse:
+def facility_page(
+    facility_id: str,
+    request: Request,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
     fac = cached_facility_detail(cache_of(request.app), store, sess.user, facility_id).body
-    return render(request, "facility.html", sess, f=fac, proposals=fac["proposals"], candidates=fac["candidates"])
+    return render(
+        request,
+        "facility.html",
+        sess,
+        f=fac,
+        proposals=fac["proposals"],
+        candidates=fac["candidates"],
+    )
 
 
 @router.post("/facilities/{facility_id}/propose")
-def facility_propose(facility_id: str, request: Request, institution_id: str = Form(...), note: str = Form(""),
-                     sess: Session = Depends(current_session), store: Store = Depends(get_store)) -> Response:
+def facility_propose(
+    facility_id: str,
+    request: Request,
+    institution_id: str = Form(...),
+    note: str = Form(""),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> Response:
     writer_session(sess)
     back = f"/facilities/{quote(facility_id)}"
     try:
@@ -161,9 +232,16 @@ def facility_propose(facility_id: str, request: Request, institution_id: str = F
 
 
 @router.post("/proposals/{proposal_id}/status")
-def proposal_status(proposal_id: IntId, request: Request, status: str = Form(...), version: int = Form(...),
-                    note: str = Form(""), next: str = Form("/"), sess: Session = Depends(current_session),
-                    store: Store = Depends(get_store)) -> Response:
+def proposal_status(
+    proposal_id: IntId,
+    request: Request,
+    status: str = Form(...),
+    version: int = Form(...),
+    note: str = Form(""),
+    next: str = Form("/"),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> Response:
     writer_session(sess)
     back = _safe_next(next)
     sep = "&" if "?" in back else "?"
@@ -176,10 +254,13 @@ def proposal_status(proposal_id: IntId, request: Request, status: str = Form(...
 
 
 @router.get("/proposals", response_class=HTMLResponse)
-def proposals_page(request: Request, sess: Session = Depends(current_session),
-                   store: Store = Depends(get_store)) -> HTMLResponse:
+def proposals_page(
+    request: Request, sess: Session = Depends(current_session), store: Store = Depends(get_store)
+) -> HTMLResponse:
     with store.read() as s:
-        props = scoped_proposals(s, sess.user, status=("proposed", "contacted", "agreed", "declined"))
+        props = scoped_proposals(
+            s, sess.user, status=("proposed", "contacted", "agreed", "declined")
+        )
     by_inst: dict[str, list[dict[str, object]]] = {}
     for p in props:
         by_inst.setdefault(str(p["institution_id"]), []).append(p)
@@ -187,21 +268,36 @@ def proposals_page(request: Request, sess: Session = Depends(current_session),
 
 
 @router.get("/institutions/{institution_id}/print", response_class=HTMLResponse)
-def institution_print(institution_id: str, request: Request, sess: Session = Depends(current_session),
-                      store: Store = Depends(get_store)) -> HTMLResponse:
+def institution_print(
+    institution_id: str,
+    request: Request,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
     with store.read() as s:
         inst = get_institution(s, sess.user, institution_id)
-        props = scoped_proposals(s, sess.user, institution_id=institution_id,
-                                 status=("proposed", "contacted", "agreed"))
+        props = scoped_proposals(
+            s, sess.user, institution_id=institution_id, status=("proposed", "contacted", "agreed")
+        )
     return render(request, "institution_print.html", sess, inst=inst, proposals=props)
 
 
 REJECTS_SHOWN = 2000  # a page of a national file's rejects would not load; the API returns them all
 
 
-def _imports(request: Request, sess: Session, status_code: int = 200, kind: str = "facilities", **ctx) -> HTMLResponse:
-    return render(request, "imports.html", sess, status_code, kinds_ja=KIND_LABELS_JA, kind=kind,
-                  shown=REJECTS_SHOWN, **{"result": None, **ctx})
+def _imports(
+    request: Request, sess: Session, status_code: int = 200, kind: str = "facilities", **ctx
+) -> HTMLResponse:
+    return render(
+        request,
+        "imports.html",
+        sess,
+        status_code,
+        kinds_ja=KIND_LABELS_JA,
+        kind=kind,
+        shown=REJECTS_SHOWN,
+        **{"result": None, **ctx},
+    )
 
 
 @router.get("/imports", response_class=HTMLResponse)
@@ -210,9 +306,15 @@ def imports_page(request: Request, sess: Session = Depends(current_session)) -> 
 
 
 @router.post("/imports", response_class=HTMLResponse)
-async def imports_submit(request: Request, kind: str = Form(...), file: list[UploadFile] = File(...),
-                         filing_year: str = Form(""), declared_on: str = Form(""),
-                         sess: Session = Depends(current_session), store: Store = Depends(get_store)) -> HTMLResponse:
+async def imports_submit(
+    request: Request,
+    kind: str = Form(...),
+    file: list[UploadFile] = File(...),
+    filing_year: str = Form(""),
+    declared_on: str = Form(""),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
     writer_session(sess)
     if kind not in KIND_LABELS_JA:
         return _imports(request, sess, 422, error=f"不明な種類「{kind}」")
@@ -224,31 +326,52 @@ async def imports_submit(request: Request, kind: str = Form(...), file: list[Upl
             if not 2000 <= year <= 2100:
                 raise ValueError
     except ValueError:
-        return _imports(request, sess, 422, kind, error=f"届出の年度「{filing_year}」が不正です (2000〜2100)")
+        return _imports(
+            request, sess, 422, kind, error=f"届出の年度「{filing_year}」が不正です (2000〜2100)"
+        )
     try:
         if declared_on.strip():
             day = dt.date.fromisoformat(declared_on.strip())
     except ValueError:
-        return _imports(request, sess, 422, kind, error=f"申出の適用開始日「{declared_on}」が不正です (例 2025-04-01)")
+        return _imports(
+            request,
+            sess,
+            422,
+            kind,
+            error=f"申出の適用開始日「{declared_on}」が不正です (例 2025-04-01)",
+        )
     try:
         result = await import_upload(store, sess.user, kind, file, year, day)
     except InputError as exc:
-        return _imports(request, sess, 422, kind, issues=exc.issues, error="ファイルを取り込めませんでした")
+        return _imports(
+            request, sess, 422, kind, issues=exc.issues, error="ファイルを取り込めませんでした"
+        )
     return _imports(request, sess, kind=kind, result=result)
 
 
 @router.post("/runs")
-def run_submit(request: Request, area_code: str = Form(...), mode: str = Form("optimal"),
-               sess: Session = Depends(current_session), store: Store = Depends(get_store)) -> Response:
+def run_submit(
+    request: Request,
+    area_code: str = Form(...),
+    mode: str = Form("optimal"),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> Response:
     writer_session(sess)
-    body = RunIn(area_code=area_code, mode=mode if mode in ("optimal", "greedy", "stable") else "optimal")
+    body = RunIn(
+        area_code=area_code, mode=mode if mode in ("optimal", "greedy", "stable") else "optimal"
+    )
     job = start_run(request, store, sess.user, body)
     return RedirectResponse(f"/runs/jobs/{job.id}", 303)
 
 
 @router.get("/runs/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: IntId, request: Request, sess: Session = Depends(current_session),
-             store: Store = Depends(get_store)) -> HTMLResponse:
+def job_page(
+    job_id: IntId,
+    request: Request,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
     from matcher.store.errors import NotFoundError
 
     job = request.app.state.jobs.get(job_id)

@@ -3,6 +3,7 @@
 Written synchronously into a temporary folder and streamed from a temporary file; PDFs only on
 request (``pdf=true``), since printing them takes most of the time.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -54,9 +55,12 @@ def zip_folder(folder: Path, target: Path) -> Path:
     return target
 
 
-@router.get("/{run_id}/reports", summary="計算の帳票一式 (ZIP: Excel・CSV・HTML、pdf=true で PDF も)",
-            response_class=FileResponse,
-            responses={200: {"content": {ZIP: {}}, "description": "帳票一式の ZIP (目次は index.html)"}})
+@router.get(
+    "/{run_id}/reports",
+    summary="計算の帳票一式 (ZIP: Excel・CSV・HTML、pdf=true で PDF も)",
+    response_class=FileResponse,
+    responses={200: {"content": {ZIP: {}}, "description": "帳票一式の ZIP (目次は index.html)"}},
+)
 def run_reports(
     run_id: IntId,
     pdf: bool = Query(False, description="PDF も作る (時間がかかります)"),
@@ -67,12 +71,22 @@ def run_reports(
     got = visible_run_input(store, user, run_id)
     work = Path(tempfile.mkdtemp(prefix=f"kyoryoku-run{run_id}-"))
     try:
-        write_reports(got.instance, got.result, work / "reports", today=date, pdf="bundle" if pdf else "none",
-                      notes=got.notes)
+        write_reports(
+            got.instance,
+            got.result,
+            work / "reports",
+            today=date,
+            pdf="bundle" if pdf else "none",
+            notes=got.notes,
+        )
         path = zip_folder(work / "reports", work / f"run-{run_id}-reports.zip")
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return FileResponse(path, media_type=ZIP, filename=path.name,
-                        headers={"X-Report-Input-Exact": "true" if got.exact else "false"},
-                        background=BackgroundTask(shutil.rmtree, work, True))
+    return FileResponse(
+        path,
+        media_type=ZIP,
+        filename=path.name,
+        headers={"X-Report-Input-Exact": "true" if got.exact else "false"},
+        background=BackgroundTask(shutil.rmtree, work, True),
+    )

@@ -1,4 +1,5 @@
 """Matching runs of an area: start (background thread past one second), poll progress, list."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -21,22 +22,42 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 
 
 def run_dict(r, area_code: str) -> dict[str, object]:
-    return {"id": r.id, "area_code": area_code, "mode": r.mode, "params": r.params,
-            "mandatory_full": r.mandatory_full, "effort_full": r.effort_full, "pairs_covered": r.pairs_covered,
-            "partnerships": r.partnerships, "distance_km": round(r.distance_km, 3),
-            "proven_optimal": r.proven_optimal, "message": r.message, "counts": r.counts,
-            "n_new": r.n_new, "n_kept": r.n_kept, "n_dropped": r.n_dropped, "actor": r.actor,
-            "started_at": r.started_at.isoformat(timespec="seconds"),
-            "finished_at": r.finished_at.isoformat(timespec="seconds"), "seconds": r.seconds}
+    return {
+        "id": r.id,
+        "area_code": area_code,
+        "mode": r.mode,
+        "params": r.params,
+        "mandatory_full": r.mandatory_full,
+        "effort_full": r.effort_full,
+        "pairs_covered": r.pairs_covered,
+        "partnerships": r.partnerships,
+        "distance_km": round(r.distance_km, 3),
+        "proven_optimal": r.proven_optimal,
+        "message": r.message,
+        "counts": r.counts,
+        "n_new": r.n_new,
+        "n_kept": r.n_kept,
+        "n_dropped": r.n_dropped,
+        "actor": r.actor,
+        "started_at": r.started_at.isoformat(timespec="seconds"),
+        "finished_at": r.finished_at.isoformat(timespec="seconds"),
+        "seconds": r.seconds,
+    }
 
 
 def params_of(body: RunIn) -> MatchParams:
     try:
         return MatchParams(
-            max_km={Capability.CONSULT: body.max_km.consult, Capability.CARE: body.max_km.care,
-                    Capability.ADMIT: body.max_km.admit},
-            max_new_partners=body.max_new_partners, road_factor=body.road_factor,
-            time_limit=body.time_limit, include_unknown=body.include_unknown)
+            max_km={
+                Capability.CONSULT: body.max_km.consult,
+                Capability.CARE: body.max_km.care,
+                Capability.ADMIT: body.max_km.admit,
+            },
+            max_new_partners=body.max_new_partners,
+            road_factor=body.road_factor,
+            time_limit=body.time_limit,
+            include_unknown=body.include_unknown,
+        )
     except ValueError as exc:
         raise InputError(str(exc)) from None
 
@@ -44,27 +65,43 @@ def params_of(body: RunIn) -> MatchParams:
 def start_run(request: Request, store: Store, user: User, body: RunIn):
     with store.read() as s:
         get_visible_area(s, user, body.area_code)
-    job = request.app.state.jobs.start(body.area_code, params_of(body), body.mode, user.username, body.note,
-                                       wait=request.app.state.run_wait)
+    job = request.app.state.jobs.start(
+        body.area_code,
+        params_of(body),
+        body.mode,
+        user.username,
+        body.note,
+        wait=request.app.state.run_wait,
+    )
     return job
 
 
-@router.post("", summary="地域の計算を開始 (1秒を超える計算は 202 で進捗を返す)",
-             responses={201: {"description": "計算済み"}, 202: {"description": "計算中"}})
-def create_run(body: RunIn, request: Request, user: User = Depends(writer),
-               store: Store = Depends(get_store)) -> JSONResponse:
+@router.post(
+    "",
+    summary="地域の計算を開始 (1秒を超える計算は 202 で進捗を返す)",
+    responses={201: {"description": "計算済み"}, 202: {"description": "計算中"}},
+)
+def create_run(
+    body: RunIn, request: Request, user: User = Depends(writer), store: Store = Depends(get_store)
+) -> JSONResponse:
     job = start_run(request, store, user, body)
     if job.state == "running":
         return JSONResponse({**job.to_dict(), "poll": f"/api/runs/jobs/{job.id}"}, 202)
     if job.state == "failed":
         raise InputError(job.error or "計算に失敗しました")
     with store.read() as s:
-        return JSONResponse({**job.to_dict(), "run": run_dict(get_run(s, job.run_id), body.area_code)}, 201)
+        return JSONResponse(
+            {**job.to_dict(), "run": run_dict(get_run(s, job.run_id), body.area_code)}, 201
+        )
 
 
 @router.get("/jobs/{job_id}", summary="計算の進捗")
-def job_status(job_id: IntId, request: Request, user: User = Depends(current_user),
-               store: Store = Depends(get_store)) -> dict[str, object]:
+def job_status(
+    job_id: IntId,
+    request: Request,
+    user: User = Depends(current_user),
+    store: Store = Depends(get_store),
+) -> dict[str, object]:
     job = request.app.state.jobs.get(job_id)
     if job is None:
         raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
@@ -74,8 +111,11 @@ def job_status(job_id: IntId, request: Request, user: User = Depends(current_use
 
 
 @router.get("", summary="計算の一覧")
-def runs(area: str | None = Query(None), user: User = Depends(current_user),
-         store: Store = Depends(get_store)) -> list[dict[str, object]]:
+def runs(
+    area: str | None = Query(None),
+    user: User = Depends(current_user),
+    store: Store = Depends(get_store),
+) -> list[dict[str, object]]:
     with store.read() as s:
         areas = [get_visible_area(s, user, area)] if area else visible_areas(s, user)
         out = []
@@ -85,7 +125,9 @@ def runs(area: str | None = Query(None), user: User = Depends(current_user),
 
 
 @router.get("/{run_id}", summary="計算の結果と変更点")
-def run_detail(run_id: IntId, user: User = Depends(current_user), store: Store = Depends(get_store)) -> dict[str, object]:
+def run_detail(
+    run_id: IntId, user: User = Depends(current_user), store: Store = Depends(get_store)
+) -> dict[str, object]:
     with store.read() as s:
         r = get_run(s, run_id)
         area = s.get(AreaRow, r.area_id)
@@ -95,6 +137,14 @@ def run_detail(run_id: IntId, user: User = Depends(current_user), store: Store =
             get_visible_area(s, user, area.code)
         except NotFoundError:
             raise NotFoundError(f"計算 {run_id} は見つかりません") from None
-        changes = [{"proposal_id": c.proposal_id, "facility_id": c.facility_id, "institution_id": c.institution_id,
-                    "change": c.change, "status": c.status} for c in run_changes(s, run_id)]
+        changes = [
+            {
+                "proposal_id": c.proposal_id,
+                "facility_id": c.facility_id,
+                "institution_id": c.institution_id,
+                "change": c.change,
+                "status": c.status,
+            }
+            for c in run_changes(s, run_id)
+        ]
         return {**run_dict(r, area.code), "changes": changes}

@@ -11,6 +11,7 @@ with the decay ``W``: ``step`` 1; ``linear`` 1 − d/d0; ``gaussian`` (Dai 2010)
 (e^{−½(d/d0)²} − e^{−½}) / (1 − e^{−½}). A_k is in "capacity units per facility": about 1 means
 the facility's share of nearby capacity is one partnership.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -42,8 +43,15 @@ def decay_weight(km: np.ndarray, d0: float, decay: Decay) -> np.ndarray:
     return np.where(inside, np.clip(w, 0.0, 1.0), 0.0)
 
 
-def two_step_fca(dem: np.ndarray, sup: np.ndarray, km: np.ndarray, demand: np.ndarray,
-                 supply: np.ndarray, d0: float, decay: Decay = "step") -> tuple[np.ndarray, np.ndarray]:
+def two_step_fca(
+    dem: np.ndarray,
+    sup: np.ndarray,
+    km: np.ndarray,
+    demand: np.ndarray,
+    supply: np.ndarray,
+    d0: float,
+    decay: Decay = "step",
+) -> tuple[np.ndarray, np.ndarray]:
     """2SFCA on pairs ``(dem[p], sup[p], km[p])``: returns (R per supply point, A per demand point).
 
     Pairs beyond ``d0`` are ignored; a supply point that no demand reaches gets R = 0.
@@ -55,8 +63,9 @@ def two_step_fca(dem: np.ndarray, sup: np.ndarray, km: np.ndarray, demand: np.nd
     return ratio, access
 
 
-def supply_weights(region: Region, supply: SupplyWeight = "capacity",
-                   unlimited_as: float | None = None) -> np.ndarray:
+def supply_weights(
+    region: Region, supply: SupplyWeight = "capacity", unlimited_as: float | None = None
+) -> np.ndarray:
     """S_j per institution: declared capacity (undeclared: ``unlimited_as``, default the mean
     declared capacity) or 1 each with ``count``."""
     cap = region.problem.capacity
@@ -70,8 +79,12 @@ def supply_weights(region: Region, supply: SupplyWeight = "capacity",
     return np.where(cap >= 0, cap, unlimited_as).astype(float)
 
 
-def accessibility(region: Region, decay: Decay = "step", supply: SupplyWeight = "capacity",
-                  unlimited_as: float | None = None) -> pd.DataFrame:
+def accessibility(
+    region: Region,
+    decay: Decay = "step",
+    supply: SupplyWeight = "capacity",
+    unlimited_as: float | None = None,
+) -> pd.DataFrame:
     """2SFCA per facility and capability it misses (one row each), on the run's distances."""
     p, c = region.problem, region.cand
     s = supply_weights(region, supply, unlimited_as)
@@ -87,20 +100,43 @@ def accessibility(region: Region, decay: Decay = "step", supply: SupplyWeight = 
         _, a = two_step_fca(c.fac[pair], c.inst[pair], c.km[pair], need, offered, d0, decay)
         reach = np.bincount(c.fac[pair], minlength=p.n_fac)
         for k in np.flatnonzero(need):
-            rows.append((ids[k], region.fac_municipality[k], CAPABILITY_CODES[cap], float(a[k]),
-                         int(reach[k])))
-    return pd.DataFrame(rows, columns=["facility_id", "municipality_code", "capability",
-                                       "access", "institutions_in_range"])
+            rows.append(
+                (
+                    ids[k],
+                    region.fac_municipality[k],
+                    CAPABILITY_CODES[cap],
+                    float(a[k]),
+                    int(reach[k]),
+                )
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "facility_id",
+            "municipality_code",
+            "capability",
+            "access",
+            "institutions_in_range",
+        ],
+    )
 
 
-def accessibility_by_area(per_facility: pd.DataFrame, level: AreaLevel = "municipality") -> pd.DataFrame:
+def accessibility_by_area(
+    per_facility: pd.DataFrame, level: AreaLevel = "municipality"
+) -> pd.DataFrame:
     """Mean 2SFCA of the area's demand facilities per capability (each facility weighs 1)."""
     df = per_facility.copy()
     df["area_code"] = area_codes(df["municipality_code"].to_numpy(object), level)
-    out = (df.groupby(["area_code", "capability"], sort=True)
-             .agg(demand=("access", "size"), access_mean=("access", "mean"),
-                  access_min=("access", "min"), zero_access=("access", lambda a: int((a == 0).sum())))
-             .reset_index())
+    out = (
+        df.groupby(["area_code", "capability"], sort=True)
+        .agg(
+            demand=("access", "size"),
+            access_mean=("access", "mean"),
+            access_min=("access", "min"),
+            zero_access=("access", lambda a: int((a == 0).sum())),
+        )
+        .reset_index()
+    )
     names = area_names()
     out.insert(1, "area_name", out["area_code"].map(lambda c: names.get(c, "")))
     return out

@@ -1,4 +1,5 @@
 """Demand and supply per area × capability, and the share of demand that can be covered at all."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,14 +10,26 @@ from ..objective import coverage_after
 from .region import AreaLevel, Region, area_names
 
 BALANCE_COLUMNS = [
-    "area_code", "area_name", "capability", "demand", "demand_mandatory", "coverable",
-    "share_coverable", "supply_local", "capacity_local", "unlimited_local", "supply_in_range",
-    "capacity_in_range", "unlimited_in_range", "covered_by_proposal",
+    "area_code",
+    "area_name",
+    "capability",
+    "demand",
+    "demand_mandatory",
+    "coverable",
+    "share_coverable",
+    "supply_local",
+    "capacity_local",
+    "unlimited_local",
+    "supply_in_range",
+    "capacity_in_range",
+    "unlimited_in_range",
+    "covered_by_proposal",
 ]
 
 
-def balance(region: Region, level: AreaLevel = "municipality",
-            chosen: np.ndarray | None = None) -> pd.DataFrame:
+def balance(
+    region: Region, level: AreaLevel = "municipality", chosen: np.ndarray | None = None
+) -> pd.DataFrame:
     """One row per area × capability with demand.
 
     Columns
@@ -53,16 +66,24 @@ def balance(region: Region, level: AreaLevel = "municipality",
             in_range[c.inst[pair & in_area[c.fac]]] = True
             demand = int(in_area.sum())
             coverable = int((in_area & reach).sum())
-            rows.append({
-                "area_code": area, "area_name": names.get(area, ""),
-                "capability": CAPABILITY_CODES[cap], "demand": demand,
-                "demand_mandatory": int((in_area & p.mandatory).sum()),
-                "coverable": coverable, "share_coverable": coverable / demand,
-                "supply_local": int(local.sum()), "capacity_local": int(declared[local].sum()),
-                "unlimited_local": int((local & (p.capacity < 0)).sum()),
-                "supply_in_range": int(in_range.sum()),
-                "capacity_in_range": int(declared[in_range].sum()),
-                "unlimited_in_range": int((in_range & (p.capacity < 0)).sum()),
-                "covered_by_proposal": None if got is None else int((in_area & ((got & bit) > 0)).sum()),
-            })
+            rows.append(
+                {
+                    "area_code": area,
+                    "area_name": names.get(area, ""),
+                    "capability": CAPABILITY_CODES[cap],
+                    "demand": demand,
+                    "demand_mandatory": int((in_area & p.mandatory).sum()),
+                    "coverable": coverable,
+                    "share_coverable": coverable / demand,
+                    "supply_local": int(local.sum()),
+                    "capacity_local": int(declared[local].sum()),
+                    "unlimited_local": int((local & (p.capacity < 0)).sum()),
+                    "supply_in_range": int(in_range.sum()),
+                    "capacity_in_range": int(declared[in_range].sum()),
+                    "unlimited_in_range": int((in_range & (p.capacity < 0)).sum()),
+                    "covered_by_proposal": None
+                    if got is None
+                    else int((in_area & ((got & bit) > 0)).sum()),
+                }
+            )
     return pd.DataFrame(rows, columns=BALANCE_COLUMNS)

@@ -1,4 +1,5 @@
 """Cross-boundary (広域) matching: proposals crossing area lines, and matching kept within areas."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -24,13 +25,29 @@ def crossings(region: Region, result: MatchResult) -> pd.DataFrame:
     for pr in result.proposals:
         fm = region.fac_municipality[fpos[pr.facility_id]]
         im = region.inst_municipality[ipos[pr.institution_id]]
-        rows.append({"facility_id": pr.facility_id, "institution_id": pr.institution_id,
-                     "facility_municipality": fm, "institution_municipality": im,
-                     "distance_km": pr.distance_km, "cross_municipality": fm != im,
-                     "cross_prefecture": fm[:2] != im[:2]})
-    return pd.DataFrame(rows, columns=["facility_id", "institution_id", "facility_municipality",
-                                       "institution_municipality", "distance_km",
-                                       "cross_municipality", "cross_prefecture"])
+        rows.append(
+            {
+                "facility_id": pr.facility_id,
+                "institution_id": pr.institution_id,
+                "facility_municipality": fm,
+                "institution_municipality": im,
+                "distance_km": pr.distance_km,
+                "cross_municipality": fm != im,
+                "cross_prefecture": fm[:2] != im[:2],
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "facility_id",
+            "institution_id",
+            "facility_municipality",
+            "institution_municipality",
+            "distance_km",
+            "cross_municipality",
+            "cross_prefecture",
+        ],
+    )
 
 
 def within_scope(region: Region, scope: Scope) -> Candidates:
@@ -46,8 +63,9 @@ def within_scope(region: Region, scope: Scope) -> Candidates:
     return Candidates(c.fac[keep], c.inst[keep], c.km[keep], c.covers[keep], c.n_fac, c.n_inst)
 
 
-def scope_comparison(region: Region, scopes: tuple[Scope, ...] = SCOPES
-                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def scope_comparison(
+    region: Region, scopes: tuple[Scope, ...] = SCOPES
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Optimal proposals with matching restricted to each scope.
 
     Returns (one row per scope with the five objective values, one row per municipality with
@@ -60,11 +78,20 @@ def scope_comparison(region: Region, scopes: tuple[Scope, ...] = SCOPES
     demand = p.missing > 0
     for scope in scopes:
         cand = within_scope(region, scope)
-        chosen, report = solve_optimal(p, cand, region.params.max_new_partners, region.params.time_limit)
+        chosen, report = solve_optimal(
+            p, cand, region.params.max_new_partners, region.params.time_limit
+        )
         o = evaluate(p, cand, chosen)
         full, _, _ = full_counts(p, cand, chosen)
-        summary.append({"scope": scope, "candidate_pairs": len(cand), **o.to_dict(),
-                        "demand_facilities": int(demand.sum()), "proven_optimal": report.proven})
+        summary.append(
+            {
+                "scope": scope,
+                "candidate_pairs": len(cand),
+                **o.to_dict(),
+                "demand_facilities": int(demand.sum()),
+                "proven_optimal": report.proven,
+            }
+        )
         per_area[scope] = full
     names = area_names()
     rows = []

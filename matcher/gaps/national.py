@@ -5,6 +5,7 @@ kind_label, kind, share_all, share_partial, share_none, share_not_tabulated``; p
 and its defect list, as written by ``matcher.sources.seed_table``. Nothing here repairs the
 table: defects are carried along as flags so that charts can show them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,12 @@ import pandas as pd
 from ..reference import prefectures
 
 SHARES = ("share_all", "share_partial", "share_none", "share_not_tabulated")
-SHARE_LABELS_JA = {"share_all": "①全要件を満たす", "share_partial": "②一部を満たす",
-                   "share_none": "③要件なし(協力医療機関あり)", "share_not_tabulated": "④集計していない"}
+SHARE_LABELS_JA = {
+    "share_all": "①全要件を満たす",
+    "share_partial": "②一部を満たす",
+    "share_none": "③要件なし(協力医療機関あり)",
+    "share_not_tabulated": "④集計していない",
+}
 
 
 def column_key(row: pd.Series) -> str:
@@ -62,14 +67,20 @@ def defect_matrix(flagged: pd.DataFrame) -> pd.DataFrame:
 def defect_summary(flagged: pd.DataFrame) -> pd.DataFrame:
     """Per table column: prefectures with a defect of each type, out of the rows present."""
     g = flagged.groupby("column", sort=True)
-    return pd.DataFrame({
-        "rows": g.size(), "sum_off": g["sum_off"].sum(), "over_100": g["over_100"].sum(),
-        "ambiguous_label": g["ambiguous_label"].max(),
-        "median_sum": g["sum"].median(),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "rows": g.size(),
+            "sum_off": g["sum_off"].sum(),
+            "over_100": g["over_100"].sum(),
+            "ambiguous_label": g["ambiguous_label"].max(),
+            "median_sum": g["sum"].median(),
+        }
+    ).reset_index()
 
 
-def national_share(flagged: pd.DataFrame, share: str = "share_all", clean_only: bool = True) -> pd.Series:
+def national_share(
+    flagged: pd.DataFrame, share: str = "share_all", clean_only: bool = True
+) -> pd.Series:
     """Unweighted mean over prefectures per column (the table has no facility counts), over the
     rows without a defect when ``clean_only``."""
     df = flagged[~flagged["defect"]] if clean_only else flagged
@@ -79,8 +90,10 @@ def national_share(flagged: pd.DataFrame, share: str = "share_all", clean_only: 
 def compliant_share_of_tabulated(flagged: pd.DataFrame) -> pd.Series:
     """① as a share of the tabulated facilities (① / (100 − ④)), per row; NaN where nothing was."""
     tab = 100 - flagged["share_not_tabulated"]
-    return pd.Series(np.where(tab > 0, 100 * flagged["share_all"] / tab.where(tab > 0), np.nan),
-                     index=flagged.index)
+    return pd.Series(
+        np.where(tab > 0, 100 * flagged["share_all"] / tab.where(tab > 0), np.nan),
+        index=flagged.index,
+    )
 
 
 def map_cells(flagged: pd.DataFrame, share: str = "share_all") -> pd.DataFrame:
@@ -95,9 +108,12 @@ def map_cells(flagged: pd.DataFrame, share: str = "share_all") -> pd.DataFrame:
         raise ValueError(f"不明な区分「{share}」(使えるのは {', '.join(SHARES)})")
     flags = ["sum_off", "over_100", "ambiguous_label"]
     # A repeated prefecture is a defect of its own (seed_table); draw its first row.
-    first = flagged.groupby(["column", "prefecture"], sort=False)[[share, "kind", "sum", *flags]].first()
-    grid = pd.MultiIndex.from_product([sorted(flagged["column"].unique()), prefectures()],
-                                      names=["column", "prefecture"])
+    first = flagged.groupby(["column", "prefecture"], sort=False)[
+        [share, "kind", "sum", *flags]
+    ].first()
+    grid = pd.MultiIndex.from_product(
+        [sorted(flagged["column"].unique()), prefectures()], names=["column", "prefecture"]
+    )
     out = first.reindex(grid).rename(columns={share: "value"}).reset_index()
     out["kind"] = out.groupby("column")["kind"].transform("first")
     out["ambiguous_label"] = out.groupby("column")["ambiguous_label"].transform("max")
@@ -106,5 +122,17 @@ def map_cells(flagged: pd.DataFrame, share: str = "share_all") -> pd.DataFrame:
     out["ambiguous_label"] = out["ambiguous_label"].astype("boolean").fillna(False).astype(bool)
     out["missing"] = out["prefecture"].isin(missing_prefectures(flagged))
     out["cell_over_100"] = out["value"].gt(100)
-    return out[["column", "prefecture", "kind", "value", "missing", "cell_over_100", "sum",
-                "sum_off", "over_100", "ambiguous_label"]]
+    return out[
+        [
+            "column",
+            "prefecture",
+            "kind",
+            "value",
+            "missing",
+            "cell_over_100",
+            "sum",
+            "sum_off",
+            "over_100",
+            "ambiguous_label",
+        ]
+    ]

@@ -4,6 +4,7 @@ Japanese labels need a Japanese font (Debian ``fonts-noto-cjk``, IPAex …); wit
 figures fall back to codes and English labels rather than drawing empty boxes. The national
 maps draw the prefecture outlines bundled in :mod:`matcher.gaps.shapes` (no network).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -18,9 +19,20 @@ if TYPE_CHECKING:
     from matplotlib.colors import Colormap, Normalize
     from matplotlib.figure import Figure
 
-JAPANESE_FONTS = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "IPAPGothic",
-                  "TakaoGothic", "VL Gothic", "Noto Serif CJK JP", "Hiragino Sans", "Yu Gothic",
-                  "Meiryo", "MS Gothic")
+JAPANESE_FONTS = (
+    "Noto Sans CJK JP",
+    "Noto Sans JP",
+    "IPAexGothic",
+    "IPAGothic",
+    "IPAPGothic",
+    "TakaoGothic",
+    "VL Gothic",
+    "Noto Serif CJK JP",
+    "Hiragino Sans",
+    "Yu Gothic",
+    "Meiryo",
+    "MS Gothic",
+)
 
 
 def japanese_font() -> str | None:
@@ -40,8 +52,13 @@ def _label(ja: str, en: str, font: str | None) -> str:
     return ja if font else en
 
 
-def region_map(region: Region, full: np.ndarray | None = None, uncoverable_ids: set[str] = frozenset(),
-               ax: Axes | None = None, title: str | None = None) -> Figure:
+def region_map(
+    region: Region,
+    full: np.ndarray | None = None,
+    uncoverable_ids: set[str] = frozenset(),
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
     """Facilities (by outcome) and institutions (by kind, sized by capacity) on lon/lat axes.
 
     ``full``: bool per facility, fully covered after a proposal; ``uncoverable_ids``: facilities
@@ -67,16 +84,33 @@ def region_map(region: Region, full: np.ndarray | None = None, uncoverable_ids: 
         (lost, "#d7191c", "X", "範囲内に候補なし", "no candidate in range"),
     ):
         if mask.any():
-            ax.scatter(p.fac_lon[mask], p.fac_lat[mask], s=14, c=color, marker=marker,
-                       label=f"{_label(ja, en, font)} ({int(mask.sum())})", zorder=3)
+            ax.scatter(
+                p.fac_lon[mask],
+                p.fac_lat[mask],
+                s=14,
+                c=color,
+                marker=marker,
+                label=f"{_label(ja, en, font)} ({int(mask.sum())})",
+                zorder=3,
+            )
     cap = np.where(p.capacity < 0, 8, p.capacity).astype(float)
     hosp = np.array([i.kind == "hospital" for i in region.instance.institutions], bool)
-    for mask, color, ja, en in ((hosp, "#1a9641", "病院", "hospital"),
-                                (~hosp & (p.offers > 0), "#a6d96a", "診療所", "clinic")):
+    for mask, color, ja, en in (
+        (hosp, "#1a9641", "病院", "hospital"),
+        (~hosp & (p.offers > 0), "#a6d96a", "診療所", "clinic"),
+    ):
         if mask.any():
-            ax.scatter(p.inst_lon[mask], p.inst_lat[mask], s=10 + 6 * cap[mask], c="none",
-                       edgecolors=color, marker="s", linewidths=0.8,
-                       label=f"{_label(ja, en, font)} ({int(mask.sum())})", zorder=2)
+            ax.scatter(
+                p.inst_lon[mask],
+                p.inst_lat[mask],
+                s=10 + 6 * cap[mask],
+                c="none",
+                edgecolors=color,
+                marker="s",
+                linewidths=0.8,
+                label=f"{_label(ja, en, font)} ({int(mask.sum())})",
+                zorder=2,
+            )
     ax.set_xlabel(_label("経度", "longitude", font))
     ax.set_ylabel(_label("緯度", "latitude", font))
     ax.legend(loc="best", fontsize=8, framealpha=0.8)
@@ -96,8 +130,10 @@ def _centroid(ring: np.ndarray) -> tuple[float, float]:
     area = cross.sum() / 2
     if abs(area) < 1e-12:
         return float(x.mean()), float(y.mean())
-    return (float(((x + np.roll(x, -1)) * cross).sum() / (6 * area)),
-            float(((y + np.roll(y, -1)) * cross).sum() / (6 * area)))
+    return (
+        float(((x + np.roll(x, -1)) * cross).sum() / (6 * area)),
+        float(((y + np.roll(y, -1)) * cross).sum() / (6 * area)),
+    )
 
 
 def _status(cell: pd.Series) -> str:
@@ -110,8 +146,13 @@ def _status(cell: pd.Series) -> str:
     return ",".join(found) or "ok"
 
 
-def national_maps(flagged: pd.DataFrame, share: str = "share_all", ncols: int = 3,
-                  vmax: float = 100.0, outlines: dict[str, np.ndarray] | None = None) -> Figure:
+def national_maps(
+    flagged: pd.DataFrame,
+    share: str = "share_all",
+    ncols: int = 3,
+    vmax: float = 100.0,
+    outlines: dict[str, np.ndarray] | None = None,
+) -> Figure:
     """Small multiples: a choropleth of Japan by prefecture for each column of the status table.
 
     ``flagged`` is :func:`matcher.gaps.national.flag_defects`' table; the cells drawn and their
@@ -144,8 +185,9 @@ def national_maps(flagged: pd.DataFrame, share: str = "share_all", ncols: int = 
     columns = list(dict.fromkeys(cells["column"]))
     nrows = max(1, -(-len(columns) // ncols))
     cmap, norm = colormaps["viridis"], plt.Normalize(0, vmax)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 5.6 * nrows), layout="constrained",
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(5.4 * ncols, 5.6 * nrows), layout="constrained", squeeze=False
+    )
     codes = {name: k + 1 for k, name in enumerate(dict.fromkeys(cells["prefecture"]))}
     for ax, column in zip(axes.flat, columns):
         ax.set_gid(f"map:{column}")
@@ -160,32 +202,63 @@ def national_maps(flagged: pd.DataFrame, share: str = "share_all", ncols: int = 
             title += " ※見出しが他の列と同じ" if font else " * heading repeats another column's"
         ax.set_title(title, fontsize=10)
         present = part[~part["missing"]]
-        note = (f"①〜④≠100%: {int(present['sum_off'].sum())}/{len(present)}  "
-                f"100%超: {int(present['over_100'].sum())}" if font else
-                f"sum != 100%: {int(present['sum_off'].sum())}/{len(present)}  "
-                f"> 100%: {int(present['over_100'].sum())}")
+        note = (
+            f"①〜④≠100%: {int(present['sum_off'].sum())}/{len(present)}  "
+            f"100%超: {int(present['over_100'].sum())}"
+            if font
+            else f"sum != 100%: {int(present['sum_off'].sum())}/{len(present)}  "
+            f"> 100%: {int(present['over_100'].sum())}"
+        )
         ax.text(0.0, 0.0, note, transform=ax.transAxes, fontsize=7, va="bottom")
-    for ax in axes.flat[len(columns):]:
+    for ax in axes.flat[len(columns) :]:
         ax.set_axis_off()
     label = national.SHARE_LABELS_JA[share] if font else share
     fig.suptitle(f"{label} (%)")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=norm)
     fig.colorbar(sm, ax=axes, shrink=0.4, label="%", extend="max")
     handles = [
-        Patch(facecolor="white", edgecolor="#666666", hatch=MISSING_HATCH,
-              label="表に行がない" if font else "no row in the table"),
+        Patch(
+            facecolor="white",
+            edgecolor="#666666",
+            hatch=MISSING_HATCH,
+            label="表に行がない" if font else "no row in the table",
+        ),
         Patch(facecolor="#dddddd", edgecolor="#666666", label="値なし" if font else "no value"),
-        Line2D([], [], ls="", marker="o", ms=4, mfc="white", mec="black",
-               label="①〜④の合計が100%でない" if font else "shares do not add up to 100%"),
-        Line2D([], [], ls="", marker="^", ms=7, mfc="#d7191c", mec="white",
-               label="100%を超える値がある" if font else "a share above 100%"),
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            ms=4,
+            mfc="white",
+            mec="black",
+            label="①〜④の合計が100%でない" if font else "shares do not add up to 100%",
+        ),
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="^",
+            ms=7,
+            mfc="#d7191c",
+            mec="white",
+            label="100%を超える値がある" if font else "a share above 100%",
+        ),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
     return fig
 
 
-def _draw_map(ax: Axes, part: pd.DataFrame, outlines: dict[str, np.ndarray], cmap: Colormap,
-              norm: Normalize, vmax: float, font: str | None, codes: dict[str, int]) -> None:
+def _draw_map(
+    ax: Axes,
+    part: pd.DataFrame,
+    outlines: dict[str, np.ndarray],
+    cmap: Colormap,
+    norm: Normalize,
+    vmax: float,
+    font: str | None,
+    codes: dict[str, int],
+) -> None:
     """One column's choropleth on ``ax``; see :func:`national_maps` for what is marked."""
     from matplotlib.patches import Polygon, Rectangle
 
@@ -207,28 +280,67 @@ def _draw_map(ax: Axes, part: pd.DataFrame, outlines: dict[str, np.ndarray], cma
             face, hatch = "#dddddd", None
         else:
             face, hatch = cmap(norm(min(cell["value"], vmax))), None
-        patch = Polygon(ring, closed=True, facecolor=face, edgecolor="#555555", lw=0.3,
-                        hatch=hatch, gid=f"pref:{pref}", label=status)
+        patch = Polygon(
+            ring,
+            closed=True,
+            facecolor=face,
+            edgecolor="#555555",
+            lw=0.3,
+            hatch=hatch,
+            gid=f"pref:{pref}",
+            label=status,
+        )
         ax.add_patch(patch)
         x, y = _centroid(ring)
         if cell["missing"]:
-            ax.annotate(f"{pref}: 表に行なし" if font else f"pref. {codes[pref]}: no row",
-                        xy=(x, y), xytext=(0.98, 0.10 + 0.07 * missing_at),
-                        textcoords="axes fraction", ha="right", fontsize=8, color="#b2182b",
-                        arrowprops={"arrowstyle": "-", "color": "#b2182b", "lw": 0.6},
-                        gid=f"missing:{pref}")
+            ax.annotate(
+                f"{pref}: 表に行なし" if font else f"pref. {codes[pref]}: no row",
+                xy=(x, y),
+                xytext=(0.98, 0.10 + 0.07 * missing_at),
+                textcoords="axes fraction",
+                ha="right",
+                fontsize=8,
+                color="#b2182b",
+                arrowprops={"arrowstyle": "-", "color": "#b2182b", "lw": 0.6},
+                gid=f"missing:{pref}",
+            )
             missing_at += 1
         if cell["sum_off"]:
-            ax.plot(x, y, ls="", marker="o", ms=3.2, mfc="white", mec="black", mew=0.6,
-                    gid=f"sum_off:{pref}")
+            ax.plot(
+                x,
+                y,
+                ls="",
+                marker="o",
+                ms=3.2,
+                mfc="white",
+                mec="black",
+                mew=0.6,
+                gid=f"sum_off:{pref}",
+            )
         if cell["over_100"]:
-            ax.plot(x, y, ls="", marker="^", ms=7, mfc="#d7191c", mec="white", mew=0.5,
-                    gid=f"over_100:{pref}")
+            ax.plot(
+                x,
+                y,
+                ls="",
+                marker="^",
+                ms=7,
+                mfc="#d7191c",
+                mec="white",
+                mew=0.5,
+                gid=f"over_100:{pref}",
+            )
             if cell["cell_over_100"]:
-                ax.annotate(f"{cell['value']:g}%", xy=(x, y), xytext=(6, 4),
-                            textcoords="offset points", fontsize=7, color="#d7191c")
-    every = np.vstack([outlines[p] + (shift if p == "沖縄県" else 0)
-                       for p in part["prefecture"] if p in outlines])
+                ax.annotate(
+                    f"{cell['value']:g}%",
+                    xy=(x, y),
+                    xytext=(6, 4),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="#d7191c",
+                )
+    every = np.vstack(
+        [outlines[p] + (shift if p == "沖縄県" else 0) for p in part["prefecture"] if p in outlines]
+    )
     (x0, y0), (x1, y1) = every.min(axis=0), every.max(axis=0)
     ax.set_xlim(x0 - 0.3, x1 + 0.3)
     ax.set_ylim(y0 - 0.8, y1 + 0.3)
@@ -236,18 +348,35 @@ def _draw_map(ax: Axes, part: pd.DataFrame, outlines: dict[str, np.ndarray], cma
     ax.set_axis_off()
 
 
-def _draw_bars(ax: Axes, part: pd.DataFrame, cmap: Colormap, norm: Normalize, vmax: float,
-               font: str | None, codes: dict[str, int]) -> None:
+def _draw_bars(
+    ax: Axes,
+    part: pd.DataFrame,
+    cmap: Colormap,
+    norm: Normalize,
+    vmax: float,
+    font: str | None,
+    codes: dict[str, int],
+) -> None:
     """The map's fallback: one bar per prefecture, defects hatched/labelled the same way."""
     v = part["value"].to_numpy(float)
-    bars = ax.barh(np.arange(len(v)), np.nan_to_num(np.minimum(v, vmax * 1.6)),
-                   color=[cmap(norm(min(x, vmax))) if not np.isnan(x) else "#dddddd" for x in v])
+    bars = ax.barh(
+        np.arange(len(v)),
+        np.nan_to_num(np.minimum(v, vmax * 1.6)),
+        color=[cmap(norm(min(x, vmax))) if not np.isnan(x) else "#dddddd" for x in v],
+    )
     for k, (bar, cell) in enumerate(zip(bars, part.to_dict("records"))):
         bar.set_gid(f"pref:{cell['prefecture']}")
         bar.set_label(_status(pd.Series(cell)))
         if cell["missing"]:
-            ax.text(1, k, "表に行なし" if font else "no row", va="center", fontsize=6,
-                    color="#b2182b", gid=f"missing:{cell['prefecture']}")
+            ax.text(
+                1,
+                k,
+                "表に行なし" if font else "no row",
+                va="center",
+                fontsize=6,
+                color="#b2182b",
+                gid=f"missing:{cell['prefecture']}",
+            )
         elif cell["sum_off"] or cell["over_100"]:
             bar.set_hatch("///")
             bar.set_edgecolor("#d7191c" if cell["over_100"] else "black")

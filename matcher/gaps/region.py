@@ -1,4 +1,5 @@
 """The analysed region: instance, run parameters, solver arrays and each party's municipality."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -29,8 +30,12 @@ class Region:
     travel: TravelMatrix | None = None
 
     @classmethod
-    def of(cls, instance: Instance, params: MatchParams | None = None,
-           travel: TravelMatrix | None = None) -> "Region":
+    def of(
+        cls,
+        instance: Instance,
+        params: MatchParams | None = None,
+        travel: TravelMatrix | None = None,
+    ) -> Region:
         params = params or MatchParams()
         problem = Problem.from_instance(instance, params)
         return cls(instance, params, problem, build_candidates(problem, params, travel), travel)
@@ -38,14 +43,20 @@ class Region:
     @cached_property
     def fac_municipality(self) -> np.ndarray:
         """5-digit municipality code per facility (blank codes: the nearest municipality office)."""
-        return _codes([f.municipality_code for f in self.instance.facilities],
-                      self.problem.fac_lat, self.problem.fac_lon)
+        return _codes(
+            [f.municipality_code for f in self.instance.facilities],
+            self.problem.fac_lat,
+            self.problem.fac_lon,
+        )
 
     @cached_property
     def inst_municipality(self) -> np.ndarray:
         """5-digit municipality code per institution (blank codes: the nearest municipality office)."""
-        return _codes([i.municipality_code for i in self.instance.institutions],
-                      self.problem.inst_lat, self.problem.inst_lon)
+        return _codes(
+            [i.municipality_code for i in self.instance.institutions],
+            self.problem.inst_lat,
+            self.problem.inst_lon,
+        )
 
     @cached_property
     def fac_code_inferred(self) -> np.ndarray:
@@ -65,8 +76,6 @@ class Region:
     @property
     def institution_ids(self) -> list[str]:
         return [i.institution_id for i in self.instance.institutions]
-
-
 
 
 def area_codes(municipality: np.ndarray, level: AreaLevel) -> np.ndarray:
@@ -114,14 +123,22 @@ def scale_capacity(instance: Instance, factor: float, undeclared: int | None = N
         raise ValueError(f"受入枠の倍率は 0 以上で指定してください (値: {factor})")
     if undeclared is not None and undeclared < 0:
         raise ValueError(f"未申告の受入枠は 0 以上で指定してください (値: {undeclared})")
-    insts = [replace(i, capacity=undeclared) if i.capacity is None
-             else replace(i, capacity=int(round(i.capacity * factor)))
-             for i in instance.institutions]
+    insts = [
+        replace(i, capacity=undeclared)
+        if i.capacity is None
+        else replace(i, capacity=int(round(i.capacity * factor)))
+        for i in instance.institutions
+    ]
     return Instance(instance.facilities, tuple(insts))
 
 
-def subproblem(problem: Problem, cand: Candidates, facs: np.ndarray, insts: np.ndarray,
-               capacity: np.ndarray | None = None) -> tuple[Problem, Candidates]:
+def subproblem(
+    problem: Problem,
+    cand: Candidates,
+    facs: np.ndarray,
+    insts: np.ndarray,
+    capacity: np.ndarray | None = None,
+) -> tuple[Problem, Candidates]:
     """The problem restricted to facility / institution positions (sorted), pairs re-indexed.
 
     Positions are renumbered in order, so the candidates stay sorted by (facility, km,
@@ -134,14 +151,24 @@ def subproblem(problem: Problem, cand: Candidates, facs: np.ndarray, insts: np.n
     imap[insts] = np.arange(len(insts))
     keep = (fmap[cand.fac] >= 0) & (imap[cand.inst] >= 0)
     sub = Problem(
-        fac_lat=problem.fac_lat[facs], fac_lon=problem.fac_lon[facs],
-        missing=problem.missing[facs], required=problem.required[facs],
-        mandatory=problem.mandatory[facs], inst_lat=problem.inst_lat[insts],
-        inst_lon=problem.inst_lon[insts], offers=problem.offers[insts],
+        fac_lat=problem.fac_lat[facs],
+        fac_lon=problem.fac_lon[facs],
+        missing=problem.missing[facs],
+        required=problem.required[facs],
+        mandatory=problem.mandatory[facs],
+        inst_lat=problem.inst_lat[insts],
+        inst_lon=problem.inst_lon[insts],
+        offers=problem.offers[insts],
         capacity=(problem.capacity if capacity is None else capacity)[insts],
     )
-    sc = Candidates(fmap[cand.fac[keep]], imap[cand.inst[keep]], cand.km[keep], cand.covers[keep],
-                    len(facs), len(insts))
+    sc = Candidates(
+        fmap[cand.fac[keep]],
+        imap[cand.inst[keep]],
+        cand.km[keep],
+        cand.covers[keep],
+        len(facs),
+        len(insts),
+    )
     return sub, sc
 
 
@@ -152,8 +179,10 @@ def chosen_of(region: Region, proposals) -> np.ndarray:
     c = region.cand
     key = c.fac * max(c.n_inst, 1) + c.inst
     order = np.argsort(key)
-    want = np.array([fpos[pr.facility_id] * max(c.n_inst, 1) + ipos[pr.institution_id]
-                     for pr in proposals], np.int64)
+    want = np.array(
+        [fpos[pr.facility_id] * max(c.n_inst, 1) + ipos[pr.institution_id] for pr in proposals],
+        np.int64,
+    )
     pos = np.minimum(np.searchsorted(key[order], want), max(len(key) - 1, 0))
     if len(want) and (len(key) == 0 or not np.all(key[order][pos] == want)):
         raise ValueError("提案にない候補ペアが含まれています (別の条件で計算された結果です)")

@@ -7,6 +7,7 @@ data of the ``japanmap`` package (Apache License 2.0, © 2022 Saito Tsutomu) by
 ``python -m matcher.gaps.shapes PATH/TO/japanmap/japan.json``; drawing it needs nothing but
 matplotlib and no network. Smaller islands (佐渡, 対馬, 奄美, 先島 …) are not in the source.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,14 @@ import numpy as np
 
 OUTLINES_FILE = "prefectures.json"
 SOURCE = "japanmap 0.6.0 (PyPI), japanmap/japan.json — https://github.com/SaitoTsutomu/japanmap"
-LICENCE = ("Apache License 2.0, Copyright 2022 Saito Tsutomu "
-           "(https://www.apache.org/licenses/LICENSE-2.0)")
-CHANGES = ("Rings of each prefecture's main area assembled from the shared border arcs; every arc "
-           "simplified (Douglas–Peucker, tolerance {tolerance}°, endpoints kept so neighbours still "
-           "meet); coordinates rounded to {digits} decimals; keyed by prefecture name.")
+LICENCE = (
+    "Apache License 2.0, Copyright 2022 Saito Tsutomu (https://www.apache.org/licenses/LICENSE-2.0)"
+)
+CHANGES = (
+    "Rings of each prefecture's main area assembled from the shared border arcs; every arc "
+    "simplified (Douglas–Peucker, tolerance {tolerance}°, endpoints kept so neighbours still "
+    "meet); coordinates rounded to {digits} decimals; keyed by prefecture name."
+)
 
 
 def _simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
@@ -38,10 +42,13 @@ def _simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
             continue
         a, b = points[i], points[j]
         seg = b - a
-        rel = points[i + 1:j] - a
+        rel = points[i + 1 : j] - a
         norm = np.hypot(*seg)
-        dist = (np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm if norm > 0
-                else np.hypot(rel[:, 0], rel[:, 1]))
+        dist = (
+            np.abs(seg[0] * rel[:, 1] - seg[1] * rel[:, 0]) / norm
+            if norm > 0
+            else np.hypot(rel[:, 0], rel[:, 1])
+        )
         k = int(np.argmax(dist))
         if dist[k] > tolerance:
             keep[i + 1 + k] = True
@@ -49,8 +56,9 @@ def _simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
     return points[keep]
 
 
-def build_outlines(points: list, arcs: list, names: tuple[str, ...], tolerance: float = 0.02,
-                   digits: int = 3) -> dict:
+def build_outlines(
+    points: list, arcs: list, names: tuple[str, ...], tolerance: float = 0.02, digits: int = 3
+) -> dict:
     """Simplified rings per prefecture from ``japanmap``'s ``(points, arcs)`` pair.
 
     Parameters
@@ -82,12 +90,17 @@ def build_outlines(points: list, arcs: list, names: tuple[str, ...], tolerance: 
             line = done[key] if key == tuple(idx) else done[key][::-1]
             ring.extend(line[:-1].tolist())
         rings[name] = [[round(x, digits), round(y, digits)] for x, y in ring]
-    return {"source": SOURCE, "licence": LICENCE,
-            "changes": CHANGES.format(tolerance=tolerance, digits=digits), "prefectures": rings}
+    return {
+        "source": SOURCE,
+        "licence": LICENCE,
+        "changes": CHANGES.format(tolerance=tolerance, digits=digits),
+        "prefectures": rings,
+    }
 
 
-def write_outlines(japan_json: str | Path, out: str | Path | None = None,
-                   tolerance: float = 0.02) -> Path:
+def write_outlines(
+    japan_json: str | Path, out: str | Path | None = None, tolerance: float = 0.02
+) -> Path:
     """Build the bundled outline file from ``japanmap``'s ``japan.json``; the path written.
 
     The licence text of the ``japanmap`` distribution next to it (``…dist-info/licenses/LICENSE``

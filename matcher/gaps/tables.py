@@ -1,4 +1,5 @@
 """All gap-analysis tables of a region in one call (for the ``gaps`` command and notebooks)."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,9 +13,14 @@ from .uncoverable import uncoverable
 from .whatif import WhatIfStats, capacity_whatif, site_whatif
 
 
-def gap_tables(region: Region, result: MatchResult, decay: Decay = "gaussian",
-               whatif: bool = True, site_capacity: int | None = 5,
-               stats: WhatIfStats | None = None) -> dict[str, pd.DataFrame]:
+def gap_tables(
+    region: Region,
+    result: MatchResult,
+    decay: Decay = "gaussian",
+    whatif: bool = True,
+    site_capacity: int | None = 5,
+    stats: WhatIfStats | None = None,
+) -> dict[str, pd.DataFrame]:
     """Table name → DataFrame; ``result`` is the region's optimal run (``matcher.match.match``)."""
     chosen = chosen_of(region, result.proposals)
     access = accessibility(region, decay)

@@ -1,4 +1,5 @@
 """Facilities that no institution can cover within range: the nearest one and the range needed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +11,15 @@ from ..model import CAPABILITIES, CAPABILITY_CODES
 from .region import Region
 
 UNCOVERABLE_COLUMNS = [
-    "facility_id", "name", "kind", "municipality_code", "capability", "range_km",
-    "nearest_institution_id", "nearest_km", "coverable_at_km",
+    "facility_id",
+    "name",
+    "kind",
+    "municipality_code",
+    "capability",
+    "range_km",
+    "nearest_institution_id",
+    "nearest_km",
+    "coverable_at_km",
 ]
 
 
@@ -48,13 +56,19 @@ def uncoverable(region: Region) -> pd.DataFrame:
         near, km = nearest_offering(region, bit, lost)
         for k, i, d in zip(lost, near, km):
             f = facs[k]
-            rows.append({
-                "facility_id": f.facility_id, "name": f.name, "kind": f.kind,
-                "municipality_code": region.fac_municipality[k],
-                "capability": CAPABILITY_CODES[cap], "range_km": region.params.max_km[cap],
-                "nearest_institution_id": insts[i].institution_id if i >= 0 else "",
-                "nearest_km": float(d), "coverable_at_km": float(d),
-            })
+            rows.append(
+                {
+                    "facility_id": f.facility_id,
+                    "name": f.name,
+                    "kind": f.kind,
+                    "municipality_code": region.fac_municipality[k],
+                    "capability": CAPABILITY_CODES[cap],
+                    "range_km": region.params.max_km[cap],
+                    "nearest_institution_id": insts[i].institution_id if i >= 0 else "",
+                    "nearest_km": float(d),
+                    "coverable_at_km": float(d),
+                }
+            )
     return pd.DataFrame(rows, columns=UNCOVERABLE_COLUMNS)
 
 
@@ -72,6 +86,12 @@ def coverable_share_by_range(region: Region, ranges_km: np.ndarray) -> pd.DataFr
             continue
         _, km = nearest_offering(region, bit, need)
         for r in np.asarray(ranges_km, float):
-            rows.append({"capability": CAPABILITY_CODES[cap], "range_km": float(r),
-                         "demand": len(need), "share_coverable": float(np.mean(km <= r))})
+            rows.append(
+                {
+                    "capability": CAPABILITY_CODES[cap],
+                    "range_km": float(r),
+                    "demand": len(need),
+                    "share_coverable": float(np.mean(km <= r)),
+                }
+            )
     return pd.DataFrame(rows, columns=["capability", "range_km", "demand", "share_coverable"])

@@ -24,11 +24,12 @@ covers those cases that are provable). One more unit of capacity gains at most o
 covered facility: removing the extra partnership from the better proposal uncovers at most
 one facility. Re-solves stop after the two levels that count (fully covered 義務, 努力義務).
 """
+
 from __future__ import annotations
 
 import time
-from itertools import combinations
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 
 import numpy as np
 import pandas as pd
@@ -40,11 +41,13 @@ from ..model import ALL_MASK
 from ..objective import coverage_after
 from ..reference import Municipality, municipalities
 from ..solve.greedy import solve_greedy
-from ..solve.optimal import greedy_bundles, BundleMaster
+from ..solve.optimal import BundleMaster, greedy_bundles
 from .region import Region, subproblem
 
 
-def full_counts(problem: Problem, cand: Candidates, chosen: np.ndarray) -> tuple[np.ndarray, int, int]:
+def full_counts(
+    problem: Problem, cand: Candidates, chosen: np.ndarray
+) -> tuple[np.ndarray, int, int]:
     """(fully covered mask, 義務 count, 努力義務 count) of a proposal."""
     got = coverage_after(problem, cand, chosen)
     full = (problem.missing > 0) & (got == problem.missing)
@@ -72,7 +75,9 @@ class FullOptimum:
         return int(self.comp_effort.sum())
 
 
-def full_optimum(problem: Problem, cand: Candidates, max_partners: int, extra: int = 1) -> FullOptimum:
+def full_optimum(
+    problem: Problem, cand: Candidates, max_partners: int, extra: int = 1
+) -> FullOptimum:
     """Levels 1–2 of the lexicographic optimum per component, with the LP test for ``extra`` units.
 
     Same bundle model, initial columns and MILP fallback as ``solve_optimal``, stopped after
@@ -108,14 +113,26 @@ def full_optimum(problem: Problem, cand: Candidates, max_partners: int, extra: i
                 may_gain[level, master.insts[rows]] = np.floor(-lp + extra * dual + 1e-6) > best
                 master.fix_level(level, -best)
             chosen.append(np.asarray(master.chosen(x)[0], np.int64))
-    return FullOptimum(fac_label, inst_label, comp_val[0], comp_val[1],
-                       demand - comp_val[0] - comp_val[1], may_gain,
-                       np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64))
+    return FullOptimum(
+        fac_label,
+        inst_label,
+        comp_val[0],
+        comp_val[1],
+        demand - comp_val[0] - comp_val[1],
+        may_gain,
+        np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64),
+    )
 
 
-def completes(problem: Problem, cand: Candidates, chosen: np.ndarray, max_partners: int,
-              inst: int, got: np.ndarray | None = None,
-              partners: dict[int, list[tuple[int, int]]] | None = None) -> np.ndarray:
+def completes(
+    problem: Problem,
+    cand: Candidates,
+    chosen: np.ndarray,
+    max_partners: int,
+    inst: int,
+    got: np.ndarray | None = None,
+    partners: dict[int, list[tuple[int, int]]] | None = None,
+) -> np.ndarray:
     """Facilities (positions) that one more partnership with ``inst`` would fully cover.
 
     A facility qualifies when ``inst`` is not yet its partner and ``inst`` together with at most
@@ -134,8 +151,9 @@ def completes(problem: Problem, cand: Candidates, chosen: np.ndarray, max_partne
             continue
         covers = [m for _, m in mine]
         keep = min(len(covers), max_partners - 1)
-        if any((int(cand.covers[p]) | _union(sub)) & need == need
-               for sub in combinations(covers, keep)):
+        if any(
+            (int(cand.covers[p]) | _union(sub)) & need == need for sub in combinations(covers, keep)
+        ):
             out.append(f)
     return np.array(out, np.int64)
 
@@ -171,8 +189,12 @@ def _resolve(problem: Problem, cand: Candidates, max_partners: int) -> tuple[int
     return opt.mandatory_full, opt.effort_full
 
 
-def capacity_whatif(region: Region, extra: int = 1, chosen: np.ndarray | None = None,
-                    stats: WhatIfStats | None = None) -> pd.DataFrame:
+def capacity_whatif(
+    region: Region,
+    extra: int = 1,
+    chosen: np.ndarray | None = None,
+    stats: WhatIfStats | None = None,
+) -> pd.DataFrame:
     """Gain in fully covered facilities from ``extra`` more capacity at each institution, ranked.
 
     One row per institution offering something; ``reason`` says why a row was not re-solved
@@ -191,7 +213,9 @@ def capacity_whatif(region: Region, extra: int = 1, chosen: np.ndarray | None = 
     got = coverage_after(p, c, base.chosen)
     partners = partners_of(c, base.chosen)
     full = demand & (got == p.missing)
-    open_m = np.bincount(base.fac_label[demand & ~full & p.mandatory], minlength=len(base.comp_open)) > 0
+    open_m = (
+        np.bincount(base.fac_label[demand & ~full & p.mandatory], minlength=len(base.comp_open)) > 0
+    )
     reach = np.bincount(c.inst, minlength=p.n_inst)
     used = np.bincount(c.inst[chosen], minlength=p.n_inst) if chosen is not None else None
     rows = []
@@ -210,9 +234,12 @@ def capacity_whatif(region: Region, extra: int = 1, chosen: np.ndarray | None = 
             reason = "component_full"
         elif not may_m and not base.may_gain[1, i]:
             reason = "lp_bound"
-        elif extra == 1 and not may_m and len(
-                done := completes(p, c, base.chosen, params.max_new_partners, i, got, partners)) and (
-                ~p.mandatory[done]).any():
+        elif (
+            extra == 1
+            and not may_m
+            and len(done := completes(p, c, base.chosen, params.max_new_partners, i, got, partners))
+            and (~p.mandatory[done]).any()
+        ):
             # One unit gains at most one facility, no 義務 one can be gained: this is the optimum.
             reason, gain_e = "witness", 1
             stats.witnessed += 1
@@ -220,53 +247,94 @@ def capacity_whatif(region: Region, extra: int = 1, chosen: np.ndarray | None = 
             reason = "resolved"
             capacity = p.capacity.copy()
             capacity[i] += extra
-            sub, sc = subproblem(p, c, np.flatnonzero(base.fac_label == comp),
-                                 np.flatnonzero(base.inst_label == comp), capacity)
+            sub, sc = subproblem(
+                p,
+                c,
+                np.flatnonzero(base.fac_label == comp),
+                np.flatnonzero(base.inst_label == comp),
+                capacity,
+            )
             m, e = _resolve(sub, sc, params.max_new_partners)
             gain_m, gain_e = m - base.comp_mandatory[comp], e - base.comp_effort[comp]
             stats.resolved += 1
         if reason not in ("resolved", "witness"):
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
         inst = region.instance.institutions[i]
-        rows.append({
-            "institution_id": inst.institution_id, "name": inst.name, "kind": inst.kind,
-            "municipality_code": region.inst_municipality[i],
-            "capacity": None if inst.capacity is None else inst.capacity, "facilities_in_range": int(reach[i]),
-            "used": None if used is None else int(used[i]),
-            "gain_mandatory_full": int(gain_m), "gain_effort_full": int(gain_e),
-            "gain_full": int(gain_m + gain_e), "reason": reason,
-        })
+        rows.append(
+            {
+                "institution_id": inst.institution_id,
+                "name": inst.name,
+                "kind": inst.kind,
+                "municipality_code": region.inst_municipality[i],
+                "capacity": None if inst.capacity is None else inst.capacity,
+                "facilities_in_range": int(reach[i]),
+                "used": None if used is None else int(used[i]),
+                "gain_mandatory_full": int(gain_m),
+                "gain_effort_full": int(gain_e),
+                "gain_full": int(gain_m + gain_e),
+                "reason": reason,
+            }
+        )
     stats.seconds += time.perf_counter() - t0
     return _ranked(pd.DataFrame(rows, columns=CAPACITY_COLUMNS), "institution_id")
 
 
-CAPACITY_COLUMNS = ["institution_id", "name", "kind", "municipality_code", "capacity",
-                    "facilities_in_range", "used", "gain_mandatory_full", "gain_effort_full",
-                    "gain_full", "reason"]
-SITE_COLUMNS = ["municipality_code", "name", "lat", "lon", "demand_in_range",
-                "gain_mandatory_full", "gain_effort_full", "gain_full", "reason"]
+CAPACITY_COLUMNS = [
+    "institution_id",
+    "name",
+    "kind",
+    "municipality_code",
+    "capacity",
+    "facilities_in_range",
+    "used",
+    "gain_mandatory_full",
+    "gain_effort_full",
+    "gain_full",
+    "reason",
+]
+SITE_COLUMNS = [
+    "municipality_code",
+    "name",
+    "lat",
+    "lon",
+    "demand_in_range",
+    "gain_mandatory_full",
+    "gain_effort_full",
+    "gain_full",
+    "reason",
+]
 
 
 def _ranked(df: pd.DataFrame, key: str) -> pd.DataFrame:
-    df = df.sort_values(["gain_mandatory_full", "gain_effort_full", key],
-                        ascending=[False, False, True], kind="stable").reset_index(drop=True)
+    df = df.sort_values(
+        ["gain_mandatory_full", "gain_effort_full", key],
+        ascending=[False, False, True],
+        kind="stable",
+    ).reset_index(drop=True)
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     return df
 
 
-def with_institution(problem: Problem, lat: float, lon: float, offers: int = ALL_MASK,
-                     capacity: int | None = None) -> Problem:
+def with_institution(
+    problem: Problem, lat: float, lon: float, offers: int = ALL_MASK, capacity: int | None = None
+) -> Problem:
     """The problem with one more institution appended (last position)."""
     return replace(
         problem,
-        inst_lat=np.append(problem.inst_lat, lat), inst_lon=np.append(problem.inst_lon, lon),
+        inst_lat=np.append(problem.inst_lat, lat),
+        inst_lon=np.append(problem.inst_lon, lon),
         offers=np.append(problem.offers, np.uint8(offers)),
         capacity=np.append(problem.capacity, np.int64(-1 if capacity is None else capacity)),
     )
 
 
-def site_whatif(region: Region, sites: list[Municipality] | None = None, capacity: int | None = 5,
-                offers: int = ALL_MASK, stats: WhatIfStats | None = None) -> pd.DataFrame:
+def site_whatif(
+    region: Region,
+    sites: list[Municipality] | None = None,
+    capacity: int | None = 5,
+    offers: int = ALL_MASK,
+    stats: WhatIfStats | None = None,
+) -> pd.DataFrame:
     """Gain from a new institution offering ``offers`` with ``capacity`` at each site, ranked.
 
     ``sites`` default to the reference municipality offices of the prefectures the region's
@@ -285,8 +353,11 @@ def site_whatif(region: Region, sites: list[Municipality] | None = None, capacit
     rows = []
     for site in sites:
         stats.candidates += 1
-        near = demand[tree.query_ball_point(unit_vectors([site.lat], [site.lon])[0], chord)] \
-            if tree is not None else np.zeros(0, np.int64)
+        near = (
+            demand[tree.query_ball_point(unit_vectors([site.lat], [site.lon])[0], chord)]
+            if tree is not None
+            else np.zeros(0, np.int64)
+        )
         comps = np.unique(base.fac_label[near])
         gain_m = gain_e = 0
         if len(near) == 0:
@@ -309,11 +380,18 @@ def site_whatif(region: Region, sites: list[Municipality] | None = None, capacit
             stats.resolved += 1
         if reason != "resolved":
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
-        rows.append({
-            "municipality_code": site.code5, "name": f"{site.prefecture}{site.name}",
-            "lat": site.lat, "lon": site.lon, "demand_in_range": int(len(near)),
-            "gain_mandatory_full": int(gain_m), "gain_effort_full": int(gain_e),
-            "gain_full": int(gain_m + gain_e), "reason": reason,
-        })
+        rows.append(
+            {
+                "municipality_code": site.code5,
+                "name": f"{site.prefecture}{site.name}",
+                "lat": site.lat,
+                "lon": site.lon,
+                "demand_in_range": int(len(near)),
+                "gain_mandatory_full": int(gain_m),
+                "gain_effort_full": int(gain_e),
+                "gain_full": int(gain_m + gain_e),
+                "reason": reason,
+            }
+        )
     stats.seconds += time.perf_counter() - t0
     return _ranked(pd.DataFrame(rows, columns=SITE_COLUMNS), "municipality_code")

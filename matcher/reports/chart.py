@@ -4,6 +4,7 @@ The font is looked up once: known paths of Debian's fonts-noto-cjk and fonts-ipa
 fontconfig (``fc-match``), then matplotlib's own font list. Without any Japanese font the chart
 falls back to kind codes and ASCII labels, so it never shows tofu boxes.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,13 @@ KNOWN_FONT_FILES = (
     "C:/Windows/Fonts/meiryo.ttc",
 )
 _JA_SAMPLE = "介護老人福祉施設①②③"
-_STATUS_ASCII = {"all": "1 all", "partial": "2 partial", "none": "3 none", "no_partner": "no partner",
-                 "unknown": "4 unknown"}
+_STATUS_ASCII = {
+    "all": "1 all",
+    "partial": "2 partial",
+    "none": "3 none",
+    "no_partner": "no partner",
+    "unknown": "4 unknown",
+}
 
 
 def _covers_japanese(path: str) -> bool:
@@ -45,8 +51,13 @@ def _fc_match() -> str | None:
     if not exe:
         return None
     try:
-        out = subprocess.run([exe, "-f", "%{file}", "sans-serif:lang=ja"], capture_output=True,
-                             text=True, timeout=10, check=False).stdout.strip()
+        out = subprocess.run(
+            [exe, "-f", "%{file}", "sans-serif:lang=ja"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return out or None
@@ -67,7 +78,9 @@ def japanese_font() -> str | None:
             return path
     for path in font_manager.findSystemFonts():
         name = Path(path).name.lower()
-        if any(k in name for k in ("cjk", "ipa", "gothic", "jp", "meiryo", "hiragino")) and _covers_japanese(path):
+        if any(
+            k in name for k in ("cjk", "ipa", "gothic", "jp", "meiryo", "hiragino")
+        ) and _covers_japanese(path):
             font_manager.fontManager.addfont(path)
             return path
     return None
@@ -95,12 +108,23 @@ def status_chart_png(data: ReportData, dpi: int = 150) -> bytes:
     y = 0.0
     for k in kinds:
         name = FACILITY_KINDS[k].label_ja if font else k
-        for when, tag in (("before", "改定前" if font else "before"), ("after", "提案後" if font else "after")):
+        for when, tag in (
+            ("before", "改定前" if font else "before"),
+            ("after", "提案後" if font else "after"),
+        ):
             left = 0
             for s in STATUS_ORDER:
                 n = counts[(k, when, s)]
                 if n:
-                    ax.barh(y, n, left=left, color=STATUS_COLORS[s], height=0.8, edgecolor="white", linewidth=0.5)
+                    ax.barh(
+                        y,
+                        n,
+                        left=left,
+                        color=STATUS_COLORS[s],
+                        height=0.8,
+                        edgecolor="white",
+                        linewidth=0.5,
+                    )
                 left += n
             labels.append(f"{name} {tag}")
             ys.append(y)
@@ -110,14 +134,25 @@ def status_chart_png(data: ReportData, dpi: int = 150) -> bytes:
     ax.set_yticklabels(labels, fontproperties=prop, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("施設数" if font else "facilities", fontproperties=prop)
-    ax.set_title("施設種別ごとの状況(改定前と提案後)" if font else "Status by kind (before / after)",
-                 fontproperties=prop, fontsize=11)
+    ax.set_title(
+        "施設種別ごとの状況(改定前と提案後)" if font else "Status by kind (before / after)",
+        fontproperties=prop,
+        fontsize=11,
+    )
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=STATUS_COLORS[s], label=STATUS_SHORT_JA[s] if font else _STATUS_ASCII[s.value])
-               for s in STATUS_ORDER]
-    ax.legend(handles=handles, prop=FontProperties(fname=font, size=8) if font else {"size": 8},
-              loc="upper center", bbox_to_anchor=(0.5, -0.12 - 0.3 / max(len(kinds), 1)), ncol=5, frameon=False)
+    handles = [
+        Patch(color=STATUS_COLORS[s], label=STATUS_SHORT_JA[s] if font else _STATUS_ASCII[s.value])
+        for s in STATUS_ORDER
+    ]
+    ax.legend(
+        handles=handles,
+        prop=FontProperties(fname=font, size=8) if font else {"size": 8},
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12 - 0.3 / max(len(kinds), 1)),
+        ncol=5,
+        frameon=False,
+    )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     buf = io.BytesIO()

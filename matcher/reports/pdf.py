@@ -5,6 +5,7 @@ started with ``--remote-debugging-pipe`` and every page is printed with ``Page.p
 The protocol is NUL-separated JSON on file descriptors 3 (commands) and 4 (replies), so only
 the standard library is needed. Set ``KYORYOKU_CHROMIUM`` to choose the browser binary.
 """
+
 from __future__ import annotations
 
 import base64
@@ -97,8 +98,12 @@ class ChromiumPrinter:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def start(self) -> None:
@@ -107,9 +112,17 @@ class ChromiumPrinter:
         cmd_r, self._cmd_w = _high_pipe()
         self._res_r, res_w = _high_pipe()
         args = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-extensions", "--no-first-run", "--no-default-browser-check", "--mute-audio",
-            "--remote-debugging-pipe", f"--user-data-dir={self._profile.name}", "about:blank",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--mute-audio",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self._profile.name}",
+            "about:blank",
         ]
         # posix_spawn (thread-safe, unlike preexec_fn) puts the pipe ends on fds 3 and 4 as the
         # protocol requires; the log goes to a file, since an unread pipe could stall the browser.
@@ -121,15 +134,22 @@ class ChromiumPrinter:
             (os.POSIX_SPAWN_DUP2, res_w, 4),
         ]
         try:
-            self._pid = os.posix_spawn(self.executable, [self.executable, *args], os.environ,
-                                       file_actions=actions, setpgroup=0)
+            self._pid = os.posix_spawn(
+                self.executable,
+                [self.executable, *args],
+                os.environ,
+                file_actions=actions,
+                setpgroup=0,
+            )
         except OSError as exc:
             raise ReportError(f"Chromium を起動できません ({self.executable}): {exc}") from None
         finally:
             os.close(cmd_r)
             os.close(res_w)
         target = self._call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self._session = self._call("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         self._call("Page.enable", session=self._session)
 
     def close(self) -> None:
@@ -186,7 +206,9 @@ class ChromiumPrinter:
             msg = self._read()
             if msg.get("id") == want:
                 if "error" in msg:
-                    raise ReportError(f"Chromium の {method} が失敗しました: {msg['error'].get('message')}")
+                    raise ReportError(
+                        f"Chromium の {method} が失敗しました: {msg['error'].get('message')}"
+                    )
                 return msg.get("result", {})
             if "method" in msg:
                 self._events.append(msg)
@@ -213,9 +235,15 @@ class ChromiumPrinter:
         if nav.get("errorText"):
             raise ReportError(f"{url} を開けません: {nav['errorText']}")
         self._wait_event("Page.loadEventFired")
-        result = self._call("Page.printToPDF", {
-            "printBackground": True, "preferCSSPageSize": True, "displayHeaderFooter": False,
-        }, session=self._session)
+        result = self._call(
+            "Page.printToPDF",
+            {
+                "printBackground": True,
+                "preferCSSPageSize": True,
+                "displayHeaderFooter": False,
+            },
+            session=self._session,
+        )
         out = Path(pdf)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(base64.b64decode(result["data"]))
@@ -227,5 +255,7 @@ def pdf_backend() -> tuple[str | None, str]:
     exe = find_chromium()
     if exe:
         return exe, f"PDF は Chromium ({exe}) で作成します"
-    return None, ("PDF は作成していません: Chromium が見つかりません。HTML をブラウザで開いて印刷できます "
-                  "(Debian: apt-get install chromium、または KYORYOKU_CHROMIUM にブラウザのパスを指定)")
+    return None, (
+        "PDF は作成していません: Chromium が見つかりません。HTML をブラウザで開いて印刷できます "
+        "(Debian: apt-get install chromium、または KYORYOKU_CHROMIUM にブラウザのパスを指定)"
+    )

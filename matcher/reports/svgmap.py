@@ -1,4 +1,5 @@
 """Small inline SVG maps drawn from coordinates (no tiles): points, proposal lines, a km scale."""
+
 from __future__ import annotations
 
 import math
@@ -65,7 +66,12 @@ class SvgMap:
         # At least ~2 km across, and a margin so markers at the edge stay whole.
         pad_lat = max((lat1 - lat0) * 0.08, 1.0 / KM_PER_DEG_LAT)
         pad_lon = max((lon1 - lon0) * 0.08, 1.0 / KM_PER_DEG_LAT)
-        return float(lat0 - pad_lat), float(lat1 + pad_lat), float(lon0 - pad_lon), float(lon1 + pad_lon)
+        return (
+            float(lat0 - pad_lat),
+            float(lat1 + pad_lat),
+            float(lon0 - pad_lon),
+            float(lon1 + pad_lon),
+        )
 
     def render(self) -> str:
         """The map as an ``<svg>`` element string (escaped, ready to inline)."""
@@ -83,16 +89,22 @@ class SvgMap:
         def inside(lat: float, lon: float) -> bool:
             return lat0 <= lat <= lat1 and lon0 <= lon <= lon1
 
-        out = [(f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{self.width}" '
-                f'height="{self.height}" viewBox="0 0 {self.width} {self.height}">'),
-               f'<rect width="{self.width}" height="{self.height}" fill="#f7f9fb" stroke="#b0bec5"/>']
+        out = [
+            (
+                f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{self.width}" '
+                f'height="{self.height}" viewBox="0 0 {self.width} {self.height}">'
+            ),
+            f'<rect width="{self.width}" height="{self.height}" fill="#f7f9fb" stroke="#b0bec5"/>',
+        ]
         for ln in self.lines:
             if not (inside(ln.lat1, ln.lon1) and inside(ln.lat2, ln.lon2)):
                 continue
             (x1, y1), (x2, y2) = xy(ln.lat1, ln.lon1), xy(ln.lat2, ln.lon2)
             dash = ' stroke-dasharray="3 2"' if ln.dashed else ""
-            out.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
-                       f'stroke="{ln.color}" stroke-width="1" stroke-opacity="0.7"{dash}/>')
+            out.append(
+                f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+                f'stroke="{ln.color}" stroke-width="1" stroke-opacity="0.7"{dash}/>'
+            )
         self.outside = 0
         for p in self.points:
             if not inside(p.lat, p.lon):
@@ -102,14 +114,20 @@ class SvgMap:
             title = f"<title>{escape(p.title)}</title>" if p.title else ""
             if p.shape == "square":
                 s = p.size
-                out.append(f'<rect x="{x - s:.1f}" y="{y - s:.1f}" width="{2 * s:.1f}" height="{2 * s:.1f}" '
-                           f'fill="{p.color}" stroke="#fff" stroke-width="0.8">{title}</rect>')
+                out.append(
+                    f'<rect x="{x - s:.1f}" y="{y - s:.1f}" width="{2 * s:.1f}" height="{2 * s:.1f}" '
+                    f'fill="{p.color}" stroke="#fff" stroke-width="0.8">{title}</rect>'
+                )
             else:
-                out.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{p.size:.1f}" fill="{p.color}" '
-                           f'stroke="#fff" stroke-width="0.6">{title}</circle>')
+                out.append(
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{p.size:.1f}" fill="{p.color}" '
+                    f'stroke="#fff" stroke-width="0.6">{title}</circle>'
+                )
             if p.label:
-                out.append(f'<text x="{x + p.size + 1:.1f}" y="{y + 3:.1f}" font-size="9" '
-                           f'fill="#263238">{escape(p.label)}</text>')
+                out.append(
+                    f'<text x="{x + p.size + 1:.1f}" y="{y + 3:.1f}" font-size="9" '
+                    f'fill="#263238">{escape(p.label)}</text>'
+                )
         out.append(self._scale_bar(scale / KM_PER_DEG_LAT))
         out.append("</svg>")
         return "".join(out)
@@ -120,5 +138,7 @@ class SvgMap:
         length = km * px_per_km
         x, y = 8, self.height - 10
         label = f"{km:g} km"
-        return (f'<g class="scale"><line x1="{x}" y1="{y}" x2="{x + length:.1f}" y2="{y}" stroke="#263238" '
-                f'stroke-width="2"/><text x="{x}" y="{y - 4}" font-size="9" fill="#263238">{label}</text></g>')
+        return (
+            f'<g class="scale"><line x1="{x}" y1="{y}" x2="{x + length:.1f}" y2="{y}" stroke="#263238" '
+            f'stroke-width="2"/><text x="{x}" y="{y - 4}" font-size="9" fill="#263238">{label}</text></g>'
+        )

@@ -4,6 +4,7 @@ Every format (Excel, CSV, HTML, PDF) is drawn from the same ``ReportData``, so t
 meeting sees on paper are the numbers in the coordinator's workbook. Headers are Japanese;
 numbers stay numbers (``None`` where there is nothing, never an empty string).
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -40,16 +41,34 @@ DEADLINE = date(2027, 3, 31)  # end of the 経過措置 for the 義務 kinds
 NEAREST = 3  # nearest institutions listed for a facility nobody can cover in range
 
 # The seed table's columns, in its order; no_partner is shown apart from ③ (MODEL.md).
-STATUS_ORDER: tuple[Status, ...] = (Status.ALL, Status.PARTIAL, Status.NONE, Status.NO_PARTNER,
-                                    Status.UNKNOWN)
-STATUS_MARK = {Status.ALL: "①", Status.PARTIAL: "②", Status.NONE: "③", Status.NO_PARTNER: "③'",
-               Status.UNKNOWN: "④"}
-STATUS_SHORT_JA = {
-    Status.ALL: "①全て満たす", Status.PARTIAL: "②一部満たす", Status.NONE: "③いずれも満たさない",
-    Status.NO_PARTNER: "協力医療機関なし", Status.UNKNOWN: "④届出なし(集計なし)",
+STATUS_ORDER: tuple[Status, ...] = (
+    Status.ALL,
+    Status.PARTIAL,
+    Status.NONE,
+    Status.NO_PARTNER,
+    Status.UNKNOWN,
+)
+STATUS_MARK = {
+    Status.ALL: "①",
+    Status.PARTIAL: "②",
+    Status.NONE: "③",
+    Status.NO_PARTNER: "③'",
+    Status.UNKNOWN: "④",
 }
-STATUS_COLORS = {Status.ALL: "#2e7d32", Status.PARTIAL: "#f9a825", Status.NONE: "#ef6c00",
-                 Status.NO_PARTNER: "#c62828", Status.UNKNOWN: "#757575"}
+STATUS_SHORT_JA = {
+    Status.ALL: "①全て満たす",
+    Status.PARTIAL: "②一部満たす",
+    Status.NONE: "③いずれも満たさない",
+    Status.NO_PARTNER: "協力医療機関なし",
+    Status.UNKNOWN: "④届出なし(集計なし)",
+}
+STATUS_COLORS = {
+    Status.ALL: "#2e7d32",
+    Status.PARTIAL: "#f9a825",
+    Status.NONE: "#ef6c00",
+    Status.NO_PARTNER: "#c62828",
+    Status.UNKNOWN: "#757575",
+}
 DUTY_JA = {Duty.MANDATORY: "義務", Duty.EFFORT: "努力義務"}
 NO_MUNICIPALITY = "(市区町村不明)"
 ALL_AREA = "(全体)"
@@ -144,7 +163,11 @@ class ReportData:
     @cached_property
     def requested_institutions(self) -> list[Institution]:
         """Institutions with at least one proposed partnership (they get a request)."""
-        return [i for i in self.instance.institutions if self.proposals_of_institution.get(i.institution_id)]
+        return [
+            i
+            for i in self.instance.institutions
+            if self.proposals_of_institution.get(i.institution_id)
+        ]
 
     @cached_property
     def max_partners_shown(self) -> int:
@@ -212,7 +235,9 @@ class ReportData:
                     for s in STATUS_ORDER:
                         row[f"{when} {STATUS_SHORT_JA[s]}"] = counts.get(s, 0)
                 for when, attr in (("改定前", "status_before"), ("提案後", "status_after")):
-                    row[f"{when} ①の割合"] = sum(getattr(o, attr) is Status.ALL for o in outs) / len(outs)
+                    row[f"{when} ①の割合"] = sum(
+                        getattr(o, attr) is Status.ALL for o in outs
+                    ) / len(outs)
                 rows.append(row)
         return pd.DataFrame(rows, columns=self._status_columns())
 
@@ -227,18 +252,36 @@ class ReportData:
         """One row per facility (of one municipality, or all): before, proposal, after, alternatives."""
         facs = self.instance.facilities if code is None else self.facilities_in(code)
         n = self.max_partners_shown
-        cols = ["施設ID", "施設名", "施設種別", "義務区分", "市区町村", "住所", "届出なし",
-                "改定前の状況", "不足していた要件"]
+        cols = [
+            "施設ID",
+            "施設名",
+            "施設種別",
+            "義務区分",
+            "市区町村",
+            "住所",
+            "届出なし",
+            "改定前の状況",
+            "不足していた要件",
+        ]
         for k in range(1, n + 1):
-            cols += [f"提案{k} 医療機関ID", f"提案{k} 医療機関名", f"提案{k} 対応する要件", f"提案{k} 距離(km)"]
+            cols += [
+                f"提案{k} 医療機関ID",
+                f"提案{k} 医療機関名",
+                f"提案{k} 対応する要件",
+                f"提案{k} 距離(km)",
+            ]
         cols += ["提案後の状況", "未充足の要件", "未充足の理由", "範囲内の候補数", "代替候補"]
         rows = []
         for f in facs:
             o = self.outcome[f.facility_id]
             row: dict[str, object] = {
-                "施設ID": f.facility_id, "施設名": f.name, "施設種別": f.info.label_ja,
-                "義務区分": DUTY_JA[f.info.duty], "市区町村": self.municipality_name(f.municipality_code),
-                "住所": f.address, "届出なし": "届出なし" if o.unknown else "",
+                "施設ID": f.facility_id,
+                "施設名": f.name,
+                "施設種別": f.info.label_ja,
+                "義務区分": DUTY_JA[f.info.duty],
+                "市区町村": self.municipality_name(f.municipality_code),
+                "住所": f.address,
+                "届出なし": "届出なし" if o.unknown else "",
                 "改定前の状況": status_text(o.status_before),
                 "不足していた要件": capability_marks(o.missing_before),
             }
@@ -253,11 +296,13 @@ class ReportData:
             row["未充足の要件"] = capability_marks(o.missing_after)
             row["未充足の理由"] = "、".join(
                 f"{capability_marks(u.capability)}{REASON_LABELS_JA[u.reason]}"
-                for u in self.unmatched_of.get(f.facility_id, []))
+                for u in self.unmatched_of.get(f.facility_id, [])
+            )
             row["範囲内の候補数"] = o.candidates
             row["代替候補"] = " / ".join(
                 f"{self.institution[a.institution_id].name}({a.distance_km:.1f}km {capability_marks(a.covers)})"
-                for a in self.alternatives_of.get(f.facility_id, []))
+                for a in self.alternatives_of.get(f.facility_id, [])
+            )
             rows.append(row)
         return pd.DataFrame(rows, columns=cols)
 
@@ -266,38 +311,80 @@ class ReportData:
         rows = []
         for i in self.requested_institutions:
             props = self.proposals_of_institution[i.institution_id]
-            rows.append({
-                "医療機関ID": i.institution_id, "医療機関名": i.name,
-                "種別": INSTITUTION_KIND_JA[i.kind], "市区町村": self.municipality_name(i.municipality_code),
-                "住所": i.address, "提供できる要件": capability_marks(i.offers),
-                "受入枠": i.capacity, "受入枠の申告": "申告あり" if i.capacity is not None else "申告なし(上限なし)",
-                "依頼する施設数": len(props),
-                "うち①相談対応": sum(bool(p.covers & 1) for p in props),
-                "うち②診療": sum(bool(p.covers & 2) for p in props),
-                "うち③入院受入": sum(bool(p.covers & 4) for p in props),
-                "残り枠": self.remaining_capacity(i),
-                "最遠距離(km)": round(max(p.distance_km for p in props), 1),
-                "依頼する施設": "、".join(self.facility[p.facility_id].name for p in props),
-            })
-        return pd.DataFrame(rows, columns=[
-            "医療機関ID", "医療機関名", "種別", "市区町村", "住所", "提供できる要件", "受入枠", "受入枠の申告",
-            "依頼する施設数", "うち①相談対応", "うち②診療", "うち③入院受入", "残り枠", "最遠距離(km)",
-            "依頼する施設"])
+            rows.append(
+                {
+                    "医療機関ID": i.institution_id,
+                    "医療機関名": i.name,
+                    "種別": INSTITUTION_KIND_JA[i.kind],
+                    "市区町村": self.municipality_name(i.municipality_code),
+                    "住所": i.address,
+                    "提供できる要件": capability_marks(i.offers),
+                    "受入枠": i.capacity,
+                    "受入枠の申告": "申告あり" if i.capacity is not None else "申告なし(上限なし)",
+                    "依頼する施設数": len(props),
+                    "うち①相談対応": sum(bool(p.covers & 1) for p in props),
+                    "うち②診療": sum(bool(p.covers & 2) for p in props),
+                    "うち③入院受入": sum(bool(p.covers & 4) for p in props),
+                    "残り枠": self.remaining_capacity(i),
+                    "最遠距離(km)": round(max(p.distance_km for p in props), 1),
+                    "依頼する施設": "、".join(self.facility[p.facility_id].name for p in props),
+                }
+            )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "医療機関ID",
+                "医療機関名",
+                "種別",
+                "市区町村",
+                "住所",
+                "提供できる要件",
+                "受入枠",
+                "受入枠の申告",
+                "依頼する施設数",
+                "うち①相談対応",
+                "うち②診療",
+                "うち③入院受入",
+                "残り枠",
+                "最遠距離(km)",
+                "依頼する施設",
+            ],
+        )
 
     def uncovered_table(self) -> pd.DataFrame:
         """One row per (facility, capability) still missing after the proposal, with the reason."""
         rows = []
         for u in self.result.unmatched:
             f = self.facility[u.facility_id]
-            rows.append({
-                "施設ID": f.facility_id, "施設名": f.name, "施設種別": f.info.label_ja,
-                "義務区分": DUTY_JA[f.info.duty], "市区町村": self.municipality_name(f.municipality_code),
-                "要件": format_capabilities_ja(u.capability), "理由": REASON_LABELS_JA[u.reason],
-                "理由コード": u.reason, "範囲内の候補数": self.outcome[f.facility_id].candidates,
-                "届出なし": "届出なし" if self.outcome[f.facility_id].unknown else "",
-            })
-        return pd.DataFrame(rows, columns=["施設ID", "施設名", "施設種別", "義務区分", "市区町村", "要件",
-                                           "理由", "理由コード", "範囲内の候補数", "届出なし"])
+            rows.append(
+                {
+                    "施設ID": f.facility_id,
+                    "施設名": f.name,
+                    "施設種別": f.info.label_ja,
+                    "義務区分": DUTY_JA[f.info.duty],
+                    "市区町村": self.municipality_name(f.municipality_code),
+                    "要件": format_capabilities_ja(u.capability),
+                    "理由": REASON_LABELS_JA[u.reason],
+                    "理由コード": u.reason,
+                    "範囲内の候補数": self.outcome[f.facility_id].candidates,
+                    "届出なし": "届出なし" if self.outcome[f.facility_id].unknown else "",
+                }
+            )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "施設ID",
+                "施設名",
+                "施設種別",
+                "義務区分",
+                "市区町村",
+                "要件",
+                "理由",
+                "理由コード",
+                "範囲内の候補数",
+                "届出なし",
+            ],
+        )
 
     def reason_table(self) -> pd.DataFrame:
         """Counts of capabilities still missing, by reason × capability (the summary's second table)."""
@@ -323,15 +410,35 @@ class ReportData:
             for n in nearest:
                 rank[n.capability] += 1
                 cap = next(c for c in CAPABILITIES if int(c) == n.capability)
-                rows.append({
-                    "施設ID": fid, "施設名": f.name, "施設種別": f.info.label_ja,
-                    "市区町村": self.municipality_name(f.municipality_code), "要件": cap.label_ja,
-                    "範囲(km)": max_km[cap], "順位": rank[n.capability],
-                    "最寄り医療機関ID": n.institution.institution_id, "最寄り医療機関名": n.institution.name,
-                    "距離(km)": round(n.distance_km, 1),
-                })
-        return pd.DataFrame(rows, columns=["施設ID", "施設名", "施設種別", "市区町村", "要件", "範囲(km)",
-                                           "順位", "最寄り医療機関ID", "最寄り医療機関名", "距離(km)"])
+                rows.append(
+                    {
+                        "施設ID": fid,
+                        "施設名": f.name,
+                        "施設種別": f.info.label_ja,
+                        "市区町村": self.municipality_name(f.municipality_code),
+                        "要件": cap.label_ja,
+                        "範囲(km)": max_km[cap],
+                        "順位": rank[n.capability],
+                        "最寄り医療機関ID": n.institution.institution_id,
+                        "最寄り医療機関名": n.institution.name,
+                        "距離(km)": round(n.distance_km, 1),
+                    }
+                )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "施設ID",
+                "施設名",
+                "施設種別",
+                "市区町村",
+                "要件",
+                "範囲(km)",
+                "順位",
+                "最寄り医療機関ID",
+                "最寄り医療機関名",
+                "距離(km)",
+            ],
+        )
 
     def overview_table(self) -> pd.DataFrame:
         """Key figures of the run as (項目, 値) rows."""
@@ -344,7 +451,10 @@ class ReportData:
             ("施設数", len(self.instance.facilities)),
             ("医療機関数", len(self.instance.institutions)),
             ("要件が不足している施設数", len(self.demand_facilities)),
-            ("うち届出なし", sum(self.outcome[f.facility_id].unknown for f in self.demand_facilities)),
+            (
+                "うち届出なし",
+                sum(self.outcome[f.facility_id].unknown for f in self.demand_facilities),
+            ),
             ("新たな協力関係(提案数)", o.partnerships),
             ("依頼先の医療機関数", len(self.requested_institutions)),
             ("全要件を満たすようになる義務施設", o.mandatory_full),

@@ -1,4 +1,5 @@
 """The coordinator's Excel workbook: summary, gaps, institutions and one sheet per municipality."""
+
 from __future__ import annotations
 
 import math
@@ -67,7 +68,9 @@ def write_sheet(ws: Worksheet, df: pd.DataFrame) -> None:
         ws.append(values)
         for k, v in enumerate(values):
             if v is not None:
-                w = display_width(f"{v:.1%}" if formats[k] == "0.0%" and isinstance(v, float) else v)
+                w = display_width(
+                    f"{v:.1%}" if formats[k] == "0.0%" and isinstance(v, float) else v
+                )
                 widths[k] = max(widths[k], w)
     for k, fmt in enumerate(formats):
         if fmt:

@@ -12,6 +12,7 @@ Layout of ``out_dir``::
     facilities/<id>.html       one notice per facility with missing capabilities (likewise)
     csv/                       the run's files (proposals.csv …) and the report tables, UTF-8 BOM
 """
+
 from __future__ import annotations
 
 import os
@@ -38,8 +39,12 @@ Progress = Callable[[str, int, int], None]
 PdfMode = Literal["bundle", "each", "none"]
 PDF_MODES: tuple[PdfMode, ...] = ("bundle", "each", "none")
 STAGES_JA = {
-    "workbook": "Excel ブック", "csv": "CSV", "overview": "地域の概要",
-    "institutions": "医療機関への依頼", "facilities": "施設へのお知らせ", "pdf": "PDF",
+    "workbook": "Excel ブック",
+    "csv": "CSV",
+    "overview": "地域の概要",
+    "institutions": "医療機関への依頼",
+    "facilities": "施設へのお知らせ",
+    "pdf": "PDF",
 }
 MAX_PDF_WORKERS = 2  # each Chromium uses a few hundred MB; more rarely pays off
 _UNSAFE = re.compile(r"[^0-9A-Za-z_.\-]")
@@ -72,9 +77,12 @@ def write_csv_tables(data: ReportData, out: Path) -> dict[str, Path]:
     """The run's own files (via ``write_result``) plus every report table, into ``out``."""
     paths = write_result(data.instance, data.result, out)
     tables = {
-        "overview": data.overview_table(), "status_by_kind": data.status_table(),
-        "facility_report": data.facility_table(), "institution_requests": data.institution_table(),
-        "uncovered": data.uncovered_table(), "uncovered_by_reason": data.reason_table(),
+        "overview": data.overview_table(),
+        "status_by_kind": data.status_table(),
+        "facility_report": data.facility_table(),
+        "institution_requests": data.institution_table(),
+        "uncovered": data.uncovered_table(),
+        "uncovered_by_reason": data.reason_table(),
         "isolated": data.isolated_table(),
     }
     for name, df in tables.items():
@@ -130,7 +138,9 @@ def write_reports(
 
     report("overview", 0, 1)
     if japanese_font() is None:
-        files.notes.append("日本語フォントが見つからないため、グラフの文字を英字にしました (Debian: apt-get install fonts-noto-cjk)")
+        files.notes.append(
+            "日本語フォントが見つからないため、グラフの文字を英字にしました (Debian: apt-get install fonts-noto-cjk)"
+        )
     chart = status_chart_png(data)
     (out / "chart_status.png").write_bytes(chart)
     files.files["chart"] = out / "chart_status.png"
@@ -141,13 +151,33 @@ def write_reports(
     report("overview", 1, 1)
 
     insts = data.requested_institutions
-    files.institution_pages.update(_page_batch(
-        out, "institutions", [(i.institution_id, f"依頼 {i.name}", lambda i=i: institution_context(data, i))
-                              for i in insts], "医療機関への依頼", files, report))
+    files.institution_pages.update(
+        _page_batch(
+            out,
+            "institutions",
+            [
+                (i.institution_id, f"依頼 {i.name}", lambda i=i: institution_context(data, i))
+                for i in insts
+            ],
+            "医療機関への依頼",
+            files,
+            report,
+        )
+    )
     facs = data.demand_facilities
-    files.facility_pages.update(_page_batch(
-        out, "facilities", [(f.facility_id, f"お知らせ {f.name}", lambda f=f: facility_context(data, f))
-                            for f in facs], "施設へのお知らせ", files, report))
+    files.facility_pages.update(
+        _page_batch(
+            out,
+            "facilities",
+            [
+                (f.facility_id, f"お知らせ {f.name}", lambda f=f: facility_context(data, f))
+                for f in facs
+            ],
+            "施設へのお知らせ",
+            files,
+            report,
+        )
+    )
 
     exe, backend_note = pdf_backend()
     if pdf == "none":
@@ -171,21 +201,47 @@ def write_reports(
 
     index = index_html(
         data,
-        [{"name": i.name, "html": rel(files.institution_pages[i.institution_id]),
-          "pdf": pdf_of(files.institution_pages[i.institution_id]),
-          "n": len(data.proposals_of_institution[i.institution_id])} for i in insts],
-        [{"name": f.name, "html": rel(files.facility_pages[f.facility_id]),
-          "pdf": pdf_of(files.facility_pages[f.facility_id]),
-          "status": status_text(data.outcome[f.facility_id].status_after)} for f in facs],
-        [{"label": "医療機関への依頼", "html": "institutions.html", "pdf": pdf_of(files.files["institutions"])},
-         {"label": "施設へのお知らせ", "html": "facilities.html", "pdf": pdf_of(files.files["facilities"])}],
-        pdf_of(files.files["overview"]), backend_note, list(notes),
+        [
+            {
+                "name": i.name,
+                "html": rel(files.institution_pages[i.institution_id]),
+                "pdf": pdf_of(files.institution_pages[i.institution_id]),
+                "n": len(data.proposals_of_institution[i.institution_id]),
+            }
+            for i in insts
+        ],
+        [
+            {
+                "name": f.name,
+                "html": rel(files.facility_pages[f.facility_id]),
+                "pdf": pdf_of(files.facility_pages[f.facility_id]),
+                "status": status_text(data.outcome[f.facility_id].status_after),
+            }
+            for f in facs
+        ],
+        [
+            {
+                "label": "医療機関への依頼",
+                "html": "institutions.html",
+                "pdf": pdf_of(files.files["institutions"]),
+            },
+            {
+                "label": "施設へのお知らせ",
+                "html": "facilities.html",
+                "pdf": pdf_of(files.files["facilities"]),
+            },
+        ],
+        pdf_of(files.files["overview"]),
+        backend_note,
+        list(notes),
     )
     files.files["index"] = _write(out / "index.html", index)
     return files
 
 
-def print_pdfs(exe: str, jobs: list[Path], progress: Progress, workers: int | None = None) -> list[Path]:
+def print_pdfs(
+    exe: str, jobs: list[Path], progress: Progress, workers: int | None = None
+) -> list[Path]:
     """Print HTML files to PDFs next to them, with one browser per worker (at most 2 per CPU pair).
 
     Jobs are dealt largest first to the least loaded worker, so a 500-page bundle and many small
@@ -216,8 +272,14 @@ def print_pdfs(exe: str, jobs: list[Path], progress: Progress, workers: int | No
     return [job.with_suffix(".pdf") for job in jobs]
 
 
-def _page_batch(out: Path, stage: str, pages: list[tuple[str, str, Callable[[], dict]]], bundle_title: str,
-                files: "ReportFiles", report: Callable[[str, int, int], None]) -> dict[str, Path]:
+def _page_batch(
+    out: Path,
+    stage: str,
+    pages: list[tuple[str, str, Callable[[], dict]]],
+    bundle_title: str,
+    files: ReportFiles,
+    report: Callable[[str, int, int], None],
+) -> dict[str, Path]:
     """One printable page per item under ``out/stage/`` plus the bundle ``out/stage.html``."""
     taken: set[str] = set()
     written: dict[str, Path] = {}

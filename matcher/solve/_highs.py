@@ -1,4 +1,5 @@
 """Creating HiGHS instances quietly (its constructor prints a banner on the C-level stdout)."""
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 Facilities with the fewest candidates go first; each takes, nearest first, every institution
 that still has capacity and adds a capability it is missing, up to the partner limit.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -30,11 +30,12 @@ master's columns plus every column whose reduced cost does not exceed the gap be
 bound and the MILP incumbent (reduced-cost fixing) — which is exact. A proposal is called
 optimal only when every level of every component was proven so.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import highspy
 import numpy as np
@@ -86,15 +87,19 @@ class OptimalReport:
     stopped_level: str | None = None
     bounds: dict[str, float] = field(default_factory=dict)  # stopped level: LP bound, incumbent
     seconds: float = 0.0
-    slowest: list[dict[str, object]] = field(default_factory=list)  # slowest (component, level) solves
+    slowest: list[dict[str, object]] = field(
+        default_factory=list
+    )  # slowest (component, level) solves
 
     def message_ja(self) -> str:
         if self.proven:
             return "最適性を証明済み"
         b = self.bounds
-        gap = (f"第{b.get('level')}段階「{self.stopped_level}」: 達成 {b.get('achieved'):g}"
-               + (f"、証明済みの{'上限' if b['level'] <= 3 else '下限'} {b['bound']:g}" if "bound" in b
-                  else "、限界値は未計算"))
+        gap = f"第{b.get('level')}段階「{self.stopped_level}」: 達成 {b.get('achieved'):g}" + (
+            f"、証明済みの{'上限' if b['level'] <= 3 else '下限'} {b['bound']:g}"
+            if "bound" in b
+            else "、限界値は未計算"
+        )
         return f"制限時間で停止しました。最適とは証明されていません ({gap})"
 
 
@@ -119,8 +124,14 @@ class BundleMaster:
     order of ``LEVELS``, in minimisation form.
     """
 
-    def __init__(self, problem: Problem, cand: Candidates, pairs: np.ndarray, max_partners: int,
-                 deadline: float | None) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        cand: Candidates,
+        pairs: np.ndarray,
+        max_partners: int,
+        deadline: float | None,
+    ) -> None:
         self.deadline = deadline
         self.pairs = pairs
         fac_g, inst_g = cand.fac[pairs], cand.inst[pairs]
@@ -181,7 +192,9 @@ class BundleMaster:
         counts = (rows >= 0).sum(axis=1)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
-        lp.a_matrix_.index_ = rows[rows >= 0].astype(np.int32)  # row-major flatten keeps column order
+        lp.a_matrix_.index_ = rows[rows >= 0].astype(
+            np.int32
+        )  # row-major flatten keeps column order
         lp.a_matrix_.value_ = np.ones(int(counts.sum()))
         self.h.passModel(lp)
         self.n_z = nz
@@ -240,8 +253,16 @@ class BundleMaster:
         order = np.lexsort((r, c))
         c, r, v = c[order], r[order], v[order]
         starts = np.searchsorted(c, k).astype(np.int32)
-        self.h.addCols(len(cols), self._coef(level, cols), np.zeros(len(cols)), np.ones(len(cols)),
-                       len(r), starts, r.astype(np.int32), v)
+        self.h.addCols(
+            len(cols),
+            self._coef(level, cols),
+            np.zeros(len(cols)),
+            np.ones(len(cols)),
+            len(r),
+            starts,
+            r.astype(np.int32),
+            v,
+        )
         self.in_lp[cols] = True
         self.lp_cols = np.concatenate((self.lp_cols, cols))
 
@@ -358,8 +379,9 @@ class BundleMaster:
         xs = x[self.n_z :]
         return bool(np.all(np.minimum(np.abs(xs), np.abs(1 - xs)) <= _INT_TOL))
 
-    def solve_milp(self, level: Stage, lp_value: float, rc: np.ndarray,
-                   start: np.ndarray | None) -> np.ndarray:
+    def solve_milp(
+        self, level: Stage, lp_value: float, rc: np.ndarray, start: np.ndarray | None
+    ) -> np.ndarray:
         """Integer optimum of the level (exact).
 
         First a MILP over the facilities the LP left fractional (and, if needed, their
@@ -384,10 +406,14 @@ class BundleMaster:
         value = self.objective_of(level, x)
         if value - lp_value > tol:
             # Any solution using a column with lp_value + rc > incumbent is worse: keep the rest.
-            extra = np.flatnonzero(~self.in_lp & (lp_value + rc <= value + 1e-9 * max(1.0, abs(value))))
+            extra = np.flatnonzero(
+                ~self.in_lp & (lp_value + rc <= value + 1e-9 * max(1.0, abs(value)))
+            )
             if len(extra):
                 self.add_columns(extra, level)
-                x = self._milp(level, np.concatenate((x, np.zeros(len(self.lp_cols) + self.n_z - len(x)))))
+                x = self._milp(
+                    level, np.concatenate((x, np.zeros(len(self.lp_cols) + self.n_z - len(x))))
+                )
         return x
 
     def _fractional_neighbourhood(self, x: np.ndarray, hops: int) -> np.ndarray:
@@ -407,7 +433,9 @@ class BundleMaster:
             free_fac[fac[touched[inst] & used]] = True
         return free_fac[fac]
 
-    def _milp(self, level: Stage, start: np.ndarray | None, fix: np.ndarray | None = None) -> np.ndarray:
+    def _milp(
+        self, level: Stage, start: np.ndarray | None, fix: np.ndarray | None = None
+    ) -> np.ndarray:
         self.set_level(level)
         h = new_highs()
         h.setOptionValue("mip_rel_gap", 0.0)
@@ -416,7 +444,9 @@ class BundleMaster:
         n = self.n_z + len(self.lp_cols)
         # z integral too: with z continuous a MILP may stop (within its 0.5 gap) at a solution
         # whose z undercounts the facilities its bundles make full.
-        h.changeColsIntegrality(n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger))
+        h.changeColsIntegrality(
+            n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger)
+        )
         idx = np.arange(self.n_z, n, dtype=np.int32)
         if fix is not None and start is not None:
             fixed = idx[fix]
@@ -477,13 +507,25 @@ def _trivial_bounds(problem: Problem, cand: Candidates, pairs: np.ndarray) -> li
     complete = union == problem.missing[facs]
     mand = problem.mandatory[facs]
     pairs_bound = sum(int(np.count_nonzero(union & b)) for b in (1, 2, 4))
-    return [-float(np.count_nonzero(complete & mand)), -float(np.count_nonzero(complete & ~mand)),
-            -float(pairs_bound), 0.0, 0.0]
+    return [
+        -float(np.count_nonzero(complete & mand)),
+        -float(np.count_nonzero(complete & ~mand)),
+        -float(pairs_bound),
+        0.0,
+        0.0,
+    ]
 
 
-def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_partners: int,
-                     deadline: float | None, fallback: np.ndarray, gmasks: dict[int, int],
-                     report: OptimalReport) -> _ComponentOutcome:
+def _solve_component(
+    problem: Problem,
+    cand: Candidates,
+    pairs: np.ndarray,
+    max_partners: int,
+    deadline: float | None,
+    fallback: np.ndarray,
+    gmasks: dict[int, int],
+    report: OptimalReport,
+) -> _ComponentOutcome:
     """Solve the five levels of one component, or stop at the deadline with what is proven."""
     trivial = _trivial_bounds(problem, cand, pairs)
     outcome = _ComponentOutcome(fallback, [trivial[0]] + [None] * 4)
@@ -491,7 +533,9 @@ def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_
     try:
         master = BundleMaster(problem, cand, pairs, max_partners, deadline)
         pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
-        master.initial_columns({pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0)
+        master.initial_columns(
+            {pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0
+        )
         x_prev = None
         n_effort = int(np.count_nonzero(master.completable & ~master.mandatory))
         # Integral levels merged two by two with weights that keep the lexicographic order:
@@ -517,7 +561,11 @@ def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_
                 report.lp_integral_levels += 1
             else:
                 how = "milp"
-                start = None if x_prev is None else np.concatenate((x_prev, np.zeros(len(x) - len(x_prev))))
+                start = (
+                    None
+                    if x_prev is None
+                    else np.concatenate((x_prev, np.zeros(len(x) - len(x_prev))))
+                )
                 x = master.solve_milp(stage, value, rc, start)
                 report.milp_levels += 1
             for lvl, _ in stage:
@@ -528,10 +576,17 @@ def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_
                 outcome.bounds[lvl] = achieved
             x_prev = x
             outcome.chosen = master.chosen(x)[0]
-            report.slowest.append({
-                "facilities": len(master.facs), "level": "+".join(LEVELS[lv] for lv, _ in stage),
-                "how": how, "lp_s": round(t_lp, 3), "total_s": round(time.monotonic() - t_level, 3),
-                "rounds": master.rounds - rounds0, "columns": len(master.lp_cols)})
+            report.slowest.append(
+                {
+                    "facilities": len(master.facs),
+                    "level": "+".join(LEVELS[lv] for lv, _ in stage),
+                    "how": how,
+                    "lp_s": round(t_lp, 3),
+                    "total_s": round(time.monotonic() - t_level, 3),
+                    "rounds": master.rounds - rounds0,
+                    "columns": len(master.lp_cols),
+                }
+            )
             report.slowest = sorted(report.slowest, key=lambda r: -r["total_s"])[:8]
         report.columns += len(master.lp_cols)
         report.pricing_rounds += master.rounds
@@ -540,13 +595,20 @@ def _solve_component(problem: Problem, cand: Candidates, pairs: np.ndarray, max_
     return outcome
 
 
-def _gap(problem: Problem, cand: Candidates, chosen: np.ndarray,
-         outcomes: list[_ComponentOutcome]) -> tuple[str | None, dict[str, float]]:
+def _gap(
+    problem: Problem, cand: Candidates, chosen: np.ndarray, outcomes: list[_ComponentOutcome]
+) -> tuple[str | None, dict[str, float]]:
     """The first level whose proven bound exceeds what the proposal achieves (maximisation form)."""
     from ..objective import evaluate
 
     got = evaluate(problem, cand, chosen)
-    achieved = [got.mandatory_full, got.effort_full, got.pairs_covered, -got.partnerships, -got.distance_km]
+    achieved = [
+        got.mandatory_full,
+        got.effort_full,
+        got.pairs_covered,
+        -got.partnerships,
+        -got.distance_km,
+    ]
     for level in range(5):
         parts = [o.bounds[level] for o in outcomes]
         if any(b is None for b in parts):
@@ -554,8 +616,11 @@ def _gap(problem: Problem, cand: Candidates, chosen: np.ndarray,
         bound = -sum(parts)  # type: ignore[arg-type]
         tol = 1e-6 * max(1.0, abs(bound)) if level == 4 else 0.5
         if bound - achieved[level] > tol:
-            return LEVELS[level], {"level": level + 1, "achieved": _shown(level, achieved[level]),
-                                   "bound": _shown(level, bound)}
+            return LEVELS[level], {
+                "level": level + 1,
+                "achieved": _shown(level, achieved[level]),
+                "bound": _shown(level, bound),
+            }
     return None, {}
 
 
@@ -565,7 +630,10 @@ def _shown(level: int, value: float) -> float:
 
 
 def solve_optimal(
-    problem: Problem, cand: Candidates, max_partners: int, time_limit: float | None = None,
+    problem: Problem,
+    cand: Candidates,
+    max_partners: int,
+    time_limit: float | None = None,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, OptimalReport]:
     """Positions into ``cand`` of the lexicographically optimal proposal, and how it was proven.
@@ -597,8 +665,16 @@ def solve_optimal(
         if len(pairs) == 0:
             continue
         report.components += 1
-        outcome = _solve_component(problem, cand, pairs, max_partners, deadline,
-                                   greedy[greedy_label == comp], gmasks, report)
+        outcome = _solve_component(
+            problem,
+            cand,
+            pairs,
+            max_partners,
+            deadline,
+            greedy[greedy_label == comp],
+            gmasks,
+            report,
+        )
         outcomes.append(outcome)
         done += len(np.unique(cand.fac[pairs]))
         if progress:

@@ -5,6 +5,7 @@ order of distance, to institutions that would add a missing capability; an insti
 the nearest proposers up to its remaining capacity (ties by id). The result of each round is
 stable for that round's preferences.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -15,8 +16,13 @@ from ..candidates import Candidates, Problem
 
 
 def _round(
-    problem: Problem, cand: Candidates, start: np.ndarray, need: np.ndarray,
-    remaining: np.ndarray, partnered: set[tuple[int, int]], active: list[int],
+    problem: Problem,
+    cand: Candidates,
+    start: np.ndarray,
+    need: np.ndarray,
+    remaining: np.ndarray,
+    partnered: set[tuple[int, int]],
+    active: list[int],
 ) -> list[int]:
     """One hospital/resident round; returns the chosen candidate positions."""
     nxt = {f: int(start[f]) for f in active}
@@ -27,7 +33,8 @@ def _round(
         p = nxt[f]
         end = int(start[f + 1])
         while p < end and not (
-            cand.covers[p] & need[f] and remaining[cand.inst[p]] != 0
+            cand.covers[p] & need[f]
+            and remaining[cand.inst[p]] != 0
             and (f, int(cand.inst[p])) not in partnered
         ):
             p += 1

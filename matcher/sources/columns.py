@@ -1,10 +1,11 @@
 """Finding columns by header name (with Japanese synonyms) and header rows below title lines."""
+
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -20,9 +21,7 @@ def header_key(value: object) -> str:
     return _NOISE.sub("", normalize_text(value).lower())
 
 
-def match_columns(
-    headers: Sequence[str], spec: Mapping[str, Sequence[str]]
-) -> dict[str, str]:
+def match_columns(headers: Sequence[str], spec: Mapping[str, Sequence[str]]) -> dict[str, str]:
     """Map canonical names to the source header that carries them.
 
     ``spec`` lists, per canonical name, the header names that mean it. An exact match (after
@@ -42,8 +41,12 @@ def match_columns(
                 break
     # One-character synonyms (①, which NFKC makes "1") only ever match exactly.
     pairs = sorted(
-        ((len(header_key(n)), canonical, header_key(n)) for canonical, names in spec.items()
-         for n in names if canonical not in found and len(header_key(n)) >= 2),
+        (
+            (len(header_key(n)), canonical, header_key(n))
+            for canonical, names in spec.items()
+            for n in names
+            if canonical not in found and len(header_key(n)) >= 2
+        ),
         key=lambda t: -t[0],
     )
     for _, canonical, syn in pairs:
@@ -57,16 +60,27 @@ def match_columns(
     return found
 
 
-def missing_columns(file: str, headers: Sequence[str], found: Mapping[str, str],
-                    required: Mapping[str, str], header_row: int = 1) -> list[RowIssue]:
+def missing_columns(
+    file: str,
+    headers: Sequence[str],
+    found: Mapping[str, str],
+    required: Mapping[str, str],
+    header_row: int = 1,
+) -> list[RowIssue]:
     """Issues for required canonical columns not found; ``required`` maps name → 日本語の列名."""
     shown = ", ".join(str(h) for h in headers)
-    return [RowIssue(file, header_row, label, None, f"必須列「{label}」が見つかりません (ある列: {shown})")
-            for canonical, label in required.items() if canonical not in found]
+    return [
+        RowIssue(
+            file, header_row, label, None, f"必須列「{label}」が見つかりません (ある列: {shown})"
+        )
+        for canonical, label in required.items()
+        if canonical not in found
+    ]
 
 
-def read_mapped(path: Path, spec: Mapping[str, Sequence[str]], required: Mapping[str, str]
-                ) -> tuple[pd.DataFrame, dict[str, str]]:
+def read_mapped(
+    path: Path, spec: Mapping[str, Sequence[str]], required: Mapping[str, str]
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """Read a one-header table and map its columns; a missing required column is an error."""
     df = read_table(path)
     headers = list(df.columns)
@@ -77,9 +91,12 @@ def read_mapped(path: Path, spec: Mapping[str, Sequence[str]], required: Mapping
     return df, found
 
 
-def header_tables(path: Path, spec: Mapping[str, Sequence[str]], anchor: Sequence[str],
-                  required: Mapping[str, str]
-                  ) -> Iterator[tuple[str, dict[str, str], list[dict[str, str]], list[RowIssue]]]:
+def header_tables(
+    path: Path,
+    spec: Mapping[str, Sequence[str]],
+    anchor: Sequence[str],
+    required: Mapping[str, str],
+) -> Iterator[tuple[str, dict[str, str], list[dict[str, str]], list[RowIssue]]]:
     """Per sheet of a CSV/Excel file: where, mapped columns, records, missing required columns.
 
     The header row is found by the ``anchor`` canonical names. A workbook's extra sheets without
@@ -104,13 +121,22 @@ def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(RowIssue(name, None, None, None, f"ファイルを開けません: {exc.strerror}")) from None
+        raise InputError(
+            RowIssue(name, None, None, None, f"ファイルを開けません: {exc.strerror}")
+        ) from None
     if path.suffix.lower() in (".xlsx", ".xlsm") or data[:2] == b"PK" and b"xl/" in data[:2000]:
         try:
             sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str)
-        except Exception as exc:  # openpyxl raises many kinds; all mean "not a workbook we can read"
-            raise InputError(RowIssue(name, None, None, None, f"Excel ファイルとして読めません: {exc}")) from None
-        return {str(k): v.fillna("").astype(str).apply(lambda c: c.str.strip()) for k, v in sheets.items()}
+        except (
+            Exception
+        ) as exc:  # openpyxl raises many kinds; all mean "not a workbook we can read"
+            raise InputError(
+                RowIssue(name, None, None, None, f"Excel ファイルとして読めません: {exc}")
+            ) from None
+        return {
+            str(k): v.fillna("").astype(str).apply(lambda c: c.str.strip())
+            for k, v in sheets.items()
+        }
     text = decode_bytes(unwrap_archive(data, name), name)
     try:
         df = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False)
@@ -141,7 +167,9 @@ def find_header(
     return None
 
 
-def table_below(grid: pd.DataFrame, header_index: int) -> tuple[list[str], list[dict[str, str]], int]:
+def table_below(
+    grid: pd.DataFrame, header_index: int
+) -> tuple[list[str], list[dict[str, str]], int]:
     """Headers, records and the Excel row number of the first record, for a header at ``header_index``.
 
     Empty header cells get a placeholder name; rows with every cell blank are dropped (their row

@@ -6,12 +6,13 @@ declared capacity bounds its new partnerships. Declarations name the institution
 id or 医療機関コード, else by name (+ address); what matches no institution is reported.
 Offers are given either as one column (``consult+care``, ``①②`` …) or as three yes/no columns.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .._errors import RowIssue
 from ..model import Capability, Institution, normalize_text, parse_capabilities
@@ -26,7 +27,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "name": ("医療機関名", "医療機関名称", "正式名称", "name"),
     "address": ("所在地", "医療機関所在地", "住所", "address"),
     "willing": ("協力医療機関となる意向", "受入意向", "意向", "協力の意向", "willing"),
-    "capacity": ("新たに受け入れ可能な施設数", "受入可能施設数", "受入可能数", "受け入れ可能数", "capacity"),
+    "capacity": (
+        "新たに受け入れ可能な施設数",
+        "受入可能施設数",
+        "受入可能数",
+        "受け入れ可能数",
+        "capacity",
+    ),
     "offers": ("対応可能な要件", "提供できる要件", "offers"),
     "consult": ("①相談対応", "①", "相談対応", "要件①", "consult"),
     "care": ("②診療", "②", "診療対応", "要件②", "care"),
@@ -69,13 +76,19 @@ def import_declarations(paths: str | Path | Sequence[str | Path]) -> ImportResul
     for p in paths:
         path = Path(p)
         for where, found, records, missing in header_tables(
-                path, COLUMNS, ("name", "willing"), {"name": "医療機関名", "willing": "協力医療機関となる意向"}):
+            path,
+            COLUMNS,
+            ("name", "willing"),
+            {"name": "医療機関名", "willing": "協力医療機関となる意向"},
+        ):
             for rec in out.table_rows(where, records, missing):
                 _row(rec, found, where, out)
     return out
 
 
-def _row(rec: dict[str, str], found: dict[str, str], where: str, out: ImportResult[Declaration]) -> None:
+def _row(
+    rec: dict[str, str], found: dict[str, str], where: str, out: ImportResult[Declaration]
+) -> None:
     row = int(rec["__row__"])
     original = {k: str(v) for k, v in rec.items() if k != "__row__"}
     get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
@@ -96,7 +109,11 @@ def _row(rec: dict[str, str], found: dict[str, str], where: str, out: ImportResu
             offers = parse_capabilities(get("offers"))
         elif any(k in found for k in ("consult", "care", "admit")):
             offers = 0
-            for key, cap in (("consult", Capability.CONSULT), ("care", Capability.CARE), ("admit", Capability.ADMIT)):
+            for key, cap in (
+                ("consult", Capability.CONSULT),
+                ("care", Capability.CARE),
+                ("admit", Capability.ADMIT),
+            ):
                 if key in found and parse_yes_no(get(key)):
                     offers |= cap
     except ValueError as exc:
@@ -106,8 +123,19 @@ def _row(rec: dict[str, str], found: dict[str, str], where: str, out: ImportResu
     if problems:
         out.rejected.append(RejectedRow(where, row, " / ".join(problems), original))
         return
-    out.items.append(Declaration(get("name"), willing, offers, capacity, get("institution_id"),
-                                 get("medical_code"), get("address"), where, row))
+    out.items.append(
+        Declaration(
+            get("name"),
+            willing,
+            offers,
+            capacity,
+            get("institution_id"),
+            get("medical_code"),
+            get("address"),
+            where,
+            row,
+        )
+    )
 
 
 class _Index:
@@ -132,7 +160,11 @@ class _Index:
             return self.by_code[d.medical_code]
         hit = self.by_name.get(normalize_name(d.name), []) if d.name else []
         if len(hit) > 1 and d.address:
-            hit = [i for i in hit if normalize_address(self.insts[i].address) == normalize_address(d.address)]
+            hit = [
+                i
+                for i in hit
+                if normalize_address(self.insts[i].address) == normalize_address(d.address)
+            ]
         return hit
 
 
@@ -160,11 +192,21 @@ def apply_declarations(
             continue
         offers = inst.offers if d.offers is None else d.offers
         if inst.kind == "clinic" and offers & Capability.ADMIT:
-            out.warnings.append(RowIssue(d.file, d.row, None, d.name,
-                                         "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します", "warning"))
+            out.warnings.append(
+                RowIssue(
+                    d.file,
+                    d.row,
+                    None,
+                    d.name,
+                    "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します",
+                    "warning",
+                )
+            )
             offers &= ~Capability.ADMIT
         capacity = inst.capacity if d.capacity is None else d.capacity
-        out.items.append(dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra))
+        out.items.append(
+            dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra)
+        )
     return out
 
 
@@ -186,15 +228,31 @@ def match_declarations(
         values = {"医療機関名": d.name, "ID": d.institution_id, "医療機関コード": d.medical_code}
         hit = index.find(d)
         if not hit:
-            out.rejected.append(RejectedRow(d.file, d.row, "申出の医療機関が医療機関の一覧にありません", values, "unmatched"))
+            out.rejected.append(
+                RejectedRow(
+                    d.file, d.row, "申出の医療機関が医療機関の一覧にありません", values, "unmatched"
+                )
+            )
             continue
         if len(hit) > 1:
             ids = ", ".join(insts[i].institution_id for i in hit[:5])
-            out.rejected.append(RejectedRow(d.file, d.row, f"一致する医療機関が複数あります ({ids})", values, "unmatched"))
+            out.rejected.append(
+                RejectedRow(
+                    d.file, d.row, f"一致する医療機関が複数あります ({ids})", values, "unmatched"
+                )
+            )
             continue
         if hit[0] in chosen:
             prev = chosen[hit[0]]
-            out.warnings.append(RowIssue(d.file, d.row, None, d.name,
-                                         f"同じ医療機関の申出が複数あります({prev.row}行目): 後の行を使います", "warning"))
+            out.warnings.append(
+                RowIssue(
+                    d.file,
+                    d.row,
+                    None,
+                    d.name,
+                    f"同じ医療機関の申出が複数あります({prev.row}行目): 後の行を使います",
+                    "warning",
+                )
+            )
         chosen[hit[0]] = d
     return chosen, out

@@ -10,12 +10,13 @@ coverage still counts, as filed.
 
 ``write_filing_template`` writes an .xlsx in exactly the layout this module reads best.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from .._errors import RowIssue
 from ..model import (
@@ -31,14 +32,40 @@ from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "facility_id": ("事業所番号", "介護保険事業所番号", "施設番号", "事業所番号(10桁)", "facility_id"),
-    "facility_name": ("事業所名", "施設名", "事業所名称", "施設名称", "事業所の名称", "facility_name"),
+    "facility_id": (
+        "事業所番号",
+        "介護保険事業所番号",
+        "施設番号",
+        "事業所番号(10桁)",
+        "facility_id",
+    ),
+    "facility_name": (
+        "事業所名",
+        "施設名",
+        "事業所名称",
+        "施設名称",
+        "事業所の名称",
+        "facility_name",
+    ),
     "facility_kind": ("施設種別", "サービス種別", "施設の種別", "サービスの種類", "種別", "kind"),
     "facility_address": ("事業所所在地", "施設所在地", "事業所の所在地"),
-    "partner_name": ("協力医療機関名", "協力医療機関の名称", "協力医療機関名称", "医療機関名",
-                     "医療機関名称", "医療機関の名称", "partner_name", "institution_name"),
-    "partner_address": ("協力医療機関所在地", "協力医療機関の所在地", "医療機関所在地", "医療機関の所在地",
-                        "partner_address"),
+    "partner_name": (
+        "協力医療機関名",
+        "協力医療機関の名称",
+        "協力医療機関名称",
+        "医療機関名",
+        "医療機関名称",
+        "医療機関の名称",
+        "partner_name",
+        "institution_name",
+    ),
+    "partner_address": (
+        "協力医療機関所在地",
+        "協力医療機関の所在地",
+        "医療機関所在地",
+        "医療機関の所在地",
+        "partner_address",
+    ),
     "partner_code": ("医療機関コード", "協力医療機関コード", "医療機関番号", "institution_id"),
     "consult": ("①相談対応", "①", "相談対応", "要件①", "常時相談", "相談", "consult"),
     "care": ("②診療", "②", "診療対応", "要件②", "常時診療", "診療を行う体制", "care"),
@@ -47,13 +74,57 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "confirmed_on": ("年1回の確認日", "確認日", "協議日", "確認年月日"),
     "plan": ("要件を満たさない場合の今後の計画", "今後の計画", "対応方針", "満たさない理由"),
 }
-REQUIRED = {"facility_id": "事業所番号", "partner_name": "協力医療機関名",
-            "consult": "①相談対応", "care": "②診療", "admit": "③入院受入"}
+REQUIRED = {
+    "facility_id": "事業所番号",
+    "partner_name": "協力医療機関名",
+    "consult": "①相談対応",
+    "care": "②診療",
+    "admit": "③入院受入",
+}
 
-_YES = {"はい", "○", "〇", "◯", "◎", "有", "あり", "yes", "y", "true", "1", "✓", "✔", "☑", "レ",
-        "満たす", "満たしている", "可", "対応可", "該当"}
-_NO = {"", "いいえ", "×", "✕", "✖", "無", "なし", "no", "n", "false", "0", "-", "―", "満たさない",
-       "満たしていない", "不可", "対応不可", "非該当", "□"}
+_YES = {
+    "はい",
+    "○",
+    "〇",
+    "◯",
+    "◎",
+    "有",
+    "あり",
+    "yes",
+    "y",
+    "true",
+    "1",
+    "✓",
+    "✔",
+    "☑",
+    "レ",
+    "満たす",
+    "満たしている",
+    "可",
+    "対応可",
+    "該当",
+}
+_NO = {
+    "",
+    "いいえ",
+    "×",
+    "✕",
+    "✖",
+    "無",
+    "なし",
+    "no",
+    "n",
+    "false",
+    "0",
+    "-",
+    "―",
+    "満たさない",
+    "満たしていない",
+    "不可",
+    "対応不可",
+    "非該当",
+    "□",
+}
 
 
 def parse_yes_no(value: object) -> bool:
@@ -63,7 +134,9 @@ def parse_yes_no(value: object) -> bool:
         return True
     if text in _NO:
         return False
-    raise ValueError(f"「{text}」を はい/いいえ として読めません (はい・○・有 または いいえ・×・無)")
+    raise ValueError(
+        f"「{text}」を はい/いいえ として読めません (はい・○・有 または いいえ・×・無)"
+    )
 
 
 @dataclass(frozen=True)
@@ -140,8 +213,9 @@ def import_filings(
     out: ImportResult[FacilityFiling] = ImportResult()
     grouped: dict[str, dict] = {}
     for p in paths:
-        for where, found, records, missing in header_tables(Path(p), COLUMNS, ("facility_id", "partner_name"),
-                                                            REQUIRED):
+        for where, found, records, missing in header_tables(
+            Path(p), COLUMNS, ("facility_id", "partner_name"), REQUIRED
+        ):
             for rec in out.table_rows(where, records, missing):
                 _row(rec, found, where, registry, grouped, out)
     for g in grouped.values():
@@ -149,14 +223,31 @@ def import_filings(
         covered = 0
         for partner in partners:
             covered |= partner.provides
-        out.items.append(FacilityFiling(
-            g["facility_id"], g["name"], g["kind"], partners, covered, bool(partners), g["file"],
-            tuple(g["rows"]), g["confirmed_on"], g["plan"]))
+        out.items.append(
+            FacilityFiling(
+                g["facility_id"],
+                g["name"],
+                g["kind"],
+                partners,
+                covered,
+                bool(partners),
+                g["file"],
+                tuple(g["rows"]),
+                g["confirmed_on"],
+                g["plan"],
+            )
+        )
     return out
 
 
-def _row(rec: Mapping[str, str], found: Mapping[str, str], where: str, registry: _Registry | None,
-         grouped: dict[str, dict], out: ImportResult[FacilityFiling]) -> None:
+def _row(
+    rec: Mapping[str, str],
+    found: Mapping[str, str],
+    where: str,
+    registry: _Registry | None,
+    grouped: dict[str, dict],
+    out: ImportResult[FacilityFiling],
+) -> None:
     row = int(rec["__row__"])
     original = {k: str(v) for k, v in rec.items() if k != "__row__"}
     get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
@@ -171,7 +262,11 @@ def _row(rec: Mapping[str, str], found: Mapping[str, str], where: str, registry:
         except ValueError as exc:
             problems.append(str(exc))
     provides = 0
-    for key, cap in (("consult", Capability.CONSULT), ("care", Capability.CARE), ("admit", Capability.ADMIT)):
+    for key, cap in (
+        ("consult", Capability.CONSULT),
+        ("care", Capability.CARE),
+        ("admit", Capability.ADMIT),
+    ):
         try:
             if parse_yes_no(get(key)):
                 provides |= cap
@@ -186,13 +281,30 @@ def _row(rec: Mapping[str, str], found: Mapping[str, str], where: str, registry:
     if problems:
         out.rejected.append(RejectedRow(where, row, " / ".join(problems), original))
         return
-    g = grouped.setdefault(facility_id, {"facility_id": facility_id, "name": get("facility_name"),
-                                         "kind": kind, "partners": [], "file": where, "rows": [],
-                                         "confirmed_on": "", "plan": ""})
+    g = grouped.setdefault(
+        facility_id,
+        {
+            "facility_id": facility_id,
+            "name": get("facility_name"),
+            "kind": kind,
+            "partners": [],
+            "file": where,
+            "rows": [],
+            "confirmed_on": "",
+            "plan": "",
+        },
+    )
     if kind and g["kind"] and kind != g["kind"]:
-        out.warnings.append(RowIssue(where, row, found.get("facility_kind"), get("facility_kind"),
-                                     f"同じ事業所番号で施設種別が異なります(先の行: {FACILITY_KINDS[g['kind']].label_ja})",
-                                     "warning"))
+        out.warnings.append(
+            RowIssue(
+                where,
+                row,
+                found.get("facility_kind"),
+                get("facility_kind"),
+                f"同じ事業所番号で施設種別が異なります(先の行: {FACILITY_KINDS[g['kind']].label_ja})",
+                "warning",
+            )
+        )
     g["kind"] = g["kind"] or kind
     g["rows"].append(row)
     g["confirmed_on"] = g["confirmed_on"] or get("confirmed_on").removesuffix(" 00:00:00")
@@ -200,30 +312,58 @@ def _row(rec: Mapping[str, str], found: Mapping[str, str], where: str, registry:
     name = get("partner_name")
     if not name:
         if provides:
-            out.warnings.append(RowIssue(where, row, found.get("partner_name"), None,
-                                         "協力医療機関名が空ですが要件に「はい」があります: 名称不明の協力医療機関として数えます",
-                                         "warning"))
-            g["partners"].append(FiledPartner("(名称不明)", get("partner_address"), get("partner_code"), provides))
+            out.warnings.append(
+                RowIssue(
+                    where,
+                    row,
+                    found.get("partner_name"),
+                    None,
+                    "協力医療機関名が空ですが要件に「はい」があります: 名称不明の協力医療機関として数えます",
+                    "warning",
+                )
+            )
+            g["partners"].append(
+                FiledPartner("(名称不明)", get("partner_address"), get("partner_code"), provides)
+            )
         return
     institution_id = ""
     if registry is not None:
         inst = registry.find(name, get("partner_address"), get("partner_code"))
         if inst is None:
-            out.warnings.append(RowIssue(where, row, found.get("partner_name"), name,
-                                         "届出の協力医療機関が医療機関の一覧にありません(要件は届出どおり数えます)",
-                                         "warning"))
+            out.warnings.append(
+                RowIssue(
+                    where,
+                    row,
+                    found.get("partner_name"),
+                    name,
+                    "届出の協力医療機関が医療機関の一覧にありません(要件は届出どおり数えます)",
+                    "warning",
+                )
+            )
         else:
             institution_id = inst.institution_id
             if inst.kind == "clinic" and provides & Capability.ADMIT:
-                out.warnings.append(RowIssue(where, row, found.get("admit"), name,
-                                             "診療所は③入院受入を提供できません(③は病院に限る): ③を数えません",
-                                             "warning"))
+                out.warnings.append(
+                    RowIssue(
+                        where,
+                        row,
+                        found.get("admit"),
+                        name,
+                        "診療所は③入院受入を提供できません(③は病院に限る): ③を数えません",
+                        "warning",
+                    )
+                )
                 provides &= ~Capability.ADMIT
-    g["partners"].append(FiledPartner(name, get("partner_address"), get("partner_code"), provides,
-                                      institution_id, infection))
+    g["partners"].append(
+        FiledPartner(
+            name, get("partner_address"), get("partner_code"), provides, institution_id, infection
+        )
+    )
 
 
-def apply_filings(facilities: Iterable[Facility], filings: Iterable[FacilityFiling]) -> ImportResult[Facility]:
+def apply_filings(
+    facilities: Iterable[Facility], filings: Iterable[FacilityFiling]
+) -> ImportResult[Facility]:
     """Facilities with ``covered``/``has_partner`` from their filing; the rest stay ``unknown``.
 
     Every facility is returned (input order). A facility's filing replaces whatever it had; the
@@ -240,27 +380,51 @@ def apply_filings(facilities: Iterable[Facility], filings: Iterable[FacilityFili
             continue
         used.add(filing.facility_id)
         if filing.kind and filing.kind != fac.kind:
-            out.warnings.append(RowIssue(filing.file, filing.rows[0] if filing.rows else None, "施設種別",
-                                         FACILITY_KINDS[filing.kind].label_ja,
-                                         f"届出の施設種別が施設一覧({FACILITY_KINDS[fac.kind].label_ja})と異なります: 施設一覧を使います",
-                                         "warning"))
+            out.warnings.append(
+                RowIssue(
+                    filing.file,
+                    filing.rows[0] if filing.rows else None,
+                    "施設種別",
+                    FACILITY_KINDS[filing.kind].label_ja,
+                    f"届出の施設種別が施設一覧({FACILITY_KINDS[fac.kind].label_ja})と異なります: 施設一覧を使います",
+                    "warning",
+                )
+            )
         extra = dict(fac.extra)
         ids = [p.institution_id for p in filing.partners if p.institution_id]
         if ids:
             extra["partner_ids"] = "+".join(ids)
-        out.items.append(dataclasses.replace(fac, covered=filing.covered, has_partner=filing.has_partner,
-                                             extra=extra))
+        out.items.append(
+            dataclasses.replace(
+                fac, covered=filing.covered, has_partner=filing.has_partner, extra=extra
+            )
+        )
     for filing in by_id.values():
         if filing.facility_id not in used:
-            out.rejected.append(RejectedRow(filing.file, filing.rows[0] if filing.rows else None,
-                                            "届出の事業所番号が施設一覧にありません",
-                                            {"事業所番号": filing.facility_id, "事業所名": filing.name}, "unmatched"))
+            out.rejected.append(
+                RejectedRow(
+                    filing.file,
+                    filing.rows[0] if filing.rows else None,
+                    "届出の事業所番号が施設一覧にありません",
+                    {"事業所番号": filing.facility_id, "事業所名": filing.name},
+                    "unmatched",
+                )
+            )
     return out
 
 
 TEMPLATE_HEADERS = (
-    "事業所番号", "事業所名", "施設種別", "協力医療機関名", "協力医療機関所在地", "医療機関コード",
-    "①相談対応", "②診療", "③入院受入", "第二種協定指定医療機関", "年1回の確認日",
+    "事業所番号",
+    "事業所名",
+    "施設種別",
+    "協力医療機関名",
+    "協力医療機関所在地",
+    "医療機関コード",
+    "①相談対応",
+    "②診療",
+    "③入院受入",
+    "第二種協定指定医療機関",
+    "年1回の確認日",
     "要件を満たさない場合の今後の計画",
 )
 _INSTRUCTIONS = (
@@ -301,14 +465,40 @@ def write_filing_template(path: str | Path, rows: int = 500) -> Path:
     ws.freeze_panes = "A2"
     last = rows + 1
     kinds = ",".join(k.label_ja for k in FACILITY_KINDS.values())
-    kind_dv = DataValidation(type="list", formula1=f'"{kinds}"', allow_blank=True,
-                             errorTitle="施設種別", error="一覧から選んでください", showErrorMessage=True)
-    yes_no = DataValidation(type="list", formula1='"はい,いいえ"', allow_blank=True,
-                            errorTitle="はい/いいえ", error="「はい」か「いいえ」を選んでください", showErrorMessage=True)
-    date_dv = DataValidation(type="date", operator="greaterThan", formula1="DATE(2024,4,1)", allow_blank=True,
-                             errorTitle="確認日", error="2024年4月1日以降の日付を入力してください", showErrorMessage=True)
-    id_dv = DataValidation(type="textLength", operator="equal", formula1="10", allow_blank=True,
-                           errorTitle="事業所番号", error="事業所番号は10桁です", showErrorMessage=True)
+    kind_dv = DataValidation(
+        type="list",
+        formula1=f'"{kinds}"',
+        allow_blank=True,
+        errorTitle="施設種別",
+        error="一覧から選んでください",
+        showErrorMessage=True,
+    )
+    yes_no = DataValidation(
+        type="list",
+        formula1='"はい,いいえ"',
+        allow_blank=True,
+        errorTitle="はい/いいえ",
+        error="「はい」か「いいえ」を選んでください",
+        showErrorMessage=True,
+    )
+    date_dv = DataValidation(
+        type="date",
+        operator="greaterThan",
+        formula1="DATE(2024,4,1)",
+        allow_blank=True,
+        errorTitle="確認日",
+        error="2024年4月1日以降の日付を入力してください",
+        showErrorMessage=True,
+    )
+    id_dv = DataValidation(
+        type="textLength",
+        operator="equal",
+        formula1="10",
+        allow_blank=True,
+        errorTitle="事業所番号",
+        error="事業所番号は10桁です",
+        showErrorMessage=True,
+    )
     for dv in (kind_dv, yes_no, date_dv, id_dv):
         ws.add_data_validation(dv)
     kind_dv.add(f"C2:C{last}")

@@ -4,11 +4,13 @@ Each source turns its files into the simple CSV format of MODEL.md, joined onto 
 steps produced (flags and declarations onto institutions, filings onto facilities), and writes
 the rejected rows next to the output (``<out>.rejects.csv``, UTF-8 with BOM, 理由 column).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from .._errors import InputError, RowIssue
 from ..model import Facility
@@ -50,7 +52,9 @@ class ImportOutcome:
 
 def _need(path: str | Path | None, option: str, source: str) -> Path:
     if path is None:
-        raise InputError(RowIssue("", None, None, None, f"{source} の取り込みには {option} の指定が必要です"))
+        raise InputError(
+            RowIssue("", None, None, None, f"{source} の取り込みには {option} の指定が必要です")
+        )
     return Path(path)
 
 
@@ -64,9 +68,14 @@ def merge_listed_facilities(registry: Sequence[Facility], listed: Path) -> Impor
     out: ImportResult[Facility] = ImportResult(items=list(registry), rows_read=len(rows))
     for n, f in enumerate(rows):
         if f.facility_id in known:
-            out.rejected.append(RejectedRow(
-                listed.name, n + 2, f"facility_id: 「{f.facility_id}」介護サービス情報公表のデータと ID が重複しています",
-                {"facility_id": f.facility_id, "name": f.name}))
+            out.rejected.append(
+                RejectedRow(
+                    listed.name,
+                    n + 2,
+                    f"facility_id: 「{f.facility_id}」介護サービス情報公表のデータと ID が重複しています",
+                    {"facility_id": f.facility_id, "name": f.name},
+                )
+            )
         else:
             out.items.append(f)
             known.add(f.facility_id)
@@ -95,7 +104,15 @@ def import_files(
     unmatched rows go to ``<out stem>.rejects.csv`` when there are any.
     """
     if source not in SOURCES:
-        raise InputError(RowIssue("", None, None, None, f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})"))
+        raise InputError(
+            RowIssue(
+                "",
+                None,
+                None,
+                None,
+                f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})",
+            )
+        )
     out = Path(out)
     joined: ImportResult | None = None
     if source == "kaigo":
@@ -125,5 +142,7 @@ def import_files(
         joined = filings.apply_filings(base_f, read.items)
         write_facilities(joined.items, out)
     rejected = read.rejected + (joined.rejected if joined is not None else [])
-    rejects = write_rejects(rejected, out.with_name(out.stem + ".rejects.csv")) if rejected else None
+    rejects = (
+        write_rejects(rejected, out.with_name(out.stem + ".rejects.csv")) if rejected else None
+    )
     return ImportOutcome(source, out, rejects, read, joined)

@@ -11,11 +11,12 @@ Kinds (FORMATS.md §1): 510/540 → tokuyo, 520 → roken, 550 → iryoin, 320 �
 a 特定施設 whose name says 養護老人ホーム (not 特別養護) as ``yogo``, as the 令和7年12月25日 table
 asks. 551 (短期入所療養介護) and every other service code are reported as skipped rows.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .._errors import RowIssue
 from ..geocode import locate, municipality_in_address, normalize_municipality_code
@@ -25,17 +26,31 @@ from .columns import read_mapped, records_of
 from .report import ImportResult, RejectedRow, SourceRow, validate_rows
 
 SERVICE_KINDS: dict[str, str] = {
-    "510": "tokuyo", "540": "tokuyo", "520": "roken", "550": "iryoin", "320": "gh",
-    "331": "tokutei", "334": "tokutei", "335": "tokutei", "337": "tokutei",
-    "361": "tokutei", "364": "tokutei",
-    "332": "keihi", "336": "keihi", "362": "keihi",
+    "510": "tokuyo",
+    "540": "tokuyo",
+    "520": "roken",
+    "550": "iryoin",
+    "320": "gh",
+    "331": "tokutei",
+    "334": "tokutei",
+    "335": "tokutei",
+    "337": "tokutei",
+    "361": "tokutei",
+    "364": "tokutei",
+    "332": "keihi",
+    "336": "keihi",
+    "362": "keihi",
 }
 # The registry's service names (after NFKC, without spaces) for files whose サービスの種類 is text.
 SERVICE_NAMES: dict[str, str] = {
-    "介護老人福祉施設": "510", "地域密着型介護老人福祉施設入所者生活介護": "540",
-    "介護老人保健施設": "520", "介護医療院": "550", "短期入所療養介護(介護医療院)": "551",
+    "介護老人福祉施設": "510",
+    "地域密着型介護老人福祉施設入所者生活介護": "540",
+    "介護老人保健施設": "520",
+    "介護医療院": "550",
+    "短期入所療養介護(介護医療院)": "551",
     "認知症対応型共同生活介護": "320",
-    "特定施設入居者生活介護(有料老人ホーム)": "331", "特定施設入居者生活介護(軽費老人ホーム)": "332",
+    "特定施設入居者生活介護(有料老人ホーム)": "331",
+    "特定施設入居者生活介護(軽費老人ホーム)": "332",
     "特定施設入居者生活介護(サービス付き高齢者向け住宅)": "334",
     "特定施設入居者生活介護(有料老人ホーム・外部サービス利用型)": "335",
     "特定施設入居者生活介護(軽費老人ホーム・外部サービス利用型)": "336",
@@ -104,29 +119,61 @@ def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue
         kind = _kind_of(service, name)
         if kind is None:
             shown = service or "(空欄)"
-            rejected.append(RejectedRow(
-                file, row, f"サービスの種類「{shown}」は協力医療機関の対象施設ではありません", original, "skipped"))
+            rejected.append(
+                RejectedRow(
+                    file,
+                    row,
+                    f"サービスの種類「{shown}」は協力医療機関の対象施設ではありません",
+                    original,
+                    "skipped",
+                )
+            )
             continue
         code = normalize_municipality_code(get("code"))
         if get("code") and not code:
-            warnings.append(RowIssue(file, row, found.get("code"), get("code"),
-                                     "市町村コードの形式が正しくありません(検査数字を含む6桁)", "warning"))
+            warnings.append(
+                RowIssue(
+                    file,
+                    row,
+                    found.get("code"),
+                    get("code"),
+                    "市町村コードの形式が正しくありません(検査数字を含む6桁)",
+                    "warning",
+                )
+            )
         address = get("prefecture") + get("city") + get("address")
         where = locate(get("lat"), get("lon"), code, address)
         if not where.ok:
             rejected.append(RejectedRow(file, row, where.note, original))
             continue
         if where.note:
-            warnings.append(RowIssue(file, row, found.get("lat"), f"{get('lat')}, {get('lon')}", where.note, "warning"))
+            warnings.append(
+                RowIssue(
+                    file,
+                    row,
+                    found.get("lat"),
+                    f"{get('lat')}, {get('lon')}",
+                    where.note,
+                    "warning",
+                )
+            )
         if code[2:5] == "000":  # a prefecture's code: use the municipality of the address
             muni = municipality_in_address(address)
             code = muni.code if muni else ""
         canonical = {
-            "facility_id": get("office_number"), "name": name, "kind": kind,
-            "lat": repr(where.lat), "lon": repr(where.lon),
-            "municipality_code": code, "address": address, "geocode": where.precision,
-            "service_code": service, "corporate_number": get("corporate_number"),
-            "corporate_name": get("corporate_name"), "residents": get("capacity"), "phone": get("phone"),
+            "facility_id": get("office_number"),
+            "name": name,
+            "kind": kind,
+            "lat": repr(where.lat),
+            "lon": repr(where.lon),
+            "municipality_code": code,
+            "address": address,
+            "geocode": where.precision,
+            "service_code": service,
+            "corporate_number": get("corporate_number"),
+            "corporate_name": get("corporate_name"),
+            "residents": get("capacity"),
+            "phone": get("phone"),
         }
         rows.append(SourceRow(file, row, canonical, original))
     return rows, rejected, warnings, len(df)
@@ -155,10 +202,17 @@ def import_kaigo(paths: str | Path | Sequence[str | Path]) -> ImportResult[Facil
         ident, service = r.canonical["facility_id"], r.canonical["service_code"]
         if ident and len(services[ident]) > 1:
             r.canonical["facility_id"] = f"{ident}-{service}"
-            out.warnings.append(RowIssue(
-                r.file, r.row, "事業所番号", ident,
-                f"同じ事業所番号が複数のサービス({'・'.join(sorted(services[ident]))})にあるため "
-                f"ID を「{ident}-{service}」にします", "warning"))
+            out.warnings.append(
+                RowIssue(
+                    r.file,
+                    r.row,
+                    "事業所番号",
+                    ident,
+                    f"同じ事業所番号が複数のサービス({'・'.join(sorted(services[ident]))})にあるため "
+                    f"ID を「{ident}-{service}」にします",
+                    "warning",
+                )
+            )
     validated = validate_rows(rows, validate_facilities, "facility_id")
     out.items.extend(validated.items)
     out.rejected.extend(validated.rejected)

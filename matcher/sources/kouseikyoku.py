@@ -16,12 +16,13 @@ There is no id shared with ナビイ, so ``apply_flags`` joins on normalised nam
 (``names.normalize_name``/``normalize_address``), then on address with one name ending the
 other, then on name within the same municipality; what does not join uniquely is reported.
 """
+
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .._errors import RowIssue
 from ..geocode import municipality_in_address
@@ -32,9 +33,12 @@ from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
 FLAG_LABELS_JA = {
-    "support_hospital": "在宅療養支援病院", "support_clinic": "在宅療養支援診療所",
-    "backup_hospital": "在宅療養後方支援病院", "community_care": "地域包括ケア病棟",
-    "partner_admission": "協力対象施設入所者入院加算", "partner_visit": "介護保険施設等連携往診加算",
+    "support_hospital": "在宅療養支援病院",
+    "support_clinic": "在宅療養支援診療所",
+    "backup_hospital": "在宅療養後方支援病院",
+    "community_care": "地域包括ケア病棟",
+    "partner_admission": "協力対象施設入所者入院加算",
+    "partner_visit": "介護保険施設等連携往診加算",
 }
 FLAG_OFFERS = {
     "support_hospital": int(Capability.CONSULT | Capability.CARE | Capability.ADMIT),
@@ -107,7 +111,9 @@ def _medical_code(prefecture: str, number: str) -> str:
     return f"{prefectures().index(prefecture) + 1:02d}1{digits.zfill(7)[-7:]}"
 
 
-def import_kouseikyoku(paths: str | Path | Sequence[str | Path]) -> ImportResult[FlaggedInstitution]:
+def import_kouseikyoku(
+    paths: str | Path | Sequence[str | Path],
+) -> ImportResult[FlaggedInstitution]:
     """Read 届出受理医療機関名簿 files (Excel, every sheet; or CSV) into flagged institutions.
 
     Rows of other standards are counted in ``rows_read`` and otherwise ignored (a 名簿 has tens
@@ -123,9 +129,16 @@ def import_kouseikyoku(paths: str | Path | Sequence[str | Path]) -> ImportResult
             where = f"{path.name}[{sheet}]" if sheet else path.name
             at = locate_header(grid, ("医療機関名称", "受理届出名称"))
             if at is None:
-                out.warnings.append(RowIssue(where, None, None, None,
-                                             "見出し行(医療機関名称・受理届出名称)が見つからないためこのシートを読み飛ばします",
-                                             "warning"))
+                out.warnings.append(
+                    RowIssue(
+                        where,
+                        None,
+                        None,
+                        None,
+                        "見出し行(医療機関名称・受理届出名称)が見つからないためこのシートを読み飛ばします",
+                        "warning",
+                    )
+                )
                 continue
             headers, records, _ = table_below(grid, at)
             found = match_columns(headers, COLUMNS)
@@ -139,34 +152,66 @@ def import_kouseikyoku(paths: str | Path | Sequence[str | Path]) -> ImportResult
                 original = {k: str(v) for k, v in rec.items() if k != "__row__"}
                 name, address = get("name"), get("address")
                 if not name or not address:
-                    out.rejected.append(RejectedRow(where, row, "医療機関名称または所在地が空です", original))
+                    out.rejected.append(
+                        RejectedRow(where, row, "医療機関名称または所在地が空です", original)
+                    )
                     continue
                 code = _medical_code(get("prefecture"), get("number"))
-                key = ("code", code) if code else ("name", normalize_name(name), normalize_address(address))
-                entry = merged.setdefault(key, {"name": name, "address": address, "flags": set(),
-                                                "code": code, "file": where, "rows": []})
+                key = (
+                    ("code", code)
+                    if code
+                    else ("name", normalize_name(name), normalize_address(address))
+                )
+                entry = merged.setdefault(
+                    key,
+                    {
+                        "name": name,
+                        "address": address,
+                        "flags": set(),
+                        "code": code,
+                        "file": where,
+                        "rows": [],
+                    },
+                )
                 entry["flags"] |= flags
                 entry["rows"].append(row)
     for entry in merged.values():
-        out.items.append(FlaggedInstitution(entry["name"], entry["address"], frozenset(entry["flags"]),
-                                            entry["code"], entry["file"], tuple(entry["rows"])))
+        out.items.append(
+            FlaggedInstitution(
+                entry["name"],
+                entry["address"],
+                frozenset(entry["flags"]),
+                entry["code"],
+                entry["file"],
+                tuple(entry["rows"]),
+            )
+        )
     return out
 
 
-def _candidates(flagged: FlaggedInstitution, institutions: Sequence[Institution],
-                by_key: dict[tuple[str, str], list[int]], by_address: dict[str, list[int]],
-                by_name: dict[str, list[int]]) -> tuple[list[int], str]:
+def _candidates(
+    flagged: FlaggedInstitution,
+    institutions: Sequence[Institution],
+    by_key: dict[tuple[str, str], list[int]],
+    by_address: dict[str, list[int]],
+    by_name: dict[str, list[int]],
+) -> tuple[list[int], str]:
     name, address = normalize_name(flagged.name), normalize_address(flagged.address)
     exact = by_key.get((name, address), [])
     if exact:
         return exact, "name+address"
-    same_address = [i for i in by_address.get(address, [])
-                    if (n := normalize_name(institutions[i].name)).endswith(name) or name.endswith(n)]
+    same_address = [
+        i
+        for i in by_address.get(address, [])
+        if (n := normalize_name(institutions[i].name)).endswith(name) or name.endswith(n)
+    ]
     if same_address:
         return same_address, "address+name_suffix"
     muni = municipality_in_address(flagged.address)
     if muni is not None:
-        same_name = [i for i in by_name.get(name, []) if institutions[i].municipality_code == muni.code]
+        same_name = [
+            i for i in by_name.get(name, []) if institutions[i].municipality_code == muni.code
+        ]
         if same_name:
             return same_name, "name+municipality"
     return [], ""
@@ -197,15 +242,30 @@ def apply_flags(
     for f in flagged:
         out.rows_read += 1
         found, how = _candidates(f, insts, by_key, by_address, by_name)
-        values = {"医療機関名称": f.name, "医療機関所在地": f.address, "医療機関コード": f.medical_code,
-                  "施設基準": "・".join(FLAG_LABELS_JA[x] for x in sorted(f.flags))}
+        values = {
+            "医療機関名称": f.name,
+            "医療機関所在地": f.address,
+            "医療機関コード": f.medical_code,
+            "施設基準": "・".join(FLAG_LABELS_JA[x] for x in sorted(f.flags)),
+        }
         row = f.rows[0] if f.rows else None
         if not found:
-            out.rejected.append(RejectedRow(f.file, row, "ナビイの医療機関に名称・所在地が一致するものがありません",
-                                            values, "unmatched"))
+            out.rejected.append(
+                RejectedRow(
+                    f.file,
+                    row,
+                    "ナビイの医療機関に名称・所在地が一致するものがありません",
+                    values,
+                    "unmatched",
+                )
+            )
         elif len(found) > 1:
             ids = ", ".join(insts[i].institution_id for i in found[:5])
-            out.rejected.append(RejectedRow(f.file, row, f"一致する医療機関が複数あります ({ids})", values, "unmatched"))
+            out.rejected.append(
+                RejectedRow(
+                    f.file, row, f"一致する医療機関が複数あります ({ids})", values, "unmatched"
+                )
+            )
         else:
             joined.setdefault(found[0], []).append((f, how))
     for i, inst in enumerate(insts):
@@ -217,10 +277,16 @@ def apply_flags(
         for f, _ in joined[i]:
             offers |= f.offers
         if inst.kind == "clinic" and offers & Capability.ADMIT:
-            out.warnings.append(RowIssue(joined[i][0][0].file, joined[i][0][0].rows[0] if joined[i][0][0].rows else None,
-                                         None, inst.name,
-                                         f"診療所({inst.institution_id})に病院の施設基準があります: ③入院受入は無視します",
-                                         "warning"))
+            out.warnings.append(
+                RowIssue(
+                    joined[i][0][0].file,
+                    joined[i][0][0].rows[0] if joined[i][0][0].rows else None,
+                    None,
+                    inst.name,
+                    f"診療所({inst.institution_id})に病院の施設基準があります: ③入院受入は無視します",
+                    "warning",
+                )
+            )
             offers &= ~Capability.ADMIT
         extra = dict(inst.extra)
         codes = sorted({f.medical_code for f, _ in joined[i] if f.medical_code})

@@ -6,10 +6,11 @@ the check digit), the same form as the facilities'. Coordinates 0 or blank fall 
 municipality's point. Bed counts are kept in ``extra`` (``beds_general`` …). Offers are empty:
 the registry says nothing about ①②③ until joined with 厚生局 flags or declarations.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .._errors import RowIssue
 from ..geocode import locate, normalize_municipality_code
@@ -54,8 +55,15 @@ def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue
         category = get("category")
         kind = CATEGORIES.get(category)
         if kind is None:
-            rejected.append(RejectedRow(
-                file, row, f"機関区分「{category or '(空欄)'}」は病院・診療所ではありません", original, "skipped"))
+            rejected.append(
+                RejectedRow(
+                    file,
+                    row,
+                    f"機関区分「{category or '(空欄)'}」は病院・診療所ではありません",
+                    original,
+                    "skipped",
+                )
+            )
             continue
         pref, city = get("pref_code"), get("city_code")
         code = normalize_municipality_code(pref.zfill(2) + city.zfill(3)) if pref and city else ""
@@ -64,11 +72,27 @@ def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue
             rejected.append(RejectedRow(file, row, where.note, original))
             continue
         if where.note:
-            warnings.append(RowIssue(file, row, found.get("lat"), f"{get('lat')}, {get('lon')}", where.note, "warning"))
+            warnings.append(
+                RowIssue(
+                    file,
+                    row,
+                    found.get("lat"),
+                    f"{get('lat')}, {get('lon')}",
+                    where.note,
+                    "warning",
+                )
+            )
         canonical = {
-            "institution_id": get("id"), "name": get("name"), "kind": kind,
-            "lat": repr(where.lat), "lon": repr(where.lon), "offers": "", "capacity": "",
-            "municipality_code": code, "address": get("address"), "geocode": where.precision,
+            "institution_id": get("id"),
+            "name": get("name"),
+            "kind": kind,
+            "lat": repr(where.lat),
+            "lon": repr(where.lon),
+            "offers": "",
+            "capacity": "",
+            "municipality_code": code,
+            "address": get("address"),
+            "geocode": where.precision,
             **{k: get(k) for k in _BEDS},
         }
         rows.append(SourceRow(file, row, canonical, original))

@@ -1,9 +1,11 @@
 """The import report every importer returns: accepted items, rejected rows with reasons, counts."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Generic, Iterable, Iterator, Literal, Mapping, Sequence, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import pandas as pd
 
@@ -43,8 +45,9 @@ class ImportResult(Generic[T]):
     warnings: list[RowIssue] = field(default_factory=list)
     rows_read: int = 0
 
-    def table_rows(self, where: str, records: Iterable[dict[str, str]],
-                   missing: Sequence[RowIssue]) -> Iterator[dict[str, str]]:
+    def table_rows(
+        self, where: str, records: Iterable[dict[str, str]], missing: Sequence[RowIssue]
+    ) -> Iterator[dict[str, str]]:
         """The non-blank records of one table, counted as read; a table missing required
         columns is rejected whole (one row per missing column) and yields nothing."""
         if missing:
@@ -72,8 +75,11 @@ class ImportResult(Generic[T]):
     def counts(self) -> dict[str, int]:
         """Rows read, items accepted, rows rejected as errors, skipped, unmatched, warnings."""
         out = {
-            "read": self.rows_read, "accepted": len(self.items), "rejected": len(self.errors),
-            "skipped": len(self.skipped), "warnings": len(self.warnings),
+            "read": self.rows_read,
+            "accepted": len(self.items),
+            "rejected": len(self.errors),
+            "skipped": len(self.skipped),
+            "warnings": len(self.warnings),
         }
         if self.unmatched:
             out["unmatched"] = len(self.unmatched)
@@ -82,11 +88,13 @@ class ImportResult(Generic[T]):
     def summary_ja(self) -> str:
         """One line for the terminal, e.g. ``読込 12 行: 採用 9 / エラー 2 / 対象外 1 / 警告 3``."""
         c = self.counts
-        text = (f"読込 {c['read']} 行: 採用 {c['accepted']} / エラー {c['rejected']} / "
-                f"対象外 {c['skipped']} / 警告 {c['warnings']}")
+        text = (
+            f"読込 {c['read']} 行: 採用 {c['accepted']} / エラー {c['rejected']} / "
+            f"対象外 {c['skipped']} / 警告 {c['warnings']}"
+        )
         return text + (f" / 未結合 {c['unmatched']}" if "unmatched" in c else "")
 
-    def extend(self, other: "ImportResult[T]") -> None:
+    def extend(self, other: ImportResult[T]) -> None:
         """Append another file's result to this one (items, rejects, warnings, row count)."""
         self.items.extend(other.items)
         self.rejected.extend(other.rejected)
@@ -115,8 +123,11 @@ def from_validated(
     ``originals`` maps a row number to that row's cells in the source layout, so a reject shows
     what the user wrote rather than the canonical mapping of it.
     """
-    out: ImportResult[T] = ImportResult(items=list(validated.items), warnings=list(validated.warnings),
-                                        rows_read=len(originals) if rows_read is None else rows_read)
+    out: ImportResult[T] = ImportResult(
+        items=list(validated.items),
+        warnings=list(validated.warnings),
+        rows_read=len(originals) if rows_read is None else rows_read,
+    )
     in_rows = {id(i) for issues in validated.rejected_rows.values() for i in issues}
     file_level = [i for i in validated.errors if id(i) not in in_rows]
     for issue in file_level:
@@ -132,9 +143,18 @@ def rejects_frame(rejected: Iterable[RejectedRow]) -> pd.DataFrame:
     rows: list[dict[str, str]] = []
     extra: list[str] = []
     for r in rejected:
-        rows.append({"ファイル": r.file, "行": "" if r.row is None else str(r.row),
-                     "区分": CATEGORY_JA[r.category], "理由": r.reason, **dict(r.values)})
-        extra.extend(k for k in r.values if k not in extra and k not in ("ファイル", "行", "区分", "理由"))
+        rows.append(
+            {
+                "ファイル": r.file,
+                "行": "" if r.row is None else str(r.row),
+                "区分": CATEGORY_JA[r.category],
+                "理由": r.reason,
+                **dict(r.values),
+            }
+        )
+        extra.extend(
+            k for k in r.values if k not in extra and k not in ("ファイル", "行", "区分", "理由")
+        )
     return pd.DataFrame(rows, columns=["ファイル", "行", "区分", "理由", *extra])
 
 
@@ -171,8 +191,14 @@ def validate_rows(
         if ident and ident in seen:
             file, row = seen[ident]
             where = f"{row}行目" if file == r.file else f"{file} {row}行目"
-            out.rejected.append(RejectedRow(r.file, r.row, f"{id_column}: 「{ident}」ID が重複しています ({where}と同じ)",
-                                            dict(r.original)))
+            out.rejected.append(
+                RejectedRow(
+                    r.file,
+                    r.row,
+                    f"{id_column}: 「{ident}」ID が重複しています ({where}と同じ)",
+                    dict(r.original),
+                )
+            )
             continue
         part = validator([r.canonical], r.file, list(r.canonical), r.row)
         if part.items and ident:

@@ -21,6 +21,7 @@ corporate prefixes, 旧字体, 丁目/番), as real files are, so that the norma
 
 The same instance always gives the same bytes (workbooks are saved with fixed timestamps).
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,9 +30,9 @@ import datetime as dt
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -60,29 +61,85 @@ FILING_DAY = dt.date(2025, 6, 30)
 _STAMP = dt.datetime(2025, 6, 1, 9, 0, 0)
 
 KAIGO_HEADER = (
-    "都道府県コード又は市町村コード", "No", "都道府県名", "市区町村名", "事業所名", "事業所名カナ",
-    "サービスの種類", "住所", "方書（ビル名等）", "緯度", "経度", "電話番号", "FAX番号", "法人番号",
-    "法人の名称", "事業所番号", "利用可能曜日", "利用可能曜日特記事項（留意事項）", "定員", "URL",
+    "都道府県コード又は市町村コード",
+    "No",
+    "都道府県名",
+    "市区町村名",
+    "事業所名",
+    "事業所名カナ",
+    "サービスの種類",
+    "住所",
+    "方書（ビル名等）",
+    "緯度",
+    "経度",
+    "電話番号",
+    "FAX番号",
+    "法人番号",
+    "法人の名称",
+    "事業所番号",
+    "利用可能曜日",
+    "利用可能曜日特記事項（留意事項）",
+    "定員",
+    "URL",
     "高齢者の方と障害者の方が同時一体的に利用できるサービスである",
-    "介護保険の通常の指定基準を満たしている", "障害福祉の通常の指定基準を満たしている", "備考",
+    "介護保険の通常の指定基準を満たしている",
+    "障害福祉の通常の指定基準を満たしている",
+    "備考",
 )
 NAVII_HEADER = (
-    "ID", "正式名称", "正式名称（フリガナ）", "略称", "略称（フリガナ）", "英語表記（ローマ字表記）",
-    "機関区分", "都道府県コード", "市区町村コード", "所在地", "所在地座標（緯度）", "所在地座標（経度）",
-    "案内用ホームページアドレス", "毎週決まった日に休診", "一般病床", "療養病床", "精神病床",
-    "結核病床", "感染症病床", "合計病床数",
+    "ID",
+    "正式名称",
+    "正式名称（フリガナ）",
+    "略称",
+    "略称（フリガナ）",
+    "英語表記（ローマ字表記）",
+    "機関区分",
+    "都道府県コード",
+    "市区町村コード",
+    "所在地",
+    "所在地座標（緯度）",
+    "所在地座標（経度）",
+    "案内用ホームページアドレス",
+    "毎週決まった日に休診",
+    "一般病床",
+    "療養病床",
+    "精神病床",
+    "結核病床",
+    "感染症病床",
+    "合計病床数",
 )
 MEIBO_HEADER = (
-    "項番", "都道府県名", "区分", "医療機関番号", "医療機関記号番号", "医療機関名称",
-    "医療機関所在地（郵便番号）", "医療機関所在地（住所）", "電話番号", "FAX番号", "病床数",
-    "受理届出名称", "受理記号", "受理番号", "算定開始年月日", "備考",
+    "項番",
+    "都道府県名",
+    "区分",
+    "医療機関番号",
+    "医療機関記号番号",
+    "医療機関名称",
+    "医療機関所在地（郵便番号）",
+    "医療機関所在地（住所）",
+    "電話番号",
+    "FAX番号",
+    "病床数",
+    "受理届出名称",
+    "受理記号",
+    "受理番号",
+    "算定開始年月日",
+    "備考",
 )
 DECLARATION_HEADER = (
-    "医療機関コード", "医療機関名", "所在地", "協力医療機関となる意向", "新たに受け入れ可能な施設数",
-    "①相談対応", "②診療", "③入院受入",
+    "医療機関コード",
+    "医療機関名",
+    "所在地",
+    "協力医療機関となる意向",
+    "新たに受け入れ可能な施設数",
+    "①相談対応",
+    "②診療",
+    "③入院受入",
 )
 # The registry's service names (全角 brackets, as published) by service code.
-SERVICE_LABELS = {code: name.replace("(", "（").replace(")", "）") for name, code in SERVICE_NAMES.items()}
+SERVICE_LABELS = {
+    code: name.replace("(", "（").replace(")", "）") for name, code in SERVICE_NAMES.items()
+}
 CP932_SERVICES = ("320",)  # written in cp932, as some mirrors of the open data are
 _CORPORATIONS = ("くろしお", "やまもも", "よさこい", "しまんと", "ちとせ", "はまゆう", "みなと")
 RESIDENTS = {"tokuyo": 80, "roken": 100, "iryoin": 60, "gh": 18, "tokutei": 50, "keihi": 30}
@@ -98,8 +155,10 @@ DELIBERATE_REJECTS = {
     "navii": f"歯科診療所「{DENTAL[1]}」は対象外",
     "kouseikyoku": f"「{UNKNOWN_MEIBO[1]}」はナビイにない (未結合)",
     "declarations": f"「{UNKNOWN_DECLARATION[0]}」は医療機関一覧にない (未結合)",
-    "filings": (f"事業所番号 {UNKNOWN_FACILITY[0]} は施設一覧にない (未結合); ③が「△」の行はエラー; "
-                f"協力医療機関「{OUTSIDE_PARTNER[0]}」は一覧にない (警告のみ、要件は届出どおり)"),
+    "filings": (
+        f"事業所番号 {UNKNOWN_FACILITY[0]} は施設一覧にない (未結合); ③が「△」の行はエラー; "
+        f"協力医療機関「{OUTSIDE_PARTNER[0]}」は一覧にない (警告のみ、要件は届出どおり)"
+    ),
 }
 
 
@@ -159,7 +218,9 @@ def expected_canonical(instance: Instance) -> Instance:
     return Instance.of(facilities, institutions)
 
 
-def _write_rows(path: Path, header: Sequence[str], rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:
+def _write_rows(
+    path: Path, header: Sequence[str], rows: list[list[str]], encoding: str = "utf-8-sig"
+) -> Path:
     """A CSV as the registries publish it: every cell quoted, CRLF."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
@@ -182,8 +243,11 @@ def _save_workbook(wb, path: Path) -> Path:
             data = src.read(info.filename)
             if info.filename == "docProps/core.xml":  # openpyxl stamps "modified" with the clock
                 data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>" + stamp, data)
-            dst.writestr(zipfile.ZipInfo(info.filename, date_time=_STAMP.timetuple()[:6]), data,
-                         compress_type=zipfile.ZIP_DEFLATED)
+            dst.writestr(
+                zipfile.ZipInfo(info.filename, date_time=_STAMP.timetuple()[:6]),
+                data,
+                compress_type=zipfile.ZIP_DEFLATED,
+            )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(out.getvalue())
     return path
@@ -202,9 +266,32 @@ def _kaigo_row(f: Facility, k: int, m: Municipality, service: str, no: int) -> l
     """One row of a 介護サービス情報公表 file (the k-th facility; ``no`` counts rows of its file)."""
     lat, lon = ("", "") if _no_coordinates_facility(k) else (repr(f.lat), repr(f.lon))
     corp = f"社会福祉法人{_CORPORATIONS[k % len(_CORPORATIONS)]}会"
-    return [f.municipality_code, str(no), m.prefecture, m.name, f.name, "", SERVICE_LABELS[service], _street(f, m),
-            "", lat, lon, "", "", f"{7_000_000_000_000 + k:013d}", corp, f.facility_id, "月～日", "",
-            str(RESIDENTS[f.kind] + k % 5 * 2), "", "", "", "", ""]
+    return [
+        f.municipality_code,
+        str(no),
+        m.prefecture,
+        m.name,
+        f.name,
+        "",
+        SERVICE_LABELS[service],
+        _street(f, m),
+        "",
+        lat,
+        lon,
+        "",
+        "",
+        f"{7_000_000_000_000 + k:013d}",
+        corp,
+        f.facility_id,
+        "月～日",
+        "",
+        str(RESIDENTS[f.kind] + k % 5 * 2),
+        "",
+        "",
+        "",
+        "",
+        "",
+    ]
 
 
 def _kaigo_files(instance: Instance, out: Path) -> tuple[list[Path], Path]:
@@ -221,9 +308,15 @@ def _kaigo_files(instance: Instance, out: Path) -> tuple[list[Path], Path]:
         if f.kind == "iryoin":  # its short stay is listed in 551 under the same 事業所番号
             short = by_service.setdefault("551", [])
             short.append(_kaigo_row(f, k, m, "551", len(short) + 1))
-    paths = [_write_rows(out / "kaigo" / f"jigyosho_{code}.csv", KAIGO_HEADER, rows,
-                         "cp932" if code in CP932_SERVICES else "utf-8-sig")
-             for code, rows in sorted(by_service.items())]
+    paths = [
+        _write_rows(
+            out / "kaigo" / f"jigyosho_{code}.csv",
+            KAIGO_HEADER,
+            rows,
+            "cp932" if code in CP932_SERVICES else "utf-8-sig",
+        )
+        for code, rows in sorted(by_service.items())
+    ]
     return paths, write_facilities(listed, out / "yogo_keihi.csv")
 
 
@@ -232,18 +325,65 @@ def _navii_files(instance: Instance, out: Path) -> list[Path]:
     for k, i in enumerate(instance.institutions):
         m = _municipality(i.municipality_code)
         missing = _no_coordinates_institution(k)
-        lat, lon = {"zero": ("0", "0"), "blank": ("", "")}.get(missing or "", (repr(i.lat), repr(i.lon)))
+        lat, lon = {"zero": ("0", "0"), "blank": ("", "")}.get(
+            missing or "", (repr(i.lat), repr(i.lon))
+        )
         beds = ["", "", "", "", "", ""]
         if i.kind == "hospital":
             general, long_term = 40 + (k * 37) % 160, (k * 11) % 60
             beds = [str(general), str(long_term), "0", "0", "0", str(general + long_term)]
-        rows[i.kind].append([navii_id(i.institution_id), i.name, "", "", "", "", "1" if i.kind == "hospital" else "2",
-                             m.code[:2], m.code[2:5], i.address, lat, lon, "", "日曜日", *beds])
-    rows["clinic"].append([DENTAL[0], DENTAL[1], "", "", "", "", "3", "39", "201", DENTAL[2], "33.56", "133.53",
-                           "", "日曜日", "", "", "", "", "", ""])
+        rows[i.kind].append(
+            [
+                navii_id(i.institution_id),
+                i.name,
+                "",
+                "",
+                "",
+                "",
+                "1" if i.kind == "hospital" else "2",
+                m.code[:2],
+                m.code[2:5],
+                i.address,
+                lat,
+                lon,
+                "",
+                "日曜日",
+                *beds,
+            ]
+        )
+    rows["clinic"].append(
+        [
+            DENTAL[0],
+            DENTAL[1],
+            "",
+            "",
+            "",
+            "",
+            "3",
+            "39",
+            "201",
+            DENTAL[2],
+            "33.56",
+            "133.53",
+            "",
+            "日曜日",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
     day = SAMPLE_DAY.strftime("%Y%m%d")
-    return [_write_rows(out / "navii" / f"01-1_hospital_facility_info_{day}.csv", NAVII_HEADER, rows["hospital"]),
-            _write_rows(out / "navii" / f"02-1_clinic_facility_info_{day}.csv", NAVII_HEADER, rows["clinic"])]
+    return [
+        _write_rows(
+            out / "navii" / f"01-1_hospital_facility_info_{day}.csv", NAVII_HEADER, rows["hospital"]
+        ),
+        _write_rows(
+            out / "navii" / f"02-1_clinic_facility_info_{day}.csv", NAVII_HEADER, rows["clinic"]
+        ),
+    ]
 
 
 def _meibo_name(i: Institution, k: int) -> str:
@@ -272,7 +412,11 @@ def _meibo_standards(i: Institution, k: int) -> list[tuple[str, str]]:
         if k % 5 == 0:
             rows.append(("協力対象施設入所者入院加算", "協力入院"))
     elif i.offers == Capability.ADMIT:
-        rows.append(("地域包括ケア病棟入院料２", "地包ケア２") if k % 2 == 0 else ("在宅療養後方支援病院", "在後病"))
+        rows.append(
+            ("地域包括ケア病棟入院料２", "地包ケア２")
+            if k % 2 == 0
+            else ("在宅療養後方支援病院", "在後病")
+        )
     elif i.offers == Capability.CONSULT | Capability.CARE:
         rows.append(("在宅療養支援診療所", f"支援診{'１２３'[k % 3]}"))
         if k % 7 == 0:
@@ -301,16 +445,50 @@ def _kouseikyoku_file(instance: Instance, out: Path) -> Path:
     def add(number: str, name: str, address: str, beds: str, standard: str, symbol: str) -> None:
         nonlocal n
         n += 1
-        ws.append([n, "高知県", "医科", number, "", name, "", address, "", "", beds, standard, symbol,
-                   f"第{n}号", "令和6年6月1日", ""])
+        ws.append(
+            [
+                n,
+                "高知県",
+                "医科",
+                number,
+                "",
+                name,
+                "",
+                address,
+                "",
+                "",
+                beds,
+                standard,
+                symbol,
+                f"第{n}号",
+                "令和6年6月1日",
+                "",
+            ]
+        )
 
     for k, i in enumerate(instance.institutions):
         m = _municipality(i.municipality_code)
         beds = f"一般　{40 + (k * 37) % 160}" if i.kind == "hospital" else ""
         for standard, symbol in _meibo_standards(i, k):
-            add(i.institution_id[3:], _meibo_name(i, k), _meibo_address(i, m, k), beds, standard, symbol)
-    add(UNKNOWN_MEIBO[0], UNKNOWN_MEIBO[1], UNKNOWN_MEIBO[2], "一般　50", "在宅療養支援病院", "支援病２")
-    return _save_workbook(wb, out / "kouseikyoku" / f"todokede_meibo_shikoku_{SAMPLE_DAY:%Y%m}.xlsx")
+            add(
+                i.institution_id[3:],
+                _meibo_name(i, k),
+                _meibo_address(i, m, k),
+                beds,
+                standard,
+                symbol,
+            )
+    add(
+        UNKNOWN_MEIBO[0],
+        UNKNOWN_MEIBO[1],
+        UNKNOWN_MEIBO[2],
+        "一般　50",
+        "在宅療養支援病院",
+        "支援病２",
+    )
+    return _save_workbook(
+        wb, out / "kouseikyoku" / f"todokede_meibo_shikoku_{SAMPLE_DAY:%Y%m}.xlsx"
+    )
 
 
 def _declarations_file(instance: Instance, out: Path) -> Path:
@@ -319,15 +497,26 @@ def _declarations_file(instance: Instance, out: Path) -> Path:
     for k, i in enumerate(instance.institutions):
         if i.capacity is None:
             continue
-        rows.append([i.institution_id if k % 2 == 0 else "", i.name, i.address, "はい", str(i.capacity),
-                     mark(i.offers & Capability.CONSULT), mark(i.offers & Capability.CARE),
-                     mark(i.offers & Capability.ADMIT)])
+        rows.append(
+            [
+                i.institution_id if k % 2 == 0 else "",
+                i.name,
+                i.address,
+                "はい",
+                str(i.capacity),
+                mark(i.offers & Capability.CONSULT),
+                mark(i.offers & Capability.CARE),
+                mark(i.offers & Capability.ADMIT),
+            ]
+        )
     rows.append(["", UNKNOWN_DECLARATION[0], UNKNOWN_DECLARATION[1], "はい", "2", "○", "○", "○"])
     path = out / "declarations" / f"moushide_{SAMPLE_DAY.year}.csv"
     return write_csv(pd.DataFrame(rows, columns=list(DECLARATION_HEADER)), path)
 
 
-def _partners(f: Facility, insts: tuple[Institution, ...], km: np.ndarray, k: int) -> list[tuple[Institution, int]]:
+def _partners(
+    f: Facility, insts: tuple[Institution, ...], km: np.ndarray, k: int
+) -> list[tuple[Institution, int]]:
     """The partners a facility files and what each provides; their union is ``f.covered``."""
     order = np.argsort(km, kind="stable")
 
@@ -343,7 +532,9 @@ def _partners(f: Facility, insts: tuple[Institution, ...], km: np.ndarray, k: in
         rest = c & ~h.offers
         if rest:
             out.append((nearest(rest), rest))
-        elif k % 3 == 0 and c & Capability.CARE:  # many keep a clinic for visits besides the hospital
+        elif (
+            k % 3 == 0 and c & Capability.CARE
+        ):  # many keep a clinic for visits besides the hospital
             clinic = nearest(Capability.CONSULT | Capability.CARE)
             if clinic is not h:
                 out.append((clinic, c & clinic.offers))
@@ -373,20 +564,55 @@ def _filings_file(instance: Instance, out: Path) -> Path:
         partners = _partners(f, insts, km, k)
         for n, (inst, provides) in enumerate(partners):
             name, address, code = inst.name, inst.address, inst.institution_id if k % 2 == 0 else ""
-            if not outside_done and n == 0 and f.covered == ALL_MASK and f.info.duty is Duty.MANDATORY:
+            if (
+                not outside_done
+                and n == 0
+                and f.covered == ALL_MASK
+                and f.info.duty is Duty.MANDATORY
+            ):
                 name, address, code = OUTSIDE_PARTNER[0], OUTSIDE_PARTNER[1], ""
                 outside_done = True
             elif k % 5 == 1:
                 name = "医療法人　" + normalize_text(name)
-            flags = [yes if provides & cap else no for cap in (Capability.CONSULT, Capability.CARE, Capability.ADMIT)]
+            flags = [
+                yes if provides & cap else no
+                for cap in (Capability.CONSULT, Capability.CARE, Capability.ADMIT)
+            ]
             plan = "" if f.covered & f.required == f.required else "③について近隣病院と協議予定"
-            rows.append(head + [name, address, code, *flags, yes if inst.kind == "hospital" else no, FILING_DAY, plan])
-            if not bad_done and n == 0:  # a repeated row with an unreadable ③ (rejected, changes nothing)
+            rows.append(
+                head
+                + [
+                    name,
+                    address,
+                    code,
+                    *flags,
+                    yes if inst.kind == "hospital" else no,
+                    FILING_DAY,
+                    plan,
+                ]
+            )
+            if (
+                not bad_done and n == 0
+            ):  # a repeated row with an unreadable ③ (rejected, changes nothing)
                 rows.append(head + [name, address, code, *flags[:2], "△", "", FILING_DAY, ""])
                 bad_done = True
     full = next(i for i in insts if i.offers == ALL_MASK)
-    rows.append([UNKNOWN_FACILITY[0], UNKNOWN_FACILITY[1], FACILITY_KINDS["tokuyo"].label_ja, full.name,
-                 full.address, "", "はい", "はい", "はい", "", FILING_DAY, ""])
+    rows.append(
+        [
+            UNKNOWN_FACILITY[0],
+            UNKNOWN_FACILITY[1],
+            FACILITY_KINDS["tokuyo"].label_ja,
+            full.name,
+            full.address,
+            "",
+            "はい",
+            "はい",
+            "はい",
+            "",
+            FILING_DAY,
+            "",
+        ]
+    )
     path = out / "filings" / f"kyoryoku_todokede_{SAMPLE_DAY.year}.xlsx"
     write_filing_template(path, rows=len(rows))
     wb = load_workbook(path)
@@ -411,31 +637,50 @@ class SampleFiles:
     filings: tuple[Path, ...]
 
     @classmethod
-    def of(cls, directory: str | Path) -> "SampleFiles":
+    def of(cls, directory: str | Path) -> SampleFiles:
         """Find the files in a directory laid out as ``write_sample_region`` writes it."""
         d = Path(directory)
 
         def found(sub: str, pattern: str) -> tuple[Path, ...]:
             paths = tuple(sorted((d / sub).glob(pattern)))
             if not paths:
-                raise FileNotFoundError(f"{d / sub} に {pattern} がありません (kyoryoku sample で作成してください)")
+                raise FileNotFoundError(
+                    f"{d / sub} に {pattern} がありません (kyoryoku sample で作成してください)"
+                )
             return paths
 
-        return cls(found("kaigo", "jigyosho_*.csv"), d / "yogo_keihi.csv", found("navii", "*.csv"),
-                   found("kouseikyoku", "*.xlsx"), found("declarations", "*.csv"), found("filings", "*.xlsx"))
+        return cls(
+            found("kaigo", "jigyosho_*.csv"),
+            d / "yogo_keihi.csv",
+            found("navii", "*.csv"),
+            found("kouseikyoku", "*.xlsx"),
+            found("declarations", "*.csv"),
+            found("filings", "*.xlsx"),
+        )
 
     def all(self) -> list[Path]:
-        return [*self.kaigo, self.listed_facilities, *self.navii, *self.kouseikyoku, *self.declarations,
-                *self.filings]
+        return [
+            *self.kaigo,
+            self.listed_facilities,
+            *self.navii,
+            *self.kouseikyoku,
+            *self.declarations,
+            *self.filings,
+        ]
 
 
 def write_sample_region(instance: Instance, out: str | Path) -> SampleFiles:
     """Write ``instance`` as registry files, filings and declarations under ``out`` (see module doc)."""
     out = Path(out)
     kaigo, listed = _kaigo_files(instance, out)
-    return SampleFiles(tuple(kaigo), listed, tuple(_navii_files(instance, out)),
-                       (_kouseikyoku_file(instance, out),), (_declarations_file(instance, out),),
-                       (_filings_file(instance, out),))
+    return SampleFiles(
+        tuple(kaigo),
+        listed,
+        tuple(_navii_files(instance, out)),
+        (_kouseikyoku_file(instance, out),),
+        (_declarations_file(instance, out),),
+        (_filings_file(instance, out),),
+    )
 
 
 def run_importers(directory: str | Path, out: str | Path) -> list[ImportOutcome]:
@@ -449,13 +694,22 @@ def run_importers(directory: str | Path, out: str | Path) -> list[ImportOutcome]
         import_files("kaigo", files.kaigo, fac_registry, facilities=files.listed_facilities),
         import_files("navii", files.navii, inst_navii),
         import_files("kouseikyoku", files.kouseikyoku, inst_flags, institutions=inst_navii),
-        import_files("declarations", files.declarations, out / "institutions.csv", institutions=inst_flags),
-        import_files("filings", files.filings, out / "facilities.csv", facilities=fac_registry,
-                     institutions=out / "institutions.csv"),
+        import_files(
+            "declarations", files.declarations, out / "institutions.csv", institutions=inst_flags
+        ),
+        import_files(
+            "filings",
+            files.filings,
+            out / "facilities.csv",
+            facilities=fac_registry,
+            institutions=out / "institutions.csv",
+        ),
     ]
 
 
-def build_from_registry(directory: str | Path, out: str | Path = "out/registry") -> tuple[Path, Path]:
+def build_from_registry(
+    directory: str | Path, out: str | Path = "out/registry"
+) -> tuple[Path, Path]:
     """The simple-format ``(facilities.csv, institutions.csv)`` built from a sample's registry files."""
     outcomes = run_importers(directory, out)
     return outcomes[-1].out, outcomes[-2].out

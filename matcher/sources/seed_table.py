@@ -9,6 +9,7 @@ or repeated prefectures, repeated group labels, facility kinds the table lacks, 
 Run ``python -m matcher.sources.seed_table NOTICE.txt OUT_DIR`` to rebuild
 ``status_r7.csv`` and ``status_r7_defects.csv``.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,9 +30,16 @@ SHARE_LABELS_JA = dict(zip(SHARES, ("①", "②", "③", "④")))
 _GROUP = re.compile(r"([A-Z])\s*[.．]\s*([^\t]+)")
 _PREF = re.compile(r"^(北海道|.{2,3}[都府県])$")
 
-DefectKind = Literal["missing_prefecture", "duplicate_prefecture", "unknown_prefecture",
-                     "duplicate_group_label", "missing_kind", "cell_over_100", "group_sum",
-                     "row_length"]
+DefectKind = Literal[
+    "missing_prefecture",
+    "duplicate_prefecture",
+    "unknown_prefecture",
+    "duplicate_group_label",
+    "missing_kind",
+    "cell_over_100",
+    "group_sum",
+    "row_length",
+]
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,9 @@ def parse_status_table(text: str, name: str = "別紙1") -> StatusTable:
     lines = text.splitlines()
     head = next((i for i, line in enumerate(lines) if len(_GROUP.findall(line)) >= 2), None)
     if head is None:
-        raise InputError(RowIssue(name, None, None, None, "表の見出し(A.介護老人福祉施設 …)が見つかりません"))
+        raise InputError(
+            RowIssue(name, None, None, None, "表の見出し(A.介護老人福祉施設 …)が見つかりません")
+        )
     groups = []
     for letter, label in _GROUP.findall(lines[head]):
         label = normalize_text(label)
@@ -91,7 +101,7 @@ def parse_status_table(text: str, name: str = "別紙1") -> StatusTable:
     bad: list[tuple[int, str, int]] = []
     width = 4 * len(groups)
     started = False
-    for number, line in enumerate(lines[head + 1:], start=head + 2):
+    for number, line in enumerate(lines[head + 1 :], start=head + 2):
         cells = [c.strip() for c in line.split("\t")]
         first = normalize_text(cells[0]) if cells else ""
         if not _PREF.match(first) or not any(c.endswith("%") for c in cells[1:]):
@@ -105,9 +115,16 @@ def parse_status_table(text: str, name: str = "別紙1") -> StatusTable:
             bad.append((number, first, len(values)))
             continue
         for g_index, g in enumerate(groups):
-            part = values[4 * g_index: 4 * g_index + 4]
-            records.append({"prefecture": first, "group": g.letter, "kind_label": g.label, "kind": g.kind,
-                            **dict(zip(SHARES, part))})
+            part = values[4 * g_index : 4 * g_index + 4]
+            records.append(
+                {
+                    "prefecture": first,
+                    "group": g.letter,
+                    "kind_label": g.label,
+                    "kind": g.kind,
+                    **dict(zip(SHARES, part)),
+                }
+            )
     frame = pd.DataFrame(records, columns=["prefecture", "group", "kind_label", "kind", *SHARES])
     return StatusTable(tuple(groups), frame, tuple(seen), tuple(bad))
 
@@ -125,42 +142,84 @@ def check_status_table(table: StatusTable, tolerance: float = 1.0) -> list[Table
             out.append(TableDefect("missing_prefecture", f"{p}の行がありません", p))
     for p in sorted(set(table.prefectures), key=table.prefectures.index):
         if table.prefectures.count(p) > 1:
-            out.append(TableDefect("duplicate_prefecture", f"{p}の行が{table.prefectures.count(p)}回あります", p))
+            out.append(
+                TableDefect(
+                    "duplicate_prefecture", f"{p}の行が{table.prefectures.count(p)}回あります", p
+                )
+            )
         if p not in known:
             out.append(TableDefect("unknown_prefecture", f"「{p}」は都道府県名ではありません", p))
     labels = [g.label for g in table.groups]
     for g in table.groups:
         first = labels.index(g.label)
         if first != table.groups.index(g):
-            out.append(TableDefect("duplicate_group_label",
-                                   f"{g.letter}列の見出し「{g.label}」が{table.groups[first].letter}列と同じです",
-                                   group=g.letter))
+            out.append(
+                TableDefect(
+                    "duplicate_group_label",
+                    f"{g.letter}列の見出し「{g.label}」が{table.groups[first].letter}列と同じです",
+                    group=g.letter,
+                )
+            )
     present = {g.kind for g in table.groups if g.kind}
     for code, info in FACILITY_KINDS.items():
         if code not in present:
-            out.append(TableDefect("missing_kind", f"施設種別「{info.label_ja}」の列がありません", group=code))
+            out.append(
+                TableDefect(
+                    "missing_kind", f"施設種別「{info.label_ja}」の列がありません", group=code
+                )
+            )
     for number, pref, count in table.bad_rows:
-        out.append(TableDefect("row_length", f"{number}行目 {pref}: 数値が{count}個あります({4 * len(table.groups)}個のはず)",
-                               pref))
+        out.append(
+            TableDefect(
+                "row_length",
+                f"{number}行目 {pref}: 数値が{count}個あります({4 * len(table.groups)}個のはず)",
+                pref,
+            )
+        )
     for rec in table.shares.itertuples(index=False):
         for share in SHARES:
             value = getattr(rec, share)
             if value > 100:
-                out.append(TableDefect("cell_over_100", f"{rec.prefecture} {rec.group}.{rec.kind_label} "
-                                       f"{SHARE_LABELS_JA[share]} が {value:g}% (100%超)", rec.prefecture, rec.group, value))
+                out.append(
+                    TableDefect(
+                        "cell_over_100",
+                        f"{rec.prefecture} {rec.group}.{rec.kind_label} "
+                        f"{SHARE_LABELS_JA[share]} が {value:g}% (100%超)",
+                        rec.prefecture,
+                        rec.group,
+                        value,
+                    )
+                )
         total = sum(getattr(rec, s) for s in SHARES)
         if abs(total - 100) > tolerance:
-            out.append(TableDefect("group_sum", f"{rec.prefecture} {rec.group}.{rec.kind_label} の①〜④の合計が "
-                                   f"{total:g}% (100%になりません)", rec.prefecture, rec.group, total))
+            out.append(
+                TableDefect(
+                    "group_sum",
+                    f"{rec.prefecture} {rec.group}.{rec.kind_label} の①〜④の合計が "
+                    f"{total:g}% (100%になりません)",
+                    rec.prefecture,
+                    rec.group,
+                    total,
+                )
+            )
     return out
 
 
 def defects_frame(defects: list[TableDefect]) -> pd.DataFrame:
     """Defects as a table: 種類, 都道府県, 列, 値, 内容."""
     return pd.DataFrame(
-        [{"種類": d.kind, "都道府県": d.prefecture, "列": d.group,
-          "値": "" if d.value is None else f"{d.value:g}", "内容": d.message} for d in defects],
-        columns=["種類", "都道府県", "列", "値", "内容"])
+        [
+            {
+                "種類": d.kind,
+                "都道府県": d.prefecture,
+                "列": d.group,
+                "値": "" if d.value is None else f"{d.value:g}",
+                "内容": d.message,
+            }
+            for d in defects
+        ],
+        columns=["種類", "都道府県", "列", "値", "内容"],
+    )
 
 
 def build_status_files(notice: str | Path, out_dir: str | Path) -> tuple[Path, Path]:

@@ -1,8 +1,9 @@
 """The simple CSV exchange format of MODEL.md: read facilities/institutions, write them back."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -38,14 +39,32 @@ def facilities_frame(facilities: Iterable[Facility]) -> pd.DataFrame:
     """Facilities in the simple format's columns (extra columns appended)."""
     rows = []
     for f in facilities:
-        rows.append({
-            "facility_id": f.facility_id, "name": f.name, "kind": f.kind,
-            "lat": f"{f.lat:.6f}", "lon": f"{f.lon:.6f}", "covered": format_capabilities(f.covered),
-            "has_partner": "" if f.has_partner is None else str(f.has_partner).lower(),
-            "municipality_code": f.municipality_code, "address": f.address,
-            **({"geocode": f.geocode} if f.geocode != "exact" else {}), **f.extra,
-        })
-    cols = ["facility_id", "name", "kind", "lat", "lon", "covered", "has_partner", "municipality_code", "address"]
+        rows.append(
+            {
+                "facility_id": f.facility_id,
+                "name": f.name,
+                "kind": f.kind,
+                "lat": f"{f.lat:.6f}",
+                "lon": f"{f.lon:.6f}",
+                "covered": format_capabilities(f.covered),
+                "has_partner": "" if f.has_partner is None else str(f.has_partner).lower(),
+                "municipality_code": f.municipality_code,
+                "address": f.address,
+                **({"geocode": f.geocode} if f.geocode != "exact" else {}),
+                **f.extra,
+            }
+        )
+    cols = [
+        "facility_id",
+        "name",
+        "kind",
+        "lat",
+        "lon",
+        "covered",
+        "has_partner",
+        "municipality_code",
+        "address",
+    ]
     return pd.DataFrame(rows, columns=_columns(cols, rows))
 
 
@@ -53,14 +72,32 @@ def institutions_frame(institutions: Iterable[Institution]) -> pd.DataFrame:
     """Institutions in the simple format's columns (extra columns appended)."""
     rows = []
     for i in institutions:
-        rows.append({
-            "institution_id": i.institution_id, "name": i.name, "kind": i.kind,
-            "lat": f"{i.lat:.6f}", "lon": f"{i.lon:.6f}", "offers": format_capabilities(i.offers),
-            "capacity": "" if i.capacity is None else str(i.capacity),
-            "municipality_code": i.municipality_code, "address": i.address,
-            **({"geocode": i.geocode} if i.geocode != "exact" else {}), **i.extra,
-        })
-    cols = ["institution_id", "name", "kind", "lat", "lon", "offers", "capacity", "municipality_code", "address"]
+        rows.append(
+            {
+                "institution_id": i.institution_id,
+                "name": i.name,
+                "kind": i.kind,
+                "lat": f"{i.lat:.6f}",
+                "lon": f"{i.lon:.6f}",
+                "offers": format_capabilities(i.offers),
+                "capacity": "" if i.capacity is None else str(i.capacity),
+                "municipality_code": i.municipality_code,
+                "address": i.address,
+                **({"geocode": i.geocode} if i.geocode != "exact" else {}),
+                **i.extra,
+            }
+        )
+    cols = [
+        "institution_id",
+        "name",
+        "kind",
+        "lat",
+        "lon",
+        "offers",
+        "capacity",
+        "municipality_code",
+        "address",
+    ]
     return pd.DataFrame(rows, columns=_columns(cols, rows))
 
 
@@ -71,12 +108,16 @@ def _columns(base: list[str], rows: list[dict[str, object]]) -> list[str]:
     return base + extra
 
 
-def write_facilities(facilities: Iterable[Facility], path: str | Path, encoding: str = "utf-8-sig") -> Path:
+def write_facilities(
+    facilities: Iterable[Facility], path: str | Path, encoding: str = "utf-8-sig"
+) -> Path:
     """Write ``facilities.csv`` (UTF-8 with BOM by default; ``cp932`` or ``utf-8`` on request)."""
     return _write(facilities_frame(facilities), path, encoding)
 
 
-def write_institutions(institutions: Iterable[Institution], path: str | Path, encoding: str = "utf-8-sig") -> Path:
+def write_institutions(
+    institutions: Iterable[Institution], path: str | Path, encoding: str = "utf-8-sig"
+) -> Path:
     """Write ``institutions.csv`` (UTF-8 with BOM by default; ``cp932`` or ``utf-8`` on request)."""
     return _write(institutions_frame(institutions), path, encoding)
 

@@ -3,6 +3,7 @@
 Every reader returns a DataFrame of strings (nothing converted, NaN → "") plus the file's
 display name, so validation can point at the exact row and column the user sees.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,7 +27,13 @@ def decode_bytes(data: bytes, name: str) -> str:
         except UnicodeDecodeError:
             continue
     raise InputError(
-        RowIssue(name, None, None, None, "文字コードを判別できません (UTF-8 または Shift_JIS(cp932) で保存してください)")
+        RowIssue(
+            name,
+            None,
+            None,
+            None,
+            "文字コードを判別できません (UTF-8 または Shift_JIS(cp932) で保存してください)",
+        )
     )
 
 
@@ -36,7 +43,9 @@ def unwrap_archive(data: bytes, name: str, suffix: str = ".csv") -> bytes:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             members = [m for m in zf.namelist() if m.lower().endswith(suffix)]
             if not members:
-                raise InputError(RowIssue(name, None, None, None, f"ZIP の中に {suffix} ファイルがありません"))
+                raise InputError(
+                    RowIssue(name, None, None, None, f"ZIP の中に {suffix} ファイルがありません")
+                )
             return zf.read(sorted(members)[0])
     if data[:2] == b"\x1f\x8b":
         return gzip.decompress(data)
@@ -46,7 +55,9 @@ def unwrap_archive(data: bytes, name: str, suffix: str = ".csv") -> bytes:
 def read_csv_text(text: str, name: str) -> pd.DataFrame:
     """Parse CSV text into a DataFrame of stripped strings with the header row as columns."""
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=False)
+        df = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=False
+        )
     except (pd.errors.ParserError, csv.Error) as exc:
         raise InputError(RowIssue(name, None, None, None, f"CSV として読めません: {exc}")) from None
     except pd.errors.EmptyDataError:
@@ -62,12 +73,20 @@ def read_table(path: str | Path, sheet: str | int | None = None) -> pd.DataFrame
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(RowIssue(name, None, None, None, f"ファイルを開けません: {exc.strerror}")) from None
+        raise InputError(
+            RowIssue(name, None, None, None, f"ファイルを開けません: {exc.strerror}")
+        ) from None
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         try:
-            df = pd.read_excel(io.BytesIO(data), sheet_name=sheet or 0, dtype=str, keep_default_na=False)
-        except Exception as exc:  # openpyxl raises many kinds; all mean "not a workbook we can read"
-            raise InputError(RowIssue(name, None, None, None, f"Excel ファイルとして読めません: {exc}")) from None
+            df = pd.read_excel(
+                io.BytesIO(data), sheet_name=sheet or 0, dtype=str, keep_default_na=False
+            )
+        except (
+            Exception
+        ) as exc:  # openpyxl raises many kinds; all mean "not a workbook we can read"
+            raise InputError(
+                RowIssue(name, None, None, None, f"Excel ファイルとして読めません: {exc}")
+            ) from None
         df.columns = [str(c).strip() for c in df.columns]
         return df.apply(lambda col: col.astype(str).str.strip())
     return read_csv_text(decode_bytes(unwrap_archive(data, name), name), name)

@@ -15,6 +15,7 @@ Entry points for the CLI and the web API:
 - :mod:`matcher.store.export` — the current state as tables (CSV with BOM, Excel).
 - :mod:`matcher.store.report_input` — a stored run rebuilt as the core's input and result (reports).
 """
+
 from .errors import ConflictError, NotFoundError, StoreError, TransitionError
 
 __all__ = ["ConflictError", "NotFoundError", "StoreError", "TransitionError"]

@@ -4,10 +4,12 @@ Membership is by municipality code: an area holds 5-digit municipality codes and
 prefecture codes, and a facility belongs to it when the first five (or two) digits of its own
 code match.
 """
+
 from __future__ import annotations
 
 import unicodedata
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -41,8 +43,9 @@ def _member_code(value: str) -> str:
     return code
 
 
-def save_area(session: Session, code: str, name: str, kind: AreaKind,
-              members: Iterable[str]) -> AreaRow:
+def save_area(
+    session: Session, code: str, name: str, kind: AreaKind, members: Iterable[str]
+) -> AreaRow:
     """Create the area ``code`` or replace its name, kind and members (idempotent)."""
     if kind not in ("prefecture", "municipality", "renkei"):
         raise InputError(f"不明な地域の種類「{kind}」(prefecture / municipality / renkei)")
@@ -75,8 +78,10 @@ def get_area(session: Session, code: str, create: bool = False) -> AreaRow:
     elif code5_of(text):
         c, kind, name = code5_of(text), "municipality", f"市区町村 {code5_of(text)}"
     else:
-        raise NotFoundError(f"地域「{code}」は登録されていません "
-                            "(都道府県コード2桁・市区町村コード、または登録済みの地域コードを指定してください)")
+        raise NotFoundError(
+            f"地域「{code}」は登録されていません "
+            "(都道府県コード2桁・市区町村コード、または登録済みの地域コードを指定してください)"
+        )
     existing = session.scalar(select(AreaRow).where(AreaRow.code == c))
     if existing is not None:
         return existing

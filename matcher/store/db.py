@@ -5,12 +5,13 @@ started by us (``BEGIN``, or ``BEGIN IMMEDIATE`` for writes) so that a writer ta
 before it reads and never fails later on a stale snapshot. PostgreSQL runs at READ COMMITTED;
 writers lock the rows they change.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
@@ -47,7 +48,9 @@ def _sqlite_events(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+        conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN"
+        )
 
 
 def make_engine(url: str | None = None, **kwargs) -> Engine:
@@ -62,8 +65,10 @@ def make_engine(url: str | None = None, **kwargs) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True, **kwargs)
-    raise StoreError(f"対応していないデータベースです: {parsed.get_backend_name()} "
-                     "(sqlite または postgresql+psycopg の URL を指定してください)")
+    raise StoreError(
+        f"対応していないデータベースです: {parsed.get_backend_name()} "
+        "(sqlite または postgresql+psycopg の URL を指定してください)"
+    )
 
 
 class Store:
@@ -75,7 +80,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(engine.execution_options(**{_WRITE: True}), expire_on_commit=False)
+        self._write = sessionmaker(
+            engine.execution_options(**{_WRITE: True}), expire_on_commit=False
+        )
 
     @property
     def dialect(self) -> str:
@@ -106,8 +113,10 @@ class Store:
         current = current_revision(self.engine)
         if current != head_revision():
             have = current or "未作成"
-            raise StoreError(f"データベースのスキーマが最新ではありません (現在: {have})。"
-                             "先に `kyoryoku db upgrade` を実行してください")
+            raise StoreError(
+                f"データベースのスキーマが最新ではありません (現在: {have})。"
+                "先に `kyoryoku db upgrade` を実行してください"
+            )
 
     def table_names(self) -> list[str]:
         return inspect(self.engine).get_table_names()

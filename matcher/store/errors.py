@@ -1,4 +1,5 @@
 """Errors the store raises on purpose: conflicts, unknown objects, forbidden status changes."""
+
 from __future__ import annotations
 
 from .._errors import MatcherError
@@ -18,7 +19,9 @@ class ConflictError(StoreError):
     ``expected`` is the version the caller had, ``actual`` the version in the store.
     """
 
-    def __init__(self, message: str, expected: int | None = None, actual: int | None = None) -> None:
+    def __init__(
+        self, message: str, expected: int | None = None, actual: int | None = None
+    ) -> None:
         self.expected, self.actual = expected, actual
         super().__init__(message)
 

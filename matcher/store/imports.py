@@ -11,11 +11,12 @@ import that fails half-way leaves the store as it was.
 importers' own; the annual-filing and declaration importers should produce (or be mapped onto)
 them.
 """
+
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -81,13 +82,14 @@ class ImportStats:
         return bool(self.inserted or self.updated or self.superseded)
 
     def summary_ja(self) -> str:
-        return (f"追加 {self.inserted} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件"
-                + (f"、旧データとして保持 {self.superseded} 件" if self.superseded else ""))
+        return f"追加 {self.inserted} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件" + (
+            f"、旧データとして保持 {self.superseded} 件" if self.superseded else ""
+        )
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _existing(session: Session, model, key, ids: list[str]) -> dict[str, object]:
@@ -119,23 +121,44 @@ def import_facilities(session: Session, facilities: Iterable[Facility]) -> Impor
     items = list(facilities)
     _duplicates([f.facility_id for f in items], "施設")
     stats = ImportStats()
-    existing = _existing(session, FacilityRow, FacilityRow.facility_id, [f.facility_id for f in items])
-    issues = [RowIssue("", None, "kind", f.kind, f"施設 {f.facility_id} の種別が不明です")
-              for f in items if f.kind not in FACILITY_KINDS]
+    existing = _existing(
+        session, FacilityRow, FacilityRow.facility_id, [f.facility_id for f in items]
+    )
+    issues = [
+        RowIssue("", None, "kind", f.kind, f"施設 {f.facility_id} の種別が不明です")
+        for f in items
+        if f.kind not in FACILITY_KINDS
+    ]
     if issues:
         raise InputError(issues)
     now = utcnow()
     for f in items:
-        values = dict(name=f.name, kind=f.kind, lat=float(f.lat), lon=float(f.lon),
-                      municipality_code=f.municipality_code, code5=code5_of(f.municipality_code),
-                      address=f.address, geocode=f.geocode, extra=dict(f.extra))
+        values = dict(
+            name=f.name,
+            kind=f.kind,
+            lat=float(f.lat),
+            lon=float(f.lon),
+            municipality_code=f.municipality_code,
+            code5=code5_of(f.municipality_code),
+            address=f.address,
+            geocode=f.geocode,
+            extra=dict(f.extra),
+        )
         _upsert(session, FacilityRow, "facility_id", f.facility_id, values, existing, stats, now)
     session.flush()
     return stats
 
 
-def _upsert(session: Session, model, key_name: str, key: str, values: dict, existing: dict,
-            stats: ImportStats, now) -> None:
+def _upsert(
+    session: Session,
+    model,
+    key_name: str,
+    key: str,
+    values: dict,
+    existing: dict,
+    stats: ImportStats,
+    now,
+) -> None:
     """Insert the row, or update it only where ``values`` differ (so re-imports change nothing)."""
     row = existing.get(key)
     if row is None:
@@ -153,14 +176,33 @@ def import_institutions(session: Session, institutions: Iterable[Institution]) -
     items = list(institutions)
     _duplicates([i.institution_id for i in items], "医療機関")
     stats = ImportStats()
-    existing = _existing(session, InstitutionRow, InstitutionRow.institution_id,
-                         [i.institution_id for i in items])
+    existing = _existing(
+        session, InstitutionRow, InstitutionRow.institution_id, [i.institution_id for i in items]
+    )
     now = utcnow()
     for i in items:
-        values = dict(name=i.name, kind=i.kind, lat=float(i.lat), lon=float(i.lon), offers=int(i.offers),
-                      municipality_code=i.municipality_code, code5=code5_of(i.municipality_code),
-                      address=i.address, geocode=i.geocode, extra=dict(i.extra))
-        _upsert(session, InstitutionRow, "institution_id", i.institution_id, values, existing, stats, now)
+        values = dict(
+            name=i.name,
+            kind=i.kind,
+            lat=float(i.lat),
+            lon=float(i.lon),
+            offers=int(i.offers),
+            municipality_code=i.municipality_code,
+            code5=code5_of(i.municipality_code),
+            address=i.address,
+            geocode=i.geocode,
+            extra=dict(i.extra),
+        )
+        _upsert(
+            session,
+            InstitutionRow,
+            "institution_id",
+            i.institution_id,
+            values,
+            existing,
+            stats,
+            now,
+        )
     session.flush()
     return stats
 
@@ -185,14 +227,21 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
     known = _existing(session, FacilityRow, FacilityRow.facility_id, fac_ids)
     unknown = [i for i in fac_ids if i not in known]
     if unknown:
-        raise InputError([RowIssue("", None, "facility_id", i, "届出の施設が施設一覧にありません")
-                          for i in unknown])
+        raise InputError(
+            [
+                RowIssue("", None, "facility_id", i, "届出の施設が施設一覧にありません")
+                for i in unknown
+            ]
+        )
     inst_ids = sorted({p.institution_id for f in items for p in f.partners if p.institution_id})
     insts = _existing(session, InstitutionRow, InstitutionRow.institution_id, inst_ids)
     rows: dict[str, list[FilingRow]] = {}
     for chunk in _chunks(fac_ids):
-        for row in session.scalars(select(FilingRow).where(FilingRow.facility_id.in_(chunk))
-                                   .options(selectinload(FilingRow.partners))):
+        for row in session.scalars(
+            select(FilingRow)
+            .where(FilingRow.facility_id.in_(chunk))
+            .options(selectinload(FilingRow.partners))
+        ):
             rows.setdefault(row.facility_id, []).append(row)
     now = utcnow()
     for f in items:
@@ -200,23 +249,35 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
         for p in f.partners:
             iid = p.institution_id or None
             if iid and iid not in insts:
-                stats.warnings.append(f"施設 {f.facility_id} の届出の医療機関 {iid} ({p.partner_name}) は"
-                                      "医療機関一覧にないため名称のみ保存します")
+                stats.warnings.append(
+                    f"施設 {f.facility_id} の届出の医療機関 {iid} ({p.partner_name}) は"
+                    "医療機関一覧にないため名称のみ保存します"
+                )
                 iid = None
             partners.append(FilingPartner(p.partner_name, int(p.covers), iid))
         has = rows.setdefault(f.facility_id, [])
         same_year = next((r for r in has if r.filing_year == f.filing_year), None)
         if same_year is not None:
-            changed = (same_year.has_partner != f.has_partner or same_year.covered != f.covered
-                       or [_partner_tuple(p) for p in same_year.partners] != [_partner_tuple(p) for p in partners])
+            changed = (
+                same_year.has_partner != f.has_partner
+                or same_year.covered != f.covered
+                or [_partner_tuple(p) for p in same_year.partners]
+                != [_partner_tuple(p) for p in partners]
+            )
             if changed:
                 same_year.has_partner, same_year.covered = f.has_partner, int(f.covered)
                 same_year.source, same_year.imported_at = f.source, now
                 same_year.partners.clear()
                 session.flush()  # delete the old partner rows before their positions are reused
-                same_year.partners = [FilingPartnerRow(position=k, partner_name=p.partner_name,
-                                                       institution_id=p.institution_id, covers=p.covers)
-                                      for k, p in enumerate(partners)]
+                same_year.partners = [
+                    FilingPartnerRow(
+                        position=k,
+                        partner_name=p.partner_name,
+                        institution_id=p.institution_id,
+                        covers=p.covers,
+                    )
+                    for k, p in enumerate(partners)
+                ]
                 stats.updated += 1
             else:
                 stats.unchanged += 1
@@ -224,11 +285,23 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
         latest = max((r.filing_year for r in has), default=None)
         if latest is not None and latest < f.filing_year:
             stats.superseded += 1
-        row = FilingRow(facility_id=f.facility_id, filing_year=f.filing_year, has_partner=f.has_partner,
-                        covered=int(f.covered), source=f.source, imported_at=now,
-                        partners=[FilingPartnerRow(position=k, partner_name=p.partner_name,
-                                                   institution_id=p.institution_id, covers=p.covers)
-                                  for k, p in enumerate(partners)])
+        row = FilingRow(
+            facility_id=f.facility_id,
+            filing_year=f.filing_year,
+            has_partner=f.has_partner,
+            covered=int(f.covered),
+            source=f.source,
+            imported_at=now,
+            partners=[
+                FilingPartnerRow(
+                    position=k,
+                    partner_name=p.partner_name,
+                    institution_id=p.institution_id,
+                    covers=p.covers,
+                )
+                for k, p in enumerate(partners)
+            ],
+        )
         session.add(row)
         has.append(row)
         stats.inserted += 1
@@ -251,14 +324,20 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
     known = _existing(session, InstitutionRow, InstitutionRow.institution_id, ids)
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise InputError([RowIssue("", None, "institution_id", i, "申告の医療機関が医療機関一覧にありません")
-                          for i in unknown])
+        raise InputError(
+            [
+                RowIssue("", None, "institution_id", i, "申告の医療機関が医療機関一覧にありません")
+                for i in unknown
+            ]
+        )
     for d in items:
         if d.capacity is not None and d.capacity < 0:
             raise InputError(f"医療機関 {d.institution_id} の受入枠が負です (値: {d.capacity})")
     existing: dict[str, list[DeclarationRow]] = {}
     for chunk in _chunks(ids):
-        for row in session.scalars(select(DeclarationRow).where(DeclarationRow.institution_id.in_(chunk))):
+        for row in session.scalars(
+            select(DeclarationRow).where(DeclarationRow.institution_id.in_(chunk))
+        ):
             existing.setdefault(row.institution_id, []).append(row)
     now = utcnow()
     for d in items:
@@ -269,13 +348,21 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
                 stats.unchanged += 1
             else:
                 same.capacity, same.offers, same.willing, same.valid_to = (
-                    d.capacity, d.offers, d.willing, d.valid_to)
+                    d.capacity,
+                    d.offers,
+                    d.willing,
+                    d.valid_to,
+                )
                 same.source, same.imported_at = d.source, now
                 stats.updated += 1
             continue
         earlier = [r for r in has if r.valid_from < d.valid_from]
         latest = max(earlier, key=lambda r: r.valid_from, default=None)
-        if latest is not None and latest.valid_to is None and _decl_content(latest) == _decl_content(d):
+        if (
+            latest is not None
+            and latest.valid_to is None
+            and _decl_content(latest) == _decl_content(d)
+        ):
             stats.unchanged += 1  # the same declaration read again later (e.g. the same CSV)
             continue
         for r in earlier:
@@ -286,9 +373,16 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
         valid_to = d.valid_to
         if later and (valid_to is None or valid_to >= min(later)):
             valid_to = min(later) - dt.timedelta(days=1)
-        row = DeclarationRow(institution_id=d.institution_id, valid_from=d.valid_from, valid_to=valid_to,
-                             willing=d.willing, capacity=d.capacity, offers=d.offers, source=d.source,
-                             imported_at=now)
+        row = DeclarationRow(
+            institution_id=d.institution_id,
+            valid_from=d.valid_from,
+            valid_to=valid_to,
+            willing=d.willing,
+            capacity=d.capacity,
+            offers=d.offers,
+            source=d.source,
+            imported_at=now,
+        )
         session.add(row)
         has.append(row)
         stats.inserted += 1
@@ -296,17 +390,28 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
     return stats
 
 
-def filings_from_facilities(facilities: Iterable[Facility], filing_year: int, source: str = "") -> list[Filing]:
+def filings_from_facilities(
+    facilities: Iterable[Facility], filing_year: int, source: str = ""
+) -> list[Filing]:
     """The simple format's ``covered``/``has_partner`` as filings (facilities with no filing: none)."""
-    return [Filing(f.facility_id, filing_year, bool(f.has_partner) or f.covered != 0, (), f.covered, source)
-            for f in facilities if not (f.covered == 0 and f.has_partner is None)]
+    return [
+        Filing(
+            f.facility_id, filing_year, bool(f.has_partner) or f.covered != 0, (), f.covered, source
+        )
+        for f in facilities
+        if not (f.covered == 0 and f.has_partner is None)
+    ]
 
 
-def declarations_from_institutions(institutions: Iterable[Institution], valid_from: dt.date,
-                                   source: str = "") -> list[Declaration]:
+def declarations_from_institutions(
+    institutions: Iterable[Institution], valid_from: dt.date, source: str = ""
+) -> list[Declaration]:
     """The simple format's ``capacity`` as declarations (blank capacity: no declaration)."""
-    return [Declaration(i.institution_id, valid_from, i.capacity, None, True, None, source)
-            for i in institutions if i.capacity is not None]
+    return [
+        Declaration(i.institution_id, valid_from, i.capacity, None, True, None, source)
+        for i in institutions
+        if i.capacity is not None
+    ]
 
 
 def fiscal_year(day: dt.date | None = None) -> int:
@@ -315,9 +420,15 @@ def fiscal_year(day: dt.date | None = None) -> int:
     return day.year if day.month >= 4 else day.year - 1
 
 
-def import_simple(session: Session, facilities: Iterable[Facility], institutions: Iterable[Institution],
-                  filing_year: int | None = None, declared_on: dt.date | None = None,
-                  source: str = "simple_csv", progress=None) -> dict[str, ImportStats]:
+def import_simple(
+    session: Session,
+    facilities: Iterable[Facility],
+    institutions: Iterable[Institution],
+    filing_year: int | None = None,
+    declared_on: dt.date | None = None,
+    source: str = "simple_csv",
+    progress=None,
+) -> dict[str, ImportStats]:
     """Import the simple CSV format: facilities (+ filings) and institutions (+ declarations)."""
     facilities, institutions = list(facilities), list(institutions)
     year = filing_year if filing_year is not None else fiscal_year()
@@ -331,7 +442,9 @@ def import_simple(session: Session, facilities: Iterable[Facility], institutions
     out["filings"] = import_filings(session, filings_from_facilities(facilities, year, source))
     if progress:
         progress("filings")
-    out["declarations"] = import_declarations(session, declarations_from_institutions(institutions, day, source))
+    out["declarations"] = import_declarations(
+        session, declarations_from_institutions(institutions, day, source)
+    )
     if progress:
         progress("declarations")
     return out

@@ -6,6 +6,7 @@ because the 介護 data writes six digits and ナビイ five. The web service's 
 (``web_users``, ``web_audit``) are tables of the store too, so that one migration history
 creates everything; their logic is in ``api.users``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,7 +35,7 @@ AREA_KINDS = ("prefecture", "municipality", "renkei")
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -59,14 +60,16 @@ class FacilityRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    filings: Mapped[list["FilingRow"]] = relationship(back_populates="facility")
+    filings: Mapped[list[FilingRow]] = relationship(back_populates="facility")
 
 
 class InstitutionRow(Base):
     """A hospital or clinic; ``offers`` is what the registry says or implies."""
 
     __tablename__ = "institutions"
-    __table_args__ = (CheckConstraint("kind IN ('hospital', 'clinic')", name="ck_institutions_kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('hospital', 'clinic')", name="ck_institutions_kind"),
+    )
 
     institution_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(300), default="")
@@ -82,7 +85,7 @@ class InstitutionRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    declarations: Mapped[list["DeclarationRow"]] = relationship(back_populates="institution")
+    declarations: Mapped[list[DeclarationRow]] = relationship(back_populates="institution")
 
 
 class FilingRow(Base):
@@ -93,10 +96,14 @@ class FilingRow(Base):
     """
 
     __tablename__ = "filings"
-    __table_args__ = (UniqueConstraint("facility_id", "filing_year", name="uq_filings_facility_year"),)
+    __table_args__ = (
+        UniqueConstraint("facility_id", "filing_year", name="uq_filings_facility_year"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    facility_id: Mapped[str] = mapped_column(ForeignKey("facilities.facility_id", ondelete="CASCADE"))
+    facility_id: Mapped[str] = mapped_column(
+        ForeignKey("facilities.facility_id", ondelete="CASCADE")
+    )
     filing_year: Mapped[int] = mapped_column(Integer)
     has_partner: Mapped[bool] = mapped_column(Boolean)
     covered: Mapped[int] = mapped_column(Integer, default=0)
@@ -104,7 +111,7 @@ class FilingRow(Base):
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
     facility: Mapped[FacilityRow] = relationship(back_populates="filings")
-    partners: Mapped[list["FilingPartnerRow"]] = relationship(
+    partners: Mapped[list[FilingPartnerRow]] = relationship(
         back_populates="filing", cascade="all, delete-orphan", order_by="FilingPartnerRow.position"
     )
 
@@ -136,7 +143,9 @@ class DeclarationRow(Base):
     """
 
     __tablename__ = "declarations"
-    __table_args__ = (UniqueConstraint("institution_id", "valid_from", name="uq_declarations_from"),)
+    __table_args__ = (
+        UniqueConstraint("institution_id", "valid_from", name="uq_declarations_from"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     institution_id: Mapped[str] = mapped_column(
@@ -157,8 +166,9 @@ class AreaRow(Base):
     """A prefecture, a municipality or a 在宅医療連携拠点 area (a set of municipalities)."""
 
     __tablename__ = "areas"
-    __table_args__ = (CheckConstraint(
-        "kind IN ('prefecture', 'municipality', 'renkei')", name="ck_areas_kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('prefecture', 'municipality', 'renkei')", name="ck_areas_kind"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -166,7 +176,7 @@ class AreaRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    municipalities: Mapped[list["AreaMunicipalityRow"]] = relationship(
+    municipalities: Mapped[list[AreaMunicipalityRow]] = relationship(
         back_populates="area", cascade="all, delete-orphan"
     )
 
@@ -176,7 +186,9 @@ class AreaMunicipalityRow(Base):
 
     __tablename__ = "area_municipalities"
 
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True)
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True
+    )
     code: Mapped[str] = mapped_column(String(5), primary_key=True)
 
     area: Mapped[AreaRow] = relationship(back_populates="municipalities")
@@ -221,7 +233,10 @@ class ProposalRow(Base):
         ),
         # At most one live proposal per pair, whatever area or run produced it.
         Index(
-            "uq_proposals_active_pair", "facility_id", "institution_id", unique=True,
+            "uq_proposals_active_pair",
+            "facility_id",
+            "institution_id",
+            unique=True,
             sqlite_where=text("status IN ('proposed', 'contacted', 'agreed')"),
             postgresql_where=text("status IN ('proposed', 'contacted', 'agreed')"),
         ),
@@ -230,9 +245,12 @@ class ProposalRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # The run that first proposed it; NULL for a proposal a coordinator entered by hand.
     run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("runs.id", ondelete="RESTRICT"), nullable=True, index=True)
+        ForeignKey("runs.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
     facility_id: Mapped[str] = mapped_column(ForeignKey("facilities.facility_id"), index=True)
-    institution_id: Mapped[str] = mapped_column(ForeignKey("institutions.institution_id"), index=True)
+    institution_id: Mapped[str] = mapped_column(
+        ForeignKey("institutions.institution_id"), index=True
+    )
     covers: Mapped[int] = mapped_column(Integer)
     distance_km: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="proposed")

@@ -11,6 +11,7 @@ The run's proposals are then placed on the same candidate graph and explained by
 functions (``matcher.match.result_of``): outcomes, reasons and alternatives are recomputed, the
 proposals themselves are the stored ones.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -47,13 +48,17 @@ class RunInput:
 
 def _local_day(at: dt.datetime) -> dt.date:
     """The local calendar day of a naive-UTC time (a run loads declarations in force on its day)."""
-    return at.replace(tzinfo=dt.timezone.utc).astimezone().date()
+    return at.replace(tzinfo=dt.UTC).astimezone().date()
 
 
-def _state_at(session: Session, area_code: str, run: RunRow, params: MatchParams) -> tuple[AreaState, bool]:
+def _state_at(
+    session: Session, area_code: str, run: RunRow, params: MatchParams
+) -> tuple[AreaState, bool]:
     """The area's state when ``run`` finished, and whether it is exactly the run's input."""
     first: AreaState | None = None
-    for day in dict.fromkeys((_local_day(run.started_at), run.started_at.date(), _local_day(run.finished_at))):
+    for day in dict.fromkeys(
+        (_local_day(run.started_at), run.started_at.date(), _local_day(run.finished_at))
+    ):
         state = load_state(session, area_code, params, on=day, as_of=run.finished_at)
         if state.input_hash == run.input_hash:
             return state, True
@@ -75,42 +80,80 @@ def run_input(session: Session, run_id: int) -> RunInput:
     state, exact = _state_at(session, area.code, run, params)
     notes: list[str] = []
     if not exact:
-        notes.append(f"計算 {run_id} の後に施設・医療機関・届出・受入枠の申告が更新されたため、計算時の入力を"
-                     "そのままは復元できませんでした。施設の状況・未充足の理由・代替候補は現在のデータで"
-                     "計算し直しています (提案の組み合わせは計算時のままです)")
+        notes.append(
+            f"計算 {run_id} の後に施設・医療機関・届出・受入枠の申告が更新されたため、計算時の入力を"
+            "そのままは復元できませんでした。施設の状況・未充足の理由・代替候補は現在のデータで"
+            "計算し直しています (提案の組み合わせは計算時のままです)"
+        )
     carried = set(state.kept)  # contacted before the run: existing coverage, not proposed by it
-    rows = list(session.scalars(
-        select(ProposalRow).join(RunProposalRow, RunProposalRow.proposal_id == ProposalRow.id)
-        .where(RunProposalRow.run_id == run_id).order_by(ProposalRow.id)))
+    rows = list(
+        session.scalars(
+            select(ProposalRow)
+            .join(RunProposalRow, RunProposalRow.proposal_id == ProposalRow.id)
+            .where(RunProposalRow.run_id == run_id)
+            .order_by(ProposalRow.id)
+        )
+    )
     pairs = [(p.facility_id, p.institution_id) for p in rows if p.id not in carried]
     problem, cand = candidate_graph(state.instance, params, forbidden=state.forbidden)
     chosen, absent = positions_of(state.instance, cand, pairs)
-    info = SolveInfo(run.mode, run.proven_optimal, run.message,  # type: ignore[arg-type]
-                     {k: float(v) for k, v in run.seconds.items()},
-                     {"run_id": run.id, "area_code": area.code, "input_exact": exact})
+    info = SolveInfo(
+        run.mode,
+        run.proven_optimal,
+        run.message,  # type: ignore[arg-type]
+        {k: float(v) for k, v in run.seconds.items()},
+        {"run_id": run.id, "area_code": area.code, "input_exact": exact},
+    )
     result = result_of(state.instance, problem, cand, chosen, params, info)
     if absent:
         off_graph = set(absent)
-        result, dropped = _with_stored(state.instance, result, [
-            p for p in rows if (p.facility_id, p.institution_id) in off_graph and p.id not in carried])
-        notes.append(f"提案 {len(absent)} 件は現在のデータでは候補の範囲外のため、施設の状況の集計に含めていません"
-                     + (f" (うち {dropped} 件は施設または医療機関が対象から外れたため一覧にもありません)" if dropped else ""))
+        result, dropped = _with_stored(
+            state.instance,
+            result,
+            [
+                p
+                for p in rows
+                if (p.facility_id, p.institution_id) in off_graph and p.id not in carried
+            ],
+        )
+        notes.append(
+            f"提案 {len(absent)} 件は現在のデータでは候補の範囲外のため、施設の状況の集計に含めていません"
+            + (
+                f" (うち {dropped} 件は施設または医療機関が対象から外れたため一覧にもありません)"
+                if dropped
+                else ""
+            )
+        )
     stored = (run.mandatory_full, run.effort_full, run.pairs_covered, run.partnerships)
     o = result.objective
-    if exact and not absent and (o.mandatory_full, o.effort_full, o.pairs_covered, o.partnerships) != stored:
-        notes.append(f"再構成した提案の評価値が計算時と異なります (計算時: 義務 {stored[0]}・努力義務 {stored[1]}・"
-                     f"組 {stored[2]}・提案 {stored[3]}、再構成: 義務 {o.mandatory_full}・努力義務 {o.effort_full}・"
-                     f"組 {o.pairs_covered}・提案 {o.partnerships})")
+    if (
+        exact
+        and not absent
+        and (o.mandatory_full, o.effort_full, o.pairs_covered, o.partnerships) != stored
+    ):
+        notes.append(
+            f"再構成した提案の評価値が計算時と異なります (計算時: 義務 {stored[0]}・努力義務 {stored[1]}・"
+            f"組 {stored[2]}・提案 {stored[3]}、再構成: 義務 {o.mandatory_full}・努力義務 {o.effort_full}・"
+            f"組 {o.pairs_covered}・提案 {o.partnerships})"
+        )
     return RunInput(run.id, area.code, area.name, state.instance, result, exact, tuple(notes))
 
 
-def _with_stored(instance: Instance, result: MatchResult, rows: list[ProposalRow]) -> tuple[MatchResult, int]:
+def _with_stored(
+    instance: Instance, result: MatchResult, rows: list[ProposalRow]
+) -> tuple[MatchResult, int]:
     """``result`` plus the stored proposals that are not on the candidate graph (listed as stored,
     counted nowhere); returns how many could not be listed (facility or institution gone)."""
     facs = {f.facility_id for f in instance.facilities}
     insts = {i.institution_id for i in instance.institutions}
-    extra = [Proposal(p.facility_id, p.institution_id, p.covers, p.distance_km) for p in rows
-             if p.facility_id in facs and p.institution_id in insts]
+    extra = [
+        Proposal(p.facility_id, p.institution_id, p.covers, p.distance_km)
+        for p in rows
+        if p.facility_id in facs and p.institution_id in insts
+    ]
     fpos = {f.facility_id: k for k, f in enumerate(instance.facilities)}
-    merged = sorted([*result.proposals, *extra], key=lambda p: (fpos[p.facility_id], p.distance_km, p.institution_id))
+    merged = sorted(
+        [*result.proposals, *extra],
+        key=lambda p: (fpos[p.facility_id], p.distance_km, p.institution_id),
+    )
     return replace(result, proposals=tuple(merged)), len(rows) - len(extra)

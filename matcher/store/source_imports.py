@@ -21,15 +21,15 @@ the store and filings of facilities the store does not hold are the result's ``r
 be written for a facility or institution outside them is left out and reported as a rejected row
 (category ``skipped``) instead.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -57,7 +57,12 @@ from .models import FacilityRow, InstitutionRow
 
 # The keys ``kouseikyoku.apply_flags`` adds to an institution's extra.
 FLAG_KEYS = ("medical_code", "flags", "flag_join", "already_partner")
-STATS_LABELS_JA = {"facilities": "施設", "institutions": "医療機関", "filings": "届出", "declarations": "申出"}
+STATS_LABELS_JA = {
+    "facilities": "施設",
+    "institutions": "医療機関",
+    "filings": "届出",
+    "declarations": "申出",
+}
 # Whether an import may write for a municipality (given by the first five digits of its code).
 Within = Callable[[str], bool]
 
@@ -70,12 +75,18 @@ class SourceImport:
     read: ImportResult
     joined: ImportResult | None = None
     stats: dict[str, ImportStats] = field(default_factory=dict)
-    accepted: int = 0  # items handed to the writers (facilities, institutions, filings, declarations)
+    accepted: int = (
+        0  # items handed to the writers (facilities, institutions, filings, declarations)
+    )
     outside: list[RejectedRow] = field(default_factory=list)  # left out by ``within``
 
     @property
     def rejected(self) -> list[RejectedRow]:
-        return self.read.rejected + (self.joined.rejected if self.joined is not None else []) + self.outside
+        return (
+            self.read.rejected
+            + (self.joined.rejected if self.joined is not None else [])
+            + self.outside
+        )
 
     @property
     def warnings(self) -> list[RowIssue]:
@@ -96,23 +107,50 @@ class SourceImport:
 
 
 def _facility(r: FacilityRow) -> Facility:
-    return Facility(r.facility_id, r.name, r.kind, r.lat, r.lon, 0, None, r.municipality_code, r.address,
-                    r.geocode, dict(r.extra))  # type: ignore[arg-type]
+    return Facility(
+        r.facility_id,
+        r.name,
+        r.kind,
+        r.lat,
+        r.lon,
+        0,
+        None,
+        r.municipality_code,
+        r.address,
+        r.geocode,
+        dict(r.extra),
+    )  # type: ignore[arg-type]
 
 
 def _institution(r: InstitutionRow) -> Institution:
-    return Institution(r.institution_id, r.name, r.kind, r.lat, r.lon, r.offers, None,  # type: ignore[arg-type]
-                       r.municipality_code, r.address, r.geocode, dict(r.extra))  # type: ignore[arg-type]
+    return Institution(
+        r.institution_id,
+        r.name,
+        r.kind,
+        r.lat,
+        r.lon,
+        r.offers,
+        None,  # type: ignore[arg-type]
+        r.municipality_code,
+        r.address,
+        r.geocode,
+        dict(r.extra),
+    )  # type: ignore[arg-type]
 
 
 def stored_facilities(session: Session) -> list[Facility]:
     """Every facility in the store (coverage not loaded: that is the filings')."""
-    return [_facility(r) for r in session.scalars(select(FacilityRow).order_by(FacilityRow.facility_id))]
+    return [
+        _facility(r) for r in session.scalars(select(FacilityRow).order_by(FacilityRow.facility_id))
+    ]
 
 
 def stored_institutions(session: Session) -> list[Institution]:
     """Every institution in the store with its stored offers (capacity is the declarations')."""
-    return [_institution(r) for r in session.scalars(select(InstitutionRow).order_by(InstitutionRow.institution_id))]
+    return [
+        _institution(r)
+        for r in session.scalars(select(InstitutionRow).order_by(InstitutionRow.institution_id))
+    ]
 
 
 def _source(source: str, files: Sequence[Path]) -> str:
@@ -142,9 +180,15 @@ class _Scope:
             return True
         key = "facility_id" if isinstance(item, Facility) else "institution_id"
         ident = item.facility_id if isinstance(item, Facility) else item.institution_id
-        self.outside.append(RejectedRow(
-            file, row, f"municipality_code: 「{item.municipality_code}」担当地域外の市区町村です",
-            {key: ident, "name": item.name, "municipality_code": item.municipality_code}, "skipped"))
+        self.outside.append(
+            RejectedRow(
+                file,
+                row,
+                f"municipality_code: 「{item.municipality_code}」担当地域外の市区町村です",
+                {key: ident, "name": item.name, "municipality_code": item.municipality_code},
+                "skipped",
+            )
+        )
         return False
 
     def keep(self, items: Sequence, files: list[Path]) -> list:
@@ -157,15 +201,20 @@ def _done(result: SourceImport, scope: _Scope, accepted: int) -> SourceImport:
     return result
 
 
-def _kaigo(session: Session, files: list[Path], facilities: Path | None, scope: _Scope) -> SourceImport:
+def _kaigo(
+    session: Session, files: list[Path], facilities: Path | None, scope: _Scope
+) -> SourceImport:
     read = kaigo_registry.import_kaigo(files)
     items, joined = read.items, None
     if facilities is not None:
         joined = merge_listed_facilities(read.items, facilities)
         items = joined.items
     items = scope.keep(items, files)
-    return _done(SourceImport("kaigo", read, joined, {"facilities": import_facilities(session, items)}),
-                 scope, len(items))
+    return _done(
+        SourceImport("kaigo", read, joined, {"facilities": import_facilities(session, items)}),
+        scope,
+        len(items),
+    )
 
 
 def _navii(session: Session, files: list[Path], scope: _Scope) -> SourceImport:
@@ -179,22 +228,36 @@ def _navii(session: Session, files: list[Path], scope: _Scope) -> SourceImport:
             inst = dataclasses.replace(inst, offers=before.offers, extra={**inst.extra, **kept})
         items.append(inst)
     items = scope.keep(items, files)
-    return _done(SourceImport("navii", read, None, {"institutions": import_institutions(session, items)}),
-                 scope, len(items))
+    return _done(
+        SourceImport("navii", read, None, {"institutions": import_institutions(session, items)}),
+        scope,
+        len(items),
+    )
 
 
 def _kouseikyoku(session: Session, files: list[Path], scope: _Scope) -> SourceImport:
     read = kouseikyoku.import_kouseikyoku(files)
     # Offers of a joined institution are what this 名簿 implies (a flag dropped from it is gone).
-    base = [dataclasses.replace(i, offers=0, extra={k: v for k, v in i.extra.items() if k not in FLAG_KEYS})
-            for i in stored_institutions(session)]
+    base = [
+        dataclasses.replace(
+            i, offers=0, extra={k: v for k, v in i.extra.items() if k not in FLAG_KEYS}
+        )
+        for i in stored_institutions(session)
+    ]
     joined = kouseikyoku.apply_flags(base, read.items)
     flagged = scope.keep([i for i in joined.items if "flag_join" in i.extra], files)
-    return _done(SourceImport("kouseikyoku", read, joined, {"institutions": import_institutions(session, flagged)}),
-                 scope, len(flagged))
+    return _done(
+        SourceImport(
+            "kouseikyoku", read, joined, {"institutions": import_institutions(session, flagged)}
+        ),
+        scope,
+        len(flagged),
+    )
 
 
-def _declarations(session: Session, files: list[Path], declared_on: dt.date, scope: _Scope) -> SourceImport:
+def _declarations(
+    session: Session, files: list[Path], declared_on: dt.date, scope: _Scope
+) -> SourceImport:
     read = src_declarations.import_declarations(files)
     insts = stored_institutions(session)
     chosen, joined = src_declarations.match_declarations(insts, read.items)
@@ -206,15 +269,34 @@ def _declarations(session: Session, files: list[Path], declared_on: dt.date, sco
     for k, d in sorted(chosen.items()):
         inst, offers = insts[k], d.offers
         if offers is not None and inst.kind == "clinic" and offers & Capability.ADMIT:
-            joined.warnings.append(RowIssue(d.file, d.row, None, d.name,
-                                            "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します", "warning"))
+            joined.warnings.append(
+                RowIssue(
+                    d.file,
+                    d.row,
+                    None,
+                    d.name,
+                    "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します",
+                    "warning",
+                )
+            )
             offers &= ~Capability.ADMIT
-        decls.append(Declaration(inst.institution_id, declared_on, d.capacity, offers, d.willing, None, source))
-    return _done(SourceImport("declarations", read, joined, {"declarations": import_declarations(session, decls)}),
-                 scope, len(decls))
+        decls.append(
+            Declaration(
+                inst.institution_id, declared_on, d.capacity, offers, d.willing, None, source
+            )
+        )
+    return _done(
+        SourceImport(
+            "declarations", read, joined, {"declarations": import_declarations(session, decls)}
+        ),
+        scope,
+        len(decls),
+    )
 
 
-def _filings(session: Session, files: list[Path], filing_year: int | None, scope: _Scope) -> SourceImport:
+def _filings(
+    session: Session, files: list[Path], filing_year: int | None, scope: _Scope
+) -> SourceImport:
     read = src_filings.import_filings(files, stored_institutions(session))
     facilities = stored_facilities(session)
     joined = src_filings.apply_filings(facilities, read.items)  # unmatched filings, kind warnings
@@ -225,14 +307,22 @@ def _filings(session: Session, files: list[Path], filing_year: int | None, scope
     filed = []
     for fac in facilities:
         filing = by_id.get(fac.facility_id) or by_id.get(fac.facility_id.split("-")[0])
-        if filing is None or not scope.allows(fac, filing.file, filing.rows[0] if filing.rows else None):
+        if filing is None or not scope.allows(
+            fac, filing.file, filing.rows[0] if filing.rows else None
+        ):
             continue
         filed.append(fac)
         year = filing_year if filing_year is not None else _year_of(filing.confirmed_on) or today
-        partners = tuple(FilingPartner(p.name, p.provides, p.institution_id or None) for p in filing.partners)
+        partners = tuple(
+            FilingPartner(p.name, p.provides, p.institution_id or None) for p in filing.partners
+        )
         out.append(Filing(fac.facility_id, year, filing.has_partner, partners, 0, source))
     joined.items = filed  # the facilities that filed (only their filings are written)
-    return _done(SourceImport("filings", read, joined, {"filings": import_filings(session, out)}), scope, len(out))
+    return _done(
+        SourceImport("filings", read, joined, {"filings": import_filings(session, out)}),
+        scope,
+        len(out),
+    )
 
 
 def import_source(
@@ -255,9 +345,19 @@ def import_source(
     """
     paths = [Path(p) for p in files]
     if source not in SOURCES:
-        raise InputError(RowIssue("", None, None, None, f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})"))
+        raise InputError(
+            RowIssue(
+                "",
+                None,
+                None,
+                None,
+                f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})",
+            )
+        )
     if facilities is not None and source != "kaigo":
-        raise InputError(RowIssue("", None, None, None, "--facilities は kaigo の取り込みでのみ使えます"))
+        raise InputError(
+            RowIssue("", None, None, None, "--facilities は kaigo の取り込みでのみ使えます")
+        )
     scope = _Scope(within)
     if source == "kaigo":
         return _kaigo(session, paths, Path(facilities) if facilities is not None else None, scope)

@@ -12,14 +12,16 @@ Decisions and the next run:
   withdrawn by the run (history note says so);
 - ``withdrawn``: no effect; the pair may be proposed again.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 from sqlalchemy import FromClause, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -47,7 +49,11 @@ from .models import (
 
 ProposalStatus = Literal["proposed", "contacted", "agreed", "declined", "withdrawn"]
 STATUS_LABELS_JA = {
-    "proposed": "提案中", "contacted": "打診中", "agreed": "合意", "declined": "辞退", "withdrawn": "取り下げ",
+    "proposed": "提案中",
+    "contacted": "打診中",
+    "agreed": "合意",
+    "declined": "辞退",
+    "withdrawn": "取り下げ",
 }
 # proposed → contacted → agreed | declined | withdrawn; a call that ends at once may skip contacted.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -81,30 +87,48 @@ class AreaState:
 def snapshot_hash(instance: Instance, forbidden: Iterable[tuple[str, str]] = ()) -> str:
     """SHA-256 of everything a run's answer depends on besides its parameters."""
     payload = {
-        "facilities": [[f.facility_id, f.kind, round(f.lat, 7), round(f.lon, 7), f.covered, f.has_partner]
-                       for f in instance.facilities],
-        "institutions": [[i.institution_id, i.kind, round(i.lat, 7), round(i.lon, 7), i.offers, i.capacity]
-                         for i in instance.institutions],
+        "facilities": [
+            [f.facility_id, f.kind, round(f.lat, 7), round(f.lon, 7), f.covered, f.has_partner]
+            for f in instance.facilities
+        ],
+        "institutions": [
+            [i.institution_id, i.kind, round(i.lat, 7), round(i.lon, 7), i.offers, i.capacity]
+            for i in instance.institutions
+        ],
         "forbidden": sorted(map(list, forbidden)),
     }
-    return hashlib.sha256(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def _latest_filings(session: Session, facility_ids: list[str]) -> dict[str, FilingRow]:
-    latest = (select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
-              .where(FilingRow.facility_id.in_(facility_ids)).group_by(FilingRow.facility_id).subquery())
+    latest = (
+        select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
+        .where(FilingRow.facility_id.in_(facility_ids))
+        .group_by(FilingRow.facility_id)
+        .subquery()
+    )
     rows = session.scalars(
-        select(FilingRow).join(latest, (FilingRow.facility_id == latest.c.facility_id)
-                               & (FilingRow.filing_year == latest.c.year))
-        .options(selectinload(FilingRow.partners)))
+        select(FilingRow)
+        .join(
+            latest,
+            (FilingRow.facility_id == latest.c.facility_id)
+            & (FilingRow.filing_year == latest.c.year),
+        )
+        .options(selectinload(FilingRow.partners))
+    )
     return {r.facility_id: r for r in rows}
 
 
-def current_declarations(session: Session, institution_ids: list[str] | None,
-                         on: dt.date) -> dict[str, DeclarationRow]:
+def current_declarations(
+    session: Session, institution_ids: list[str] | None, on: dt.date
+) -> dict[str, DeclarationRow]:
     """The declaration in force on ``on`` per institution (latest start wins)."""
     q = select(DeclarationRow).where(
-        DeclarationRow.valid_from <= on, or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on))
+        DeclarationRow.valid_from <= on,
+        or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
+    )
     if institution_ids is not None:
         q = q.where(DeclarationRow.institution_id.in_(institution_ids))
     out: dict[str, DeclarationRow] = {}
@@ -122,17 +146,30 @@ def proposal_states(as_of: dt.datetime | None = None) -> FromClause:
     """
     if as_of is None:
         return ProposalRow.__table__
-    last = (select(ProposalHistoryRow.proposal_id, func.max(ProposalHistoryRow.id).label("history_id"))
-            .where(ProposalHistoryRow.at <= as_of).group_by(ProposalHistoryRow.proposal_id).subquery())
-    return (select(ProposalRow.id, ProposalRow.facility_id, ProposalRow.institution_id, ProposalRow.covers,
-                   ProposalHistoryRow.to_status.label("status"), ProposalHistoryRow.at.label("status_at"))
-            .join(last, last.c.proposal_id == ProposalRow.id)
-            .join(ProposalHistoryRow, ProposalHistoryRow.id == last.c.history_id)
-            .subquery("proposal_states"))
+    last = (
+        select(ProposalHistoryRow.proposal_id, func.max(ProposalHistoryRow.id).label("history_id"))
+        .where(ProposalHistoryRow.at <= as_of)
+        .group_by(ProposalHistoryRow.proposal_id)
+        .subquery()
+    )
+    return (
+        select(
+            ProposalRow.id,
+            ProposalRow.facility_id,
+            ProposalRow.institution_id,
+            ProposalRow.covers,
+            ProposalHistoryRow.to_status.label("status"),
+            ProposalHistoryRow.at.label("status_at"),
+        )
+        .join(last, last.c.proposal_id == ProposalRow.id)
+        .join(ProposalHistoryRow, ProposalHistoryRow.id == last.c.history_id)
+        .subquery("proposal_states")
+    )
 
 
-def capacity_use(session: Session, decls: dict[str, DeclarationRow],
-                 as_of: dt.datetime | None = None) -> dict[str, int]:
+def capacity_use(
+    session: Session, decls: dict[str, DeclarationRow], as_of: dt.datetime | None = None
+) -> dict[str, int]:
     """New partnerships that count against each declared capacity: contacted ones, and agreed
     ones from the declaration's start on (across all areas); statuses as at ``as_of``."""
     used: dict[str, int] = {}
@@ -140,17 +177,24 @@ def capacity_use(session: Session, decls: dict[str, DeclarationRow],
         return used
     ps = proposal_states(as_of)
     rows = session.execute(
-        select(ps.c.institution_id, ps.c.status, ps.c.status_at)
-        .where(ps.c.status.in_(("contacted", "agreed")), ps.c.institution_id.in_(list(decls))))
+        select(ps.c.institution_id, ps.c.status, ps.c.status_at).where(
+            ps.c.status.in_(("contacted", "agreed")), ps.c.institution_id.in_(list(decls))
+        )
+    )
     for iid, status, at in rows:
         if status == "contacted" or at.date() >= decls[iid].valid_from:
             used[iid] = used.get(iid, 0) + 1
     return used
 
 
-def load_state(session: Session, area_code: str, params: MatchParams | None = None,
-               on: dt.date | None = None, create_area: bool = False,
-               as_of: dt.datetime | None = None) -> AreaState:
+def load_state(
+    session: Session,
+    area_code: str,
+    params: MatchParams | None = None,
+    on: dt.date | None = None,
+    create_area: bool = False,
+    as_of: dt.datetime | None = None,
+) -> AreaState:
     """The area's current state: coverage from the latest filings plus agreed/contacted proposals,
     institutions within reach with capacity net of what agreements consume.
 
@@ -161,14 +205,30 @@ def load_state(session: Session, area_code: str, params: MatchParams | None = No
     params = params or MatchParams()
     on = on or dt.date.today()
     area = get_area(session, area_code, create=create_area)
-    fac_rows = list(session.scalars(select(FacilityRow).where(member_filter(area, FacilityRow.code5))
-                                    .order_by(FacilityRow.facility_id)))
+    fac_rows = list(
+        session.scalars(
+            select(FacilityRow)
+            .where(member_filter(area, FacilityRow.code5))
+            .order_by(FacilityRow.facility_id)
+        )
+    )
     fac_ids = [f.facility_id for f in fac_rows]
     filings = _latest_filings(session, fac_ids) if fac_ids else {}
     ps = proposal_states(as_of)
-    decided = list(session.execute(
-        select(ps).where(ps.c.facility_id.in_(fac_ids), ps.c.status.in_(("contacted", "agreed", "declined")))
-        .order_by(ps.c.id))) if fac_ids else []
+    decided = (
+        list(
+            session.execute(
+                select(ps)
+                .where(
+                    ps.c.facility_id.in_(fac_ids),
+                    ps.c.status.in_(("contacted", "agreed", "declined")),
+                )
+                .order_by(ps.c.id)
+            )
+        )
+        if fac_ids
+        else []
+    )
     extra_cov: dict[str, int] = {}
     for p in decided:
         if p.status in ("contacted", "agreed"):
@@ -186,8 +246,21 @@ def load_state(session: Session, area_code: str, params: MatchParams | None = No
         if r.facility_id in extra_cov:
             covered |= extra_cov[r.facility_id]
             has_partner = True
-        facilities.append(Facility(r.facility_id, r.name, r.kind, r.lat, r.lon, covered, has_partner,
-                                   r.municipality_code, r.address, r.geocode, dict(r.extra)))
+        facilities.append(
+            Facility(
+                r.facility_id,
+                r.name,
+                r.kind,
+                r.lat,
+                r.lon,
+                covered,
+                has_partner,
+                r.municipality_code,
+                r.address,
+                r.geocode,
+                dict(r.extra),
+            )
+        )
     institutions: list[Institution] = []
     declared: dict[str, int | None] = {}
     used: dict[str, int] = {}
@@ -200,11 +273,19 @@ def load_state(session: Session, area_code: str, params: MatchParams | None = No
         import math
 
         dlat = reach / _KM_PER_DEG_LAT
-        dlon = reach / (_KM_PER_DEG_LAT * max(0.1, math.cos(math.radians(max(abs(lat0), abs(lat1)) + dlat))))
-        inst_rows = list(session.scalars(
-            select(InstitutionRow).where(InstitutionRow.lat.between(lat0 - dlat, lat1 + dlat),
-                                         InstitutionRow.lon.between(lon0 - dlon, lon1 + dlon))
-            .order_by(InstitutionRow.institution_id)))
+        dlon = reach / (
+            _KM_PER_DEG_LAT * max(0.1, math.cos(math.radians(max(abs(lat0), abs(lat1)) + dlat)))
+        )
+        inst_rows = list(
+            session.scalars(
+                select(InstitutionRow)
+                .where(
+                    InstitutionRow.lat.between(lat0 - dlat, lat1 + dlat),
+                    InstitutionRow.lon.between(lon0 - dlon, lon1 + dlon),
+                )
+                .order_by(InstitutionRow.institution_id)
+            )
+        )
         decls = current_declarations(session, [i.institution_id for i in inst_rows], on)
         used = capacity_use(session, decls, as_of)
         for r in inst_rows:
@@ -220,15 +301,34 @@ def load_state(session: Session, area_code: str, params: MatchParams | None = No
                 declared[r.institution_id] = None
             if r.kind == "clinic":
                 offers &= ~4  # MODEL.md: only hospitals admit
-            institutions.append(Institution(r.institution_id, r.name, r.kind, r.lat, r.lon, offers, capacity,
-                                            r.municipality_code, r.address, r.geocode, dict(r.extra)))
-    declined = frozenset((p.facility_id, p.institution_id) for p in decided if p.status == "declined")
+            institutions.append(
+                Institution(
+                    r.institution_id,
+                    r.name,
+                    r.kind,
+                    r.lat,
+                    r.lon,
+                    offers,
+                    capacity,
+                    r.municipality_code,
+                    r.address,
+                    r.geocode,
+                    dict(r.extra),
+                )
+            )
+    declined = frozenset(
+        (p.facility_id, p.institution_id) for p in decided if p.status == "declined"
+    )
     forbidden = frozenset((p.facility_id, p.institution_id) for p in decided)
     return AreaState(
-        area_code=area.code, instance=Instance.of(facilities, institutions), forbidden=forbidden,
-        declined=declined, kept=tuple(p.id for p in decided if p.status == "contacted"),
+        area_code=area.code,
+        instance=Instance.of(facilities, institutions),
+        forbidden=forbidden,
+        declined=declined,
+        kept=tuple(p.id for p in decided if p.status == "contacted"),
         agreed=tuple(p.id for p in decided if p.status == "agreed"),
-        capacity_declared=declared, capacity_used=used,
+        capacity_declared=declared,
+        capacity_used=used,
     )
 
 
@@ -256,15 +356,40 @@ class PlanReport:
         return [c for c in self.changes if c.change == change]
 
 
-def _history(session: Session, p: ProposalRow, from_status: str | None, actor: str, note: str,
-             run_id: int | None = None) -> None:
-    session.add(ProposalHistoryRow(proposal_id=p.id, at=utcnow(), actor=actor, from_status=from_status,
-                                   to_status=p.status, note=note, run_id=run_id, version=p.version))
+def _history(
+    session: Session,
+    p: ProposalRow,
+    from_status: str | None,
+    actor: str,
+    note: str,
+    run_id: int | None = None,
+) -> None:
+    session.add(
+        ProposalHistoryRow(
+            proposal_id=p.id,
+            at=utcnow(),
+            actor=actor,
+            from_status=from_status,
+            to_status=p.status,
+            note=note,
+            run_id=run_id,
+            version=p.version,
+        )
+    )
 
 
-def plan(session: Session, area_code: str, params: MatchParams | None = None, mode: Mode = "optimal",
-         actor: str = "", release: Iterable[int] = (), note: str = "", on: dt.date | None = None,
-         progress=None, create_area: bool = True) -> PlanReport:
+def plan(
+    session: Session,
+    area_code: str,
+    params: MatchParams | None = None,
+    mode: Mode = "optimal",
+    actor: str = "",
+    release: Iterable[int] = (),
+    note: str = "",
+    on: dt.date | None = None,
+    progress=None,
+    create_area: bool = True,
+) -> PlanReport:
     """Re-plan an area and store the run, its proposals and their history (one transaction).
 
     ``release`` names contacted (or proposed) proposals the coordinator gives up before the run:
@@ -276,7 +401,9 @@ def plan(session: Session, area_code: str, params: MatchParams | None = None, mo
     for pid in release:
         p = _get_proposal(session, pid, lock=True)
         if p.status not in ("proposed", "contacted"):
-            raise TransitionError(f"提案 {pid} は「{STATUS_LABELS_JA[p.status]}」のため解放できません")
+            raise TransitionError(
+                f"提案 {pid} は「{STATUS_LABELS_JA[p.status]}」のため解放できません"
+            )
         before = p.status
         p.status, p.updated_by, p.updated_at, p.status_at = "withdrawn", actor, utcnow(), utcnow()
         session.flush()
@@ -285,22 +412,46 @@ def plan(session: Session, area_code: str, params: MatchParams | None = None, mo
     area = get_area(session, state.area_code)
     t_load = time.perf_counter() - t0
     result = match(state.instance, params, mode, None, progress, forbidden=state.forbidden)
-    previous = session.scalar(select(RunRow.id).where(RunRow.area_id == area.id).order_by(RunRow.id.desc())
-                              .limit(1))
+    previous = session.scalar(
+        select(RunRow.id).where(RunRow.area_id == area.id).order_by(RunRow.id.desc()).limit(1)
+    )
     o = result.objective
-    run = RunRow(area_id=area.id, previous_run_id=previous, mode=mode,
-                 params={**params.to_dict(), "max_km_all": params.max_range_km}, input_hash=state.input_hash,
-                 mandatory_full=o.mandatory_full, effort_full=o.effort_full, pairs_covered=o.pairs_covered,
-                 partnerships=o.partnerships, distance_km=o.distance_km, proven_optimal=result.info.proven_optimal,
-                 message=result.info.message,
-                 seconds={**{k: round(v, 4) for k, v in result.info.seconds.items()}, "load": round(t_load, 4)},
-                 counts=dict(result.counts), actor=actor, started_at=started)
+    run = RunRow(
+        area_id=area.id,
+        previous_run_id=previous,
+        mode=mode,
+        params={**params.to_dict(), "max_km_all": params.max_range_km},
+        input_hash=state.input_hash,
+        mandatory_full=o.mandatory_full,
+        effort_full=o.effort_full,
+        pairs_covered=o.pairs_covered,
+        partnerships=o.partnerships,
+        distance_km=o.distance_km,
+        proven_optimal=result.info.proven_optimal,
+        message=result.info.message,
+        seconds={
+            **{k: round(v, 4) for k, v in result.info.seconds.items()},
+            "load": round(t_load, 4),
+        },
+        counts=dict(result.counts),
+        actor=actor,
+        started_at=started,
+    )
     session.add(run)
     session.flush()
     fac_ids = [f.facility_id for f in state.instance.facilities]
-    live = {(p.facility_id, p.institution_id): p for p in session.scalars(
-        select(ProposalRow).where(ProposalRow.facility_id.in_(fac_ids), ProposalRow.status == "proposed")
-        .with_for_update())} if fac_ids else {}
+    live = (
+        {
+            (p.facility_id, p.institution_id): p
+            for p in session.scalars(
+                select(ProposalRow)
+                .where(ProposalRow.facility_id.in_(fac_ids), ProposalRow.status == "proposed")
+                .with_for_update()
+            )
+        }
+        if fac_ids
+        else {}
+    )
     changes: list[PlanChange] = []
     now = utcnow()
     for prop in result.proposals:
@@ -311,9 +462,18 @@ def plan(session: Session, area_code: str, params: MatchParams | None = None, mo
                 row.covers, row.distance_km, row.updated_at = prop.covers, prop.distance_km, now
             change = "kept"
         else:
-            row = ProposalRow(run_id=run.id, facility_id=prop.facility_id, institution_id=prop.institution_id,
-                              covers=prop.covers, distance_km=prop.distance_km, status="proposed",
-                              created_at=now, updated_at=now, updated_by=actor, status_at=now)
+            row = ProposalRow(
+                run_id=run.id,
+                facility_id=prop.facility_id,
+                institution_id=prop.institution_id,
+                covers=prop.covers,
+                distance_km=prop.distance_km,
+                status="proposed",
+                created_at=now,
+                updated_at=now,
+                updated_by=actor,
+                status_at=now,
+            )
             session.add(row)
             session.flush()
             _history(session, row, None, actor, note or f"計算 {run.id} で提案", run.id)
@@ -329,7 +489,9 @@ def plan(session: Session, area_code: str, params: MatchParams | None = None, mo
         row.status, row.updated_by, row.updated_at, row.status_at = "withdrawn", actor, now, now
         session.flush()
         _history(session, row, "proposed", actor, f"計算 {run.id} で提案から外れました", run.id)
-        changes.append(PlanChange(row.id, row.facility_id, row.institution_id, "dropped", "withdrawn"))
+        changes.append(
+            PlanChange(row.id, row.facility_id, row.institution_id, "dropped", "withdrawn")
+        )
     run.n_new = sum(c.change == "new" for c in changes)
     run.n_kept = sum(c.change == "kept" for c in changes)
     run.n_dropped = sum(c.change == "dropped" for c in changes)
@@ -348,8 +510,14 @@ def _get_proposal(session: Session, proposal_id: int, lock: bool = False) -> Pro
     return p
 
 
-def set_status(session: Session, proposal_id: int, status: ProposalStatus, expected_version: int,
-               actor: str, note: str = "") -> ProposalRow:
+def set_status(
+    session: Session,
+    proposal_id: int,
+    status: ProposalStatus,
+    expected_version: int,
+    actor: str,
+    note: str = "",
+) -> ProposalRow:
     """Move a proposal to ``status`` if nobody changed it since the caller read ``expected_version``.
 
     Raises ``ConflictError`` on a stale version, ``TransitionError`` on a change the lifecycle does
@@ -363,26 +531,39 @@ def set_status(session: Session, proposal_id: int, status: ProposalStatus, expec
             f"提案 {proposal_id} は他の人が先に更新しました (あなたの版: {expected_version}、"
             f"現在の版: {p.version}、現在の状態: {STATUS_LABELS_JA[p.status]})。"
             "最新の内容を読み込んでから、もう一度操作してください",
-            expected_version, p.version)
+            expected_version,
+            p.version,
+        )
     if status not in TRANSITIONS[p.status]:
         allowed = "、".join(STATUS_LABELS_JA[s] for s in sorted(TRANSITIONS[p.status])) or "なし"
-        raise TransitionError(f"提案 {proposal_id} は「{STATUS_LABELS_JA[p.status]}」から"
-                              f"「{STATUS_LABELS_JA[status]}」に変更できません (変更できる状態: {allowed})")
+        raise TransitionError(
+            f"提案 {proposal_id} は「{STATUS_LABELS_JA[p.status]}」から"
+            f"「{STATUS_LABELS_JA[status]}」に変更できません (変更できる状態: {allowed})"
+        )
     before = p.status
     now = utcnow()
     p.status, p.updated_by, p.updated_at, p.status_at = status, actor, now, now
     try:
         session.flush()
     except StaleDataError:
-        raise ConflictError(f"提案 {proposal_id} は他の人が同時に更新しました。"
-                            "最新の内容を読み込んでから、もう一度操作してください", expected_version) from None
+        raise ConflictError(
+            f"提案 {proposal_id} は他の人が同時に更新しました。"
+            "最新の内容を読み込んでから、もう一度操作してください",
+            expected_version,
+        ) from None
     _history(session, p, before, actor, note)
     session.flush()
     return p
 
 
-def propose(session: Session, facility_id: str, institution_id: str, actor: str, note: str = "",
-            covers: int | None = None) -> ProposalRow:
+def propose(
+    session: Session,
+    facility_id: str,
+    institution_id: str,
+    actor: str,
+    note: str = "",
+    covers: int | None = None,
+) -> ProposalRow:
     """A proposal a coordinator enters by hand (no run); ``covers`` defaults to what the
     institution offers of the facility's required capabilities."""
     fac = session.get(FacilityRow, facility_id)
@@ -391,11 +572,17 @@ def propose(session: Session, facility_id: str, institution_id: str, actor: str,
         raise NotFoundError(f"施設 {facility_id} は存在しません")
     if inst is None:
         raise NotFoundError(f"医療機関 {institution_id} は存在しません")
-    live = session.scalar(select(ProposalRow).where(
-        ProposalRow.facility_id == facility_id, ProposalRow.institution_id == institution_id,
-        ProposalRow.status.in_(("proposed", "contacted", "agreed"))))
+    live = session.scalar(
+        select(ProposalRow).where(
+            ProposalRow.facility_id == facility_id,
+            ProposalRow.institution_id == institution_id,
+            ProposalRow.status.in_(("proposed", "contacted", "agreed")),
+        )
+    )
     if live is not None:
-        raise ConflictError(f"この組み合わせには既に提案 {live.id} ({STATUS_LABELS_JA[live.status]}) があります")
+        raise ConflictError(
+            f"この組み合わせには既に提案 {live.id} ({STATUS_LABELS_JA[live.status]}) があります"
+        )
     from ..model import FACILITY_KINDS
 
     if covers is None:
@@ -403,9 +590,18 @@ def propose(session: Session, facility_id: str, institution_id: str, actor: str,
         covers = offers & FACILITY_KINDS[fac.kind].required
     km = float(haversine_km(fac.lat, fac.lon, inst.lat, inst.lon))
     now = utcnow()
-    p = ProposalRow(run_id=None, facility_id=facility_id, institution_id=institution_id, covers=covers,
-                    distance_km=km, status="proposed", created_at=now, updated_at=now, updated_by=actor,
-                    status_at=now)
+    p = ProposalRow(
+        run_id=None,
+        facility_id=facility_id,
+        institution_id=institution_id,
+        covers=covers,
+        distance_km=km,
+        status="proposed",
+        created_at=now,
+        updated_at=now,
+        updated_by=actor,
+        status_at=now,
+    )
     session.add(p)
     session.flush()
     _history(session, p, None, actor, note or "手入力で提案")
@@ -431,13 +627,20 @@ class ProposalView:
     updated_by: str
 
 
-def list_proposals(session: Session, area_code: str | None = None,
-                   status: Iterable[str] | str | None = None, facility_id: str | None = None,
-                   institution_id: str | None = None, run_id: int | None = None) -> list[ProposalView]:
+def list_proposals(
+    session: Session,
+    area_code: str | None = None,
+    status: Iterable[str] | str | None = None,
+    facility_id: str | None = None,
+    institution_id: str | None = None,
+    run_id: int | None = None,
+) -> list[ProposalView]:
     """Proposals filtered by area, status, facility, institution or run (the run's plan)."""
-    q = (select(ProposalRow, FacilityRow.name, InstitutionRow.name)
-         .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
-         .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id))
+    q = (
+        select(ProposalRow, FacilityRow.name, InstitutionRow.name)
+        .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
+        .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
+    )
     if area_code is not None:
         q = q.where(member_filter(get_area(session, area_code), FacilityRow.code5))
     if status is not None:
@@ -451,18 +654,41 @@ def list_proposals(session: Session, area_code: str | None = None,
     if institution_id is not None:
         q = q.where(ProposalRow.institution_id == institution_id)
     if run_id is not None:
-        q = q.join(RunProposalRow, RunProposalRow.proposal_id == ProposalRow.id).where(RunProposalRow.run_id == run_id)
-    q = q.order_by(ProposalRow.facility_id, ProposalRow.distance_km, ProposalRow.institution_id, ProposalRow.id)
-    return [ProposalView(p.id, p.facility_id, fname, p.institution_id, iname, format_capabilities(p.covers),
-                         p.distance_km, p.status, STATUS_LABELS_JA[p.status], p.version, p.run_id,
-                         p.updated_at, p.updated_by)
-            for p, fname, iname in session.execute(q)]
+        q = q.join(RunProposalRow, RunProposalRow.proposal_id == ProposalRow.id).where(
+            RunProposalRow.run_id == run_id
+        )
+    q = q.order_by(
+        ProposalRow.facility_id, ProposalRow.distance_km, ProposalRow.institution_id, ProposalRow.id
+    )
+    return [
+        ProposalView(
+            p.id,
+            p.facility_id,
+            fname,
+            p.institution_id,
+            iname,
+            format_capabilities(p.covers),
+            p.distance_km,
+            p.status,
+            STATUS_LABELS_JA[p.status],
+            p.version,
+            p.run_id,
+            p.updated_at,
+            p.updated_by,
+        )
+        for p, fname, iname in session.execute(q)
+    ]
 
 
 def proposal_history(session: Session, proposal_id: int) -> list[ProposalHistoryRow]:
     _get_proposal(session, proposal_id)
-    return list(session.scalars(select(ProposalHistoryRow).where(ProposalHistoryRow.proposal_id == proposal_id)
-                                .order_by(ProposalHistoryRow.id)))
+    return list(
+        session.scalars(
+            select(ProposalHistoryRow)
+            .where(ProposalHistoryRow.proposal_id == proposal_id)
+            .order_by(ProposalHistoryRow.id)
+        )
+    )
 
 
 def list_runs(session: Session, area_code: str | None = None) -> list[RunRow]:
@@ -482,14 +708,21 @@ def get_run(session: Session, run_id: int) -> RunRow:
 def run_changes(session: Session, run_id: int) -> list[PlanChange]:
     """What run ``run_id`` changed: its new and kept proposals, and those it dropped."""
     get_run(session, run_id)
-    out = [PlanChange(p.id, p.facility_id, p.institution_id, rp.change, p.status)
-           for rp, p in session.execute(
-               select(RunProposalRow, ProposalRow).join(ProposalRow, ProposalRow.id == RunProposalRow.proposal_id)
-               .where(RunProposalRow.run_id == run_id).order_by(ProposalRow.id))]
+    out = [
+        PlanChange(p.id, p.facility_id, p.institution_id, rp.change, p.status)
+        for rp, p in session.execute(
+            select(RunProposalRow, ProposalRow)
+            .join(ProposalRow, ProposalRow.id == RunProposalRow.proposal_id)
+            .where(RunProposalRow.run_id == run_id)
+            .order_by(ProposalRow.id)
+        )
+    ]
     dropped = session.execute(
-        select(ProposalRow).join(ProposalHistoryRow, ProposalHistoryRow.proposal_id == ProposalRow.id)
+        select(ProposalRow)
+        .join(ProposalHistoryRow, ProposalHistoryRow.proposal_id == ProposalRow.id)
         .where(ProposalHistoryRow.run_id == run_id, ProposalHistoryRow.to_status == "withdrawn")
-        .order_by(ProposalRow.id)).scalars()
+        .order_by(ProposalRow.id)
+    ).scalars()
     out += [PlanChange(p.id, p.facility_id, p.institution_id, "dropped", p.status) for p in dropped]
     return out
 

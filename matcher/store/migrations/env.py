@@ -1,4 +1,5 @@
 """Alembic environment: runs on the engine handed over by ``matcher.store.migrate``."""
+
 from __future__ import annotations
 
 from alembic import context
@@ -11,7 +12,9 @@ target_metadata = Base.metadata
 
 
 def run_migrations_online() -> None:
-    engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url"))
+    engine = config.attributes.get("engine") or make_engine(
+        config.get_main_option("sqlalchemy.url")
+    )
     with engine.execution_options(kyoryoku_write=True).connect() as connection:
         context.configure(
             connection=connection,
@@ -24,8 +27,11 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():  # pragma: no cover
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -8,13 +8,14 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-01
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
@@ -24,37 +25,39 @@ def _exists(name: str) -> bool:
 
 
 def upgrade() -> None:
-    if not _exists('web_users'):
-        op.create_table('web_users',
-        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column('username', sa.String(length=100), nullable=False),
-        sa.Column('display_name', sa.String(length=200), nullable=False),
-        sa.Column('password_hash', sa.String(length=300), nullable=False),
-        sa.Column('role', sa.String(length=16), nullable=False),
-        sa.Column('scope', sa.JSON(), nullable=False),
-        sa.Column('active', sa.Boolean(), nullable=False),
-        sa.Column('session_epoch', sa.Integer(), nullable=False),
-        sa.Column('created_at', sa.DateTime(), nullable=False),
-        sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('username')
+    if not _exists("web_users"):
+        op.create_table(
+            "web_users",
+            sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+            sa.Column("username", sa.String(length=100), nullable=False),
+            sa.Column("display_name", sa.String(length=200), nullable=False),
+            sa.Column("password_hash", sa.String(length=300), nullable=False),
+            sa.Column("role", sa.String(length=16), nullable=False),
+            sa.Column("scope", sa.JSON(), nullable=False),
+            sa.Column("active", sa.Boolean(), nullable=False),
+            sa.Column("session_epoch", sa.Integer(), nullable=False),
+            sa.Column("created_at", sa.DateTime(), nullable=False),
+            sa.PrimaryKeyConstraint("id"),
+            sa.UniqueConstraint("username"),
         )
-    if not _exists('web_audit'):
-        op.create_table('web_audit',
-        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column('at', sa.DateTime(), nullable=False),
-        sa.Column('actor', sa.String(length=100), nullable=False),
-        sa.Column('action', sa.String(length=50), nullable=False),
-        sa.Column('target', sa.String(length=200), nullable=False),
-        sa.Column('detail', sa.JSON(), nullable=False),
-        sa.PrimaryKeyConstraint('id')
+    if not _exists("web_audit"):
+        op.create_table(
+            "web_audit",
+            sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+            sa.Column("at", sa.DateTime(), nullable=False),
+            sa.Column("actor", sa.String(length=100), nullable=False),
+            sa.Column("action", sa.String(length=50), nullable=False),
+            sa.Column("target", sa.String(length=200), nullable=False),
+            sa.Column("detail", sa.JSON(), nullable=False),
+            sa.PrimaryKeyConstraint("id"),
         )
-        with op.batch_alter_table('web_audit', schema=None) as batch_op:
-            batch_op.create_index(batch_op.f('ix_web_audit_at'), ['at'], unique=False)
+        with op.batch_alter_table("web_audit", schema=None) as batch_op:
+            batch_op.create_index(batch_op.f("ix_web_audit_at"), ["at"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('web_audit', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_web_audit_at'))
+    with op.batch_alter_table("web_audit", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_web_audit_at"))
 
-    op.drop_table('web_audit')
-    op.drop_table('web_users')
+    op.drop_table("web_audit")
+    op.drop_table("web_users")

@@ -1,0 +1,293 @@
+"""The project's one vocabulary: every enumerated term of MODEL.md and its Japanese label.
+
+Every layer (core, sources, store, API schemas, CLI options, reports, pages) takes its codes and
+labels from here; nothing re-declares them. String enums compare equal to their codes, so a value
+read from a file or a database row can be used where a member is expected.
+
+Also here, because every layer applies them: ``admissible_offers`` (clinics never admit) and
+``CodeSet`` (area membership by 2-/5-digit municipality codes).
+"""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class Capability(enum.IntFlag):
+    """One requirement of a 協力医療機関 (①②③ of the 2024 改定), as a bit of a mask."""
+
+    CONSULT = 1  # ① 相談対応
+    CARE = 2  # ② 診療
+    ADMIT = 4  # ③ 入院受入 (hospitals only)
+
+    @property
+    def code(self) -> str:
+        return CAPABILITY_CODES[self]
+
+    @property
+    def label_ja(self) -> str:
+        return CAPABILITY_LABELS_JA[self]
+
+
+ALL_MASK = 0b111
+CAPABILITIES: tuple[Capability, ...] = (Capability.CONSULT, Capability.CARE, Capability.ADMIT)
+CAPABILITY_CODES = {
+    Capability.CONSULT: "consult",
+    Capability.CARE: "care",
+    Capability.ADMIT: "admit",
+}
+CAPABILITY_LABELS_JA = {
+    Capability.CONSULT: "①相談対応",
+    Capability.CARE: "②診療",
+    Capability.ADMIT: "③入院受入",
+}
+
+
+class _Labelled(enum.StrEnum):
+    """A string enum whose members carry a Japanese label from ``LABELS_JA``."""
+
+    @property
+    def label_ja(self) -> str:
+        return LABELS_JA[type(self)][self]
+
+    @classmethod
+    def codes(cls) -> tuple[str, ...]:
+        return tuple(m.value for m in cls)
+
+
+class Duty(_Labelled):
+    """Whether covering the requirements is a legal duty or an effort obligation."""
+
+    MANDATORY = "mandatory"  # 義務
+    EFFORT = "effort"  # 努力義務
+
+
+class FacilityKind(_Labelled):
+    """Facility kinds of MODEL.md (地域密着型 variants share the code)."""
+
+    TOKUYO = "tokuyo"
+    ROKEN = "roken"
+    IRYOIN = "iryoin"
+    YOGO = "yogo"
+    KEIHI = "keihi"
+    TOKUTEI = "tokutei"
+    GH = "gh"
+
+
+class InstitutionKind(_Labelled):
+    """A hospital (may admit) or a clinic (never admits)."""
+
+    HOSPITAL = "hospital"
+    CLINIC = "clinic"
+
+
+class Status(_Labelled):
+    """A facility's compliance status, in the categories of the 令和7年12月25日 table."""
+
+    ALL = "all"
+    PARTIAL = "partial"
+    NONE = "none"
+    NO_PARTNER = "no_partner"
+    UNKNOWN = "unknown"
+
+
+class ProposalStatus(_Labelled):
+    """Where a proposed partnership stands: proposed → contacted → agreed | declined | withdrawn."""
+
+    PROPOSED = "proposed"
+    CONTACTED = "contacted"
+    AGREED = "agreed"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+
+
+# proposed → contacted → agreed | declined | withdrawn; a call that ends at once may skip contacted.
+PROPOSAL_TRANSITIONS: dict[ProposalStatus, frozenset[ProposalStatus]] = {
+    ProposalStatus.PROPOSED: frozenset(
+        {
+            ProposalStatus.CONTACTED,
+            ProposalStatus.AGREED,
+            ProposalStatus.DECLINED,
+            ProposalStatus.WITHDRAWN,
+        }
+    ),
+    ProposalStatus.CONTACTED: frozenset(
+        {ProposalStatus.AGREED, ProposalStatus.DECLINED, ProposalStatus.WITHDRAWN}
+    ),
+    ProposalStatus.AGREED: frozenset({ProposalStatus.WITHDRAWN}),
+    ProposalStatus.DECLINED: frozenset({ProposalStatus.PROPOSED}),
+    ProposalStatus.WITHDRAWN: frozenset({ProposalStatus.PROPOSED}),
+}
+
+
+class Mode(_Labelled):
+    """How a run chooses its proposal: the exact optimum or one of the two baselines."""
+
+    OPTIMAL = "optimal"
+    GREEDY = "greedy"
+    STABLE = "stable"
+
+
+class Source(_Labelled):
+    """The registry and filing formats the importers read."""
+
+    KAIGO = "kaigo"
+    NAVII = "navii"
+    KOUSEIKYOKU = "kouseikyoku"
+    FILINGS = "filings"
+    DECLARATIONS = "declarations"
+
+
+class Reason(_Labelled):
+    """Why a missing capability of a facility stays uncovered."""
+
+    NO_CANDIDATE = "no_candidate"
+    OFFERS_UNKNOWN = "offers_unknown"
+    CAPACITY = "capacity"
+    PARTNER_LIMIT = "partner_limit"
+    UNKNOWN_EXCLUDED = "unknown_excluded"
+
+
+class GeocodePrecision(_Labelled):
+    """How a point was found: the registry's own coordinates or the municipality's point."""
+
+    EXACT = "exact"
+    MUNICIPALITY = "municipality"
+
+
+class Level(enum.IntEnum):
+    """The objective levels of MODEL.md in lexicographic order (1 is the most important)."""
+
+    MANDATORY_FULL = 1
+    EFFORT_FULL = 2
+    PAIRS_COVERED = 3
+    PARTNERSHIPS = 4
+    DISTANCE = 5
+
+    @property
+    def key(self) -> str:
+        """The level's name in ``summary.json`` and the Objective fields."""
+        return self.name.lower() if self is not Level.DISTANCE else "distance_km"
+
+    @property
+    def label_ja(self) -> str:
+        return LEVEL_LABELS_JA[self]
+
+
+LEVEL_LABELS_JA = {
+    Level.MANDATORY_FULL: "義務施設の充足数",
+    Level.EFFORT_FULL: "努力義務施設の充足数",
+    Level.PAIRS_COVERED: "充足した要件数",
+    Level.PARTNERSHIPS: "新規連携数",
+    Level.DISTANCE: "総距離 (km)",
+}
+
+LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
+    Duty: {Duty.MANDATORY: "義務", Duty.EFFORT: "努力義務"},
+    FacilityKind: {
+        FacilityKind.TOKUYO: "介護老人福祉施設",
+        FacilityKind.ROKEN: "介護老人保健施設",
+        FacilityKind.IRYOIN: "介護医療院",
+        FacilityKind.YOGO: "養護老人ホーム",
+        FacilityKind.KEIHI: "軽費老人ホーム",
+        FacilityKind.TOKUTEI: "特定施設入居者生活介護",
+        FacilityKind.GH: "認知症対応型共同生活介護",
+    },
+    InstitutionKind: {InstitutionKind.HOSPITAL: "病院", InstitutionKind.CLINIC: "診療所"},
+    Status: {
+        Status.ALL: "全ての要件を満たす",
+        Status.PARTIAL: "要件の一部を満たす",
+        Status.NONE: "協力医療機関はあるが要件を満たさない",
+        Status.NO_PARTNER: "協力医療機関なし",
+        Status.UNKNOWN: "届出なし(不明)",
+    },
+    ProposalStatus: {
+        ProposalStatus.PROPOSED: "提案中",
+        ProposalStatus.CONTACTED: "打診中",
+        ProposalStatus.AGREED: "合意",
+        ProposalStatus.DECLINED: "辞退",
+        ProposalStatus.WITHDRAWN: "取り下げ",
+    },
+    Mode: {Mode.OPTIMAL: "最適化", Mode.GREEDY: "近い順 (比較用)", Mode.STABLE: "安定マッチング"},
+    Source: {
+        Source.KAIGO: "介護サービス情報公表",
+        Source.NAVII: "医療情報ネット (ナビイ)",
+        Source.KOUSEIKYOKU: "厚生局 届出受理名簿",
+        Source.FILINGS: "協力医療機関の届出",
+        Source.DECLARATIONS: "医療機関の申し出",
+    },
+    Reason: {
+        Reason.NO_CANDIDATE: "範囲内に提供できる医療機関なし",
+        Reason.OFFERS_UNKNOWN: "範囲内の医療機関の提供内容が不明 (名簿・申し出が必要)",
+        Reason.CAPACITY: "候補はあるが受入枠が他施設で埋まった",
+        Reason.PARTNER_LIMIT: "新規協力医療機関数の上限",
+        Reason.UNKNOWN_EXCLUDED: "届出なしのため対象外",
+    },
+    GeocodePrecision: {
+        GeocodePrecision.EXACT: "所在地の座標",
+        GeocodePrecision.MUNICIPALITY: "市区町村の代表点 (概略位置)",
+    },
+}
+
+
+def admissible_offers(kind: str, offers: int) -> int:
+    """What an institution of ``kind`` can really offer: clinics never admit (「③は病院に限る」)."""
+    if kind == InstitutionKind.CLINIC:
+        return offers & ~Capability.ADMIT & ALL_MASK
+    return offers & ALL_MASK
+
+
+def code5_of(value: object) -> str:
+    """The first five digits of a municipality code (``392014`` → ``39201``); "" if not a code."""
+    text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    if not text.isdigit():
+        return ""
+    if len(text) == 4:  # Excel dropped the leading zero of 01…09
+        text = "0" + text
+    return text[:5] if len(text) in (5, 6) else ""
+
+
+@dataclass(frozen=True)
+class CodeSet:
+    """An area as municipality codes: 2-digit prefecture codes and 5-digit municipality codes.
+
+    A municipality belongs to the set when its 5-digit code is listed or its first two digits
+    name a listed prefecture. ``contains`` is the in-memory test; the store's SQL filter
+    (``matcher.store.areas.member_filter``) reads ``prefectures`` and ``municipalities``.
+    """
+
+    prefectures: frozenset[str] = frozenset()
+    municipalities: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, codes: Iterable[str]) -> CodeSet:
+        """Split codes by length (2 → prefecture, 5 → municipality); ``ValueError`` otherwise."""
+        two: set[str] = set()
+        five: set[str] = set()
+        for raw in codes:
+            code = unicodedata.normalize("NFKC", str(raw)).strip()
+            if code.isdigit() and len(code) <= 2:
+                two.add(code.zfill(2))
+            elif code5_of(code):
+                five.add(code5_of(code))
+            else:
+                raise ValueError(f"市区町村コード「{raw}」が不正です (5桁または6桁、都道府県は2桁)")
+        return cls(frozenset(two), frozenset(five))
+
+    def contains(self, municipality_code: str) -> bool:
+        """Whether the municipality (any 5- or 6-digit form) lies in the set."""
+        code = code5_of(municipality_code)
+        return bool(code) and (code in self.municipalities or code[:2] in self.prefectures)
+
+    def __contains__(self, municipality_code: object) -> bool:
+        return isinstance(municipality_code, str) and self.contains(municipality_code)
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Every code of the set, sorted (prefectures first)."""
+        return tuple(sorted(self.prefectures)) + tuple(sorted(self.municipalities))

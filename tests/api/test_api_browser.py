@@ -1,0 +1,105 @@
+"""The pages in headless Chromium (Debian ``chromium`` driven by Playwright): log in, open the map,
+open a facility, mark a proposal agreed, see the dashboard change. Tiles point to a closed port:
+the map must work without a tile server.
+
+Without ``/usr/bin/chromium`` (or Playwright) the test is skipped with the reason, except under
+``CI=true``, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+from api_support import PASSWORD, make_app
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _require_browser():
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        missing = "Playwright for Python がインストールされていません (pip install playwright)"
+    if missing is None and not os.path.exists(CHROMIUM):
+        missing = f"{CHROMIUM} がありません (apt-get install -y chromium)"
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true ではブラウザのテストを省略できません: {missing}")
+        pytest.skip(missing)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path):
+    _require_browser()
+    import uvicorn
+
+    from matcher.store.workflow import plan
+
+    app = make_app(tmp_path, tiles_url="http://127.0.0.1:9/{z}/{x}/{y}.png")
+    with app.state.store.write() as s:
+        plan(s, "area-a", actor="test")
+    port = _free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(10)
+    app.state.store.dispose()
+
+
+def test_login_map_facility_agree_dashboard(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(server + "/")
+            assert "/login" in page.url
+            page.fill("input[name=username]", "coord_a")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(server + "/")
+            before = int(page.inner_text('td[data-kind="total"][data-status="all"]'))
+
+            page.click("text=地図")
+            page.wait_for_selector("#map[data-loaded]")
+            assert page.locator("path.fac-marker").count() == 2
+            assert page.locator("path.proposal-line").count() >= 1
+
+            page.click("#facility-list >> text=あおばグループホーム")
+            page.wait_for_selector("#proposals")
+            assert page.get_attribute("#facility-status", "data-status") == "partial"
+            page.locator("#proposals button.act-agreed").first.click()
+            page.wait_for_selector(".flash")
+            assert page.get_attribute("#facility-status", "data-status") == "all"
+
+            page.click("text=ダッシュボード")
+            after = int(page.inner_text('td[data-kind="total"][data-status="all"]'))
+            assert after == before + 1
+            assert int(page.inner_text('[data-proposals="agreed"]')) == 1
+        finally:
+            browser.close()

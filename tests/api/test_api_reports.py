@@ -1,0 +1,101 @@
+"""GET /api/runs/{id}/reports: a stored run's reports as one ZIP, scoped like the run itself."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from api_support import login, make_app
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+
+from matcher.store.workflow import plan
+
+
+@pytest.fixture()
+def app(tmp_path):
+    app = make_app(tmp_path)
+    with app.state.store.write() as s:
+        app.state.run_a = plan(s, "area-a", actor="coord_a")
+        app.state.run_b = plan(s, "area-b", actor="coord_b")
+    yield app
+    app.state.jobs.join_all()
+    app.state.store.dispose()
+
+
+@pytest.fixture()
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def workbook_pairs(data: bytes) -> set[tuple[str, str]]:
+    wb = load_workbook(io.BytesIO(data), read_only=True)
+    pairs = set()
+    for name in wb.sheetnames[6:]:  # one sheet per municipality after the fixed ones
+        rows = list(wb[name].iter_rows(values_only=True))
+        cols = [k for k, h in enumerate(rows[0]) if str(h).endswith("医療機関ID")]
+        pairs |= {(row[0], row[k]) for row in rows[1:] for k in cols if row[k]}
+    wb.close()
+    return pairs
+
+
+@pytest.mark.parametrize("user", ["coord_a", "viewer_a", "pref"])
+def test_reports_zip_holds_the_runs_proposals(app, client, user):
+    login(client, user)
+    run = app.state.run_a
+    r = client.get(f"/api/runs/{run.run_id}/reports", params={"date": "2026-04-01"})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/zip"
+    assert f"run-{run.run_id}-reports.zip" in r.headers["content-disposition"]
+    assert r.headers["x-report-input-exact"] == "true"
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    names = set(z.namelist())
+    assert {
+        "index.html",
+        "report.xlsx",
+        "overview.html",
+        "institutions.html",
+        "facilities.html",
+        "csv/proposals.csv",
+        "chart_status.png",
+    } <= names
+    assert not any(n.endswith(".pdf") for n in names)  # PDFs only on request
+    want = {(p.facility_id, p.institution_id) for p in run.result.proposals}
+    assert want and workbook_pairs(z.read("report.xlsx")) == want
+    assert "あと 364 日" in z.read("overview.html").decode("utf-8")
+    notice = z.read("facilities.html").decode("utf-8")
+    assert "あおばグループホーム" in notice and "むろと特養" not in notice  # area B stays out
+    assert z.read("csv/proposals.csv").startswith(b"\xef\xbb\xbf")
+
+
+def test_reports_of_another_areas_run_is_404(app, client):
+    login(client, "coord_a")
+    r = client.get(f"/api/runs/{app.state.run_b.run_id}/reports")
+    assert r.status_code == 404
+    assert r.json()["detail"] == f"計算 {app.state.run_b.run_id} は見つかりません"
+    assert client.get("/api/runs/999/reports").status_code == 404
+
+
+def test_reports_need_a_login(app, client):
+    r = client.get(f"/api/runs/{app.state.run_a.run_id}/reports")
+    assert r.status_code == 401 and r.json()["detail"] == "ログインしてください"
+
+
+def test_reports_bad_query_is_422(app, client):
+    login(client, "coord_a")
+    r = client.get(f"/api/runs/{app.state.run_a.run_id}/reports", params={"date": "2026/04/01"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "date"
+
+
+def test_reports_with_pdf_on_request(app, client):
+    from reports_case import pdf_tools_or_skip
+
+    pdf_tools_or_skip()
+    login(client, "viewer_a")
+    r = client.get(f"/api/runs/{app.state.run_a.run_id}/reports", params={"pdf": "true"})
+    assert r.status_code == 200, r.text
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    for name in ("overview.pdf", "institutions.pdf", "facilities.pdf"):
+        assert z.read(name).startswith(b"%PDF"), name

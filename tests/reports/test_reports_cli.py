@@ -1,0 +1,100 @@
+"""``kyoryoku report`` end to end on the hand-made case, and its errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from openpyxl import load_workbook
+from reports_case import instance
+from typer.testing import CliRunner
+
+from matcher.cli import app
+from matcher.sources.simple_csv import write_facilities, write_institutions
+
+runner = CliRunner()
+
+
+def _inputs(tmp_path: Path) -> tuple[Path, Path]:
+    inst = instance()
+    return (
+        write_facilities(inst.facilities, tmp_path / "facilities.csv"),
+        write_institutions(inst.institutions, tmp_path / "institutions.csv"),
+    )
+
+
+def test_report_command_writes_everything(tmp_path: Path) -> None:
+    facs, insts = _inputs(tmp_path)
+    out = tmp_path / "out"
+    r = runner.invoke(
+        app,
+        [
+            "report",
+            "--facilities",
+            str(facs),
+            "--institutions",
+            str(insts),
+            "--out",
+            str(out),
+            "--pdf",
+            "none",
+            "--date",
+            "2026-04-01",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "帳票を書き出しました" in r.output and "医療機関への依頼 2 件" in r.output
+    assert "施設へのお知らせ 4 件" in r.output
+    wb = load_workbook(out / "report.xlsx")
+    assert "高知市" in wb.sheetnames
+    assert (out / "institutions" / "H1.html").is_file() and (
+        out / "facilities" / "F4.html"
+    ).is_file()
+    assert "あと 364 日" in (out / "overview.html").read_text("utf-8")
+    assert (out / "csv" / "proposals.csv").is_file()
+
+
+def test_report_command_rejects_bad_options(tmp_path: Path) -> None:
+    facs, insts = _inputs(tmp_path)
+    r = runner.invoke(
+        app,
+        [
+            "report",
+            "--facilities",
+            str(facs),
+            "--institutions",
+            str(insts),
+            "--out",
+            str(tmp_path / "o"),
+            "--pdf",
+            "paper",
+        ],
+    )
+    assert r.exit_code == 2 and "不明な PDF の指定「paper」" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "report",
+            "--facilities",
+            str(facs),
+            "--institutions",
+            str(insts),
+            "--out",
+            str(tmp_path / "o"),
+            "--date",
+            "2026/04/01",
+        ],
+    )
+    assert r.exit_code == 2 and "--date の日付「2026/04/01」が不正です" in r.output
+    r = runner.invoke(
+        app,
+        [
+            "report",
+            "--facilities",
+            str(tmp_path / "none.csv"),
+            "--institutions",
+            str(insts),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert r.exit_code == 2 and "ファイルを開けません" in r.output
