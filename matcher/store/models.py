@@ -325,3 +325,39 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(50))
     target: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class WebSessionRow(Base):
+    """A server-side login session of the web service (``api.sessions``).
+
+    ``id`` is the SHA-256 of the token the browser or API client holds (the token itself is never
+    stored). A session ends at ``expires_at`` (absolute), after the idle limit since
+    ``last_seen_at``, or when revoked (logout, password change, administrator).
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("web_users.id", ondelete="CASCADE"), index=True
+    )
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_by: Mapped[str] = mapped_column(String(100), default="")
+    revoked_reason: Mapped[str] = mapped_column(String(32), default="")
+    client: Mapped[str] = mapped_column(String(100), default="")
+
+
+class LoginThrottleRow(Base):
+    """Failed logins per account (``user:NAME``) or client address (``addr:IP``) and the lock
+    they caused (``api.throttle``)."""
+
+    __tablename__ = "web_login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

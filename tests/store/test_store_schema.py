@@ -22,7 +22,8 @@ def test_migrations_ship_inside_the_package():
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert list((MIGRATIONS / "versions").glob("0001_*.py"))
     assert list((MIGRATIONS / "versions").glob("0002_*.py"))
-    assert head_revision() == "0002"
+    assert list((MIGRATIONS / "versions").glob("0003_*.py"))
+    assert head_revision() == "0003_sessions"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):
