@@ -1,4 +1,5 @@
-"""``kyoryoku serve`` and ``kyoryoku users``: the web service and its users (registered by cli.py)."""
+"""``kyoryoku serve`` and ``kyoryoku users``: the web service and its users (added to the command li
+ne by the ``kyoryoku.cli`` entry point)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ DEMO_USER = "demo"
 
 def _guard(fn, *args, **kwargs):
     """Errors in user data or options become Japanese messages and exit code 2 (see cli)."""
-    from .cli import run_guarded
+    from matcher.cli.common import run_guarded
 
     return run_guarded(fn, *args, **kwargs)
 
@@ -43,7 +44,7 @@ def users_add(
     ),
 ) -> None:
     """ユーザーを作成します (既にいればパスワード・役割・担当地域を更新)。"""
-    from .cli import out
+    from matcher.cli.common import out
 
     pw = password or secrets.token_urlsafe(12)
     user = _guard(_add_user, database_url, username, pw, role, scope, display_name)
@@ -55,9 +56,9 @@ def users_add(
 
 
 def _add_user(database_url, username, password, role, scope, display_name):
-    from api.users import add_user
+    from matcher.store.db import open_store
 
-    from .store.db import open_store
+    from .users import add_user
 
     store = open_store(database_url, upgrade=True)
     with store.write() as s:
@@ -67,10 +68,10 @@ def _add_user(database_url, username, password, role, scope, display_name):
 @users_app.command("list")
 def users_list(database_url: str | None = typer.Option(None, "--database-url")) -> None:
     """ユーザーの一覧を表示します。"""
-    from api.users import list_users
+    from matcher.cli.common import out
+    from matcher.store.db import open_store
 
-    from .cli import out
-    from .store.db import open_store
+    from .users import list_users
 
     store = open_store(database_url, upgrade=True)
     with store.read() as s:
@@ -83,13 +84,13 @@ def load_sample(
 ) -> str:
     """Import the bundled sample, define its areas, create the demo users, plan the 連携拠点 area.
     Returns the demo coordinator's password."""
-    from api.users import add_user
+    from matcher.sources.simple_csv import load_facilities, load_institutions
+    from matcher.store.areas import save_area
+    from matcher.store.db import open_store
+    from matcher.store.imports import import_simple
+    from matcher.store.workflow import list_proposals, plan
 
-    from .sources.simple_csv import load_facilities, load_institutions
-    from .store.areas import save_area
-    from .store.db import open_store
-    from .store.imports import import_simple
-    from .store.workflow import list_proposals, plan
+    from .users import add_user
 
     store = open_store(database_url, upgrade=True)
     facs = load_facilities(sample_dir / "facilities.csv").items
@@ -139,28 +140,30 @@ def serve(
     ),
 ) -> None:
     """Web 画面と API を起動します (http://HOST:PORT、API 仕様は /docs)。"""
-    from .cli import out
+    from matcher.cli.common import out
 
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - depends on the installation
-        from .cli import err
+        from matcher.cli.common import err
 
         err.print("[bold red]uvicorn がインストールされていません[/] (pip install uvicorn)")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     if sample is not None:
         pw = _guard(load_sample, database_url, sample, demo_password)
         out.print(
-            f"サンプルを読み込みました。デモ ユーザー: [bold]{DEMO_USER}[/] / パスワード: [bold]{pw}[/]"
+            f"サンプルを読み込みました。デモ ユーザー: [bold]{DEMO_USER}[/] / パスワード: [bold]"
+            f"{pw}[/]"
             f"(県担当: demo-pref、閲覧: demo-viewer、同じパスワード)"
         )
-    from api.main import create_app
+    from .main import create_app
 
     app = _guard(create_app, database_url, tiles_url=tiles_url)
     out.print(f"http://{host}:{port}/ で起動します (終了は Ctrl+C)")
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
-def register_web_commands(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``users`` to the ``kyoryoku`` command line."""
     app.command("serve")(serve)
     app.add_typer(users_app, name="users")

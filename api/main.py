@@ -6,7 +6,6 @@ web's users and audit tables) and mounts one router per resource.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 
+from matcher.settings import get_settings
 from matcher.store.db import open_store
 
 from . import errors
@@ -35,7 +35,6 @@ from .routes import (
 )
 
 HERE = Path(__file__).parent
-DEFAULT_TILES = "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png"
 TILES_ATTRIBUTION = '<a href="https://maps.gsi.go.jp/development/ichiran.html">地理院タイル</a>'
 
 
@@ -58,21 +57,22 @@ def create_app(
         version="0.1.0",
         description="在宅医療連携拠点のコーディネーター向け API。ログインは POST /api/session。",
     )
-    key = secret_key or os.environ.get("KYORYOKU_SECRET_KEY") or secrets.token_urlsafe(32)
+    settings = get_settings()
+    key = secret_key or settings.secret_key or secrets.token_urlsafe(32)
     app.state.store = store
     app.state.serializer = URLSafeTimedSerializer(key, salt="kyoryoku-session")
     app.state.login_serializer = URLSafeTimedSerializer(key, salt="kyoryoku-login-form")
     app.state.session_seconds = int(
-        session_seconds or os.environ.get("KYORYOKU_SESSION_SECONDS") or 8 * 3600
+        session_seconds or settings.session_seconds
     )
     app.state.tiles_url = (
-        tiles_url if tiles_url is not None else os.environ.get("KYORYOKU_TILES_URL", DEFAULT_TILES)
+        tiles_url if tiles_url is not None else settings.tiles_url
     )
     app.state.tiles_attribution = TILES_ATTRIBUTION
     app.state.secure_cookies = (
         secure_cookies
         if secure_cookies is not None
-        else os.environ.get("KYORYOKU_SECURE_COOKIES", "") == "1"
+        else settings.secure_cookies
     )
     app.state.run_wait = run_wait
     app.state.jobs = Jobs(store)

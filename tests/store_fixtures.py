@@ -15,11 +15,10 @@ import pytest
 from sqlalchemy import MetaData, create_engine, select, text
 
 from matcher.model import Facility, Institution
+from matcher.settings import get_settings
 from matcher.store.db import Store, open_store
 
-PG_BASE = os.environ.get(
-    "KYORYOKU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_BASE = get_settings().test_pg_url
 DATABASES = ["sqlite", "postgresql"]
 
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
-from .cli import _load_instance, app, err, out, run_guarded
+from .common import MAX_KM_DEFAULT, err, load_instance, out, run_guarded
 
 
-@app.command("gaps")
 def gaps_cmd(
     facilities: Path = typer.Argument(..., help="施設一覧 CSV (facilities.csv)"),
     institutions: Path = typer.Argument(..., help="医療機関一覧 CSV (institutions.csv)"),
@@ -17,9 +16,7 @@ def gaps_cmd(
     area: str = typer.Option(
         "", "--area", help="市区町村コードの先頭 (例: 39 = 高知県, 39201 = 高知市)"
     ),
-    max_km: str = typer.Option(
-        "consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"
-    ),
+    max_km: str = typer.Option(MAX_KM_DEFAULT, "--max-km", help="要件ごとの最大距離 (km)"),
     max_new_partners: int = typer.Option(
         2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
     ),
@@ -32,14 +29,15 @@ def gaps_cmd(
         5, "--site-capacity", help="新設医療機関の受入枠 (what-if)"
     ),
 ) -> None:
-    """地域の受入枠の不足・空白地域・広域連携の必要性を分析し、表 (CSV) と地図 (PNG) を書き出します。"""
-    from .gaps.access import DECAYS
-    from .gaps.region import Region, restrict_area
-    from .gaps.tables import gap_tables
-    from .gaps.whatif import WhatIfStats
-    from .match import match
-    from .params import MatchParams, parse_max_km
-    from .sources.textfile import write_csv
+    """地域の受入枠の不足・空白地域・広域連携の必要性を分析し、表 (CSV) と地図 (PNG) を書き出します
+    。"""
+    from ..gaps.access import DECAYS
+    from ..gaps.region import Region, restrict_area
+    from ..gaps.tables import gap_tables
+    from ..gaps.whatif import WhatIfStats
+    from ..match import match
+    from ..params import MatchParams, parse_max_km
+    from ..sources.textfile import write_csv
 
     if decay not in DECAYS:
         err.print(f"[bold red]エラー:[/] 不明な距離減衰「{decay}」(使えるのは {', '.join(DECAYS)})")
@@ -49,7 +47,7 @@ def gaps_cmd(
             max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor
         )
     )
-    instance = run_guarded(_load_instance, facilities, institutions)
+    instance = run_guarded(load_instance, facilities, institutions)
     if area:
         instance = restrict_area(instance, area)
         if not instance.facilities:
@@ -74,7 +72,8 @@ def gaps_cmd(
     out.print(f"範囲内に候補のない (施設, 要件): {len(tables['uncoverable'])} 件")
     if whatif:
         out.print(
-            f"what-if: {stats.candidates} 件を評価 (再計算 {stats.resolved}、証明 {stats.witnessed}、"
+            f"what-if: {stats.candidates} 件を評価 (再計算 {stats.resolved}、証明 {stats.witnessed}"
+            "、"
             f"省略 {sum(stats.skipped.values())}) {stats.seconds:.1f} 秒"
         )
     out.print(f"結果を書き出しました: {out_dir.resolve()}")
@@ -96,7 +95,7 @@ def _write_map(region, result, uncoverable, path: Path) -> Path | None:
         return None
     import numpy as np
 
-    from .gaps.plot import region_map
+    from ..gaps.plot import region_map
 
     after = {o.facility_id: o.missing_after == 0 for o in result.outcomes}
     full = np.array([after.get(fid, False) for fid in region.facility_ids], bool)
@@ -106,3 +105,8 @@ def _write_map(region, result, uncoverable, path: Path) -> Path | None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``gaps``."""
+    app.command("gaps")(gaps_cmd)

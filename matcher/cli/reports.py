@@ -13,8 +13,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .cli import _load_instance, err, out, print_summary, run_guarded
-from .cli_store import URL_HELP
+from .common import MAX_KM_DEFAULT, URL_HELP, err, load_instance, out, print_summary, run_guarded
+from .store import open_store_checked
 
 
 def _parse_date(text: str | None) -> dt.date | None:
@@ -43,9 +43,7 @@ def report_cmd(
     ),
     out_dir: Path = typer.Option(Path("out/reports"), "--out", help="出力フォルダ"),
     mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
-    max_km: str = typer.Option(
-        "consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"
-    ),
+    max_km: str = typer.Option(MAX_KM_DEFAULT, "--max-km", help="要件ごとの最大距離 (km)"),
     max_new_partners: int = typer.Option(
         2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
     ),
@@ -63,20 +61,22 @@ def report_cmd(
     計算IDを指定するとデータベースに保存した計算の提案から、省略すると --facilities と
     --institutions の CSV でマッチングを実行して作成します。
     """
-    from .reports import PDF_MODES, STAGES_JA, write_reports
+    from ..reports import PDF_MODES, STAGES_JA, write_reports
 
     run_guarded(_check_pdf, pdf, PDF_MODES)
     today = run_guarded(_parse_date, date)
     if run is None and (facilities is None or institutions is None):
         err.print(
-            "[bold red]エラー:[/] 計算ID、または --facilities と --institutions の両方を指定してください "
+            "[bold red]エラー:[/] 計算ID、または --facilities と --institutions の両方を指定してく"
+            "ださい "
             "(例: kyoryoku report 3 --out out/reports)",
             highlight=False,
         )
         raise typer.Exit(2)
     if run is not None and (facilities is not None or institutions is not None):
         err.print(
-            "[bold red]エラー:[/] 計算IDを指定したときは --facilities と --institutions は使えません "
+            "[bold red]エラー:[/] 計算IDを指定したときは --facilities と --institutions は使えませ"
+            "ん "
             "(入力はデータベースから読みます)",
             highlight=False,
         )
@@ -89,7 +89,7 @@ def report_cmd(
             f"医療機関 {len(instance.institutions)} 件、提案 {len(result.proposals)} 件"
         )
     else:
-        from .params import MatchParams, parse_max_km
+        from ..params import MatchParams, parse_max_km
 
         params = run_guarded(
             lambda: MatchParams(
@@ -100,9 +100,10 @@ def report_cmd(
                 include_unknown=not skip_unknown,
             )
         )
-        instance = run_guarded(_load_instance, facilities, institutions)
+        instance = run_guarded(load_instance, facilities, institutions)
         err.print(
-            f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件"
+            f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} "
+            "件"
         )
     with Progress(
         TextColumn("{task.description}"),
@@ -122,14 +123,15 @@ def report_cmd(
             bar.update(tasks[stage], completed=done, total=total or None)
 
         if run is None:
-            from .match import match
+            from ..match import match
 
             result = run_guarded(match, instance, params, mode, None, progress)
         files = run_guarded(write_reports, instance, result, out_dir, progress, today, pdf, notes)
     print_summary(result)
     out.print(f"帳票を書き出しました: {out_dir.resolve()}")
     out.print(
-        f"  目次 {files.files['index'].name} ・ Excel {files.files['workbook'].name} ・ PDF {len(files.pdfs)} 件"
+        f"  目次 {files.files['index'].name} ・ Excel {files.files['workbook'].name} ・ PDF "
+        f"{len(files.pdfs)} 件"
     )
     out.print(f"  医療機関への依頼 {len(files.institution_pages)} 件 (institutions/)")
     out.print(f"  施設へのお知らせ {len(files.facility_pages)} 件 (facilities/)")
@@ -139,10 +141,9 @@ def report_cmd(
 
 def _stored_run(run_id: int, url: str | None):
     """Instance, result and notes of stored run ``run_id`` (exit code 2 when it does not exist)."""
-    from .cli_store import _open
-    from .store.report_input import run_input
+    from ..store.report_input import run_input
 
-    with _open(url) as store:
+    with open_store_checked(url) as store:
 
         def work():
             with store.read() as s:
@@ -152,6 +153,6 @@ def _stored_run(run_id: int, url: str | None):
     return got.instance, got.result, got.notes
 
 
-def register_report_commands(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add ``report`` to the main command line."""
     app.command("report")(report_cmd)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from .common import out, run_guarded
+
 
 def sample_cmd(
     out_dir: Path = typer.Option(Path("data/sample/registry"), "--out", help="出力フォルダ"),
@@ -20,13 +22,14 @@ def sample_cmd(
     ),
 ) -> None:
     """合成した地域を、公開データ・名簿・届出・申出の実際の形式 (CSV/Excel) で書き出します。"""
-    from .generate import generate
-    from .sources.sample_region import run_importers, write_sample_region
+    from ..generate import generate
+    from ..sources.sample_region import run_importers, write_sample_region
 
     instance = run_guarded(generate, prefecture, scale, seed)
     files = run_guarded(write_sample_region, instance, out_dir)
     out.print(
-        f"書き出しました: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件 "
+        f"書き出しました: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)}"
+        " 件 "
         f"→ {out_dir.resolve()} ({len(files.all())} ファイル)"
     )
     if build is not None:
@@ -35,10 +38,6 @@ def sample_cmd(
                 out.print(line, markup=False, highlight=False)
 
 
-def register_sample_commands(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add ``sample`` to the main ``kyoryoku`` app."""
     app.command("sample")(sample_cmd)
-
-
-# Imported last: ``matcher.cli`` imports this module at its end, and either may be imported first.
-from .cli import out, run_guarded  # noqa: E402

@@ -1,4 +1,4 @@
-"""The store's commands: ``kyoryoku db …``, ``run``, ``proposals …`` and ``export`` (Japanese messages).
+"""The store's commands: ``kyoryoku db …``, ``run``, ``proposals …``, ``export`` (in Japanese).
 
 SQLAlchemy is imported inside the commands so that ``kyoryoku match`` does not need it.
 """
@@ -12,7 +12,15 @@ from pathlib import Path
 
 import typer
 
-URL_HELP = "データベース URL (省略時は環境変数 KYORYOKU_DATABASE_URL、なければ ./kyoryoku.db)"
+from .common import (
+    MAX_KM_DEFAULT,
+    URL_HELP,
+    err,
+    load_instance,
+    out,
+    print_summary,
+    run_guarded,
+)
 
 db_app = typer.Typer(help="データベース (作成・更新・取り込み・地域)", no_args_is_help=True)
 proposals_app = typer.Typer(help="提案の一覧と状態の変更", no_args_is_help=True)
@@ -28,9 +36,9 @@ def _actor(actor: str | None) -> str:
 
 
 @contextmanager
-def _open(url: str | None, upgrade: bool = False):
+def open_store_checked(url: str | None, upgrade: bool = False):
     """The store, migrated (``upgrade``) or checked to be; its connections closed at the end."""
-    from .store.db import open_store
+    from ..store.db import open_store
 
     store = run_guarded(open_store, url)
     try:
@@ -46,12 +54,13 @@ def _open(url: str | None, upgrade: bool = False):
 @db_app.command("upgrade")
 def upgrade_cmd(url: str | None = typer.Option(None, "--db", help=URL_HELP)) -> None:
     """データベースを作成し、スキーマを最新にします (何度実行しても安全です)。"""
-    from .store.db import database_url
-    from .store.migrate import current_revision
+    from ..store.db import database_url
+    from ..store.migrate import current_revision
 
-    with _open(url, upgrade=True) as store:
+    with open_store_checked(url, upgrade=True) as store:
         out.print(
-            f"スキーマを最新にしました (版: {current_revision(store.engine)}): {_safe_url(database_url(url))}"
+            f"スキーマを最新にしました (版: {current_revision(store.engine)}): "
+            f"{_safe_url(database_url(url))}"
         )
 
 
@@ -73,13 +82,13 @@ def import_csv_cmd(
     ),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
-    """簡易 CSV 形式の施設・医療機関をデータベースに取り込みます (同じファイルの再取り込みは何も変えません)。"""
-    from .cli import _load_instance
-    from .store.imports import import_simple
+    """簡易 CSV 形式の施設・医療機関をデータベースに取り込みます (同じファイルの再取り込みは何も変え
+    ません)。"""
+    from ..store.imports import import_simple
 
     day = run_guarded(lambda: dt.date.fromisoformat(declared_on)) if declared_on else None
-    instance = run_guarded(_load_instance, facilities, institutions)
-    with _open(url, upgrade=True) as store:
+    instance = run_guarded(load_instance, facilities, institutions)
+    with open_store_checked(url, upgrade=True) as store:
 
         def work():
             with store.write() as s:
@@ -127,12 +136,13 @@ def import_source_cmd(
     ),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
-    """公開データ・名簿・届出・申出をそのままの形式でデータベースに取り込みます (同じファイルの再取り込みは何も変えません)。"""
-    from .sources.report import write_rejects
-    from .store.source_imports import import_source
+    """公開データ・名簿・届出・申出をそのままの形式でデータベースに取り込みます (同じファイルの再取
+    り込みは何も変えません)。"""
+    from ..sources.report import write_rejects
+    from ..store.source_imports import import_source
 
     day = run_guarded(lambda: dt.date.fromisoformat(declared_on)) if declared_on else None
-    with _open(url, upgrade=True) as store:
+    with open_store_checked(url, upgrade=True) as store:
 
         def work():
             with store.write() as s:
@@ -178,9 +188,9 @@ def area_cmd(
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """地域 (都道府県・市区町村・在宅医療連携拠点の圏域) を登録または更新します。"""
-    from .store.areas import save_area
+    from ..store.areas import save_area
 
-    with _open(url) as store:
+    with open_store_checked(url) as store:
         members = [m for m in municipalities.replace("、", ",").split(",") if m.strip()]
 
         def work():
@@ -197,9 +207,7 @@ def run_cmd(
         ..., "--area", help="地域コード (都道府県2桁・市区町村コード・登録済みの地域)"
     ),
     mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
-    max_km: str = typer.Option(
-        "consult=30,care=16,admit=30", "--max-km", help="要件ごとの最大距離 (km)"
-    ),
+    max_km: str = typer.Option(MAX_KM_DEFAULT, "--max-km", help="要件ごとの最大距離 (km)"),
     max_new_partners: int = typer.Option(
         2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
     ),
@@ -215,8 +223,8 @@ def run_cmd(
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """地域の現状 (届出・合意・辞退) を踏まえて再計画し、計算と提案をデータベースに保存します。"""
-    from .params import MatchParams, parse_max_km
-    from .store.workflow import plan
+    from ..params import MatchParams, parse_max_km
+    from ..store.workflow import plan
 
     params = run_guarded(
         lambda: MatchParams(
@@ -227,7 +235,7 @@ def run_cmd(
             include_unknown=not skip_unknown,
         )
     )
-    with _open(url) as store:
+    with open_store_checked(url) as store:
 
         def work():
             with store.write() as s:
@@ -242,10 +250,11 @@ def run_cmd(
         )
         out.print(
             f"[bold]計算 {report.run_id}[/] を保存しました (地域 {report.area_code})。{prev} "
-            f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ {len(report.of('dropped'))} 件"
+            f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ "
+            f"{len(report.of('dropped'))} 件"
         )
         if out_dir is not None:
-            from .sources.result_files import write_result
+            from ..sources.result_files import write_result
 
             write_result(report.state.instance, report.result, out_dir)
             out.print(f"結果を書き出しました: {out_dir.resolve()}")
@@ -265,9 +274,9 @@ def proposals_list_cmd(
     """提案を一覧します (ID と版は状態の変更に使います)。"""
     from rich.table import Table
 
-    from .store.workflow import list_proposals
+    from ..store.workflow import list_proposals
 
-    with _open(url) as store:
+    with open_store_checked(url) as store:
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
 
         def work():
@@ -303,11 +312,11 @@ def proposals_set_status_cmd(
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """提案の状態を変更します。版が古いと変更せずにエラーになります (終了コード 3)。"""
-    from ._errors import MatcherError
-    from .store.errors import ConflictError
-    from .store.workflow import STATUS_LABELS_JA, set_status
+    from .._errors import MatcherError
+    from ..store.errors import ConflictError
+    from ..store.workflow import STATUS_LABELS_JA, set_status
 
-    with _open(url) as store:
+    with open_store_checked(url) as store:
 
         def work():
             with store.write() as s:
@@ -318,12 +327,13 @@ def proposals_set_status_cmd(
             new_status, new_version = work()
         except ConflictError as exc:
             err.print(f"[bold red]競合:[/] {exc}", highlight=False)
-            raise typer.Exit(3)
+            raise typer.Exit(3) from None
         except (MatcherError, ValueError) as exc:
             err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
-            raise typer.Exit(2)
+            raise typer.Exit(2) from None
         out.print(
-            f"提案 {proposal_id} を「{STATUS_LABELS_JA[new_status]}」にしました (新しい版: {new_version})"
+            f"提案 {proposal_id} を「{STATUS_LABELS_JA[new_status]}」にしました (新しい版: "
+            f"{new_version})"
         )
 
 
@@ -333,9 +343,9 @@ def proposals_history_cmd(
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """提案の変更履歴 (誰が・いつ・何から何へ・メモ) を表示します。"""
-    from .store.workflow import STATUS_LABELS_JA, proposal_history
+    from ..store.workflow import STATUS_LABELS_JA, proposal_history
 
-    with _open(url) as store:
+    with open_store_checked(url) as store:
 
         def work():
             with store.read() as s:
@@ -357,10 +367,11 @@ def export_cmd(
     ),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
-    """地域の現状 (施設の状況・提案・医療機関の受入枠) を CSV (BOM付き) または Excel に書き出します。"""
-    from .store.export import state_frames, write_export
+    """地域の現状 (施設の状況・提案・医療機関の受入枠) を CSV (BOM付き) または Excel に書き出します
+    。"""
+    from ..store.export import state_frames, write_export
 
-    with _open(url) as store:
+    with open_store_checked(url) as store:
 
         def work():
             with store.read() as s:
@@ -370,13 +381,9 @@ def export_cmd(
             out.print(f"書き出しました: {path.resolve()}")
 
 
-def register_store_commands(app: typer.Typer) -> None:
+def register(app: typer.Typer) -> None:
     """Add ``db``, ``run``, ``proposals`` and ``export`` to the main ``kyoryoku`` app."""
     app.add_typer(db_app, name="db")
     app.add_typer(proposals_app, name="proposals")
     app.command("run")(run_cmd)
     app.command("export")(export_cmd)
-
-
-# Imported last: ``matcher.cli`` imports this module at its end, and either may be imported first.
-from .cli import err, out, print_summary, run_guarded  # noqa: E402

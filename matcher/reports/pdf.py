@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Self
 
 from .._errors import MatcherError
+from ..settings import get_settings
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 TIMEOUT_S = 120.0
@@ -57,7 +58,7 @@ class ReportError(MatcherError, RuntimeError):
 
 def find_chromium() -> str | None:
     """Path of a Chromium-based browser: ``$KYORYOKU_CHROMIUM``, then the usual names on PATH."""
-    env = os.environ.get("KYORYOKU_CHROMIUM")
+    env = get_settings().chromium or None
     if env:
         return env if Path(env).is_file() else shutil.which(env)
     for name in BROWSERS:
