@@ -6,7 +6,9 @@ environment first. Command-line options and ``create_app`` arguments override th
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_TILES = "https://cyberjapandata.gsi.go.jp/xyz/std/{z}/{x}/{y}.png"
@@ -33,9 +35,39 @@ class Settings(BaseSettings):
         DEFAULT_TILES,
         description="背景地図タイルの URL ({z}/{x}/{y})。空なら同梱の簡易地図のみ (LGWAN 等)",
     )
-    secure_cookies: bool = Field(
-        False, description="Cookie に Secure を付ける (HTTPS で公開するときは 1)"
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Cookie の Secure 属性: auto は HTTPS で届いた要求にだけ付ける "
+        "(プロキシ経由なら uvicorn の --proxy-headers と --forwarded-allow-ips を設定)、"
+        "always (1) は常に、never (0) は付けない",
     )
+    session_idle_seconds: int = Field(
+        30 * 60, gt=0, description="最後の操作からこの秒数が過ぎたセッションは無効 (アイドル期限)"
+    )
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="取り込みでアップロードできる合計の大きさ (バイト)"
+    )
+    max_body_bytes: int = Field(
+        1024 * 1024, gt=0, description="取り込み以外の要求本文の上限 (バイト)"
+    )
+    max_uncompressed_bytes: int = Field(
+        200 * 1024 * 1024,
+        gt=0,
+        description="アップロードされた ZIP・gzip・Excel を展開した合計の上限 (バイト)",
+    )
+    allowed_origins: str = Field(
+        "",
+        description="変更の要求を受け付ける Origin (カンマ区切り、例 https://kyoryoku.example.lg.jp)。"
+        "空なら要求の Host と同じ Origin のみ",
+    )
+    login_max_failures: int = Field(
+        5, gt=0, description="同じアカウントでこの回数失敗すると一時ロック (以後失敗ごとに倍)"
+    )
+    login_address_max_failures: int = Field(
+        20, gt=0, description="同じ接続元アドレスでこの回数失敗すると一時ロック"
+    )
+    login_lock_seconds: int = Field(30, gt=0, description="最初のロックの長さ (秒)")
+    login_lock_max_seconds: int = Field(900, gt=0, description="ロックの最長 (秒)")
     run_lock_wait: float = Field(
         10.0, ge=0, description="同じ地域の計算が実行中のとき、次の計算が待つ最長時間 (秒)"
     )
@@ -49,6 +81,15 @@ class Settings(BaseSettings):
         "postgresql+psycopg://postgres@127.0.0.1:5432/test",
         description="テスト専用: PostgreSQL のテストに使うサーバー",
     )
+
+    @field_validator("secure_cookies", mode="before")
+    @classmethod
+    def _cookie_mode(cls, value: object) -> object:
+        """1/true and 0/false (the older boolean spelling) mean always and never."""
+        text = str(value).strip().lower()
+        return {"1": "always", "true": "always", "0": "never", "false": "never", "": "auto"}.get(
+            text, value
+        )
 
 
 def get_settings() -> Settings:
