@@ -1,4 +1,9 @@
-"""Errors the store raises on purpose: conflicts, unknown objects, forbidden status changes."""
+"""Errors the store raises on purpose: conflicts, unknown objects, forbidden status changes, and
+database or file-system failures translated into one Japanese line each.
+
+``exit_code`` is what the command line exits with (2 = bad input or unknown object, as elsewhere);
+the web answers 409/422/404 for the first group and 503 for ``DatabaseError`` and ``RunInProgress``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,13 @@ from .._errors import MatcherError
 class StoreError(MatcherError):
     """Base of the store's errors."""
 
+    exit_code = 4
+
 
 class NotFoundError(StoreError, LookupError):
     """An id that is not in the store (web API: 404)."""
+
+    exit_code = 2
 
 
 class ConflictError(StoreError):
@@ -18,6 +27,8 @@ class ConflictError(StoreError):
 
     ``expected`` is the version the caller had, ``actual`` the version in the store.
     """
+
+    exit_code = 3
 
     def __init__(
         self, message: str, expected: int | None = None, actual: int | None = None
@@ -28,3 +39,41 @@ class ConflictError(StoreError):
 
 class TransitionError(StoreError, ValueError):
     """A status change that the proposal lifecycle does not allow (web API: 422)."""
+
+    exit_code = 2
+
+
+class RunInProgressError(StoreError):
+    """Another run of the same area holds the area's lock beyond the waiting time (web: 503)."""
+
+    exit_code = 5
+
+
+class DatabaseError(StoreError):
+    """The database or the file system failed (web: 503); the message is one Japanese line."""
+
+    exit_code = 6
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database cannot be reached, does not exist, or refuses the login."""
+
+    exit_code = 7
+
+
+class DatabaseBusyError(DatabaseError):
+    """The database stayed locked by other writers beyond the busy timeout and the retries."""
+
+    exit_code = 8
+
+
+class StorageFullError(DatabaseError):
+    """The disk (or the database's quota) is full."""
+
+    exit_code = 9
+
+
+class ReadOnlyError(DatabaseError):
+    """The database file or its folder cannot be written (permissions, read-only medium)."""
+
+    exit_code = 10
