@@ -104,6 +104,16 @@ class Located:
     def ok(self) -> bool:
         return self.lat is not None and self.lon is not None
 
+    @property
+    def kind(self) -> str:
+        """How the note changed the row: ``fix`` (swapped back), ``fallback`` (municipality point),
+        ``error`` (no point at all) or "" (unchanged)."""
+        if not self.ok:
+            return "error"
+        if not self.note:
+            return ""
+        return "fallback" if self.precision == GeocodePrecision.MUNICIPALITY else "fix"
+
 
 def _text(value: object) -> str:
     return unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .._errors import InputError, RowIssue
 from ..model import normalize_text
-from .textfile import decode_bytes, read_table, unwrap_archive
+from .textfile import expand, member_grids, read_bytes
 
 _NOISE = re.compile(r"[\s()（）「」『』\[\]【】<>＜＞:：・、。,.\-‐ー−_/\\\n※*＊]")
 
@@ -78,17 +78,157 @@ def missing_columns(
     ]
 
 
+@dataclass
+class Table:
+    """One table found in a file: where (file, sheet or ZIP member), its header and its records."""
+
+    file: str
+    sheet: str
+    header_row: int  # 1-based, as the user sees it
+    headers: list[str]
+    found: dict[str, str]
+    records: list[dict[str, str]]
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}[{self.sheet}]" if self.sheet else self.file
+
+
+@dataclass
+class Tables:
+    """Every table of some files that carries the wanted header, and what was passed over."""
+
+    tables: list[Table] = field(default_factory=list)
+    skipped: list[RowIssue] = field(default_factory=list)
+
+
+def read_sheets(path: str | Path) -> tuple[dict[str, pd.DataFrame], list[RowIssue]]:
+    """Every sheet of every table in a file (ZIP members and workbook sheets), keyed by where.
+
+    Keys: "" for a plain CSV, the sheet name for a workbook, the member name for a ZIP member
+    (``member[sheet]`` for a workbook inside a ZIP). The second value lists ZIP members that are
+    not tables, each named with the reason.
+    """
+    path = Path(path)
+    expanded = expand(read_bytes(path), path.name)
+    grids: dict[str, pd.DataFrame] = {}
+    for member in expanded.members:
+        for sheet, grid in member_grids(member).items():
+            if member.archive and not member.archive.lower().endswith(".gz"):
+                key = f"{member.name}[{sheet}]" if sheet else member.name
+            else:
+                key = sheet
+            grids[key] = grid
+    return grids, expanded.skipped
+
+
+def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:
+    """Every sheet of an Excel workbook, CSV or ZIP of them as strings, without a header."""
+    return read_sheets(path)[0]
+
+
+def find_tables(
+    paths: Sequence[str | Path],
+    spec: Mapping[str, Sequence[str]],
+    anchor: Sequence[str],
+    required: Mapping[str, str],
+    what: str,
+    max_rows: int = 30,
+) -> Tables:
+    """The tables of ``paths`` whose header (in the top ``max_rows`` rows of any sheet or ZIP
+    member) names every ``anchor`` column; other sheets and members are reported as skipped.
+
+    ``InputError`` naming the file when a file has no such table, a table lacks a required
+    column, a column the importer reads appears twice, or a file has a header but no data row.
+    ``what`` names the expected table in messages (e.g. ``介護サービス情報公表の事業所一覧``).
+    """
+    out = Tables()
+    labels = "・".join(required.get(a, a) for a in anchor)
+    for p in paths:
+        path = Path(p)
+        grids, skipped = read_sheets(path)
+        out.skipped.extend(skipped)
+        found_any: list[Table] = []
+        errors: list[RowIssue] = []
+        passed: list[RowIssue] = []
+        for sheet, grid in grids.items():
+            where = f"{path.name}[{sheet}]" if sheet else path.name
+            at = find_header(grid, spec, tuple(anchor), max_rows)
+            if at is None:
+                passed.append(
+                    RowIssue(
+                        path.name,
+                        None,
+                        None,
+                        sheet or None,
+                        f"{where}: 先頭 {max_rows} 行に{what}の見出し行 ({labels}) がないため"
+                        "読みません",
+                        "warning",
+                    )
+                )
+                continue
+            headers, records, _ = table_below(grid, at)
+            found = match_columns(headers, spec)
+            errors.extend(missing_columns(where, headers, found, required, at + 1))
+            keys = [header_key(h) for h in headers]
+            for canonical, h in found.items():
+                if keys.count(header_key(h)) > 1:
+                    errors.append(
+                        RowIssue(
+                            where,
+                            at + 1,
+                            h,
+                            None,
+                            f"列「{h}」が複数あります。どちらを使うか決められないため、"
+                            "片方を削除するか名前を変えてください",
+                        )
+                    )
+            records = [r for r in records if not is_blank(r)]
+            found_any.append(Table(path.name, sheet, at + 1, headers, found, records))
+        if errors:
+            raise InputError(errors)
+        if not found_any:
+            # A header naming only some anchor columns: say which required ones it lacks.
+            for sheet, grid in grids.items():
+                at = find_header(grid, spec, tuple(anchor[:1]), max_rows)
+                if at is not None:
+                    where = f"{path.name}[{sheet}]" if sheet else path.name
+                    headers = table_below(grid, at)[0]
+                    found = match_columns(headers, spec)
+                    missing = missing_columns(where, headers, found, required, at + 1)
+                    if missing:
+                        raise InputError(missing)
+            empty = all(g.empty or not g.map(bool).to_numpy().any() for g in grids.values())
+            message = (
+                "ファイルが空です"
+                if empty
+                else f"{what}の見出し行 ({labels}) が先頭 {max_rows} 行に見つかりません。"
+                "取り込み元の種類とファイルが合っているか確かめてください"
+            )
+            raise InputError(RowIssue(path.name, None, None, None, message))
+        if not any(t.records for t in found_any):
+            raise InputError(
+                RowIssue(
+                    path.name,
+                    found_any[0].header_row,
+                    None,
+                    None,
+                    "見出し行だけでデータ行がありません",
+                )
+            )
+        out.tables.extend(found_any)
+        out.skipped.extend(passed)
+    return out
+
+
 def read_mapped(
     path: Path, spec: Mapping[str, Sequence[str]], required: Mapping[str, str]
 ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Read a one-header table and map its columns; a missing required column is an error."""
-    df = read_table(path)
-    headers = list(df.columns)
-    found = match_columns(headers, spec)
-    missing = missing_columns(path.name, headers, found, required)
-    if missing:
-        raise InputError(missing)
-    return df, found
+    """Read a one-header table (header searched in the top rows) and map its columns."""
+    tables = find_tables([path], spec, tuple(required), required, "表").tables
+    t = tables[0]
+    df = pd.DataFrame([{h: r.get(h, "") for h in t.headers} for r in t.records], columns=t.headers)
+    return df, t.found
 
 
 def header_tables(
@@ -97,13 +237,16 @@ def header_tables(
     anchor: Sequence[str],
     required: Mapping[str, str],
 ) -> Iterator[tuple[str, dict[str, str], list[dict[str, str]], list[RowIssue]]]:
-    """Per sheet of a CSV/Excel file: where, mapped columns, records, missing required columns.
+    """Per sheet of a CSV/Excel/ZIP file: where, mapped columns, records, missing required columns.
 
     The header row is found by the ``anchor`` canonical names. A workbook's extra sheets without
     it (instructions, lists) are passed over; a file whose only sheet lacks it yields the missing
-    columns so the caller can report them.
+    columns so the caller can report them. ZIP members that are not tables are yielded as one
+    warning each (the caller reports them as skipped).
     """
-    sheets = read_grid(path)
+    sheets, skipped = read_sheets(path)
+    for issue in skipped:
+        yield path.name, {}, [], [issue]
     for sheet, grid in sheets.items():
         where = f"{path.name}[{sheet}]" if sheet else path.name
         at = find_header(grid, spec, tuple(anchor))
@@ -111,38 +254,10 @@ def header_tables(
             continue
         headers, records, _ = table_below(grid, at or 0)
         found = match_columns(headers, spec)
-        yield where, found, records, missing_columns(where, headers, found, required, (at or 0) + 1)
-
-
-def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Every sheet of an Excel workbook (or the one table of a CSV) as strings, without a header."""
-    path = Path(path)
-    name = path.name
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(
-            RowIssue(name, None, None, None, f"ファイルを開けません: {exc.strerror}")
-        ) from None
-    if path.suffix.lower() in (".xlsx", ".xlsm") or data[:2] == b"PK" and b"xl/" in data[:2000]:
-        try:
-            sheets = pd.read_excel(io.BytesIO(data), sheet_name=None, header=None, dtype=str)
-        except (
-            Exception
-        ) as exc:  # openpyxl raises many kinds; all mean "not a workbook we can read"
-            raise InputError(
-                RowIssue(name, None, None, None, f"Excel ファイルとして読めません: {exc}")
-            ) from None
-        return {
-            str(k): v.fillna("").astype(str).apply(lambda c: c.str.strip())
-            for k, v in sheets.items()
-        }
-    text = decode_bytes(unwrap_archive(data, name), name)
-    try:
-        df = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(RowIssue(name, None, None, None, f"CSV として読めません: {exc}")) from None
-    return {"": df.apply(lambda c: c.str.strip())}
+        missing = missing_columns(where, headers, found, required, (at or 0) + 1)
+        if at is not None and not missing and not any(not is_blank(r) for r in records):
+            missing = [RowIssue(where, at + 1, None, None, "見出し行だけでデータ行がありません")]
+        yield where, found, records, missing
 
 
 def locate_header(grid: pd.DataFrame, markers: Sequence[str], max_rows: int = 30) -> int | None:
@@ -172,10 +287,10 @@ def table_below(
 ) -> tuple[list[str], list[dict[str, str]], int]:
     """Headers, records and the Excel row number of the first record, for a header at ``header_index``.
 
-    Empty header cells get a placeholder name; rows with every cell blank are dropped (their row
-    numbers are still counted, so later rows keep the number the user sees).
+    Empty header cells get a placeholder name; every record keeps its row number as the user sees
+    it in ``__row__`` (blank rows are kept here; callers skip them with ``is_blank``).
     """
-    raw = [normalize_text(v) for v in grid.iloc[header_index].tolist()]
+    raw = [normalize_text(v).lstrip("\ufeff") for v in grid.iloc[header_index].tolist()]
     headers: list[str] = []
     for j, h in enumerate(raw):
         h = h.replace("\n", "") or f"列{j + 1}"
@@ -183,10 +298,9 @@ def table_below(
             h += "_"
         headers.append(h)
     records: list[dict[str, str]] = []
-    for i in range(header_index + 1, len(grid)):
-        cells = [str(v) for v in grid.iloc[i].tolist()]
-        rec = dict(zip(headers, cells))
-        rec["__row__"] = str(i + 1)
+    for i, cells in enumerate(grid.iloc[header_index + 1 :].to_numpy().tolist()):
+        rec = dict(zip(headers, ("" if c is None else str(c) for c in cells)))
+        rec["__row__"] = str(header_index + 2 + i)
         records.append(rec)
     return headers, records, header_index + 2
 

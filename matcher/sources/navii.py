@@ -3,7 +3,9 @@
 Kind comes from 機関区分 (1 病院 → hospital, 2 診療所 → clinic; dental and others are skipped).
 ``municipality_code`` is the 6-digit 全国地方公共団体コード (都道府県コード + 市区町村コード plus
 the check digit), the same form as the facilities'. Coordinates 0 or blank fall back to the
-municipality's point. Bed counts are kept in ``extra`` (``beds_general`` …). Offers are empty:
+municipality's point (``geocode="municipality"``, with a row message). The header is searched
+in the top rows of every sheet and ZIP member (a download's ``*-2_speciality_hours`` member is
+reported as passed over, not read). Bed counts are kept in ``extra`` (``beds_general`` …). Offers are empty:
 the registry says nothing about ①②③ until joined with 厚生局 flags or declarations.
 """
 
@@ -16,8 +18,8 @@ from .._errors import RowIssue
 from ..geocode import locate, normalize_municipality_code
 from ..model import Institution, normalize_text
 from ..validate import validate_institutions
-from .columns import read_mapped, records_of
-from .report import ImportResult, RejectedRow, SourceRow, validate_rows
+from .columns import Table, find_tables
+from .report import ImportResult, Notice, RejectedRow, SourceRow, validate_rows
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("ID",),
@@ -42,15 +44,18 @@ CATEGORIES = {"1": "hospital", "2": "clinic", "病院": "hospital", "診療所":
 _BEDS = tuple(k for k in COLUMNS if k.startswith("beds_"))
 
 
-def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue], int]:
-    df, found = read_mapped(path, COLUMNS, REQUIRED)
-    file = path.name
+ANCHOR = ("id", "name", "category")
+WHAT = "ナビイ施設票"
+
+
+def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue], int]:
+    file, found = t.where, t.found
     rows: list[SourceRow] = []
     rejected: list[RejectedRow] = []
     warnings: list[RowIssue] = []
-    for offset, rec in enumerate(records_of(df)):
-        row = 2 + offset
-        original = rec
+    for rec in t.records:
+        row = int(rec["__row__"])
+        original = {k: v for k, v in rec.items() if k != "__row__"}
         get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
         category = get("category")
         kind = CATEGORIES.get(category)
@@ -73,13 +78,14 @@ def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue
             continue
         if where.note:
             warnings.append(
-                RowIssue(
+                Notice(
                     file,
                     row,
                     found.get("lat"),
                     f"{get('lat')}, {get('lon')}",
                     where.note,
                     "warning",
+                    where.kind,
                 )
             )
         canonical = {
@@ -96,7 +102,7 @@ def _read(path: Path) -> tuple[list[SourceRow], list[RejectedRow], list[RowIssue
             **{k: get(k) for k in _BEDS},
         }
         rows.append(SourceRow(file, row, canonical, original))
-    return rows, rejected, warnings, len(df)
+    return rows, rejected, warnings, len(t.records)
 
 
 def import_navii(paths: str | Path | Sequence[str | Path]) -> ImportResult[Institution]:
@@ -109,8 +115,10 @@ def import_navii(paths: str | Path | Sequence[str | Path]) -> ImportResult[Insti
         paths = [paths]
     out: ImportResult[Institution] = ImportResult()
     rows: list[SourceRow] = []
-    for p in paths:
-        part, rejected, warnings, n = _read(Path(p))
+    tables = find_tables(paths, COLUMNS, ANCHOR, REQUIRED, WHAT)
+    out.skipped_files.extend(tables.skipped)
+    for t in tables.tables:
+        part, rejected, warnings, n = _read_table(t)
         rows.extend(part)
         out.rejected.extend(rejected)
         out.warnings.extend(warnings)

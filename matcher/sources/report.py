@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,26 @@ from .columns import is_blank
 from .textfile import write_csv
 
 T = TypeVar("T")
-RejectCategory = Literal["error", "skipped", "unmatched"]
-CATEGORY_JA = {"error": "エラー", "skipped": "対象外", "unmatched": "未結合"}
+RejectCategory = Literal["error", "skipped", "unmatched", "table"]
+CATEGORY_JA = {"error": "エラー", "skipped": "対象外", "unmatched": "未結合", "table": "表ごと除外"}
+# Severities of the input-issue report (``*.issues.csv``), most serious first.
+SEVERITIES = ("error", "excluded", "fix", "fallback", "warning")
+SEVERITY_JA = {
+    "error": "エラー(行を除外)",
+    "excluded": "対象外・未結合",
+    "fix": "自動修正",
+    "fallback": "代替値を使用",
+    "warning": "警告",
+}
+ISSUE_COLUMNS = ("file", "sheet", "row", "column", "value", "severity", "message")
+
+
+@dataclass(frozen=True)
+class Notice(RowIssue):
+    """A non-fatal row issue that says what was done: ``fix`` (a value corrected), ``fallback``
+    (an approximate value used, e.g. the municipality's point) or plain ``warning``."""
+
+    kind: str = "warning"
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,10 @@ class ImportResult(Generic[T]):
     rejected: list[RejectedRow] = field(default_factory=list)
     warnings: list[RowIssue] = field(default_factory=list)
     rows_read: int = 0
+    # ZIP members and sheets passed over (not tables of this source), one issue each.
+    skipped_files: list[RowIssue] = field(default_factory=list)
+    # Rows left out without a row of their own in the report (e.g. a 名簿's other standards).
+    excluded_rows: int = 0
 
     def table_rows(
         self, where: str, records: Iterable[dict[str, str]], missing: Sequence[RowIssue]
@@ -51,7 +74,11 @@ class ImportResult(Generic[T]):
         """The non-blank records of one table, counted as read; a table missing required
         columns is rejected whole (one row per missing column) and yields nothing."""
         if missing:
-            self.rejected.extend(RejectedRow(where, i.row, i.message) for i in missing)
+            for i in missing:
+                if i.severity == "warning":
+                    self.skipped_files.append(i)
+                else:
+                    self.rejected.append(RejectedRow(where, i.row, i.message, {}, "table"))
             return
         for rec in records:
             if is_blank(rec):
@@ -72,27 +99,55 @@ class ImportResult(Generic[T]):
         return [r for r in self.rejected if r.category == "unmatched"]
 
     @property
+    def tables_rejected(self) -> list[RejectedRow]:
+        return [r for r in self.rejected if r.category == "table"]
+
+    @property
+    def accepted_rows(self) -> int:
+        """Source rows that went into an item (an item merged from several rows counts each)."""
+        return sum(len(getattr(i, "rows", ())) or 1 for i in self.items)
+
+    @property
     def counts(self) -> dict[str, int]:
-        """Rows read, items accepted, rows rejected as errors, skipped, unmatched, warnings."""
+        """Rows read, rows accepted, rejected as errors, excluded (skipped + unmatched), items,
+        warnings; ``read == accepted + rejected + excluded`` (see ``balanced``)."""
+        excluded = len(self.skipped) + len(self.unmatched) + self.excluded_rows
         out = {
             "read": self.rows_read,
-            "accepted": len(self.items),
+            "accepted": self.accepted_rows,
             "rejected": len(self.errors),
-            "skipped": len(self.skipped),
+            "excluded": excluded,
+            "skipped": len(self.skipped) + self.excluded_rows,
+            "items": len(self.items),
             "warnings": len(self.warnings),
         }
         if self.unmatched:
             out["unmatched"] = len(self.unmatched)
+        if self.tables_rejected:
+            out["tables_rejected"] = len(self.tables_rejected)
         return out
 
+    @property
+    def balanced(self) -> bool:
+        """Whether every row read is accounted for: accepted, rejected or excluded, once."""
+        c = self.counts
+        return c["read"] == c["accepted"] + c["rejected"] + c["excluded"]
+
     def summary_ja(self) -> str:
-        """One line for the terminal, e.g. ``読込 12 行: 採用 9 / エラー 2 / 対象外 1 / 警告 3``."""
+        """One line for the terminal, e.g. ``読込 12 行 = 採用 9 + エラー 2 + 対象外 1 (警告 3)``."""
         c = self.counts
         text = (
-            f"読込 {c['read']} 行: 採用 {c['accepted']} / エラー {c['rejected']} / "
-            f"対象外 {c['skipped']} / 警告 {c['warnings']}"
+            f"読込 {c['read']} 行 = 採用 {c['accepted']} + エラー {c['rejected']} + "
+            f"対象外 {c['excluded']}"
         )
-        return text + (f" / 未結合 {c['unmatched']}" if "unmatched" in c else "")
+        if "unmatched" in c:
+            text += f" (うち未結合 {c['unmatched']})"
+        if c["items"] != c["accepted"]:
+            text += f" → {c['items']} 件"
+        text += f" / 警告 {c['warnings']}"
+        if not self.balanced:
+            text += " [行数が合いません]"
+        return text
 
     def extend(self, other: ImportResult[T]) -> None:
         """Append another file's result to this one (items, rejects, warnings, row count)."""
@@ -100,6 +155,97 @@ class ImportResult(Generic[T]):
         self.rejected.extend(other.rejected)
         self.warnings.extend(other.warnings)
         self.rows_read += other.rows_read
+        self.skipped_files.extend(other.skipped_files)
+        self.excluded_rows += other.excluded_rows
+
+    def issues(self) -> list[InputIssue]:
+        """Every row-level message as one report line each (rejections, exclusions, fixes,
+        fallbacks, warnings, members and sheets passed over), in file/row order."""
+        out = [InputIssue.of_rejected(r) for r in self.rejected]
+        out += [InputIssue.of_issue(i) for i in self.warnings]
+        out += [InputIssue.of_issue(i, "excluded") for i in self.skipped_files]
+        return sorted(out, key=lambda i: (i.file, i.sheet, i.row or 0))
+
+
+def _split_where(where: str) -> tuple[str, str]:
+    """``book.xlsx[Sheet1]`` → (``book.xlsx``, ``Sheet1``); a plain name has no sheet."""
+    if where.endswith("]") and "[" in where:
+        at = where.index("[")
+        return where[:at], where[at + 1 : -1]
+    return where, ""
+
+
+@dataclass(frozen=True)
+class InputIssue:
+    """One line of the input-issue report: where, the value, what was done and why."""
+
+    file: str
+    sheet: str
+    row: int | None
+    column: str
+    value: str
+    severity: str  # one of SEVERITIES
+    message: str
+
+    @classmethod
+    def of_rejected(cls, r: RejectedRow) -> InputIssue:
+        file, sheet = _split_where(r.file)
+        severity = "excluded" if r.category in ("skipped", "unmatched") else "error"
+        return cls(file, sheet, r.row, "", "", severity, r.reason)
+
+    @classmethod
+    def of_issue(cls, i: RowIssue, severity: str | None = None) -> InputIssue:
+        file, sheet = _split_where(i.file)
+        if severity is None:
+            severity = i.severity if i.severity == "error" else getattr(i, "kind", "warning")
+        if severity == "excluded" and not sheet and i.value:
+            sheet = i.value  # a ZIP member or sheet passed over: name it in the sheet column
+        value = "" if severity == "excluded" and sheet == i.value else (i.value or "")
+        return cls(file, sheet, i.row, i.column or "", value, severity, i.message)
+
+    def as_row(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "sheet": self.sheet,
+            "row": "" if self.row is None else self.row,
+            "column": self.column,
+            "value": self.value,
+            "severity": self.severity,
+            "message": self.message,
+        }
+
+
+def issues_frame(issues: Iterable[InputIssue]) -> pd.DataFrame:
+    """The input-issue report as a table with the columns of ``ISSUE_COLUMNS``."""
+    return pd.DataFrame([i.as_row() for i in issues], columns=list(ISSUE_COLUMNS))
+
+
+def write_issues(issues: Iterable[InputIssue], path: str | Path) -> Path:
+    """Write ``*.issues.csv`` (UTF-8 with BOM; formula-like values neutralised)."""
+    return write_csv(issues_frame(issues), path)
+
+
+def group_issues(
+    issues: Sequence[InputIssue], first: int = 3
+) -> list[tuple[str, str, int, list[InputIssue]]]:
+    """Issues grouped by (severity, message kind) for a terminal summary: the first few of each.
+
+    The kind of a message is its text with the quoted values and numbers taken out, so 100 rows
+    whose coordinates fell back to their municipality form one group.
+    """
+    groups: dict[tuple[str, str], list[InputIssue]] = {}
+    for i in issues:
+        key = (i.severity, _message_kind(i.message))
+        groups.setdefault(key, []).append(i)
+    order = {s: n for n, s in enumerate(SEVERITIES)}
+    ranked = sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), -len(kv[1])))
+    return [(sev, kind, len(items), items[:first]) for (sev, kind), items in ranked]
+
+
+def _message_kind(message: str) -> str:
+    text = re.sub(r"「[^」]*」", "「…」", message)
+    text = re.sub(r"\d+(\.\d+)?", "N", text)
+    return text[:80]
 
 
 def reason_of(issues: Iterable[RowIssue]) -> str:

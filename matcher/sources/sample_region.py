@@ -52,7 +52,7 @@ from ..model import (
 from ..reference import Municipality
 from .filings import TEMPLATE_HEADERS, write_filing_template
 from .importing import ImportOutcome, import_files
-from .kaigo_registry import SERVICE_NAMES
+from .kaigo_registry import SERVICE_LABELS_JA
 from .simple_csv import write_facilities
 from .textfile import write_csv
 
@@ -138,7 +138,7 @@ DECLARATION_HEADER = (
 )
 # The registry's service names (全角 brackets, as published) by service code.
 SERVICE_LABELS = {
-    code: name.replace("(", "（").replace(")", "）") for name, code in SERVICE_NAMES.items()
+    code: name.replace("(", "（").replace(")", "）") for code, name in SERVICE_LABELS_JA.items()
 }
 CP932_SERVICES = ("320",)  # written in cp932, as some mirrors of the open data are
 _CORPORATIONS = ("くろしお", "やまもも", "よさこい", "しまんと", "ちとせ", "はまゆう", "みなと")

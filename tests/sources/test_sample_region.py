@@ -134,7 +134,9 @@ def test_every_deliberate_reject_is_reported(imported):
         "read": 681,
         "accepted": 661,
         "rejected": 0,
+        "excluded": 20,
         "skipped": 20,
+        "items": 661,
         "warnings": 7,
     }
     assert kaigo.joined.counts["accepted"] == 704  # + 43 養護/軽費 from the prefecture's list

@@ -156,7 +156,7 @@ def test_missing_columns_are_reported(tmp_path: Path) -> None:
     path.write_text("事業所番号,協力医療機関名\n3970100011,近森病院\n", encoding="utf-8")
     result = import_filings(path)
     assert result.items == []
-    assert {r.reason.split("」")[0] for r in result.errors} == {
+    assert {r.reason.split("」")[0] for r in result.tables_rejected} == {
         "必須列「①相談対応",
         "必須列「②診療",
         "必須列「③入院受入",

@@ -130,7 +130,15 @@ def test_round_trip_registry_to_canonical_facilities(tmp_path: Path) -> None:
     src = tmp_path / "jigyosho_510.csv"
     src.write_bytes(csv_bytes(GOOD))
     result = import_kaigo(src)
-    assert result.counts == {"read": 3, "accepted": 3, "rejected": 0, "skipped": 0, "warnings": 1}
+    assert result.counts == {
+        "read": 3,
+        "accepted": 3,
+        "rejected": 0,
+        "excluded": 0,
+        "skipped": 0,
+        "items": 3,
+        "warnings": 1,
+    }
     by_id = {f.facility_id: f for f in result.items}
     assert set(by_id) == {"3970100011", "3950180012", "39B0100013"}
     tokuyo = by_id["3970100011"]
