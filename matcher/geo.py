@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+
+ArrayLike = npt.ArrayLike
+Floats = npt.NDArray[np.float64]
 
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG); haversine vs WGS-84 geodesic < 0.5 %
 
@@ -11,13 +15,13 @@ JAPAN_LAT = (20.0, 46.0)
 JAPAN_LON = (122.0, 154.5)
 
 
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> Floats:
     """Great-circle distance in km between paired points (degrees; arrays broadcast)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
     dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
     a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))), np.float64)
 
 
 def geodesic_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -27,7 +31,7 @@ def geodesic_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return float(geodesic((lat1, lon1), (lat2, lon2)).km)
 
 
-def unit_vectors(lat, lon) -> np.ndarray:
+def unit_vectors(lat: ArrayLike, lon: ArrayLike) -> Floats:
     """Points on the unit sphere (n × 3), so that a k-d tree's Euclidean chord orders by arc."""
     phi, lmb = np.radians(np.asarray(lat, float)), np.radians(np.asarray(lon, float))
     cos_phi = np.cos(phi)
@@ -36,12 +40,13 @@ def unit_vectors(lat, lon) -> np.ndarray:
 
 def km_to_chord(km: float) -> float:
     """Chord length on the unit sphere of an arc of ``km``."""
-    return 2.0 * np.sin(min(km / EARTH_RADIUS_KM, np.pi) / 2.0)
+    return float(2.0 * np.sin(min(km / EARTH_RADIUS_KM, np.pi) / 2.0))
 
 
-def chord_to_km(chord) -> np.ndarray:
+def chord_to_km(chord: ArrayLike) -> Floats:
     """Arc length in km of chords on the unit sphere (inverse of ``km_to_chord``)."""
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord) / 2.0, 0.0, 1.0))
+    arc = np.arcsin(np.clip(np.asarray(chord, np.float64) / 2.0, 0.0, 1.0))
+    return np.asarray(2.0 * EARTH_RADIUS_KM * arc, np.float64)
 
 
 def in_japan(lat: float, lon: float) -> bool:
