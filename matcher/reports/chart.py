@@ -1,31 +1,18 @@
-"""The status-by-kind chart (before/after) drawn with matplotlib in a Japanese font.
+"""The status-by-kind chart (before/after) drawn with matplotlib in the Japanese font.
 
-The font is looked up once: known paths of Debian's fonts-noto-cjk and fonts-ipafont, then
-fontconfig (``fc-match``), then matplotlib's own font list. Without any Japanese font the chart
-falls back to kind codes and ASCII labels, so it never shows tofu boxes.
+The font comes from :mod:`matcher.fonts` (registered by file). Without any Japanese font the
+chart falls back to kind codes and ASCII labels, so it never shows tofu boxes. The legend is a
+figure legend below the axes, inside the figure (``constrained`` layout makes room for it).
 """
 
 from __future__ import annotations
 
 import io
-import shutil
-import subprocess
-from functools import lru_cache
-from pathlib import Path
 
+from .. import fonts
 from ..model import FACILITY_KINDS
 from .tables import STATUS_COLORS, STATUS_ORDER, STATUS_SHORT_JA, ReportData
 
-KNOWN_FONT_FILES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/google-noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf",
-    "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
-    "/System/Library/Fonts/ヒラギノ角ゴシック W3.ttc",
-    "C:/Windows/Fonts/meiryo.ttc",
-)
-_JA_SAMPLE = "介護老人福祉施設①②③"
 _STATUS_ASCII = {
     "all": "1 all",
     "partial": "2 partial",
@@ -35,65 +22,21 @@ _STATUS_ASCII = {
 }
 
 
-def _covers_japanese(path: str) -> bool:
-    from matplotlib.ft2font import FT2Font
-
-    try:
-        font = FT2Font(path)
-    except (OSError, RuntimeError, ValueError):
-        return False
-    charmap = font.get_charmap()
-    return all(ord(ch) in charmap for ch in _JA_SAMPLE)
-
-
-def _fc_match() -> str | None:
-    exe = shutil.which("fc-match")
-    if not exe:
-        return None
-    try:
-        out = subprocess.run(
-            [exe, "-f", "%{file}", "sans-serif:lang=ja"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out or None
-
-
-@lru_cache(maxsize=1)
 def japanese_font() -> str | None:
-    """Path of a font file that has Japanese glyphs (registered with matplotlib), or ``None``."""
-    from matplotlib import font_manager
-
-    candidates = [p for p in KNOWN_FONT_FILES if Path(p).is_file()]
-    fc = _fc_match()
-    if fc:
-        candidates.append(fc)
-    for path in candidates:
-        if _covers_japanese(path):
-            font_manager.fontManager.addfont(path)
-            return path
-    for path in font_manager.findSystemFonts():
-        name = Path(path).name.lower()
-        if any(
-            k in name for k in ("cjk", "ipa", "gothic", "jp", "meiryo", "hiragino")
-        ) and _covers_japanese(path):
-            font_manager.fontManager.addfont(path)
-            return path
-    return None
+    """Path of the registered Japanese font file, or ``None`` (see :mod:`matcher.fonts`)."""
+    font = fonts.japanese_font()
+    return font.path if font else None
 
 
-def status_chart_png(data: ReportData, dpi: int = 150) -> bytes:
+def status_figure(data: ReportData):  # -> matplotlib.figure.Figure
     """Horizontal stacked bars per facility kind: before and after the proposal, by status."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
+    from matplotlib.patches import Patch
 
     font = japanese_font()
-    prop = FontProperties(fname=font) if font else None
+    prop = FontProperties(fname=font) if font else FontProperties()
     kinds = [k for k in FACILITY_KINDS if any(f.kind == k for f in data.instance.facilities)]
     counts = {(k, when, s): 0 for k in kinds for when in ("before", "after") for s in STATUS_ORDER}
     for f in data.instance.facilities:
@@ -101,7 +44,7 @@ def status_chart_png(data: ReportData, dpi: int = 150) -> bytes:
         counts[(f.kind, "before", o.status_before)] += 1
         counts[(f.kind, "after", o.status_after)] += 1
 
-    fig = Figure(figsize=(8, 0.9 + 0.62 * max(len(kinds), 1)), dpi=dpi)
+    fig = Figure(figsize=(8, 1.5 + 0.62 * max(len(kinds), 1)), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     labels, ys = [], []
@@ -109,22 +52,14 @@ def status_chart_png(data: ReportData, dpi: int = 150) -> bytes:
     for k in kinds:
         name = FACILITY_KINDS[k].label_ja if font else k
         for when, tag in (
-            ("before", "改定前" if font else "before"),
+            ("before", "現在" if font else "now"),
             ("after", "提案後" if font else "after"),
         ):
             left = 0
             for s in STATUS_ORDER:
                 n = counts[(k, when, s)]
                 if n:
-                    ax.barh(
-                        y,
-                        n,
-                        left=left,
-                        color=STATUS_COLORS[s],
-                        height=0.8,
-                        edgecolor="white",
-                        linewidth=0.5,
-                    )
+                    ax.barh(y, n, left=left, color=STATUS_COLORS[s], height=0.8, ec="white", lw=0.5)
                 left += n
             labels.append(f"{name} {tag}")
             ys.append(y)
@@ -135,26 +70,26 @@ def status_chart_png(data: ReportData, dpi: int = 150) -> bytes:
     ax.invert_yaxis()
     ax.set_xlabel("施設数" if font else "facilities", fontproperties=prop)
     ax.set_title(
-        "施設種別ごとの状況(改定前と提案後)" if font else "Status by kind (before / after)",
-        fontproperties=prop,
-        fontsize=11,
+        "施設種別ごとの状況(現在と提案後)" if font else "Status by kind (now / after)",
+        fontproperties=FontProperties(fname=font, size=11) if font else None,
     )
-    from matplotlib.patches import Patch
-
     handles = [
         Patch(color=STATUS_COLORS[s], label=STATUS_SHORT_JA[s] if font else _STATUS_ASCII[s.value])
         for s in STATUS_ORDER
     ]
-    ax.legend(
+    fig.legend(
         handles=handles,
-        prop=FontProperties(fname=font, size=8) if font else {"size": 8},
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.12 - 0.3 / max(len(kinds), 1)),
-        ncol=5,
+        prop=FontProperties(fname=font, size=7.5) if font else {"size": 7.5},
+        loc="outside lower center",
+        ncols=3,
         frameon=False,
     )
     ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    return fig
+
+
+def status_chart_png(data: ReportData, dpi: int = 150) -> bytes:
+    """The chart of :func:`status_figure` as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    status_figure(data).savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

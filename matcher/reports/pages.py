@@ -8,13 +8,16 @@ from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from ..model import CAPABILITIES, INSTITUTION_KIND_JA, Facility, Institution, Status
-from ..result import REASON_LABELS_JA
-from .svgmap import Line, Point, SvgMap
+from .. import fonts
+from ..model import CAPABILITIES, INSTITUTION_KIND_JA, Duty, Facility, Institution
+from ..reference import municipalities
+from ..vocab import Capability, Level, Mode, Reason
+from .svgmap import Line, Place, Point, SvgMap
 from .tables import (
     ALL_AREA,
-    DUTY_JA,
+    DEADLINE,
     STATUS_COLORS,
+    STATUS_MARK,
     STATUS_ORDER,
     STATUS_SHORT_JA,
     ReportData,
@@ -23,14 +26,9 @@ from .tables import (
 )
 
 INSTITUTION_COLOR = "#1565c0"
-STATUS_TABLE_JA = {
-    Status.ALL: "①全て",
-    Status.PARTIAL: "②一部",
-    Status.NONE: "③満たさない",
-    Status.NO_PARTNER: "協力医療機関なし",
-    Status.UNKNOWN: "④届出なし",
-}
 ALTERNATIVE_COLOR = "#90a4ae"
+EXISTING_COLOR = "#6a1b9a"
+LETTER_MAP = (250, 190)
 
 
 @lru_cache(maxsize=1)
@@ -46,117 +44,224 @@ def environment() -> Environment:
 
 @lru_cache(maxsize=1)
 def css() -> str:
-    return resources.files("matcher.reports").joinpath("templates/report.css").read_text("utf-8")
+    text = resources.files("matcher.reports").joinpath("templates/report.css").read_text("utf-8")
+    return text.replace("/*FONT*/", fonts.css_font_family())
 
 
-def _capacity_text(capacity: int | None) -> str:
-    return "申告なし(上限なし)" if capacity is None else f"{capacity} 施設"
+def _cap_label(bit: int) -> str:
+    return Capability(bit).label_ja
+
+
+def _km_text(km: float, approximate: bool) -> str:
+    """``1.4 km``; ``約 1.4 km※`` when a point is approximate; never a bare ``0.0 km``."""
+    if approximate:
+        return "同じ市区町村(距離不明)※" if km < 0.05 else f"約 {km:.1f} km※"
+    return f"{km:.1f} km"
+
+
+def _date_ja(d) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
 
 
 def _header(data: ReportData) -> dict[str, object]:
     return {
         "area": data.area_name,
-        "today": data.today.isoformat(),
+        "today": _date_ja(data.today),
         "days_left": data.days_left,
+        "deadline": _date_ja(DEADLINE),
         "road_factor": data.result.params.road_factor,
+        "sender": data.sender.context(),
+        "max_km": [f"{data.result.params.max_km[c]:g}" for c in CAPABILITIES],
     }
 
 
-def institution_context(data: ReportData, inst: Institution) -> dict[str, object]:
-    """What the request page of one institution shows."""
+def _legend(items: list[tuple[str, str, str]]) -> list[dict[str, str]]:
+    """Legend entries ``(shape, colour, label)``; shapes: dot, square, hollow, line, dashed."""
+    return [{"shape": s, "color": c, "label": t} for s, c, t in items]
+
+
+def _status_legend(statuses) -> list[tuple[str, str, str]]:
+    return [("dot", STATUS_COLORS[s], STATUS_SHORT_JA[s]) for s in STATUS_ORDER if s in statuses]
+
+
+def institution_context(data: ReportData, inst: Institution, anchor: str = "") -> dict[str, object]:
+    """What the request letter to one institution shows."""
     props = data.proposals_of_institution.get(inst.institution_id, [])
-    rows, points, lines = [], [], []
-    for no, p in enumerate(props, start=1):
+    rows, existing, points, lines = [], [], [], []
+    any_approx = data.approximate(inst)
+    statuses = set()
+    new = [p for p in props if not data.is_existing(p)]
+    for p in props:
         f = data.facility[p.facility_id]
         o = data.outcome[f.facility_id]
-        rows.append(
-            {
-                "no": no,
-                "name": f.name,
-                "kind": f.info.label_ja,
-                "address": f.address,
-                "km": p.distance_km,
-                "asks": ["○" if p.covers & c else "" for c in CAPABILITIES],
-                "unknown": o.unknown,
-            }
-        )
+        approx = data.pair_approximate(f.facility_id, inst.institution_id)
+        any_approx |= approx
+        row = {
+            "no": len(rows) + 1,
+            "name": f.name,
+            "kind": f.info.label_ja,
+            "duty": f.info.duty.label_ja,
+            "mandatory": f.info.duty is Duty.MANDATORY,
+            "status": status_text(o.status_before),
+            "status_code": o.status_before.value,
+            "unknown": o.unknown,
+            "contact": data.contact(f),
+            "km": _km_text(p.distance_km, approx),
+            "asks": ["○" if p.covers & c else "" for c in CAPABILITIES],
+        }
+        if data.is_existing(p):
+            existing.append(row)
+            continue
+        rows.append(row)
+        statuses.add(o.status_before)
         points.append(
-            Point(f.lat, f.lon, STATUS_COLORS[o.status_before], label=str(no), title=f.name)
+            Point(
+                f.lat,
+                f.lon,
+                STATUS_COLORS[o.status_before],
+                label=str(row["no"]),
+                title=f.name,
+                hollow=data.approximate(f),
+            )
         )
         lines.append(Line(inst.lat, inst.lon, f.lat, f.lon, INSTITUTION_COLOR))
-    points.append(Point(inst.lat, inst.lon, INSTITUTION_COLOR, "square", title=inst.name, size=5))
+    points.append(
+        Point(
+            inst.lat,
+            inst.lon,
+            INSTITUTION_COLOR,
+            "square",
+            title=inst.name,
+            size=5,
+            hollow=data.approximate(inst),
+        )
+    )
+    legend = [("square", INSTITUTION_COLOR, "貴院")]
+    legend += _status_legend(statuses)
+    legend += [("line", INSTITUTION_COLOR, "お願いする協力関係(番号は表の番号)")]
+    if any_approx:
+        legend.append(("hollow", "#546e7a", "概略位置(市区町村の代表点)"))
+    far = max((p.distance_km for p in new), default=0.0)
     return {
         **_header(data),
         "type": "institution",
+        "anchor": anchor,
         "id": inst.institution_id,
         "name": inst.name,
         "kind": INSTITUTION_KIND_JA[inst.kind],
-        "address": inst.address,
-        "capacity": _capacity_text(inst.capacity),
+        "contact": data.contact(inst),
+        "capacity": inst.capacity,
         "remaining": data.remaining_capacity(inst),
+        "n_new": len(new),
+        "n_mandatory": sum(r["mandatory"] for r in rows),
+        "far_km": f"{far:.1f}",
         "rows": rows,
-        "map": SvgMap(250, 190, points, lines).render(),
+        "existing": existing,
+        "approximate": any_approx,
+        "map": SvgMap(*LETTER_MAP, points, lines).render(),
+        "legend": _legend(legend),
     }
 
 
-def facility_context(data: ReportData, f: Facility) -> dict[str, object]:
-    """What the notice page of one facility shows."""
+def facility_context(data: ReportData, f: Facility, anchor: str = "") -> dict[str, object]:
+    """What the notice to one facility shows."""
     o = data.outcome[f.facility_id]
-    points, lines, proposals, alternatives = [], [], [], []
+    points, lines, proposals, alternatives, partners = [], [], [], [], []
+    any_approx = data.approximate(f)
+    for iid in data.existing_partners(f.facility_id):
+        i = data.institution.get(iid)
+        partners.append(
+            {"name": i.name if i else iid, "kind": INSTITUTION_KIND_JA[i.kind] if i else ""}
+        )
+    has_existing_proposal = False
     for p in data.proposals_of_facility.get(f.facility_id, []):
         i = data.institution[p.institution_id]
+        approx = data.pair_approximate(f.facility_id, i.institution_id)
+        any_approx |= approx
+        existing = data.is_existing(p)
+        has_existing_proposal |= existing
         proposals.append(
             {
                 "name": i.name,
                 "kind": INSTITUTION_KIND_JA[i.kind],
-                "address": i.address,
+                "contact": data.contact(i),
                 "covers": capability_marks(p.covers),
-                "km": p.distance_km,
+                "km": _km_text(p.distance_km, approx),
+                "existing": existing,
             }
         )
         points.append(
-            Point(i.lat, i.lon, INSTITUTION_COLOR, "square", label="提案", title=i.name, size=5)
+            Point(
+                i.lat,
+                i.lon,
+                EXISTING_COLOR if existing else INSTITUTION_COLOR,
+                "square",
+                label="既存" if existing else "提案",
+                title=i.name,
+                size=5,
+                hollow=data.approximate(i),
+            )
         )
         lines.append(Line(f.lat, f.lon, i.lat, i.lon, INSTITUTION_COLOR))
     for a in data.alternatives_of.get(f.facility_id, []):
         i = data.institution[a.institution_id]
+        approx = data.pair_approximate(f.facility_id, i.institution_id)
+        any_approx |= approx
         alternatives.append(
             {
                 "rank": a.rank,
                 "name": i.name,
                 "kind": INSTITUTION_KIND_JA[i.kind],
                 "covers": capability_marks(a.covers),
-                "km": a.distance_km,
-                "capacity": "申告なし(上限なし)"
+                "km": _km_text(a.distance_km, approx),
+                "capacity": "申告なし(上限を設けず計算)"
                 if a.remaining_capacity is None
                 else f"残り {a.remaining_capacity}",
             }
         )
         points.append(
             Point(
-                i.lat, i.lon, ALTERNATIVE_COLOR, "square", label=str(a.rank), title=i.name, size=3.5
+                i.lat,
+                i.lon,
+                ALTERNATIVE_COLOR,
+                "square",
+                label=str(a.rank),
+                title=i.name,
+                size=3.5,
+                hollow=data.approximate(i),
             )
         )
         lines.append(Line(f.lat, f.lon, i.lat, i.lon, ALTERNATIVE_COLOR, dashed=True))
     nearest = [
-        {
-            "capability": next(c.label_ja for c in CAPABILITIES if int(c) == n.capability),
-            "name": n.institution.name,
-            "km": n.distance_km,
-        }
+        {"capability": _cap_label(n.capability), "name": n.institution.name, "km": n.distance_km}
         for n in data.isolated.get(f.facility_id, [])
     ]
-    points.append(Point(f.lat, f.lon, STATUS_COLORS[o.status_after], title=f.name, size=5))
-    max_km = data.result.params.max_km
+    points.append(
+        Point(f.lat, f.lon, STATUS_COLORS[o.status_before], title=f.name, size=5, hollow=any_approx)
+    )
+    legend = [
+        ("dot", STATUS_COLORS[o.status_before], f"貴施設(現在: {status_text(o.status_before)})")
+    ]
+    if proposals:
+        legend.append(("square", INSTITUTION_COLOR, "提案する医療機関"))
+    if has_existing_proposal:
+        legend.append(("square", EXISTING_COLOR, "既存の協力医療機関"))
+    if alternatives:
+        legend.append(("dashed", ALTERNATIVE_COLOR, "代替候補(番号は順位)"))
+    if any_approx:
+        legend.append(("hollow", "#546e7a", "概略位置(市区町村の代表点)"))
     return {
         **_header(data),
         "type": "facility",
+        "anchor": anchor,
         "id": f.facility_id,
         "name": f.name,
         "kind": f.info.label_ja,
-        "duty": DUTY_JA[f.info.duty],
-        "address": f.address,
+        "duty": f.info.duty.label_ja,
+        "mandatory": f.info.duty is Duty.MANDATORY,
+        "contact": data.contact(f),
         "unknown": o.unknown,
+        "partners": partners,
         "status_before": status_text(o.status_before),
         "status_before_code": o.status_before.value,
         "status_after": status_text(o.status_after),
@@ -166,52 +271,106 @@ def facility_context(data: ReportData, f: Facility) -> dict[str, object]:
         "alternatives": alternatives,
         "nearest": nearest,
         "unmatched": [
-            f"{next(c.label_ja for c in CAPABILITIES if int(c) == u.capability)}: "
-            f"{REASON_LABELS_JA[u.reason]}"
+            f"{_cap_label(u.capability)}: {Reason(u.reason).label_ja}"
             for u in data.unmatched_of.get(f.facility_id, [])
         ],
-        "max_km": [f"{max_km[c]:g}" for c in CAPABILITIES],
-        "map": SvgMap(250, 190, points, lines).render(),
+        "approximate": any_approx,
+        "map": SvgMap(*LETTER_MAP, points, lines).render(),
+        "legend": _legend(legend),
     }
 
 
 def render_document(title: str, pages: list[dict[str, object]]) -> str:
-    """One HTML document holding the given pages, one printed page each."""
+    """One HTML document holding the given letters, each starting on a new page."""
     return environment().get_template("document.html").render(title=title, pages=pages, css=css())
 
 
+def _area_map(
+    data: ReportData, after: bool, width: int, height: int
+) -> tuple[SvgMap, list[tuple[str, str, str]]]:
+    """The area map coloured by the status now (``after=False``) or after the proposal."""
+    from ..gaps.shapes import load_outlines
+
+    points, lines = [], []
+    statuses = set()
+    for f in data.instance.facilities:
+        o = data.outcome[f.facility_id]
+        s = o.status_after if after else o.status_before
+        statuses.add(s)
+        points.append(
+            Point(f.lat, f.lon, STATUS_COLORS[s], title=f"{f.name}({status_text(s)})", size=2.2)
+        )
+    legend = _status_legend(statuses)
+    if after:
+        for i in data.requested_institutions:
+            points.append(Point(i.lat, i.lon, INSTITUTION_COLOR, "square", title=i.name, size=2.3))
+        for p in data.result.proposals:
+            f, i = data.facility[p.facility_id], data.institution[p.institution_id]
+            lines.append(Line(f.lat, f.lon, i.lat, i.lon, INSTITUTION_COLOR))
+        legend += [
+            ("square", INSTITUTION_COLOR, "依頼先の医療機関"),
+            ("line", INSTITUTION_COLOR, "提案する協力関係"),
+        ]
+    prefs = {data.prefecture_name(f.municipality_code) for f in data.instance.facilities}
+    try:
+        outlines = load_outlines()
+    except (FileNotFoundError, ValueError):
+        outlines = {}
+    rings = [outlines[p] for p in sorted(prefs) if p in outlines]
+    codes = {f.municipality_code[:5] for f in data.instance.facilities}
+    places = [Place(m.lat, m.lon, m.name) for m in municipalities() if m.code5 in codes]
+    return SvgMap(width, height, points, lines, True, 0, rings, places), legend
+
+
+def comparison_rows(data: ReportData) -> list[dict[str, object]]:
+    """この提案 vs 近い順に依頼した場合: the objective's levels for the run and the baseline."""
+    if data.baseline is None:
+        return []
+    o, g = data.result.objective, data.baseline.objective
+    rows = []
+    for level, better in (
+        (Level.MANDATORY_FULL, "more"),
+        (Level.EFFORT_FULL, "more"),
+        (Level.PARTNERSHIPS, "less"),
+        (Level.DISTANCE, "less"),
+    ):
+        a, b = getattr(o, level.key), getattr(g, level.key)
+        diff = a - b
+        fmt = "{:,.1f}" if level is Level.DISTANCE else "{:,}"
+        good = (diff > 0) if better == "more" else (diff < 0)
+        rows.append(
+            {
+                "label": level.label_ja,
+                "ours": fmt.format(a),
+                "greedy": fmt.format(b),
+                "diff": ("+" if diff > 0 else "") + fmt.format(diff) if diff else "±0",
+                "good": good,
+                "bad": bool(diff) and not good,
+            }
+        )
+    return rows
+
+
 def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
-    """The area overview page and the number of facilities left off its map (remote islands)."""
+    """The area overview and the number of facilities left off its maps (remote islands)."""
     status = data.status_table()
     whole = status[status["市区町村"] == ALL_AREA]
     status_rows = [
         {
             "kind": r["施設種別"],
+            "duty": r["義務区分"],
             "total": r["施設数"],
-            "before": [r[f"改定前 {STATUS_SHORT_JA[s]}"] for s in STATUS_ORDER],
+            "before": [r[f"現在 {STATUS_SHORT_JA[s]}"] for s in STATUS_ORDER],
             "after": [r[f"提案後 {STATUS_SHORT_JA[s]}"] for s in STATUS_ORDER],
         }
         for _, r in whole.iterrows()
     ]
-    points, lines = [], []
-    for i in data.requested_institutions:
-        points.append(Point(i.lat, i.lon, INSTITUTION_COLOR, "square", title=i.name, size=2.5))
-    for f in data.instance.facilities:
-        o = data.outcome[f.facility_id]
-        points.append(
-            Point(
-                f.lat,
-                f.lon,
-                STATUS_COLORS[o.status_after],
-                title=f"{f.name}({status_text(o.status_after)})",
-                size=2.2,
-            )
-        )
-    for p in data.result.proposals:
-        f, i = data.facility[p.facility_id], data.institution[p.institution_id]
-        lines.append(Line(f.lat, f.lon, i.lat, i.lon, INSTITUTION_COLOR))
-    svg_map = SvgMap(700, 820, points, lines, clip_outliers=True)
-    rendered = svg_map.render()
+    before_map, before_legend = _area_map(data, False, 500, 480)
+    after_map, after_legend = _area_map(data, True, 500, 480)
+    maps = [
+        {"title": "現在", "svg": before_map.render(), "legend": _legend(before_legend)},
+        {"title": "提案後", "svg": after_map.render(), "legend": _legend(after_legend)},
+    ]
     isolated = []
     max_km = data.result.params.max_km
     for fid, nearest in data.isolated.items():
@@ -238,56 +397,58 @@ def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
                 }
             )
     o = data.result.objective
+    unlimited = sum(i.capacity is None for i in data.requested_institutions)
     html = (
         environment()
         .get_template("overview.html")
         .render(
             css=css(),
             title=f"{data.area_name} 協力医療機関の提案 概要",
-            today=data.today.isoformat(),
+            today=_date_ja(data.today),
             mode=data.result.info.mode,
+            mode_ja=Mode(data.result.info.mode).label_ja,
             message=data.result.info.message,
             days_left=data.days_left,
             n_facilities=len(data.instance.facilities),
             n_demand=len(data.demand_facilities),
             n_proposals=o.partnerships,
             n_institutions=len(data.requested_institutions),
+            n_unlimited=unlimited,
             n_isolated=len(data.isolated),
-            status_labels=[STATUS_TABLE_JA[s] for s in STATUS_ORDER],
+            status_labels=[STATUS_SHORT_JA[s] for s in STATUS_ORDER],
+            status_marks=[STATUS_MARK[s] or "なし" for s in STATUS_ORDER],
+            status_legend=[(STATUS_MARK[s] or "なし", s.label_ja) for s in STATUS_ORDER],
             status_rows=status_rows,
+            comparison=comparison_rows(data),
             chart_b64=base64.b64encode(chart_png).decode("ascii"),
-            legend_items=[(STATUS_SHORT_JA[s], STATUS_COLORS[s]) for s in STATUS_ORDER]
-            + [("依頼先の医療機関", INSTITUTION_COLOR)],
-            map=rendered,
-            outside=svg_map.outside,
+            maps=maps,
+            outside=after_map.outside,
             isolated=isolated,
         )
     )
-    return html, svg_map.outside
+    return html, after_map.outside
 
 
 def index_html(
     data: ReportData,
-    institutions: list[dict[str, object]],
-    facilities: list[dict[str, object]],
+    groups: list[dict[str, object]],
     bundles: list[dict[str, object]],
     overview_pdf: str | None,
-    pdf_note: str,
     notes: list[str] | None = None,
 ) -> str:
-    """The table of contents of a report folder; ``notes`` are shown above the contents."""
+    """The table of contents: bundles, then letters grouped by municipality with counts."""
     return (
         environment()
         .get_template("index.html")
         .render(
             css=css(),
-            title=f"{data.area_name} 協力医療機関の提案 報告書一式",
-            today=data.today.isoformat(),
-            institutions=institutions,
-            facilities=facilities,
+            title=f"{data.area_name} 協力医療機関の提案 帳票一式",
+            today=_date_ja(data.today),
+            groups=groups,
+            n_institutions=sum(len(g["institutions"]) for g in groups),  # type: ignore[arg-type]
+            n_facilities=sum(len(g["facilities"]) for g in groups),  # type: ignore[arg-type]
             bundles=bundles,
             overview_pdf=overview_pdf,
-            pdf_note=pdf_note,
             notes=notes or [],
         )
     )

@@ -228,6 +228,17 @@ class ChromiumPrinter:
     # -- printing --------------------------------------------------------------------------
     def print_pdf(self, html: str | Path, pdf: str | Path) -> Path:
         """Print a local HTML file to ``pdf`` and return its path."""
+        out = Path(pdf)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(self.pdf_bytes(html))
+        return out
+
+    def pdf_bytes(self, html: str | Path) -> bytes:
+        """Print a local HTML file and return the PDF's bytes.
+
+        Untagged: Chromium's tagged-PDF structure tree costs ~40 % of the printing time and
+        ~2/3 of the size, and these documents are printed on paper.
+        """
         if self._pid is None:
             raise ReportError("ChromiumPrinter は開始されていません")
         url = Path(html).resolve().as_uri()
@@ -242,13 +253,11 @@ class ChromiumPrinter:
                 "printBackground": True,
                 "preferCSSPageSize": True,
                 "displayHeaderFooter": False,
+                "generateTaggedPDF": False,
             },
             session=self._session,
         )
-        out = Path(pdf)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(base64.b64decode(result["data"]))
-        return out
+        return base64.b64decode(result["data"])
 
 
 def pdf_backend() -> tuple[str | None, str]:

@@ -1,4 +1,4 @@
-"""Small inline SVG maps drawn from coordinates (no tiles): points, proposal lines, a km scale."""
+"""Inline SVG maps from coordinates (no tiles): outlines, place names, points, lines, a scale."""
 
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ class Point:
     label: str = ""
     title: str = ""
     size: float = 4.0
+    hollow: bool = False  # an approximate location (the municipality's point)
+
+
+@dataclass(frozen=True)
+class Place:
+    """A place name written at a point (e.g. a municipality at its representative point)."""
+
+    lat: float
+    lon: float
+    name: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,8 @@ class SvgMap:
     lines: list[Line] = field(default_factory=list)
     clip_outliers: bool = False
     outside: int = 0
+    outlines: list[np.ndarray] = field(default_factory=list)  # lon/lat rings drawn first
+    places: list[Place] = field(default_factory=list)
 
     def _extent(self) -> tuple[float, float, float, float]:
         lats = np.array([p.lat for p in self.points] or [35.0])
@@ -94,8 +106,13 @@ class SvgMap:
                 f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{self.width}" '
                 f'height="{self.height}" viewBox="0 0 {self.width} {self.height}">'
             ),
-            f'<rect width="{self.width}" height="{self.height}" fill="#f7f9fb" stroke="#b0bec5"/>',
+            f'<rect width="{self.width}" height="{self.height}" fill="#eef4f8" stroke="#b0bec5"/>',
         ]
+        for ring in self.outlines:
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(lat, lon) for lon, lat in ring))
+            out.append(
+                f'<polygon points="{pts}" fill="#ffffff" stroke="#78909c" stroke-width="0.8"/>'
+            )
         for ln in self.lines:
             if not (inside(ln.lat1, ln.lon1) and inside(ln.lat2, ln.lon2)):
                 continue
@@ -112,21 +129,32 @@ class SvgMap:
                 continue
             x, y = xy(p.lat, p.lon)
             title = f"<title>{escape(p.title)}</title>" if p.title else ""
+            paint = (
+                f'fill="#ffffff" stroke="{p.color}" stroke-width="1.2" stroke-dasharray="2 1"'
+                if p.hollow
+                else f'fill="{p.color}" stroke="#fff" stroke-width="0.7"'
+            )
             if p.shape == "square":
                 s = p.size
                 out.append(
-                    f'<rect x="{x - s:.1f}" y="{y - s:.1f}" width="{2 * s:.1f}" height="{2 * s:.1f}" '
-                    f'fill="{p.color}" stroke="#fff" stroke-width="0.8">{title}</rect>'
+                    f'<rect x="{x - s:.1f}" y="{y - s:.1f}" width="{2 * s:.1f}" '
+                    f'height="{2 * s:.1f}" {paint}>{title}</rect>'
                 )
             else:
                 out.append(
-                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{p.size:.1f}" fill="{p.color}" '
-                    f'stroke="#fff" stroke-width="0.6">{title}</circle>'
+                    f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{p.size:.1f}" {paint}>{title}</circle>'
                 )
             if p.label:
                 out.append(
                     f'<text x="{x + p.size + 1:.1f}" y="{y + 3:.1f}" font-size="9" '
                     f'fill="#263238">{escape(p.label)}</text>'
+                )
+        for pl in self.places:
+            if inside(pl.lat, pl.lon):
+                x, y = xy(pl.lat, pl.lon)
+                out.append(
+                    f'<text class="place" x="{x:.1f}" y="{y - 2:.1f}" font-size="8" fill="#455a64" '
+                    f'text-anchor="middle">{escape(pl.name)}</text>'
                 )
         out.append(self._scale_bar(scale / KM_PER_DEG_LAT))
         out.append("</svg>")
@@ -139,6 +167,7 @@ class SvgMap:
         x, y = 8, self.height - 10
         label = f"{km:g} km"
         return (
-            f'<g class="scale"><line x1="{x}" y1="{y}" x2="{x + length:.1f}" y2="{y}" stroke="#263238" '
-            f'stroke-width="2"/><text x="{x}" y="{y - 4}" font-size="9" fill="#263238">{label}</text></g>'
+            f'<g class="scale"><line x1="{x}" y1="{y}" x2="{x + length:.1f}" y2="{y}" '
+            f'stroke="#263238" stroke-width="2"/>'
+            f'<text x="{x}" y="{y - 4}" font-size="9" fill="#263238">{label}</text></g>'
         )

@@ -29,13 +29,14 @@ from ..model import (
 )
 from ..reference import municipalities
 from ..result import (
-    REASON_LABELS_JA,
     Alternative,
     FacilityOutcome,
     MatchResult,
     Proposal,
     Unmatched,
 )
+from ..vocab import GeocodePrecision, Level, Reason
+from .sender import Sender
 
 DEADLINE = date(2027, 3, 31)  # end of the 経過措置 for the 義務 kinds
 NEAREST = 3  # nearest institutions listed for a facility nobody can cover in range
@@ -52,16 +53,11 @@ STATUS_MARK = {
     Status.ALL: "①",
     Status.PARTIAL: "②",
     Status.NONE: "③",
-    Status.NO_PARTNER: "③'",
+    Status.NO_PARTNER: "",
     Status.UNKNOWN: "④",
 }
-STATUS_SHORT_JA = {
-    Status.ALL: "①全て満たす",
-    Status.PARTIAL: "②一部満たす",
-    Status.NONE: "③いずれも満たさない",
-    Status.NO_PARTNER: "協力医療機関なし",
-    Status.UNKNOWN: "④届出なし(集計なし)",
-}
+# The seed table's mark before the vocabulary's label (``①全ての要件を満たす``).
+STATUS_SHORT_JA = {s: f"{STATUS_MARK[s]}{s.label_ja}" for s in Status}
 STATUS_COLORS = {
     Status.ALL: "#2e7d32",
     Status.PARTIAL: "#f9a825",
@@ -69,7 +65,7 @@ STATUS_COLORS = {
     Status.NO_PARTNER: "#c62828",
     Status.UNKNOWN: "#757575",
 }
-DUTY_JA = {Duty.MANDATORY: "義務", Duty.EFFORT: "努力義務"}
+DUTY_JA = {d: d.label_ja for d in Duty}  # the vocabulary's labels, by member
 NO_MUNICIPALITY = "(市区町村不明)"
 ALL_AREA = "(全体)"
 
@@ -105,6 +101,8 @@ class ReportData:
     instance: Instance
     result: MatchResult
     today: date = field(default_factory=date.today)
+    sender: Sender = field(default_factory=Sender)
+    baseline: MatchResult | None = None  # the greedy baseline on the same input
 
     def __post_init__(self) -> None:
         self.facility = {f.facility_id: f for f in self.instance.facilities}
@@ -124,6 +122,31 @@ class ReportData:
         self._muni = {m.code5: m for m in municipalities()}
 
     # -- lookups ---------------------------------------------------------------------------
+    def existing_partners(self, facility_id: str) -> tuple[str, ...]:
+        """Registry ids of the facility's filed partners (``extra["partner_ids"]``)."""
+        f = self.facility.get(facility_id)
+        raw = f.extra.get("partner_ids", "") if f else ""
+        return tuple(i for i in raw.split("+") if i)
+
+    def is_existing(self, p: Proposal) -> bool:
+        """Whether a proposed pair is already a filed partnership (never a new one)."""
+        return p.institution_id in self.existing_partners(p.facility_id)
+
+    @staticmethod
+    def approximate(item: Facility | Institution) -> bool:
+        """Whether the point is the municipality's representative point, not the address."""
+        return item.geocode == GeocodePrecision.MUNICIPALITY
+
+    def pair_approximate(self, facility_id: str, institution_id: str) -> bool:
+        return self.approximate(self.facility[facility_id]) or self.approximate(
+            self.institution[institution_id]
+        )
+
+    def contact(self, item: Facility | Institution) -> str:
+        """Address and phone as printed on a letter (phone only when the registry has one)."""
+        phone = item.extra.get("phone", "")
+        return "".join([item.address or "(住所未登録)", f" 電話 {phone}" if phone else ""])
+
     def municipality_name(self, code: str) -> str:
         m = self._muni.get(code[:5]) if code else None
         return m.name if m else (code or NO_MUNICIPALITY)
@@ -230,11 +253,11 @@ class ReportData:
                     "義務区分": DUTY_JA[FACILITY_KINDS[kind].duty] if kind else "",
                     "施設数": len(outs),
                 }
-                for when, attr in (("改定前", "status_before"), ("提案後", "status_after")):
+                for when, attr in (("現在", "status_before"), ("提案後", "status_after")):
                     counts = Counter(getattr(o, attr) for o in outs)
                     for s in STATUS_ORDER:
                         row[f"{when} {STATUS_SHORT_JA[s]}"] = counts.get(s, 0)
-                for when, attr in (("改定前", "status_before"), ("提案後", "status_after")):
+                for when, attr in (("現在", "status_before"), ("提案後", "status_after")):
                     row[f"{when} ①の割合"] = sum(
                         getattr(o, attr) is Status.ALL for o in outs
                     ) / len(outs)
@@ -244,12 +267,12 @@ class ReportData:
     @staticmethod
     def _status_columns() -> list[str]:
         cols = ["市区町村コード", "市区町村", "施設種別", "義務区分", "施設数"]
-        for when in ("改定前", "提案後"):
+        for when in ("現在", "提案後"):
             cols += [f"{when} {STATUS_SHORT_JA[s]}" for s in STATUS_ORDER]
-        return cols + ["改定前 ①の割合", "提案後 ①の割合"]
+        return cols + ["現在 ①の割合", "提案後 ①の割合"]
 
     def facility_table(self, code: str | None = None) -> pd.DataFrame:
-        """One row per facility (of one municipality, or all): before, proposal, after, alternatives."""
+        """One row per facility (of a municipality, or all): now, proposal, after, alternatives."""
         facs = self.instance.facilities if code is None else self.facilities_in(code)
         n = self.max_partners_shown
         cols = [
@@ -260,7 +283,7 @@ class ReportData:
             "市区町村",
             "住所",
             "届出なし",
-            "改定前の状況",
+            "現在の状況",
             "不足していた要件",
         ]
         for k in range(1, n + 1):
@@ -282,7 +305,7 @@ class ReportData:
                 "市区町村": self.municipality_name(f.municipality_code),
                 "住所": f.address,
                 "届出なし": "届出なし" if o.unknown else "",
-                "改定前の状況": status_text(o.status_before),
+                "現在の状況": status_text(o.status_before),
                 "不足していた要件": capability_marks(o.missing_before),
             }
             props = self.proposals_of_facility.get(f.facility_id, [])
@@ -295,12 +318,13 @@ class ReportData:
             row["提案後の状況"] = status_text(o.status_after)
             row["未充足の要件"] = capability_marks(o.missing_after)
             row["未充足の理由"] = "、".join(
-                f"{capability_marks(u.capability)}{REASON_LABELS_JA[u.reason]}"
+                f"{capability_marks(u.capability)}{Reason(u.reason).label_ja}"
                 for u in self.unmatched_of.get(f.facility_id, [])
             )
             row["範囲内の候補数"] = o.candidates
             row["代替候補"] = " / ".join(
-                f"{self.institution[a.institution_id].name}({a.distance_km:.1f}km {capability_marks(a.covers)})"
+                f"{self.institution[a.institution_id].name}"
+                f"({a.distance_km:.1f}km {capability_marks(a.covers)})"
                 for a in self.alternatives_of.get(f.facility_id, [])
             )
             rows.append(row)
@@ -364,7 +388,7 @@ class ReportData:
                     "義務区分": DUTY_JA[f.info.duty],
                     "市区町村": self.municipality_name(f.municipality_code),
                     "要件": format_capabilities_ja(u.capability),
-                    "理由": REASON_LABELS_JA[u.reason],
+                    "理由": Reason(u.reason).label_ja,
                     "理由コード": u.reason,
                     "範囲内の候補数": self.outcome[f.facility_id].candidates,
                     "届出なし": "届出なし" if self.outcome[f.facility_id].unknown else "",
@@ -387,14 +411,14 @@ class ReportData:
         )
 
     def reason_table(self) -> pd.DataFrame:
-        """Counts of capabilities still missing, by reason × capability (the summary's second table)."""
+        """Counts of capabilities still missing, by reason × capability."""
         counts = Counter((u.reason, u.capability) for u in self.result.unmatched)
-        facs = defaultdict(set)
+        facs: dict[str, set[str]] = defaultdict(set)
         for u in self.result.unmatched:
             facs[u.reason].add(u.facility_id)
         rows = []
-        for reason, label in REASON_LABELS_JA.items():
-            row: dict[str, object] = {"理由": label, "施設数": len(facs.get(reason, ()))}
+        for reason in Reason:
+            row: dict[str, object] = {"理由": reason.label_ja, "施設数": len(facs.get(reason, ()))}
             for c in CAPABILITIES:
                 row[c.label_ja] = counts.get((reason, int(c)), 0)
             rows.append(row)
@@ -440,6 +464,18 @@ class ReportData:
             ],
         )
 
+    def comparison_table(self) -> pd.DataFrame:
+        """この提案 vs 近い順に依頼した場合 (the greedy baseline): the objective's five levels."""
+        rows = []
+        if self.baseline is not None:
+            ours, greedy = self.result.objective, self.baseline.objective
+            for level in Level:
+                a, b = getattr(ours, level.key), getattr(greedy, level.key)
+                if level is Level.DISTANCE:
+                    a, b = round(a, 1), round(b, 1)
+                rows.append((level.label_ja, a, b, round(a - b, 1)))
+        return pd.DataFrame(rows, columns=["項目", "この提案", "近い順に依頼した場合", "差"])
+
     def overview_table(self) -> pd.DataFrame:
         """Key figures of the run as (項目, 値) rows."""
         o, c = self.result.objective, self.result.counts
@@ -465,7 +501,17 @@ class ReportData:
             ("範囲内に医療機関がない施設", len(self.isolated)),
         ]
         for s in STATUS_ORDER:
-            rows.append((f"改定前 {STATUS_SHORT_JA[s]}", c.get(f"before_{s.value}", 0)))
+            rows.append((f"現在 {STATUS_SHORT_JA[s]}", c.get(f"before_{s.value}", 0)))
         for s in STATUS_ORDER:
             rows.append((f"提案後 {STATUS_SHORT_JA[s]}", c.get(f"after_{s.value}", 0)))
         return pd.DataFrame(rows, columns=["項目", "値"])
+
+
+def existing_partner_pairs(instance: Instance) -> frozenset[tuple[str, str]]:
+    """(facility_id, institution_id) of every filed partnership: never proposed as new."""
+    return frozenset(
+        (f.facility_id, iid)
+        for f in instance.facilities
+        for iid in f.extra.get("partner_ids", "").split("+")
+        if iid
+    )

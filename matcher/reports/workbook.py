@@ -18,6 +18,7 @@ from .tables import ReportData
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 HEADER_FONT = Font(bold=True)
 MAX_WIDTH = 60
+PORTRAIT_MAX_COLUMNS = 6  # wider tables print in landscape
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -83,6 +84,22 @@ def write_sheet(ws: Worksheet, df: pd.DataFrame) -> None:
     ws.auto_filter.ref = f"A1:{last}{max(len(df) + 1, 1)}"
 
 
+def print_setup(ws: Worksheet, title: str, columns: int) -> None:
+    """A4, header row repeated on every page, fitted to one page wide (landscape when wide),
+    sheet name and page numbers in the header/footer."""
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if columns > PORTRAIT_MAX_COLUMNS else "portrait"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0  # as many pages down as needed
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_options.gridLines = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddHeader.center.text = title
+    ws.oddFooter.center.text = "&P / &N ページ"
+
+
 def sheet_title(name: str, taken: set[str]) -> str:
     """A valid, unique sheet title (≤ 31 characters, none of []:*?/\\)."""
     base = _SHEET_FORBIDDEN.sub("_", name).strip("'") or "シート"
@@ -95,8 +112,9 @@ def sheet_title(name: str, taken: set[str]) -> str:
 
 
 def write_workbook(data: ReportData, path: str | Path) -> Path:
-    """Write ``report.xlsx``: 概要, 集計, 未充足, 理由別, 周辺に医療機関が少ない, 医療機関別, then
-    one sheet per municipality listing every facility."""
+    """Write ``report.xlsx``: 概要, 集計, 未充足, 理由別, 周辺に医療機関が少ない, 医療機関別,
+    近い順との比較, then one sheet per municipality listing every facility; every sheet is set up
+    to print (see :func:`print_setup`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook()
@@ -108,6 +126,7 @@ def write_workbook(data: ReportData, path: str | Path) -> Path:
         ("未充足の理由別", data.reason_table()),
         ("周辺に医療機関が少ない", data.isolated_table()),
         ("医療機関別", data.institution_table()),
+        ("近い順との比較", data.comparison_table()),
     ]
     for code in data.municipality_codes:
         name = data.municipality_name(code)
@@ -118,5 +137,6 @@ def write_workbook(data: ReportData, path: str | Path) -> Path:
         first = False
         ws.title = sheet_title(name, taken)
         write_sheet(ws, df)
+        print_setup(ws, f"{data.area_name} {ws.title}", len(df.columns))
     wb.save(path)
     return path
