@@ -1,12 +1,13 @@
-"""Request dependencies: the store, the logged-in user (signed, expiring session), CSRF, roles.
+"""Request dependencies: the store, the logged-in user (server-side session), CSRF, roles.
 
-A session is an itsdangerous-signed token holding the user id, the user's session epoch and a
-CSRF token. Checking it costs an HMAC and, while the store is unchanged, no query (the user is
-read through ``api.cache``); the password hash is verified only at login. Browsers carry the
-token in an HttpOnly cookie; API clients may send it as ``Authorization: Bearer …``. Requests
-that change something and are authenticated by the cookie must repeat the CSRF token (form field
-``csrf_token`` or header ``X-CSRF-Token``); bearer requests need not, since browsers never
-attach that header on their own.
+A session is a row of ``web_sessions`` (``api.security.sessions``) found by the hash of a random
+token. Browsers carry the token in an HttpOnly cookie; API clients may send it as
+``Authorization: Bearer …``. It ends at logout, on a password change, when an administrator
+revokes it, after ``session_idle_seconds`` without a request, and ``session_seconds`` after the
+login. Checking it costs, while the store is unchanged, no query (session and user are read
+through ``api.cache``). Requests that change something and are authenticated by the cookie must
+repeat the session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``); bearer
+requests need not, since browsers never attach that header on their own.
 
 The login form, which comes before any session, is protected by a signed double-submit token:
 the login page sets a random nonce in a cookie and puts the nonce, signed with the server's key
@@ -25,8 +26,10 @@ from fastapi import Depends, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from matcher.store.db import Store
+from matcher.store.models import utcnow
 
 from .cache import cache_of
+from .security import sessions as server_sessions
 from .users import User, get_user
 
 COOKIE = "kyoryoku_session"
@@ -48,6 +51,7 @@ class Session:
     user: User
     csrf: str
     via_cookie: bool
+    id: str = ""  # the stored session's id (hash of the token)
 
 
 def serializer(request: Request) -> URLSafeTimedSerializer:
@@ -64,10 +68,17 @@ async def get_store(request: Request) -> Store:
 
 
 def issue_token(request: Request, user: User) -> tuple[str, str]:
-    """A new signed session token and its CSRF token."""
-    csrf = secrets.token_urlsafe(24)
-    token = serializer(request).dumps({"uid": user.id, "e": user.session_epoch, "csrf": csrf})
-    return token, csrf
+    """Start a server-side session for ``user``; its token and CSRF token."""
+    with store_of(request).write() as s:
+        return server_sessions.create(
+            s, user.id, request.app.state.session_seconds, client_address(request)
+        )
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it (behind a proxy: uvicorn's
+    ``--forwarded-allow-ips`` makes it the forwarded one)."""
+    return request.client.host if request.client else ""
 
 
 def login_form_token(request: Request) -> tuple[str, str]:
@@ -100,25 +111,42 @@ def _token_of(request: Request) -> tuple[str | None, bool]:
 
 
 def read_session(request: Request) -> Session | None:
+    """The request's live session (``None``: no token, unknown, revoked, expired or idle)."""
+    state = request.scope.setdefault("state", {})
+    if "kyoryoku_session" in state:
+        return state["kyoryoku_session"]
+    sess = _lookup_session(request)
+    state["kyoryoku_session"] = sess
+    return sess
+
+
+def _lookup_session(request: Request) -> Session | None:
     token, via_cookie = _token_of(request)
-    if not token:
+    if not token or len(token) > 200:
         return None
-    try:
-        data = serializer(request).loads(token, max_age=request.app.state.session_seconds)
-    except (SignatureExpired, BadSignature):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
-        return None
-    uid = data["uid"]
+    sid = server_sessions.token_id(token)
+    store, cache = store_of(request), cache_of(request.app)
 
-    def load() -> User | None:
-        with store_of(request).read() as s:
-            return get_user(s, uid)
+    def load_session() -> server_sessions.SessionRecord | None:
+        with store.read() as s:
+            return server_sessions.find(s, sid)
 
-    user = cache_of(request.app).get(("user", uid), load)
-    if user is None or user.session_epoch != data.get("e"):
+    record = cache.get(("session", sid), load_session)
+    now = utcnow()
+    if record is None or not record.alive(now, request.app.state.session_idle_seconds):
         return None
-    return Session(user, str(data.get("csrf", "")), via_cookie)
+
+    def load_user() -> User | None:
+        with store.read() as s:
+            return get_user(s, record.user_id)
+
+    user = cache.get(("user", record.user_id), load_user)
+    if user is None:
+        return None
+    if (now - record.last_seen_at).total_seconds() > server_sessions.TOUCH_SECONDS:
+        with store.write() as s:
+            server_sessions.touch(s, sid, now)
+    return Session(user, record.csrf, via_cookie, sid)
 
 
 async def _check_csrf(request: Request, sess: Session) -> None:

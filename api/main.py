@@ -33,6 +33,7 @@ from .routes import (
     runs,
     status,
 )
+from .security.install import install as install_security
 
 HERE = Path(__file__).parent
 TILES_ATTRIBUTION = '<a href="https://maps.gsi.go.jp/development/ichiran.html">地理院タイル</a>'
@@ -46,38 +47,40 @@ def create_app(
     session_seconds: int | None = None,
     run_wait: float = 1.0,
     secure_cookies: bool | None = None,
+    session_idle_seconds: int | None = None,
 ) -> FastAPI:
     """Build the app on the store at ``database_url`` (default: ``KYORYOKU_DATABASE_URL`` or
     ``./kyoryoku.db``). Settings not given come from ``KYORYOKU_SECRET_KEY`` (else a random key:
     sessions end when the server restarts), ``KYORYOKU_TILES_URL`` (empty: no background map),
-    ``KYORYOKU_SESSION_SECONDS`` (default 8 hours) and ``KYORYOKU_SECURE_COOKIES``."""
+    ``KYORYOKU_SESSION_SECONDS`` (default 8 hours), ``KYORYOKU_SESSION_IDLE_SECONDS`` and
+    ``KYORYOKU_SECURE_COOKIES``; the security settings are ``api.security``'s."""
     store = open_store(database_url, upgrade=True)
     app = FastAPI(
         title="協力医療機関マッチング (kyoryoku-match)",
         version="0.1.0",
         description="在宅医療連携拠点のコーディネーター向け API。ログインは POST /api/session。",
+        docs_url=None,  # served offline by api.security.docs
+        redoc_url=None,
     )
     settings = get_settings()
     key = secret_key or settings.secret_key or secrets.token_urlsafe(32)
     app.state.store = store
     app.state.serializer = URLSafeTimedSerializer(key, salt="kyoryoku-session")
     app.state.login_serializer = URLSafeTimedSerializer(key, salt="kyoryoku-login-form")
-    app.state.session_seconds = int(
-        session_seconds or settings.session_seconds
-    )
-    app.state.tiles_url = (
-        tiles_url if tiles_url is not None else settings.tiles_url
-    )
+    app.state.session_seconds = int(session_seconds or settings.session_seconds)
+    app.state.tiles_url = tiles_url if tiles_url is not None else settings.tiles_url
     app.state.tiles_attribution = TILES_ATTRIBUTION
+    app.state.session_idle_seconds = int(session_idle_seconds or settings.session_idle_seconds)
     app.state.secure_cookies = (
-        secure_cookies
-        if secure_cookies is not None
-        else settings.secure_cookies
+        settings.secure_cookies
+        if secure_cookies is None
+        else ("always" if secure_cookies else "never")
     )
     app.state.run_wait = run_wait
     app.state.jobs = Jobs(store)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     errors.install(app)
+    install_security(app, settings)
     for module in (
         auth,
         areas,

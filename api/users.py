@@ -20,8 +20,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
-from matcher._errors import InputError
+from matcher._errors import InputError, RowIssue
+from matcher.store.errors import NotFoundError
 from matcher.store.models import AuditRow, UserRow, utcnow
+
+from .security import sessions as server_sessions
 
 Role = Literal["prefecture", "coordinator", "viewer"]
 ROLES: tuple[Role, ...] = ("prefecture", "coordinator", "viewer")
@@ -132,8 +135,62 @@ def add_user(
     row.password_hash = _hasher.hash(password)
     row.role, row.scope, row.display_name, row.active = role, codes, display_name or username, True
     session.flush()
-    audit(session, actor, "user.save", username, {"role": role, "scope": codes})
+    ended = server_sessions.revoke_user(session, row.id, actor, "password")
+    audit(
+        session,
+        actor,
+        "user.save",
+        username,
+        {"role": role, "scope": codes, "sessions_ended": ended},
+    )
     return _as_user(row)
+
+
+def change_password(
+    session: Session, user: User, current: str, new: str, keep_session: str | None = None
+) -> int:
+    """A user's own password change: the current password is checked, every session of the user
+    but ``keep_session`` ends. Returns how many sessions were ended."""
+    row = session.get(UserRow, user.id)
+    if row is None or authenticate(session, user.username, current) is None:
+        raise InputError(RowIssue("", None, "current_password", None, "現在のパスワードが違います"))
+    if len(new) < 8:
+        raise InputError(
+            RowIssue(
+                "",
+                None,
+                "new_password",
+                None,
+                f"パスワードは8文字以上にしてください (今は {len(new)} 文字)",
+            )
+        )
+    if new == current:
+        raise InputError(RowIssue("", None, "new_password", None, "新しいパスワードが今と同じです"))
+    row.password_hash = _hasher.hash(new)
+    row.session_epoch = (row.session_epoch or 0) + 1
+    ended = server_sessions.revoke_user(session, row.id, user.username, "password", keep_session)
+    audit(session, user.username, "user.password", user.username, {"sessions_ended": ended})
+    return ended
+
+
+def find_user(session: Session, username: str) -> User | None:
+    """An active user by name (``None``: unknown or deactivated)."""
+    row = session.scalar(select(UserRow).where(UserRow.username == username.strip()))
+    return None if row is None or not row.active else _as_user(row)
+
+
+def revoke_sessions(session: Session, actor: User, username: str) -> int:
+    """An administrator ends every session of a user: a prefecture user for users whose scope
+    lies inside theirs, anyone for themselves. Returns how many sessions were ended."""
+    target = find_user(session, username)
+    allowed = target is not None and (
+        target.id == actor.id or (actor.role == "prefecture" and actor.covers_members(target.scope))
+    )
+    if target is None or not allowed:
+        raise NotFoundError(f"ユーザー「{username}」は見つかりません (または管理できません)")
+    ended = server_sessions.revoke_user(session, target.id, actor.username, "admin")
+    audit(session, actor.username, "session.revoke", target.username, {"sessions_ended": ended})
+    return ended
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:

@@ -24,7 +24,9 @@ from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from matcher._errors import InputError, RowIssue
+from matcher.settings import get_settings
 from matcher.sources.importing import SOURCE_LABELS_JA, SOURCES
+from matcher.sources.limits import ArchiveLimits, verify_archive
 from matcher.sources.report import CATEGORY_JA, RejectedRow
 from matcher.sources.textfile import read_table
 from matcher.store.areas import code5_of
@@ -70,9 +72,14 @@ def _issue(i: RowIssue) -> dict[str, object]:
 
 
 def _checked(name: str, data: bytes) -> None:
+    """Refuse an empty or too large file, and an archive (ZIP, gzip, Excel) that is corrupt or
+    would expand beyond the shared decompression limits (checked by streaming, keeping nothing,
+    before any importer reads it)."""
     if not data:
         raise InputError(RowIssue(name, None, "file", None, "ファイルが空です"))
-    if len(data) > MAX_BYTES:
+    settings = get_settings()
+    verify_archive(data, name, ArchiveLimits(max_total_bytes=settings.max_uncompressed_bytes))
+    if len(data) > settings.max_upload_bytes:
         raise InputError(
             RowIssue(
                 name,

@@ -24,14 +24,13 @@ from ..deps import (
     COOKIE,
     LOGIN_COOKIE,
     LOGIN_FORM_SECONDS,
+    NotAuthenticated,
     Session,
     current_session,
     get_store,
-    issue_token,
     login_form_ok,
     login_form_token,
     read_session,
-    store_of,
 )
 from ..queries import (
     STATUS_COLUMNS,
@@ -48,8 +47,9 @@ from ..queries import (
     visible_areas,
 )
 from ..schemas import IntId, RunIn
-from ..users import authenticate
-from .auth import set_cookie
+from ..security import flash
+from ..security.throttle import LoginThrottled
+from .auth import attempt_login, cookie_secure, end_session, set_cookie
 from .facilities import propose_for
 from .imports import KIND_LABELS_JA, import_upload
 from .proposals import change_status_for
@@ -67,8 +67,8 @@ def render(
         status_labels=dict(STATUS_COLUMNS),
         proposal_labels=STATUS_LABELS_JA,
         kinds=FACILITY_KINDS,
-        flash=request.query_params.get("msg", ""),
-        error=ctx.get("error", request.query_params.get("err", "")),
+        flash=flash.message(request.query_params.get("msg")),
+        error=ctx.get("error", flash.error(request.query_params.get("err"))),
     )
     return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code)
 
@@ -95,7 +95,7 @@ def login_form(request: Request, status_code: int = 200, **ctx) -> HTMLResponse:
         max_age=LOGIN_FORM_SECONDS,
         httponly=True,
         samesite="lax",
-        secure=request.app.state.secure_cookies,
+        secure=cookie_secure(request),
         path="/login",
     )
     return response
@@ -122,17 +122,16 @@ def login_submit(
             username=username,
             error="ログインフォームの確認用トークンがないか、期限が切れています。もう一度ログインしてください",
         )
-    with store_of(request).read() as s:
-        user = authenticate(s, username, password)
-    if user is None:
-        return login_form(
-            request,
-            401,
-            next=_safe_next(next),
-            username=username,
-            error="ユーザー名またはパスワードが違います",
+    try:
+        _, token, _ = attempt_login(request, username, password)
+    except LoginThrottled as exc:
+        response = login_form(
+            request, 429, next=_safe_next(next), username=username, error=str(exc)
         )
-    token, _ = issue_token(request, user)
+        response.headers["Retry-After"] = str(exc.seconds)
+        return response
+    except NotAuthenticated as exc:
+        return login_form(request, 401, next=_safe_next(next), username=username, error=str(exc))
     response = RedirectResponse(_safe_next(next), 303)
     set_cookie(request, response, token)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
@@ -140,8 +139,9 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout(sess: Session = Depends(current_session)) -> Response:
-    response = RedirectResponse("/login", 303)
+def logout(request: Request, sess: Session = Depends(current_session)) -> Response:
+    end_session(request, sess)
+    response = RedirectResponse(flash.with_code("/login", "msg", "logged-out"), 303)
     response.delete_cookie(COOKIE, path="/")
     return response
 
@@ -226,9 +226,9 @@ def facility_propose(
     back = f"/facilities/{quote(facility_id)}"
     try:
         propose_for(store, sess.user, facility_id, institution_id, note)
-    except ConflictError as exc:
-        return RedirectResponse(f"{back}?err={quote(str(exc))}", 303)
-    return RedirectResponse(f"{back}?msg={quote('提案に加えました')}", 303)
+    except ConflictError:
+        return RedirectResponse(flash.with_code(back, "err", "exists"), 303)
+    return RedirectResponse(flash.with_code(back, "msg", "proposed"), 303)
 
 
 @router.post("/proposals/{proposal_id}/status")
@@ -244,13 +244,13 @@ def proposal_status(
 ) -> Response:
     writer_session(sess)
     back = _safe_next(next)
-    sep = "&" if "?" in back else "?"
     try:
         p = change_status_for(store, sess.user, proposal_id, status, version, note)
-    except (ConflictError, TransitionError) as exc:
-        return RedirectResponse(f"{back}{sep}err={quote(str(exc))}", 303)
-    msg = f"提案 {proposal_id} を「{p['status_ja']}」にしました"
-    return RedirectResponse(f"{back}{sep}msg={quote(msg)}", 303)
+    except ConflictError:
+        return RedirectResponse(flash.with_code(back, "err", "conflict"), 303)
+    except TransitionError:
+        return RedirectResponse(flash.with_code(back, "err", "transition"), 303)
+    return RedirectResponse(flash.with_code(back, "msg", f"status-{p['status']}"), 303)
 
 
 @router.get("/proposals", response_class=HTMLResponse)
