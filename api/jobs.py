@@ -1,75 +1,52 @@
-"""Matching runs started from the web: a thread per run, its progress, its stored result.
+"""Matching runs started from the web: a thread per run in the worker that received it, its
+state, progress and result in the store's ``jobs`` table (``matcher.store.jobs``).
 
 A run that finishes within ``wait`` seconds is answered directly; a longer one keeps running in
-its thread and the client polls ``/api/runs/jobs/{id}``.
-
-The registry lives in the process's memory: the app must be served by one process (``kyoryoku
-serve`` runs a single uvicorn worker), or a poll could reach a worker that never saw the job.
-The read cache (``api.cache``) would be correct with several workers; the jobs are not.
+its thread and the client polls ``/api/runs/jobs/{id}`` — on any worker, since every worker
+reads the job from the store. A job whose worker died (restart, crash) is marked failed with
+the reason when it is next read, and at start-up.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Literal
 
 from matcher._errors import MatcherError
 from matcher.params import MatchParams, Mode
+from matcher.store import jobs as store_jobs
 from matcher.store.db import Store
-from matcher.store.workflow import plan
+from matcher.store.errors import NotFoundError
+from matcher.store.jobs import Job
+from matcher.store.workflow import run_plan
 
 from .users import audit
 
-JobState = Literal["running", "done", "failed"]
-
-
-@dataclass
-class Job:
-    id: int
-    area_code: str
-    mode: str
-    actor: str
-    state: JobState = "running"
-    stage: str = "load"
-    done: int = 0
-    total: int = 0
-    run_id: int | None = None
-    error: str | None = None
-    started: float = field(default_factory=time.monotonic)
-    finished: float | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        end = self.finished if self.finished is not None else time.monotonic()
-        return {
-            "job_id": self.id,
-            "area_code": self.area_code,
-            "mode": self.mode,
-            "state": self.state,
-            "stage": self.stage,
-            "done": self.done,
-            "total": self.total,
-            "run_id": self.run_id,
-            "error": self.error,
-            "seconds": round(end - self.started, 3),
-        }
+PROGRESS_EVERY = 0.5  # seconds between progress writes of one job
 
 
 class Jobs:
-    """The runs started by this process (kept in memory; the runs themselves are in the store)."""
+    """Start runs in threads of this process; read any job of any process from the store."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._jobs: dict[int, Job] = {}
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
+        self.worker = store_jobs.worker_id()
         self._threads: list[threading.Thread] = []
+        self._errors: dict[int, MatcherError] = {}
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        self._beat_lock = threading.Lock()
+        try:
+            store_jobs.fail_orphans(store)
+        except MatcherError:  # the store is not reachable yet: the next read marks them
+            pass
 
     def get(self, job_id: int) -> Job | None:
-        return self._jobs.get(job_id)
+        try:
+            return store_jobs.get_job(self.store, job_id)
+        except NotFoundError:
+            return None
 
     def start(
         self,
@@ -80,59 +57,91 @@ class Jobs:
         note: str = "",
         wait: float = 1.0,
     ) -> Job:
-        with self._lock:
-            job = Job(next(self._ids), area_code, mode, actor)
-            self._jobs[job.id] = job
+        """Store the job and run it in a thread; wait up to ``wait`` seconds for it. A run that
+        failed within the wait raises its error (so the web answers 404/422/503 at once)."""
+        with self.store.write() as s:
+            job = store_jobs.create_job(s, area_code, mode, actor, params.to_dict(), note)
+        self._ensure_heartbeat()
         thread = threading.Thread(
             target=self._run,
-            args=(job, params, mode, note),
+            args=(job.id, area_code, params, mode, actor, note),
             daemon=True,
             name=f"kyoryoku-run-{job.id}",
         )
         self._threads.append(thread)
         thread.start()
         thread.join(wait)
-        return job
+        if not thread.is_alive() and job.id in self._errors:
+            raise self._errors.pop(job.id)
+        return store_jobs.get_job(self.store, job.id)
 
-    def _run(self, job: Job, params: MatchParams, mode: Mode, note: str) -> None:
+    def _ensure_heartbeat(self) -> None:
+        with self._beat_lock:
+            if self._beat is None or not self._beat.is_alive():
+                self._beat = threading.Thread(
+                    target=self._heartbeat, daemon=True, name="kyoryoku-jobs-heartbeat"
+                )
+                self._beat.start()
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(store_jobs.HEARTBEAT_SECONDS):
+            try:
+                store_jobs.heartbeat(self.store, self.worker)
+            except Exception:  # a missed beat is harmless; the next one tries again
+                traceback.print_exc()
+
+    def _run(
+        self, job_id: int, area_code: str, params: MatchParams, mode: Mode, actor: str, note: str
+    ) -> None:
+        last = [0.0]
+
         def progress(stage: str, done: int, total: int) -> None:
-            job.stage, job.done, job.total = stage, done, total
+            now = time.monotonic()
+            if stage != "solve" or now - last[0] >= PROGRESS_EVERY:
+                last[0] = now
+                try:
+                    store_jobs.update_job(self.store, job_id, stage=stage, done=done, total=total)
+                except MatcherError:  # progress is best effort; the result is not
+                    pass
 
         try:
+            report = run_plan(
+                self.store, area_code, params, mode, actor=actor, note=note, progress=progress
+            )
             with self.store.write() as s:
-                report = plan(
-                    s,
-                    job.area_code,
-                    params,
-                    mode,
-                    actor=job.actor,
-                    note=note,
-                    progress=progress,
-                    create_area=False,
-                )
                 audit(
                     s,
-                    job.actor,
+                    actor,
                     "run.create",
                     f"run:{report.run_id}",
                     {
-                        "area": job.area_code,
+                        "area": area_code,
                         "mode": mode,
                         "params": params.to_dict(),
                         "new": len(report.of("new")),
                         "kept": len(report.of("kept")),
                         "dropped": len(report.of("dropped")),
+                        "released": len(report.of("released")),
+                        "job": job_id,
                     },
                 )
-            job.run_id, job.stage, job.state = report.run_id, "done", "done"
+            store_jobs.finish_job(self.store, job_id, run_id=report.run_id)
         except MatcherError as exc:
-            job.state, job.error = "failed", str(exc)
+            self._errors[job_id] = exc
+            self._finish_failed(job_id, str(exc))
         except Exception as exc:  # a server-side failure: keep the message, never lose the thread
-            job.state, job.error = "failed", f"内部エラー: {exc!r}"
+            self._finish_failed(job_id, f"内部エラー: {exc!r}")
             traceback.print_exc()
-        finally:
-            job.finished = time.monotonic()
+
+    def _finish_failed(self, job_id: int, message: str) -> None:
+        try:
+            store_jobs.finish_job(self.store, job_id, error=message)
+        except Exception:  # the store is gone: the job is marked failed when next read
+            traceback.print_exc()
 
     def join_all(self, timeout: float = 30.0) -> None:
         for t in list(self._threads):
             t.join(timeout)
+
+    def close(self) -> None:
+        self._stop.set()

@@ -359,3 +359,44 @@ class LoginThrottleRow(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class JobRow(Base):
+    """A run started from the web, visible to every worker (``matcher.store.jobs``).
+
+    ``heartbeat_at`` moves while the worker running it lives; a ``running`` job whose worker
+    died (restart, crash) is marked ``failed`` with the reason by the next one who reads it.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'done', 'failed')", name="ck_jobs_state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    area_code: Mapped[str] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    note: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default="running", index=True)
+    stage: Mapped[str] = mapped_column(String(16), default="wait")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    worker: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class StoreChangeRow(Base):
+    """A change counter per topic, bumped by database triggers on every write to the topic's
+    tables (revision 0004): read caches of any worker compare counters instead of clearing
+    everything on any commit. Topics: ``registry``, ``proposals``, ``runs``, ``users``."""
+
+    __tablename__ = "store_changes"
+
+    topic: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
