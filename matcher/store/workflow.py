@@ -34,6 +34,7 @@ from ..params import MatchParams, Mode
 from ..result import MatchResult
 from .areas import get_area, member_filter
 from .errors import ConflictError, NotFoundError, TransitionError
+from .manual import LimitExceeded, limit_problems
 from .models import (
     AreaRow,
     DeclarationRow,
@@ -563,9 +564,13 @@ def propose(
     actor: str,
     note: str = "",
     covers: int | None = None,
+    override_reason: str = "",
 ) -> ProposalRow:
     """A proposal a coordinator enters by hand (no run); ``covers`` defaults to what the
-    institution offers of the facility's required capabilities."""
+    institution offers of the facility's required capabilities. Beyond the distance limits of
+    the area's latest run or the institution's remaining capacity it is refused
+    (``manual.LimitExceeded``) unless ``override_reason`` says why; the reason and what was
+    exceeded go into the history."""
     fac = session.get(FacilityRow, facility_id)
     inst = session.get(InstitutionRow, institution_id)
     if fac is None:
@@ -589,6 +594,12 @@ def propose(
         offers = inst.offers & (~4 if inst.kind == "clinic" else 7)
         covers = offers & FACILITY_KINDS[fac.kind].required
     km = float(haversine_km(fac.lat, fac.lon, inst.lat, inst.lon))
+    problems = limit_problems(session, fac, inst, covers, km)
+    if problems and not override_reason.strip():
+        raise LimitExceeded(problems)
+    if problems:
+        exceeded, why = "; ".join(problems), override_reason.strip()
+        note = f"{note or '手入力で提案'} / 条件を超えて提案: {why} ({exceeded})"
     now = utcnow()
     p = ProposalRow(
         run_id=None,
