@@ -7,17 +7,20 @@ live in one place. Row numbers are the ones a user sees in Excel: the header is 
 
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ._errors import RowIssue
 from .geo import coordinate_problem
+from .geocode import normalize_municipality_code
 from .model import (
     Capability,
     Facility,
     Institution,
-    normalize_text,
     parse_capabilities,
     parse_facility_kind,
     parse_institution_kind,
@@ -50,6 +53,44 @@ INSTITUTION_COLUMNS = (
 FACILITY_REQUIRED = ("facility_id", "kind", "lat", "lon")
 INSTITUTION_REQUIRED = ("institution_id", "kind", "lat", "lon", "offers")
 
+# Lengths the store's schema allows (``matcher.store.models``; a test keeps the two equal), so a
+# row accepted here never fails on PostgreSQL later. Text cells beyond ``MAX_CELL`` are refused.
+FIELD_LIMITS = {
+    "facility_id": 40,
+    "institution_id": 40,
+    "name": 300,
+    "address": 500,
+    "municipality_code": 8,
+}
+MAX_CELL = 2000
+MAX_CAPACITY = 100_000  # partner facilities one institution could take: far above any real one
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0]"
+)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_HYPHENS = re.compile("[\u2010-\u2015\u2212\u30fc\uff70\ufe58\ufe63\u2043\u02d7]")
+_ID_COLUMNS = ("facility_id", "institution_id")
+
+
+def clean_cell(value: object) -> str:
+    """NFKC text without invisible characters (zero-width spaces, BOM, soft hyphen), stripped.
+
+    A ``'`` that our own writers put before formula-like text (``'=…``) is taken off again.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", str(value))).strip()
+    if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
+        text = text[1:]
+    return text
+
+
+def clean_identifier(value: object) -> str:
+    """An id as compared everywhere: ``clean_cell`` with hyphen variants (ー, −, ‐ …) → ``-``."""
+    return _HYPHENS.sub("-", clean_cell(value))
+
+
 _TRUE = {"true", "1", "yes", "y", "有", "あり", "はい", "○", "〇", "定めている"}
 _FALSE = {"false", "0", "no", "n", "無", "なし", "いいえ", "×", "定めていない"}
 
@@ -79,7 +120,29 @@ class _Row:
         self.issues: list[RowIssue] = []
 
     def text(self, column: str) -> str:
-        return normalize_text(self.values.get(column, ""))
+        value = self.values.get(column, "")
+        return clean_identifier(value) if column in _ID_COLUMNS else clean_cell(value)
+
+    def check_text(self, columns: tuple[str, ...]) -> None:
+        """Field rules of every text cell: no control characters, lengths within the store's."""
+        for column in columns:
+            raw = self.values.get(column, "")
+            if raw is None or (isinstance(raw, float) and raw != raw):
+                continue
+            raw = str(raw)
+            controls = sorted(set(_CONTROL.findall(raw)))
+            if controls:
+                shown = ", ".join(f"U+{ord(c):04X}" for c in controls)
+                self.error(
+                    column,
+                    f"制御文字 ({shown}) が含まれています。削除してから取り込んでください",
+                    _CONTROL.sub("�", raw)[:60],
+                )
+                continue
+            text = self.text(column)
+            limit = FIELD_LIMITS.get(column, MAX_CELL)
+            if len(text) > limit:
+                self.error(column, f"{len(text)} 文字あります (上限 {limit} 文字)", text[:40] + "…")
 
     def error(self, column: str | None, message: str, value: object = None) -> None:
         shown = self.text(column) if (value is None and column) else value
@@ -116,10 +179,23 @@ class _Row:
         if text == "":
             return None
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             self.error(column, "数値ではありません")
             return None
+        if not math.isfinite(value):
+            self.error(column, "有限の数値ではありません (inf・NaN は使えません)")
+            return None
+        return value
+
+    def municipality_code(self) -> str:
+        text = self.text("municipality_code")
+        if text and not normalize_municipality_code(text):
+            self.error(
+                "municipality_code",
+                "市区町村コードではありません (5桁、または検査数字付きの6桁)",
+            )
+        return text
 
     def coordinates(self) -> tuple[float, float]:
         lat, lon = self.number("lat"), self.number("lon")
@@ -143,10 +219,13 @@ class _Row:
 
     def extra(self, known: tuple[str, ...]) -> dict[str, str]:
         return {
-            str(k): normalize_text(v)
+            str(k): clean_cell(v)
             for k, v in self.values.items()
-            if k not in known and normalize_text(v)
+            if k not in known and clean_cell(v)
         }
+
+
+_NUMERIC = ("lat", "lon", "capacity")
 
 
 def _missing_columns(file: str, columns: list[str], required: tuple[str, ...]) -> list[RowIssue]:
@@ -173,6 +252,7 @@ def _validate(
     seen: dict[str, int] = {}
     for offset, values in enumerate(records):
         row = _Row(file, first_row + offset, values)
+        row.check_text(tuple(str(k) for k in values if str(k) not in _NUMERIC))
         ident = row.text(id_column)
         if ident == "":
             row.error(id_column, "ID が空です")
@@ -201,6 +281,7 @@ def _build_facility(row: _Row) -> Facility | None:
         )
     if covered:
         has_partner = True
+    code = row.municipality_code()
     if row.failed:
         return None
     return Facility(
@@ -211,7 +292,7 @@ def _build_facility(row: _Row) -> Facility | None:
         lon=lon,
         covered=covered,
         has_partner=has_partner,
-        municipality_code=row.text("municipality_code"),
+        municipality_code=code,
         address=row.text("address"),
         geocode="municipality" if row.text("geocode") == "municipality" else "exact",
         extra=row.extra(FACILITY_COLUMNS + ("geocode",)),
@@ -233,12 +314,19 @@ def _build_institution(row: _Row) -> Institution | None:
         except ValueError:
             row.error("capacity", "受入可能数が数値ではありません")
         else:
-            if value < 0:
+            if not math.isfinite(value):
+                row.error(
+                    "capacity", "受入可能数が有限の数値ではありません (inf・NaN は使えません)"
+                )
+            elif value < 0:
                 row.error("capacity", "受入可能数が負の値です")
             elif value != int(value):
                 row.error("capacity", "受入可能数は整数で指定してください")
+            elif value > MAX_CAPACITY:
+                row.error("capacity", f"受入可能数が大きすぎます (上限 {MAX_CAPACITY:,})")
             else:
                 capacity = int(value)
+    code = row.municipality_code()
     if row.failed:
         return None
     return Institution(
@@ -249,7 +337,7 @@ def _build_institution(row: _Row) -> Institution | None:
         lon=lon,
         offers=int(offers),
         capacity=capacity,
-        municipality_code=row.text("municipality_code"),
+        municipality_code=code,
         address=row.text("address"),
         geocode="municipality" if row.text("geocode") == "municipality" else "exact",
         extra=row.extra(INSTITUTION_COLUMNS + ("geocode",)),

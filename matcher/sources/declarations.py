@@ -254,5 +254,7 @@ def match_declarations(
                     "warning",
                 )
             )
+            out.excluded_rows += 1  # the earlier declaration gives way
         chosen[hit[0]] = d
+    out.joined_rows = len(chosen)
     return chosen, out

@@ -399,6 +399,7 @@ def apply_filings(
                 fac, covered=filing.covered, has_partner=filing.has_partner, extra=extra
             )
         )
+    out.joined_rows = len(used)
     for filing in by_id.values():
         if filing.facility_id not in used:
             out.rejected.append(

@@ -24,11 +24,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._errors import RowIssue
+from .._errors import InputError, RowIssue
 from ..geocode import municipality_in_address
 from ..model import Capability, Institution, normalize_text
 from ..reference import prefectures
-from .columns import locate_header, match_columns, missing_columns, read_grid, table_below
+from .columns import locate_header, match_columns, missing_columns, read_sheets, table_below
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
@@ -116,8 +116,9 @@ def import_kouseikyoku(
 ) -> ImportResult[FlaggedInstitution]:
     """Read 届出受理医療機関名簿 files (Excel, every sheet; or CSV) into flagged institutions.
 
-    Rows of other standards are counted in ``rows_read`` and otherwise ignored (a 名簿 has tens
-    of thousands of them); sheets without the header (cover pages) are noted as warnings.
+    Rows of other standards are counted as excluded (one line per sheet in the report: a 名簿 has
+    tens of thousands of them); sheets without the header (cover pages) are noted; a file where no
+    sheet has the header, or whose header lacks a required column, is an ``InputError``.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -125,29 +126,38 @@ def import_kouseikyoku(
     merged: dict[tuple[str, ...], dict] = {}
     for p in paths:
         path = Path(p)
-        for sheet, grid in read_grid(path).items():
+        sheets, skipped = read_sheets(path)
+        out.skipped_files.extend(skipped)
+        tables = 0
+        for sheet, grid in sheets.items():
             where = f"{path.name}[{sheet}]" if sheet else path.name
             at = locate_header(grid, ("医療機関名称", "受理届出名称"))
             if at is None:
-                out.warnings.append(
+                out.skipped_files.append(
                     RowIssue(
-                        where,
+                        path.name,
                         None,
                         None,
-                        None,
-                        "見出し行(医療機関名称・受理届出名称)が見つからないためこのシートを読み飛ばします",
+                        sheet or None,
+                        f"{where}: 見出し行(医療機関名称・受理届出名称)が見つからないため"
+                        "このシートを読みません",
                         "warning",
                     )
                 )
                 continue
+            tables += 1
             headers, records, _ = table_below(grid, at)
             found = match_columns(headers, COLUMNS)
             missing = missing_columns(where, headers, found, REQUIRED, header_row=at + 1)
+            if missing:
+                raise InputError(missing)
+            other = 0
             for rec in out.table_rows(where, records, missing):
                 row = int(rec["__row__"])
-                get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+                get = lambda key, rec=rec: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
                 flags = flags_of(get("standard"), get("symbol"))
                 if not flags:
+                    other += 1
                     continue
                 original = {k: str(v) for k, v in rec.items() if k != "__row__"}
                 name, address = get("name"), get("address")
@@ -175,6 +185,30 @@ def import_kouseikyoku(
                 )
                 entry["flags"] |= flags
                 entry["rows"].append(row)
+            out.excluded_rows += other
+            if other:
+                out.skipped_files.append(
+                    RowIssue(
+                        path.name,
+                        None,
+                        None,
+                        sheet or None,
+                        f"{where}: 在宅療養支援・後方支援・地域包括ケア・協力医療機関の加算以外の"
+                        f"施設基準の行 {other} 行は対象外です",
+                        "warning",
+                    )
+                )
+        if tables == 0:
+            raise InputError(
+                RowIssue(
+                    path.name,
+                    None,
+                    None,
+                    None,
+                    "届出受理医療機関名簿の見出し行(医療機関名称・受理届出名称)が"
+                    "どのシートの先頭 30 行にも見つかりません",
+                )
+            )
     for entry in merged.values():
         out.items.append(
             FlaggedInstitution(
@@ -268,6 +302,7 @@ def apply_flags(
             )
         else:
             joined.setdefault(found[0], []).append((f, how))
+    out.joined_rows = sum(len(v) for v in joined.values())
     for i, inst in enumerate(insts):
         if i not in joined:
             out.items.append(inst)

@@ -67,6 +67,8 @@ class ImportResult(Generic[T]):
     skipped_files: list[RowIssue] = field(default_factory=list)
     # Rows left out without a row of their own in the report (e.g. a 名簿's other standards).
     excluded_rows: int = 0
+    # For a join step: how many read entries were joined (else accepted rows come from items).
+    joined_rows: int | None = None
 
     def table_rows(
         self, where: str, records: Iterable[dict[str, str]], missing: Sequence[RowIssue]
@@ -105,6 +107,8 @@ class ImportResult(Generic[T]):
     @property
     def accepted_rows(self) -> int:
         """Source rows that went into an item (an item merged from several rows counts each)."""
+        if self.joined_rows is not None:
+            return self.joined_rows
         return sum(len(getattr(i, "rows", ())) or 1 for i in self.items)
 
     @property
@@ -134,17 +138,17 @@ class ImportResult(Generic[T]):
         return c["read"] == c["accepted"] + c["rejected"] + c["excluded"]
 
     def summary_ja(self) -> str:
-        """One line for the terminal, e.g. ``読込 12 行 = 採用 9 + エラー 2 + 対象外 1 (警告 3)``."""
+        """One line for the terminal, e.g. ``読込 12 行: 採用 9 / エラー 2 / 対象外 1 / 警告 3``
+        (read = accepted + errors + excluded; a mismatch is flagged)."""
         c = self.counts
         text = (
-            f"読込 {c['read']} 行 = 採用 {c['accepted']} + エラー {c['rejected']} + "
-            f"対象外 {c['excluded']}"
+            f"読込 {c['read']} 行: 採用 {c['accepted']} / エラー {c['rejected']} / "
+            f"対象外 {c['excluded']} / 警告 {c['warnings']}"
         )
         if "unmatched" in c:
-            text += f" (うち未結合 {c['unmatched']})"
+            text += f" (対象外のうち未結合 {c['unmatched']})"
         if c["items"] != c["accepted"]:
             text += f" → {c['items']} 件"
-        text += f" / 警告 {c['warnings']}"
         if not self.balanced:
             text += " [行数が合いません]"
         return text
@@ -157,6 +161,8 @@ class ImportResult(Generic[T]):
         self.rows_read += other.rows_read
         self.skipped_files.extend(other.skipped_files)
         self.excluded_rows += other.excluded_rows
+        if other.joined_rows is not None:
+            self.joined_rows = (self.joined_rows or 0) + other.joined_rows
 
     def issues(self) -> list[InputIssue]:
         """Every row-level message as one report line each (rejections, exclusions, fixes,

@@ -121,7 +121,8 @@ def test_flags_found_below_title_rows_and_merged_per_institution(tmp_path: Path)
     assert by_name["山田医院"].flags == {"support_clinic"}
     assert by_name["あおぞら診療所"].is_partner_already
     assert [(r.row, r.reason) for r in result.errors] == [(12, "医療機関名称または所在地が空です")]
-    assert any("表紙" in w.file for w in result.warnings)
+    assert any(w.value == "表紙" for w in result.skipped_files)
+    assert result.balanced and result.counts["excluded"] == result.excluded_rows > 0
     assert result.rows_read == 9  # blank row not counted
 
 
