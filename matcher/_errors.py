@@ -49,3 +49,11 @@ class InputError(MatcherError, ValueError):
 
 class SolverError(MatcherError, RuntimeError):
     """The solver failed in a way that is not the user's data's fault."""
+
+
+class SolverTimeLimit(SolverError):
+    """The solver stopped at its time limit (the best proposal found so far is still usable)."""
+
+
+class SolverInfeasible(SolverError):
+    """A model the solver was given has no solution (a bug in how it was built, or over-fixing)."""

@@ -40,8 +40,8 @@ from ..geo import km_to_chord, unit_vectors
 from ..model import ALL_MASK
 from ..objective import coverage_after
 from ..reference import Municipality, municipalities
-from ..solve.greedy import solve_greedy
-from ..solve.optimal import BundleMaster, greedy_bundles
+from ..solve.optimal import StageResult, solve_levels
+from ..vocab import Level
 from .region import Region, subproblem
 
 
@@ -80,39 +80,25 @@ def full_optimum(
 ) -> FullOptimum:
     """Levels 1–2 of the lexicographic optimum per component, with the LP test for ``extra`` units.
 
-    Same bundle model, initial columns and MILP fallback as ``solve_optimal``, stopped after
-    level 2 (the later levels do not change how many facilities are fully covered).
+    The solver's own level-by-level loop (``solve_levels``) with the stages (L1,), (L2,), stopped
+    after level 2 (the later levels do not change how many facilities are fully covered); each
+    stage reports its bound and the capacity duals valid at that bound.
     """
     count, fac_label, inst_label = cand.components()
     comp_val = np.zeros((2, count), np.int64)
     may_gain = np.zeros((2, problem.n_inst), bool)
-    chosen: list[np.ndarray] = []
     demand = np.bincount(fac_label[problem.missing > 0], minlength=count)
-    if len(cand):
-        gmasks = greedy_bundles(cand, solve_greedy(problem, cand, max_partners))
-        pair_label = fac_label[cand.fac]
-        order = np.argsort(pair_label, kind="stable")
-        bounds = np.searchsorted(pair_label[order], np.arange(count + 1))
-        for comp in range(count):
-            pairs = order[bounds[comp] : bounds[comp + 1]]
-            if len(pairs) == 0:
-                continue
-            master = BundleMaster(problem, cand, pairs, max_partners, None)
-            pos = {int(p): k for k, p in enumerate(pairs)}
-            master.initial_columns({pos[p]: m for p, m in gmasks.items() if p in pos}, 0)
-            rows = master.r_cap >= 0
-            for level in (0, 1):
-                lp, rc = master.solve_lp(level)
-                dual = np.abs(np.asarray(master.h.getSolution().row_dual)[master.r_cap[rows]])
-                x = master.values()
-                if not master.is_integral(x):
-                    x = master.solve_milp(level, lp, rc, None)
-                best = round(-master.objective_of(level, x))
-                comp_val[level, comp] = best
-                # Minimisation form, concave value: `extra` units lower it by ≤ extra·|dual|.
-                may_gain[level, master.insts[rows]] = np.floor(-lp + extra * dual + 1e-6) > best
-                master.fix_level(level, -best)
-            chosen.append(np.asarray(master.chosen(x)[0], np.int64))
+    stages = ((Level.MANDATORY_FULL,), (Level.EFFORT_FULL,))
+
+    def on_level(result: StageResult) -> None:
+        level = result.stage.first - 1
+        best = round(-result.values[result.stage.first])
+        comp_val[level, result.component] = best
+        # Minimisation form, convex value: `extra` units lower the bound by ≤ extra·|dual|.
+        gain = np.floor(-result.bound - extra * result.capacity_dual + 1e-6) > best
+        may_gain[level, result.institutions] |= gain
+
+    chosen, _ = solve_levels(problem, cand, max_partners, stages, on_level, workers=1)
     return FullOptimum(
         fac_label,
         inst_label,
@@ -120,7 +106,7 @@ def full_optimum(
         comp_val[1],
         demand - comp_val[0] - comp_val[1],
         may_gain,
-        np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64),
+        np.sort(chosen),
     )
 
 

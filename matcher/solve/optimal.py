@@ -1,77 +1,104 @@
-"""Exact lexicographic optimum of MODEL.md: staged bundle LP with column generation, MILP when needed.
+"""Exact lexicographic optimum of MODEL.md: staged bundle LP, column generation, MILP if needed.
 
-Model (per connected component of the candidate graph). A *bundle* column x[f,i,s] for a pair
-(f, i) and a non-empty subset s of what i covers for f means "i becomes a partner of f and is
-counted for the capabilities in s"; z[f] ∈ [0,1] says f becomes fully covered::
+Model (per connected component of the candidate graph; ``bundle.BundleModel``). A bundle column
+x[f,i,s] for a pair (f, i) and a non-empty subset s of what i covers for f means "i becomes a
+partner of f and is counted for the capabilities in s"; z[f] ∈ [0,1] says f becomes fully
+covered::
 
     cover     Σ_{i, s ∋ c} x[f,i,s]        ≤ 1          for every facility f, c ∈ missing(f)
     full      z[f] − Σ_{i, s ∋ c} x[f,i,s] ≤ 0          for every completable f, c ∈ missing(f)
     partners  Σ_{i, s} x[f,i,s]            ≤ P          for every facility f
     capacity  Σ_{f, s} x[f,i,s]            ≤ K_i        for every institution with a binding K_i
 
-and the five levels::
+and the five levels (``vocab.Level``)::
 
     L1 max Σ_{f 義務} z[f]   L2 max Σ_{f 努力義務} z[f]   L3 max Σ |s| x
     L4 min Σ x               L5 min Σ km(f,i) x
 
-solved in three stages, each stage's optimum becoming constraints for the next: L1+L2 as
-max (n₂+1)·L1 + L2 (n₂ = completable 努力義務 facilities, so one 義務 facility outweighs them
-all), L3+L4 as max (P·n+1)·L3 − L4 (P·n bounds the partnerships), then L5. Both weightings
-are exact for integer solutions.
+solved by default in three stages, each stage's optimum becoming constraints for the next:
+L1+L2 as max (n₂+1)·L1 + L2 (n₂ = completable 努力義務 facilities, so one 義務 facility outweighs
+them all), L3+L4 as max (P·n+1)·L3 − L4 (P·n bounds the partnerships), then L5. Both weightings
+are exact for integer solutions. Counting each capability on one bundle only (the cover rows)
+loses nothing: a partnership still covers all it can, and at the optimum the subsets partition
+what the partners cover.
 
-Counting each capability on one bundle only (the cover rows) loses nothing: a partnership still
-covers all it can, and at the optimum the subsets partition what the partners cover.
+Solving (the strategy, this module; the HiGHS bookkeeping is ``master.HighsMaster``). Each
+stage's LP is solved by column generation: a restricted master (the nearest bundles of each
+facility, the greedy and the previous proposal's bundles, and every earlier stage's columns) is
+priced against *all* in-range bundles. Costs are separable by capability, so the cheapest subset
+of each pair is found in O(pairs). With row duals y ≤ 0, every feasible x satisfies::
 
-Solving. Each level's LP is solved by column generation: a restricted master (the nearest
-bundles of each facility) is priced against *all* in-range bundles with the row duals until no
-column has a negative reduced cost, so the LP value is a bound over the full model. When the LP
-optimum is integral it is the level's optimum. Otherwise the level is solved as a MILP over the
-master's columns plus every column whose reduced cost does not exceed the gap between the LP
-bound and the MILP incumbent (reduced-cost fixing) — which is exact. A proposal is called
-optimal only when every level of every component was proven so.
+    cost·x ≥ LB(y) = Σ_rows b·y + Σ_z min(0, rc_z) + P · Σ_f min(0, min_{i,s} rc[f,i,s])
+
+(the partner row bounds each facility's bundles). LB is a bound over the full model at every
+round, so pricing stops as soon as the master's value reaches ⌈LB⌉ (integral stages) instead of
+waiting for the last negative reduced cost. If the master's optimum is integral it is the
+stage's optimum. Otherwise a MILP over the facilities the LP left fractional (everything else
+fixed) is tried first — if it reaches the bound it is optimal — and then a MILP over the master
+plus every bundle whose reduced cost fits in the gap between bound and incumbent (reduced-cost
+fixing), which is exact. A proposal is called optimal only when every level of every component
+was proven so. Components are independent; with ``workers > 1`` the smaller ones are solved in a
+second process while this one solves the largest (same results as sequentially).
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_context
 
-import highspy
 import numpy as np
 
-from .._errors import SolverError
+from .._errors import SolverInfeasible, SolverTimeLimit
 from ..candidates import Candidates, Problem
-from ._highs import new_highs
+from ..vocab import Level
+from .bundle import BITS, BundleModel, Stage
 from .greedy import solve_greedy
+from .master import HighsMaster
 
-LEVELS = ("mandatory_full", "effort_full", "pairs_covered", "partnerships", "distance_km")
-_BITS = (1, 2, 4)
+LEVELS = tuple(level.key for level in Level)
 _RC_TOL = 1e-7
 _INT_TOL = 1e-6
-_MAX_ADD = 100000  # columns added per pricing round
-_PER_FAC_ADD = 20  # at most this many new columns per facility per round
 _INITIAL_NEAREST = 8  # initial bundles: nearest pairs per missing capability
+_PER_FAC_ADD = 20  # at most this many new columns per facility per pricing round
+_MAX_ADD = 100000  # columns added per pricing round
+# Components with fewer pairs than this are not worth a second process (start-up ~0.5 s).
+PARALLEL_MIN_PAIRS = 200_000
 
 Progress = Callable[[int, int], None]
-Stage = int | tuple[tuple[int, float], ...]  # one level, or levels with weights (lexicographic)
+StageSpec = tuple[Level, ...]
+DEFAULT_STAGES: tuple[StageSpec, ...] = (
+    (Level.MANDATORY_FULL, Level.EFFORT_FULL),
+    (Level.PAIRS_COVERED, Level.PARTNERSHIPS),
+    (Level.DISTANCE,),
+)
 
 
-def _levels(stage: Stage) -> tuple[tuple[int, float], ...]:
-    return ((stage, 1.0),) if isinstance(stage, int) else stage
+@dataclass(frozen=True)
+class StageResult:
+    """What one stage of one component achieved (minimisation form: maxima are negated).
 
+    ``bound`` is a lower bound of the stage's weighted objective over the full model (the
+    optimum when the stage is proven); ``capacity_dual`` gives for each institution of the
+    component (global positions) a y_i ≤ 0 with "one more unit of capacity at i lowers the
+    stage's optimum by at most |y_i|" (concavity of the LP value, valid at ``bound``).
+    """
 
-def _is_continuous(stage: Stage) -> bool:
-    """Whether the stage's objective can take non-integral values (it includes km)."""
-    return any(level == 4 for level, _ in _levels(stage))
-
-
-class _Timeout(Exception):
-    pass
-
-
-class _Infeasible(Exception):
-    pass
+    component: int
+    stage: Stage
+    bound: float
+    values: dict[Level, float]
+    proven: bool
+    chosen: np.ndarray
+    institutions: np.ndarray
+    capacity_dual: np.ndarray
+    how: str = "lp"
+    seconds: float = 0.0
+    rounds: int = 0
+    columns: int = 0
 
 
 @dataclass
@@ -85,11 +112,10 @@ class OptimalReport:
     columns: int = 0
     pricing_rounds: int = 0
     stopped_level: str | None = None
-    bounds: dict[str, float] = field(default_factory=dict)  # stopped level: LP bound, incumbent
+    bounds: dict[str, float] = field(default_factory=dict)  # stopped level: bound, achieved
+    levels: list[dict[str, object]] = field(default_factory=list)  # per level: value/bound/gap
     seconds: float = 0.0
-    slowest: list[dict[str, object]] = field(
-        default_factory=list
-    )  # slowest (component, level) solves
+    slowest: list[dict[str, object]] = field(default_factory=list)  # slowest stage solves
 
     def message_ja(self) -> str:
         if self.proven:
@@ -103,391 +129,410 @@ class OptimalReport:
         return f"制限時間で停止しました。最適とは証明されていません ({gap})"
 
 
-def _subset_columns(covers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(pair position, subset mask) of every non-empty subset of each pair's ``covers``."""
-    pos, masks = [], []
-    for s in range(1, 8):
-        sel = np.flatnonzero((covers & s) == s)
-        pos.append(sel)
-        masks.append(np.full(len(sel), s, np.uint8))
-    p, m = np.concatenate(pos), np.concatenate(masks)
-    order = np.lexsort((m, p))
-    return p[order], m[order]
+def stages_of(specs: Sequence[StageSpec], model: BundleModel, max_partners: int) -> list[Stage]:
+    """Weights that make each merged stage lexicographic for integer solutions."""
+    n_effort = int(np.count_nonzero(model.completable & ~model.mandatory))
+    span = {  # the most the level after it can change, plus one
+        Level.MANDATORY_FULL: float(n_effort + 1),
+        Level.PAIRS_COVERED: float(max_partners * len(model.facs) + 1),
+    }
+    out = []
+    for spec in specs:
+        weights = [1.0] * len(spec)
+        for k in range(len(spec) - 2, -1, -1):
+            if spec[k] not in span or spec[k + 1] != Level(spec[k] + 1):
+                raise ValueError(f"levels {spec} cannot be merged into one stage")
+            weights[k] = span[spec[k]] * weights[k + 1]
+        out.append(Stage(tuple(spec), tuple(weights)))
+    return out
 
 
-class BundleMaster:
-    """The bundle model of one component, in a HiGHS instance that keeps its basis across rounds.
+class _Pricing:
+    """Reduced costs of every bundle at one dual vector, from per-pair and per-(f, c) parts.
 
-    Public for analyses that solve only some levels (``matcher.gaps.whatif`` reads the capacity
-    duals): ``initial_columns``, ``solve_lp`` (column generation), ``values``, ``is_integral``,
-    ``solve_milp``, ``objective_of``, ``fix_level``, ``chosen``; levels are numbered 0–4 in the
-    order of ``LEVELS``, in minimisation form.
+    rc[f,i,s] = a[f,i] + Σ_{c ∈ s} g[f,c]: the cheapest subset of a pair takes the capabilities
+    with g < 0 (or the single cheapest one), so pricing is O(pairs).
     """
 
     def __init__(
-        self,
-        problem: Problem,
-        cand: Candidates,
-        pairs: np.ndarray,
-        max_partners: int,
-        deadline: float | None,
+        self, model: BundleModel, stage: Stage, obj_rows: dict[Level, int], y: np.ndarray
     ) -> None:
-        self.deadline = deadline
-        self.pairs = pairs
-        fac_g, inst_g = cand.fac[pairs], cand.inst[pairs]
-        self.facs, pf = np.unique(fac_g, return_inverse=True)
-        self.insts, pi = np.unique(inst_g, return_inverse=True)
-        nf, ni = len(self.facs), len(self.insts)
-        self.miss = problem.missing[self.facs].astype(np.int64)
-        covers = cand.covers[pairs].astype(np.int64)
-        union = np.zeros(nf, np.int64)
-        np.bitwise_or.at(union, pf, covers)
-        self.completable = union == self.miss
-        self.mandatory = problem.mandatory[self.facs]
-        # All bundle columns of the component.
-        cp, cm = _subset_columns(covers)
-        self.col_pair, self.col_mask = cp, cm.astype(np.int64)
-        self.col_f, self.col_i = pf[cp], pi[cp]
-        self.col_km = cand.km[pairs][cp]
-        self.col_size = np.array([bin(s).count("1") for s in range(8)])[self.col_mask].astype(float)
-        # Rows: cover and full per (f, bit), partners per f, capacity per binding institution.
-        nrow = 0
-        self.r_cov = np.full((nf, 3), -1, np.int64)
-        self.r_full = np.full((nf, 3), -1, np.int64)
-        upper: list[float] = []
-        for b in range(3):
-            has = (self.miss >> b) & 1 == 1
-            idx = np.flatnonzero(has)
-            self.r_cov[idx, b] = nrow + np.arange(len(idx))
-            nrow += len(idx)
-            upper += [1.0] * len(idx)
-            idx = np.flatnonzero(has & self.completable)
-            self.r_full[idx, b] = nrow + np.arange(len(idx))
-            nrow += len(idx)
-            upper += [0.0] * len(idx)
-        self.r_part = nrow + np.arange(nf)
-        nrow += nf
-        upper += [float(max_partners)] * nf
-        cap = problem.capacity[self.insts]
-        reach = np.bincount(pi, minlength=ni)  # facilities that could use it (pairs are unique)
-        binding = np.flatnonzero((cap >= 0) & (cap < reach))
-        self.r_cap = np.full(ni, -1, np.int64)
-        self.r_cap[binding] = nrow + np.arange(len(binding))
-        nrow += len(binding)
-        upper += [float(c) for c in cap[binding]]
-        self.n_base_rows = nrow
-        self.obj_rows: dict[int, int] = {}  # level -> row
-        # z columns first, one per completable facility.
-        self.z_fac = np.flatnonzero(self.completable)
-        self.h = new_highs()
-        inf = highspy.kHighsInf
-        lp = highspy.HighsLp()
-        nz = len(self.z_fac)
-        lp.num_col_, lp.num_row_ = nz, nrow
-        lp.col_cost_ = np.zeros(nz)
-        lp.col_lower_, lp.col_upper_ = np.zeros(nz), np.ones(nz)
-        lp.row_lower_ = np.full(nrow, -inf)
-        lp.row_upper_ = np.array(upper, float)
-        rows = self.r_full[self.z_fac]
-        counts = (rows >= 0).sum(axis=1)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = np.concatenate(([0], np.cumsum(counts))).astype(np.int32)
-        lp.a_matrix_.index_ = rows[rows >= 0].astype(
-            np.int32
-        )  # row-major flatten keeps column order
-        lp.a_matrix_.value_ = np.ones(int(counts.sum()))
-        self.h.passModel(lp)
-        self.n_z = nz
-        self.in_lp = np.zeros(len(self.col_pair), bool)
-        self.lp_cols = np.zeros(0, np.int64)  # bundle index of LP column n_z + k
-        self.rounds = 0
+        ye = np.append(y, 0.0)  # row index -1 → dual 0
+        mu = {level: 0.0 for level in Level}
+        for level, weight in zip(stage.levels, stage.weights, strict=True):
+            mu[level] += weight
+        for level, row in obj_rows.items():
+            mu[level] -= ye[row]
+        self.g = -mu[Level.PAIRS_COVERED] - ye[model.r_cov] + ye[model.r_full]
+        self.g[model.r_cov < 0] = np.inf
+        f, i = model.pair_f, model.pair_i
+        self.a = (
+            mu[Level.PARTNERSHIPS] + mu[Level.DISTANCE] * model.pair_km - ye[model.r_part[f]]
+        ) - ye[model.r_cap[i]]
+        self.mu4, self.mu5, self.ye = mu[Level.PARTNERSHIPS], mu[Level.DISTANCE], ye
+        # Cheapest subset of each mask, per facility.
+        nf = len(model.facs)
+        self.best_val = np.full((nf, 8), np.inf)
+        self.best_mask = np.zeros((nf, 8), np.int64)
+        for m in range(1, 8):
+            bits = [b for b in range(3) if m >> b & 1]
+            gb = self.g[:, bits]
+            neg = gb < 0
+            neg_sum = np.where(neg, gb, 0.0).sum(axis=1)
+            neg_mask = (neg * np.array([BITS[b] for b in bits])).sum(axis=1)
+            k = np.argmin(gb, axis=1)
+            one_val = gb[np.arange(nf), k]
+            one_mask = np.array([BITS[b] for b in bits])[k]
+            has = neg.any(axis=1)
+            self.best_val[:, m] = np.where(has, neg_sum, one_val)
+            self.best_mask[:, m] = np.where(has, neg_mask, one_mask)
+        cov = model.pair_covers
+        self.rc = self.a + self.best_val[f, cov]
+        self.mask = self.best_mask[f, cov]
+        self.rc_z = -ye[model.r_full[model.z_fac]].sum(axis=1)
+        for level, row in obj_rows.items():
+            self.rc_z -= ye[row] * model.z_cost(level)
+        self.model = model
+        self.y = y
+        self._facility_tables()
 
-    # --- columns ---------------------------------------------------------------------------
-    def _coef(self, stage: Stage, cols: np.ndarray) -> np.ndarray:
-        """Coefficient of bundle columns in a stage's minimisation objective."""
-        out = np.zeros(len(cols))
-        for level, weight in _levels(stage):
-            out += weight * self._level_coef(level, cols)
+    def bundle_rc(self, pair: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        f = self.model.pair_f[pair]
+        out = self.a[pair].copy()
+        for b, bit in enumerate(BITS):
+            on = (mask & bit) > 0
+            out[on] += self.g[f[on], b]
         return out
 
-    def _level_coef(self, level: int, cols: np.ndarray) -> np.ndarray:
-        """Coefficient of bundle columns in level ``level``'s minimisation objective."""
-        if level <= 1:
-            return np.zeros(len(cols))
-        if level == 2:
-            return -self.col_size[cols]
-        if level == 3:
-            return np.ones(len(cols))
-        return self.col_km[cols]
+    def _facility_tables(self) -> None:
+        """B[f, s]: cheapest bundle of f with exactly subset s; LB_f over disjoint collections."""
+        m = self.model
+        nf = len(m.facs)
+        exact = np.full(nf * 8, np.inf)
+        np.minimum.at(exact, m.pair_f * 8 + m.pair_covers, self.a)
+        exact = exact.reshape(nf, 8)
+        self.b_min = np.full((nf, 8), np.inf)
+        for sub in range(1, 8):
+            sup = [c for c in range(1, 8) if c & sub == sub]
+            cheapest = exact[:, sup].min(axis=1)
+            extra = sum(self.g[:, b] for b in range(3) if sub >> b & 1)
+            self.b_min[:, sub] = cheapest + extra
+        sums = np.stack([self.b_min[:, list(c)].sum(axis=1) for c in _COLLECTIONS], axis=1)
+        size = np.array([len(c) for c in _COLLECTIONS])
+        used = np.array([sum(c) for c in _COLLECTIONS])
+        p = m.max_partners
+        self.fac_lb = np.minimum(sums[:, size <= p].min(axis=1), 0.0)
+        # rest[f, s]: the best the other ≤ P − 1 partners can add next to a bundle with subset s.
+        self.rest = np.zeros((nf, 8))
+        for sub in range(1, 8):
+            ok = (size <= p - 1) & ((used & sub) == 0)
+            if ok.any():
+                self.rest[:, sub] = np.minimum(sums[:, ok].min(axis=1), 0.0)
 
-    def add_columns(self, cols: np.ndarray, level: Stage) -> None:
-        cols = np.unique(cols[~self.in_lp[cols]])
-        if len(cols) == 0:
-            return
-        f, i, m = self.col_f[cols], self.col_i[cols], self.col_mask[cols]
-        ent_col, ent_row, ent_val = [], [], []
-        k = np.arange(len(cols))
-        for b in range(3):
-            on = (m >> b) & 1 == 1
-            ent_col += [k[on]]
-            ent_row += [self.r_cov[f[on], b]]
-            ent_val += [np.ones(on.sum())]
-            full = on & (self.r_full[f, b] >= 0)
-            ent_col += [k[full]]
-            ent_row += [self.r_full[f[full], b]]
-            ent_val += [-np.ones(full.sum())]
-        ent_col += [k]
-        ent_row += [self.r_part[f]]
-        ent_val += [np.ones(len(k))]
-        capped = self.r_cap[i] >= 0
-        ent_col += [k[capped]]
-        ent_row += [self.r_cap[i[capped]]]
-        ent_val += [np.ones(capped.sum())]
-        for lvl, row in self.obj_rows.items():
-            coef = self._level_coef(lvl, cols)
-            nzc = coef != 0
-            ent_col += [k[nzc]]
-            ent_row += [np.full(nzc.sum(), row)]
-            ent_val += [coef[nzc]]
-        c, r, v = np.concatenate(ent_col), np.concatenate(ent_row), np.concatenate(ent_val)
-        order = np.lexsort((r, c))
-        c, r, v = c[order], r[order], v[order]
-        starts = np.searchsorted(c, k).astype(np.int32)
-        self.h.addCols(
-            len(cols),
-            self._coef(level, cols),
-            np.zeros(len(cols)),
-            np.ones(len(cols)),
-            len(r),
-            starts,
-            r.astype(np.int32),
-            v,
-        )
-        self.in_lp[cols] = True
-        self.lp_cols = np.concatenate((self.lp_cols, cols))
+    def bound(self, row_upper: np.ndarray, z_cost: np.ndarray) -> float:
+        """LB(y): a lower bound of the stage objective over every feasible solution.
 
-    def initial_columns(self, greedy_masks: dict[int, int], level: Stage) -> None:
-        """The nearest bundles of each facility per missing capability, and the greedy proposal's."""
-        picks = []
-        order = np.lexsort((self.col_i, self.col_km, self.col_f))
-        cf, cm = self.col_f[order], self.col_mask[order]
-        for b in range(3):
-            for want_full in (True, False):
-                sel = order[((cm >> b) & 1 == 1) & ((cm == (1 << b)) != want_full)]
-                sf = self.col_f[sel]
-                first = np.searchsorted(sf, sf, side="left")
-                rank = np.arange(len(sf)) - first
-                picks.append(sel[rank < _INITIAL_NEAREST])
-        del cf
-        if greedy_masks:
-            key = self.col_pair * 8 + self.col_mask
-            want = np.array([p * 8 + m for p, m in greedy_masks.items()], np.int64)
-            picks.append(np.flatnonzero(np.isin(key, want)))
-        self.add_columns(np.concatenate(picks), level)
-
-    # --- objective rows and costs ------------------------------------------------------------
-    def _z_coef(self, stage: Stage) -> np.ndarray:
-        out = np.zeros(self.n_z)
-        for level, weight in _levels(stage):
-            out += weight * self._level_z_coef(level)
-        return out
-
-    def _level_z_coef(self, level: int) -> np.ndarray:
-        if level == 0:
-            return -self.mandatory[self.z_fac].astype(float)
-        if level == 1:
-            return -(~self.mandatory[self.z_fac]).astype(float)
-        return np.zeros(self.n_z)
-
-    def set_level(self, level: Stage) -> None:
-        costs = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
-        n = self.n_z + len(self.lp_cols)
-        self.h.changeColsCost(n, np.arange(n, dtype=np.int32), costs)
-
-    def fix_level(self, level: int, value: float) -> None:
-        """Add the row "level objective ≤ value" (minimisation form)."""
-        coef = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
-        idx = np.flatnonzero(coef != 0)
-        upper = value + (1e-7 * max(1.0, abs(value)) if level == 4 else 1e-9)
-        self.h.addRow(-highspy.kHighsInf, upper, len(idx), idx.astype(np.int32), coef[idx])
-        self.obj_rows[level] = self.h.getNumRow() - 1
-
-    # --- solving ---------------------------------------------------------------------------
-    def _limit(self, h: highspy.Highs) -> None:
-        if self.deadline is not None:
-            left = self.deadline - time.monotonic()
-            if left <= 0:
-                raise _Timeout
-            # HiGHS compares time_limit with its run time summed over every run of the instance.
-            h.setOptionValue("time_limit", h.getRunTime() + left)
-
-    def _run(self, h: highspy.Highs) -> None:
-        self._limit(h)
-        if self.deadline is not None and not getattr(h, "_kyoryoku_watch", False):
-            # HiGHS does not always honour time_limit inside a large MILP: interrupt it ourselves.
-            deadline = self.deadline
-
-            def watch(event) -> None:
-                if time.monotonic() > deadline:
-                    event.interrupt()
-
-            h.cbMipInterrupt.subscribe(watch)
-            h.cbSimplexInterrupt.subscribe(watch)
-            h._kyoryoku_watch = True
-        h.run()
-        status = h.getModelStatus()
-        if status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
-            raise _Timeout
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError(f"HiGHS: {h.modelStatusToString(status)}")
-
-    def reduced_costs(self, level: Stage) -> np.ndarray:
-        """Reduced cost of every bundle column (in the LP or not) at the current duals."""
-        y = np.append(np.asarray(self.h.getSolution().row_dual), 0.0)  # index -1 → 0
-        f, i, m = self.col_f, self.col_i, self.col_mask
-        rc = self._coef(level, np.arange(len(m))).copy()
-        for b in range(3):
-            on = ((m >> b) & 1).astype(float)
-            rc -= on * (y[self.r_cov[f, b]] - y[self.r_full[f, b]])
-        rc -= y[self.r_part[f]] + y[self.r_cap[i]]
-        for lvl, row in self.obj_rows.items():
-            rc -= y[row] * self._level_coef(lvl, np.arange(len(m)))
-        return rc
-
-    def solve_lp(self, level: Stage) -> tuple[float, np.ndarray]:
-        """Column generation to the LP optimum over all bundles; returns (value, reduced costs)."""
-        self.set_level(level)
-        while True:
-            self._run(self.h)
-            self.rounds += 1
-            rc = self.reduced_costs(level)
-            bad = np.flatnonzero(~self.in_lp & (rc < -_RC_TOL))
-            if len(bad) == 0:
-                return self.h.getInfo().objective_function_value, rc
-            order = bad[np.lexsort((bad, rc[bad], self.col_f[bad]))]
-            f = self.col_f[order]
-            rank = np.arange(len(f)) - np.searchsorted(f, f, side="left")
-            pick = order[rank < _PER_FAC_ADD]
-            if len(pick) > _MAX_ADD:
-                pick = pick[np.argsort(rc[pick], kind="stable")[:_MAX_ADD]]
-            self.add_columns(pick, level)
-
-    def values(self) -> np.ndarray:
-        return np.asarray(self.h.getSolution().col_value)
-
-    def is_integral(self, x: np.ndarray) -> bool:
-        xs = x[self.n_z :]
-        return bool(np.all(np.minimum(np.abs(xs), np.abs(1 - xs)) <= _INT_TOL))
-
-    def solve_milp(
-        self, level: Stage, lp_value: float, rc: np.ndarray, start: np.ndarray | None
-    ) -> np.ndarray:
-        """Integer optimum of the level (exact).
-
-        First a MILP over the facilities the LP left fractional (and, if needed, their
-        neighbours), everything else fixed at its integral LP value: if that reaches the LP bound
-        it is optimal. Otherwise a MILP over all master columns, widened by reduced-cost fixing.
+        Each facility keeps its partner and cover rows in the subproblem: its bundles form at
+        most P disjoint subsets, so its part is the cheapest such collection (or nothing).
         """
-        x_lp = self.values()
-        continuous = _is_continuous(level)
-        tol = 1e-6 * max(1.0, abs(lp_value)) if continuous else 0.5
-        bound = lp_value if continuous else float(np.ceil(lp_value - 1e-6))
-        best = start
+        rc_z = z_cost + self.rc_z
+        return float(row_upper @ self.y + np.minimum(rc_z, 0.0).sum() + self.fac_lb.sum())
+
+
+# Sets of pairwise disjoint capability subsets (the bundles one facility can hold at once).
+_COLLECTIONS: tuple[tuple[int, ...], ...] = tuple(
+    [(s,) for s in range(1, 8)] + [(1, 2), (1, 4), (2, 4), (1, 6), (2, 5), (4, 3), (1, 2, 4)]
+)
+
+
+class ComponentSolver:
+    """The staged column generation of one component (the strategy over model and master)."""
+
+    def __init__(
+        self,
+        model: BundleModel,
+        cand: Candidates,
+        deadline: float | None,
+        start_pairs: np.ndarray,
+        start_masks: np.ndarray,
+    ) -> None:
+        self.cand = cand
+        self.model = m = model
+        self.master = HighsMaster(m.row_upper, m.z_entries(), deadline)
+        self.row_upper = list(m.row_upper)
+        self.n_z = len(m.z_fac)
+        self.in_lp = np.zeros(len(m.pairs), np.uint8)  # bit (1 << mask) per pair
+        self.lp_pair = np.zeros(0, np.int64)
+        self.lp_mask = np.zeros(0, np.int64)
+        self.obj_rows: dict[Level, int] = {}
+        self.rounds = 0
+        self._initial_columns(start_pairs, start_masks)
+
+    # --- columns -------------------------------------------------------------------------------
+    def _initial_columns(self, start_pairs: np.ndarray, start_masks: np.ndarray) -> None:
+        """The nearest pairs per missing capability (alone and whole), and the start proposals."""
+        m = self.model
+        picks_p, picks_m = [start_pairs], [start_masks]
+        for bit in BITS:
+            sel = np.flatnonzero(m.pair_covers & bit)  # sorted by (f, km, inst)
+            f = m.pair_f[sel]
+            rank = np.arange(len(sel)) - np.searchsorted(f, f, side="left")
+            near = sel[rank < _INITIAL_NEAREST]
+            picks_p += [near, near]
+            picks_m += [np.full(len(near), bit), m.pair_covers[near]]
+        self.add_columns(np.concatenate(picks_p), np.concatenate(picks_m), None)
+
+    def add_columns(self, pair: np.ndarray, mask: np.ndarray, stage: Stage | None) -> int:
+        key = np.unique(pair.astype(np.int64) * 8 + mask)
+        pair, mask = key // 8, key % 8
+        new = (self.in_lp[pair] >> mask) & 1 == 0
+        pair, mask = pair[new], mask[new]
+        if len(pair) == 0:
+            return 0
+        cost = np.zeros(len(pair)) if stage is None else self.model.stage_cost(stage, pair, mask)
+        self.master.add_columns(cost, self.model.bundle_entries(pair, mask, self.obj_rows))
+        self.in_lp[pair] |= (1 << mask).astype(np.uint8)
+        self.lp_pair = np.concatenate((self.lp_pair, pair))
+        self.lp_mask = np.concatenate((self.lp_mask, mask))
+        return len(pair)
+
+    def costs(self, stage: Stage) -> np.ndarray:
+        m = self.model
+        return np.concatenate(
+            (m.stage_z_cost(stage), m.stage_cost(stage, self.lp_pair, self.lp_mask))
+        )
+
+    def level_value(self, level: Level, x: np.ndarray) -> float:
+        single = Stage((level,), (1.0,))
+        return float(self.costs(single) @ x)
+
+    def fix_level(self, level: Level, value: float) -> None:
+        """Add the row "level objective ≤ value" (minimisation form)."""
+        coef = self.costs(Stage((level,), (1.0,)))
+        idx = np.flatnonzero(coef != 0)
+        upper = value + (1e-7 * max(1.0, abs(value)) if level is Level.DISTANCE else 1e-9)
+        self.obj_rows[level] = self.master.add_row(upper, idx, coef[idx])
+        self.row_upper.append(upper)
+
+    # --- one stage -----------------------------------------------------------------------------
+    def column_generation(self, stage: Stage) -> tuple[float, _Pricing]:
+        """Price until the master's value meets the bound; returns (best bound, last pricing)."""
+        self.master.set_costs(self.costs(stage))
+        z_cost = self.model.stage_z_cost(stage)
+        best = -np.inf
+        while True:
+            value = self.master.solve_lp()
+            self.rounds += 1
+            pricing = _Pricing(self.model, stage, self.obj_rows, self.master.duals())
+            bound = pricing.bound(np.asarray(self.row_upper), z_cost)
+            best = max(best, bound)
+            self.best_bound = best
+            if self._closed(stage, value, best):
+                self.converged = False
+                return best, pricing
+            if self._add_priced(pricing, stage) == 0:
+                self.converged = True  # the master's LP optimum is the full LP's
+                self.lp_value = value
+                return max(best, value), pricing
+
+    @staticmethod
+    def _closed(stage: Stage, value: float, bound: float) -> bool:
+        if stage.continuous:
+            return value - bound <= 1e-9 * max(1.0, abs(value))
+        return value <= np.ceil(bound - 1e-6) + 1e-6
+
+    def _add_priced(self, pricing: _Pricing, stage: Stage) -> int:
+        bad = np.flatnonzero(pricing.rc < -_RC_TOL)
+        mask = pricing.mask[bad]
+        inside = (self.in_lp[bad] >> mask) & 1 == 1
+        if inside.any():  # the pair's cheapest subset is in the master: try its other subsets
+            extra_p, extra_m = [], []
+            for s in range(1, 8):
+                p = bad[inside & ((self.model.pair_covers[bad] & s) == s)]
+                p = p[pricing.bundle_rc(p, np.full(len(p), s)) < -_RC_TOL]
+                extra_p.append(p)
+                extra_m.append(np.full(len(p), s))
+            ep, em = np.concatenate(extra_p), np.concatenate(extra_m)
+            out = (self.in_lp[ep] >> em) & 1 == 0
+            bad = np.concatenate((bad[~inside], ep[out]))
+            mask = np.concatenate((mask[~inside], em[out]))
+        if len(bad) == 0:
+            return 0
+        rc = pricing.bundle_rc(bad, mask)
+        f = self.model.pair_f[bad]
+        order = np.lexsort((bad, rc, f))
+        f = f[order]
+        rank = np.arange(len(f)) - np.searchsorted(f, f, side="left")
+        pick = order[rank < _PER_FAC_ADD]
+        if len(pick) > _MAX_ADD:
+            pick = pick[np.argsort(rc[pick], kind="stable")[:_MAX_ADD]]
+        return self.add_columns(bad[pick], mask[pick], stage)
+
+    def solve_stage(self, stage: Stage) -> tuple[np.ndarray, str, _Pricing, float]:
+        """Integer optimum of one stage: (x, how, pricing at the last duals, LB at those duals)."""
+        bound, pricing = self.column_generation(stage)
+        x = self.master.values()
+        how = "lp"
+        if not self._integral(x):
+            x = self._milp(stage, x, bound, pricing)
+            how = "milp"
+        lb = pricing.bound(np.asarray(self.row_upper), self.model.stage_z_cost(stage))
+        if self.converged:
+            lb = max(lb, self.lp_value)
+        return x, how, pricing, lb
+
+    def _integral(self, x: np.ndarray) -> bool:
+        return bool(np.all(np.minimum(np.abs(x), np.abs(1 - x)) <= _INT_TOL))
+
+    def _reaches(self, stage: Stage, value: float, bound: float) -> bool:
+        if stage.continuous:
+            return value <= bound + 1e-6 * max(1.0, abs(bound))
+        return value <= np.ceil(bound - 1e-6) + 1e-6
+
+    def _milp(self, stage: Stage, x_lp: np.ndarray, bound: float, pricing: _Pricing) -> np.ndarray:
+        """Exact integer optimum: neighbourhood MILPs first, then reduced-cost fixing."""
+        abs_gap = 1e-7 if stage.continuous else 0.5
         for hops in (0, 1):
             free = self._fractional_neighbourhood(x_lp, hops)
+            fixed = self.n_z + np.flatnonzero(~free)
             try:
-                x = self._milp(level, start=x_lp, fix=~free)
-            except _Infeasible:
+                x, value = self.master.milp(abs_gap, fixed, np.round(x_lp[fixed]))
+            except SolverInfeasible:
                 continue
-            best = x
-            if self.objective_of(level, x) <= bound + (tol if continuous else 1e-6):
+            if self._reaches(stage, value, bound):
                 return x
-        x = self._milp(level, best)
-        value = self.objective_of(level, x)
-        if value - lp_value > tol:
-            # Any solution using a column with lp_value + rc > incumbent is worse: keep the rest.
-            extra = np.flatnonzero(
-                ~self.in_lp & (lp_value + rc <= value + 1e-9 * max(1.0, abs(value)))
-            )
-            if len(extra):
-                self.add_columns(extra, level)
-                x = self._milp(
-                    level, np.concatenate((x, np.zeros(len(self.lp_cols) + self.n_z - len(x))))
-                )
+        x, value = self.master.milp(abs_gap)
+        if self._reaches(stage, value, bound):
+            return x
+        # A bundle k of facility f in a solution worth ≤ v forces LB − m_f + rc_k ≤ v: only
+        # bundles that could beat the incumbent are added (ties need not: v is then optimal).
+        lb = pricing.bound(np.asarray(self.row_upper), self.model.stage_z_cost(stage))
+        slack = (
+            value - lb + 1e-9 * max(1.0, abs(value))
+            if stage.continuous
+            else value - 1.0 - lb + 1e-6
+        )
+        cand_p, cand_m = [], []
+        for s in range(1, 8):
+            p = np.flatnonzero((self.model.pair_covers & s) == s)
+            p = p[(self.in_lp[p] >> s) & 1 == 0]
+            f = self.model.pair_f[p]
+            rc = pricing.bundle_rc(p, np.full(len(p), s)) + pricing.rest[f, s] - pricing.fac_lb[f]
+            keep = p[rc <= slack]
+            cand_p.append(keep)
+            cand_m.append(np.full(len(keep), s))
+        if self.add_columns(np.concatenate(cand_p), np.concatenate(cand_m), stage):
+            self.master.set_costs(self.costs(stage))
+            x, value = self.master.milp(abs_gap)
         return x
 
     def _fractional_neighbourhood(self, x: np.ndarray, hops: int) -> np.ndarray:
-        """Bool per LP bundle column: its facility is fractional in ``x`` (or ``hops`` away)."""
+        """Bool per master bundle: its facility is fractional in ``x`` (or ``hops`` away)."""
+        m = self.model
         xs = x[self.n_z :]
-        fac = self.col_f[self.lp_cols]
-        inst = self.col_i[self.lp_cols]
+        fac = m.pair_f[self.lp_pair]
+        inst = m.pair_i[self.lp_pair]
         frac = np.minimum(xs, 1 - xs) > _INT_TOL
-        free_fac = np.zeros(len(self.facs), bool)
+        free_fac = np.zeros(len(m.facs), bool)
         free_fac[fac[frac]] = True
         zf = x[: self.n_z]
-        free_fac[self.z_fac[np.minimum(zf, 1 - zf) > _INT_TOL]] = True
+        free_fac[m.z_fac[np.minimum(zf, 1 - zf) > _INT_TOL]] = True
         used = xs > _INT_TOL
         for _ in range(hops):
-            touched = np.zeros(len(self.insts), bool)
+            touched = np.zeros(len(m.insts), bool)
             touched[inst[free_fac[fac] & used]] = True
             free_fac[fac[touched[inst] & used]] = True
         return free_fac[fac]
 
-    def _milp(
-        self, level: Stage, start: np.ndarray | None, fix: np.ndarray | None = None
-    ) -> np.ndarray:
-        self.set_level(level)
-        h = new_highs()
-        h.setOptionValue("mip_rel_gap", 0.0)
-        h.setOptionValue("mip_abs_gap", 1e-7 if _is_continuous(level) else 0.5)
-        h.passModel(self.h.getLp())
-        n = self.n_z + len(self.lp_cols)
-        # z integral too: with z continuous a MILP may stop (within its 0.5 gap) at a solution
-        # whose z undercounts the facilities its bundles make full.
-        h.changeColsIntegrality(
-            n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger)
-        )
-        idx = np.arange(self.n_z, n, dtype=np.int32)
-        if fix is not None and start is not None:
-            fixed = idx[fix]
-            val = np.round(start[self.n_z :][fix])
-            h.changeColsBounds(len(fixed), fixed, val, val)
-        # No setSolution start: with one, highspy 1.16 can report the improved objective while
-        # getSolution() still returns the start (seen on a 24-facility instance).
-        try:
-            self._run(h)
-        except RuntimeError:
-            if fix is not None:
-                raise _Infeasible from None
-            raise
-        self.milp_runs = getattr(self, "milp_runs", 0) + 1
-        x = np.asarray(h.getSolution().col_value)
-        reported = h.getInfo().objective_function_value
-        if abs(float(np.dot(h.getLp().col_cost_, x)) - reported) > 1e-6 * max(1.0, abs(reported)):
-            raise SolverError("HiGHS returned a solution that does not match its objective value")
-        return x
+    def chosen(self, x: np.ndarray) -> np.ndarray:
+        """Global candidate positions of the bundles at 1 in ``x``."""
+        on = x[self.n_z :] > 0.5
+        return np.sort(self.model.pairs[self.lp_pair[on]])
 
-    def objective_of(self, level: Stage, x: np.ndarray) -> float:
-        coef = np.concatenate((self._z_coef(level), self._coef(level, self.lp_cols)))
-        return float(coef @ x)
+    def capacity_duals(self, pricing: _Pricing, converged: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(institutions, y_i ≤ 0): "one more unit at i lowers the stage bound by ≤ |y_i|".
 
-    def chosen(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(global candidate positions, masks) of the bundles at 1 in ``x``."""
-        on = self.lp_cols[x[self.n_z :] > 0.5]
-        return self.pairs[self.col_pair[on]], self.col_mask[on]
+        Institutions with a capacity row give its dual; non-binding ones 0. A capacity-0
+        institution (left out of the model) gets the dual its row would take: the cheapest of its
+        bundles (converged LP), or their margin over the facility's cheapest bundle of the same
+        subset (Lagrangian bound) — or −inf when one of them could make a facility completable
+        that is not (a new z column would move the bound by more).
+        """
+        m = self.model
+        insts, duals = [m.insts], [np.minimum(pricing.ye[m.r_cap], 0.0)]
+        zp = m.zero_pairs
+        if len(zp) == 0:
+            return insts[0], duals[0]
+        zf_g = self.cand.fac[zp]
+        fpos = np.minimum(np.searchsorted(m.facs, zf_g), len(m.facs) - 1)
+        inside = m.facs[fpos] == zf_g
+        cov = self.cand.covers[zp].astype(np.int64)
+        low = np.where(inside, 0.0, -np.inf)
+        f = fpos
+        a = pricing.mu4 + pricing.mu5 * self.cand.km[zp] - pricing.ye[m.r_part[f]]
+        for sub in range(1, 8):
+            on = inside & ((cov & sub) == sub)
+            extra = sum(pricing.g[f[on], b] for b in range(3) if sub >> b & 1)
+            rc = a[on] + extra
+            if not converged:
+                rc = rc - np.minimum(pricing.b_min[f[on], sub], 0.0)
+            low[on] = np.minimum(low[on], rc)
+        newly = inside & ~m.completable[f] & ((m.union[f] | cov) == m.miss[f])
+        low[newly] = -np.inf
+        u, inv = np.unique(self.cand.inst[zp], return_inverse=True)
+        out = np.zeros(len(u))
+        np.minimum.at(out, inv, low)
+        return np.concatenate((m.insts, u)), np.concatenate((duals[0], out))
 
-
-def greedy_bundles(cand: Candidates, chosen: np.ndarray) -> dict[int, int]:
-    """Greedy pairs with the capabilities each adds (a partition, as bundles need)."""
-    got: dict[int, int] = {}
-    masks: dict[int, int] = {}
-    for p in sorted(chosen, key=lambda p: (cand.fac[p], cand.km[p], cand.inst[p])):
-        f = int(cand.fac[p])
-        add = int(cand.covers[p]) & ~got.get(f, 0)
-        got[f] = got.get(f, 0) | add
-        if add:
-            masks[int(p)] = add
-    return masks
+    # --- all stages ---------------------------------------------------------------------------
+    def solve(
+        self,
+        component: int,
+        stages: list[Stage],
+        outcome: _ComponentOutcome,
+        trivial: list[float | None],
+    ) -> None:
+        """Solve ``stages`` in order into ``outcome``; at the deadline keep what is proven."""
+        for k, stage in enumerate(stages):
+            if outcome.bounds[stage.first - 1] is None:
+                outcome.bounds[stage.first - 1] = trivial[stage.first - 1]
+            t0, rounds0 = time.monotonic(), self.rounds
+            self.best_bound = -np.inf
+            try:
+                x, how, pricing, lb = self.solve_stage(stage)
+            except SolverTimeLimit:
+                outcome.stopped = stage
+                outcome.stage_bound = float(self.best_bound)
+                return
+            values = {level: self.level_value(level, x) for level in stage.levels}
+            for level in stage.levels:
+                if level is not Level.DISTANCE:
+                    values[level] = float(round(values[level]))
+            if k + 1 < len(stages):
+                for level in stage.levels:
+                    self.fix_level(level, values[level])
+            outcome.chosen = self.chosen(x)
+            for level, v in values.items():
+                outcome.bounds[level - 1] = v
+            insts, duals = self.capacity_duals(pricing, self.converged)
+            outcome.results.append(
+                StageResult(
+                    component,
+                    stage,
+                    lb,
+                    values,
+                    True,
+                    outcome.chosen,
+                    insts,
+                    duals,
+                    how,
+                    time.monotonic() - t0,
+                    self.rounds - rounds0,
+                    len(self.lp_pair),
+                )
+            )
+        outcome.columns = len(self.lp_pair)
+        outcome.rounds = self.rounds
 
 
 @dataclass
@@ -495,18 +540,18 @@ class _ComponentOutcome:
     """What one component's solve achieved: its proposal and, per level, a proven bound."""
 
     chosen: np.ndarray
-    bounds: list[float | None]  # minimisation form; None = nothing proven at that level
-    stopped: int | None = None  # level at which the time limit hit
+    bounds: list[float | None]  # minimisation form, index level − 1; None = nothing proven
+    stopped: Stage | None = None  # the stage the deadline interrupted
+    stage_bound: float = -np.inf  # that stage's best bound (weighted, minimisation form)
+    results: list[StageResult] = field(default_factory=list)
+    columns: int = 0
+    rounds: int = 0
 
 
-def _trivial_bounds(problem: Problem, cand: Candidates, pairs: np.ndarray) -> list[float | None]:
+def _trivial_bounds(model: BundleModel) -> list[float | None]:
     """Bounds that need no solve (minimisation form): every completable facility made full."""
-    facs, pf = np.unique(cand.fac[pairs], return_inverse=True)
-    union = np.zeros(len(facs), np.int64)
-    np.bitwise_or.at(union, pf, cand.covers[pairs].astype(np.int64))
-    complete = union == problem.missing[facs]
-    mand = problem.mandatory[facs]
-    pairs_bound = sum(int(np.count_nonzero(union & b)) for b in (1, 2, 4))
+    complete, mand = model.completable, model.mandatory
+    pairs_bound = sum(int(np.count_nonzero(model.union & b)) for b in BITS)
     return [
         -float(np.count_nonzero(complete & mand)),
         -float(np.count_nonzero(complete & ~mand)),
@@ -516,89 +561,274 @@ def _trivial_bounds(problem: Problem, cand: Candidates, pairs: np.ndarray) -> li
     ]
 
 
-def _solve_component(
-    problem: Problem,
-    cand: Candidates,
-    pairs: np.ndarray,
-    max_partners: int,
-    deadline: float | None,
-    fallback: np.ndarray,
-    gmasks: dict[int, int],
-    report: OptimalReport,
-) -> _ComponentOutcome:
-    """Solve the five levels of one component, or stop at the deadline with what is proven."""
-    trivial = _trivial_bounds(problem, cand, pairs)
-    outcome = _ComponentOutcome(fallback, [trivial[0]] + [None] * 4)
-    level = 0
-    try:
-        master = BundleMaster(problem, cand, pairs, max_partners, deadline)
-        pos_in_comp = {int(p): k for k, p in enumerate(pairs)}
-        master.initial_columns(
-            {pos_in_comp[p]: m for p, m in gmasks.items() if p in pos_in_comp}, 0
-        )
-        x_prev = None
-        n_effort = int(np.count_nonzero(master.completable & ~master.mandatory))
-        # Integral levels merged two by two with weights that keep the lexicographic order:
-        # one more 義務 facility outweighs all 努力義務 ones; one more covered pair outweighs
-        # every partnership. Fewer LP stages, same optimum.
-        # (Solving L3 and L4 apart was measured slower: L4 alone took > 500 s nationally.)
-        stages: list[tuple[tuple[int, float], ...]] = [
-            ((0, float(n_effort + 1)), (1, 1.0)),
-            ((2, float(max_partners * len(master.facs) + 1)), (3, 1.0)),
-            ((4, 1.0),),
-        ]
-        for stage in stages:
-            level = stage[0][0]
-            outcome.bounds[level] = trivial[level]
-            t_level, rounds0 = time.monotonic(), master.rounds
-            value, rc = master.solve_lp(stage)
-            t_lp = time.monotonic() - t_level
-            if len(stage) == 1:
-                outcome.bounds[level] = value  # an LP bound over all columns (pricing converged)
-            x = master.values()
-            how = "lp"
-            if master.is_integral(x):
-                report.lp_integral_levels += 1
-            else:
-                how = "milp"
-                start = (
-                    None
-                    if x_prev is None
-                    else np.concatenate((x_prev, np.zeros(len(x) - len(x_prev))))
+def _level_bounds_of(stage: Stage, bound: float) -> dict[Level, float]:
+    """Bound of each level a weighted stage bound implies, when it implies one (integral stages:
+    the first level's weight exceeds everything the later levels can contribute)."""
+    if not np.isfinite(bound):
+        return {}
+    if len(stage.levels) == 1:
+        return {stage.first: bound}
+    if stage.first is Level.MANDATORY_FULL:  # −w·L1 − L2 ≥ bound, 0 ≤ L2 ⇒ L1 ≤ ⌊−bound / w⌋
+        return {stage.first: -float(np.floor(-bound / stage.weights[0] + 1e-9))}
+    return {}
+
+
+@dataclass(frozen=True)
+class _ComponentTask:
+    """Everything a (possibly separate) process needs to solve one component."""
+
+    component: int
+    problem: Problem
+    cand: Candidates
+    pairs: np.ndarray  # positions into ``cand``
+    max_partners: int
+    deadline: float | None
+    fallback: np.ndarray  # positions into ``cand`` kept if nothing is proven
+    start_pairs: np.ndarray  # positions into ``cand`` of start bundles
+    start_masks: np.ndarray
+    specs: tuple[StageSpec, ...]
+
+
+def _solve_component(task: _ComponentTask) -> _ComponentOutcome:
+    """Solve the stages of one component, or stop at the deadline with what is proven."""
+    model = BundleModel(task.problem, task.cand, task.pairs, task.max_partners)
+    trivial = _trivial_bounds(model)
+    outcome = _ComponentOutcome(task.fallback, [trivial[0]] + [None] * 4)
+    if len(model.pairs) == 0:  # only capacity-0 institutions in range: nothing can be chosen
+        outcome.bounds = [0.0] * 5
+        outcome.chosen = np.zeros(0, np.int64)
+        zero_insts = np.unique(task.cand.inst[model.zero_pairs])
+        for stage in stages_of(task.specs, model, task.max_partners):
+            outcome.results.append(
+                StageResult(
+                    task.component,
+                    stage,
+                    0.0,
+                    {level: 0.0 for level in stage.levels},
+                    True,
+                    outcome.chosen,
+                    zero_insts,
+                    np.full(len(zero_insts), -np.inf),  # capacity there may change anything
                 )
-                x = master.solve_milp(stage, value, rc, start)
-                report.milp_levels += 1
-            for lvl, _ in stage:
-                achieved = master.objective_of(lvl, x)
-                if lvl < 4:
-                    achieved = float(round(achieved))
-                    master.fix_level(lvl, achieved)
-                outcome.bounds[lvl] = achieved
-            x_prev = x
-            outcome.chosen = master.chosen(x)[0]
-            report.slowest.append(
-                {
-                    "facilities": len(master.facs),
-                    "level": "+".join(LEVELS[lv] for lv, _ in stage),
-                    "how": how,
-                    "lp_s": round(t_lp, 3),
-                    "total_s": round(time.monotonic() - t_level, 3),
-                    "rounds": master.rounds - rounds0,
-                    "columns": len(master.lp_cols),
-                }
             )
-            report.slowest = sorted(report.slowest, key=lambda r: -r["total_s"])[:8]
-        report.columns += len(master.lp_cols)
-        report.pricing_rounds += master.rounds
-    except _Timeout:
-        outcome.stopped = level
+        return outcome
+    local = np.searchsorted(model.pairs, task.start_pairs)
+    ok = (local < len(model.pairs)) & (
+        model.pairs[np.minimum(local, len(model.pairs) - 1)] == task.start_pairs
+    )
+    try:
+        solver = ComponentSolver(model, task.cand, task.deadline, local[ok], task.start_masks[ok])
+        solver.solve(
+            task.component, stages_of(task.specs, model, task.max_partners), outcome, trivial
+        )
+    except SolverTimeLimit:
+        outcome.stopped = outcome.stopped or Stage((Level.MANDATORY_FULL,), (1.0,))
+    if outcome.stopped is not None:
+        for level, b in _level_bounds_of(outcome.stopped, outcome.stage_bound).items():
+            old = outcome.bounds[level - 1]
+            if old is None or b > old:
+                outcome.bounds[level - 1] = b
     return outcome
 
 
-def _gap(
-    problem: Problem, cand: Candidates, chosen: np.ndarray, outcomes: list[_ComponentOutcome]
-) -> tuple[str | None, dict[str, float]]:
-    """The first level whose proven bound exceeds what the proposal achieves (maximisation form)."""
+def _solve_remote(job: _Remapped) -> _ComponentOutcome:
+    """``_solve_component`` in a worker process, positions mapped back to the full graph."""
+    outcome = _solve_component(job.task)
+    outcome.chosen = job.pairs[outcome.chosen]
+    outcome.results = [replace(r, chosen=job.pairs[r.chosen]) for r in outcome.results]
+    return outcome
+
+
+def start_bundles(cand: Candidates, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A proposal's pairs with the capabilities each adds, nearest first (bundles partition)."""
+    got: dict[int, int] = {}
+    out_p, out_m = [], []
+    key = lambda p: (cand.fac[p], cand.km[p], cand.inst[p])  # noqa: E731
+    for p in sorted(np.asarray(chosen).tolist(), key=key):
+        f = int(cand.fac[p])
+        add = int(cand.covers[p]) & ~got.get(f, 0)
+        got[f] = got.get(f, 0) | add
+        if add:
+            out_p.append(int(p))
+            out_m.append(add)
+    order = np.argsort(np.array(out_p, np.int64), kind="stable")
+    return np.array(out_p, np.int64)[order], np.array(out_m, np.int64)[order]
+
+
+def solve_levels(
+    problem: Problem,
+    cand: Candidates,
+    max_partners: int,
+    levels: Sequence[StageSpec] = DEFAULT_STAGES,
+    on_level: Callable[[StageResult], None] | None = None,
+    *,
+    time_limit: float | None = None,
+    previous: np.ndarray | None = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, OptimalReport]:
+    """Solve the given stages of levels component by component; the one loop every caller uses.
+
+    ``levels`` lists the stages in order, each a tuple of consecutive levels solved as one
+    weighted objective (``DEFAULT_STAGES``: L1+L2, L3+L4, L5; the what-if analysis uses (L1,),
+    (L2,)). ``on_level`` receives every proven stage of every component, in component order.
+    ``previous`` (positions into ``cand`` of an earlier proposal, e.g. before a few decisions)
+    seeds the masters next to the greedy proposal: a warm start that changes the time, never the
+    result. ``workers`` > 1 solves the smaller components in a second process (default: 2 when
+    the instance is large and the machine has two cores).
+    """
+    t0 = time.monotonic()
+    deadline = None if time_limit is None else t0 + time_limit
+    report = OptimalReport()
+    greedy = solve_greedy(problem, cand, max_partners)
+    if len(cand) == 0:
+        report.seconds = time.monotonic() - t0
+        return greedy, report
+    count, fac_label, _ = cand.components()
+    pair_label = fac_label[cand.fac]
+    order = np.argsort(pair_label, kind="stable")
+    offsets = np.searchsorted(pair_label[order], np.arange(count + 1))
+    sp, sm = start_bundles(cand, greedy)
+    if previous is not None and len(previous):
+        valid = np.asarray(previous, np.int64)
+        valid = valid[(valid >= 0) & (valid < len(cand))]
+        pp, pm = start_bundles(cand, valid)
+        sp, sm = np.concatenate((sp, pp)), np.concatenate((sm, pm))
+    start_label = pair_label[sp]
+    greedy_label = pair_label[greedy]
+    tasks = []
+    sizes = np.diff(offsets)
+    # Smallest components first: under a time limit, only the largest is left unproven.
+    for comp in np.lexsort((np.arange(count), sizes)):
+        if sizes[comp] == 0:
+            continue
+        on = start_label == comp
+        tasks.append(
+            _ComponentTask(
+                int(comp),
+                problem,
+                cand,
+                order[offsets[comp] : offsets[comp + 1]],
+                max_partners,
+                deadline,
+                greedy[greedy_label == comp],
+                sp[on],
+                sm[on],
+                tuple(tuple(Level(v) for v in spec) for spec in levels),
+            )
+        )
+    report.components = len(tasks)
+    outcomes = _run_tasks(tasks, _workers(workers, len(cand)), progress, problem, cand)
+    for outcome in outcomes:
+        for result in outcome.results:
+            if on_level is not None:
+                on_level(result)
+            report.lp_integral_levels += result.how == "lp"
+            report.milp_levels += result.how == "milp"
+            report.slowest.append(
+                {
+                    "facilities": int(len(np.unique(cand.fac[result.chosen]))),
+                    "level": result.stage.name,
+                    "how": result.how,
+                    "total_s": round(result.seconds, 3),
+                    "rounds": result.rounds,
+                    "columns": result.columns,
+                }
+            )
+        report.columns += outcome.columns
+        report.pricing_rounds += outcome.rounds
+    report.slowest = sorted(report.slowest, key=lambda r: -float(r["total_s"]))[:8]  # type: ignore[arg-type]
+    chosen = np.unique(np.concatenate([o.chosen for o in outcomes])).astype(np.int64)
+    n_levels = max(level for spec in levels for level in spec)
+    report.levels = _level_table(problem, cand, chosen, outcomes, n_levels)
+    if any(o.stopped is not None for o in outcomes):
+        report.proven = False
+        report.stopped_level, report.bounds = _gap(report.levels)
+        if report.stopped_level is None:  # every bound met although the clock ran out
+            report.proven = True
+    report.seconds = time.monotonic() - t0
+    return chosen, report
+
+
+def _workers(workers: int | None, n_pairs: int) -> int:
+    if workers is not None:
+        return max(1, workers)
+    return min(2, os.cpu_count() or 1) if n_pairs >= PARALLEL_MIN_PAIRS else 1
+
+
+def _run_tasks(
+    tasks: list[_ComponentTask],
+    workers: int,
+    progress: Progress | None,
+    problem: Problem,
+    cand: Candidates,
+) -> list[_ComponentOutcome]:
+    """Outcomes in task order. With workers > 1 this process solves the largest component
+    while a pool solves the others (measured: pickling the largest costs more than it saves)."""
+    total = int(np.count_nonzero(problem.missing))
+    done = 0
+    outcomes: list[_ComponentOutcome | None] = [None] * len(tasks)
+
+    def finished(k: int, outcome: _ComponentOutcome) -> None:
+        nonlocal done
+        outcomes[k] = outcome
+        done += len(np.unique(cand.fac[tasks[k].pairs]))
+        if progress:
+            progress(done, total)
+
+    if workers <= 1 or len(tasks) < 2:
+        for k, task in enumerate(tasks):
+            finished(k, _solve_component(task))
+        return [o for o in outcomes if o is not None]
+    big = len(tasks) - 1  # sizes ascending
+    with ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_solve_remote, _slim(t)) for t in tasks[:big]]
+        finished(big, _solve_component(tasks[big]))
+        for k, fut in enumerate(futures):
+            finished(k, fut.result())
+    return [o for o in outcomes if o is not None]
+
+
+def _slim(task: _ComponentTask) -> _Remapped:
+    """The task with only its component's pairs (what a worker process needs to receive)."""
+    c = task.cand
+    p = task.pairs
+    sub = Candidates(c.fac[p], c.inst[p], c.km[p], c.covers[p], c.n_fac, c.n_inst)
+    back = np.arange(len(p))
+    remap = {int(g): k for k, g in enumerate(p)}
+    fallback = np.array([remap[int(g)] for g in task.fallback], np.int64)
+    start = np.array([remap[int(g)] for g in task.start_pairs], np.int64)
+    slim = _ComponentTask(
+        task.component,
+        task.problem,
+        sub,
+        back,
+        task.max_partners,
+        task.deadline,
+        fallback,
+        start,
+        task.start_masks,
+        task.specs,
+    )
+    return _Remapped(slim, p)
+
+
+@dataclass(frozen=True)
+class _Remapped:
+    """A slim task and the global positions of its pairs (results are mapped back)."""
+
+    task: _ComponentTask
+    pairs: np.ndarray
+
+
+def _level_table(
+    problem: Problem,
+    cand: Candidates,
+    chosen: np.ndarray,
+    outcomes: list[_ComponentOutcome],
+    n_levels: int,
+) -> list[dict[str, object]]:
+    """Per level (users' form): the proposal's value, the proven bound and the gap."""
     from ..objective import evaluate
 
     got = evaluate(problem, cand, chosen)
@@ -609,17 +839,32 @@ def _gap(
         -got.partnerships,
         -got.distance_km,
     ]
-    for level in range(5):
-        parts = [o.bounds[level] for o in outcomes]
-        if any(b is None for b in parts):
-            return LEVELS[level], {"level": level + 1, "achieved": _shown(level, achieved[level])}
-        bound = -sum(parts)  # type: ignore[arg-type]
-        tol = 1e-6 * max(1.0, abs(bound)) if level == 4 else 0.5
-        if bound - achieved[level] > tol:
-            return LEVELS[level], {
-                "level": level + 1,
-                "achieved": _shown(level, achieved[level]),
-                "bound": _shown(level, bound),
+    rows = []
+    for k in range(n_levels):
+        level = Level(k + 1)
+        parts = [o.bounds[k] for o in outcomes]
+        row: dict[str, object] = {"level": level.key, "value": _shown(k, achieved[k])}
+        if all(b is not None for b in parts):
+            bound = -sum(parts)  # type: ignore[arg-type]
+            row["bound"] = _shown(k, bound)
+            gap = bound - achieved[k]
+            tol = 1e-6 * max(1.0, abs(bound)) if level is Level.DISTANCE else 0.5
+            row["gap"] = max(0.0, gap) if gap > tol else 0.0
+            row["gap_pct"] = 100.0 * float(row["gap"]) / max(1.0, abs(bound))  # type: ignore[arg-type]
+        rows.append(row)
+    return rows
+
+
+def _gap(levels: list[dict[str, object]]) -> tuple[str | None, dict[str, float]]:
+    """The first level whose proven bound the proposal does not reach (or that has none)."""
+    for k, row in enumerate(levels):
+        if "bound" not in row:
+            return str(row["level"]), {"level": k + 1, "achieved": float(row["value"])}  # type: ignore[arg-type]
+        if float(row["gap"]) > 0:  # type: ignore[arg-type]
+            return str(row["level"]), {
+                "level": k + 1,
+                "achieved": float(row["value"]),  # type: ignore[arg-type]
+                "bound": float(row["bound"]),  # type: ignore[arg-type]
             }
     return None, {}
 
@@ -635,55 +880,23 @@ def solve_optimal(
     max_partners: int,
     time_limit: float | None = None,
     progress: Progress | None = None,
+    previous: np.ndarray | None = None,
+    workers: int | None = None,
 ) -> tuple[np.ndarray, OptimalReport]:
     """Positions into ``cand`` of the lexicographically optimal proposal, and how it was proven.
 
-    With a time limit, components not finished keep the last proven level's proposal (or the
+    With a time limit, components not finished keep the last proven stage's proposal (or the
     greedy one); the report then names the first level whose proven bound the proposal does not
-    reach, with both values — never calling the result optimal.
+    reach, with both values — never calling the result optimal — and ``report.levels`` lists
+    value, bound and gap per level. ``previous``: see ``solve_levels`` (warm start).
     """
-    t0 = time.monotonic()
-    deadline = None if time_limit is None else t0 + time_limit
-    report = OptimalReport()
-    greedy = solve_greedy(problem, cand, max_partners)
-    if len(cand) == 0:
-        report.seconds = time.monotonic() - t0
-        return greedy, report
-    count, fac_label, _ = cand.components()
-    pair_label = fac_label[cand.fac]
-    order = np.argsort(pair_label, kind="stable")
-    offsets = np.searchsorted(pair_label[order], np.arange(count + 1))
-    greedy_label = pair_label[greedy]
-    gmasks = greedy_bundles(cand, greedy)
-    outcomes: list[_ComponentOutcome] = []
-    done = 0
-    total = int(np.count_nonzero(problem.missing))
-    # Smallest components first: under a time limit, only the largest is left unproven.
-    sizes = np.diff(offsets)
-    for comp in np.lexsort((np.arange(count), sizes)):
-        pairs = order[offsets[comp] : offsets[comp + 1]]
-        if len(pairs) == 0:
-            continue
-        report.components += 1
-        outcome = _solve_component(
-            problem,
-            cand,
-            pairs,
-            max_partners,
-            deadline,
-            greedy[greedy_label == comp],
-            gmasks,
-            report,
-        )
-        outcomes.append(outcome)
-        done += len(np.unique(cand.fac[pairs]))
-        if progress:
-            progress(done, total)
-    chosen = np.unique(np.concatenate([o.chosen for o in outcomes])).astype(np.int64)
-    if any(o.stopped is not None for o in outcomes):
-        report.proven = False
-        report.stopped_level, report.bounds = _gap(problem, cand, chosen, outcomes)
-        if report.stopped_level is None:  # every bound met although the clock ran out
-            report.proven = True
-    report.seconds = time.monotonic() - t0
-    return chosen, report
+    return solve_levels(
+        problem,
+        cand,
+        max_partners,
+        DEFAULT_STAGES,
+        time_limit=time_limit,
+        previous=previous,
+        workers=workers,
+        progress=progress,
+    )
