@@ -10,6 +10,14 @@ points ``k`` (facilities missing ``c``, weight ``D_k`` = 1) and supply points ``
 with the decay ``W``: ``step`` 1; ``linear`` 1 − d/d0; ``gaussian`` (Dai 2010)
 (e^{−½(d/d0)²} − e^{−½}) / (1 − e^{−½}). A_k is in "capacity units per facility": about 1 means
 the facility's share of nearby capacity is one partnership.
+
+Capacity means the same here as in matching (MODEL.md): the most NEW partner facilities an
+institution takes; blank = not declared = unlimited. An unlimited institution can take every
+facility that reaches it, so its supply is the number of demand points within its catchment
+(``S_j = Σ_{k: d_kj ≤ d0} D_k``): with the step decay its ratio R_j is exactly 1, and it never
+limits anyone — as in the matcher, where it never binds. (Replacing it by the mean declared
+capacity, as this module once did, made undeclared hospitals look scarce where the matcher
+treats them as free.) ``supply="count"`` counts each institution once instead.
 """
 
 from __future__ import annotations
@@ -64,30 +72,24 @@ def two_step_fca(
 
 
 def supply_weights(
-    region: Region, supply: SupplyWeight = "capacity", unlimited_as: float | None = None
+    capacity: np.ndarray, reach: np.ndarray, supply: SupplyWeight = "capacity"
 ) -> np.ndarray:
-    """S_j per institution: declared capacity (undeclared: ``unlimited_as``, default the mean
-    declared capacity) or 1 each with ``count``."""
-    cap = region.problem.capacity
+    """S_j per institution: its declared capacity, or for an undeclared (unlimited, ``< 0``) one
+    the demand ``reach`` within its catchment (see the module docstring); 1 each with ``count``."""
     if supply == "count":
-        return np.ones(len(cap))
+        return np.ones(len(capacity))
     if supply != "capacity":
         raise ValueError(f"不明な供給量の指定「{supply}」(capacity または count)")
-    if unlimited_as is None:
-        declared = cap[cap >= 0]
-        unlimited_as = float(declared.mean()) if len(declared) else 1.0
-    return np.where(cap >= 0, cap, unlimited_as).astype(float)
+    return np.where(capacity >= 0, capacity, reach).astype(float)
 
 
 def accessibility(
     region: Region,
     decay: Decay = "step",
     supply: SupplyWeight = "capacity",
-    unlimited_as: float | None = None,
 ) -> pd.DataFrame:
     """2SFCA per facility and capability it misses (one row each), on the run's distances."""
     p, c = region.problem, region.cand
-    s = supply_weights(region, supply, unlimited_as)
     demand = np.ones(p.n_fac)
     ids = region.facility_ids
     rows = []
@@ -95,8 +97,11 @@ def accessibility(
         bit = int(cap)
         pair = (c.covers & bit) > 0
         d0 = region.params.max_km[cap]
-        offered = np.where((p.offers & bit) > 0, s, 0.0)
         need = np.where((p.missing & bit) > 0, demand, 0.0)
+        within = pair & (c.km <= d0 + 1e-9)
+        reach_j = np.bincount(c.inst[within], weights=need[c.fac[within]], minlength=p.n_inst)
+        s = supply_weights(p.capacity, reach_j, supply)
+        offered = np.where((p.offers & bit) > 0, s, 0.0)
         _, a = two_step_fca(c.fac[pair], c.inst[pair], c.km[pair], need, offered, d0, decay)
         reach = np.bincount(c.fac[pair], minlength=p.n_fac)
         for k in np.flatnonzero(need):

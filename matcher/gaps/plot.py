@@ -1,8 +1,9 @@
 """Maps and charts of the gap analysis (matplotlib, imported only when a figure is drawn).
 
-Japanese labels need a Japanese font (Debian ``fonts-noto-cjk``, IPAex …); without one the
-figures fall back to codes and English labels rather than drawing empty boxes. The national
-maps draw the prefecture outlines bundled in :mod:`matcher.gaps.shapes` (no network).
+Japanese labels need a Japanese font, found and registered by file in :mod:`matcher.fonts`
+(the same one the reports and notebooks use); without one the figures fall back to codes and
+English labels rather than drawing empty boxes. The maps draw the prefecture outlines bundled
+in :mod:`matcher.gaps.shapes` (no network).
 """
 
 from __future__ import annotations
@@ -19,33 +20,14 @@ if TYPE_CHECKING:
     from matplotlib.colors import Colormap, Normalize
     from matplotlib.figure import Figure
 
-JAPANESE_FONTS = (
-    "Noto Sans CJK JP",
-    "Noto Sans JP",
-    "IPAexGothic",
-    "IPAGothic",
-    "IPAPGothic",
-    "TakaoGothic",
-    "VL Gothic",
-    "Noto Serif CJK JP",
-    "Hiragino Sans",
-    "Yu Gothic",
-    "Meiryo",
-    "MS Gothic",
-)
-
 
 def japanese_font() -> str | None:
-    """Use the first installed Japanese font for every later figure; its name, or ``None``."""
-    import matplotlib
-    from matplotlib import font_manager
+    """Make the Japanese font (registered by file, :mod:`matcher.fonts`) matplotlib's default
+    family; its family name, or ``None`` when no Japanese font is installed."""
+    from .. import fonts
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    for name in JAPANESE_FONTS:
-        if name in installed:
-            matplotlib.rcParams["font.family"] = [name, "sans-serif"]
-            return name
-    return None
+    font = fonts.use_japanese_font()
+    return font.family if font else None
 
 
 def _label(ja: str, en: str, font: str | None) -> str:
@@ -55,32 +37,49 @@ def _label(ja: str, en: str, font: str | None) -> str:
 def region_map(
     region: Region,
     full: np.ndarray | None = None,
-    uncoverable_ids: set[str] = frozenset(),
+    uncoverable_ids: set[str] | frozenset[str] = frozenset(),
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Facilities (by outcome) and institutions (by kind, sized by capacity) on lon/lat axes.
+    """Facilities (by outcome) and institutions (by kind, sized by capacity) over the bundled
+    prefecture outline, with the municipality names at their offices; the legend sits below
+    the map, inside the figure.
 
     ``full``: bool per facility, fully covered after a proposal; ``uncoverable_ids``: facilities
     with some capability no institution offers in range.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+
+    from ..reference import municipalities
+    from .shapes import load_outlines
 
     font = japanese_font()
     p = region.problem
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 7))
+        _, ax = plt.subplots(figsize=(8, 7.5), layout="constrained")
     demand = p.missing > 0
     ok = ~demand
     done = demand & (full if full is not None else np.zeros(p.n_fac, bool))
     lost = np.array([fid in uncoverable_ids for fid in region.facility_ids], bool) & demand
     still = demand & ~done & ~lost
-    aspect = 1 / np.cos(np.radians(np.nanmean(p.fac_lat) if p.n_fac else 35.0))
-    ax.set_aspect(aspect)
+    lat0 = float(np.nanmean(p.fac_lat)) if p.n_fac else 35.0
+    ax.set_aspect(1 / np.cos(np.radians(lat0)))
+    codes = set(region.fac_municipality) | set(region.inst_municipality)
+    munis = [m for m in municipalities() if m.code5 in codes]
+    try:
+        outlines = load_outlines()
+    except (FileNotFoundError, ValueError):
+        outlines = {}
+    for pref in sorted({m.prefecture for m in munis}):
+        if pref in outlines:
+            ax.add_patch(
+                Polygon(outlines[pref], closed=True, fc="#f7f7f7", ec="#888888", lw=0.6, zorder=0)
+            )
     for mask, color, marker, ja, en in (
-        (ok, "#bbbbbb", "o", "要件充足済み", "already compliant"),
-        (done, "#2c7fb8", "o", "提案で充足", "covered by proposal"),
-        (still, "#fdae61", "o", "未充足(受入枠)", "open (capacity)"),
+        (ok, "#bbbbbb", "o", "要件を満たしている", "already compliant"),
+        (done, "#2c7fb8", "o", "提案で全要件を満たす", "covered by proposal"),
+        (still, "#fdae61", "o", "提案後も不足(受入枠など)", "open (capacity)"),
         (lost, "#d7191c", "X", "範囲内に候補なし", "no candidate in range"),
     ):
         if mask.any():
@@ -90,10 +89,11 @@ def region_map(
                 s=14,
                 c=color,
                 marker=marker,
-                label=f"{_label(ja, en, font)} ({int(mask.sum())})",
+                label=f"{_label('施設: ' + ja, en, font)} ({int(mask.sum())})",
                 zorder=3,
             )
-    cap = np.where(p.capacity < 0, 8, p.capacity).astype(float)
+    # Undeclared capacity is unlimited (matcher.gaps.access); drawn at the largest size.
+    cap = np.where(p.capacity < 0, 8, np.minimum(p.capacity, 8)).astype(float)
     hosp = np.array([i.kind == "hospital" for i in region.instance.institutions], bool)
     for mask, color, ja, en in (
         (hosp, "#1a9641", "病院", "hospital"),
@@ -108,12 +108,17 @@ def region_map(
                 edgecolors=color,
                 marker="s",
                 linewidths=0.8,
-                label=f"{_label(ja, en, font)} ({int(mask.sum())})",
+                label=f"{_label(ja + '(大きさ = 受入枠)', en, font)} ({int(mask.sum())})",
                 zorder=2,
             )
+    if font:
+        for m in munis:
+            ax.annotate(m.name, (m.lon, m.lat), fontsize=6, color="#444444", ha="center", zorder=4)
+    ax.set_xlim(np.nanmin(p.fac_lon) - 0.05, np.nanmax(p.fac_lon) + 0.05)
+    ax.set_ylim(np.nanmin(p.fac_lat) - 0.05, np.nanmax(p.fac_lat) + 0.05)
     ax.set_xlabel(_label("経度", "longitude", font))
     ax.set_ylabel(_label("緯度", "latitude", font))
-    ax.legend(loc="best", fontsize=8, framealpha=0.8)
+    ax.figure.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     if title:
         ax.set_title(title if font else "")
     return ax.figure
@@ -189,7 +194,7 @@ def national_maps(
         nrows, ncols, figsize=(5.4 * ncols, 5.6 * nrows), layout="constrained", squeeze=False
     )
     codes = {name: k + 1 for k, name in enumerate(dict.fromkeys(cells["prefecture"]))}
-    for ax, column in zip(axes.flat, columns):
+    for ax, column in zip(axes.flat, columns, strict=False):
         ax.set_gid(f"map:{column}")
         part = cells[cells["column"] == column].reset_index(drop=True)
         if outlines:
@@ -364,7 +369,7 @@ def _draw_bars(
         np.nan_to_num(np.minimum(v, vmax * 1.6)),
         color=[cmap(norm(min(x, vmax))) if not np.isnan(x) else "#dddddd" for x in v],
     )
-    for k, (bar, cell) in enumerate(zip(bars, part.to_dict("records"))):
+    for k, (bar, cell) in enumerate(zip(bars, part.to_dict("records"), strict=True)):
         bar.set_gid(f"pref:{cell['prefecture']}")
         bar.set_label(_status(pd.Series(cell)))
         if cell["missing"]:

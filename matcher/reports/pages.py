@@ -7,6 +7,7 @@ from functools import lru_cache
 from importlib import resources
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from .. import fonts
 from ..model import CAPABILITIES, INSTITUTION_KIND_JA, Duty, Facility, Institution
@@ -280,9 +281,25 @@ def facility_context(data: ReportData, f: Facility, anchor: str = "") -> dict[st
     }
 
 
+def render_letter(page: dict[str, object]) -> str:
+    """One letter's ``<section>`` (rendered once, then placed in every document that holds it)."""
+    macros = environment().get_template("pages.html").module
+    macro = macros.institution_page if page["type"] == "institution" else macros.facility_page  # type: ignore[attr-defined]
+    return str(macro(page))
+
+
+def wrap_letters(title: str, sections: list[str]) -> str:
+    """One HTML document of already rendered letters, each starting on a new page."""
+    return (
+        environment()
+        .get_template("document.html")
+        .render(title=title, body=Markup("\n".join(sections)), css=css())
+    )
+
+
 def render_document(title: str, pages: list[dict[str, object]]) -> str:
     """One HTML document holding the given letters, each starting on a new page."""
-    return environment().get_template("document.html").render(title=title, pages=pages, css=css())
+    return wrap_letters(title, [render_letter(p) for p in pages])
 
 
 def _area_map(
@@ -435,6 +452,7 @@ def index_html(
     bundles: list[dict[str, object]],
     overview_pdf: str | None,
     notes: list[str] | None = None,
+    unset: list[str] | None = None,
 ) -> str:
     """The table of contents: bundles, then letters grouped by municipality with counts."""
     return (
@@ -450,5 +468,6 @@ def index_html(
             bundles=bundles,
             overview_pdf=overview_pdf,
             notes=notes or [],
+            unset=unset or [],
         )
     )

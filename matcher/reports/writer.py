@@ -38,7 +38,14 @@ from ..sources.result_files import write_result
 from ..sources.textfile import write_csv
 from ..vocab import Duty
 from .chart import status_chart_png
-from .pages import facility_context, index_html, institution_context, overview_html, render_document
+from .pages import (
+    facility_context,
+    index_html,
+    institution_context,
+    overview_html,
+    render_letter,
+    wrap_letters,
+)
 from .pdf import ChromiumPrinter, pdf_backend
 from .pdfpages import PdfFile, page_ranges, write_pages
 from .sender import Sender
@@ -123,6 +130,7 @@ class _Letter:
     municipality: str
     context: dict
     stem: str = ""
+    html: str = ""  # the rendered <section>
 
 
 def write_reports(
@@ -181,10 +189,11 @@ def write_reports(
     data = ReportData(instance, result, today or date.today(), sender or Sender(), baseline)
     report("baseline", 1, 1)
     lap("baseline")
-    if data.sender.missing():
+    unset = data.sender.missing()
+    if unset:
         files.notes.append(
             "差出人・回答方法の未設定の項目は、文書に【未設定】と表示しています: "
-            + "、".join(data.sender.missing())
+            + "、".join(unset)
         )
 
     letters = {
@@ -213,12 +222,12 @@ def write_reports(
         pages = files.institution_pages if stage == "institutions" else files.facility_pages
         for k, letter in enumerate(items, start=1):
             letter.stem = safe_name(letter.item_id, taken, str(letter.context["name"]))
+            letter.html = render_letter(letter.context)
             path = out / stage / f"{letter.stem}.html"
-            pages[letter.item_id] = _write(path, render_document(letter.title, [letter.context]))
+            pages[letter.item_id] = _write(path, wrap_letters(letter.title, [letter.html]))
             report(stage, k, len(items))
         files.files[stage] = _write(
-            out / f"{stage}.html",
-            render_document(bundle_titles[stage], [x.context for x in items]),
+            out / f"{stage}.html", wrap_letters(bundle_titles[stage], [x.html for x in items])
         )
     lap("letters")
 
@@ -322,7 +331,8 @@ def write_reports(
         }
         for stage in letters
     ]
-    index = index_html(data, ordered, bundles, pdf_of(files.files["overview"]), files.notes)
+    shown = [n for n in files.notes if not n.startswith("差出人")]
+    index = index_html(data, ordered, bundles, pdf_of(files.files["overview"]), shown, unset)
     files.files["index"] = _write(out / "index.html", index)
     lap("index")
     return files
@@ -380,7 +390,7 @@ class _Printing:
         for start in range(0, len(items), BATCH):
             batch = items[start : start + BATCH]
             html = Path(self.tmp.name) / f"{stage}-{start // BATCH:04d}.html"
-            _write(html, render_document(title, [x.context for x in batch]))
+            _write(html, wrap_letters(title, [x.html for x in batch]))
             self.total += 1
             futures.append(self.pool.submit(self._batch, html, batch, out / stage, each))
         self.bundles.append((stage, title, futures))
@@ -424,8 +434,8 @@ class _Printing:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-        for printer in self.printers:
-            printer.close()
+        with ThreadPoolExecutor(max_workers=max(1, len(self.printers))) as closing:
+            list(closing.map(ChromiumPrinter.close, self.printers))  # both browsers at once
         self.tmp.cleanup()
 
 

@@ -46,8 +46,8 @@ def test_report_command_writes_everything(tmp_path: Path) -> None:
     assert "施設へのお知らせ 4 件" in r.output
     wb = load_workbook(out / "report.xlsx")
     assert "高知市" in wb.sheetnames
-    assert (out / "institutions" / "H1.html").is_file() and (
-        out / "facilities" / "F4.html"
+    assert (out / "institutions" / "高知中央病院_H1.html").is_file() and (
+        out / "facilities" / "特養やまびこ_F4.html"
     ).is_file()
     assert "あと 364 日" in (out / "overview.html").read_text("utf-8")
     assert (out / "csv" / "proposals.csv").is_file()

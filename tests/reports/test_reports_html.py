@@ -27,35 +27,35 @@ def test_one_request_per_institution_with_its_facilities(written) -> None:
     out, _, _, files, _ = written
     assert set(files.institution_pages) == {"H1", "C1"}  # H2 gets nothing: no request
     h1 = _text(files.institution_pages["H1"])
-    assert "高知中央病院" in h1 and "協力医療機関のお願い" in h1
+    assert "高知中央病院" in h1 and "協力医療機関となっていただくことのお願い" in h1
     assert "特養さくら" in h1 and "老健みどり" in h1
     assert "グループホームあおば" not in h1
     assert "高知県高知市本町1-1" in h1 and "1.4 km" in h1
-    assert "(届出なし)" in h1  # F3 has no filing
-    assert h1.count('<section class="page institution"') == 1
+    assert "④届出なし(不明)" in h1  # F3 has no filing
+    assert h1.count('<section class="page letter institution"') == 1
     assert "<svg" in h1 and "@page" in h1
     c1 = _text(files.institution_pages["C1"])
     assert "グループホームあおば" in c1 and "特養さくら" not in c1
-    assert "申告なし(上限なし)" in c1
+    assert "上限を設けずに" in c1
     # Only ② is asked of the clinic: one ○ in the ② column.
     row = re.search(r"<tr><td class=\"num\">1</td>.*?</tr>", c1, re.DOTALL).group(0)
     assert re.findall(r"<td class=\"mark\">(.*?)</td>", row) == ["", "○", ""]
     bundle = _text(out / "institutions.html")
-    assert bundle.count('<section class="page institution"') == 2
+    assert bundle.count('<section class="page letter institution"') == 2
 
 
 def test_one_notice_per_facility_that_lacks_something(written) -> None:
     out, _, _, files, _ = written
     assert set(files.facility_pages) == {"F1", "F2", "F3", "F4"}  # F5 already has everything
     f1 = _text(files.facility_pages["F1"])
-    assert "特養さくら" in f1 and "高知中央病院" in f1 and "①全て満たす" in f1
+    assert "特養さくら" in f1 and "高知中央病院" in f1 and "①全ての要件を満たす" in f1
     f2 = _text(files.facility_pages["F2"])
     assert "はりまやクリニック" in f2
     assert "代替候補" in f2 and "高知中央病院" in f2  # the alternative
     f4 = _text(files.facility_pages["F4"])
-    assert "範囲内に提供できる医療機関がない" in f4
+    assert "範囲内に提供できる医療機関なし" in f4
     assert "四万十遠方病院" in f4 and "40.0 km" in f4
-    assert (out / "facilities.html").read_text("utf-8").count('<section class="page facility"') == 4
+    assert (out / "facilities.html").read_text("utf-8").count('<section class="page letter facility"') == 4
 
 
 def test_overview(written) -> None:
@@ -65,11 +65,15 @@ def test_overview(written) -> None:
     assert "あと 364 日" in html
     assert "特養やまびこ" in html and "四万十遠方病院 40.0 km" in html
     assert "data:image/png;base64," in html
-    assert html.count("<circle") == 5  # every facility on the map
+    assert html.count("<circle") == 10  # every facility on both maps (now, after)
+    assert "<polygon" in html and ">高知市</text>" in html  # prefecture outline, place names
     assert (out / "chart_status.png").read_bytes().startswith(b"\x89PNG")
     index = _text(out / "index.html")
-    assert "institutions/H1.html" in index and "facilities/F4.html" in index
-    assert "PDF は作成していません" in index
+    assert "institutions/高知中央病院_H1.html" in index
+    assert "facilities/特養やまびこ_F4.html" in index
+    assert "高知市(依頼 2 件・お知らせ 3 件)" in index
+    assert "檮原町(依頼 0 件・お知らせ 1 件)" in index
+    assert "Chromium" not in index
 
 
 def test_progress_reports_each_stage(written) -> None:

@@ -1,4 +1,4 @@
-"""PDFs render (pdftoppm → PNG), one page per institution/facility, with the Japanese text intact."""
+"""PDFs render (pdftoppm → PNG), one page per letter, with the Japanese text intact."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _png(pdf: Path, tmp: Path) -> list[Path]:
 
 def test_bundles_render_one_page_each(written, tmp_path) -> None:
     out, _, _, files, _ = written
-    assert files.pdf_backend and not files.notes
+    assert files.pdf_backend and all(n.startswith("差出人") for n in files.notes)
     assert _pages(out / "institutions.pdf") == 2
     assert _pages(out / "facilities.pdf") == 4
     for name in ("overview", "institutions", "facilities"):
@@ -45,6 +45,10 @@ def test_bundles_render_one_page_each(written, tmp_path) -> None:
 
 def test_every_single_document_renders(written, tmp_path) -> None:
     _, _, _, files, _ = written
+    letters = [*files.institution_pages.values(), *files.facility_pages.values()]
+    singles = [p for p in files.pdfs if p.parent.name in ("institutions", "facilities")]
+    assert len(singles) == len(letters) == 6  # one PDF per letter
+    assert files.institution_pages["H1"].with_suffix(".pdf").name == "高知中央病院_H1.pdf"
     for page in [*files.institution_pages.values(), *files.facility_pages.values()]:
         pdf = page.with_suffix(".pdf")
         assert pdf in files.pdfs
@@ -55,14 +59,14 @@ def test_every_single_document_renders(written, tmp_path) -> None:
 def test_japanese_text_survives_in_pdf(written) -> None:
     out, _, _, files, _ = written
     h1 = _text(files.institution_pages["H1"].with_suffix(".pdf"))
-    assert "協力医療機関のお願い" in h1 and "高知中央病院" in h1
+    assert "協力医療機関となっていただくことのお願い" in h1 and "高知中央病院" in h1
     assert "特養さくら" in h1 and "老健みどり" in h1 and "グループホームあおば" not in h1
     f4 = _text(files.facility_pages["F4"].with_suffix(".pdf"))
     assert "特養やまびこ" in f4 and "四万十遠方病院" in f4
     overview = _text(out / "overview.pdf")
     assert re.search(r"あと\s+364\s+日", overview) and "特養やまびこ" in overview
     index = (out / "index.html").read_text("utf-8")
-    assert "institutions/H1.pdf" in index and "Chromium" in index
+    assert "institutions/高知中央病院_H1.pdf" in index and "Chromium" not in index
 
 
 def test_printer_reports_a_missing_file(tmp_path) -> None:

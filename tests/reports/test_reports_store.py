@@ -156,7 +156,7 @@ def test_report_command_by_run_id(db_url, tmp_path) -> None:
     assert "高知市" in wb.sheetnames
     wb.close()
     html = (out / "index.html").read_text("utf-8")
-    assert "報告書一式" in html and "注意:" not in html
+    assert "帳票一式" in html and "注意:" not in html
     assert (out / "csv" / "proposals.csv").read_bytes().startswith(b"\xef\xbb\xbf")
 
 

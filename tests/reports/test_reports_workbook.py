@@ -19,7 +19,7 @@ def written(tmp_path_factory):
 def _rows(ws) -> list[dict[str, object]]:
     values = list(ws.iter_rows(values_only=True))
     header = values[0]
-    return [dict(zip(header, row)) for row in values[1:]]
+    return [dict(zip(header, row, strict=False)) for row in values[1:]]
 
 
 def test_workbook_sheets_in_order(written) -> None:
@@ -32,6 +32,7 @@ def test_workbook_sheets_in_order(written) -> None:
         "未充足の理由別",
         "周辺に医療機関が少ない",
         "医療機関別",
+        "近い順との比較",
         "高知市",
         "檮原町",
     ]
@@ -47,35 +48,35 @@ def test_summary_in_seed_table_form(written) -> None:
     total = next(r for r in rows if r["市区町村"] == "(全体)" and r["施設種別"] == "計")
     assert total["施設数"] == 5
     before = [
-        total[f"改定前 {k}"]
+        total[f"現在 {k}"]
         for k in (
-            "①全て満たす",
-            "②一部満たす",
-            "③いずれも満たさない",
+            "①全ての要件を満たす",
+            "②要件の一部を満たす",
+            "③協力医療機関はあるが要件を満たさない",
             "協力医療機関なし",
-            "④届出なし(集計なし)",
+            "④届出なし(不明)",
         )
     ]
     after = [
         total[f"提案後 {k}"]
         for k in (
-            "①全て満たす",
-            "②一部満たす",
-            "③いずれも満たさない",
+            "①全ての要件を満たす",
+            "②要件の一部を満たす",
+            "③協力医療機関はあるが要件を満たさない",
             "協力医療機関なし",
-            "④届出なし(集計なし)",
+            "④届出なし(不明)",
         )
     ]
     assert before == [1, 2, 0, 1, 1]
     assert after == [4, 1, 0, 0, 0]
-    assert total["改定前 ①の割合"] == pytest.approx(0.2)
+    assert total["現在 ①の割合"] == pytest.approx(0.2)
     assert total["提案後 ①の割合"] == pytest.approx(0.8)
     tokuyo_yusuhara = next(r for r in rows if r["市区町村"] == "檮原町")
     assert (tokuyo_yusuhara["市区町村コード"], tokuyo_yusuhara["施設種別"]) == (
         "394050",
         "介護老人福祉施設",
     )
-    assert tokuyo_yusuhara["提案後 ②一部満たす"] == 1
+    assert tokuyo_yusuhara["提案後 ②要件の一部を満たす"] == 1
     # Numbers are numbers, percentages formatted as such.
     ws = wb["集計"]
     header = [c.value for c in ws[1]]
@@ -93,7 +94,7 @@ def test_municipality_sheet_lists_every_facility_with_its_proposal(written) -> N
     assert (f1["提案1 医療機関名"], f1["提案1 対応する要件"], f1["提案後の状況"]) == (
         "高知中央病院",
         "①②③",
-        "①全て満たす",
+        "①全ての要件を満たす",
     )
     assert isinstance(f1["提案1 距離(km)"], float) and f1["提案1 距離(km)"] == pytest.approx(1.4)
     assert (
@@ -105,7 +106,7 @@ def test_municipality_sheet_lists_every_facility_with_its_proposal(written) -> N
     assert rows["F5"]["提案1 医療機関ID"] is None and rows["F5"]["不足していた要件"] is None
     f4 = _rows(wb["檮原町"])[0]
     assert (f4["施設名"], f4["未充足の要件"]) == ("特養やまびこ", "③")
-    assert "範囲内に提供できる医療機関がない" in f4["未充足の理由"]
+    assert "範囲内に提供できる医療機関なし" in f4["未充足の理由"]
     # Column widths fit the longest cell (full-width characters count double).
     ws = wb["高知市"]
     header = [c.value for c in ws[1]]
@@ -127,7 +128,7 @@ def test_gap_sheets(written) -> None:
     assert isolated[0]["距離(km)"] == pytest.approx(40.0, abs=0.2)
     assert isolated[0]["範囲(km)"] == 30
     reasons = {r["理由"]: r for r in _rows(wb["未充足の理由別"])}
-    assert reasons["範囲内に提供できる医療機関がない"]["③入院受入"] == 1
+    assert reasons["範囲内に提供できる医療機関なし"]["③入院受入"] == 1
     insts = {r["医療機関ID"]: r for r in _rows(wb["医療機関別"])}
     assert set(insts) == {"H1", "C1"}
     assert (insts["H1"]["依頼する施設数"], insts["H1"]["受入枠"], insts["H1"]["残り枠"]) == (
@@ -168,7 +169,7 @@ def test_csv_exports_have_bom_and_the_same_tables(written) -> None:
     assert facs.loc[0, "提案1 医療機関名"] == "高知中央病院"
     status = pd.read_csv(out / "status_by_kind.csv", encoding="utf-8-sig")
     total = status[(status["市区町村"] == "(全体)") & (status["施設種別"] == "計")].iloc[0]
-    assert total["提案後 ①全て満たす"] == 4
+    assert total["提案後 ①全ての要件を満たす"] == 4
     props = pd.read_csv(out / "proposals.csv", encoding="utf-8-sig", dtype=str)
     assert list(props["institution_id"]) == ["H1", "C1", "H1"]
 
