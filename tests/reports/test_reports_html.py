@@ -55,7 +55,9 @@ def test_one_notice_per_facility_that_lacks_something(written) -> None:
     f4 = _text(files.facility_pages["F4"])
     assert "範囲内に提供できる医療機関なし" in f4
     assert "四万十遠方病院" in f4 and "40.0 km" in f4
-    assert (out / "facilities.html").read_text("utf-8").count('<section class="page letter facility"') == 4
+    assert (out / "facilities.html").read_text("utf-8").count(
+        '<section class="page letter facility"'
+    ) == 4
 
 
 def test_overview(written) -> None:
