@@ -21,14 +21,17 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Annotated
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from matcher.store.db import Store
 from matcher.store.models import utcnow
+from matcher.vocab import CodeSet
 
-from .cache import cache_of
+from .cache import ReadCache, cache_of, get_cache
 from .security import sessions as server_sessions
 from .users import User, get_user
 
@@ -183,3 +186,21 @@ async def writer(sess: Session = Depends(current_session)) -> User:
     if not sess.user.can_write:
         raise Forbidden("閲覧のみのユーザーは変更できません")
     return sess.user
+
+
+@lru_cache(maxsize=4096)
+def _scope(codes: tuple[str, ...]) -> CodeSet:
+    return CodeSet.of(codes)
+
+
+def scope_of(user: User) -> CodeSet:
+    """The user's scope as the ``CodeSet`` the store's scoped reads take."""
+    return _scope(tuple(user.scope))
+
+
+# The dependencies routes declare (FastAPI's ``Annotated`` style).
+StoreDep = Annotated[Store, Depends(get_store)]
+CacheDep = Annotated[ReadCache, Depends(get_cache)]
+SessionDep = Annotated[Session, Depends(current_session)]
+UserDep = Annotated[User, Depends(current_user)]
+WriterDep = Annotated[User, Depends(writer)]

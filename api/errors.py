@@ -3,11 +3,11 @@ unknown or out-of-scope objects → 404, no session → 401 (pages: to the login
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-
 from matcher._errors import InputError, MatcherError
 from matcher.store.errors import ConflictError, NotFoundError, StoreError, TransitionError
 
@@ -78,3 +78,22 @@ def _error(request: Request, status: int, message: str, extra: dict | None = Non
         {"status": status, "message": message, "extra": extra or {}},
         status_code=status,
     )
+
+
+def _documented() -> dict[int | str, dict[str, Any]]:
+    from .schemas import ErrorOut
+
+    return {
+        code: {"model": ErrorOut, "description": text}
+        for code, text in (
+            (401, "ログインしていない"),
+            (403, "権限がない・CSRF トークンが一致しない"),
+            (404, "見つからない (担当地域外を含む)"),
+            (409, "他の人が先に更新した (版が古い)"),
+            (422, "入力が不正 (項目・行・列を示す)"),
+        )
+    }
+
+
+# The error answers every API router documents (the handlers above produce them).
+ERROR_RESPONSES = _documented()

@@ -284,6 +284,15 @@ class CodeSet:
         code = code5_of(municipality_code)
         return bool(code) and (code in self.municipalities or code[:2] in self.prefectures)
 
+    def covers(self, other: CodeSet) -> bool:
+        """Whether every member of ``other`` lies in this set (an empty ``other`` never does):
+        its prefectures must be listed here, its municipalities contained."""
+        if not (other.prefectures or other.municipalities):
+            return False
+        return other.prefectures <= self.prefectures and all(
+            self.contains(m) for m in other.municipalities
+        )
+
     def __contains__(self, municipality_code: object) -> bool:
         return isinstance(municipality_code, str) and self.contains(municipality_code)
 

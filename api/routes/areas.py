@@ -2,46 +2,43 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
-from matcher.store.db import Store
+from matcher.store.areas import area_codes, get_visible_area, visible_areas
+from matcher.store.dashboard import status_counts
+from matcher.store.facilities import scoped_states
 
-from ..deps import current_user, get_store
-from ..queries import (
-    area_codes,
-    facility_states,
-    get_visible_area,
-    scoped_facilities,
-    status_counts,
-    visible_areas,
-)
-from ..users import User
+from ..deps import StoreDep, UserDep, scope_of
+from ..errors import ERROR_RESPONSES
+from ..schemas import AreaDetailOut, AreaOut
 
-router = APIRouter(prefix="/api/areas", tags=["areas"])
+router = APIRouter(prefix="/api/areas", tags=["areas"], responses=ERROR_RESPONSES)
 
 
-@router.get("", summary="地域の一覧")
-def list_areas(
-    user: User = Depends(current_user), store: Store = Depends(get_store)
-) -> list[dict[str, object]]:
+@router.get("", summary="地域の一覧", response_model=list[AreaOut])
+def list_areas(user: UserDep, store: StoreDep) -> list[dict[str, object]]:
     with store.read() as s:
         return [
-            {"code": a.code, "name": a.name, "kind": a.kind, "municipalities": area_codes(a)}
-            for a in visible_areas(s, user)
+            {
+                "code": a.code,
+                "name": a.name,
+                "kind": a.kind,
+                "municipalities": sorted(area_codes(a).codes),
+            }
+            for a in visible_areas(s, scope_of(user))
         ]
 
 
-@router.get("/{code}", summary="地域の詳細と施設の状況")
-def get_area(
-    code: str, user: User = Depends(current_user), store: Store = Depends(get_store)
-) -> dict[str, object]:
+@router.get("/{code}", summary="地域の詳細と施設の状況", response_model=AreaDetailOut)
+def get_area(code: str, user: UserDep, store: StoreDep) -> dict[str, object]:
+    scope = scope_of(user)
     with store.read() as s:
-        a = get_visible_area(s, user, code)
-        counts = status_counts(facility_states(s, scoped_facilities(s, user, a)))
+        a = get_visible_area(s, scope, code)
+        counts = status_counts(scoped_states(s, scope, a))
         return {
             "code": a.code,
             "name": a.name,
             "kind": a.kind,
-            "municipalities": area_codes(a),
+            "municipalities": sorted(area_codes(a).codes),
             "status_counts": counts["total"],
         }

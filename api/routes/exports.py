@@ -7,32 +7,36 @@ from typing import Literal
 from urllib.parse import quote
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from matcher.store.areas import get_visible_area
+from matcher.store.dashboard import status_table
 from matcher.store.db import Store
 from matcher.store.export import SHEETS_JA, state_frames
+from matcher.store.facilities import scoped_facilities
 
-from ..deps import current_user, get_store
-from ..queries import facility_states, get_visible_area, scoped_facilities, status_table
+from ..deps import StoreDep, UserDep, scope_of
+from ..errors import ERROR_RESPONSES
 from ..users import User
 
-router = APIRouter(prefix="/api/exports", tags=["exports"])
+router = APIRouter(prefix="/api/exports", tags=["exports"], responses=ERROR_RESPONSES)
 Table = Literal["facilities", "proposals", "institutions", "status"]
 
 
 def _frames(store: Store, user: User, area: str) -> dict[str, pd.DataFrame]:
+    scope = scope_of(user)
     with store.read() as s:
-        a = get_visible_area(s, user, area)
+        a = get_visible_area(s, scope, area)
         frames = state_frames(s, a.code)
         # Only facilities within the user's scope (an area is visible only when wholly in scope,
         # so this is a safety net rather than a filter).
-        ids = {st.row.facility_id for st in facility_states(s, scoped_facilities(s, user, a))}
+        ids = {r.facility_id for r in scoped_facilities(s, scope, a)}
         if not frames["facilities"].empty:
             frames["facilities"] = frames["facilities"][
                 frames["facilities"]["facility_id"].isin(ids)
             ]
-        frames["status"] = pd.DataFrame(status_table(s, user, [a]))
+        frames["status"] = pd.DataFrame(status_table(s, scope, [a]))
         return frames
 
 
@@ -47,9 +51,9 @@ def _download(data: bytes, name: str, media: str) -> Response:
 @router.get("/{table}.csv", summary="CSV (UTF-8 BOM 付き、Excel でそのまま開けます)")
 def export_csv(
     table: Table,
+    user: UserDep,
+    store: StoreDep,
     area: str = Query(..., description="地域コード"),
-    user: User = Depends(current_user),
-    store: Store = Depends(get_store),
 ) -> Response:
     df = _frames(store, user, area)[table]
     text = df.to_csv(index=False, lineterminator="\r\n")
@@ -59,9 +63,7 @@ def export_csv(
 
 
 @router.get("/state.xlsx", summary="Excel (施設・提案・医療機関・状況表のシート)")
-def export_xlsx(
-    area: str = Query(...), user: User = Depends(current_user), store: Store = Depends(get_store)
-) -> Response:
+def export_xlsx(user: UserDep, store: StoreDep, area: str = Query(...)) -> Response:
     frames = _frames(store, user, area)
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:

@@ -14,13 +14,13 @@ Either way a coordinator writes only inside their area: what lies outside is a r
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import re
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from matcher._errors import InputError, RowIssue
@@ -29,29 +29,21 @@ from matcher.sources.importing import SOURCE_LABELS_JA, SOURCES
 from matcher.sources.limits import ArchiveLimits, verify_archive
 from matcher.sources.report import CATEGORY_JA, RejectedRow
 from matcher.sources.textfile import read_table
-from matcher.store.areas import code5_of
 from matcher.store.db import Store
-from matcher.store.imports import (
-    declarations_from_institutions,
-    filings_from_facilities,
-    fiscal_year,
-    import_declarations,
-    import_facilities,
-    import_filings,
-    import_institutions,
-)
+from matcher.store.imports import import_simple
 from matcher.store.source_imports import import_source
 from matcher.validate import validate_facilities, validate_institutions
 
-from ..deps import get_store, writer
+from ..deps import StoreDep, WriterDep, scope_of
+from ..errors import ERROR_RESPONSES
+from ..schemas import ImportOut
 from ..users import User, audit
 
-router = APIRouter(prefix="/api/imports", tags=["imports"])
+router = APIRouter(prefix="/api/imports", tags=["imports"], responses=ERROR_RESPONSES)
 MAX_BYTES = 20 * 1024 * 1024
-ImportKind = Literal[
-    "facilities", "institutions", "kaigo", "navii", "kouseikyoku", "filings", "declarations"
-]
 SIMPLE_KINDS = ("facilities", "institutions")
+# What an upload may be: the simple format's two files or one of the registry sources.
+ImportKind = enum.StrEnum("ImportKind", {k: k for k in (*SIMPLE_KINDS, *SOURCES)})  # type: ignore[misc]
 KIND_LABELS_JA = {
     "facilities": "簡易形式 施設一覧 (facilities.csv)",
     "institutions": "簡易形式 医療機関一覧 (institutions.csv)",
@@ -115,9 +107,9 @@ def run_import(
     accepted = []
     id_col = "facility_id" if kind == "facilities" else "institution_id"
     row_of = {str(r.get(id_col, "")).strip(): n for n, r in enumerate(records, start=2)}
+    scope = scope_of(user)
     for item in result.items:
-        code5 = code5_of(item.municipality_code)
-        if user.covers_code(code5):
+        if scope.contains(item.municipality_code):
             accepted.append(item)
         else:
             n = row_of.get(getattr(item, id_col), None)
@@ -130,26 +122,22 @@ def run_import(
                     "担当地域外の市区町村です (担当地域: " + "、".join(user.scope) + ")",
                 )
             )
-    stats: dict[str, object] = {}
     with store.write() as s:
+        # The store's own import of the simple format; the file's name is the filings' and
+        # declarations' source.
         if kind == "facilities":
-            st = import_facilities(s, accepted)
-            fl = import_filings(
-                s, filings_from_facilities(accepted, filing_year or fiscal_year(), name)
-            )
-            stats = {"facilities": st.summary_ja(), "filings": fl.summary_ja()}
+            done = import_simple(s, accepted, [], filing_year, source=name)
+            stats = {"facilities": done["facilities"], "filings": done["filings"]}
         else:
-            st = import_institutions(s, accepted)
-            dc = import_declarations(
-                s, declarations_from_institutions(accepted, dt.date.today(), name)
-            )
-            stats = {"institutions": st.summary_ja(), "declarations": dc.summary_ja()}
+            done = import_simple(s, [], accepted, declared_on=dt.date.today(), source=name)
+            stats = {"institutions": done["institutions"], "declarations": done["declarations"]}
+        summary = {key: st.summary_ja() for key, st in stats.items()}
         audit(
             s,
             user.username,
             f"import.{kind}",
             name,
-            {"accepted": len(accepted), "rejected": len(rejects), **stats},
+            {"accepted": len(accepted), "rejected": len(rejects), **summary},
         )
     return {
         "kind": kind,
@@ -161,7 +149,7 @@ def run_import(
             for row, issues in sorted(rejects.items())
         ],
         "warnings": [_issue(i) for i in result.warnings],
-        "stats": stats,
+        "stats": summary,
     }
 
 
@@ -169,7 +157,7 @@ _COLUMN = re.compile(r"^([^:：「」]{1,60}): ")
 
 
 def _reject(r: RejectedRow) -> dict[str, object]:
-    """A registry import's rejected row in the shape of the simple import's (issues with a column)."""
+    """A registry import's rejected row shaped like the simple import's (issues with a column)."""
     m = _COLUMN.match(r.reason)
     column = m.group(1) if m else None
     value = r.values.get(column) if column else None
@@ -247,7 +235,7 @@ def run_source_import(
                 paths,
                 filing_year=filing_year,
                 declared_on=declared_on,
-                within=user.covers_code,
+                within=scope_of(user).contains,
             )
             stats = {key: st.summary_ja() for key, st in result.stats.items()}
             rejects = result.rejected
@@ -289,7 +277,8 @@ async def import_upload(
     filing_year: int | None,
     declared_on: dt.date | None,
 ) -> dict[str, object]:
-    """Route an upload to the simple or the registry import (in a worker thread: imports are long)."""
+    """Route an upload to the simple or the registry import (in a worker thread: imports are
+    long)."""
     uploads = await read_uploads(files)
     if kind in SIMPLE_KINDS:
         if len(uploads) != 1:
@@ -312,10 +301,14 @@ async def import_upload(
 
 
 @router.post(
-    "/{kind}", summary="取り込み: 簡易形式 CSV、公開データ (介護・ナビイ・厚生局)、届出、申出"
+    "/{kind}",
+    summary="取り込み: 簡易形式 CSV、公開データ (介護・ナビイ・厚生局)、届出、申出",
+    response_model=ImportOut,
 )
 async def upload(
     kind: ImportKind,
+    user: WriterDep,
+    store: StoreDep,
     file: list[UploadFile] = File(
         ...,
         description="簡易形式は1ファイル。公開データ・届出・申出は CSV / "
@@ -327,7 +320,5 @@ async def upload(
     declared_on: dt.date | None = Form(
         None, description="申出の適用開始日 (declarations; 既定は今日)"
     ),
-    user: User = Depends(writer),
-    store: Store = Depends(get_store),
 ) -> dict[str, object]:
-    return await import_upload(store, user, kind, file, filing_year, declared_on)
+    return await import_upload(store, user, kind.value, file, filing_year, declared_on)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from matcher.store.db import Store
+from matcher.store.areas import get_visible_area
+from matcher.store.dashboard import map_layers
 
-from ..deps import current_user, get_store
-from ..queries import get_visible_area, map_layers
-from ..users import User
+from ..deps import StoreDep, UserDep, scope_of
+from ..errors import ERROR_RESPONSES
+from ..schemas import MapOut
 
-router = APIRouter(prefix="/api/map", tags=["map"])
+router = APIRouter(prefix="/api/map", tags=["map"], responses=ERROR_RESPONSES)
 
 
-@router.get("", summary="地図の表示データ")
-def get_map(
-    area: str | None = Query(None),
-    user: User = Depends(current_user),
-    store: Store = Depends(get_store),
-) -> dict[str, object]:
+@router.get("", summary="地図の表示データ", response_model=MapOut)
+def get_map(user: UserDep, store: StoreDep, area: str | None = Query(None)) -> dict[str, object]:
+    scope = scope_of(user)
     with store.read() as s:
-        a = get_visible_area(s, user, area) if area else None
-        return map_layers(s, user, a)
+        a = get_visible_area(s, scope, area) if area else None
+        return map_layers(s, scope, a)

@@ -12,12 +12,16 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-
 from matcher._errors import InputError
 from matcher.model import FACILITY_KINDS
+from matcher.store.areas import get_visible_area, visible_areas
+from matcher.store.dashboard import STATUS_COLUMNS, days_left, latest_runs, status_counts
 from matcher.store.db import Store
 from matcher.store.errors import ConflictError, TransitionError
-from matcher.store.workflow import STATUS_LABELS_JA
+from matcher.store.facilities import cached_facility_detail, facility_dict, scoped_states
+from matcher.store.institutions import get_institution
+from matcher.store.proposals import scoped_proposals
+from matcher.vocab import Mode, ProposalStatus
 
 from ..cache import cache_of
 from ..deps import (
@@ -31,20 +35,7 @@ from ..deps import (
     login_form_ok,
     login_form_token,
     read_session,
-)
-from ..queries import (
-    STATUS_COLUMNS,
-    cached_facility_detail,
-    days_left,
-    facility_dict,
-    facility_states,
-    get_institution,
-    get_visible_area,
-    latest_runs,
-    scoped_facilities,
-    scoped_proposals,
-    status_counts,
-    visible_areas,
+    scope_of,
 )
 from ..schemas import IntId, RunIn
 from ..security import flash
@@ -56,6 +47,7 @@ from .proposals import change_status_for
 from .runs import start_run
 
 router = APIRouter(include_in_schema=False)
+STATUS_LABELS_JA = {s.value: s.label_ja for s in ProposalStatus}
 
 
 def render(
@@ -151,9 +143,10 @@ def dashboard(
     request: Request, sess: Session = Depends(current_session), store: Store = Depends(get_store)
 ) -> HTMLResponse:
     with store.read() as s:
-        areas = visible_areas(s, sess.user)
-        counts = status_counts(facility_states(s, scoped_facilities(s, sess.user)))
-        props = scoped_proposals(s, sess.user)
+        scope = scope_of(sess.user)
+        areas = visible_areas(s, scope)
+        counts = status_counts(scoped_states(s, scope))
+        props = scoped_proposals(s, scope)
         runs = latest_runs(s, areas)
         area_by_id = {a.id: a for a in areas}
     by_status = {k: sum(p["status"] == k for p in props) for k in STATUS_LABELS_JA}
@@ -179,9 +172,10 @@ def map_page(
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
     with store.read() as s:
-        a = get_visible_area(s, sess.user, area) if area else None
-        states = facility_states(s, scoped_facilities(s, sess.user, a))
-        areas = visible_areas(s, sess.user)
+        scope = scope_of(sess.user)
+        a = get_visible_area(s, scope, area) if area else None
+        states = scoped_states(s, scope, a)
+        areas = visible_areas(s, scope)
     facs = [facility_dict(st) for st in states]
     return render(
         request,
@@ -202,7 +196,7 @@ def facility_page(
     sess: Session = Depends(current_session),
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
-    fac = cached_facility_detail(cache_of(request.app), store, sess.user, facility_id).body
+    fac = cached_facility_detail(cache_of(request.app), store, scope_of(sess.user), facility_id)
     return render(
         request,
         "facility.html",
@@ -259,7 +253,7 @@ def proposals_page(
 ) -> HTMLResponse:
     with store.read() as s:
         props = scoped_proposals(
-            s, sess.user, status=("proposed", "contacted", "agreed", "declined")
+            s, scope_of(sess.user), status=("proposed", "contacted", "agreed", "declined")
         )
     by_inst: dict[str, list[dict[str, object]]] = {}
     for p in props:
@@ -275,9 +269,12 @@ def institution_print(
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
     with store.read() as s:
-        inst = get_institution(s, sess.user, institution_id)
+        inst = get_institution(s, scope_of(sess.user), institution_id)
         props = scoped_proposals(
-            s, sess.user, institution_id=institution_id, status=("proposed", "contacted", "agreed")
+            s,
+            scope_of(sess.user),
+            institution_id=institution_id,
+            status=("proposed", "contacted", "agreed"),
         )
     return render(request, "institution_print.html", sess, inst=inst, proposals=props)
 
@@ -358,9 +355,7 @@ def run_submit(
     store: Store = Depends(get_store),
 ) -> Response:
     writer_session(sess)
-    body = RunIn(
-        area_code=area_code, mode=mode if mode in ("optimal", "greedy", "stable") else "optimal"
-    )
+    body = RunIn(area_code=area_code, mode=Mode(mode) if mode in Mode.codes() else Mode.OPTIMAL)
     job = start_run(request, store, sess.user, body)
     return RedirectResponse(f"/runs/jobs/{job.id}", 303)
 
@@ -378,7 +373,7 @@ def job_page(
     if job is None:
         raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
     with store.read() as s:
-        get_visible_area(s, sess.user, job.area_code)
+        get_visible_area(s, scope_of(sess.user), job.area_code)
     return render(request, "job.html", sess, job=job.to_dict())
 
 

@@ -12,23 +12,24 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
 from matcher.reports import write_reports
+from matcher.store.areas import get_visible_area
 from matcher.store.db import Store
 from matcher.store.errors import NotFoundError
 from matcher.store.models import AreaRow
 from matcher.store.report_input import RunInput, run_input
 from matcher.store.workflow import get_run
 
-from ..deps import current_user, get_store
-from ..queries import get_visible_area
+from ..deps import StoreDep, UserDep, scope_of
+from ..errors import ERROR_RESPONSES
 from ..schemas import IntId
 from ..users import User
 
-router = APIRouter(prefix="/api/runs", tags=["reports"])
+router = APIRouter(prefix="/api/runs", tags=["reports"], responses=ERROR_RESPONSES)
 ZIP = "application/zip"
 
 
@@ -40,7 +41,7 @@ def visible_run_input(store: Store, user: User, run_id: int) -> RunInput:
         try:
             if area is None:
                 raise NotFoundError(run_id)
-            get_visible_area(s, user, area.code)
+            get_visible_area(s, scope_of(user), area.code)
         except NotFoundError:
             raise NotFoundError(f"計算 {run_id} は見つかりません") from None
         return run_input(s, run_id)
@@ -63,10 +64,10 @@ def zip_folder(folder: Path, target: Path) -> Path:
 )
 def run_reports(
     run_id: IntId,
+    user: UserDep,
+    store: StoreDep,
     pdf: bool = Query(False, description="PDF も作る (時間がかかります)"),
     date: dt.date | None = Query(None, description="帳票の作成日 (省略時は今日)"),
-    user: User = Depends(current_user),
-    store: Store = Depends(get_store),
 ) -> FileResponse:
     got = visible_run_input(store, user, run_id)
     work = Path(tempfile.mkdtemp(prefix=f"kyoryoku-run{run_id}-"))

@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from matcher._errors import InputError
 from matcher.model import Capability
 from matcher.params import MatchParams
+from matcher.store.areas import get_visible_area, visible_areas
 from matcher.store.db import Store
 from matcher.store.errors import NotFoundError
 from matcher.store.models import AreaRow
 from matcher.store.workflow import get_run, list_runs, run_changes
 
-from ..deps import current_user, get_store, writer
-from ..queries import get_visible_area, visible_areas
-from ..schemas import IntId, RunIn
+from ..deps import StoreDep, UserDep, WriterDep, scope_of
+from ..errors import ERROR_RESPONSES
+from ..schemas import IntId, JobOut, JobStartedOut, RunDetailOut, RunIn, RunOut
 from ..users import User
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
 
 def run_dict(r, area_code: str) -> dict[str, object]:
@@ -64,11 +65,11 @@ def params_of(body: RunIn) -> MatchParams:
 
 def start_run(request: Request, store: Store, user: User, body: RunIn):
     with store.read() as s:
-        get_visible_area(s, user, body.area_code)
+        get_visible_area(s, scope_of(user), body.area_code)
     job = request.app.state.jobs.start(
         body.area_code,
         params_of(body),
-        body.mode,
+        body.mode.value,
         user.username,
         body.note,
         wait=request.app.state.run_wait,
@@ -79,11 +80,14 @@ def start_run(request: Request, store: Store, user: User, body: RunIn):
 @router.post(
     "",
     summary="地域の計算を開始 (1秒を超える計算は 202 で進捗を返す)",
-    responses={201: {"description": "計算済み"}, 202: {"description": "計算中"}},
+    status_code=201,
+    response_model=JobStartedOut,
+    responses={
+        201: {"description": "計算済み (run に結果)"},
+        202: {"description": "計算中 (poll で進捗)", "model": JobStartedOut},
+    },
 )
-def create_run(
-    body: RunIn, request: Request, user: User = Depends(writer), store: Store = Depends(get_store)
-) -> JSONResponse:
+def create_run(body: RunIn, request: Request, user: WriterDep, store: StoreDep) -> JSONResponse:
     job = start_run(request, store, user, body)
     if job.state == "running":
         return JSONResponse({**job.to_dict(), "poll": f"/api/runs/jobs/{job.id}"}, 202)
@@ -95,46 +99,38 @@ def create_run(
         )
 
 
-@router.get("/jobs/{job_id}", summary="計算の進捗")
+@router.get("/jobs/{job_id}", summary="計算の進捗", response_model=JobOut)
 def job_status(
-    job_id: IntId,
-    request: Request,
-    user: User = Depends(current_user),
-    store: Store = Depends(get_store),
+    job_id: IntId, request: Request, user: UserDep, store: StoreDep
 ) -> dict[str, object]:
     job = request.app.state.jobs.get(job_id)
     if job is None:
         raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
     with store.read() as s:
-        get_visible_area(s, user, job.area_code)
+        get_visible_area(s, scope_of(user), job.area_code)
     return job.to_dict()
 
 
-@router.get("", summary="計算の一覧")
-def runs(
-    area: str | None = Query(None),
-    user: User = Depends(current_user),
-    store: Store = Depends(get_store),
-) -> list[dict[str, object]]:
+@router.get("", summary="計算の一覧", response_model=list[RunOut])
+def runs(user: UserDep, store: StoreDep, area: str | None = Query(None)) -> list[dict[str, object]]:
+    scope = scope_of(user)
     with store.read() as s:
-        areas = [get_visible_area(s, user, area)] if area else visible_areas(s, user)
+        areas = [get_visible_area(s, scope, area)] if area else visible_areas(s, scope)
         out = []
         for a in areas:
             out += [run_dict(r, a.code) for r in list_runs(s, a.code)]
         return sorted(out, key=lambda r: -int(r["id"]))  # type: ignore[call-overload]
 
 
-@router.get("/{run_id}", summary="計算の結果と変更点")
-def run_detail(
-    run_id: IntId, user: User = Depends(current_user), store: Store = Depends(get_store)
-) -> dict[str, object]:
+@router.get("/{run_id}", summary="計算の結果と変更点", response_model=RunDetailOut)
+def run_detail(run_id: IntId, user: UserDep, store: StoreDep) -> dict[str, object]:
     with store.read() as s:
         r = get_run(s, run_id)
         area = s.get(AreaRow, r.area_id)
         if area is None:
             raise NotFoundError(f"計算 {run_id} は見つかりません")
         try:
-            get_visible_area(s, user, area.code)
+            get_visible_area(s, scope_of(user), area.code)
         except NotFoundError:
             raise NotFoundError(f"計算 {run_id} は見つかりません") from None
         changes = [

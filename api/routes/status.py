@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from matcher.store.db import Store
+from matcher.store.areas import get_visible_area, visible_areas
+from matcher.store.dashboard import STATUS_COLUMNS, days_left, status_table
 
-from ..deps import Forbidden, current_user, get_store
-from ..queries import STATUS_COLUMNS, days_left, get_visible_area, status_table, visible_areas
-from ..users import User, audit_log
+from ..deps import Forbidden, StoreDep, UserDep, scope_of
+from ..errors import ERROR_RESPONSES
+from ..schemas import AuditOut, StatusTableOut
+from ..users import audit_log
 
-router = APIRouter(prefix="/api", tags=["status"])
+router = APIRouter(prefix="/api", tags=["status"], responses=ERROR_RESPONSES)
 
 
-@router.get("/status-table", summary="施設種別 × 地域の状況表 (①②③④)")
+@router.get(
+    "/status-table", summary="施設種別 × 地域の状況表 (①②③④)", response_model=StatusTableOut
+)
 def get_status_table(
-    area: str | None = Query(None),
-    user: User = Depends(current_user),
-    store: Store = Depends(get_store),
+    user: UserDep, store: StoreDep, area: str | None = Query(None)
 ) -> dict[str, object]:
+    scope = scope_of(user)
     with store.read() as s:
-        areas = [get_visible_area(s, user, area)] if area else visible_areas(s, user)
+        areas = [get_visible_area(s, scope, area)] if area else visible_areas(s, scope)
         return {
             "columns": [{"key": k, "label": label} for k, label in STATUS_COLUMNS],
             "days_left": days_left(),
-            "rows": status_table(s, user, areas),
+            "rows": status_table(s, scope, areas),
         }
 
 
-@router.get("/audit", summary="監査ログ (都道府県ユーザーは全員分、その他は本人の操作)")
+@router.get(
+    "/audit",
+    summary="監査ログ (都道府県ユーザーは全員分、その他は本人の操作)",
+    response_model=list[AuditOut],
+)
 def get_audit(
-    limit: int = Query(200, ge=1, le=5000),
-    user: User = Depends(current_user),
-    store: Store = Depends(get_store),
+    user: UserDep, store: StoreDep, limit: int = Query(200, ge=1, le=5000)
 ) -> list[dict[str, object]]:
     if user.role == "viewer":
         raise Forbidden("監査ログを見る権限がありません")

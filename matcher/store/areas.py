@@ -2,7 +2,7 @@
 
 Membership is by municipality code: an area holds 5-digit municipality codes and/or 2-digit
 prefecture codes, and a facility belongs to it when the first five (or two) digits of its own
-code match.
+code match (``matcher.vocab.CodeSet``; ``member_filter`` is the same test in SQL).
 """
 
 from __future__ import annotations
@@ -12,25 +12,28 @@ from collections.abc import Iterable
 from typing import Literal
 
 from sqlalchemy import ColumnElement, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from .._errors import InputError
+from ..vocab import CodeSet, code5_of
+from .cache import ValueCache
+from .db import Store
 from .errors import NotFoundError
 from .models import AreaMunicipalityRow, AreaRow
 
+__all__ = [
+    "area_codes",
+    "cached_visible_area",
+    "code5_of",
+    "get_area",
+    "get_visible_area",
+    "list_areas",
+    "member_filter",
+    "save_area",
+    "visible_areas",
+]
+
 AreaKind = Literal["prefecture", "municipality", "renkei"]
-
-
-def code5_of(value: object) -> str:
-    """The first five digits of a municipality code (``392014`` → ``39201``); "" if not a code."""
-    text = unicodedata.normalize("NFKC", "" if value is None else str(value)).strip()
-    if text.endswith(".0"):
-        text = text[:-2]
-    if not text.isdigit():
-        return ""
-    if len(text) == 4:  # Excel dropped the leading zero of 01…09
-        text = "0" + text
-    return text[:5] if len(text) in (5, 6) else ""
 
 
 def _member_code(value: str) -> str:
@@ -94,13 +97,52 @@ def list_areas(session: Session) -> list[AreaRow]:
     return list(session.scalars(select(AreaRow).order_by(AreaRow.code)))
 
 
-def member_filter(area: AreaRow, code5_column) -> ColumnElement[bool]:
-    """SQL condition: the row's ``code5`` lies in the area."""
-    five = [m.code for m in area.municipalities if len(m.code) == 5]
-    two = [m.code for m in area.municipalities if len(m.code) == 2]
+def visible_areas(session: Session, scope: CodeSet) -> list[AreaRow]:
+    """The stored areas lying wholly within ``scope`` (a user sees an area only then)."""
+    return [a for a in list_areas(session) if scope.covers(area_codes(a))]
+
+
+def _not_found(code: str) -> NotFoundError:
+    return NotFoundError(f"地域「{code}」は見つかりません")
+
+
+def get_visible_area(session: Session, scope: CodeSet, code: str) -> AreaRow:
+    """The stored area ``code`` if it lies wholly within ``scope``, else ``NotFoundError``."""
+    area = session.scalar(
+        select(AreaRow).where(AreaRow.code == code).options(selectinload(AreaRow.municipalities))
+    )
+    if area is None or not scope.covers(area_codes(area)):
+        raise _not_found(code)
+    return area
+
+
+def cached_visible_area(cache: ValueCache, store: Store, scope: CodeSet, code: str) -> AreaRow:
+    """``get_visible_area`` through ``cache`` (the row is detached, its members loaded)."""
+
+    def compute() -> dict[str, AreaRow]:
+        with store.read() as s:
+            return {
+                a.code: a
+                for a in s.scalars(select(AreaRow).options(selectinload(AreaRow.municipalities)))
+            }
+
+    area = cache.get(("areas",), compute).get(code)
+    if area is None or not scope.covers(area_codes(area)):
+        raise _not_found(code)
+    return area
+
+
+def area_codes(area: AreaRow) -> CodeSet:
+    """The area's member codes as a ``CodeSet``."""
+    return CodeSet.of(m.code for m in area.municipalities)
+
+
+def member_filter(members: AreaRow | CodeSet, code5_column) -> ColumnElement[bool]:
+    """SQL condition: the row's ``code5`` lies in the area or code set (``CodeSet.contains``)."""
+    codes = area_codes(members) if isinstance(members, AreaRow) else members
     parts = []
-    if five:
-        parts.append(code5_column.in_(five))
-    if two:
-        parts.append(func.substr(code5_column, 1, 2).in_(two))
+    if codes.municipalities:
+        parts.append(code5_column.in_(sorted(codes.municipalities)))
+    if codes.prefectures:
+        parts.append(func.substr(code5_column, 1, 2).in_(sorted(codes.prefectures)))
     return or_(*parts) if parts else false()

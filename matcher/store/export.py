@@ -15,12 +15,12 @@ from ..model import (
     INSTITUTION_KIND_JA,
     format_capabilities,
     format_capabilities_ja,
-    status_of,
 )
 from ..sources.textfile import write_csv
 from .areas import get_area, member_filter
-from .models import FacilityRow, InstitutionRow, ProposalRow
-from .workflow import _latest_filings, capacity_use, current_declarations, list_proposals
+from .models import FacilityRow, InstitutionRow
+from .state import facility_states, institution_states
+from .workflow import list_proposals
 
 SHEETS_JA = {"facilities": "施設", "proposals": "提案", "institutions": "医療機関"}
 
@@ -28,8 +28,9 @@ SHEETS_JA = {"facilities": "施設", "proposals": "提案", "institutions": "医
 def state_frames(
     session: Session, area_code: str, on: dt.date | None = None
 ) -> dict[str, pd.DataFrame]:
-    """Facilities with their status from the latest filing plus agreed proposals, every proposal
-    of the area with its status, and the institutions involved with their capacity."""
+    """Facilities with their state (``store.state``: status from the latest filing plus agreed
+    proposals, contacted ones as 打診中), every proposal of the area with its status, and the
+    institutions involved with their capacity."""
     on = on or dt.date.today()
     area = get_area(session, area_code)
     facs = list(
@@ -39,43 +40,26 @@ def state_frames(
             .order_by(FacilityRow.facility_id)
         )
     )
-    filings = _latest_filings(session, [f.facility_id for f in facs]) if facs else {}
-    agreed: dict[str, int] = {}
-    for p in session.scalars(
-        select(ProposalRow).where(
-            ProposalRow.facility_id.in_([f.facility_id for f in facs]),
-            ProposalRow.status == "agreed",
-        )
-    ):
-        agreed[p.facility_id] = agreed.get(p.facility_id, 0) | p.covers
     fac_rows = []
-    for f in facs:
-        filing = filings.get(f.facility_id)
-        filed = 0 if filing is None else filing.covered
-        for part in filing.partners if filing else []:
-            filed |= part.covers
-        has = None if filing is None else (filing.has_partner or bool(filing.partners))
-        now_cov = filed | agreed.get(f.facility_id, 0)
-        if f.facility_id in agreed:
-            has = True
+    for st in facility_states(session, facs):
+        f = st.row
         info = FACILITY_KINDS[f.kind]
-        st = status_of(info.required, now_cov, has)
         fac_rows.append(
             {
                 "facility_id": f.facility_id,
                 "name": f.name,
                 "kind": f.kind,
                 "municipality_code": f.municipality_code,
-                "filing_year": "" if filing is None else filing.filing_year,
-                "covered_filed": format_capabilities(filed),
-                "covered_agreed": format_capabilities(agreed.get(f.facility_id, 0)),
-                "status": st.value,
-                "missing": format_capabilities(info.required & ~now_cov),
+                "filing_year": "" if st.filing_year is None else st.filing_year,
+                "covered_filed": format_capabilities(st.covered_filed),
+                "covered_agreed": format_capabilities(st.covered_agreed),
+                "status": st.status.value,
+                "missing": format_capabilities(st.missing),
+                "pending": format_capabilities(st.pending),
                 "施設種別": info.label_ja,
-                "状況": st.label_ja,
-                "不足している要件": format_capabilities_ja(info.required & ~now_cov)
-                if info.required & ~now_cov
-                else "",
+                "状況": st.status.label_ja,
+                "不足している要件": format_capabilities_ja(st.missing) if st.missing else "",
+                "打診中": format_capabilities_ja(st.pending) if st.pending else "",
             }
         )
     proposals = list_proposals(session, area.code)
@@ -108,29 +92,22 @@ def state_frames(
             .order_by(InstitutionRow.institution_id)
         )
     )
-    decls = current_declarations(session, [i.institution_id for i in insts], on)
-    used = capacity_use(session, decls)
     inst_rows = []
-    for i in insts:
-        d = decls.get(i.institution_id)
-        cap = None if d is None else (0 if not d.willing else d.capacity)
-        n_used = used.get(i.institution_id, 0)
+    for i, ist in institution_states(session, insts, on).items():
         inst_rows.append(
             {
-                "institution_id": i.institution_id,
-                "name": i.name,
-                "kind": i.kind,
-                "offers": format_capabilities(
-                    i.offers if d is None or d.offers is None else d.offers
-                ),
-                "capacity": "" if cap is None else cap,
-                "used": n_used,
-                "remaining": "" if cap is None else max(0, cap - n_used),
-                "municipality_code": i.municipality_code,
-                "種別": INSTITUTION_KIND_JA.get(i.kind, i.kind),
+                "institution_id": i,
+                "name": ist.row.name,
+                "kind": ist.row.kind,
+                "offers": format_capabilities(ist.offers),
+                "capacity": "" if ist.declared is None else ist.declared,
+                "used": ist.used,
+                "remaining": "" if ist.remaining is None else ist.remaining,
+                "municipality_code": ist.row.municipality_code,
+                "種別": INSTITUTION_KIND_JA.get(ist.row.kind, ist.row.kind),
                 "受入枠": "申告なし(上限なし)"
-                if cap is None
-                else f"{cap}(残り{max(0, cap - n_used)})",
+                if ist.declared is None
+                else f"{ist.declared}(残り{ist.remaining})",
             }
         )
     return {
@@ -158,7 +135,7 @@ def state_frames(
 
 
 def write_export(frames: dict[str, pd.DataFrame], out: str | Path) -> list[Path]:
-    """``*.xlsx``: one workbook with a sheet per table; otherwise a folder of CSVs (UTF-8 with BOM)."""
+    """``*.xlsx``: one workbook with a sheet per table; otherwise CSVs (UTF-8 with BOM)."""
     out = Path(out)
     if out.suffix.lower() == ".xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)

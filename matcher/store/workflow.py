@@ -18,34 +18,40 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import FromClause, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..geo import haversine_km
 from ..match import match
-from ..model import Facility, Instance, Institution, format_capabilities
+from ..model import Instance, Institution, format_capabilities
 from ..params import MatchParams, Mode
 from ..result import MatchResult
+from ..vocab import admissible_offers
 from .areas import get_area, member_filter
 from .errors import ConflictError, NotFoundError, TransitionError
 from .manual import LimitExceeded, limit_problems
 from .models import (
     AreaRow,
-    DeclarationRow,
     FacilityRow,
-    FilingRow,
     InstitutionRow,
     ProposalHistoryRow,
     ProposalRow,
     RunProposalRow,
     RunRow,
     utcnow,
+)
+from .state import (
+    FacilityState,
+    facility_states,
+    institution_states,
+    proposal_states,
 )
 
 ProposalStatus = Literal["proposed", "contacted", "agreed", "declined", "withdrawn"]
@@ -79,6 +85,7 @@ class AreaState:
     agreed: tuple[int, ...]
     capacity_declared: dict[str, int | None]  # before agreed/contacted consumption
     capacity_used: dict[str, int]
+    states: tuple[FacilityState, ...] = ()  # each facility's state (status, pending) as shown
 
     @property
     def input_hash(self) -> str:
@@ -103,91 +110,6 @@ def snapshot_hash(instance: Instance, forbidden: Iterable[tuple[str, str]] = ())
     ).hexdigest()
 
 
-def _latest_filings(session: Session, facility_ids: list[str]) -> dict[str, FilingRow]:
-    latest = (
-        select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
-        .where(FilingRow.facility_id.in_(facility_ids))
-        .group_by(FilingRow.facility_id)
-        .subquery()
-    )
-    rows = session.scalars(
-        select(FilingRow)
-        .join(
-            latest,
-            (FilingRow.facility_id == latest.c.facility_id)
-            & (FilingRow.filing_year == latest.c.year),
-        )
-        .options(selectinload(FilingRow.partners))
-    )
-    return {r.facility_id: r for r in rows}
-
-
-def current_declarations(
-    session: Session, institution_ids: list[str] | None, on: dt.date
-) -> dict[str, DeclarationRow]:
-    """The declaration in force on ``on`` per institution (latest start wins)."""
-    q = select(DeclarationRow).where(
-        DeclarationRow.valid_from <= on,
-        or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
-    )
-    if institution_ids is not None:
-        q = q.where(DeclarationRow.institution_id.in_(institution_ids))
-    out: dict[str, DeclarationRow] = {}
-    for d in session.scalars(q.order_by(DeclarationRow.valid_from)):
-        out[d.institution_id] = d
-    return out
-
-
-def proposal_states(as_of: dt.datetime | None = None) -> FromClause:
-    """Every proposal with the status it had at ``as_of`` (naive UTC; now when ``None``): a table
-    with at least the columns id, facility_id, institution_id, covers, status, status_at.
-
-    The status at a past moment is the last history row written by then; proposals created
-    later are absent.
-    """
-    if as_of is None:
-        return ProposalRow.__table__
-    last = (
-        select(ProposalHistoryRow.proposal_id, func.max(ProposalHistoryRow.id).label("history_id"))
-        .where(ProposalHistoryRow.at <= as_of)
-        .group_by(ProposalHistoryRow.proposal_id)
-        .subquery()
-    )
-    return (
-        select(
-            ProposalRow.id,
-            ProposalRow.facility_id,
-            ProposalRow.institution_id,
-            ProposalRow.covers,
-            ProposalHistoryRow.to_status.label("status"),
-            ProposalHistoryRow.at.label("status_at"),
-        )
-        .join(last, last.c.proposal_id == ProposalRow.id)
-        .join(ProposalHistoryRow, ProposalHistoryRow.id == last.c.history_id)
-        .subquery("proposal_states")
-    )
-
-
-def capacity_use(
-    session: Session, decls: dict[str, DeclarationRow], as_of: dt.datetime | None = None
-) -> dict[str, int]:
-    """New partnerships that count against each declared capacity: contacted ones, and agreed
-    ones from the declaration's start on (across all areas); statuses as at ``as_of``."""
-    used: dict[str, int] = {}
-    if not decls:
-        return used
-    ps = proposal_states(as_of)
-    rows = session.execute(
-        select(ps.c.institution_id, ps.c.status, ps.c.status_at).where(
-            ps.c.status.in_(("contacted", "agreed")), ps.c.institution_id.in_(list(decls))
-        )
-    )
-    for iid, status, at in rows:
-        if status == "contacted" or at.date() >= decls[iid].valid_from:
-            used[iid] = used.get(iid, 0) + 1
-    return used
-
-
 def load_state(
     session: Session,
     area_code: str,
@@ -196,8 +118,13 @@ def load_state(
     create_area: bool = False,
     as_of: dt.datetime | None = None,
 ) -> AreaState:
-    """The area's current state: coverage from the latest filings plus agreed/contacted proposals,
-    institutions within reach with capacity net of what agreements consume.
+    """The planner's input for an area, read from the facilities' state (``store.state``).
+
+    Each facility enters with ``covered_now`` (latest filing ∪ agreed) plus what its contacted
+    pairs cover: those pairs are kept by the plan as they are (never proposed again, ``kept``)
+    and consume the institution's capacity, but they are not coverage of the facility's status
+    (``states`` holds the status every view shows). Institutions within reach come with their
+    capacity net of what agreed and contacted pairs use.
 
     ``as_of`` (naive UTC) takes the proposals' statuses at that moment instead of now, to
     rebuild what a past run started from; registry rows, filings and declarations are always
@@ -214,7 +141,7 @@ def load_state(
         )
     )
     fac_ids = [f.facility_id for f in fac_rows]
-    filings = _latest_filings(session, fac_ids) if fac_ids else {}
+    states = facility_states(session, fac_rows, as_of)
     ps = proposal_states(as_of)
     decided = (
         list(
@@ -230,38 +157,7 @@ def load_state(
         if fac_ids
         else []
     )
-    extra_cov: dict[str, int] = {}
-    for p in decided:
-        if p.status in ("contacted", "agreed"):
-            extra_cov[p.facility_id] = extra_cov.get(p.facility_id, 0) | p.covers
-    facilities = []
-    for r in fac_rows:
-        filing = filings.get(r.facility_id)
-        covered = 0
-        has_partner: bool | None = None
-        if filing is not None:
-            covered = filing.covered
-            for part in filing.partners:
-                covered |= part.covers
-            has_partner = filing.has_partner or bool(filing.partners)
-        if r.facility_id in extra_cov:
-            covered |= extra_cov[r.facility_id]
-            has_partner = True
-        facilities.append(
-            Facility(
-                r.facility_id,
-                r.name,
-                r.kind,
-                r.lat,
-                r.lon,
-                covered,
-                has_partner,
-                r.municipality_code,
-                r.address,
-                r.geocode,
-                dict(r.extra),
-            )
-        )
+    facilities = [st.planning_facility() for st in states]
     institutions: list[Institution] = []
     declared: dict[str, int | None] = {}
     used: dict[str, int] = {}
@@ -271,8 +167,6 @@ def load_state(
         reach = params.max_range_km / params.road_factor + 1.0
         lat0, lat1 = min(f.lat for f in fac_rows), max(f.lat for f in fac_rows)
         lon0, lon1 = min(f.lon for f in fac_rows), max(f.lon for f in fac_rows)
-        import math
-
         dlat = reach / _KM_PER_DEG_LAT
         dlon = reach / (
             _KM_PER_DEG_LAT * max(0.1, math.cos(math.radians(max(abs(lat0), abs(lat1)) + dlat)))
@@ -287,21 +181,12 @@ def load_state(
                 .order_by(InstitutionRow.institution_id)
             )
         )
-        decls = current_declarations(session, [i.institution_id for i in inst_rows], on)
-        used = capacity_use(session, decls, as_of)
+        inst_states = institution_states(session, inst_rows, on, as_of)
         for r in inst_rows:
-            d = decls.get(r.institution_id)
-            offers, capacity = r.offers, None
-            if d is not None:
-                offers = r.offers if d.offers is None else d.offers
-                capacity = 0 if not d.willing else d.capacity
-                if capacity is not None:
-                    capacity = max(0, capacity - used.get(r.institution_id, 0))
-                declared[r.institution_id] = 0 if not d.willing else d.capacity
-            else:
-                declared[r.institution_id] = None
-            if r.kind == "clinic":
-                offers &= ~4  # MODEL.md: only hospitals admit
+            ist = inst_states[r.institution_id]
+            declared[r.institution_id] = ist.declared
+            if ist.used:
+                used[r.institution_id] = ist.used
             institutions.append(
                 Institution(
                     r.institution_id,
@@ -309,8 +194,8 @@ def load_state(
                     r.kind,
                     r.lat,
                     r.lon,
-                    offers,
-                    capacity,
+                    ist.offers,
+                    ist.remaining,
                     r.municipality_code,
                     r.address,
                     r.geocode,
@@ -330,6 +215,7 @@ def load_state(
         agreed=tuple(p.id for p in decided if p.status == "agreed"),
         capacity_declared=declared,
         capacity_used=used,
+        states=tuple(states),
     )
 
 
@@ -591,8 +477,7 @@ def propose(
     from ..model import FACILITY_KINDS
 
     if covers is None:
-        offers = inst.offers & (~4 if inst.kind == "clinic" else 7)
-        covers = offers & FACILITY_KINDS[fac.kind].required
+        covers = admissible_offers(inst.kind, inst.offers) & FACILITY_KINDS[fac.kind].required
     km = float(haversine_km(fac.lat, fac.lon, inst.lat, inst.lon))
     problems = limit_problems(session, fac, inst, covers, km)
     if problems and not override_reason.strip():

@@ -1,0 +1,307 @@
+"""Facilities as a coordinator reads them, within a scope of municipality codes: lists with each
+facility's state (``store.state``), one facility's page (partners, proposals, candidates,
+alternatives), cached per store change by the caller's ``ValueCache``.
+
+A facility outside the scope is reported as not found, never as forbidden.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from ..candidates import Problem, build_candidates
+from ..model import FACILITY_KINDS, Facility, Instance, Institution, format_capabilities
+from ..params import MatchParams
+from ..vocab import CodeSet, ProposalStatus, admissible_offers, code5_of
+from .areas import area_codes, member_filter
+from .cache import ValueCache
+from .db import Store
+from .errors import NotFoundError
+from .institutions import institution_dict
+from .models import AreaRow, DeclarationRow, FacilityRow, InstitutionRow, ProposalRow
+from .proposals import all_proposals, proposal_dict
+from .state import (
+    FacilityState,
+    all_facility_states,
+    facility_states,
+    institution_states,
+    latest_filings,
+)
+
+# Proposals a candidate shows next to it (withdrawn ones no longer bind the pair).
+_SHOWN = (
+    ProposalStatus.PROPOSED,
+    ProposalStatus.CONTACTED,
+    ProposalStatus.AGREED,
+    ProposalStatus.DECLINED,
+)
+
+
+def _not_found(facility_id: str) -> NotFoundError:
+    return NotFoundError(f"施設「{facility_id}」は見つかりません")
+
+
+def scoped_facilities(
+    session: Session,
+    scope: CodeSet,
+    area: AreaRow | None = None,
+    kind: str | None = None,
+    municipality: str | None = None,
+) -> list[FacilityRow]:
+    """Facilities within ``scope`` (and ``area``, ``kind``, ``municipality``), in id order."""
+    q = select(FacilityRow).where(member_filter(scope, FacilityRow.code5))
+    if area is not None:
+        q = q.where(member_filter(area, FacilityRow.code5))
+    if kind is not None:
+        q = q.where(FacilityRow.kind == kind)
+    if municipality is not None:
+        q = q.where(FacilityRow.code5 == code5_of(municipality))
+    return list(session.scalars(q.order_by(FacilityRow.facility_id)))
+
+
+def scoped_states(
+    session: Session, scope: CodeSet, area: AreaRow | None = None
+) -> list[FacilityState]:
+    """The state of every facility within ``scope`` (and ``area``), in id order."""
+    return facility_states(session, scoped_facilities(session, scope, area))
+
+
+def get_facility(session: Session, scope: CodeSet, facility_id: str) -> FacilityRow:
+    """Facility ``facility_id`` if it lies in ``scope``, else ``NotFoundError``."""
+    row = session.get(FacilityRow, facility_id)
+    if row is None or not scope.contains(row.code5):
+        raise _not_found(facility_id)
+    return row
+
+
+def facility_dict(s: FacilityState) -> dict[str, object]:
+    """A facility and its state as every list shows it (``pending``: 打診中, not coverage)."""
+    r = s.row
+    info = FACILITY_KINDS[r.kind]
+    return {
+        "facility_id": r.facility_id,
+        "name": r.name,
+        "kind": r.kind,
+        "kind_ja": info.label_ja,
+        "duty": info.duty.value,
+        "lat": r.lat,
+        "lon": r.lon,
+        "municipality_code": r.municipality_code,
+        "address": r.address,
+        "status": s.status.value,
+        "status_ja": s.status.label_ja,
+        "required": format_capabilities(s.required),
+        "covered": format_capabilities(s.covered),
+        "covered_agreed": format_capabilities(s.covered_agreed),
+        "missing": format_capabilities(s.missing),
+        "pending": format_capabilities(s.pending),
+        "filing_year": s.filing_year,
+        "unknown": s.unknown,
+    }
+
+
+@dataclass(frozen=True)
+class FacilityIndex:
+    """Every facility's state now, in facility id order, with its dict (computed once per
+    store change)."""
+
+    states: tuple[FacilityState, ...]
+    by_id: dict[str, FacilityState]
+    dicts: dict[str, dict[str, object]]
+
+
+def facility_index(cache: ValueCache, store: Store) -> FacilityIndex:
+    """Every facility's state, through ``cache``."""
+
+    def compute() -> FacilityIndex:
+        with store.read() as s:
+            states = tuple(all_facility_states(s))
+        return FacilityIndex(
+            states,
+            {st.facility_id: st for st in states},
+            {st.facility_id: facility_dict(st) for st in states},
+        )
+
+    return cache.get(("facility_index",), compute)
+
+
+def cached_facility_states(
+    cache: ValueCache,
+    store: Store,
+    scope: CodeSet,
+    area: AreaRow | None = None,
+    kind: str | None = None,
+    municipality: str | None = None,
+) -> tuple[FacilityIndex, list[FacilityState]]:
+    """``facility_states(scoped_facilities(...))`` from the cached index (same rows, same order),
+    with the index they come from."""
+    code = None if municipality is None else code5_of(municipality)
+    members = None if area is None else area_codes(area)
+
+    def compute() -> tuple[FacilityIndex, list[FacilityState]]:
+        index = facility_index(cache, store)
+        return index, [
+            st
+            for st in index.states
+            if scope.contains(st.row.code5)
+            and (members is None or members.contains(st.row.code5))
+            and (kind is None or st.row.kind == kind)
+            and (code is None or st.row.code5 == code)
+        ]
+
+    return cache.get(("facility_states", scope, members, kind, code), compute)
+
+
+def cached_facility_detail(
+    cache: ValueCache, store: Store, scope: CodeSet, facility_id: str
+) -> dict[str, object]:
+    """One facility (``facility_dict``) with its partners, proposals, candidates and alternatives
+    (``NotFoundError`` outside ``scope``). The body does not depend on the scope once the
+    facility is in it: every proposal of an in-scope facility is in scope."""
+    st = facility_index(cache, store).by_id.get(facility_id)
+    if st is None or not scope.contains(st.row.code5):
+        raise _not_found(facility_id)
+
+    def compute() -> dict[str, object]:
+        with store.read() as s:
+            return facility_detail(s, facility_id)
+
+    return cache.get(("facility_detail", facility_id), compute)
+
+
+def facility_detail(session: Session, facility_id: str) -> dict[str, object]:
+    """The facility page's data (no scope check: see ``cached_facility_detail``)."""
+    row = session.get(FacilityRow, facility_id)
+    if row is None:  # deleted since the caller looked
+        raise _not_found(facility_id)
+    state = facility_states(session, [row])[0]
+    filing = latest_filings(session, [facility_id]).get(facility_id)
+    partners = [
+        {
+            "partner_name": p.partner_name,
+            "institution_id": p.institution_id,
+            "covers": format_capabilities(p.covers),
+        }
+        for p in (filing.partners if filing else [])
+    ]
+    candidates = facility_candidates(session, state)
+    return {
+        **facility_dict(state),
+        "partners": partners,
+        "proposals": [d for _, d in all_proposals(session, facility_id=facility_id)],
+        "candidates": candidates,
+        "alternatives": [c for c in candidates if c["proposal"] is None][:5],
+    }
+
+
+# --- candidates of one facility ----------------------------------------------------------------
+
+
+def near_institutions(
+    session: Session, lat: float, lon: float, reach_km: float, on: dt.date
+) -> list[tuple[str, str, float, float, int]]:
+    """(id, kind, lat, lon, offers) of institutions in a box around a point, as plain tuples
+    (ORM objects for a few hundred rows would cost more than the whole candidate search);
+    offers as declared when a declaration in force says so, clinics never admitting."""
+    dlat = reach_km / 111.0
+    dlon = reach_km / (111.0 * max(0.1, math.cos(math.radians(abs(lat) + dlat))))
+    rows = session.execute(
+        select(
+            InstitutionRow.institution_id,
+            InstitutionRow.kind,
+            InstitutionRow.lat,
+            InstitutionRow.lon,
+            InstitutionRow.offers,
+        )
+        .where(
+            InstitutionRow.lat.between(lat - dlat, lat + dlat),
+            InstitutionRow.lon.between(lon - dlon, lon + dlon),
+        )
+        .order_by(InstitutionRow.institution_id)
+    ).all()
+    ids = [r[0] for r in rows]
+    # Declarations that replace the registry's offers (rare): the one in force, latest start wins.
+    override: dict[str, int] = {}
+    if ids:
+        for iid, offers in session.execute(
+            select(DeclarationRow.institution_id, DeclarationRow.offers)
+            .where(
+                DeclarationRow.institution_id.in_(ids),
+                DeclarationRow.offers.is_not(None),
+                DeclarationRow.valid_from <= on,
+                or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
+            )
+            .order_by(DeclarationRow.valid_from)
+        ):
+            override[iid] = offers
+    return [
+        (iid, kind, ilat, ilon, admissible_offers(kind, override.get(iid, offers)))
+        for iid, kind, ilat, ilon, offers in rows
+    ]
+
+
+def facility_candidates(
+    session: Session,
+    state: FacilityState,
+    params: MatchParams | None = None,
+    on: dt.date | None = None,
+) -> list[dict[str, object]]:
+    """Institutions in range that would add one of the facility's missing capabilities, nearest
+    first, with remaining capacity and the pair's proposal (if any). What contacted proposals
+    would add is not looked for again, as in the store's re-planning (``load_state``)."""
+    params = params or MatchParams()
+    on = on or dt.date.today()
+    row = state.row
+    pairs = {
+        p.institution_id: p
+        for p in session.scalars(
+            select(ProposalRow)
+            .where(ProposalRow.facility_id == row.facility_id)
+            .order_by(ProposalRow.id)
+        )
+    }
+    fac: Facility = state.planning_facility()
+    if not fac.missing:
+        return []
+    near = near_institutions(
+        session, row.lat, row.lon, params.max_range_km / params.road_factor + 1.0, on
+    )
+    # Capacity does not change which pairs are candidates: it is looked up for those only.
+    models = [
+        Institution(iid, "", kind, ilat, ilon, offers)  # type: ignore[arg-type]
+        for iid, kind, ilat, ilon, offers in near
+    ]
+    instance = Instance.of([fac], models)
+    cand = build_candidates(Problem.from_instance(instance, params), params)
+    found = [instance.institutions[int(cand.inst[k])].institution_id for k in range(len(cand))]
+    by_id = (
+        {
+            r.institution_id: r
+            for r in session.scalars(
+                select(InstitutionRow).where(InstitutionRow.institution_id.in_(found))
+            )
+        }
+        if found
+        else {}
+    )
+    states = institution_states(session, list(by_id.values()), on)
+    out = []
+    for k, iid in enumerate(found):
+        p = pairs.get(iid)
+        shown = p if p is not None and p.status in _SHOWN else None
+        out.append(
+            {
+                "rank": k + 1,
+                **institution_dict(states[iid]),
+                "distance_km": round(float(cand.km[k]), 3),
+                "covers": format_capabilities(int(cand.covers[k])),
+                "proposal": None if shown is None else proposal_dict(shown),
+                "declined": shown is not None and shown.status == ProposalStatus.DECLINED,
+            }
+        )
+    return out

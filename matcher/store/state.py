@@ -1,0 +1,318 @@
+"""A facility's state in the store, defined once (MODEL.md "A facility's state in the store").
+
+- ``covered_now`` = what its latest filing covers ∪ what its **agreed** proposals cover; the
+  status (``all``/``partial``/…) is computed from it; ``has_partner`` when it has a filed partner
+  or an agreed proposal; ``unknown`` only with no filing and no agreement.
+- ``pending`` = what its **contacted** proposals would add: shown as 打診中, never coverage.
+- An institution's capacity used = its agreed (from the declaration's start on) + contacted.
+
+The dashboard, the status table, lists, the facility page, exports, reports of stored runs and
+the planner (``workflow.load_state``) all read these functions; nothing else computes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import FromClause, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..model import FACILITY_KINDS, Facility, Status, status_of
+from ..vocab import ALL_MASK, ProposalStatus, admissible_offers
+from .models import (
+    DeclarationRow,
+    FacilityRow,
+    FilingPartnerRow,
+    FilingRow,
+    InstitutionRow,
+    ProposalHistoryRow,
+    ProposalRow,
+)
+
+# Above this many facilities one query over every row is cheaper than a long IN list (and stays
+# under SQLite's limit on bound parameters).
+_IN_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class FacilityState:
+    """One facility now: its latest filing, its agreed and its contacted proposals."""
+
+    row: FacilityRow
+    filing_year: int | None  # None: no filing
+    covered_filed: int
+    filed_partner: bool | None  # None: no filing
+    covered_agreed: int
+    n_agreed: int
+    covered_contacted: int
+    n_contacted: int
+
+    @property
+    def facility_id(self) -> str:
+        return self.row.facility_id
+
+    @property
+    def required(self) -> int:
+        return FACILITY_KINDS[self.row.kind].required
+
+    @property
+    def covered(self) -> int:
+        """``covered_now``: latest filing ∪ agreed proposals."""
+        return self.covered_filed | self.covered_agreed
+
+    @property
+    def has_partner(self) -> bool | None:
+        """A filed partner or an agreed proposal; ``None`` with no filing and no agreement."""
+        if self.n_agreed:
+            return True
+        return self.filed_partner
+
+    @property
+    def missing(self) -> int:
+        return self.required & ~self.covered
+
+    @property
+    def status(self) -> Status:
+        return status_of(self.required, self.covered, self.has_partner)
+
+    @property
+    def unknown(self) -> bool:
+        return self.status is Status.UNKNOWN
+
+    @property
+    def pending(self) -> int:
+        """What the contacted proposals would add (打診中), never counted as coverage."""
+        return self.covered_contacted & ~self.covered & ALL_MASK
+
+    @property
+    def planning_covered(self) -> int:
+        """What a re-plan takes as already arranged: ``covered_now`` plus the contacted pairs,
+        which the plan keeps as they are (they are not proposed again)."""
+        return self.covered | self.covered_contacted
+
+    @property
+    def planning_has_partner(self) -> bool | None:
+        return True if self.n_contacted else self.has_partner
+
+    def planning_facility(self) -> Facility:
+        """The planner's input for this facility (contacted pairs carried, see ``load_state``)."""
+        r = self.row
+        return Facility(
+            r.facility_id,
+            r.name,
+            r.kind,
+            r.lat,
+            r.lon,
+            self.planning_covered,
+            self.planning_has_partner,
+            r.municipality_code,
+            r.address,
+            r.geocode,
+            dict(r.extra),
+        )
+
+
+def proposal_states(as_of: dt.datetime | None = None) -> FromClause:
+    """Every proposal with the status it had at ``as_of`` (naive UTC; now when ``None``): a table
+    with at least the columns id, facility_id, institution_id, covers, status, status_at.
+
+    The status at a past moment is the last history row written by then; proposals created
+    later are absent.
+    """
+    if as_of is None:
+        return ProposalRow.__table__
+    last = (
+        select(ProposalHistoryRow.proposal_id, func.max(ProposalHistoryRow.id).label("history_id"))
+        .where(ProposalHistoryRow.at <= as_of)
+        .group_by(ProposalHistoryRow.proposal_id)
+        .subquery()
+    )
+    return (
+        select(
+            ProposalRow.id,
+            ProposalRow.facility_id,
+            ProposalRow.institution_id,
+            ProposalRow.covers,
+            ProposalHistoryRow.to_status.label("status"),
+            ProposalHistoryRow.at.label("status_at"),
+        )
+        .join(last, last.c.proposal_id == ProposalRow.id)
+        .join(ProposalHistoryRow, ProposalHistoryRow.id == last.c.history_id)
+        .subquery("proposal_states")
+    )
+
+
+def _latest_year(ids: Sequence[str] | None):
+    q = select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
+    if ids is not None:
+        q = q.where(FilingRow.facility_id.in_(ids))
+    latest = q.group_by(FilingRow.facility_id).subquery()
+    return latest, (FilingRow.facility_id == latest.c.facility_id) & (
+        FilingRow.filing_year == latest.c.year
+    )
+
+
+def latest_filings(session: Session, facility_ids: Sequence[str]) -> dict[str, FilingRow]:
+    """The latest filing of each facility, with its named partners loaded."""
+    if not facility_ids:
+        return {}
+    latest, is_latest = _latest_year(list(facility_ids))
+    rows = session.scalars(
+        select(FilingRow).join(latest, is_latest).options(selectinload(FilingRow.partners))
+    )
+    return {r.facility_id: r for r in rows}
+
+
+def _filed(session: Session, ids: Sequence[str] | None) -> dict[str, tuple[int, int, bool]]:
+    """facility id → (filing year, covered by the filing and its partners, filed partner)."""
+    latest, is_latest = _latest_year(ids)
+    out: dict[str, tuple[int, int, bool]] = {}
+    by_filing: dict[int, str] = {}
+    for fid, year, has_partner, covered, filing_id in session.execute(
+        select(
+            FilingRow.facility_id,
+            FilingRow.filing_year,
+            FilingRow.has_partner,
+            FilingRow.covered,
+            FilingRow.id,
+        ).join(latest, is_latest)
+    ):
+        out[fid] = (year, covered, bool(has_partner))
+        by_filing[filing_id] = fid
+    for filing_id, covers in session.execute(
+        select(FilingPartnerRow.filing_id, FilingPartnerRow.covers)
+        .join(FilingRow, FilingRow.id == FilingPartnerRow.filing_id)
+        .join(latest, is_latest)
+    ):
+        fid = by_filing[filing_id]
+        year, covered, _ = out[fid]
+        out[fid] = (year, covered | covers, True)
+    return out
+
+
+def _decided(
+    session: Session, ids: Sequence[str] | None, as_of: dt.datetime | None
+) -> dict[str, list[int]]:
+    """facility id → [agreed covers, agreed count, contacted covers, contacted count]."""
+    ps = proposal_states(as_of)
+    q = select(ps.c.facility_id, ps.c.status, ps.c.covers).where(
+        ps.c.status.in_((ProposalStatus.AGREED.value, ProposalStatus.CONTACTED.value))
+    )
+    if ids is not None:
+        q = q.where(ps.c.facility_id.in_(ids))
+    out: dict[str, list[int]] = {}
+    for fid, status, covers in session.execute(q):
+        acc = out.setdefault(fid, [0, 0, 0, 0])
+        k = 0 if status == ProposalStatus.AGREED else 2
+        acc[k] |= covers
+        acc[k + 1] += 1
+    return out
+
+
+def facility_states(
+    session: Session, rows: Sequence[FacilityRow], as_of: dt.datetime | None = None
+) -> list[FacilityState]:
+    """The state of each facility of ``rows`` (same order), with the proposals' statuses as at
+    ``as_of`` (naive UTC; now when ``None``). Three queries whatever the number of rows."""
+    if not rows:
+        return []
+    ids: list[str] | None = [r.facility_id for r in rows]
+    if len(ids) > _IN_LIMIT:  # type: ignore[arg-type]
+        ids = None
+    filed = _filed(session, ids)
+    decided = _decided(session, ids, as_of)
+    out = []
+    for r in rows:
+        year, covered, partner = filed.get(r.facility_id, (None, 0, None))
+        agreed, n_agreed, contacted, n_contacted = decided.get(r.facility_id, (0, 0, 0, 0))
+        out.append(
+            FacilityState(r, year, covered, partner, agreed, n_agreed, contacted, n_contacted)
+        )
+    return out
+
+
+def all_facility_states(session: Session) -> list[FacilityState]:
+    """Every facility's state, in facility id order."""
+    rows = list(session.scalars(select(FacilityRow).order_by(FacilityRow.facility_id)))
+    return facility_states(session, rows)
+
+
+# --- institutions ------------------------------------------------------------------------------
+
+
+def current_declarations(
+    session: Session, institution_ids: list[str] | None, on: dt.date
+) -> dict[str, DeclarationRow]:
+    """The declaration in force on ``on`` per institution (latest start wins)."""
+    q = select(DeclarationRow).where(
+        DeclarationRow.valid_from <= on,
+        or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
+    )
+    if institution_ids is not None:
+        q = q.where(DeclarationRow.institution_id.in_(institution_ids))
+    out: dict[str, DeclarationRow] = {}
+    for d in session.scalars(q.order_by(DeclarationRow.valid_from)):
+        out[d.institution_id] = d
+    return out
+
+
+def capacity_use(
+    session: Session, decls: dict[str, DeclarationRow], as_of: dt.datetime | None = None
+) -> dict[str, int]:
+    """New partnerships that count against each declared capacity: contacted ones, and agreed
+    ones from the declaration's start on (across all areas); statuses as at ``as_of``."""
+    used: dict[str, int] = {}
+    if not decls:
+        return used
+    ps = proposal_states(as_of)
+    rows = session.execute(
+        select(ps.c.institution_id, ps.c.status, ps.c.status_at).where(
+            ps.c.status.in_((ProposalStatus.CONTACTED.value, ProposalStatus.AGREED.value)),
+            ps.c.institution_id.in_(list(decls)),
+        )
+    )
+    for iid, status, at in rows:
+        if status == ProposalStatus.CONTACTED or at.date() >= decls[iid].valid_from:
+            used[iid] = used.get(iid, 0) + 1
+    return used
+
+
+@dataclass(frozen=True)
+class InstitutionState:
+    """An institution now: what it offers and how much of its declared capacity is used."""
+
+    row: InstitutionRow
+    offers: int  # the declaration's offers or the registry's, clinics never admitting
+    declared: int | None  # None: not declared (unlimited); 0 when unwilling
+    used: int  # agreed (from the declaration's start) + contacted
+    willing: bool
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.declared is None else max(0, self.declared - self.used)
+
+
+def institution_states(
+    session: Session,
+    rows: Sequence[InstitutionRow],
+    on: dt.date,
+    as_of: dt.datetime | None = None,
+) -> dict[str, InstitutionState]:
+    """Each institution's offers and capacity on ``on`` (proposal statuses as at ``as_of``)."""
+    decls = current_declarations(session, [r.institution_id for r in rows], on) if rows else {}
+    used = capacity_use(session, decls, as_of)
+    out = {}
+    for r in rows:
+        d = decls.get(r.institution_id)
+        offers = r.offers if d is None or d.offers is None else d.offers
+        declared = None if d is None else (0 if not d.willing else d.capacity)
+        out[r.institution_id] = InstitutionState(
+            r,
+            admissible_offers(r.kind, offers),
+            declared,
+            used.get(r.institution_id, 0),
+            True if d is None else bool(d.willing),
+        )
+    return out
