@@ -34,7 +34,8 @@ def install(app: FastAPI) -> None:
     async def _unauth(request: Request, exc: NotAuthenticated) -> Response:
         if _is_api(request):
             return JSONResponse({"detail": str(exc)}, 401, headers={"WWW-Authenticate": "Bearer"})
-        return RedirectResponse(f"/login?next={quote(request.url.path)}", 303)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", 303)
 
     @app.exception_handler(Forbidden)
     async def _forbidden(request: Request, exc: Forbidden) -> Response:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -102,6 +102,7 @@ class Validated(Generic[T]):
     items: list[T] = field(default_factory=list)
     issues: list[RowIssue] = field(default_factory=list)
     rejected_rows: dict[int, list[RowIssue]] = field(default_factory=dict)
+    item_rows: list[int] = field(default_factory=list)  # the source row of each accepted item
 
     @property
     def errors(self) -> list[RowIssue]:
@@ -244,6 +245,7 @@ def _validate(
     id_column: str,
     build: Callable[[_Row], T | None],
     first_row: int,
+    row_numbers: Sequence[int] | None = None,
 ) -> Validated[T]:
     out: Validated[T] = Validated()
     out.issues = _missing_columns(file, columns, required)
@@ -251,7 +253,8 @@ def _validate(
         return out
     seen: dict[str, int] = {}
     for offset, values in enumerate(records):
-        row = _Row(file, first_row + offset, values)
+        number = row_numbers[offset] if row_numbers is not None else first_row + offset
+        row = _Row(file, number, values)
         row.check_text(tuple(str(k) for k in values if str(k) not in _NUMERIC))
         ident = row.text(id_column)
         if ident == "":
@@ -266,6 +269,7 @@ def _validate(
             out.rejected_rows[row.row] = [i for i in row.issues if i.severity == "error"]
         else:
             out.items.append(item)
+            out.item_rows.append(row.row)
     return out
 
 
@@ -345,16 +349,34 @@ def _build_institution(row: _Row) -> Institution | None:
 
 
 def validate_facilities(
-    records: list[Mapping[str, object]], file: str, columns: list[str], first_row: int = 2
+    records: list[Mapping[str, object]],
+    file: str,
+    columns: list[str],
+    first_row: int = 2,
+    row_numbers: Sequence[int] | None = None,
 ) -> Validated[Facility]:
-    """Turn canonical facility records into ``Facility`` objects, collecting every issue."""
+    """Turn canonical facility records into ``Facility`` objects, collecting every issue.
+
+    Rows are numbered from ``first_row``, or by ``row_numbers`` (one per record) when the
+    records are not consecutive rows of the file."""
     return _validate(
-        records, file, columns, FACILITY_REQUIRED, "facility_id", _build_facility, first_row
+        records,
+        file,
+        columns,
+        FACILITY_REQUIRED,
+        "facility_id",
+        _build_facility,
+        first_row,
+        row_numbers,
     )
 
 
 def validate_institutions(
-    records: list[Mapping[str, object]], file: str, columns: list[str], first_row: int = 2
+    records: list[Mapping[str, object]],
+    file: str,
+    columns: list[str],
+    first_row: int = 2,
+    row_numbers: Sequence[int] | None = None,
 ) -> Validated[Institution]:
     """Turn canonical institution records into ``Institution`` objects, collecting every issue."""
     return _validate(
@@ -365,4 +387,5 @@ def validate_institutions(
         "institution_id",
         _build_institution,
         first_row,
+        row_numbers,
     )

@@ -18,12 +18,11 @@ from matcher.store.areas import get_visible_area, visible_areas
 from matcher.store.dashboard import STATUS_COLUMNS, days_left, latest_runs, status_counts
 from matcher.store.db import Store
 from matcher.store.errors import ConflictError, TransitionError
-from matcher.store.facilities import cached_facility_detail, facility_dict, scoped_states
+from matcher.store.facilities import facility_dict, scoped_states
 from matcher.store.institutions import get_institution
 from matcher.store.proposals import scoped_proposals
 from matcher.vocab import Mode, ProposalStatus
 
-from ..cache import cache_of
 from ..deps import (
     COOKIE,
     LOGIN_COOKIE,
@@ -186,24 +185,6 @@ def map_page(
         facilities=facs,
         tiles_url=request.app.state.tiles_url,
         tiles_attribution=request.app.state.tiles_attribution,
-    )
-
-
-@router.get("/facilities/{facility_id}", response_class=HTMLResponse)
-def facility_page(
-    facility_id: str,
-    request: Request,
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
-) -> HTMLResponse:
-    fac = cached_facility_detail(cache_of(request.app), store, scope_of(sess.user), facility_id)
-    return render(
-        request,
-        "facility.html",
-        sess,
-        f=fac,
-        proposals=fac["proposals"],
-        candidates=fac["candidates"],
     )
 
 

@@ -2,7 +2,9 @@
 
 Each source turns its files into the simple CSV format of MODEL.md, joined onto what earlier
 steps produced (flags and declarations onto institutions, filings onto facilities), and writes
-the rejected rows next to the output (``<out>.rejects.csv``, UTF-8 with BOM, 理由 column).
+the rejected rows next to the output (``<out>.rejects.csv``, UTF-8 with BOM, 理由 column) and
+every input issue — rejections, exclusions, fixes, fallbacks, warnings, ZIP members and sheets
+passed over — to ``<out>.issues.csv`` (file, sheet, row, column, value, severity, message).
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ from typing import Literal
 from .._errors import InputError, RowIssue
 from ..model import Facility
 from . import declarations, filings, kaigo_registry, kouseikyoku, navii
-from .report import ImportResult, RejectedRow, write_rejects
+from .report import (
+    SEVERITIES,
+    SEVERITY_JA,
+    ImportResult,
+    InputIssue,
+    RejectedRow,
+    group_issues,
+    write_issues,
+    write_rejects,
+)
 from .simple_csv import load_facilities, load_institutions, write_facilities, write_institutions
 
 Source = Literal["kaigo", "navii", "kouseikyoku", "filings", "declarations"]
@@ -31,22 +42,51 @@ SOURCE_LABELS_JA = {
 
 @dataclass(frozen=True)
 class ImportOutcome:
-    """What an import wrote and what it found (the reading step's result and the join's)."""
+    """What an import wrote and found: the reading step's result, the join's, every input issue.
+
+    ``issues`` go to ``issues_path`` (``<out stem>.issues.csv``: file, sheet, row, column, value,
+    severity, message); ``lines_ja`` is the grouped summary the CLI prints.
+    """
 
     source: str
     out: Path
     rejects: Path | None
     read: ImportResult
     joined: ImportResult | None = None
+    issues: tuple[InputIssue, ...] = ()
+    issues_path: Path | None = None
 
-    def lines_ja(self) -> list[str]:
-        """Short Japanese report lines for the terminal."""
+    @property
+    def balanced(self) -> bool:
+        """Every row read is accepted, rejected or excluded (read step and join alike)."""
+        return self.read.balanced and (self.joined is None or self.joined.balanced)
+
+    def severity_counts(self) -> dict[str, int]:
+        """Issues per severity (``error``, ``excluded``, ``fix``, ``fallback``, ``warning``)."""
+        out = {s: 0 for s in SEVERITIES}
+        for i in self.issues:
+            out[i.severity] = out.get(i.severity, 0) + 1
+        return out
+
+    def lines_ja(self, first: int = 3) -> list[str]:
+        """The grouped Japanese summary for the terminal: counts, then each kind of issue with
+        its first ``first`` examples (file, sheet, row, column, value)."""
         lines = [f"{SOURCE_LABELS_JA[self.source]}", f"  {self.read.summary_ja()}"]
         if self.joined is not None:
             lines.append(f"  結合: {self.joined.summary_ja()}")
+        for severity, _, n, examples in group_issues(self.issues, first):
+            lines.append(f"  [{SEVERITY_JA[severity]}] {examples[0].message} … {n} 件")
+            for e in examples:
+                where = e.file + (f"[{e.sheet}]" if e.sheet else "")
+                where += f" {e.row}行目" if e.row is not None else ""
+                where += f" 列「{e.column}」" if e.column else ""
+                shown = f" 値「{e.value}」" if e.value else ""
+                lines.append(f"      {where}{shown}: {e.message}")
         lines.append(f"  出力: {self.out}")
+        if self.issues_path is not None:
+            lines.append(f"  取り込みの指摘 (全 {len(self.issues)} 件): {self.issues_path}")
         if self.rejects is not None:
-            lines.append(f"  除外・未結合の行: {self.rejects}")
+            lines.append(f"  除外・未結合の行 (元の列付き): {self.rejects}")
         return lines
 
 
@@ -63,23 +103,35 @@ def merge_listed_facilities(registry: Sequence[Facility], listed: Path) -> Impor
 
     A listed facility whose id the registry already has is rejected (the registry's row wins).
     """
-    rows = load_facilities(listed).items
+    loaded = load_facilities(listed)
+    rows = loaded.items
     known = {f.facility_id for f in registry}
-    out: ImportResult[Facility] = ImportResult(items=list(registry), rows_read=len(rows))
-    for n, f in enumerate(rows):
+    out: ImportResult[Facility] = ImportResult(
+        items=list(registry), rows_read=len(rows), warnings=list(loaded.warnings), joined_rows=0
+    )
+    for f, row in zip(rows, loaded.item_rows, strict=True):
         if f.facility_id in known:
             out.rejected.append(
                 RejectedRow(
                     listed.name,
-                    n + 2,
-                    f"facility_id: 「{f.facility_id}」介護サービス情報公表のデータと ID が重複しています",
+                    row,
+                    f"facility_id: 「{f.facility_id}」介護サービス情報公表のデータと ID が"
+                    "重複しています",
                     {"facility_id": f.facility_id, "name": f.name},
                 )
             )
         else:
             out.items.append(f)
+            out.joined_rows = (out.joined_rows or 0) + 1
             known.add(f.facility_id)
     return out
+
+
+def _refuse_broken_tables(read: ImportResult) -> None:
+    """A table without its required columns (or with a header but no rows) stops the import."""
+    broken = read.tables_rejected
+    if broken:
+        raise InputError([RowIssue(r.file, r.row, None, None, r.reason) for r in broken])
 
 
 def import_files(
@@ -133,16 +185,20 @@ def import_files(
     elif source == "declarations":
         base = load_institutions(_need(institutions, "--institutions", source)).items
         read = declarations.import_declarations(files)
+        _refuse_broken_tables(read)
         joined = declarations.apply_declarations(base, read.items)
         write_institutions(joined.items, out)
     else:
         base_f = load_facilities(_need(facilities, "--facilities", source)).items
         registry = load_institutions(institutions).items if institutions is not None else None
         read = filings.import_filings(files, registry)
+        _refuse_broken_tables(read)
         joined = filings.apply_filings(base_f, read.items)
         write_facilities(joined.items, out)
     rejected = read.rejected + (joined.rejected if joined is not None else [])
     rejects = (
         write_rejects(rejected, out.with_name(out.stem + ".rejects.csv")) if rejected else None
     )
-    return ImportOutcome(source, out, rejects, read, joined)
+    issues = read.issues() + (joined.issues() if joined is not None else [])
+    issues_path = write_issues(issues, out.with_name(out.stem + ".issues.csv"))
+    return ImportOutcome(source, out, rejects, read, joined, tuple(issues), issues_path)

@@ -7,32 +7,126 @@ from pathlib import Path
 
 import pandas as pd
 
-from .._errors import InputError
-from ..model import Facility, Institution, format_capabilities
+import dataclasses
+import hashlib
+from collections.abc import Callable
+
+from .._errors import InputError, RowIssue
+from ..geocode import locate
+from ..model import Facility, Institution, format_capabilities, normalize_text
 from ..validate import Validated, validate_facilities, validate_institutions
-from .textfile import read_table, write_csv
+from ..vocab import code5_of
+from .columns import find_tables
+from .report import Notice
+from .textfile import write_csv
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, object]]:
-    return df.to_dict(orient="records")
+FACILITY_SPEC: dict[str, tuple[str, ...]] = {
+    "facility_id": ("facility_id", "施設ID", "施設番号", "事業所番号"),
+    "name": ("name", "施設名", "施設名称", "事業所名", "名称"),
+    "kind": ("kind", "施設種別", "種別"),
+    "lat": ("lat", "緯度"),
+    "lon": ("lon", "経度"),
+    "covered": ("covered",),
+    "has_partner": ("has_partner",),
+    "municipality_code": ("municipality_code", "市区町村コード", "市町村コード"),
+    "address": ("address", "所在地", "住所"),
+}
+INSTITUTION_SPEC: dict[str, tuple[str, ...]] = {
+    "institution_id": ("institution_id", "医療機関ID", "医療機関コード"),
+    "name": ("name", "医療機関名", "名称"),
+    "kind": ("kind", "種別"),
+    "lat": ("lat", "緯度"),
+    "lon": ("lon", "経度"),
+    "offers": ("offers",),
+    "capacity": ("capacity", "受入可能数"),
+    "municipality_code": ("municipality_code", "市区町村コード"),
+    "address": ("address", "所在地", "住所"),
+}
+
+
+def _list_kind(value: object) -> str:
+    """A prefecture list's 施設種別 (``軽費老人ホーム(A型)``, ``ケアハウス``…) as a kind code."""
+    text = normalize_text(value)
+    if "養護" in text and "特別養護" not in text:
+        return "yogo"
+    if "軽費" in text or "ケアハウス" in text:
+        return "keihi"
+    return text
+
+
+def _canonical(
+    path: Path, spec: dict[str, tuple[str, ...]], id_column: str
+) -> tuple[list[dict[str, object]], list[str], list[RowIssue], int]:
+    """Records of a simple-format file (or a prefecture's list with Japanese headers) mapped onto
+    the canonical columns; the header is searched in the top rows of every sheet.
+
+    A list without an id column gets ids made from name and address, and rows without usable
+    coordinates are placed at their municipality's point (marked approximate), each with a note.
+    """
+    what = "施設一覧" if id_column == "facility_id" else "医療機関一覧"
+    required = {"kind": "kind (施設種別)", "lat": "lat (緯度)", "lon": "lon (経度)"}
+    tables = find_tables([path], spec, ("kind", "lat"), required, what)
+    records: list[dict[str, object]] = []
+    notes: list[RowIssue] = list(tables.skipped)
+    columns: list[str] = []
+    first_row = 0
+    for t in tables.tables:
+        listed = id_column not in t.found
+        back = {h: c for c, h in t.found.items()}
+        columns = [back.get(h, h) for h in t.headers] + ([id_column] if listed else [])
+        for rec in t.records:
+            row = int(rec["__row__"])
+            first_row = first_row or row
+            out: dict[str, object] = {back.get(h, h): v for h, v in rec.items() if h != "__row__"}
+            out["__row__"] = row
+            if listed:
+                out["kind"] = _list_kind(out.get("kind", ""))
+                digest = hashlib.sha1(
+                    f"{normalize_text(out.get('name'))}|{normalize_text(out.get('address'))}".encode()
+                ).hexdigest()[:10]
+                out[id_column] = f"L{code5_of(out.get('municipality_code', '')) or 'x'}-{digest}"
+                where = locate(
+                    out.get("lat"), out.get("lon"), out.get("municipality_code"), out.get("address")
+                )
+                if where.ok and where.note:
+                    out["lat"], out["lon"] = repr(where.lat), repr(where.lon)
+                    out["geocode"] = where.precision
+                    notes.append(
+                        Notice(t.where, row, "lat", f"{rec.get(t.found.get('lat', ''), '')}",
+                               where.note, "warning", where.kind)
+                    )
+            records.append(out)
+    return records, columns, notes, first_row or 2
+
+
+def _load(
+    path: str | Path,
+    spec: dict[str, tuple[str, ...]],
+    id_column: str,
+    validator: Callable[..., Validated],
+    strict: bool,
+) -> Validated:
+    path = Path(path)
+    records, columns, notes, _ = _canonical(path, spec, id_column)
+    rows = [int(rec.pop("__row__")) for rec in records]
+    result = validator(records, path.name, columns, 2, rows)
+    result.issues = notes + result.issues
+    if strict and result.errors:
+        raise InputError(result.errors)
+    return result
 
 
 def load_facilities(path: str | Path, strict: bool = True) -> Validated[Facility]:
-    """Read ``facilities.csv``; with ``strict`` any error raises ``InputError`` listing all of them."""
-    df = read_table(path)
-    result = validate_facilities(_records(df), Path(path).name, list(df.columns))
-    if strict and result.errors:
-        raise InputError(result.errors)
-    return result
+    """Read ``facilities.csv`` or a prefecture's 養護/軽費 list (Japanese headers 施設種別, 施設名,
+    所在地, 市区町村コード, 緯度, 経度; CSV or Excel); with ``strict`` any error raises
+    ``InputError`` listing all of them."""
+    return _load(path, FACILITY_SPEC, "facility_id", validate_facilities, strict)
 
 
 def load_institutions(path: str | Path, strict: bool = True) -> Validated[Institution]:
-    """Read ``institutions.csv``; with ``strict`` any error raises ``InputError`` listing all of them."""
-    df = read_table(path)
-    result = validate_institutions(_records(df), Path(path).name, list(df.columns))
-    if strict and result.errors:
-        raise InputError(result.errors)
-    return result
+    """Read ``institutions.csv``; with ``strict`` any error raises ``InputError`` listing all."""
+    return _load(path, INSTITUTION_SPEC, "institution_id", validate_institutions, strict)
 
 
 def facilities_frame(facilities: Iterable[Facility]) -> pd.DataFrame:

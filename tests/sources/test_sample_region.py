@@ -139,7 +139,8 @@ def test_every_deliberate_reject_is_reported(imported):
         "items": 661,
         "warnings": 7,
     }
-    assert kaigo.joined.counts["accepted"] == 704  # + 43 養護/軽費 from the prefecture's list
+    assert len(kaigo.joined.items) == 704  # + 43 養護/軽費 from the prefecture's list
+    assert kaigo.joined.counts["accepted"] == 43 and kaigo.joined.balanced
     assert {r.file for r in kaigo.read.skipped} == {"jigyosho_551.csv"}
     assert [r.values["正式名称"] for r in navii.read.skipped] == ["高知市はなまる歯科"]
     assert [r.values["医療機関名称"] for r in flags.joined.unmatched] == ["室戸岬みさき病院"]
@@ -205,7 +206,7 @@ def test_listed_facilities_merge_and_duplicates_are_rejected(tmp_path):
     kaigo = SampleFiles.of(REGISTRY).kaigo
     outcome = import_files("kaigo", kaigo, tmp_path / "f.csv", facilities=listed)
     assert "Y1" in {f.facility_id for f in load_facilities(tmp_path / "f.csv").items}
-    assert outcome.joined is not None and outcome.joined.counts["accepted"] == 662
+    assert outcome.joined is not None and len(outcome.joined.items) == 662
 
 
 def test_sample_command_writes_and_builds(tmp_path):
