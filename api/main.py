@@ -32,6 +32,7 @@ from .routes import (
     reports,
     runs,
     status,
+    workspace,
 )
 from .security.install import install as install_security
 
@@ -81,6 +82,7 @@ def create_app(
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     errors.install(app)
     install_security(app, settings)
+    workspace.install(app)  # the coordinator's lists, facility page, runs, audit (api.labels)
     for module in (
         auth,
         areas,

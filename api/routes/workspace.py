@@ -1,0 +1,496 @@
+"""The coordinator's workspace pages: facility and institution lists (search, filters, sorting,
+pages, all in the URL), the facility page, a proposal with its history and confirmed actions,
+the audit trail, and the run page (parameters → preview → progress → changes and downloads).
+
+Data comes from ``matcher.store`` (``browse`` for the lists); labels, JST times and URL helpers
+from ``api.labels``. Every form is a plain HTML form (works with the keyboard and without
+script); the only script, ``static/runs.js``, shows a running job's progress.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from functools import lru_cache
+from importlib import resources
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from matcher.model import parse_capabilities
+from matcher.params import MatchParams
+from matcher.reference import municipalities
+from matcher.store.areas import cached_visible_area, get_visible_area, visible_areas
+from matcher.store.browse import (
+    FACILITY_SORTS,
+    INSTITUTION_SORTS,
+    PER_PAGE,
+    AuditQuery,
+    FacilityQuery,
+    InstitutionQuery,
+    audit_actors,
+    audit_trail,
+    browse_facilities,
+    browse_institutions,
+    municipality_names,
+    named_changes,
+    paginate,
+    proposal_statuses,
+    run_notes,
+)
+from matcher.store.db import Store
+from matcher.store.errors import NotFoundError, RunInProgressError
+from matcher.store.facilities import cached_facility_detail, cached_facility_states
+from matcher.store.institutions import scoped_institutions
+from matcher.store.models import AreaRow
+from matcher.store.proposals import cached_proposals, get_proposal, history_dicts
+from matcher.store.proposals import named_proposal_dict as _named
+from matcher.store.workflow import TRANSITIONS, get_run, run_changes, run_plan
+from matcher.vocab import CAPABILITIES, Mode, code5_of
+
+from .. import labels
+from ..cache import cache_of
+from ..deps import Forbidden, Session, current_session, get_store, scope_of
+from ..schemas import MaxKmIn, RunIn
+from .pages import render, writer_session
+from .runs import params_of, start_run
+
+router = APIRouter(include_in_schema=False)
+CANDIDATES_PER_PAGE = 10
+ACTION_LABELS_JA = {
+    "contacted": "打診した",
+    "agreed": "合意した",
+    "declined": "辞退された",
+    "withdrawn": "取り下げる",
+    "proposed": "再提案する",
+}
+
+
+def install(app: FastAPI) -> None:
+    """Register the label filters on the pages' templates and mount the workspace pages."""
+    labels.install(app.state.templates.env)
+    app.include_router(router)
+
+
+def _per(value: int) -> int:
+    return value if value in PER_PAGE else PER_PAGE[0]
+
+
+@lru_cache(maxsize=64)
+def _municipality_choices(codes: tuple[str, ...]) -> list[tuple[str, str]]:
+    names = municipality_names()
+    return [(c, names.get(c, c)) for c in codes]
+
+
+def _area(request: Request, store: Store, sess: Session, code: str) -> AreaRow | None:
+    if not code:
+        return None
+    return cached_visible_area(cache_of(request.app), store, scope_of(sess.user), code)
+
+
+# --- facility list -----------------------------------------------------------------------------
+
+
+@router.get("/facilities", response_class=HTMLResponse)
+def facility_list(
+    request: Request,
+    area: str = "",
+    q: str = Query("", max_length=200),
+    municipality: str = "",
+    kind: str = "",
+    duty: str = "",
+    status: str = "",
+    missing: str = "",
+    proposal: str = "",
+    near: str = "",
+    km: float = Query(10.0, gt=0, le=200),
+    sort: str = "id",
+    desc: bool = False,
+    page: int = Query(1, ge=1),
+    per: int = 20,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """Every facility in the user's scope, searched, filtered, sorted and paginated."""
+    cache = cache_of(request.app)
+    scope = scope_of(sess.user)
+    a = _area(request, store, sess, area)
+    index, states = cached_facility_states(cache, store, scope, a)
+    props = proposal_statuses(cached_proposals(cache, store, scope, a), "facility_id")
+    query = FacilityQuery(
+        q, municipality, kind, duty, status, missing, proposal, near, km,
+        sort if sort in FACILITY_SORTS else "id", desc, page, _per(per),
+    )  # fmt: skip
+    result = browse_facilities(states, index.dicts, props, query)
+    codes = tuple(sorted({st.row.code5 for st in states if st.row.code5}))
+    with store.read() as s:
+        areas = visible_areas(s, scope)
+    return render(
+        request,
+        "facility_list.html",
+        sess,
+        result=result,
+        query=query,
+        area=a,
+        areas=areas,
+        municipalities=_municipality_choices(codes),
+        sorts=FACILITY_SORTS,
+        per_page=PER_PAGE,
+        capabilities=[(c.code, c.label_ja) for c in CAPABILITIES],
+    )
+
+
+# --- institution list --------------------------------------------------------------------------
+
+
+@router.get("/institutions", response_class=HTMLResponse)
+def institution_list(
+    request: Request,
+    q: str = Query("", max_length=200),
+    municipality: str = "",
+    kind: str = "",
+    offers: str = "",
+    capacity: str = "",
+    requests: str = "",
+    near: str = "",
+    km: float = Query(10.0, gt=0, le=200),
+    sort: str = "id",
+    desc: bool = False,
+    page: int = Query(1, ge=1),
+    per: int = 20,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """Institutions in the scope or partnered with its facilities: remaining capacity, offers,
+    requests (proposals by status)."""
+    cache = cache_of(request.app)
+    scope = scope_of(sess.user)
+
+    def compute() -> list[dict[str, object]]:
+        with store.read() as s:
+            return scoped_institutions(s, scope)
+
+    insts = cache.get(("workspace_institutions", scope), compute)
+    props = proposal_statuses(cached_proposals(cache, store, scope), "institution_id")
+    query = InstitutionQuery(
+        q, municipality, kind, offers, capacity, requests, near, km,
+        sort if sort in INSTITUTION_SORTS else "id", desc, page, _per(per),
+    )  # fmt: skip
+    result = browse_institutions(insts, props, query)
+    codes = tuple(sorted({code5_of(d["municipality_code"]) for d in insts} - {""}))
+    return render(
+        request,
+        "institution_list.html",
+        sess,
+        result=result,
+        query=query,
+        municipalities=_municipality_choices(codes),
+        sorts=INSTITUTION_SORTS,
+        per_page=PER_PAGE,
+        capabilities=[(c.code, c.label_ja) for c in CAPABILITIES],
+    )
+
+
+# --- facility page -----------------------------------------------------------------------------
+
+
+def _mask(text: object) -> int:
+    return parse_capabilities(text or "")
+
+
+@router.get("/facilities/{facility_id}", response_class=HTMLResponse)
+def facility_page(
+    facility_id: str,
+    request: Request,
+    cpage: int = Query(1, ge=1),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """The whole story of one facility: state, filed partners, proposals (live and past),
+    candidates (paginated) and, when nothing is needed, why."""
+    f = cached_facility_detail(cache_of(request.app), store, scope_of(sess.user), facility_id)
+    missing, pending = _mask(f["missing"]), _mask(f["pending"])
+    open_missing = missing & ~pending
+    live, past = [], []
+    for p in f["proposals"]:  # type: ignore[attr-defined]
+        adds = _mask(p["covers"]) & open_missing
+        redundant = p["status"] == "proposed" and not adds
+        actions = sorted(TRANSITIONS.get(p["status"], ()), key=list(ACTION_LABELS_JA).index)
+        if redundant:
+            actions = [a for a in actions if a == "withdrawn"]
+        item = {**p, "adds": adds, "redundant": redundant, "actions": actions}
+        (live if p["status"] in ("proposed", "contacted", "agreed") else past).append(item)
+    candidates = paginate(f["candidates"], cpage, CANDIDATES_PER_PAGE)  # type: ignore[arg-type]
+    params = MatchParams()
+    return render(
+        request,
+        "facility.html",
+        sess,
+        f=f,
+        live=live,
+        past=past,
+        candidates=candidates,
+        missing_mask=missing,
+        pending_mask=pending,
+        open_missing=open_missing,
+        max_km=[(c.label_ja, params.max_km[c]) for c in CAPABILITIES],
+        action_labels=ACTION_LABELS_JA,
+    )
+
+
+# --- one proposal ------------------------------------------------------------------------------
+
+
+@router.get("/proposals/{proposal_id:int}", response_class=HTMLResponse)
+def proposal_page(
+    proposal_id: int,
+    request: Request,
+    action: str = "",
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """A proposal, its history (who, when, from → to, note) and its possible actions."""
+    with store.read() as s:
+        p = _named(s, get_proposal(s, scope_of(sess.user), proposal_id))
+        history = history_dicts(s, proposal_id)
+    actions = sorted(TRANSITIONS.get(str(p["status"]), ()), key=list(ACTION_LABELS_JA).index)
+    return render(
+        request,
+        "proposal.html",
+        sess,
+        p=p,
+        history=list(reversed(history)),
+        actions=actions,
+        action=action if action in actions else "",
+        action_labels=ACTION_LABELS_JA,
+    )
+
+
+# --- audit trail -------------------------------------------------------------------------------
+
+
+def _day(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(
+    request: Request,
+    actor: str = "",
+    what: str = "",
+    status: str = "",
+    facility: str = Query("", max_length=200),
+    since: str = "",
+    until: str = "",
+    page: int = Query(1, ge=1),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """Who changed what when (proposal status changes and runs), for prefecture users."""
+    if sess.user.role != "prefecture":
+        raise Forbidden("変更履歴は都道府県のユーザーだけが見られます")
+    scope = scope_of(sess.user)
+    query = AuditQuery(
+        actor, what if what in ("proposal", "run") else "", status, facility,
+        _day(since), _day(until), page,
+    )  # fmt: skip
+    with store.read() as s:
+        areas = visible_areas(s, scope)
+        result = audit_trail(s, areas, scope, query)
+        actors = audit_actors(s, scope)
+    return render(request, "audit.html", sess, result=result, query=query, actors=actors)
+
+
+# --- runs: parameters → preview → progress → result --------------------------------------------
+
+
+def _run_form(
+    area_code: str = Form(...),
+    mode: str = Form(Mode.OPTIMAL.value),
+    consult_km: float = Form(30.0),
+    care_km: float = Form(16.0),
+    admit_km: float = Form(30.0),
+    max_new_partners: int = Form(2),
+    include_unknown: str = Form(""),
+    note: str = Form(""),
+) -> RunIn:
+    return RunIn(
+        area_code=area_code,
+        mode=Mode(mode) if mode in Mode.codes() else Mode.OPTIMAL,
+        max_km=MaxKmIn(consult=consult_km, care=care_km, admit=admit_km),
+        max_new_partners=max_new_partners,
+        include_unknown=include_unknown == "1",
+        note=note,
+    )
+
+
+@router.get("/runs/new", response_class=HTMLResponse)
+def run_new(
+    request: Request,
+    area: str = "",
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """The run's parameters (defaults: MODEL.md's ranges, 2 new partners, unknown included)."""
+    writer_session(sess)
+    with store.read() as s:
+        areas = visible_areas(s, scope_of(sess.user))
+    return render(request, "run_new.html", sess, areas=areas, body=RunIn(area_code=area or "-"))
+
+
+@router.post("/runs/preview", response_class=HTMLResponse)
+def run_preview(
+    request: Request,
+    body: RunIn = Depends(_run_form),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """What the run would change (new, kept, withdrawn, released — with reasons), computed by
+    the planner without storing anything."""
+    writer_session(sess)
+    with store.read() as s:
+        area = get_visible_area(s, scope_of(sess.user), body.area_code)
+        areas = visible_areas(s, scope_of(sess.user))
+    params = params_of(body)
+    try:
+        report = run_plan(
+            store, area.code, params, body.mode.value, actor=sess.user.username,
+            note=body.note, lock_wait=2.0, dry_run=True,
+        )  # fmt: skip
+    except RunInProgressError as exc:
+        return render(request, "run_new.html", sess, 409, areas=areas, body=body, error=str(exc))
+    planned = {
+        (p.facility_id, p.institution_id): (p.covers, p.distance_km)
+        for p in report.result.proposals
+    }
+    with store.read() as s:
+        changes = named_changes(s, report.changes, report.notes, planned)
+    names = {f.facility_id: f.name for f in report.state.instance.facilities}
+    unmatched = [
+        {"facility_id": u.facility_id, "name": names.get(u.facility_id, ""), "capability": int(u.capability), "reason": u.reason}
+        for u in report.result.unmatched
+    ]  # fmt: skip
+    counts = {k: sum(c["change"] == k for c in changes) for k in labels.CHANGE_LABELS_JA}
+    return render(
+        request,
+        "run_preview.html",
+        sess,
+        body=body,
+        area=area,
+        report=report,
+        objective=report.result.objective,
+        changes=changes,
+        counts=counts,
+        unmatched=unmatched,
+    )
+
+
+@router.post("/runs/confirm")
+def run_confirm(
+    request: Request,
+    body: RunIn = Depends(_run_form),
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> Response:
+    """Start the run previewed (the planner reads the state again at commit)."""
+    writer_session(sess)
+    job = start_run(request, store, sess.user, body)
+    info = job.to_dict()
+    if info["state"] == "done" and info["run_id"]:
+        return RedirectResponse(f"/runs/{info['run_id']}", 303)
+    return RedirectResponse(f"/runs/progress/{info['job_id']}", 303)
+
+
+@router.get("/runs/progress/{job_id:int}", response_class=HTMLResponse)
+def run_progress(
+    job_id: int,
+    request: Request,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> Response:
+    """A running job's progress (``static/runs.js`` polls it); done: the run's page."""
+    job = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
+    info = job.to_dict()
+    with store.read() as s:
+        get_visible_area(s, scope_of(sess.user), str(info["area_code"]))
+    if info["state"] == "done" and info["run_id"]:
+        return RedirectResponse(f"/runs/{info['run_id']}", 303)
+    return render(request, "run_progress.html", sess, job=info)
+
+
+@router.get("/runs/{run_id:int}", response_class=HTMLResponse)
+def run_page(
+    run_id: int,
+    request: Request,
+    sess: Session = Depends(current_session),
+    store: Store = Depends(get_store),
+) -> HTMLResponse:
+    """A stored run: its values next to the previous run's, what it changed and why, and its
+    reports, letters and exports."""
+    scope = scope_of(sess.user)
+    with store.read() as s:
+        run = get_run(s, run_id)
+        area = s.get(AreaRow, run.area_id)
+        try:
+            area = get_visible_area(s, scope, area.code if area else "")
+        except NotFoundError:
+            raise NotFoundError(f"計算 {run_id} は見つかりません") from None
+        previous = get_run(s, run.previous_run_id) if run.previous_run_id else None
+        changes = named_changes(s, run_changes(s, run_id), run_notes(s, run_id))
+    counts = {k: sum(c["change"] == k for c in changes) for k in labels.CHANGE_LABELS_JA}
+    letters = sorted(
+        {(c["institution_id"], c["institution_name"]) for c in changes if c["change"] in ("new", "kept")}
+    )  # fmt: skip
+    return render(
+        request,
+        "run.html",
+        sess,
+        run=run,
+        previous=previous,
+        area=area,
+        changes=changes,
+        counts=counts,
+        letters=letters,
+    )
+
+
+# --- map fallback ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _outlines() -> dict[str, list]:
+    text = resources.files("matcher.gaps").joinpath("prefectures.json").read_text("utf-8")
+    return json.loads(text)["prefectures"]
+
+
+@router.get("/api/map/fallback", summary="タイルなしの背景 (都道府県の輪郭と市区町村名)")
+def map_fallback(
+    request: Request, area: str = "", sess: Session = Depends(current_session)
+) -> JSONResponse:
+    """The outlines of the prefectures in the user's scope and the names of its
+    municipalities at their points: a background that needs no tile server (LGWAN)."""
+    scope = scope_of(sess.user)
+    members = None
+    if area:
+        a = cached_visible_area(cache_of(request.app), request.app.state.store, scope, area)
+        members = {m.code for m in a.municipalities}
+    towns = [
+        m for m in municipalities()
+        if scope.contains(m.code5) and (members is None or m.code5 in members or m.code5[:2] in members)
+    ]  # fmt: skip
+    prefs = sorted({m.prefecture for m in towns})
+    outlines = _outlines()
+    return JSONResponse(
+        {
+            "outlines": [{"name": p, "rings": outlines.get(p, [])} for p in prefs],
+            "municipalities": [
+                {"code": m.code5, "name": m.name, "lat": m.lat, "lon": m.lon} for m in towns
+            ],
+        },
+        headers={"Cache-Control": "private, max-age=3600"},
+    )

@@ -1,0 +1,23 @@
+// The run's progress page: polls the job and moves to the run's page when it is stored.
+(function () {
+  "use strict";
+  var box = document.getElementById("run-progress");
+  if (!box || box.dataset.state !== "running") return;
+  var bar = document.getElementById("run-bar");
+  var stage = document.getElementById("run-stage");
+  var STAGES = { wait: "順番待ち", load: "データの読み込み", commit: "保存", done: "完了" };
+  function poll() {
+    fetch(box.dataset.poll, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (job) {
+        if (job.state === "done" && job.run_id) { window.location.assign("/runs/" + job.run_id); return; }
+        if (job.state === "failed") { stage.textContent = "計算に失敗しました: " + (job.error || ""); stage.setAttribute("role", "alert"); return; }
+        bar.max = job.total || 1;
+        bar.value = job.done || 0;
+        stage.textContent = "計算中… 段階: " + (STAGES[job.stage] || job.stage) + " " + job.done + "/" + job.total + "(" + job.seconds + " 秒)";
+        window.setTimeout(poll, 700);
+      })
+      .catch(function (e) { stage.textContent = "進み具合を取得できません: " + e.message; window.setTimeout(poll, 3000); });
+  }
+  window.setTimeout(poll, 500);
+})();

@@ -1,0 +1,483 @@
+"""Lists a coordinator works through all day: facilities and institutions searched, filtered,
+sorted and paginated, and the audit trail (who changed what when), within a scope.
+
+The filters work on what ``store.state`` computes (a facility's status, missing and pending
+requirements; an institution's remaining capacity), never on a second definition of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..geo import haversine_km
+from ..model import FACILITY_KINDS, parse_capabilities
+from ..reference import municipalities
+from ..vocab import Duty, FacilityKind, ProposalStatus, Status, code5_of
+from .areas import member_filter
+from .models import AreaRow, FacilityRow, InstitutionRow, ProposalHistoryRow, ProposalRow, RunRow
+from .state import FacilityState
+
+T = TypeVar("T")
+PER_PAGE = (20, 50, 100)
+_STATUS_ORDER = {s.value: k for k, s in enumerate(Status)}
+_KIND_ORDER = {k.value: n for n, k in enumerate(FacilityKind)}
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a filtered list: its items, how many matched, and where it is."""
+
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def first(self) -> int:
+        """1-based position of the first item shown (0 when nothing matched)."""
+        return 0 if not self.total else (self.page - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        return min(self.total, self.page * self.per_page)
+
+
+def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
+    """The ``page``-th (1-based, clamped to the last) slice of ``items``."""
+    per_page = per_page if per_page in PER_PAGE else PER_PAGE[0]
+    pages = max(1, math.ceil(len(items) / per_page))
+    page = min(max(1, page), pages)
+    start = (page - 1) * per_page
+    return Page(list(items[start : start + per_page]), len(items), page, per_page)
+
+
+def normalise(text: object) -> str:
+    """Search form of a text: NFKC (全角英数 → 半角), lower case, no spaces."""
+    return "".join(unicodedata.normalize("NFKC", str(text or "")).casefold().split())
+
+
+def municipality_names() -> dict[str, str]:
+    """5-digit municipality code → name (offline reference table)."""
+    return {m.code5: m.name for m in municipalities()}
+
+
+def municipality_point(code: str) -> tuple[float, float] | None:
+    """The reference point (lat, lon) of a municipality, ``None`` if the code is unknown."""
+    code = code5_of(code)
+    for m in municipalities():
+        if m.code5 == code:
+            return m.lat, m.lon
+    return None
+
+
+def _capability(code: str) -> int:
+    try:
+        return parse_capabilities(code) if code else 0
+    except ValueError:
+        return 0
+
+
+def _distance(lat: float, lon: float, near: tuple[float, float] | None) -> float | None:
+    if near is None:
+        return None
+    return float(haversine_km(near[0], near[1], lat, lon))
+
+
+# --- facilities --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FacilityQuery:
+    """What a coordinator asks the facility list (every field comes from the page's URL)."""
+
+    q: str = ""
+    municipality: str = ""
+    kind: str = ""
+    duty: str = ""
+    status: str = ""
+    missing: str = ""  # a capability code: facilities still missing it
+    proposal: str = ""  # a proposal status, or "none": facilities without a live proposal
+    near: str = ""  # a municipality code: facilities within ``km`` of its point
+    km: float = 10.0
+    sort: str = "id"
+    desc: bool = False
+    page: int = 1
+    per_page: int = PER_PAGE[0]
+
+
+FACILITY_SORTS = ("id", "name", "kind", "status", "missing", "municipality", "distance")
+_LIVE = (ProposalStatus.PROPOSED, ProposalStatus.CONTACTED, ProposalStatus.AGREED)
+
+
+def proposal_statuses(proposals: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str, int]]:
+    """``key`` (facility_id or institution_id) → proposal status → count."""
+    out: dict[str, dict[str, int]] = {}
+    for p in proposals:
+        counts = out.setdefault(str(p[key]), {})
+        counts[str(p["status"])] = counts.get(str(p["status"]), 0) + 1
+    return out
+
+
+def browse_facilities(
+    states: Sequence[FacilityState],
+    dicts: Mapping[str, dict[str, object]],
+    proposals: Mapping[str, Mapping[str, int]],
+    query: FacilityQuery,
+) -> Page[dict[str, object]]:
+    """The facilities of ``states`` that match ``query``, sorted and paginated; each item is the
+    facility's ``facility_dict`` (from ``dicts``) with its proposal counts and distance."""
+    words = normalise(query.q)
+    missing = _capability(query.missing)
+    municipality = code5_of(query.municipality)
+    near = municipality_point(query.near) if query.near else None
+    wanted: list[tuple[FacilityState, float | None]] = []
+    for st in states:
+        r = st.row
+        if words and words not in normalise(f"{r.facility_id} {r.name} {r.address}"):
+            continue
+        if municipality and r.code5 != municipality:
+            continue
+        if query.kind and r.kind != query.kind:
+            continue
+        if query.duty and FACILITY_KINDS[r.kind].duty.value != query.duty:
+            continue
+        if query.status and st.status.value != query.status:
+            continue
+        if missing and not st.missing & missing:
+            continue
+        counts = proposals.get(r.facility_id, {})
+        if query.proposal == "none":
+            if any(counts.get(s.value) for s in _LIVE):
+                continue
+        elif query.proposal and not counts.get(query.proposal):
+            continue
+        km = _distance(r.lat, r.lon, near)
+        if km is not None and km > query.km:
+            continue
+        wanted.append((st, km))
+    keys: dict[str, Callable[[tuple[FacilityState, float | None]], object]] = {
+        "id": lambda x: x[0].row.facility_id,
+        "name": lambda x: (normalise(x[0].row.name), x[0].row.facility_id),
+        "kind": lambda x: (_KIND_ORDER.get(x[0].row.kind, 99), x[0].row.facility_id),
+        "status": lambda x: (_STATUS_ORDER[x[0].status.value], x[0].row.facility_id),
+        "missing": lambda x: (bin(x[0].missing).count("1"), x[0].row.facility_id),
+        "municipality": lambda x: (x[0].row.code5, x[0].row.facility_id),
+        "distance": lambda x: (x[1] if x[1] is not None else 0.0, x[0].row.facility_id),
+    }
+    wanted.sort(key=keys.get(query.sort, keys["id"]), reverse=query.desc)  # type: ignore[arg-type]
+    page = paginate(wanted, query.page, query.per_page)
+    items = [
+        {
+            **dicts[st.facility_id],
+            "code5": st.row.code5,
+            "proposals": dict(proposals.get(st.facility_id, {})),
+            "distance_km": None if km is None else round(km, 1),
+        }
+        for st, km in page.items
+    ]
+    return Page(items, page.total, page.page, page.per_page)
+
+
+# --- institutions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstitutionQuery:
+    """What a coordinator asks the institution list."""
+
+    q: str = ""
+    municipality: str = ""
+    kind: str = ""
+    offers: str = ""  # a capability code the institution must offer
+    capacity: str = ""  # "left" (remaining > 0 or undeclared), "full" (0), "undeclared"
+    requests: str = ""  # a proposal status it has requests in, or "none"
+    near: str = ""
+    km: float = 10.0
+    sort: str = "id"
+    desc: bool = False
+    page: int = 1
+    per_page: int = PER_PAGE[0]
+
+
+INSTITUTION_SORTS = ("id", "name", "remaining", "requests", "municipality", "distance")
+
+
+def browse_institutions(
+    institutions: Sequence[dict[str, object]],
+    proposals: Mapping[str, Mapping[str, int]],
+    query: InstitutionQuery,
+) -> Page[dict[str, object]]:
+    """The institutions (``institution_dict`` items) matching ``query``, sorted, paginated, each
+    with its requests (proposal counts by status) and distance."""
+    words = normalise(query.q)
+    offers = _capability(query.offers)
+    municipality = code5_of(query.municipality)
+    near = municipality_point(query.near) if query.near else None
+    wanted: list[tuple[dict[str, object], float | None, int]] = []
+    for d in institutions:
+        iid = str(d["institution_id"])
+        if words and words not in normalise(f"{iid} {d['name']} {d['address']}"):
+            continue
+        if municipality and code5_of(d["municipality_code"]) != municipality:
+            continue
+        if query.kind and d["kind"] != query.kind:
+            continue
+        if offers and not _capability(str(d["offers"])) & offers == offers:
+            continue
+        left = d["remaining_capacity"]
+        if query.capacity == "left" and left is not None and not int(left):  # type: ignore[call-overload]
+            continue
+        if query.capacity == "full" and (left is None or int(left)):  # type: ignore[call-overload]
+            continue
+        if query.capacity == "undeclared" and d["declared_capacity"] is not None:
+            continue
+        counts = proposals.get(iid, {})
+        live = sum(counts.get(s.value, 0) for s in _LIVE)
+        if query.requests == "none":
+            if live:
+                continue
+        elif query.requests and not counts.get(query.requests):
+            continue
+        km = _distance(float(d["lat"]), float(d["lon"]), near)  # type: ignore[arg-type]
+        if km is not None and km > query.km:
+            continue
+        wanted.append((d, km, live))
+    big = 10**9
+
+    def remaining(x: tuple[dict[str, object], float | None, int]) -> tuple[int, str]:
+        left = x[0]["remaining_capacity"]
+        return (big if left is None else int(left), str(x[0]["institution_id"]))  # type: ignore[call-overload]
+
+    keys: dict[str, Callable[[tuple[dict[str, object], float | None, int]], object]] = {
+        "id": lambda x: str(x[0]["institution_id"]),
+        "name": lambda x: (normalise(x[0]["name"]), str(x[0]["institution_id"])),
+        "remaining": remaining,
+        "requests": lambda x: (x[2], str(x[0]["institution_id"])),
+        "municipality": lambda x: (
+            code5_of(x[0]["municipality_code"]),
+            str(x[0]["institution_id"]),
+        ),
+        "distance": lambda x: (x[1] if x[1] is not None else 0.0, str(x[0]["institution_id"])),
+    }
+    wanted.sort(key=keys.get(query.sort, keys["id"]), reverse=query.desc)  # type: ignore[arg-type]
+    page = paginate(wanted, query.page, query.per_page)
+    items = [
+        {
+            **d,
+            "requests": dict(proposals.get(str(d["institution_id"]), {})),
+            "live_requests": live,
+            "distance_km": None if km is None else round(km, 1),
+        }
+        for d, km, live in page.items
+    ]
+    return Page(items, page.total, page.page, page.per_page)
+
+
+# --- audit trail -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of the audit page."""
+
+    actor: str = ""
+    what: str = ""  # "proposal" | "run" | "" (both)
+    status: str = ""  # the proposal status changed to
+    facility: str = ""  # facility id or name (part of)
+    since: dt.date | None = None
+    until: dt.date | None = None
+    page: int = 1
+    per_page: int = PER_PAGE[1]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change: a proposal's status change (its history row) or a run of an area."""
+
+    at: dt.datetime  # naive UTC
+    actor: str
+    what: str  # "proposal" | "run"
+    proposal_id: int | None = None
+    facility_id: str = ""
+    facility_name: str = ""
+    institution_name: str = ""
+    from_status: str | None = None
+    to_status: str = ""
+    note: str = ""
+    run_id: int | None = None
+    area_name: str = ""
+    detail: dict[str, object] = field(default_factory=dict)
+
+
+def _day_range(query: AuditQuery, column) -> list:
+    conds = []
+    if query.since is not None:
+        conds.append(column >= dt.datetime.combine(query.since, dt.time()) - JST_OFFSET)
+    if query.until is not None:
+        end = dt.datetime.combine(query.until + dt.timedelta(days=1), dt.time())
+        conds.append(column < end - JST_OFFSET)
+    return conds
+
+
+JST_OFFSET = dt.timedelta(hours=9)  # the audit's days are Japanese days; the store keeps UTC
+
+
+def audit_trail(
+    session: Session, scope_filter_areas: Sequence[AreaRow], scope, query: AuditQuery
+) -> Page[AuditEntry]:
+    """Proposal history rows of facilities in ``scope`` and runs of the visible areas
+    (``scope_filter_areas``), newest first, filtered by ``query`` (days in JST) and paginated."""
+    limit = max(1, query.page) * query.per_page
+    entries: list[AuditEntry] = []
+    total = 0
+    if query.what in ("", "proposal"):
+        conds = [member_filter(scope, FacilityRow.code5), *_day_range(query, ProposalHistoryRow.at)]
+        if query.actor:
+            conds.append(ProposalHistoryRow.actor == query.actor)
+        if query.status:
+            conds.append(ProposalHistoryRow.to_status == query.status)
+        if query.facility:
+            like = f"%{query.facility}%"
+            conds.append(FacilityRow.facility_id.like(like) | FacilityRow.name.like(like))
+        base = (
+            select(ProposalHistoryRow, ProposalRow.facility_id, FacilityRow.name, InstitutionRow.name)
+            .join(ProposalRow, ProposalRow.id == ProposalHistoryRow.proposal_id)
+            .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
+            .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
+            .where(*conds)
+        )
+        total += session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        for h, fid, fname, iname in session.execute(
+            base.order_by(ProposalHistoryRow.at.desc(), ProposalHistoryRow.id.desc()).limit(limit)
+        ):
+            entries.append(
+                AuditEntry(
+                    h.at, h.actor, "proposal", h.proposal_id, fid, fname, iname,
+                    h.from_status, h.to_status, h.note, h.run_id,
+                )
+            )  # fmt: skip
+    if query.what in ("", "run") and not query.status and not query.facility:
+        names = {a.id: a.name for a in scope_filter_areas}
+        if names:
+            conds = [RunRow.area_id.in_(sorted(names)), *_day_range(query, RunRow.finished_at)]
+            if query.actor:
+                conds.append(RunRow.actor == query.actor)
+            q = select(RunRow).where(*conds)
+            total += session.scalar(select(func.count()).select_from(q.subquery())) or 0
+            for r in session.scalars(q.order_by(RunRow.finished_at.desc()).limit(limit)):
+                entries.append(
+                    AuditEntry(
+                        r.finished_at,
+                        r.actor,
+                        "run",
+                        run_id=r.id,
+                        area_name=names[r.area_id],
+                        detail={"mode": r.mode, "new": r.n_new, "kept": r.n_kept,
+                                "dropped": r.n_dropped},
+                    )
+                )  # fmt: skip
+    entries.sort(key=lambda e: e.at, reverse=True)
+    start = (max(1, query.page) - 1) * query.per_page
+    return Page(entries[start : start + query.per_page], total, max(1, query.page), query.per_page)
+
+
+def audit_actors(session: Session, scope) -> list[str]:
+    """Everyone who changed a proposal of a facility in ``scope`` (for the filter's choices)."""
+    return list(
+        session.scalars(
+            select(ProposalHistoryRow.actor)
+            .join(ProposalRow, ProposalRow.id == ProposalHistoryRow.proposal_id)
+            .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
+            .where(member_filter(scope, FacilityRow.code5))
+            .distinct()
+            .order_by(ProposalHistoryRow.actor)
+        )
+    )
+
+
+DUTIES = tuple(Duty)
+
+
+# --- a run's changes ---------------------------------------------------------------------------
+
+
+def run_notes(session: Session, run_id: int) -> dict[int, str]:
+    """Proposal id → the note of the history row run ``run_id`` wrote for it (last one wins)."""
+    return {
+        h.proposal_id: h.note
+        for h in session.scalars(
+            select(ProposalHistoryRow)
+            .where(ProposalHistoryRow.run_id == run_id)
+            .order_by(ProposalHistoryRow.id)
+        )
+    }
+
+
+def named_changes(
+    session: Session,
+    changes: Iterable[Any],
+    notes: Mapping[int, str],
+    planned: Mapping[tuple[str, str], tuple[int, float]] | None = None,
+) -> list[dict[str, object]]:
+    """``PlanChange`` items with the facility's and institution's names, what the pair covers and
+    the reason (history note), in the order new, kept, dropped, released. ``planned`` (pair →
+    covers, km) gives what a previewed plan's pairs cover (their rows were never stored)."""
+    planned = planned or {}
+    changes = list(changes)
+    fac_ids = sorted({c.facility_id for c in changes})
+    inst_ids = sorted({c.institution_id for c in changes})
+    fnames = dict(
+        session.execute(
+            select(FacilityRow.facility_id, FacilityRow.name).where(
+                FacilityRow.facility_id.in_(fac_ids)
+            )
+        ).all()
+    )
+    inames = dict(
+        session.execute(
+            select(InstitutionRow.institution_id, InstitutionRow.name).where(
+                InstitutionRow.institution_id.in_(inst_ids)
+            )
+        ).all()
+    )
+    rows = {
+        p.id: p
+        for p in session.scalars(
+            select(ProposalRow).where(ProposalRow.id.in_([c.proposal_id for c in changes]))
+        )
+    }
+    order = {"new": 0, "kept": 1, "dropped": 2, "released": 3}
+    out = []
+    for c in sorted(changes, key=lambda c: (order.get(c.change, 9), c.facility_id)):
+        p = rows.get(c.proposal_id)
+        covers, km = planned.get(
+            (c.facility_id, c.institution_id),
+            (0, 0.0) if p is None else (p.covers, p.distance_km),
+        )
+        out.append(
+            {
+                "proposal_id": c.proposal_id,
+                "facility_id": c.facility_id,
+                "facility_name": fnames.get(c.facility_id, ""),
+                "institution_id": c.institution_id,
+                "institution_name": inames.get(c.institution_id, ""),
+                "change": c.change,
+                "status": c.status,
+                "covers": covers,
+                "distance_km": round(km, 1),
+                "note": notes.get(c.proposal_id, ""),
+            }
+        )
+    return out
