@@ -17,13 +17,13 @@ from .common import MAX_KM_DEFAULT, URL_HELP, err, load_instance, out, print_sum
 from .store import open_store_checked
 
 
-def _parse_date(text: str | None) -> dt.date | None:
+def _parse_date(text: str | None, option: str = "--date") -> dt.date | None:
     if not text:
         return None
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"--date の日付「{text}」が不正です (例: 2026-04-01)") from None
+        raise ValueError(f"{option} の日付「{text}」が不正です (例: 2026-04-01)") from None
 
 
 def _check_pdf(pdf: str, modes: tuple[str, ...]) -> None:
@@ -51,7 +51,18 @@ def report_cmd(
     time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
     skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
     pdf: str = typer.Option(
-        "bundle", "--pdf", help="bundle (まとめて1ファイル) | each (1件ずつも) | none"
+        "each",
+        "--pdf",
+        help="each (まとめた PDF と1通ずつの PDF) | bundle (まとめた PDF のみ) | none",
+    ),
+    sender_org: str = typer.Option("", "--sender-org", help="差出人 (自治体・担当課)"),
+    sender_person: str = typer.Option("", "--sender-person", help="担当者名"),
+    sender_phone: str = typer.Option("", "--sender-phone", help="担当の電話番号"),
+    sender_email: str = typer.Option("", "--sender-email", help="担当のメールアドレス"),
+    sender_address: str = typer.Option("", "--sender-address", help="担当課の所在地"),
+    reply_by: str | None = typer.Option(None, "--reply-by", help="回答期限 (YYYY-MM-DD)"),
+    reply_method: str = typer.Option(
+        "", "--reply-method", help="回答方法 (例: 同封の回答票をメールで)"
     ),
     date: str | None = typer.Option(None, "--date", help="帳票の作成日 (YYYY-MM-DD、省略時は今日)"),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
@@ -61,10 +72,19 @@ def report_cmd(
     計算IDを指定するとデータベースに保存した計算の提案から、省略すると --facilities と
     --institutions の CSV でマッチングを実行して作成します。
     """
-    from ..reports import PDF_MODES, STAGES_JA, write_reports
+    from ..reports import PDF_MODES, STAGES_JA, Sender, existing_partner_pairs, write_reports
 
     run_guarded(_check_pdf, pdf, PDF_MODES)
     today = run_guarded(_parse_date, date)
+    sender = Sender(
+        sender_org,
+        sender_person,
+        sender_phone,
+        sender_email,
+        sender_address,
+        run_guarded(_parse_date, reply_by, "--reply-by"),
+        reply_method,
+    )
     if run is None and (facilities is None or institutions is None):
         err.print(
             "[bold red]エラー:[/] 計算ID、または --facilities と --institutions の両方を指定してく"
@@ -125,8 +145,12 @@ def report_cmd(
         if run is None:
             from ..match import match
 
-            result = run_guarded(match, instance, params, mode, None, progress)
-        files = run_guarded(write_reports, instance, result, out_dir, progress, today, pdf, notes)
+            # Filed partners are never proposed as new ones (their letters would say so).
+            existing = existing_partner_pairs(instance)
+            result = run_guarded(match, instance, params, mode, None, progress, existing)
+        files = run_guarded(
+            write_reports, instance, result, out_dir, progress, today, pdf, notes, sender
+        )
     print_summary(result)
     out.print(f"帳票を書き出しました: {out_dir.resolve()}")
     out.print(

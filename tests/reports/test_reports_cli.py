@@ -39,10 +39,17 @@ def test_report_command_writes_everything(tmp_path: Path) -> None:
             "none",
             "--date",
             "2026-04-01",
+            "--sender-org",
+            "高知県 長寿社会課",
+            "--reply-by",
+            "2026-05-15",
         ],
     )
     assert r.exit_code == 0, r.output
     assert "帳票を書き出しました" in r.output and "医療機関への依頼 2 件" in r.output
+    letter = (out / "institutions" / "高知中央病院_H1.html").read_text("utf-8")
+    assert "高知県 長寿社会課" in letter and "2026年5月15日までに" in letter
+    assert "【未設定: 担当者】" in letter  # the options not given stay visible placeholders
     assert "施設へのお知らせ 4 件" in r.output
     wb = load_workbook(out / "report.xlsx")
     assert "高知市" in wb.sheetnames
