@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from .model import Status
 from .objective import Objective
 from .params import MatchParams, Mode
+from .vocab import Reason
 
-Reason = Literal["no_candidate", "capacity", "partner_limit", "unknown_excluded"]
 REASON_LABELS_JA: dict[str, str] = {
     "no_candidate": "範囲内に提供できる医療機関がない",
+    "offers_unknown": "範囲内に医療機関はあるが、どこも提供内容が不明 (名簿・申し出が必要)",
     "capacity": "候補はあるが受入枠が他の施設に割り当て済み",
     "partner_limit": "新たな協力医療機関の上限数に達した",
     "unknown_excluded": "届出がないため今回の対象から除外",
 }
+OFFERS_UNKNOWN_WARNING_JA = (
+    "警告: 範囲内の医療機関の提供内容 (①相談対応・②診療・③入院受入) が分からないため、"
+    "{n} 件の要件に候補がありません。厚生局の届出受理医療機関名簿 (kyoryoku import kouseikyoku) "
+    "または医療機関の申し出 (kyoryoku import declarations) を取り込んでから実行してください。"
+)
 
 
 @dataclass(frozen=True)
@@ -85,3 +90,15 @@ class MatchResult:
     objective: Objective
     info: SolveInfo
     counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def offers_unknown(self) -> int:
+        """Missing requirements left uncovered only because no institution in range has any
+        known offer (the run lacks a 名簿 or declarations): 0 when the data was complete."""
+        return sum(u.reason == Reason.OFFERS_UNKNOWN for u in self.unmatched)
+
+    @property
+    def warnings_ja(self) -> tuple[str, ...]:
+        """Loud warnings every view of the run must show (CLI, web, reports, summary.json)."""
+        n = self.offers_unknown
+        return (OFFERS_UNKNOWN_WARNING_JA.format(n=n),) if n else ()

@@ -7,13 +7,34 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..model import Instance, format_capabilities, format_capabilities_ja
+from ..model import (
+    Facility,
+    GeocodePrecision,
+    Institution,
+    Instance,
+    format_capabilities,
+    format_capabilities_ja,
+)
 from ..result import REASON_LABELS_JA, MatchResult
 from .textfile import write_csv
 
 
+def approximate_note(facility: Facility, institution: Institution) -> str:
+    """Why a distance is approximate ("" when both ends are at their own coordinates)."""
+    parts = [
+        f"{who}は市区町村の代表点"
+        for who, end in (("施設", facility), ("医療機関", institution))
+        if end.geocode == GeocodePrecision.MUNICIPALITY
+    ]
+    return "・".join(parts) + ("のため距離は概算" if parts else "")
+
+
 def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataFrame]:
-    """The run's tables with the MODEL.md columns first and Japanese helper columns after."""
+    """The run's tables with the MODEL.md columns first and Japanese helper columns after.
+
+    Distances from a municipality's point (no coordinates in the registry) carry
+    ``approximate=true`` and a 距離の注記 saying which end is approximate.
+    """
     fac = {f.facility_id: f for f in instance.facilities}
     inst = {i.institution_id: i for i in instance.institutions}
     proposals = pd.DataFrame(
@@ -26,6 +47,8 @@ def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataF
                 "施設名": fac[p.facility_id].name,
                 "医療機関名": inst[p.institution_id].name,
                 "対応する要件": format_capabilities_ja(p.covers),
+                "approximate": bool(approximate_note(fac[p.facility_id], inst[p.institution_id])),
+                "距離の注記": approximate_note(fac[p.facility_id], inst[p.institution_id]),
             }
             for p in result.proposals
         ],
@@ -37,6 +60,8 @@ def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataF
             "施設名",
             "医療機関名",
             "対応する要件",
+            "approximate",
+            "距離の注記",
         ],
     )
     unmatched = pd.DataFrame(
@@ -44,7 +69,7 @@ def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataF
             {
                 "facility_id": u.facility_id,
                 "capability": format_capabilities(u.capability),
-                "reason": u.reason,
+                "reason": str(u.reason),
                 "施設名": fac[u.facility_id].name,
                 "要件": format_capabilities_ja(u.capability),
                 "理由": REASON_LABELS_JA[u.reason],
@@ -66,6 +91,8 @@ def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataF
                 "受入枠": "申告なし(上限なし)"
                 if a.remaining_capacity is None
                 else f"残り{a.remaining_capacity}",
+                "approximate": bool(approximate_note(fac[a.facility_id], inst[a.institution_id])),
+                "距離の注記": approximate_note(fac[a.facility_id], inst[a.institution_id]),
             }
             for a in result.alternatives
         ],
@@ -78,6 +105,8 @@ def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataF
             "remaining_capacity",
             "医療機関名",
             "受入枠",
+            "approximate",
+            "距離の注記",
         ],
     )
     outcomes = pd.DataFrame(
@@ -114,6 +143,8 @@ def summary_dict(result: MatchResult) -> dict[str, object]:
         "mode": result.info.mode,
         "proven_optimal": result.info.proven_optimal,
         "message": result.info.message,
+        "warnings": list(result.warnings_ja),
+        "offers_unknown": result.offers_unknown,
         "counts": result.counts,
         "params": result.params.to_dict(),
         "seconds": {k: round(v, 4) for k, v in result.info.seconds.items()},
