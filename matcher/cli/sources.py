@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..vocab import Source
-from .common import out, run_guarded
+from .common import err, out, run_guarded
 
 
 def import_cmd(
@@ -19,8 +19,12 @@ def import_cmd(
     ),
     institutions: Path | None = typer.Option(None, "--institutions", help="既存の医療機関 CSV"),
 ) -> None:
-    """公開データ・届出・申告を読み込み、簡易形式の CSV にします (除外行は .rejects.csv に理由付き)
-    。"""
+    """公開データ・届出・申告を読み込み、簡易形式の CSV にします。
+
+    取り込みの指摘 (エラー・対象外・自動修正・代替値・警告) は種類ごとにまとめて表示し、全件を
+    <出力名>.issues.csv (file, sheet, row, column, value, severity, message) に書き出します。
+    読めないファイル (壊れた ZIP、見出しのない表など) は終了コード 2 です。
+    """
     from ..sources.importing import import_files
 
     outcome = run_guarded(
@@ -28,6 +32,9 @@ def import_cmd(
     )
     for line in outcome.lines_ja():
         out.print(line, markup=False, highlight=False)
+    if not outcome.balanced:  # pragma: no cover - a bug in an importer, not the user's data
+        err.print("[bold red]内部エラー: 読み込んだ行数と採用・除外の合計が合いません[/]")
+        raise typer.Exit(1)
 
 
 template_app = typer.Typer(help="記入用テンプレートの作成", no_args_is_help=True)
