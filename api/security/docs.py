@@ -59,7 +59,7 @@ PUBLIC = {("post", "/api/session")}
 def _codes(method: str, path: str) -> list[str]:
     codes = ["400", "422", "503"]
     if (method, path) in PUBLIC:
-        return [*codes, "413", "429"]
+        return [*codes, "401", "413", "429"]
     codes.append("401")
     codes.append("404")
     if method in ("post", "put", "patch", "delete"):
@@ -97,6 +97,15 @@ def install_docs(app: FastAPI) -> None:
             },
             "cookie": {"type": "apiKey", "in": "cookie", "name": "kyoryoku_session"},
         }
+        for name, body in components["schemas"].items():
+            # An upload without a file is refused (422): say so in the schema, which FastAPI
+            # leaves out for a list of files.
+            if name.startswith("Body_") and "file" in body.get("properties", {}):
+                body["required"] = sorted({*body.get("required", []), "file"})
+                body["properties"]["file"]["minItems"] = 1
+                items = body["properties"]["file"].get("items")
+                if isinstance(items, dict):
+                    items["minLength"] = 1  # an empty file is refused too
         ref = {"$ref": "#/components/schemas/Error"}
         for path, item in schema.get("paths", {}).items():
             for method, op in item.items():
