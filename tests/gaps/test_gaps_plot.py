@@ -74,7 +74,10 @@ def test_map_cells_reuse_the_table_flags(flagged: pd.DataFrame) -> None:
     assert len(cells) == 47 * flagged["column"].nunique()
     assert set(cells.loc[cells["missing"], "prefecture"]) == {"岡山県"}
     over = cells[cells["cell_over_100"]]
-    assert set(zip(over["prefecture"], over["column"].str[0])) == {("埼玉県", "A"), ("埼玉県", "C")}
+    assert set(zip(over["prefecture"], over["column"].str[0], strict=True)) == {
+        ("埼玉県", "A"),
+        ("埼玉県", "C"),
+    }
     merged = cells[~cells["missing"]].merge(
         flagged, on=["prefecture", "column"], suffixes=("", "_table")
     )
@@ -133,3 +136,31 @@ def test_national_maps_without_a_japanese_font_write_no_japanese(
     assert "pref. 33: no row" in texts
     assert not [t for t in texts if any(ord(ch) > 0x2FFF for ch in t)]
     fig.canvas.draw()  # no missing-glyph warning (filterwarnings = error)
+
+
+def _inside(fig, artist) -> bool:
+    box, ext = fig.bbox, artist.get_window_extent()
+    return box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1
+
+
+def test_region_map_in_japanese_with_outline_names_and_legend_inside(_agg) -> None:
+    from matcher import fonts
+    from matcher.gaps.plot import region_map
+    from matcher.gaps.region import Region
+    from matcher.generate import generate
+
+    if fonts.japanese_font() is None:
+        pytest.skip("日本語フォントがありません")
+    region = Region.of(generate("高知県", n_facilities=60, n_institutions=30, seed=2))
+    fig = region_map(region, title="テスト地図")
+    fig.canvas.draw()  # a glyph missing from the font would warn: warnings are errors here
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "経度" and ax.get_title() == "テスト地図"
+    assert any(p.get_facecolor()[:3] != (1, 1, 1) for p in ax.patches)  # the prefecture outline
+    assert any(t.get_text() == "高知市" for t in ax.texts)  # municipality names
+    assert fig.legends and all(_inside(fig, lg) for lg in fig.legends)
+    texts = [t.get_text() for lg in fig.legends for t in lg.get_texts()]
+    assert any(t.startswith("施設: ") for t in texts) and any("病院" in t for t in texts)
+    assert {t.get_fontname() for lg in fig.legends for t in lg.get_texts()} == {
+        fonts.japanese_font().family
+    }
