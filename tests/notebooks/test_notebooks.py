@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted(
-    (Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]-*.ipynb")
-)
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("[0-9][0-9]-*.ipynb"))
 MISSING = [
     m
     for m in ("nbclient", "nbformat", "ipykernel", "matplotlib")
@@ -32,6 +31,9 @@ def test_notebooks_exist_and_carry_no_outputs() -> None:
                     line.startswith(("def ", "class ", "lambda")) or " = lambda" in line
                     for line in source.splitlines()
                 ), path.name  # define nothing
+            else:  # prose in Japanese
+                assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", "".join(cell["source"]))
+        assert "use_japanese_font" in json.dumps(nb), path.name  # the one font helper
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -58,3 +60,12 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if o.get("output_type") == "error"
     ]
     assert not errors
+    # No figure fell back to another font: matplotlib warns about every missing glyph.
+    stderr = "".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("name") == "stderr"
+    )
+    assert "missing from" not in stderr and "findfont" not in stderr, stderr[:500]
