@@ -15,6 +15,7 @@ them.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -56,7 +57,8 @@ class Filing:
 
 @dataclass(frozen=True)
 class Declaration:
-    """An institution's declaration: willing, capacity (None = not declared), offers (None = registry's)."""
+    """An institution's declaration: willing, capacity (None = not declared), offers (None =
+    registry's)."""
 
     institution_id: str
     valid_from: dt.date
@@ -107,6 +109,49 @@ def _duplicates(ids: list[str], what: str) -> None:
         raise InputError(f"{what}の ID が重複しています: {', '.join(dups[:10])}")
 
 
+_INT32 = 2**31 - 1
+
+
+def _schema_issues(model, key: str, values: dict[str, object]) -> list[RowIssue]:
+    """Values the schema cannot hold on both databases: text longer than its column, NUL
+    characters (PostgreSQL refuses them), non-finite floats, integers beyond 32 bits."""
+    out: list[RowIssue] = []
+    columns = model.__table__.columns
+    for name, value in values.items():
+        if name not in columns:
+            continue
+        length = getattr(columns[name].type, "length", None)
+        if isinstance(value, str):
+            if "\x00" in value:
+                out.append(RowIssue("", None, name, key, f"{key}: 「{name}」に NUL 文字があります"))
+            elif length is not None and len(value) > length:
+                out.append(
+                    RowIssue(
+                        "",
+                        None,
+                        name,
+                        key,
+                        f"{key}: 「{name}」が {len(value)} 文字 (上限 {length})",
+                    )
+                )
+        elif isinstance(value, float) and not math.isfinite(value):
+            out.append(
+                RowIssue("", None, name, key, f"{key}: 「{name}」が有限の数値ではありません")
+            )
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT32:
+            out.append(RowIssue("", None, name, key, f"{key}: 「{name}」が大きすぎます"))
+    return out
+
+
+def _check_schema(model, key_name: str, rows: list[tuple[str, dict[str, object]]]) -> None:
+    """``InputError`` listing every value of ``rows`` the store could not hold."""
+    issues = [
+        i for key, values in rows for i in _schema_issues(model, key, {key_name: key, **values})
+    ]
+    if issues:
+        raise InputError(issues)
+
+
 def _apply(row: object, values: dict[str, object]) -> bool:
     changed = False
     for key, value in values.items():
@@ -132,19 +177,26 @@ def import_facilities(session: Session, facilities: Iterable[Facility]) -> Impor
     if issues:
         raise InputError(issues)
     now = utcnow()
-    for f in items:
-        values = dict(
-            name=f.name,
-            kind=f.kind,
-            lat=float(f.lat),
-            lon=float(f.lon),
-            municipality_code=f.municipality_code,
-            code5=code5_of(f.municipality_code),
-            address=f.address,
-            geocode=f.geocode,
-            extra=dict(f.extra),
+    rows = [
+        (
+            f.facility_id,
+            dict(
+                name=f.name,
+                kind=f.kind,
+                lat=float(f.lat),
+                lon=float(f.lon),
+                municipality_code=f.municipality_code,
+                code5=code5_of(f.municipality_code),
+                address=f.address,
+                geocode=f.geocode,
+                extra=dict(f.extra),
+            ),
         )
-        _upsert(session, FacilityRow, "facility_id", f.facility_id, values, existing, stats, now)
+        for f in items
+    ]
+    _check_schema(FacilityRow, "facility_id", rows)
+    for key, values in rows:
+        _upsert(session, FacilityRow, "facility_id", key, values, existing, stats, now)
     session.flush()
     return stats
 
@@ -180,29 +232,27 @@ def import_institutions(session: Session, institutions: Iterable[Institution]) -
         session, InstitutionRow, InstitutionRow.institution_id, [i.institution_id for i in items]
     )
     now = utcnow()
-    for i in items:
-        values = dict(
-            name=i.name,
-            kind=i.kind,
-            lat=float(i.lat),
-            lon=float(i.lon),
-            offers=int(i.offers),
-            municipality_code=i.municipality_code,
-            code5=code5_of(i.municipality_code),
-            address=i.address,
-            geocode=i.geocode,
-            extra=dict(i.extra),
-        )
-        _upsert(
-            session,
-            InstitutionRow,
-            "institution_id",
+    rows = [
+        (
             i.institution_id,
-            values,
-            existing,
-            stats,
-            now,
+            dict(
+                name=i.name,
+                kind=i.kind,
+                lat=float(i.lat),
+                lon=float(i.lon),
+                offers=int(i.offers),
+                municipality_code=i.municipality_code,
+                code5=code5_of(i.municipality_code),
+                address=i.address,
+                geocode=i.geocode,
+                extra=dict(i.extra),
+            ),
         )
+        for i in items
+    ]
+    _check_schema(InstitutionRow, "institution_id", rows)
+    for key, values in rows:
+        _upsert(session, InstitutionRow, "institution_id", key, values, existing, stats, now)
     session.flush()
     return stats
 
@@ -393,7 +443,8 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
 def filings_from_facilities(
     facilities: Iterable[Facility], filing_year: int, source: str = ""
 ) -> list[Filing]:
-    """The simple format's ``covered``/``has_partner`` as filings (facilities with no filing: none)."""
+    """The simple format's ``covered``/``has_partner`` as filings (facilities with no filing:
+    none)."""
     return [
         Filing(
             f.facility_id, filing_year, bool(f.has_partner) or f.covered != 0, (), f.covered, source
