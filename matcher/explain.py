@@ -1,4 +1,5 @@
-"""Explanations for coordinators: outcome per facility, why a capability stays missing, alternatives."""
+"""Explanations for coordinators: outcome per facility, why a requirement stays missing,
+alternatives."""
 
 from __future__ import annotations
 

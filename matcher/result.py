@@ -1,4 +1,5 @@
-"""What a matching run returns: proposals, outcomes per facility, reasons, alternatives, objective."""
+"""What a matching run returns: proposals, outcomes per facility, reasons, alternatives,
+objective, and the warnings every view must show."""
 
 from __future__ import annotations
 

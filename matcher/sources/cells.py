@@ -64,8 +64,9 @@ def safe_frame(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` with every text cell (and column name) passed through ``safe_cell``."""
     out = df.copy()
     out.columns = [safe_cell(c) for c in out.columns]
-    for col in out.columns[out.dtypes.eq(object)]:
-        out[col] = out[col].map(safe_cell)
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(safe_cell)
     return out
 
 

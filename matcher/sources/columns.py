@@ -171,7 +171,7 @@ def find_tables(
             found = match_columns(headers, spec)
             errors.extend(missing_columns(where, headers, found, required, at + 1))
             keys = [header_key(h) for h in headers]
-            for canonical, h in found.items():
+            for h in found.values():
                 if keys.count(header_key(h)) > 1:
                     errors.append(
                         RowIssue(
@@ -273,7 +273,8 @@ def locate_header(grid: pd.DataFrame, markers: Sequence[str], max_rows: int = 30
 def find_header(
     grid: pd.DataFrame, spec: Mapping[str, Sequence[str]], needed: Sequence[str], max_rows: int = 30
 ) -> int | None:
-    """Index (0-based) of the first top row whose cells name every canonical column in ``needed``."""
+    """Index (0-based) of the first top row whose cells name every canonical column of
+    ``needed``."""
     for i in range(min(max_rows, len(grid))):
         cells = [normalize_text(v) for v in grid.iloc[i].tolist()]
         cells = [c for c in cells if c]
@@ -285,7 +286,8 @@ def find_header(
 def table_below(
     grid: pd.DataFrame, header_index: int
 ) -> tuple[list[str], list[dict[str, str]], int]:
-    """Headers, records and the Excel row number of the first record, for a header at ``header_index``.
+    """Headers, records and the Excel row number of the first record, for a header at
+    ``header_index``.
 
     Empty header cells get a placeholder name; every record keeps its row number as the user sees
     it in ``__row__`` (blank rows are kept here; callers skip them with ``is_blank``).
@@ -299,7 +301,7 @@ def table_below(
         headers.append(h)
     records: list[dict[str, str]] = []
     for i, cells in enumerate(grid.iloc[header_index + 1 :].to_numpy().tolist()):
-        rec = dict(zip(headers, ("" if c is None else str(c) for c in cells)))
+        rec = dict(zip(headers, ("" if c is None else str(c) for c in cells), strict=False))
         rec["__row__"] = str(header_index + 2 + i)
         records.append(rec)
     return headers, records, header_index + 2
@@ -313,4 +315,5 @@ def is_blank(record: Mapping[str, object]) -> bool:
 def records_of(df: pd.DataFrame) -> list[dict[str, str]]:
     """Rows of a string DataFrame as dicts (much faster than ``to_dict("records")`` on 10⁵ rows)."""
     cols = [str(c) for c in df.columns]
-    return [dict(zip(cols, values)) for values in zip(*(df[c].tolist() for c in df.columns))]
+    columns = (df[c].tolist() for c in df.columns)
+    return [dict(zip(cols, values, strict=True)) for values in zip(*columns, strict=True)]

@@ -301,7 +301,8 @@ def _row(
                 row,
                 found.get("facility_kind"),
                 get("facility_kind"),
-                f"同じ事業所番号で施設種別が異なります(先の行: {FACILITY_KINDS[g['kind']].label_ja})",
+                "同じ事業所番号で施設種別が異なります"
+                f"(先の行: {FACILITY_KINDS[g['kind']].label_ja})",
                 "warning",
             )
         )
@@ -318,7 +319,8 @@ def _row(
                     row,
                     found.get("partner_name"),
                     None,
-                    "協力医療機関名が空ですが要件に「はい」があります: 名称不明の協力医療機関として数えます",
+                    "協力医療機関名が空ですが要件に「はい」があります: "
+                    "名称不明の協力医療機関として数えます",
                     "warning",
                 )
             )
@@ -386,7 +388,8 @@ def apply_filings(
                     filing.rows[0] if filing.rows else None,
                     "施設種別",
                     FACILITY_KINDS[filing.kind].label_ja,
-                    f"届出の施設種別が施設一覧({FACILITY_KINDS[fac.kind].label_ja})と異なります: 施設一覧を使います",
+                    f"届出の施設種別が施設一覧({FACILITY_KINDS[fac.kind].label_ja})と"
+                    "異なります: 施設一覧を使います",
                     "warning",
                 )
             )
@@ -434,7 +437,8 @@ _INSTRUCTIONS = (
     "・協力医療機関を定めていない施設は、協力医療機関名を空欄にし、①②③を「いいえ」にした行を1行記入してください。",
     "・①相談対応: 医師又は看護職員が相談対応を行う体制を常時確保している",
     "・②診療: 診療を行う体制を常時確保している",
-    "・③入院受入: 入院を要すると認められた入所者の入院を原則として受け入れる体制を確保している(病院に限る)",
+    "・③入院受入: 入院を要すると認められた入所者の入院を原則として受け入れる体制を"
+    "確保している(病院に限る)",
     "・①②③と第二種協定指定医療機関は、一覧から「はい」「いいえ」を選んでください。",
     "・医療機関コードは分かる場合のみ(10桁)。",
 )
@@ -461,7 +465,7 @@ def write_filing_template(path: str | Path, rows: int = 500) -> Path:
         cell.fill = fill
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     widths = (14, 28, 26, 28, 34, 14, 11, 11, 11, 14, 14, 40)
-    for col, width in zip("ABCDEFGHIJKL", widths):
+    for col, width in zip("ABCDEFGHIJKL", widths, strict=False):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A2"
     last = rows + 1

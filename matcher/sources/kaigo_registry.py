@@ -183,7 +183,7 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
     for rec in t.records:
         row = int(rec["__row__"])
         original = {k: v for k, v in rec.items() if k != "__row__"}
-        get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+        get = lambda key, rec=rec: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
         cell = get("service")
         service = service_code_of(cell, source_name)
         name = get("name")
@@ -215,7 +215,8 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
                     row,
                     found.get("service"),
                     cell,
-                    f"サービスの種類の名称を知らないため、ファイル名のサービスコード {service} を使います",
+                    "サービスの種類の名称を知らないため、ファイル名のサービスコード "
+                    f"{service} を使います",
                     "warning",
                 )
             )
@@ -301,7 +302,8 @@ def import_kaigo(paths: str | Path | Sequence[str | Path]) -> ImportResult[Facil
                     r.row,
                     "事業所番号",
                     ident,
-                    f"同じ事業所番号が複数のサービス({'・'.join(sorted(services[ident]))})にあるため "
+                    "同じ事業所番号が複数のサービス"
+                    f"({'・'.join(sorted(services[ident]))})にあるため "
                     f"ID を「{ident}-{service}」にします",
                     "warning",
                 )

@@ -154,7 +154,9 @@ def import_kouseikyoku(
             other = 0
             for rec in out.table_rows(where, records, missing):
                 row = int(rec["__row__"])
-                get = lambda key, rec=rec: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+                get = lambda key, rec=rec, found=found: normalize_text(  # noqa: E731
+                    rec.get(found.get(key, ""), "")
+                )
                 flags = flags_of(get("standard"), get("symbol"))
                 if not flags:
                     other += 1
@@ -318,7 +320,8 @@ def apply_flags(
                     joined[i][0][0].rows[0] if joined[i][0][0].rows else None,
                     None,
                     inst.name,
-                    f"診療所({inst.institution_id})に病院の施設基準があります: ③入院受入は無視します",
+                    f"診療所({inst.institution_id})に病院の施設基準があります: "
+                    "③入院受入は無視します",
                     "warning",
                 )
             )

@@ -5,7 +5,8 @@ Kind comes from 機関区分 (1 病院 → hospital, 2 診療所 → clinic; den
 the check digit), the same form as the facilities'. Coordinates 0 or blank fall back to the
 municipality's point (``geocode="municipality"``, with a row message). The header is searched
 in the top rows of every sheet and ZIP member (a download's ``*-2_speciality_hours`` member is
-reported as passed over, not read). Bed counts are kept in ``extra`` (``beds_general`` …). Offers are empty:
+reported as passed over, not read). Bed counts are kept in ``extra`` (``beds_general`` …).
+Offers are empty:
 the registry says nothing about ①②③ until joined with 厚生局 flags or declarations.
 """
 
@@ -56,7 +57,7 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
     for rec in t.records:
         row = int(rec["__row__"])
         original = {k: v for k, v in rec.items() if k != "__row__"}
-        get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+        get = lambda key, rec=rec: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
         category = get("category")
         kind = CATEGORIES.get(category)
         if kind is None:

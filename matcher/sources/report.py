@@ -318,7 +318,8 @@ def write_rejects(result: ImportResult[T] | Iterable[RejectedRow], path: str | P
 
 @dataclass(frozen=True)
 class SourceRow:
-    """A source row mapped onto canonical columns, with its file, Excel row number and original cells."""
+    """A source row mapped onto canonical columns, with its file, Excel row number and original
+    cells."""
 
     file: str
     row: int

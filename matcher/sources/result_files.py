@@ -10,8 +10,8 @@ import pandas as pd
 from ..model import (
     Facility,
     GeocodePrecision,
-    Institution,
     Instance,
+    Institution,
     format_capabilities,
     format_capabilities_ja,
 )

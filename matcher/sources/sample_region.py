@@ -3,14 +3,20 @@
 ``write_sample_region`` turns an ``Instance`` of ``matcher.generate`` into the files a coordinator
 downloads or collects (FORMATS.md), so that the importers have a whole prefecture to read:
 
-| file | format | what it carries |
-|---|---|---|
-| ``kaigo/jigyosho_<code>.csv`` | 介護サービス情報公表 open data, 24 columns, UTF-8 with BOM (``320`` in cp932) | facilities of the 介護 kinds, one file per service code; 551 短期入所 rows to be skipped |
-| ``yogo_keihi.csv`` | the simple facilities CSV (a prefecture's list) | 養護 and 軽費 homes without a 特定施設 designation |
-| ``navii/0*-1_*_facility_info_<date>.csv`` | ナビイ 施設票, hospital and clinic files | every institution; one dental clinic to be skipped |
-| ``kouseikyoku/todokede_meibo_<date>.xlsx`` | 届出受理医療機関名簿 (title rows, header on row 4) | 支援病/支援診/地域包括ケア/後方支援 rows implying each institution's offers |
-| ``declarations/moushide_<year>.csv`` | institutions' declarations | willing, capacity and ①②③ of every institution that declares a capacity |
-| ``filings/kyoryoku_todokede_<year>.xlsx`` | the filing template of ``filings.write_filing_template`` | facility × partner rows whose union is each facility's ``covered`` |
+- ``kaigo/jigyosho_<code>.csv``: 介護サービス情報公表 open data, 24 columns, UTF-8 with BOM
+  (``320`` in cp932); facilities of the 介護 kinds, one file per service code; 551 短期入所 rows
+  to be skipped.
+- ``yogo_keihi.csv``: the simple facilities CSV (a prefecture's list); 養護 and 軽費 homes without
+  a 特定施設 designation.
+- ``navii/0*-1_*_facility_info_<date>.csv``: ナビイ 施設票, hospital and clinic files; every
+  institution; one dental clinic to be skipped.
+- ``kouseikyoku/todokede_meibo_<date>.xlsx``: 届出受理医療機関名簿 (title rows, header on row 4);
+  支援病/支援診/地域包括ケア/後方支援 rows implying each institution's offers.
+- ``declarations/moushide_<year>.csv``: institutions' declarations; willing, capacity and ①②③ of
+  every institution that declares a capacity.
+- ``filings/kyoryoku_todokede_<year>.xlsx``: the filing template of
+  ``filings.write_filing_template``; facility × partner rows whose union is each facility's
+  ``covered``.
 
 Reading them back (``build_from_registry``) gives the instance again, except for what
 ``expected_canonical`` states: institutions are keyed by their ナビイ ID (``navii_id``), and
@@ -172,7 +178,8 @@ def _no_coordinates_facility(k: int) -> bool:
 
 
 def _no_coordinates_institution(k: int) -> str | None:
-    """How the k-th institution's coordinates are missing in ナビイ: ``"zero"``, ``"blank"`` or not."""
+    """How the k-th institution's coordinates are missing in ナビイ: ``"zero"``, ``"blank"`` or
+    not."""
     return "zero" if k % 31 == 7 else "blank" if k % 31 == 19 else None
 
 
@@ -263,7 +270,8 @@ def _zenkaku(text: str) -> str:
 
 
 def _kaigo_row(f: Facility, k: int, m: Municipality, service: str, no: int) -> list[str]:
-    """One row of a 介護サービス情報公表 file (the k-th facility; ``no`` counts rows of its file)."""
+    """One row of a 介護サービス情報公表 file (the k-th facility; ``no`` counts rows of its
+    file)."""
     lat, lon = ("", "") if _no_coordinates_facility(k) else (repr(f.lat), repr(f.lon))
     corp = f"社会福祉法人{_CORPORATIONS[k % len(_CORPORATIONS)]}会"
     return [
@@ -670,7 +678,8 @@ class SampleFiles:
 
 
 def write_sample_region(instance: Instance, out: str | Path) -> SampleFiles:
-    """Write ``instance`` as registry files, filings and declarations under ``out`` (see module doc)."""
+    """Write ``instance`` as registry files, filings and declarations under ``out`` (see module
+    doc)."""
     out = Path(out)
     kaigo, listed = _kaigo_files(instance, out)
     return SampleFiles(
@@ -710,6 +719,7 @@ def run_importers(directory: str | Path, out: str | Path) -> list[ImportOutcome]
 def build_from_registry(
     directory: str | Path, out: str | Path = "out/registry"
 ) -> tuple[Path, Path]:
-    """The simple-format ``(facilities.csv, institutions.csv)`` built from a sample's registry files."""
+    """The simple-format ``(facilities.csv, institutions.csv)`` built from a sample's registry
+    files."""
     outcomes = run_importers(directory, out)
     return outcomes[-1].out, outcomes[-2].out

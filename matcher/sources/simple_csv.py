@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
-
-import dataclasses
-import hashlib
-from collections.abc import Callable
 
 from .._errors import InputError, RowIssue
 from ..geocode import locate
@@ -19,7 +16,6 @@ from ..vocab import code5_of
 from .columns import find_tables
 from .report import Notice
 from .textfile import write_csv
-
 
 FACILITY_SPEC: dict[str, tuple[str, ...]] = {
     "facility_id": ("facility_id", "施設ID", "施設番号", "事業所番号"),
@@ -93,8 +89,15 @@ def _canonical(
                     out["lat"], out["lon"] = repr(where.lat), repr(where.lon)
                     out["geocode"] = where.precision
                     notes.append(
-                        Notice(t.where, row, "lat", f"{rec.get(t.found.get('lat', ''), '')}",
-                               where.note, "warning", where.kind)
+                        Notice(
+                            t.where,
+                            row,
+                            "lat",
+                            f"{rec.get(t.found.get('lat', ''), '')}",
+                            where.note,
+                            "warning",
+                            where.kind,
+                        )
                     )
             records.append(out)
     return records, columns, notes, first_row or 2

@@ -152,7 +152,8 @@ def read_bytes(path: str | Path) -> bytes:
 
 
 def csv_rows(text: str, name: str) -> list[list[str]]:
-    """Every CSV record as a list of cells (ragged rows padded later); ``InputError`` if unreadable."""
+    """Every CSV record as a list of cells (ragged rows padded later); ``InputError`` if
+    unreadable."""
     delimiter = "\t" if name.lower().endswith(".tsv") else ","
     try:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))

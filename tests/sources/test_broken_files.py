@@ -45,6 +45,8 @@ NAVII_ROWS = (
     '33.559,133.531,"","","",""\r\n'
 )
 
+SPECIALITY = '"ID","診療科目名"\r\n"1","内科"\r\n'.encode("utf-8-sig")
+
 
 def _zip(members: dict[str, bytes]) -> bytes:
     buf = io.BytesIO()
@@ -98,10 +100,10 @@ CASES: dict[str, Case] = {
         "01-1_hospital_facility_info_20251201.zip",
         lambda: _zip(
             {
-                "01-1_hospital_facility_info_20251201.csv": (NAVII_HEADER + "\r\n" + NAVII_ROWS)
-                .encode("utf-8-sig"),
-                "01-2_hospital_speciality_hours_20251201.csv": '"ID","診療科目名"\r\n"1","内科"\r\n'
-                .encode("utf-8-sig"),
+                "01-1_hospital_facility_info_20251201.csv": (
+                    NAVII_HEADER + "\r\n" + NAVII_ROWS
+                ).encode("utf-8-sig"),
+                "01-2_hospital_speciality_hours_20251201.csv": SPECIALITY,
             }
         ),
         "navii",
@@ -305,9 +307,7 @@ def test_header_only_simple_file_is_an_error(tmp_path: Path) -> None:
 
 def test_invisible_characters_and_hyphens_do_not_make_a_new_id(tmp_path: Path) -> None:
     path = tmp_path / "facilities.csv"
-    path.write_text(
-        SIMPLE + "\u200b39－0001,a,tokuyo,33.5,133.5,,,\n", encoding="utf-8"
-    )
+    path.write_text(SIMPLE + "\u200b39－0001,a,tokuyo,33.5,133.5,,,\n", encoding="utf-8")
     (fac,) = load_facilities(path).items
     assert fac.facility_id == "39-0001"
 
@@ -326,7 +326,14 @@ def test_formula_like_names_come_out_as_text_and_back_unchanged(tmp_path: Path) 
 
 LIST_HEADER = ["施設種別", "施設名", "所在地", "市区町村コード", "緯度", "経度"]
 LIST_ROWS = [
-    ["養護老人ホーム", "高知市養護老人ホーム", "高知県高知市本町1-1", "392014", "33.559", "133.531"],
+    [
+        "養護老人ホーム",
+        "高知市養護老人ホーム",
+        "高知県高知市本町1-1",
+        "392014",
+        "33.559",
+        "133.531",
+    ],
     ["軽費老人ホーム(A型)", "例 A型", "高知県南国市岡豊町1", "392049", "", ""],
     ["ケアハウス", "例 ケアハウス", "高知県四万十市中村1", "392103", "33.0", "132.9"],
 ]

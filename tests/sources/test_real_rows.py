@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from matcher.match import match
-from matcher.model import Facility, Institution, Instance
+from matcher.model import Facility, Instance, Institution
 from matcher.params import MatchParams
 from matcher.reference import prefectures
 from matcher.sources.importing import import_files
@@ -70,7 +70,11 @@ def test_same_place_registrations_stay_two_facilities(imported) -> None:
         ),
         ("特定施設入居者生活介護（有料老人ホーム（外部サービス利用型））", "", "335"),
         ("特定施設入居者生活介護（軽費老人ホーム（外部サービス利用型））", "", "336"),
-        ("地域密着型特定施設入居者生活介護（有料老人ホーム（サービス付き高齢者向け住宅））", "", "364"),
+        (
+            "地域密着型特定施設入居者生活介護（有料老人ホーム（サービス付き高齢者向け住宅））",
+            "",
+            "364",
+        ),
         ("地域密着型特定施設入居者生活介護（軽費老人ホーム）", "", "362"),
         ("地域密着型特定施設入居者生活介護（有料老人ホーム）", "", "361"),
         ("特定施設入居者生活介護(養護老人ホーム)", "", "333"),

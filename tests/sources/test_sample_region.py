@@ -63,7 +63,7 @@ def test_bundled_files_are_what_the_generator_writes(instance, tmp_path):
     assert [p.relative_to(tmp_path) for p in files.all()] == [
         p.relative_to(REGISTRY) for p in bundled.all()
     ]
-    for new, old in zip(files.all(), bundled.all()):
+    for new, old in zip(files.all(), bundled.all(), strict=True):
         assert new.read_bytes() == old.read_bytes(), (
             f"{old} を kyoryoku sample で作り直してください"
         )
