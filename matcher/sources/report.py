@@ -17,8 +17,8 @@ from .columns import is_blank
 from .textfile import write_csv
 
 T = TypeVar("T")
-RejectCategory = Literal["error", "skipped", "unmatched", "table"]
-CATEGORY_JA = {"error": "エラー", "skipped": "対象外", "unmatched": "未結合", "table": "表ごと除外"}
+RejectCategory = Literal["error", "skipped", "unmatched"]
+CATEGORY_JA = {"error": "エラー", "skipped": "対象外", "unmatched": "未結合"}
 # Severities of the input-issue report (``*.issues.csv``), most serious first.
 SEVERITIES = ("error", "excluded", "fix", "fallback", "warning")
 SEVERITY_JA = {
@@ -53,6 +53,7 @@ class RejectedRow:
     reason: str
     values: Mapping[str, str] = field(default_factory=dict)
     category: RejectCategory = "error"
+    whole_table: bool = False  # a sheet refused whole (missing columns): not a data row
 
 
 @dataclass
@@ -80,7 +81,7 @@ class ImportResult(Generic[T]):
                 if i.severity == "warning":
                     self.skipped_files.append(i)
                 else:
-                    self.rejected.append(RejectedRow(where, i.row, i.message, {}, "table"))
+                    self.rejected.append(RejectedRow(where, i.row, i.message, {}, "error", True))
             return
         for rec in records:
             if is_blank(rec):
@@ -90,7 +91,8 @@ class ImportResult(Generic[T]):
 
     @property
     def errors(self) -> list[RejectedRow]:
-        return [r for r in self.rejected if r.category == "error"]
+        """Rows rejected as wrong (whole tables refused are ``tables_rejected``)."""
+        return [r for r in self.rejected if r.category == "error" and not r.whole_table]
 
     @property
     def skipped(self) -> list[RejectedRow]:
@@ -102,7 +104,7 @@ class ImportResult(Generic[T]):
 
     @property
     def tables_rejected(self) -> list[RejectedRow]:
-        return [r for r in self.rejected if r.category == "table"]
+        return [r for r in self.rejected if r.whole_table]
 
     @property
     def accepted_rows(self) -> int:
