@@ -1,12 +1,17 @@
-"""Read cache of the web layer: values computed from the store, kept until the store changes.
+"""Read cache of the web layer: values computed from the store, kept until what they depend on
+changes.
 
-Every entry is tagged with a change token read before the value was computed: SQLite's
-``PRAGMA data_version`` on a connection of our own that never writes (it changes whenever any
-other connection, in this or another process, commits) and today's date (declarations and the
-days left depend on it). An entry is served only while the token is unchanged, so a write
-anywhere — web, CLI, another worker — invalidates everything at once; no write path has to
-remember to clear the cache. Other databases (and in-memory SQLite) have no such cheap token:
-there nothing is cached and every read is computed.
+Every write to the store bumps a counter per topic in ``store_changes`` (database triggers,
+revision 0004: ``registry``, ``proposals``, ``runs``, ``users``, ``sessions``), whoever writes —
+this worker, another worker, the CLI. Each entry is tagged with the counters of the topics its
+key depends on (``TOPICS``; unknown keys depend on all) and today's date (declarations and the
+days left depend on it), and is served only while they are unchanged. A status change thus
+invalidates the proposal and facility views but not the users, sessions or areas, and no write
+path has to remember to clear anything.
+
+Reading the counters: on a SQLite file, ``PRAGMA data_version`` of a connection of our own
+(it moves when anyone else commits) tells whether to read ``store_changes`` again at all; on
+PostgreSQL one primary-key read of ``store_changes`` per lookup. In-memory SQLite: no cache.
 
 Values are shared between requests and threads: callers must not mutate them.
 
@@ -31,8 +36,21 @@ from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
 P = ParamSpec("P")
-Token = tuple[int, dt.date]
+Tag = tuple[object, ...]
 MAX_ENTRIES = 20_000  # a safety bound: one entry per facility, user, area and query shape
+ALL_TOPICS = ("registry", "proposals", "runs", "users", "sessions")
+# What each key (by its first element) depends on; keys not listed depend on every topic.
+TOPICS: dict[str, tuple[str, ...]] = {
+    "user": ("users",),
+    "session": ("sessions", "users"),
+    "areas": ("registry",),
+    "facility_index": ("registry", "proposals"),
+    "facility_states": ("registry", "proposals"),
+    "facility_detail": ("registry", "proposals"),
+    "facility_detail_json": ("registry", "proposals"),
+    "proposals": ("registry", "proposals"),
+    "workspace_institutions": ("registry", "proposals"),
+}
 _only_cached: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "kyoryoku_only_cached", default=False
 )
@@ -42,11 +60,18 @@ class CacheMiss(Exception):
     """Raised inside ``cached_call``'s first attempt when a value would have to be computed."""
 
 
+def topics_of(key: Hashable) -> tuple[str, ...]:
+    head = key[0] if isinstance(key, tuple) and key else key
+    return TOPICS.get(head, ALL_TOPICS) if isinstance(head, str) else ALL_TOPICS
+
+
 class ReadCache:
-    """Values keyed by any hashable key, valid while the store's change token is unchanged."""
+    """Values keyed by any hashable key, valid while the counters of their topics are unchanged."""
 
     def __init__(self, engine: Engine) -> None:
         self._conn: sqlite3.Connection | None = None
+        self._pg = None
+        self._engine = engine
         url = engine.url
         if (
             url.get_backend_name() == "sqlite"
@@ -60,64 +85,105 @@ class ReadCache:
             )
             # Closed with the cache (or at exit): an unclosed connection warns when collected.
             self._finalizer = weakref.finalize(self, self._conn.close)
+        elif url.get_backend_name() == "postgresql":
+            self._pg = engine.raw_connection()
+            self._pg.driver_connection.autocommit = True
+            self._finalizer = weakref.finalize(self, self._pg.close)
         self._lock = threading.Lock()
-        self._token: Token | None = None
-        self._values: dict[Hashable, Any] = {}
+        self._data_version: int | None = None
+        self._versions: dict[str, int] = {}
+        self._values: dict[Hashable, tuple[Tag, Any]] = {}
         self._computing: dict[Hashable, threading.Lock] = {}
 
     @property
     def enabled(self) -> bool:
-        return self._conn is not None
+        return self._conn is not None or self._pg is not None
 
-    def token(self) -> Token | None:
-        """The current change token (``None``: caching unavailable)."""
-        if self._conn is None:
-            return None
+    def versions(self) -> dict[str, int] | None:
+        """The topics' change counters now (``None``: caching unavailable)."""
         with self._lock:
-            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
-            token = (int(version), dt.date.today())
-            if token != self._token:
-                self._token, self._values = token, {}
-            return token
+            if self._conn is not None:
+                (dv,) = self._conn.execute("PRAGMA data_version").fetchone()
+                if dv != self._data_version or not self._versions:
+                    self._versions = self._read(self._conn.execute)
+                    self._data_version = dv
+                return self._versions
+            if self._pg is not None:
+                try:
+                    cur = self._pg.cursor()
+                    try:
+                        self._versions = self._read(cur.execute, cur)
+                    finally:
+                        cur.close()
+                except Exception:  # connection lost (server restart): reconnect next time
+                    self._reconnect()
+                    return None
+                return self._versions
+        return None
+
+    def _reconnect(self) -> None:
+        try:
+            self._pg.close()
+            self._pg = self._engine.raw_connection()
+            self._pg.driver_connection.autocommit = True
+        except Exception:  # still down: this lookup computes without the cache
+            pass
+
+    @staticmethod
+    def _read(execute, cursor=None) -> dict[str, int]:
+        try:
+            result = execute("SELECT topic, version FROM store_changes")
+        except Exception:  # an older schema without counters: every change is one topic
+            return {}
+        rows = (cursor or result).fetchall()
+        return {str(t): int(v) for t, v in rows}
+
+    def tag(self, key: Hashable) -> Tag | None:
+        """What ``key``'s value is valid for now: its topics' counters and today's date."""
+        versions = self.versions()
+        if versions is None:
+            return None
+        if not versions and self._conn is not None:
+            return (self._data_version, dt.date.today())  # no counters: any commit invalidates
+        return (*(versions.get(t, 0) for t in topics_of(key)), dt.date.today())
 
     def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         """The value of ``key``: cached, or computed now (once, however many threads ask).
 
-        ``compute`` must read the store itself (it runs after the token is taken, so its snapshot
-        is at least as new as the token says).
+        ``compute`` must read the store itself (it runs after the tag is taken, so its snapshot
+        is at least as new as the tag says).
         """
-        token = self.token()
-        if token is None:
+        tag = self.tag(key)
+        if tag is None:
             if _only_cached.get():
                 raise CacheMiss(key)
             return compute()
-        values = self._values
-        if key in values:
-            return values[key]
+        hit = self._values.get(key)
+        if hit is not None and hit[0] == tag:
+            return hit[1]
         if _only_cached.get():
             raise CacheMiss(key)
         with self._lock:
             gate = self._computing.setdefault(key, threading.Lock())
         with gate:
-            with self._lock:
-                if self._token == token and key in self._values:
-                    return self._values[key]
+            hit = self._values.get(key)
+            if hit is not None and hit[0] == tag:
+                return hit[1]
             try:
                 value = compute()
                 with self._lock:
-                    if self._token == token:
-                        if len(self._values) >= MAX_ENTRIES:
-                            self._values = {}
-                        self._values[key] = value
+                    if len(self._values) >= MAX_ENTRIES:
+                        self._values = {}
+                    self._values[key] = (tag, value)
             finally:
                 with self._lock:
                     self._computing.pop(key, None)
             return value
 
     def close(self) -> None:
-        if self._conn is not None:
+        if self._conn is not None or self._pg is not None:
             self._finalizer()
-            self._conn = None
+            self._conn = self._pg = None
 
 
 async def cached_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

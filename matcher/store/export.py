@@ -49,7 +49,13 @@ def state_frames(
                 "facility_id": f.facility_id,
                 "name": f.name,
                 "kind": f.kind,
+                # what `db import-csv` reads back (the simple format's columns)
+                "lat": f.lat,
+                "lon": f.lon,
+                "covered": "" if st.filing_year is None else format_capabilities(st.covered_filed),
+                "has_partner": "" if st.filed_partner is None else str(st.filed_partner).lower(),
                 "municipality_code": f.municipality_code,
+                "address": f.address,
                 "filing_year": "" if st.filing_year is None else st.filing_year,
                 "covered_filed": format_capabilities(st.covered_filed),
                 "covered_agreed": format_capabilities(st.covered_agreed),
@@ -99,11 +105,14 @@ def state_frames(
                 "institution_id": i,
                 "name": ist.row.name,
                 "kind": ist.row.kind,
+                "lat": ist.row.lat,
+                "lon": ist.row.lon,
                 "offers": format_capabilities(ist.offers),
                 "capacity": "" if ist.declared is None else ist.declared,
                 "used": ist.used,
                 "remaining": "" if ist.remaining is None else ist.remaining,
                 "municipality_code": ist.row.municipality_code,
+                "address": ist.row.address,
                 "種別": INSTITUTION_KIND_JA.get(ist.row.kind, ist.row.kind),
                 "受入枠": "申告なし(上限なし)"
                 if ist.declared is None

@@ -394,7 +394,8 @@ class JobRow(Base):
 class StoreChangeRow(Base):
     """A change counter per topic, bumped by database triggers on every write to the topic's
     tables (revision 0004): read caches of any worker compare counters instead of clearing
-    everything on any commit. Topics: ``registry``, ``proposals``, ``runs``, ``users``."""
+    everything on any commit. Topics: ``registry``, ``proposals``, ``runs``, ``users``,
+    ``sessions``."""
 
     __tablename__ = "store_changes"
 

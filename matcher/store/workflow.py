@@ -20,24 +20,28 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..geo import haversine_km
 from ..match import match
-from ..model import Instance, Institution, format_capabilities
+from ..model import Instance, Institution, format_capabilities, format_capabilities_ja
 from ..params import MatchParams, Mode
 from ..result import MatchResult
-from ..vocab import admissible_offers
+from ..vocab import CAPABILITIES, admissible_offers
 from .areas import get_area, member_filter
+from .db import Store
 from .errors import ConflictError, NotFoundError, TransitionError
 from .manual import LimitExceeded, limit_problems
 from .models import (
+    AreaMunicipalityRow,
     AreaRow,
     FacilityRow,
     InstitutionRow,
@@ -224,13 +228,17 @@ class PlanChange:
     proposal_id: int
     facility_id: str
     institution_id: str
-    change: Literal["new", "kept", "dropped"]
+    change: Literal["new", "kept", "dropped", "released"]
     status: str
 
 
 @dataclass(frozen=True)
 class PlanReport:
-    """A stored run: its id, the core's result, and what changed from the area's previous run."""
+    """A stored run: its id, the core's result, and what changed from the area's previous run.
+
+    ``unplanned`` lists facilities whose planned pair was declined while the run was solving and
+    that the run could not re-plan (its re-plans were used up): re-run the area for them.
+    """
 
     run_id: int
     previous_run_id: int | None
@@ -238,9 +246,20 @@ class PlanReport:
     result: MatchResult
     state: AreaState
     changes: tuple[PlanChange, ...]
+    unplanned: tuple[str, ...] = ()
+    notes: dict[int, str] = field(default_factory=dict)  # dry run: proposal id → history note
 
     def of(self, change: str) -> list[PlanChange]:
         return [c for c in self.changes if c.change == change]
+
+
+@dataclass(frozen=True)
+class Release:
+    """A proposal a run withdraws before planning, and why (the history row's note)."""
+
+    proposal_id: int
+    reason: str
+    by_run: bool = True  # False: the coordinator's own release (history without the run's id)
 
 
 def _history(
@@ -265,40 +284,159 @@ def _history(
     )
 
 
-def plan(
+def impossible_contacted(
+    session: Session, state: AreaState, params: MatchParams, on: dt.date | None = None
+) -> list[Release]:
+    """Contacted proposals of the area that can no longer happen, with the reason: the
+    institution's capacity is 0 (or not willing) or exceeded, it no longer offers anything the
+    proposal covers, or it is now out of range for all of it (moved, or the limits changed).
+
+    Over capacity, the most recently contacted proposals are released first.
+    """
+    if not state.kept:
+        return []
+    on = on or dt.date.today()
+    rows = list(
+        session.scalars(
+            select(ProposalRow)
+            .where(ProposalRow.id.in_(state.kept))
+            .order_by(ProposalRow.status_at.desc(), ProposalRow.id.desc())
+        )
+    )
+    inst_rows = list(
+        session.scalars(
+            select(InstitutionRow).where(
+                InstitutionRow.institution_id.in_(sorted({p.institution_id for p in rows}))
+            )
+        )
+    )
+    insts = institution_states(session, inst_rows, on)
+    facs = {f.facility_id: f for f in state.instance.facilities}
+    used = {iid: st.used for iid, st in insts.items()}
+    out: list[Release] = []
+    for p in rows:
+        ist, f = insts[p.institution_id], facs.get(p.facility_id)
+        if f is None:
+            continue
+        i, offers, cap = ist.row, ist.offers, ist.declared
+        km = float(haversine_km(f.lat, f.lon, i.lat, i.lon)) * params.road_factor
+        reach = sum(int(c) for c in CAPABILITIES if km <= params.max_km[c])
+        if cap == 0:
+            reason = f"医療機関 {i.institution_id} の受入枠が0になったため解放"
+        elif cap is not None and used.get(i.institution_id, 0) > cap:
+            reason = (
+                f"医療機関 {i.institution_id} の受入枠 {cap} を超えたため解放 "
+                f"(合意・打診中 {used[i.institution_id]} 件)"
+            )
+            used[i.institution_id] -= 1
+        elif not p.covers & offers:
+            reason = (
+                f"医療機関 {i.institution_id} が {format_capabilities_ja(p.covers)} "
+                "を提供しなくなったため解放"
+            )
+        elif not p.covers & offers & reach:
+            reason = f"距離 {km:.1f} km が上限を超えたため解放"
+        else:
+            continue
+        out.append(Release(p.id, reason))
+    return out
+
+
+def _withdraw_what_if(session: Session, ids: list[int]) -> None:
+    session.execute(
+        update(ProposalRow.__table__).where(ProposalRow.id.in_(ids)).values(status="withdrawn")
+    )
+
+
+def _prepare(
     session: Session,
     area_code: str,
-    params: MatchParams | None = None,
-    mode: Mode = "optimal",
-    actor: str = "",
-    release: Iterable[int] = (),
-    note: str = "",
-    on: dt.date | None = None,
-    progress=None,
-    create_area: bool = True,
-) -> PlanReport:
-    """Re-plan an area and store the run, its proposals and their history (one transaction).
+    params: MatchParams,
+    on: dt.date | None,
+    release: Iterable[int],
+    note: str,
+) -> tuple[AreaState, list[Release]]:
+    """The state a run plans from, as if the coordinator's ``release`` and the impossible
+    contacted proposals were already withdrawn (tried in a savepoint that is rolled back: the
+    withdrawals are written by the run's commit, with the run's id in their history)."""
+    releases: list[Release] = []
+    nested = session.begin_nested()
+    try:
+        for pid in release:
+            p = _get_proposal(session, pid)
+            if p.status not in ("proposed", "contacted"):
+                raise TransitionError(
+                    f"提案 {pid} は「{STATUS_LABELS_JA[p.status]}」のため解放できません"
+                )
+            releases.append(Release(pid, note or "再計画のため解放", by_run=False))
+        if releases:
+            _withdraw_what_if(session, [r.proposal_id for r in releases])
+        state = load_state(session, area_code, params, on)
+        impossible = impossible_contacted(session, state, params, on)
+        if impossible:
+            _withdraw_what_if(session, [r.proposal_id for r in impossible])
+            state = load_state(session, area_code, params, on)
+            releases += impossible
+    finally:
+        nested.rollback()
+    return state, releases
 
-    ``release`` names contacted (or proposed) proposals the coordinator gives up before the run:
-    they become ``withdrawn`` and their pairs may be proposed again.
-    """
-    params = params or MatchParams()
-    started = utcnow()
-    t0 = time.perf_counter()
-    for pid in release:
-        p = _get_proposal(session, pid, lock=True)
-        if p.status not in ("proposed", "contacted"):
-            raise TransitionError(
-                f"提案 {pid} は「{STATUS_LABELS_JA[p.status]}」のため解放できません"
-            )
-        before = p.status
-        p.status, p.updated_by, p.updated_at, p.status_at = "withdrawn", actor, utcnow(), utcnow()
-        session.flush()
-        _history(session, p, before, actor, note or "再計画のため解放")
-    state = load_state(session, area_code, params, on, create_area=create_area)
-    area = get_area(session, state.area_code)
-    t_load = time.perf_counter() - t0
-    result = match(state.instance, params, mode, None, progress, forbidden=state.forbidden)
+
+def ensure_area(session: Session, area_code: str) -> str:
+    """The stored code of ``area_code``. A prefecture code (01–47), or a municipality code with
+    facilities, that is not stored yet is stored now (insert-or-ignore: two runs creating it at
+    once both succeed); anything else (``99``, a municipality without facilities, an unknown
+    name) is a ``NotFoundError`` and nothing is created."""
+    area = get_area(session, area_code, create=False)
+    if area.id is not None:
+        return area.code
+    known_prefecture = area.kind == "prefecture" and 1 <= int(area.code) <= 47
+    if not known_prefecture and (
+        not 1 <= int(area.code[:2]) <= 47
+        or not session.scalar(
+            select(func.count())
+            .select_from(FacilityRow)
+            .where(member_filter(area, FacilityRow.code5))
+        )
+    ):
+        raise NotFoundError(
+            f"地域「{area_code}」は登録されておらず、該当する施設もありません "
+            "(都道府県コード2桁・市区町村コードを確認するか、`kyoryoku db area` で登録してください)"
+        )
+    ins = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        ins(AreaRow)
+        .values(code=area.code, name=area.name, kind=area.kind, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["code"])
+    )
+    area_id = session.scalar(select(AreaRow.id).where(AreaRow.code == area.code))
+    for m in area.municipalities:
+        session.execute(
+            ins(AreaMunicipalityRow).values(area_id=area_id, code=m.code).on_conflict_do_nothing()
+        )
+    session.expire_all()
+    return area.code
+
+
+def _write_run(
+    session: Session,
+    area_code: str,
+    params: MatchParams,
+    mode: Mode,
+    actor: str,
+    note: str,
+    state: AreaState,
+    releases: list[Release],
+    result: MatchResult,
+    started: dt.datetime,
+    seconds: dict[str, float],
+) -> PlanReport:
+    """Store the run: releases, new/kept/dropped proposals and their history, against what the
+    store holds now. A pair that became declined meanwhile is left out (its facility is listed in
+    ``unplanned``); a pair that became contacted or agreed is kept as it is."""
+    area = session.scalar(select(AreaRow).where(AreaRow.code == area_code))
+    if area is None:  # pragma: no cover - ensure_area ran before
+        raise NotFoundError(f"地域「{area_code}」は登録されていません")
     previous = session.scalar(
         select(RunRow.id).where(RunRow.area_id == area.id).order_by(RunRow.id.desc()).limit(1)
     )
@@ -318,7 +456,7 @@ def plan(
         message=result.info.message,
         seconds={
             **{k: round(v, 4) for k, v in result.info.seconds.items()},
-            "load": round(t_load, 4),
+            **{k: round(v, 4) for k, v in seconds.items()},
         },
         counts=dict(result.counts),
         actor=actor,
@@ -326,27 +464,64 @@ def plan(
     )
     session.add(run)
     session.flush()
-    fac_ids = [f.facility_id for f in state.instance.facilities]
-    live = (
-        {
-            (p.facility_id, p.institution_id): p
-            for p in session.scalars(
-                select(ProposalRow)
-                .where(ProposalRow.facility_id.in_(fac_ids), ProposalRow.status == "proposed")
-                .with_for_update()
-            )
-        }
-        if fac_ids
-        else {}
-    )
     changes: list[PlanChange] = []
     now = utcnow()
+    for r in releases:
+        p = _get_proposal(session, r.proposal_id, lock=True)
+        if p.status not in ("proposed", "contacted"):
+            continue
+        before = p.status
+        p.status, p.updated_by, p.updated_at, p.status_at = "withdrawn", actor, now, now
+        session.flush()
+        _history(session, p, before, actor, r.reason, run.id if r.by_run else None)
+        if r.by_run:
+            changes.append(PlanChange(p.id, p.facility_id, p.institution_id, "released", p.status))
+    fac_ids = [f.facility_id for f in state.instance.facilities]
+    active: dict[tuple[str, str], ProposalRow] = {}
+    declined: set[tuple[str, str]] = set()
+    if fac_ids:
+        for p in session.scalars(
+            select(ProposalRow)
+            .where(
+                ProposalRow.facility_id.in_(fac_ids),
+                ProposalRow.status.in_(("proposed", "contacted", "agreed", "declined")),
+            )
+            .order_by(ProposalRow.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ):
+            if p.status == "declined":
+                declined.add((p.facility_id, p.institution_id))
+            else:
+                active[(p.facility_id, p.institution_id)] = p
+    live = {pair: p for pair, p in active.items() if p.status == "proposed"}
+    linked: set[int] = set()
+    unplanned: list[str] = []
     for prop in result.proposals:
         pair = (prop.facility_id, prop.institution_id)
-        row = live.pop(pair, None)
-        if row is not None:
+        row = active.get(pair)
+        if row is None and pair in declined:
+            unplanned.append(prop.facility_id)  # declined while the run was solving
+            continue
+        if row is not None and row.status == "proposed":
+            live.pop(pair, None)
             if row.covers != prop.covers or abs(row.distance_km - prop.distance_km) > 1e-9:
-                row.covers, row.distance_km, row.updated_at = prop.covers, prop.distance_km, now
+                old_covers, old_km = row.covers, row.distance_km
+                row.covers, row.distance_km = prop.covers, prop.distance_km
+                row.updated_by, row.updated_at = actor, now
+                session.flush()
+                _history(
+                    session,
+                    row,
+                    "proposed",
+                    actor,
+                    f"計算 {run.id} で内容を変更: 対象 {format_capabilities(old_covers)} → "
+                    f"{format_capabilities(prop.covers)}、距離 {old_km:.2f} → "
+                    f"{prop.distance_km:.2f} km",
+                    run.id,
+                )
+            change = "kept"
+        elif row is not None:  # contacted or agreed while the run was solving: kept as it is
             change = "kept"
         else:
             row = ProposalRow(
@@ -365,11 +540,14 @@ def plan(
             session.flush()
             _history(session, row, None, actor, note or f"計算 {run.id} で提案", run.id)
             change = "new"
+        linked.add(row.id)
         session.add(RunProposalRow(run_id=run.id, proposal_id=row.id, change=change))
-        changes.append(PlanChange(row.id, row.facility_id, row.institution_id, change, "proposed"))
+        changes.append(PlanChange(row.id, row.facility_id, row.institution_id, change, row.status))
     for pid in state.kept:
         p = session.get(ProposalRow, pid)
-        assert p is not None
+        if p is None or pid in linked or p.status != "contacted":
+            continue
+        linked.add(pid)
         session.add(RunProposalRow(run_id=run.id, proposal_id=pid, change="kept"))
         changes.append(PlanChange(pid, p.facility_id, p.institution_id, "kept", p.status))
     for row in sorted(live.values(), key=lambda r: r.id):
@@ -379,12 +557,180 @@ def plan(
         changes.append(
             PlanChange(row.id, row.facility_id, row.institution_id, "dropped", "withdrawn")
         )
+    if unplanned:
+        names = "、".join(sorted(set(unplanned)))
+        run.message = (
+            f"{run.message} 計算中に辞退された組み合わせを提案から除きました (施設: {names})。"
+            "これらの施設はもう一度計算してください"
+        ).strip()
     run.n_new = sum(c.change == "new" for c in changes)
     run.n_kept = sum(c.change == "kept" for c in changes)
-    run.n_dropped = sum(c.change == "dropped" for c in changes)
+    run.n_dropped = sum(c.change in ("dropped", "released") for c in changes)
     run.finished_at = utcnow()
     session.flush()
-    return PlanReport(run.id, previous, area.code, result, state, tuple(changes))
+    return PlanReport(
+        run.id, previous, area.code, result, state, tuple(changes), tuple(sorted(set(unplanned)))
+    )
+
+
+def _xact_area_lock(session: Session, area_code: str) -> None:
+    """The area's run lock for the rest of this transaction (PostgreSQL; a SQLite write
+    transaction already excludes every other writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock("
+                "hashtextextended(current_schema() || '/kyoryoku-area/' || :code, 0))"
+            ),
+            {"code": area_code},
+        )
+
+
+def plan(
+    session: Session,
+    area_code: str,
+    params: MatchParams | None = None,
+    mode: Mode = "optimal",
+    actor: str = "",
+    release: Iterable[int] = (),
+    note: str = "",
+    on: dt.date | None = None,
+    progress=None,
+    create_area: bool = True,
+) -> PlanReport:
+    """Re-plan an area and store the run, its proposals and their history, all in ``session``'s
+    transaction (which stays open during the solve: for small areas and scripts; the CLI and the
+    web use ``run_plan``).
+
+    ``release`` names contacted (or proposed) proposals the coordinator gives up before the run:
+    they become ``withdrawn`` and their pairs may be proposed again. Contacted proposals that
+    became impossible are withdrawn too, with the reason in their history.
+    """
+    del create_area  # an area with facilities is always stored; see ``ensure_area``
+    params = params or MatchParams()
+    started = utcnow()
+    t0 = time.perf_counter()
+    code = ensure_area(session, area_code)
+    _xact_area_lock(session, code)
+    state, releases = _prepare(session, code, params, on, release, note)
+    t_load = time.perf_counter() - t0
+    result = match(state.instance, params, mode, None, progress, forbidden=state.forbidden)
+    return _write_run(
+        session, code, params, mode, actor, note, state, releases, result, started, {"load": t_load}
+    )
+
+
+def run_plan(
+    store: Store,
+    area_code: str,
+    params: MatchParams | None = None,
+    mode: Mode = "optimal",
+    actor: str = "",
+    release: Iterable[int] = (),
+    note: str = "",
+    on: dt.date | None = None,
+    progress=None,
+    lock_wait: float | None = None,
+    replans: int = 2,
+    before_commit: Callable[[int], None] | None = None,
+    dry_run: bool = False,
+) -> PlanReport:
+    """Re-plan an area the way a team works: one run of the area at a time, no transaction held
+    while solving, decisions re-read at commit.
+
+    1. Take the area's run lock (``matcher.store.locks``), waiting at most ``lock_wait`` seconds
+       for a run in progress (then ``RunInProgressError``); runs of an area thus form one chain.
+    2. Read the state in a short transaction and solve with no transaction open, so coordinators
+       keep changing proposals meanwhile.
+    3. In the commit transaction read the state again. If decisions changed during the solve
+       (declined, contacted, agreed, imports), solve again from the new state, at most
+       ``replans`` times; after that, store the plan without the pairs declined meanwhile (their
+       facilities are reported in ``PlanReport.unplanned``) and keep pairs contacted or agreed
+       meanwhile as they are. Nothing declined is ever proposed again.
+
+    ``before_commit(attempt)`` is called after each solve, before the commit (tests use it to
+    change decisions at that exact moment).
+
+    ``dry_run`` computes the same report (with each changed proposal's history note in
+    ``notes``) in a savepoint that is rolled back: nothing is stored, the ids of the run and of
+    new proposals are provisional (the preview of the web's run page).
+    """
+    from .locks import area_lock
+
+    params = params or MatchParams()
+    release = list(release)
+    started = utcnow()
+    with store.write() as s:
+        code = ensure_area(s, area_code)
+    if progress:
+        progress("wait", 0, 0)
+    with area_lock(store, code, lock_wait):
+        t0 = time.perf_counter()
+        with store.write() as s:
+            state, releases = _prepare(s, code, params, on, release, note)
+        seconds = {"load": time.perf_counter() - t0}
+        for attempt in range(replans + 1):
+            result = match(state.instance, params, mode, None, progress, forbidden=state.forbidden)
+            if before_commit is not None:
+                before_commit(attempt)
+            if progress:
+                progress("commit", 0, 0)
+            t1 = time.perf_counter()
+            with store.write() as s:
+                now_state, now_releases = _prepare(s, code, params, on, release, note)
+                if now_state.input_hash != state.input_hash and attempt < replans:
+                    state = now_state
+                    continue
+                seconds["commit"] = time.perf_counter() - t1
+                seconds["replans"] = attempt
+                if dry_run:
+                    return _dry_run(
+                        s, code, params, mode, actor, note, now_state, now_releases, result, started
+                    )
+                return _write_run(
+                    s,
+                    code,
+                    params,
+                    mode,
+                    actor,
+                    note,
+                    now_state,
+                    now_releases,
+                    result,
+                    started,
+                    seconds,
+                )
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _dry_run(
+    session: Session,
+    code: str,
+    params: MatchParams,
+    mode: Mode,
+    actor: str,
+    note: str,
+    state: AreaState,
+    releases: list[Release],
+    result: MatchResult,
+    started: dt.datetime,
+) -> PlanReport:
+    """``_write_run`` in a savepoint rolled back at once: the report with the history notes."""
+    nested = session.begin_nested()
+    try:
+        report = _write_run(
+            session, code, params, mode, actor, note, state, releases, result, started, {}
+        )
+        notes = {
+            h.proposal_id: h.note
+            for h in session.scalars(
+                select(ProposalHistoryRow).where(ProposalHistoryRow.run_id == report.run_id)
+            )
+        }
+        notes.update({r.proposal_id: r.reason for r in releases})
+    finally:
+        nested.rollback()
+    return replace(report, notes=notes)
 
 
 def _get_proposal(session: Session, proposal_id: int, lock: bool = False) -> ProposalRow:
@@ -405,7 +751,8 @@ def set_status(
     actor: str,
     note: str = "",
 ) -> ProposalRow:
-    """Move a proposal to ``status`` if nobody changed it since the caller read ``expected_version``.
+    """Move a proposal to ``status`` if nobody changed it since the caller read
+    ``expected_version``.
 
     Raises ``ConflictError`` on a stale version, ``TransitionError`` on a change the lifecycle does
     not allow, ``NotFoundError`` for an unknown id.
@@ -614,12 +961,21 @@ def run_changes(session: Session, run_id: int) -> list[PlanChange]:
         )
     ]
     dropped = session.execute(
-        select(ProposalRow)
+        select(ProposalRow, ProposalHistoryRow.from_status)
         .join(ProposalHistoryRow, ProposalHistoryRow.proposal_id == ProposalRow.id)
         .where(ProposalHistoryRow.run_id == run_id, ProposalHistoryRow.to_status == "withdrawn")
         .order_by(ProposalRow.id)
-    ).scalars()
-    out += [PlanChange(p.id, p.facility_id, p.institution_id, "dropped", p.status) for p in dropped]
+    )
+    out += [
+        PlanChange(
+            p.id,
+            p.facility_id,
+            p.institution_id,
+            "released" if before == "contacted" else "dropped",
+            p.status,
+        )
+        for p, before in dropped
+    ]
     return out
 
 

@@ -32,6 +32,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "proposals": ("proposals",),
     "runs": ("runs",),
     "users": ("web_users",),
+    "sessions": ("web_sessions",),
 }
 _OPS = ("INSERT", "UPDATE", "DELETE")
 
