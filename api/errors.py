@@ -3,12 +3,16 @@ unknown or out-of-scope objects → 404, no session → 401 (pages: to the login
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError
+
 from matcher._errors import InputError, MatcherError
+from matcher.store.db import translate
 from matcher.store.errors import ConflictError, NotFoundError, StoreError, TransitionError
 
 from .deps import Forbidden, NotAuthenticated
@@ -63,6 +67,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> Response:
         return _error(request, 503, str(exc))
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(sqlite3.Error)
+    async def _database(request: Request, exc: Exception) -> Response:
+        # raised outside Store.read()/write() (which translate themselves): one line, 503
+        return _error(request, 503, str(translate(exc)))
 
     @app.exception_handler(MatcherError)
     async def _matcher(request: Request, exc: MatcherError) -> Response:
