@@ -170,19 +170,7 @@ def find_tables(
             headers, records, _ = table_below(grid, at)
             found = match_columns(headers, spec)
             errors.extend(missing_columns(where, headers, found, required, at + 1))
-            keys = [header_key(h) for h in headers]
-            for h in found.values():
-                if keys.count(header_key(h)) > 1:
-                    errors.append(
-                        RowIssue(
-                            where,
-                            at + 1,
-                            h,
-                            None,
-                            f"列「{h}」が複数あります。どちらを使うか決められないため、"
-                            "片方を削除するか名前を変えてください",
-                        )
-                    )
+            errors.extend(duplicated_mapped(where, headers, found, at + 1))
             records = [r for r in records if not is_blank(r)]
             found_any.append(Table(path.name, sheet, at + 1, headers, found, records))
         if errors:
@@ -221,6 +209,25 @@ def find_tables(
     return out
 
 
+def duplicated_mapped(
+    where: str, headers: Sequence[str], found: Mapping[str, str], header_row: int
+) -> list[RowIssue]:
+    """Issues for columns the importer reads that appear more than once in the header."""
+    keys = [header_key(h) for h in headers]
+    return [
+        RowIssue(
+            where,
+            header_row,
+            h,
+            None,
+            f"列「{h}」が複数あります。どちらを使うか決められないため、"
+            "片方を削除するか名前を変えてください",
+        )
+        for h in found.values()
+        if keys.count(header_key(h)) > 1
+    ]
+
+
 def read_mapped(
     path: Path, spec: Mapping[str, Sequence[str]], required: Mapping[str, str]
 ) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -255,6 +262,7 @@ def header_tables(
         headers, records, _ = table_below(grid, at or 0)
         found = match_columns(headers, spec)
         missing = missing_columns(where, headers, found, required, (at or 0) + 1)
+        missing += duplicated_mapped(where, headers, found, (at or 0) + 1)
         if at is not None and not missing and not any(not is_blank(r) for r in records):
             missing = [RowIssue(where, at + 1, None, None, "見出し行だけでデータ行がありません")]
         yield where, found, records, missing

@@ -28,7 +28,15 @@ from .._errors import InputError, RowIssue
 from ..geocode import municipality_in_address
 from ..model import Capability, Institution, normalize_text
 from ..reference import prefectures
-from .columns import locate_header, match_columns, missing_columns, read_sheets, table_below
+from .columns import (
+    duplicated_mapped,
+    is_blank,
+    locate_header,
+    match_columns,
+    missing_columns,
+    read_sheets,
+    table_below,
+)
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
@@ -128,7 +136,7 @@ def import_kouseikyoku(
         path = Path(p)
         sheets, skipped = read_sheets(path)
         out.skipped_files.extend(skipped)
-        tables = 0
+        tables = data_rows = 0
         for sheet, grid in sheets.items():
             where = f"{path.name}[{sheet}]" if sheet else path.name
             at = locate_header(grid, ("医療機関名称", "受理届出名称"))
@@ -149,8 +157,10 @@ def import_kouseikyoku(
             headers, records, _ = table_below(grid, at)
             found = match_columns(headers, COLUMNS)
             missing = missing_columns(where, headers, found, REQUIRED, header_row=at + 1)
+            missing += duplicated_mapped(where, headers, found, at + 1)
             if missing:
                 raise InputError(missing)
+            data_rows += sum(not is_blank(r) for r in records)
             other = 0
             for rec in out.table_rows(where, records, missing):
                 row = int(rec["__row__"])
@@ -200,6 +210,10 @@ def import_kouseikyoku(
                         "warning",
                     )
                 )
+        if tables and not data_rows:
+            raise InputError(
+                RowIssue(path.name, None, None, None, "見出し行だけでデータ行がありません")
+            )
         if tables == 0:
             raise InputError(
                 RowIssue(

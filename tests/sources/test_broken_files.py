@@ -355,3 +355,43 @@ def test_prefecture_list_of_yogo_and_keihi(tmp_path: Path, form: str) -> None:
     assert len({f.facility_id for f in loaded.items}) == 3
     again = load_facilities(path)
     assert [f.facility_id for f in again.items] == [f.facility_id for f in loaded.items]
+
+
+# --- 名簿, filings and declarations: header rules too -----------------------------------------
+
+MEIBO_HEADER = (
+    "項番,都道府県名,医療機関番号,医療機関名称,医療機関所在地（住所）,受理届出名称,受理記号\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (MEIBO_HEADER, "見出し行だけ"),
+        ("タイトルだけの表\n1,2,3\n", "見出し行(医療機関名称・受理届出名称)"),
+        (MEIBO_HEADER.replace("受理記号", "受理届出名称"), "列「受理届出名称」が複数あります"),
+    ],
+)
+def test_meibo_without_usable_header_stops_the_import(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    institutions = tmp_path / "institutions.csv"
+    institutions.write_text(
+        "institution_id,name,kind,lat,lon,offers\nI1,病院,hospital,33.5,133.5,\n", encoding="utf-8"
+    )
+    meibo = tmp_path / "meibo.csv"
+    meibo.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "import",
+            "kouseikyoku",
+            str(meibo),
+            "--institutions",
+            str(institutions),
+            "--out",
+            str(tmp_path / "o.csv"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert fragment in result.output.replace("\n", "") and "meibo.csv" in result.output
