@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from sqlalchemy import ColumnElement, false, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from .._errors import InputError
 from ..vocab import CodeSet, code5_of
@@ -137,7 +137,9 @@ def area_codes(area: AreaRow) -> CodeSet:
     return CodeSet.of(m.code for m in area.municipalities)
 
 
-def member_filter(members: AreaRow | CodeSet, code5_column) -> ColumnElement[bool]:
+def member_filter(
+    members: AreaRow | CodeSet, code5_column: QueryableAttribute[str]
+) -> ColumnElement[bool]:
     """SQL condition: the row's ``code5`` lies in the area or code set (``CodeSet.contains``)."""
     codes = area_codes(members) if isinstance(members, AreaRow) else members
     parts = []

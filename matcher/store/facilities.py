@@ -238,7 +238,8 @@ def near_institutions(
             )
             .order_by(DeclarationRow.valid_from)
         ):
-            override[iid] = offers
+            if offers is not None:
+                override[iid] = offers
     return [
         (iid, kind, ilat, ilon, admissible_offers(kind, override.get(iid, offers)))
         for iid, kind, ilat, ilon, offers in rows

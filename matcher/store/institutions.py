@@ -5,8 +5,9 @@ capacity (``store.state.institution_states``)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from ..model import INSTITUTION_KIND_JA, format_capabilities
@@ -36,7 +37,7 @@ def institution_dict(st: InstitutionState) -> dict[str, object]:
     }
 
 
-def _linked(scope: CodeSet):
+def _linked(scope: CodeSet) -> Select[Any]:
     """Ids of institutions with a proposal to a facility in ``scope`` (a subquery)."""
     return (
         select(ProposalRow.institution_id)

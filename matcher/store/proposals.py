@@ -102,7 +102,9 @@ def all_proposals(
     if facility_id is not None:
         q = q.where(ProposalRow.facility_id == facility_id)
     q = q.order_by(*_ORDER)
-    return [(row[-1], proposal_dict(row, row[-3], row[-2])) for row in session.execute(q)]
+    return [
+        (str(row[-1]), proposal_dict(row, str(row[-3]), str(row[-2]))) for row in session.execute(q)
+    ]
 
 
 def cached_proposals(

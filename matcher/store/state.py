@@ -16,11 +16,11 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import FromClause, func, or_, select
+from sqlalchemy import ColumnElement, FromClause, Subquery, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..model import FACILITY_KINDS, Facility, Status, status_of
-from ..vocab import ALL_MASK, ProposalStatus, admissible_offers
+from ..vocab import ALL_MASK, GeocodePrecision, ProposalStatus, admissible_offers
 from .models import (
     DeclarationRow,
     FacilityRow,
@@ -109,7 +109,7 @@ class FacilityState:
             self.planning_has_partner,
             r.municipality_code,
             r.address,
-            r.geocode,
+            GeocodePrecision(r.geocode),
             dict(r.extra),
         )
 
@@ -144,7 +144,7 @@ def proposal_states(as_of: dt.datetime | None = None) -> FromClause:
     )
 
 
-def _latest_year(ids: Sequence[str] | None):
+def _latest_year(ids: Sequence[str] | None) -> tuple[Subquery, ColumnElement[bool]]:
     q = select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
     if ids is not None:
         q = q.where(FilingRow.facility_id.in_(ids))
@@ -203,7 +203,8 @@ def _decided(
     if ids is not None:
         q = q.where(ps.c.facility_id.in_(ids))
     out: dict[str, list[int]] = {}
-    for fid, status, covers in session.execute(q):
+    for row in session.execute(q):
+        fid, status, covers = str(row[0]), row[1], int(row[2])
         acc = out.setdefault(fid, [0, 0, 0, 0])
         k = 0 if status == ProposalStatus.AGREED else 2
         acc[k] |= covers
@@ -273,7 +274,8 @@ def capacity_use(
             ps.c.institution_id.in_(list(decls)),
         )
     )
-    for iid, status, at in rows:
+    for row in rows:
+        iid, status, at = str(row[0]), row[1], row[2]
         if status == ProposalStatus.CONTACTED or at.date() >= decls[iid].valid_from:
             used[iid] = used.get(iid, 0) + 1
     return used

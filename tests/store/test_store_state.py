@@ -19,6 +19,7 @@ from store_fixtures import fac, inst
 from api.deps import Session, current_session
 from api.main import create_app
 from api.users import User
+from matcher.model import format_capabilities_ja, parse_capabilities
 from matcher.store.areas import save_area
 from matcher.store.export import state_frames
 from matcher.store.imports import Filing, FilingPartner, import_filings, import_simple
@@ -125,8 +126,12 @@ def test_every_view_shows_the_same_state(store, client) -> None:
         assert (
             re.search(r'id="facility-status" data-status="(\w+)"', html).group(1) == statuses[fid]
         )
-        shown = re.search(r'id="facility-pending" data-pending="([\w+]+)"', html)
-        assert (shown.group(1) if shown else "") == pending[fid], fid
+        shown = re.search(r'<dd id="facility-pending"[^>]*>(.*?)</dd>', html, re.S)
+        assert shown is not None, fid
+        if pending[fid]:  # shown as 打診中 next to the status, never as coverage
+            assert format_capabilities_ja(parse_capabilities(pending[fid])) in shown.group(1), fid
+        else:
+            assert "①" not in shown.group(1) and "②" not in shown.group(1), fid
 
     # the dashboard's status table (counts per kind and status)
     rows = client.get("/api/status-table", params={"area": AREA}).json()["rows"]
