@@ -71,7 +71,7 @@ class Problem:
 
 @dataclass(frozen=True)
 class Candidates:
-    """In-range (facility, institution) pairs with a non-empty ``covers``; sorted by (fac, km, inst)."""
+    """In-range (facility, institution) pairs with some ``covers``, sorted by (fac, km, inst)."""
 
     fac: np.ndarray  # int64 facility position
     inst: np.ndarray  # int64 institution position
@@ -100,7 +100,7 @@ class Candidates:
         return np.searchsorted(self.fac, np.arange(self.n_fac + 1))
 
     def components(self) -> tuple[int, np.ndarray, np.ndarray]:
-        """Connected components of the bipartite graph: (count, label per facility, per institution)."""
+        """Connected components of the bipartite graph: (count, label per facility, per inst)."""
         n = self.n_fac + self.n_inst
         graph = coo_matrix(
             (np.ones(len(self.fac), np.int8), (self.fac, self.n_fac + self.inst)), shape=(n, n)
@@ -109,7 +109,7 @@ class Candidates:
         return count, labels[: self.n_fac], labels[self.n_fac :]
 
     def to_networkx(self, instance: Instance):
-        """The candidate graph as a networkx bipartite graph keyed by ids (for analysts, GraphML)."""
+        """The candidate graph as a networkx bipartite graph keyed by ids (analysts, GraphML)."""
         import networkx as nx
 
         from .model import format_capabilities
@@ -119,7 +119,7 @@ class Candidates:
             g.add_node(("f", f.facility_id), bipartite=0, kind=f.kind, name=f.name)
         for i in instance.institutions:
             g.add_node(("i", i.institution_id), bipartite=1, kind=i.kind, name=i.name)
-        for f, i, km, cov in zip(self.fac, self.inst, self.km, self.covers):
+        for f, i, km, cov in zip(self.fac, self.inst, self.km, self.covers, strict=True):
             g.add_edge(
                 ("f", instance.facilities[f].facility_id),
                 ("i", instance.institutions[i].institution_id),
@@ -186,12 +186,28 @@ def build_candidates(
         ok = (offer_need & int(cap)).astype(bool) & (km <= params.max_km[cap] + 1e-9)
         covers[ok] |= int(cap)
     keep = covers > 0
-    order = np.lexsort((inst[keep], km[keep], fac[keep]))
+    fac, inst, km, covers = fac[keep], inst[keep], km[keep], covers[keep]
+    order = _order_by_fac_km_inst(fac, km, inst)
     return Candidates(
-        fac[keep][order],
-        inst[keep][order],
-        km[keep][order],
-        covers[keep][order],
-        problem.n_fac,
-        problem.n_inst,
+        fac[order], inst[order], km[order], covers[order], problem.n_fac, problem.n_inst
     )
+
+
+def _order_by_fac_km_inst(fac: np.ndarray, km: np.ndarray, inst: np.ndarray) -> np.ndarray:
+    """The permutation sorting pairs by (facility, km, institution), exactly.
+
+    One float sort on facility·scale + km, checked pair by pair; only if two pairs of a facility
+    tie on that key (km closer than its rounding) does it fall back to ``np.lexsort``.
+    Measured on the national instance: lexsort of 6.6 M pairs 9–16 s, this 0.8 s.
+    """
+    if len(fac) == 0:
+        return np.zeros(0, np.int64)
+    scale = 2.0 ** np.ceil(np.log2(float(km.max()) + 2.0))
+    order = np.argsort(fac * scale + km)
+    f, k, i = fac[order], km[order], inst[order]
+    ok = (f[:-1] < f[1:]) | (
+        (f[:-1] == f[1:]) & ((k[:-1] < k[1:]) | ((k[:-1] == k[1:]) & (i[:-1] < i[1:])))
+    )
+    if bool(ok.all()):
+        return order
+    return np.lexsort((inst, km, fac))
