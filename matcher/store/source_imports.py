@@ -35,12 +35,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .._errors import InputError, RowIssue
-from ..model import Capability, Facility, Institution
+from ..model import Facility, Institution
 from ..sources import declarations as src_declarations
 from ..sources import filings as src_filings
 from ..sources import kaigo_registry, kouseikyoku, navii
 from ..sources.importing import SOURCE_LABELS_JA, SOURCES, merge_listed_facilities
 from ..sources.report import ImportResult, RejectedRow
+from ..vocab import ALL_MASK, admissible_offers
 from .areas import code5_of
 from .imports import (
     Declaration,
@@ -268,7 +269,7 @@ def _declarations(
     decls = []
     for k, d in sorted(chosen.items()):
         inst, offers = insts[k], d.offers
-        if offers is not None and inst.kind == "clinic" and offers & Capability.ADMIT:
+        if offers is not None and admissible_offers(inst.kind, offers) != offers & ALL_MASK:
             joined.warnings.append(
                 RowIssue(
                     d.file,
@@ -279,7 +280,7 @@ def _declarations(
                     "warning",
                 )
             )
-            offers &= ~Capability.ADMIT
+            offers = admissible_offers(inst.kind, offers)
         decls.append(
             Declaration(
                 inst.institution_id, declared_on, d.capacity, offers, d.willing, None, source
