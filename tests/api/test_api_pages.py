@@ -200,7 +200,7 @@ def test_run_from_dashboard_and_printable_list(client):
     html = client.get("/proposals").text
     assert "印刷用" in html
     r = client.get("/institutions/I1/print")
-    assert r.status_code == 200 and "あおばグループホーム" in r.text and "window.print()" in r.text
+    assert r.status_code == 200 and "あおばグループホーム" in r.text and "data-print" in r.text
     assert client.get("/institutions/I3/print").status_code == 404
 
 
