@@ -87,20 +87,39 @@ async def get_facility_detail(
 def add_proposal(
     facility_id: str, body: ProposeIn, user: WriterDep, store: StoreDep
 ) -> dict[str, object]:
-    return propose_for(store, user, facility_id, body.institution_id, body.note)
+    return propose_for(
+        store, user, facility_id, body.institution_id, body.note, body.override_reason
+    )
 
 
 def propose_for(
-    store: Store, user: User, facility_id: str, institution_id: str, note: str
+    store: Store,
+    user: User,
+    facility_id: str,
+    institution_id: str,
+    note: str,
+    override_reason: str = "",
 ) -> dict[str, object]:
     with store.write() as s:
         get_facility(s, scope_of(user), facility_id)
-        p = propose(s, facility_id, institution_id, actor=user.username, note=note)
+        p = propose(
+            s,
+            facility_id,
+            institution_id,
+            actor=user.username,
+            note=note,
+            override_reason=override_reason,
+        )
         audit(
             s,
             user.username,
             "proposal.create",
             f"proposal:{p.id}",
-            {"facility_id": facility_id, "institution_id": institution_id, "note": note},
+            {
+                "facility_id": facility_id,
+                "institution_id": institution_id,
+                "note": note,
+                "override_reason": override_reason,
+            },
         )
         return proposal_dict(p)

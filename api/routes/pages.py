@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
 from matcher._errors import InputError
 from matcher.model import FACILITY_KINDS
 from matcher.store.areas import get_visible_area, visible_areas
@@ -20,6 +21,7 @@ from matcher.store.db import Store
 from matcher.store.errors import ConflictError, TransitionError
 from matcher.store.facilities import facility_dict, scoped_states
 from matcher.store.institutions import get_institution
+from matcher.store.manual import LimitExceeded
 from matcher.store.proposals import scoped_proposals
 from matcher.vocab import Mode, ProposalStatus
 
@@ -194,16 +196,20 @@ def facility_propose(
     request: Request,
     institution_id: str = Form(...),
     note: str = Form(""),
+    override_reason: str = Form(""),
     sess: Session = Depends(current_session),
     store: Store = Depends(get_store),
 ) -> Response:
     writer_session(sess)
     back = f"/facilities/{quote(facility_id)}"
     try:
-        propose_for(store, sess.user, facility_id, institution_id, note)
+        propose_for(store, sess.user, facility_id, institution_id, note, override_reason)
     except ConflictError:
         return RedirectResponse(flash.with_code(back, "err", "exists"), 303)
-    return RedirectResponse(flash.with_code(back, "msg", "proposed"), 303)
+    except LimitExceeded:
+        return RedirectResponse(flash.with_code(back, "err", "limits"), 303)
+    done = "proposed-override" if override_reason.strip() else "proposed"
+    return RedirectResponse(flash.with_code(back, "msg", done), 303)
 
 
 @router.post("/proposals/{proposal_id}/status")
