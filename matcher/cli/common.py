@@ -32,15 +32,45 @@ def fail_input(exc: InputError) -> None:
     raise typer.Exit(2)
 
 
+# Exit codes: 2 bad input or unknown object; the store's errors carry their own
+# (``matcher.store.errors``: 3 conflict, 4 store, 5 run in progress, 6 database, 7 unreachable,
+# 8 busy, 9 disk full, 10 read-only); 11 a file that cannot be read or written.
+EXIT_FILE = 11
+
+
+def fail(message: str, code: int) -> None:
+    """Print one Japanese error line and exit with ``code``."""
+    err.print(f"[bold red]エラー:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
 def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call ``fn`` turning user-data errors into messages and exit code 2 (never a traceback)."""
+    """Call ``fn`` turning user-data, store, database and file errors into one Japanese line and
+    their exit code (never a traceback)."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError
+
     try:
         return fn(*args, **kwargs)
     except InputError as exc:
         fail_input(exc)
-    except (ValueError, MatcherError) as exc:
-        err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    except MatcherError as exc:
+        fail(str(exc), getattr(exc, "exit_code", 2))
+    except ValueError as exc:
+        fail(str(exc), 2)
+    except (DBAPIError, sqlite3.Error) as exc:
+        from ..store.db import translate
+
+        translated = translate(exc)
+        fail(str(translated), translated.exit_code)
+    except OSError as exc:
+        import errno
+
+        where = f"「{exc.filename}」" if exc.filename else ""
+        code = 9 if exc.errno == errno.ENOSPC else EXIT_FILE
+        fail(f"ファイル{where}を読み書きできません ({exc.strerror or exc})", code)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def load_instance(facilities: Path, institutions: Path) -> Instance:

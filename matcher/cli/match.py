@@ -66,7 +66,7 @@ def match_cmd(
             bar.update(task, completed=done, total=total)
 
         result = run_guarded(match, instance, params, mode, travel, progress)
-    paths = write_result(instance, result, out_dir)
+    paths = run_guarded(write_result, instance, result, out_dir)
     print_summary(result)
     out.print(f"結果を書き出しました: {out_dir.resolve()}")
     for path in paths.values():

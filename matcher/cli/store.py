@@ -220,11 +220,17 @@ def run_cmd(
     actor: str | None = typer.Option(None, "--actor", help="実行者 (履歴に残ります)"),
     note: str = typer.Option("", "--note", help="メモ"),
     out_dir: Path | None = typer.Option(None, "--out", help="結果ファイルも書き出すフォルダ"),
+    wait: float | None = typer.Option(
+        None, "--wait", help="同じ地域の計算が実行中のとき待つ秒数 (既定 10 秒)"
+    ),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
-    """地域の現状 (届出・合意・辞退) を踏まえて再計画し、計算と提案をデータベースに保存します。"""
+    """地域の現状 (届出・合意・辞退) を踏まえて再計画し、計算と提案をデータベースに保存します。
+
+    同じ地域の計算は一度に一つだけです。計算中に辞退・合意された提案は保存の前に読み直して反映し
+    ます。"""
     from ..params import MatchParams, parse_max_km
-    from ..store.workflow import plan
+    from ..store.workflow import run_plan
 
     params = run_guarded(
         lambda: MatchParams(
@@ -238,8 +244,16 @@ def run_cmd(
     with open_store_checked(url) as store:
 
         def work():
-            with store.write() as s:
-                return plan(s, area, params, mode, _actor(actor), release, note)  # type: ignore[arg-type]
+            return run_plan(
+                store,
+                area,
+                params,
+                mode,  # type: ignore[arg-type]
+                _actor(actor),
+                release,
+                note,
+                lock_wait=wait,
+            )
 
         report = run_guarded(work)
         print_summary(report.result)
@@ -253,10 +267,17 @@ def run_cmd(
             f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ "
             f"{len(report.of('dropped'))} 件"
         )
+        for c in report.of("released"):
+            out.print(f"  解放: 提案 {c.proposal_id} ({c.facility_id} × {c.institution_id})")
+        if report.unplanned:
+            err.print(
+                "[yellow]計算中に辞退された組み合わせを除きました。次の施設はもう一度計算して"
+                f"ください: {'、'.join(report.unplanned)}[/]"
+            )
         if out_dir is not None:
             from ..sources.result_files import write_result
 
-            write_result(report.state.instance, report.result, out_dir)
+            run_guarded(write_result, report.state.instance, report.result, out_dir)
             out.print(f"結果を書き出しました: {out_dir.resolve()}")
 
 

@@ -36,6 +36,7 @@ from .errors import (
     DatabaseError,
     DatabaseUnavailableError,
     ReadOnlyError,
+    SchemaOutdatedError,
     StorageFullError,
     StoreError,
 )
@@ -271,7 +272,7 @@ class Store:
             current = current_revision(self.engine)
         if current != head_revision():
             have = current or "未作成"
-            raise StoreError(
+            raise SchemaOutdatedError(
                 f"データベースのスキーマが最新ではありません (現在: {have})。"
                 "先に `kyoryoku db upgrade` を実行してください"
             )

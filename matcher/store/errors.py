@@ -43,6 +43,12 @@ class TransitionError(StoreError, ValueError):
     exit_code = 2
 
 
+class SchemaOutdatedError(StoreError):
+    """The database's migrations are not applied (run ``kyoryoku db upgrade``; web: 503)."""
+
+    exit_code = 2
+
+
 class RunInProgressError(StoreError):
     """Another run of the same area holds the area's lock beyond the waiting time (web: 503)."""
 
