@@ -317,7 +317,8 @@ def table_below(
 
 def is_blank(record: Mapping[str, object]) -> bool:
     """Whether every cell but the bookkeeping ``__row__`` is empty."""
-    return all(normalize_text(v) == "" for k, v in record.items() if k != "__row__")
+    # str.strip removes every Unicode space (also U+3000), as NFKC + strip would.
+    return all(v is None or str(v).strip() == "" for k, v in record.items() if k != "__row__")
 
 
 def records_of(df: pd.DataFrame) -> list[dict[str, str]]:

@@ -184,11 +184,30 @@ def excel_grids(data: bytes, name: str) -> dict[str, pd.DataFrame]:
     }
 
 
+def csv_grid(text: str, name: str) -> pd.DataFrame:
+    """A CSV as a string grid without a header: pandas' C parser for rectangular files, the csv
+    module when rows differ in length (title lines above the header)."""
+    if not name.lower().endswith(".tsv"):
+        try:
+            df = pd.read_csv(
+                io.StringIO(text),
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError):
+            pass
+        else:
+            return df.apply(lambda c: c.str.strip()).set_axis(range(df.shape[1]), axis=1)
+    return grid_of_rows(csv_rows(text, name))
+
+
 def member_grids(member: Member) -> dict[str, pd.DataFrame]:
     """The sheets of one table file (one unnamed sheet for a CSV)."""
     if member.is_excel:
         return excel_grids(member.data, member.name)
-    return {"": grid_of_rows(csv_rows(decode_bytes(member.data, member.name), member.name))}
+    return {"": csv_grid(decode_bytes(member.data, member.name), member.name)}
 
 
 def duplicated_headers(headers: list[str]) -> list[str]:
