@@ -267,7 +267,7 @@ class BundleMaster:
         self.lp_cols = np.concatenate((self.lp_cols, cols))
 
     def initial_columns(self, greedy_masks: dict[int, int], level: Stage) -> None:
-        """The nearest bundles of each facility per missing capability, and the greedy proposal's."""
+        """The nearest bundles of each facility per missing capability, and the greedy ones."""
         picks = []
         order = np.lexsort((self.col_i, self.col_km, self.col_f))
         cf, cm = self.col_f[order], self.col_mask[order]
