@@ -271,6 +271,34 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
     return rows, rejected, warnings, len(t.records)
 
 
+def _note_same_place(rows: Sequence[SourceRow], out: ImportResult[Facility]) -> None:
+    """Warn when one corporation registers several offices at one point (従来型 and ユニット型 of
+    one home are two 指定, so both stay): the coordinator should know they are one building."""
+    first: dict[tuple[str, str, str], SourceRow] = {}
+    for r in rows:
+        c = r.canonical
+        corp = c.get("corporate_number", "")
+        if not corp:
+            continue
+        key = (corp, f"{float(c['lat']):.5f}", f"{float(c['lon']):.5f}")
+        if key in first:
+            other = first[key]
+            out.warnings.append(
+                RowIssue(
+                    r.file,
+                    r.row,
+                    "事業所番号",
+                    c["facility_id"],
+                    f"同じ法人の事業所が同じ位置にあります ({other.canonical['facility_id']} "
+                    f"「{other.canonical['name']}」): 従来型・ユニット型などの別登録として"
+                    "両方を残します",
+                    "warning",
+                )
+            )
+        else:
+            first[key] = r
+
+
 def import_kaigo(paths: str | Path | Sequence[str | Path]) -> ImportResult[Facility]:
     """Read one or more 介護サービス情報公表 CSVs (CSV/ZIP/gzip; UTF-8 or cp932) into facilities.
 
@@ -289,6 +317,7 @@ def import_kaigo(paths: str | Path | Sequence[str | Path]) -> ImportResult[Facil
         out.rejected.extend(rejected)
         out.warnings.extend(warnings)
         out.rows_read += n
+    _note_same_place(rows, out)
     services: dict[str, set[str]] = {}
     for r in rows:
         services.setdefault(r.canonical["facility_id"], set()).add(r.canonical["service_code"])

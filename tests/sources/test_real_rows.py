@@ -57,6 +57,9 @@ def test_no_address_repeats_its_prefecture_or_municipality(imported) -> None:
 def test_same_place_registrations_stay_two_facilities(imported) -> None:
     ids = {f.facility_id for f in imported.items}
     assert {"0170505036", "0170512446", "0152980033", "0152980124"} <= ids
+    # 旭泉苑 and its ユニット型 share corporation and point: noted; らいらっく (two corps): not.
+    (note,) = imported.warnings
+    assert (note.row, note.value) == (19, "0152980124") and "0152980033" in note.message
 
 
 @pytest.mark.parametrize(
