@@ -7,6 +7,7 @@ grows with the number of in-range pairs, never with facilities × institutions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -16,6 +17,9 @@ from scipy.spatial import cKDTree
 from .geo import chord_to_km, km_to_chord, unit_vectors
 from .model import CAPABILITIES, Instance
 from .params import MatchParams
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,7 @@ class Candidates:
         count, labels = connected_components(graph, directed=False)
         return count, labels[: self.n_fac], labels[self.n_fac :]
 
-    def to_networkx(self, instance: Instance):
+    def to_networkx(self, instance: Instance) -> nx.Graph:
         """The candidate graph as a networkx bipartite graph keyed by ids (analysts, GraphML)."""
         import networkx as nx
 

@@ -47,7 +47,7 @@ def coverage_after(problem: Problem, cand: Candidates, chosen: np.ndarray) -> np
     """Mask per facility of missing capabilities covered by the chosen candidate pairs."""
     got = np.zeros(problem.n_fac, np.uint8)
     np.bitwise_or.at(got, cand.fac[chosen], cand.covers[chosen])
-    return got & problem.missing
+    return np.asarray(got & problem.missing, np.uint8)
 
 
 def evaluate(problem: Problem, cand: Candidates, chosen: np.ndarray) -> Objective:

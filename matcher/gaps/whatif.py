@@ -28,6 +28,7 @@ one facility. Re-solves stop after the two levels that count (fully covered 義�
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 
@@ -152,7 +153,7 @@ def partners_of(cand: Candidates, chosen: np.ndarray) -> dict[int, list[tuple[in
     return out
 
 
-def _union(masks) -> int:
+def _union(masks: Iterable[int]) -> int:
     u = 0
     for m in masks:
         u |= m
@@ -223,7 +224,9 @@ def capacity_whatif(
         elif (
             extra == 1
             and not may_m
-            and len(done := completes(p, c, base.chosen, params.max_new_partners, i, got, partners))
+            and len(
+                done := completes(p, c, base.chosen, params.max_new_partners, int(i), got, partners)
+            )
             and (~p.mandatory[done]).any()
         ):
             # One unit gains at most one facility, no 義務 one can be gained: this is the optimum.

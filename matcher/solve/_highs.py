@@ -17,7 +17,7 @@ def new_highs() -> highspy.Highs:
     global _banner_shown
     with _lock:
         if _banner_shown:
-            h = highspy.Highs()
+            h = highspy.Highs()  # type: ignore[no-untyped-call]
         else:
             # Only the first instance prints the banner: swallow it once at the fd level.
             sys.stdout.flush()
@@ -25,7 +25,7 @@ def new_highs() -> highspy.Highs:
             devnull = os.open(os.devnull, os.O_WRONLY)
             try:
                 os.dup2(devnull, 1)
-                h = highspy.Highs()
+                h = highspy.Highs()  # type: ignore[no-untyped-call]
             finally:
                 os.dup2(saved, 1)
                 os.close(saved)

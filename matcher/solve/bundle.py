@@ -125,19 +125,19 @@ class BundleModel:
     def bundle_cost(self, level: Level, pair: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Coefficient of bundles in ``level``'s minimisation objective."""
         if level is Level.PAIRS_COVERED:
-            return -SUBSET_SIZE[mask].astype(float)
+            return np.asarray(-SUBSET_SIZE[mask], float)
         if level is Level.PARTNERSHIPS:
             return np.ones(len(pair))
         if level is Level.DISTANCE:
-            return self.pair_km[pair]
+            return np.asarray(self.pair_km[pair], float)
         return np.zeros(len(pair))
 
     def z_cost(self, level: Level) -> np.ndarray:
         """Coefficient of the z columns in ``level``'s minimisation objective."""
         if level is Level.MANDATORY_FULL:
-            return -self.mandatory[self.z_fac].astype(float)
+            return np.asarray(-self.mandatory[self.z_fac].astype(float), float)
         if level is Level.EFFORT_FULL:
-            return -(~self.mandatory[self.z_fac]).astype(float)
+            return np.asarray(-(~self.mandatory[self.z_fac]).astype(float), float)
         return np.zeros(len(self.z_fac))
 
     def stage_cost(self, stage: Stage, pair: np.ndarray, mask: np.ndarray) -> np.ndarray:

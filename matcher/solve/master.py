@@ -32,7 +32,7 @@ def run(h: highspy.Highs, deadline: float | None) -> None:
             raise SolverTimeLimit("time limit reached before the solve")
         # HiGHS compares time_limit with its run time summed over every run of the instance.
         h.setOptionValue("time_limit", h.getRunTime() + left)
-        if not getattr(h, "_kyoryoku_watch", False):
+        if not getattr(h, "_kyoryoku_watch", False):  # one subscription per instance
             # HiGHS does not always honour time_limit inside a large MILP: interrupt it ourselves.
             def watch(event: Any) -> None:
                 if time.monotonic() > deadline:
@@ -40,7 +40,7 @@ def run(h: highspy.Highs, deadline: float | None) -> None:
 
             h.cbMipInterrupt.subscribe(watch)
             h.cbSimplexInterrupt.subscribe(watch)
-            h._kyoryoku_watch = True
+            setattr(h, "_kyoryoku_watch", True)  # noqa: B010 (highspy objects take attributes)
     h.run()
     status = h.getModelStatus()
     if status in _STOPPED:

@@ -200,15 +200,15 @@ class _Pricing:
         for b, bit in enumerate(BITS):
             on = (mask & bit) > 0
             out[on] += self.g[f[on], b]
-        return out
+        return np.asarray(out, float)
 
     def _facility_tables(self) -> None:
         """B[f, s]: cheapest bundle of f with exactly subset s; LB_f over disjoint collections."""
         m = self.model
         nf = len(m.facs)
-        exact = np.full(nf * 8, np.inf)
-        np.minimum.at(exact, m.pair_f * 8 + m.pair_covers, self.a)
-        exact = exact.reshape(nf, 8)
+        flat = np.full(nf * 8, np.inf)
+        np.minimum.at(flat, m.pair_f * 8 + m.pair_covers, self.a)
+        exact = flat.reshape(nf, 8)
         self.b_min = np.full((nf, 8), np.inf)
         for sub in range(1, 8):
             sup = [c for c in range(1, 8) if c & sub == sub]
@@ -336,8 +336,8 @@ class ComponentSolver:
     @staticmethod
     def _closed(stage: Stage, value: float, bound: float) -> bool:
         if stage.continuous:
-            return value - bound <= 1e-9 * max(1.0, abs(value))
-        return value <= np.ceil(bound - 1e-6) + 1e-6
+            return bool(value - bound <= 1e-9 * max(1.0, abs(value)))
+        return bool(value <= np.ceil(bound - 1e-6) + 1e-6)
 
     def _add_priced(self, pricing: _Pricing, stage: Stage) -> int:
         bad = np.flatnonzero(pricing.rc < -_RC_TOL)
@@ -384,8 +384,8 @@ class ComponentSolver:
 
     def _reaches(self, stage: Stage, value: float, bound: float) -> bool:
         if stage.continuous:
-            return value <= bound + 1e-6 * max(1.0, abs(bound))
-        return value <= np.ceil(bound - 1e-6) + 1e-6
+            return bool(value <= bound + 1e-6 * max(1.0, abs(bound)))
+        return bool(value <= np.ceil(bound - 1e-6) + 1e-6)
 
     def _milp(self, stage: Stage, x_lp: np.ndarray, bound: float, pricing: _Pricing) -> np.ndarray:
         """Exact integer optimum: neighbourhood MILPs first, then reduced-cost fixing."""
