@@ -114,7 +114,7 @@ def candidate_graph(
 def positions_of(
     instance: Instance, cand: Candidates, pairs: Iterable[tuple[str, str]]
 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """Positions in ``cand`` of (facility_id, institution_id) pairs, and the pairs not in the graph."""
+    """Positions in ``cand`` of (facility_id, institution_id) pairs; the pairs not in the graph."""
     fpos = {f.facility_id: k for k, f in enumerate(instance.facilities)}
     ipos = {i.institution_id: k for k, i in enumerate(instance.institutions)}
     keys = cand.fac * cand.n_inst + cand.inst
@@ -159,7 +159,9 @@ def result_of(
         params=params,
         proposals=proposals_of(instance, cand, chosen),
         outcomes=outcomes,
-        unmatched=unmatched_of(instance, problem, cand, chosen, params.max_new_partners),
+        unmatched=unmatched_of(
+            instance, problem, cand, chosen, params.max_new_partners, params.max_km
+        ),
         alternatives=alternatives_of(instance, problem, cand, chosen, params.alternatives),
         objective=evaluate(problem, cand, chosen),
         info=info,

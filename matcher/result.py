@@ -10,13 +10,7 @@ from .objective import Objective
 from .params import MatchParams, Mode
 from .vocab import Reason
 
-REASON_LABELS_JA: dict[str, str] = {
-    "no_candidate": "範囲内に提供できる医療機関がない",
-    "offers_unknown": "範囲内に医療機関はあるが、どこも提供内容が不明 (名簿・申し出が必要)",
-    "capacity": "候補はあるが受入枠が他の施設に割り当て済み",
-    "partner_limit": "新たな協力医療機関の上限数に達した",
-    "unknown_excluded": "届出がないため今回の対象から除外",
-}
+REASON_LABELS_JA: dict[str, str] = {r.value: r.label_ja for r in Reason}
 OFFERS_UNKNOWN_WARNING_JA = (
     "警告: 範囲内の医療機関の提供内容 (①相談対応・②診療・③入院受入) が分からないため、"
     "{n} 件の要件に候補がありません。厚生局の届出受理医療機関名簿 (kyoryoku import kouseikyoku) "

@@ -220,11 +220,12 @@ LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
         Source.DECLARATIONS: "医療機関の申し出",
     },
     Reason: {
-        Reason.NO_CANDIDATE: "範囲内に提供できる医療機関なし",
-        Reason.OFFERS_UNKNOWN: "範囲内の医療機関の提供内容が不明 (名簿・申し出が必要)",
-        Reason.CAPACITY: "候補はあるが受入枠が他施設で埋まった",
-        Reason.PARTNER_LIMIT: "新規協力医療機関数の上限",
-        Reason.UNKNOWN_EXCLUDED: "届出なしのため対象外",
+        Reason.NO_CANDIDATE: "範囲内に提供できる医療機関がない",
+        Reason.OFFERS_UNKNOWN: "範囲内に医療機関はあるが、どこも提供内容が不明"
+        " (名簿・申し出が必要)",
+        Reason.CAPACITY: "候補はあるが受入枠が他の施設に割り当て済み",
+        Reason.PARTNER_LIMIT: "新たな協力医療機関の上限数に達した",
+        Reason.UNKNOWN_EXCLUDED: "届出がないため今回の対象から除外",
     },
     GeocodePrecision: {
         GeocodePrecision.EXACT: "所在地の座標",

@@ -111,3 +111,5 @@ def print_summary(result: MatchResult) -> None:
     )
     out.print(f"  未充足の要件: {len(result.unmatched)} 件 (unmatched.csv に理由)")
     out.print(f"  計算時間: {result.info.seconds.get('total', 0):.2f} 秒")
+    for warning in result.warnings_ja:
+        err.print(f"[bold yellow]{warning}[/]", highlight=False)
