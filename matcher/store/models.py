@@ -130,6 +130,8 @@ class FilingPartnerRow(Base):
         ForeignKey("institutions.institution_id", ondelete="SET NULL"), nullable=True
     )
     covers: Mapped[int] = mapped_column(Integer, default=0)
+    # 第二種協定指定医療機関 as filed; None: the filing did not say (revision 0005)
+    infection_agreement: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
     filing: Mapped[FilingRow] = relationship(back_populates="partners")
 
@@ -156,6 +158,8 @@ class DeclarationRow(Base):
     willing: Mapped[bool] = mapped_column(Boolean, default=True)
     capacity: Mapped[int | None] = mapped_column(Integer, nullable=True)
     offers: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # 第二種協定指定医療機関 as declared; None: not stated (revision 0005)
+    infection_agreement: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     source: Mapped[str] = mapped_column(String(200), default="")
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

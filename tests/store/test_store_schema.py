@@ -24,7 +24,8 @@ def test_migrations_ship_inside_the_package():
     assert list((MIGRATIONS / "versions").glob("0002_*.py"))
     assert list((MIGRATIONS / "versions").glob("0003_*.py"))
     assert list((MIGRATIONS / "versions").glob("0004_*.py"))
-    assert head_revision() == "0004_jobs"
+    assert list((MIGRATIONS / "versions").glob("0005_*.py"))
+    assert head_revision() == "0005_infection"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):
