@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import combinations
+from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
@@ -181,6 +183,7 @@ def capacity_whatif(
     extra: int = 1,
     chosen: np.ndarray | None = None,
     stats: WhatIfStats | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Gain in fully covered facilities from ``extra`` more capacity at each institution, ranked.
 
@@ -189,7 +192,8 @@ def capacity_whatif(
     how its gain was proven: ``witness`` (no 義務 facility can be gained, and one more
     partnership at the institution completes a 努力義務 facility of the base optimum: the gain is
     exactly one, the most one unit can give) or ``resolved``. With ``chosen`` (the run's
-    proposal), ``used`` shows the capacity it takes.
+    proposal), ``used`` shows the capacity it takes. ``workers`` > 1 runs the independent
+    component re-solves in a process pool (same table; the caller needs a main guard).
     """
     t0 = time.perf_counter()
     stats = stats if stats is not None else WhatIfStats()
@@ -205,7 +209,8 @@ def capacity_whatif(
     )
     reach = np.bincount(c.inst, minlength=p.n_inst)
     used = np.bincount(c.inst[chosen], minlength=p.n_inst) if chosen is not None else None
-    rows = []
+    rows: list[dict[str, object]] = []
+    jobs: list[tuple[int, int, int]] = []  # (row, institution, component) to re-solve
     for i in np.flatnonzero(p.offers):
         stats.candidates += 1
         comp = base.inst_label[i]
@@ -234,17 +239,7 @@ def capacity_whatif(
             stats.witnessed += 1
         else:
             reason = "resolved"
-            capacity = p.capacity.copy()
-            capacity[i] += extra
-            sub, sc = subproblem(
-                p,
-                c,
-                np.flatnonzero(base.fac_label == comp),
-                np.flatnonzero(base.inst_label == comp),
-                capacity,
-            )
-            m, e = _resolve(sub, sc, params.max_new_partners)
-            gain_m, gain_e = m - base.comp_mandatory[comp], e - base.comp_effort[comp]
+            jobs.append((len(rows), int(i), int(comp)))
             stats.resolved += 1
         if reason not in ("resolved", "witness"):
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
@@ -264,8 +259,52 @@ def capacity_whatif(
                 "reason": reason,
             }
         )
+    context = (p, c, base.fac_label, base.inst_label, params.max_new_partners, extra)
+    for (row, _, comp), (m, e) in zip(
+        jobs, _capacity_resolves(context, [(i, comp) for _, i, comp in jobs], workers), strict=True
+    ):
+        gain_m, gain_e = m - int(base.comp_mandatory[comp]), e - int(base.comp_effort[comp])
+        rows[row].update(
+            gain_mandatory_full=gain_m, gain_effort_full=gain_e, gain_full=gain_m + gain_e
+        )
     stats.seconds += time.perf_counter() - t0
     return _ranked(pd.DataFrame(rows, columns=CAPACITY_COLUMNS), "institution_id")
+
+
+_Context = tuple[Problem, Candidates, np.ndarray, np.ndarray, int, int]
+_context: _Context | None = None  # set in each worker process by ``_init_worker``
+
+
+def _init_worker(context: _Context) -> None:
+    global _context
+    _context = context
+
+
+def _capacity_resolve(job: tuple[int, int]) -> tuple[int, int]:
+    """Levels 1–2 of one component with ``extra`` more capacity at one institution."""
+    assert _context is not None
+    p, c, fac_label, inst_label, max_partners, extra = _context
+    i, comp = job
+    capacity = p.capacity.copy()
+    capacity[i] += extra
+    sub, sc = subproblem(
+        p, c, np.flatnonzero(fac_label == comp), np.flatnonzero(inst_label == comp), capacity
+    )
+    return _resolve(sub, sc, max_partners)
+
+
+def _capacity_resolves(
+    context: _Context, jobs: list[tuple[int, int]], workers: int
+) -> list[tuple[int, int]]:
+    """The independent re-solves of a sweep, in order; a process pool when ``workers`` > 1
+    (the full graph is sent once per worker, each job is only (institution, component))."""
+    if workers <= 1 or len(jobs) < 2:
+        _init_worker(context)
+        return [_capacity_resolve(job) for job in jobs]
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(context,)
+    ) as pool:
+        return list(pool.map(_capacity_resolve, jobs))
 
 
 CAPACITY_COLUMNS = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from matcher.candidates import build_candidates
@@ -53,7 +54,7 @@ def test_capacity_whatif_equals_brute_force(seed: int) -> None:
         )
     assert stats.candidates == len(table)
     # Ranked: lexicographically non-increasing gains.
-    gains = list(zip(table.gain_mandatory_full, table.gain_effort_full))
+    gains = list(zip(table.gain_mandatory_full, table.gain_effort_full, strict=True))
     assert gains == sorted(gains, reverse=True)
 
 
@@ -85,3 +86,12 @@ def test_capacity_gain_is_at_most_one_facility() -> None:
         "resolved",
     }
     assert np.all(table.loc[table.gain_mandatory_full > 0, "gain_effort_full"] <= 0)
+
+
+def test_capacity_whatif_in_a_process_pool_equals_sequential() -> None:
+    region = Region.of(_tight(2), PARAMS)
+    one, two = WhatIfStats(), WhatIfStats()
+    sequential = capacity_whatif(region, stats=one)
+    pooled = capacity_whatif(region, stats=two, workers=2)
+    assert one.resolved == two.resolved > 0
+    pd.testing.assert_frame_equal(sequential, pooled)
