@@ -13,6 +13,7 @@ import datetime as dt
 import json
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -118,9 +119,20 @@ def facility_list(
     index, states = cached_facility_states(cache, store, scope, a)
     props = proposal_statuses(cached_proposals(cache, store, scope, a), "facility_id")
     query = FacilityQuery(
-        q, municipality, kind, duty, status, missing, proposal, near, km,
-        sort if sort in FACILITY_SORTS else "id", desc, page, _per(per),
-    )  # fmt: skip
+        q=q,
+        municipality=municipality,
+        kind=kind,
+        duty=duty,
+        status=status,
+        missing=missing,
+        proposal=proposal,
+        near=near,
+        km=km,
+        sort=sort if sort in FACILITY_SORTS else "id",
+        desc=desc,
+        page=page,
+        per_page=_per(per),
+    )
     result = browse_facilities(states, index.dicts, props, query)
     codes = tuple(sorted({st.row.code5 for st in states if st.row.code5}))
     with store.read() as s:
@@ -173,9 +185,19 @@ def institution_list(
     insts = cache.get(("workspace_institutions", scope), compute)
     props = proposal_statuses(cached_proposals(cache, store, scope), "institution_id")
     query = InstitutionQuery(
-        q, municipality, kind, offers, capacity, requests, near, km,
-        sort if sort in INSTITUTION_SORTS else "id", desc, page, _per(per),
-    )  # fmt: skip
+        q=q,
+        municipality=municipality,
+        kind=kind,
+        offers=offers,
+        capacity=capacity,
+        requests=requests,
+        near=near,
+        km=km,
+        sort=sort if sort in INSTITUTION_SORTS else "id",
+        desc=desc,
+        page=page,
+        per_page=_per(per),
+    )
     result = browse_institutions(insts, props, query)
     codes = tuple(sorted({code5_of(d["municipality_code"]) for d in insts} - {""}))
     return render(
@@ -211,8 +233,10 @@ def facility_page(
     f = cached_facility_detail(cache_of(request.app), store, scope_of(sess.user), facility_id)
     missing, pending = _mask(f["missing"]), _mask(f["pending"])
     open_missing = missing & ~pending
-    live, past = [], []
-    for p in f["proposals"]:  # type: ignore[attr-defined]
+    live: list[dict[str, Any]] = []
+    past: list[dict[str, Any]] = []
+    proposals: list[dict[str, Any]] = f["proposals"]  # type: ignore[assignment]
+    for p in proposals:
         adds = _mask(p["covers"]) & open_missing
         redundant = p["status"] == "proposed" and not adds
         actions = sorted(TRANSITIONS.get(p["status"], ()), key=list(ACTION_LABELS_JA).index)
@@ -220,7 +244,8 @@ def facility_page(
             actions = [a for a in actions if a == "withdrawn"]
         item = {**p, "adds": adds, "redundant": redundant, "actions": actions}
         (live if p["status"] in ("proposed", "contacted", "agreed") else past).append(item)
-    candidates = paginate(f["candidates"], cpage, CANDIDATES_PER_PAGE)  # type: ignore[arg-type]
+    found: list[dict[str, Any]] = f["candidates"]  # type: ignore[assignment]
+    candidates = paginate(found, cpage, CANDIDATES_PER_PAGE)
     params = MatchParams()
     return render(
         request,
@@ -294,9 +319,14 @@ def audit_page(
         raise Forbidden("変更履歴は都道府県のユーザーだけが見られます")
     scope = scope_of(sess.user)
     query = AuditQuery(
-        actor, what if what in ("proposal", "run") else "", status, facility,
-        _day(since), _day(until), page,
-    )  # fmt: skip
+        actor=actor,
+        what=what if what in ("proposal", "run") else "",
+        status=status,
+        facility=facility,
+        since=_day(since),
+        until=_day(until),
+        page=page,
+    )
     with store.read() as s:
         areas = visible_areas(s, scope)
         result = audit_trail(s, areas, scope, query)
@@ -357,9 +387,15 @@ def run_preview(
     params = params_of(body)
     try:
         report = run_plan(
-            store, area.code, params, body.mode.value, actor=sess.user.username,
-            note=body.note, lock_wait=2.0, dry_run=True,
-        )  # fmt: skip
+            store,
+            area.code,
+            params,
+            body.mode.value,
+            actor=sess.user.username,
+            note=body.note,
+            lock_wait=2.0,
+            dry_run=True,
+        )
     except RunInProgressError as exc:
         return render(request, "run_new.html", sess, 409, areas=areas, body=body, error=str(exc))
     planned = {
@@ -370,9 +406,14 @@ def run_preview(
         changes = named_changes(s, report.changes, report.notes, planned)
     names = {f.facility_id: f.name for f in report.state.instance.facilities}
     unmatched = [
-        {"facility_id": u.facility_id, "name": names.get(u.facility_id, ""), "capability": int(u.capability), "reason": u.reason}
+        {
+            "facility_id": u.facility_id,
+            "name": names.get(u.facility_id, ""),
+            "capability": int(u.capability),
+            "reason": u.reason,
+        }
         for u in report.result.unmatched
-    ]  # fmt: skip
+    ]
     counts = {k: sum(c["change"] == k for c in changes) for k in labels.CHANGE_LABELS_JA}
     return render(
         request,
@@ -444,8 +485,12 @@ def run_page(
         changes = named_changes(s, run_changes(s, run_id), run_notes(s, run_id))
     counts = {k: sum(c["change"] == k for c in changes) for k in labels.CHANGE_LABELS_JA}
     letters = sorted(
-        {(c["institution_id"], c["institution_name"]) for c in changes if c["change"] in ("new", "kept")}
-    )  # fmt: skip
+        {
+            (c["institution_id"], c["institution_name"])
+            for c in changes
+            if c["change"] in ("new", "kept")
+        }
+    )
     return render(
         request,
         "run.html",
@@ -463,9 +508,11 @@ def run_page(
 
 
 @lru_cache(maxsize=1)
-def _outlines() -> dict[str, list]:
+def _outlines() -> dict[str, list[list[float]]]:
+    """Prefecture name → its outline (one lon/lat ring), bundled with ``matcher.gaps``."""
     text = resources.files("matcher.gaps").joinpath("prefectures.json").read_text("utf-8")
-    return json.loads(text)["prefectures"]
+    outlines: dict[str, list[list[float]]] = json.loads(text)["prefectures"]
+    return outlines
 
 
 @router.get("/api/map/fallback", summary="タイルなしの背景 (都道府県の輪郭と市区町村名)")
@@ -480,9 +527,11 @@ def map_fallback(
         a = cached_visible_area(cache_of(request.app), request.app.state.store, scope, area)
         members = {m.code for m in a.municipalities}
     towns = [
-        m for m in municipalities()
-        if scope.contains(m.code5) and (members is None or m.code5 in members or m.code5[:2] in members)
-    ]  # fmt: skip
+        m
+        for m in municipalities()
+        if scope.contains(m.code5)
+        and (members is None or m.code5 in members or m.code5[:2] in members)
+    ]
     prefs = sorted({m.prefecture for m in towns})
     outlines = _outlines()
     return JSONResponse(

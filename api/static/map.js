@@ -21,6 +21,8 @@
     fallbackDrawn = true;
     map.createPane("fallback");
     map.getPane("fallback").style.zIndex = 250;
+    map.createPane("fallbackLabels");  // above the outline's SVG, below the markers
+    map.getPane("fallbackLabels").style.zIndex = 260;
     fetch(el.dataset.fallback, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (bg) {
@@ -30,7 +32,7 @@
         });
         bg.municipalities.forEach(function (m) {
           L.circleMarker([m.lat, m.lon], { pane: "fallback", radius: 2, color: "#5c6b78", weight: 1, interactive: false, className: "fallback-town" })
-            .bindTooltip(esc(m.name), { permanent: true, direction: "right", className: "fallback-label", pane: "fallback" })
+            .bindTooltip(esc(m.name), { permanent: true, direction: "right", className: "fallback-label", pane: "fallbackLabels" })
             .addTo(map);
         });
         el.dataset.fallback_drawn = String(bg.municipalities.length);

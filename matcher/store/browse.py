@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ..geo import haversine_km
 from ..model import FACILITY_KINDS, parse_capabilities
 from ..reference import municipalities
-from ..vocab import Duty, FacilityKind, ProposalStatus, Status, code5_of
+from ..vocab import CodeSet, FacilityKind, ProposalStatus, Status, code5_of
 from .areas import member_filter
 from .models import AreaRow, FacilityRow, InstitutionRow, ProposalHistoryRow, ProposalRow, RunRow
 from .state import FacilityState
@@ -121,7 +121,9 @@ FACILITY_SORTS = ("id", "name", "kind", "status", "missing", "municipality", "di
 _LIVE = (ProposalStatus.PROPOSED, ProposalStatus.CONTACTED, ProposalStatus.AGREED)
 
 
-def proposal_statuses(proposals: Iterable[Mapping[str, Any]], key: str) -> dict[str, dict[str, int]]:
+def proposal_statuses(
+    proposals: Iterable[Mapping[str, Any]], key: str
+) -> dict[str, dict[str, int]]:
     """``key`` (facility_id or institution_id) → proposal status → count."""
     out: dict[str, dict[str, int]] = {}
     for p in proposals:
@@ -321,7 +323,7 @@ class AuditEntry:
     detail: dict[str, object] = field(default_factory=dict)
 
 
-def _day_range(query: AuditQuery, column) -> list:
+def _day_range(query: AuditQuery, column: Any) -> list[Any]:
     conds = []
     if query.since is not None:
         conds.append(column >= dt.datetime.combine(query.since, dt.time()) - JST_OFFSET)
@@ -335,10 +337,10 @@ JST_OFFSET = dt.timedelta(hours=9)  # the audit's days are Japanese days; the st
 
 
 def audit_trail(
-    session: Session, scope_filter_areas: Sequence[AreaRow], scope, query: AuditQuery
+    session: Session, areas: Sequence[AreaRow], scope: CodeSet, query: AuditQuery
 ) -> Page[AuditEntry]:
-    """Proposal history rows of facilities in ``scope`` and runs of the visible areas
-    (``scope_filter_areas``), newest first, filtered by ``query`` (days in JST) and paginated."""
+    """Proposal history rows of facilities in ``scope`` and runs of ``areas`` (the visible
+    ones), newest first, filtered by ``query`` (days in JST) and paginated."""
     limit = max(1, query.page) * query.per_page
     entries: list[AuditEntry] = []
     total = 0
@@ -352,7 +354,9 @@ def audit_trail(
             like = f"%{query.facility}%"
             conds.append(FacilityRow.facility_id.like(like) | FacilityRow.name.like(like))
         base = (
-            select(ProposalHistoryRow, ProposalRow.facility_id, FacilityRow.name, InstitutionRow.name)
+            select(
+                ProposalHistoryRow, ProposalRow.facility_id, FacilityRow.name, InstitutionRow.name
+            )
             .join(ProposalRow, ProposalRow.id == ProposalHistoryRow.proposal_id)
             .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
             .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
@@ -364,12 +368,21 @@ def audit_trail(
         ):
             entries.append(
                 AuditEntry(
-                    h.at, h.actor, "proposal", h.proposal_id, fid, fname, iname,
-                    h.from_status, h.to_status, h.note, h.run_id,
+                    h.at,
+                    h.actor,
+                    "proposal",
+                    proposal_id=h.proposal_id,
+                    facility_id=fid,
+                    facility_name=fname,
+                    institution_name=iname,
+                    from_status=h.from_status,
+                    to_status=h.to_status,
+                    note=h.note,
+                    run_id=h.run_id,
                 )
-            )  # fmt: skip
+            )
     if query.what in ("", "run") and not query.status and not query.facility:
-        names = {a.id: a.name for a in scope_filter_areas}
+        names = {a.id: a.name for a in areas}
         if names:
             conds = [RunRow.area_id.in_(sorted(names)), *_day_range(query, RunRow.finished_at)]
             if query.actor:
@@ -384,16 +397,20 @@ def audit_trail(
                         "run",
                         run_id=r.id,
                         area_name=names[r.area_id],
-                        detail={"mode": r.mode, "new": r.n_new, "kept": r.n_kept,
-                                "dropped": r.n_dropped},
+                        detail={
+                            "mode": r.mode,
+                            "new": r.n_new,
+                            "kept": r.n_kept,
+                            "dropped": r.n_dropped,
+                        },
                     )
-                )  # fmt: skip
+                )
     entries.sort(key=lambda e: e.at, reverse=True)
     start = (max(1, query.page) - 1) * query.per_page
     return Page(entries[start : start + query.per_page], total, max(1, query.page), query.per_page)
 
 
-def audit_actors(session: Session, scope) -> list[str]:
+def audit_actors(session: Session, scope: CodeSet) -> list[str]:
     """Everyone who changed a proposal of a facility in ``scope`` (for the filter's choices)."""
     return list(
         session.scalars(
@@ -405,9 +422,6 @@ def audit_actors(session: Session, scope) -> list[str]:
             .order_by(ProposalHistoryRow.actor)
         )
     )
-
-
-DUTIES = tuple(Duty)
 
 
 # --- a run's changes ---------------------------------------------------------------------------

@@ -93,7 +93,9 @@ def test_login_map_facility_agree_dashboard(server):
             page.click("#facility-list >> text=あおばグループホーム")
             page.wait_for_selector("#proposals")
             assert page.get_attribute("#facility-status", "data-status") == "partial"
-            page.locator("#proposals button.act-agreed").first.click()
+            row = page.locator("#proposals tr[data-status=proposed]").first
+            row.locator("summary", has_text="合意した").click()  # the confirmation opens
+            row.locator("button.act-agreed").click()
             page.wait_for_selector(".flash")
             assert page.get_attribute("#facility-status", "data-status") == "all"
 

@@ -112,6 +112,9 @@ class Journey:
             }"""
         )
         self.checked[label] = [f"{v['impact']}:{v['id']}" for v in violations]
+        with (ARTIFACTS / "axe-summary.txt").open("a", encoding="utf-8") as out:
+            found = ", ".join(self.checked[label]) or "none"
+            out.write(f"{self.name}-{self.step:02d}-{label}\t{self.page.url}\t{found}\n")
         bad = [v for v in violations if v["impact"] in BLOCKING]
         assert not bad, f"axe-core ({self.page.url}): {bad}"
 
@@ -162,7 +165,7 @@ def test_coordinator_journey(server, browser, tmp_path):
     j.check("contact-confirm")
     prop.locator("button.act-contacted").click()
     page.wait_for_selector("#proposals tr[data-status=contacted]")
-    assert "打診中" in page.inner_text("#facility-pending")
+    assert "②診療" in page.inner_text("#facility-pending")
     page.locator("#proposals tr[data-status=contacted] >> text=履歴").click()
     page.wait_for_selector("#history")
     assert "院長に電話、来週回答" in page.inner_text("#history")
