@@ -10,6 +10,7 @@ import numpy as np
 from ._errors import InputError
 from .candidates import Candidates, Problem, TravelMatrix, build_candidates
 from .explain import alternatives_of, outcomes_of, proposals_of, unmatched_of
+from .infection import preferred_candidates
 from .model import Instance, Status
 from .objective import check_feasible, evaluate
 from .params import MODES, MatchParams, Mode
@@ -186,8 +187,11 @@ def match(
         raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
     t0 = time.perf_counter()
     problem, cand = candidate_graph(instance, params, travel, forbidden)
+    # The 第二種協定 preference: the solvers see discounted km, the result the true graph.
+    view, back = preferred_candidates(instance, cand, params.prefer_infection_agreement)
     t1 = time.perf_counter()
-    chosen, proven, message, details = solve(problem, cand, params, mode, progress)
+    chosen, proven, message, details = solve(problem, view, params, mode, progress)
+    chosen = np.sort(back[chosen]) if view is not cand else chosen
     t2 = time.perf_counter()
     check_feasible(problem, cand, chosen, params.max_new_partners)
     result = result_of(

@@ -23,6 +23,9 @@ class MatchParams:
     time_limit: float | None = None
     include_unknown: bool = True
     alternatives: int = 5
+    # Share of the distance to a 第二種協定指定医療機関 the solvers do not see (0 = off; see
+    # ``matcher.infection``): a preference, never a change of range, coverage or reported km.
+    prefer_infection_agreement: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_new_partners < 1:
@@ -37,19 +40,27 @@ class MatchParams:
                 raise ValueError(f"{cap.code} の最大距離が不正です (値: {km})")
         if self.time_limit is not None and self.time_limit <= 0:
             raise ValueError(f"time_limit は正の秒数で指定してください (値: {self.time_limit})")
+        if not 0.0 <= self.prefer_infection_agreement < 1.0:
+            raise ValueError(
+                "prefer_infection_agreement は 0 以上 1 未満で指定してください "
+                f"(値: {self.prefer_infection_agreement})"
+            )
 
     @property
     def max_range_km(self) -> float:
         return max(self.max_km.values())
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "max_km": {CAPABILITY_CODES[c]: self.max_km[c] for c in CAPABILITIES},
             "max_new_partners": self.max_new_partners,
             "road_factor": self.road_factor,
             "time_limit": self.time_limit,
             "include_unknown": self.include_unknown,
         }
+        if self.prefer_infection_agreement:  # only when set: default runs record what they did
+            out["prefer_infection_agreement"] = self.prefer_infection_agreement
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> MatchParams:
@@ -72,6 +83,9 @@ class MatchParams:
             road_factor=float(data.get("road_factor", 1.0)),  # type: ignore[arg-type]
             time_limit=None if limit is None else float(limit),  # type: ignore[arg-type]
             include_unknown=bool(data.get("include_unknown", True)),
+            prefer_infection_agreement=float(
+                data.get("prefer_infection_agreement", 0.0)  # type: ignore[arg-type]
+            ),
         )
 
 

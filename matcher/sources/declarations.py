@@ -38,6 +38,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "consult": ("①相談対応", "①", "相談対応", "要件①", "consult"),
     "care": ("②診療", "②", "診療対応", "要件②", "care"),
     "admit": ("③入院受入", "③", "入院受入", "入院受け入れ", "要件③", "admit"),
+    "infection": (
+        "第二種協定指定医療機関",
+        "第二種協定",
+        "協定指定医療機関",
+        "infection_agreement",
+    ),
 }
 
 
@@ -54,6 +60,7 @@ class Declaration:
     address: str = ""
     file: str = ""
     row: int | None = None
+    infection_agreement: bool | None = None  # 第二種協定指定医療機関; None: not stated
 
 
 def _capacity(text: str) -> int | None:
@@ -118,6 +125,12 @@ def _row(
                     offers |= cap
     except ValueError as exc:
         problems.append(str(exc))
+    infection: bool | None = None
+    if get("infection"):
+        try:
+            infection = parse_yes_no(get("infection"))
+        except ValueError as exc:
+            problems.append(f"{found['infection']}: {exc}")
     if not get("name") and not get("institution_id") and not get("medical_code"):
         problems.append("医療機関名・ID・医療機関コードのいずれも空です")
     if problems:
@@ -134,6 +147,7 @@ def _row(
             get("address"),
             where,
             row,
+            infection,
         )
     )
 

@@ -37,6 +37,7 @@ class FilingPartner:
     partner_name: str
     covers: int
     institution_id: str | None = None
+    infection_agreement: bool | None = None  # 第二種協定指定医療機関 as filed; None: not said
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Declaration:
     willing: bool = True
     valid_to: dt.date | None = None
     source: str = ""
+    infection_agreement: bool | None = None  # 第二種協定指定医療機関 as declared; None: not said
 
 
 @dataclass
@@ -257,8 +259,10 @@ def import_institutions(session: Session, institutions: Iterable[Institution]) -
     return stats
 
 
-def _partner_tuple(p: FilingPartner | FilingPartnerRow) -> tuple[str, str | None, int]:
-    return (p.partner_name, p.institution_id, int(p.covers))
+def _partner_tuple(
+    p: FilingPartner | FilingPartnerRow,
+) -> tuple[str, str | None, int, bool | None]:
+    return (p.partner_name, p.institution_id, int(p.covers), p.infection_agreement)
 
 
 def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
@@ -304,7 +308,9 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
                     "医療機関一覧にないため名称のみ保存します"
                 )
                 iid = None
-            partners.append(FilingPartner(p.partner_name, int(p.covers), iid))
+            partners.append(
+                FilingPartner(p.partner_name, int(p.covers), iid, p.infection_agreement)
+            )
         has = rows.setdefault(f.facility_id, [])
         same_year = next((r for r in has if r.filing_year == f.filing_year), None)
         if same_year is not None:
@@ -325,6 +331,7 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
                         partner_name=p.partner_name,
                         institution_id=p.institution_id,
                         covers=p.covers,
+                        infection_agreement=p.infection_agreement,
                     )
                     for k, p in enumerate(partners)
                 ]
@@ -348,6 +355,7 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
                     partner_name=p.partner_name,
                     institution_id=p.institution_id,
                     covers=p.covers,
+                    infection_agreement=p.infection_agreement,
                 )
                 for k, p in enumerate(partners)
             ],
@@ -360,7 +368,7 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
 
 
 def _decl_content(d: Declaration | DeclarationRow) -> tuple[object, ...]:
-    return (d.capacity, d.offers, bool(d.willing), d.valid_to)
+    return (d.capacity, d.offers, bool(d.willing), d.valid_to, d.infection_agreement)
 
 
 def import_declarations(session: Session, declarations: Iterable[Declaration]) -> ImportStats:
@@ -403,6 +411,7 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
                     d.willing,
                     d.valid_to,
                 )
+                same.infection_agreement = d.infection_agreement
                 same.source, same.imported_at = d.source, now
                 stats.updated += 1
             continue
@@ -430,6 +439,7 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
             willing=d.willing,
             capacity=d.capacity,
             offers=d.offers,
+            infection_agreement=d.infection_agreement,
             source=d.source,
             imported_at=now,
         )

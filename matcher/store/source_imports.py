@@ -283,7 +283,14 @@ def _declarations(
             offers = admissible_offers(inst.kind, offers)
         decls.append(
             Declaration(
-                inst.institution_id, declared_on, d.capacity, offers, d.willing, None, source
+                inst.institution_id,
+                declared_on,
+                d.capacity,
+                offers,
+                d.willing,
+                None,
+                source,
+                d.infection_agreement,
             )
         )
     return _done(
@@ -315,7 +322,8 @@ def _filings(
         filed.append(fac)
         year = filing_year if filing_year is not None else _year_of(filing.confirmed_on) or today
         partners = tuple(
-            FilingPartner(p.name, p.provides, p.institution_id or None) for p in filing.partners
+            FilingPartner(p.name, p.provides, p.institution_id or None, p.infection_agreement)
+            for p in filing.partners
         )
         out.append(Filing(fac.facility_id, year, filing.has_partner, partners, 0, source))
     joined.items = filed  # the facilities that filed (only their filings are written)

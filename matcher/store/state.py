@@ -5,6 +5,11 @@
   or an agreed proposal; ``unknown`` only with no filing and no agreement.
 - ``pending`` = what its **contacted** proposals would add: shown as 打診中, never coverage.
 - An institution's capacity used = its agreed (from the declaration's start on) + contacted.
+- 第二種協定指定医療機関 (issue 16): an institution is one when a current filing (the latest
+  filing of some facility) names it as one or its declaration in force says so
+  (``infection_institutions``); a facility ``has_infection_partner`` when one of its partners in
+  its latest filing is filed as one or is such an institution, or an **agreed** proposal is to
+  one (contacted ones are not partners yet).
 
 The dashboard, the status table, lists, the facility page, exports, reports of stored runs and
 the planner (``workflow.load_state``) all read these functions; nothing else computes them.
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, FromClause, Subquery, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from ..infection import FACILITY_KEY, INSTITUTION_KEY, flagged
 from ..model import FACILITY_KINDS, Facility, Status, status_of
 from ..vocab import ALL_MASK, GeocodePrecision, ProposalStatus, admissible_offers
 from .models import (
@@ -48,6 +54,7 @@ class FacilityState:
     n_agreed: int
     covered_contacted: int
     n_contacted: int
+    has_infection_partner: bool = False  # a filed or agreed partner is 第二種協定指定医療機関
 
     @property
     def facility_id(self) -> str:
@@ -110,7 +117,7 @@ class FacilityState:
             r.municipality_code,
             r.address,
             GeocodePrecision(r.geocode),
-            dict(r.extra),
+            flagged(r.extra, FACILITY_KEY) if self.has_infection_partner else dict(r.extra),
         )
 
 
@@ -165,8 +172,11 @@ def latest_filings(session: Session, facility_ids: Sequence[str]) -> dict[str, F
     return {r.facility_id: r for r in rows}
 
 
-def _filed(session: Session, ids: Sequence[str] | None) -> dict[str, tuple[int, int, bool]]:
-    """facility id → (filing year, covered by the filing and its partners, filed partner)."""
+def _filed(
+    session: Session, ids: Sequence[str] | None, partners: dict[str, list[tuple[str | None, bool]]]
+) -> dict[str, tuple[int, int, bool]]:
+    """facility id → (filing year, covered by the filing and its partners, filed partner);
+    ``partners`` receives facility id → [(institution id, filed as 第二種協定)]."""
     latest, is_latest = _latest_year(ids)
     out: dict[str, tuple[int, int, bool]] = {}
     by_filing: dict[int, str] = {}
@@ -181,23 +191,33 @@ def _filed(session: Session, ids: Sequence[str] | None) -> dict[str, tuple[int, 
     ):
         out[fid] = (year, covered, bool(has_partner))
         by_filing[filing_id] = fid
-    for filing_id, covers in session.execute(
-        select(FilingPartnerRow.filing_id, FilingPartnerRow.covers)
+    for filing_id, covers, iid, infection in session.execute(
+        select(
+            FilingPartnerRow.filing_id,
+            FilingPartnerRow.covers,
+            FilingPartnerRow.institution_id,
+            FilingPartnerRow.infection_agreement,
+        )
         .join(FilingRow, FilingRow.id == FilingPartnerRow.filing_id)
         .join(latest, is_latest)
     ):
         fid = by_filing[filing_id]
         year, covered, _ = out[fid]
         out[fid] = (year, covered | covers, True)
+        partners.setdefault(fid, []).append((iid, bool(infection)))
     return out
 
 
 def _decided(
-    session: Session, ids: Sequence[str] | None, as_of: dt.datetime | None
+    session: Session,
+    ids: Sequence[str] | None,
+    as_of: dt.datetime | None,
+    partners: dict[str, list[tuple[str | None, bool]]],
 ) -> dict[str, list[int]]:
-    """facility id → [agreed covers, agreed count, contacted covers, contacted count]."""
+    """facility id → [agreed covers, agreed count, contacted covers, contacted count];
+    ``partners`` receives the agreed institutions (not filed as anything)."""
     ps = proposal_states(as_of)
-    q = select(ps.c.facility_id, ps.c.status, ps.c.covers).where(
+    q = select(ps.c.facility_id, ps.c.status, ps.c.covers, ps.c.institution_id).where(
         ps.c.status.in_((ProposalStatus.AGREED.value, ProposalStatus.CONTACTED.value))
     )
     if ids is not None:
@@ -209,6 +229,8 @@ def _decided(
         k = 0 if status == ProposalStatus.AGREED else 2
         acc[k] |= covers
         acc[k + 1] += 1
+        if k == 0:
+            partners.setdefault(fid, []).append((str(row[3]), False))
     return out
 
 
@@ -222,14 +244,28 @@ def facility_states(
     ids: list[str] | None = [r.facility_id for r in rows]
     if len(ids) > _IN_LIMIT:  # type: ignore[arg-type]
         ids = None
-    filed = _filed(session, ids)
-    decided = _decided(session, ids, as_of)
+    partners: dict[str, list[tuple[str | None, bool]]] = {}
+    filed = _filed(session, ids, partners)
+    decided = _decided(session, ids, as_of, partners)
+    named = sorted({i for ps in partners.values() for i, said in ps if i and not said})
+    infection = infection_institutions(session, named, (as_of.date() if as_of else dt.date.today()))
     out = []
     for r in rows:
         year, covered, partner = filed.get(r.facility_id, (None, 0, None))
         agreed, n_agreed, contacted, n_contacted = decided.get(r.facility_id, (0, 0, 0, 0))
+        has_infection = any(said or i in infection for i, said in partners.get(r.facility_id, ()))
         out.append(
-            FacilityState(r, year, covered, partner, agreed, n_agreed, contacted, n_contacted)
+            FacilityState(
+                r,
+                year,
+                covered,
+                partner,
+                agreed,
+                n_agreed,
+                contacted,
+                n_contacted,
+                has_infection,
+            )
         )
     return out
 
@@ -281,6 +317,43 @@ def capacity_use(
     return used
 
 
+def _filed_infection(session: Session, institution_ids: Sequence[str] | None) -> set[str]:
+    """Institutions that a current filing (the latest of some facility) names as 第二種協定."""
+    if institution_ids is not None and not institution_ids:
+        return set()
+    latest, is_latest = _latest_year(None)
+    q = (
+        select(FilingPartnerRow.institution_id)
+        .join(FilingRow, FilingRow.id == FilingPartnerRow.filing_id)
+        .join(latest, is_latest)
+        .where(
+            FilingPartnerRow.infection_agreement.is_(True),
+            FilingPartnerRow.institution_id.is_not(None),
+        )
+        .distinct()
+    )
+    if institution_ids is not None and len(institution_ids) <= _IN_LIMIT:
+        q = q.where(FilingPartnerRow.institution_id.in_(list(institution_ids)))
+    return {str(i) for i in session.scalars(q)}
+
+
+def infection_institutions(
+    session: Session, institution_ids: Sequence[str] | None, on: dt.date
+) -> set[str]:
+    """Which of ``institution_ids`` (all when ``None``) are 第二種協定指定医療機関 on ``on``: a
+    current filing names them as one, or their declaration in force on ``on`` says so."""
+    found = _filed_infection(session, institution_ids)
+    ids = None if institution_ids is None else list(institution_ids)
+    if ids is None or len(ids) <= _IN_LIMIT:
+        decls = current_declarations(session, ids, on)
+    else:
+        decls = current_declarations(session, None, on)
+    found |= {i for i, d in decls.items() if d.infection_agreement}
+    if ids is not None:
+        found &= set(ids)
+    return found
+
+
 @dataclass(frozen=True)
 class InstitutionState:
     """An institution now: what it offers and how much of its declared capacity is used."""
@@ -290,10 +363,16 @@ class InstitutionState:
     declared: int | None  # None: not declared (unlimited); 0 when unwilling
     used: int  # agreed (from the declaration's start) + contacted
     willing: bool
+    infection_agreement: bool = False  # 第二種協定指定医療機関 (``infection_institutions``)
 
     @property
     def remaining(self) -> int | None:
         return None if self.declared is None else max(0, self.declared - self.used)
+
+    def planning_extra(self) -> dict[str, str]:
+        """The registry's extra plus the 第二種協定 flag the core reads (``matcher.infection``)."""
+        r = self.row
+        return flagged(r.extra, INSTITUTION_KEY) if self.infection_agreement else dict(r.extra)
 
 
 def institution_states(
@@ -303,8 +382,11 @@ def institution_states(
     as_of: dt.datetime | None = None,
 ) -> dict[str, InstitutionState]:
     """Each institution's offers and capacity on ``on`` (proposal statuses as at ``as_of``)."""
-    decls = current_declarations(session, [r.institution_id for r in rows], on) if rows else {}
+    ids = [r.institution_id for r in rows]
+    decls = current_declarations(session, ids, on) if rows else {}
     used = capacity_use(session, decls, as_of)
+    infection = _filed_infection(session, ids if len(ids) <= _IN_LIMIT else None)
+    infection |= {i for i, d in decls.items() if d.infection_agreement}
     out = {}
     for r in rows:
         d = decls.get(r.institution_id)
@@ -316,5 +398,6 @@ def institution_states(
             declared,
             used.get(r.institution_id, 0),
             True if d is None else bool(d.willing),
+            r.institution_id in infection,
         )
     return out

@@ -203,7 +203,7 @@ def load_state(
                     r.municipality_code,
                     r.address,
                     r.geocode,
-                    dict(r.extra),
+                    ist.planning_extra(),  # registry extra + 第二種協定 flag
                 )
             )
     declined = frozenset(
