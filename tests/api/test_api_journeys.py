@@ -77,6 +77,11 @@ def server(tmp_path):
     app.state.store.dispose()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fresh_summary():
+    (ARTIFACTS / "axe-summary.txt").unlink(missing_ok=True)
+
+
 @pytest.fixture()
 def browser():
     from playwright.sync_api import sync_playwright
@@ -171,10 +176,16 @@ def test_coordinator_journey(server, browser, tmp_path):
     assert "院長に電話、来週回答" in page.inner_text("#history")
     j.check("proposal-history")
 
-    # agree from the proposal's page
-    page.locator("details.action summary", has_text="合意した").click()
-    page.locator("button.act-agreed").click()
+    # agree from the proposal's page, with the keyboard only
+    page.locator("details.action summary", has_text="合意した").focus()
+    page.keyboard.press("Enter")  # opens the confirmation
+    page.keyboard.press("Tab")  # the note
+    page.keyboard.type("文書で合意")
+    page.keyboard.press("Tab")  # the confirm button
+    assert page.evaluate("document.activeElement.className") == "act-agreed"
+    page.keyboard.press("Enter")
     page.wait_for_selector('#proposal-status[data-status="agreed"]')
+    assert "文書で合意" in page.inner_text("#history")
     page.click("text=あおばグループホーム")
     page.wait_for_selector("#facility-summary")
     assert page.get_attribute("#facility-status", "data-status") == "all"

@@ -248,3 +248,21 @@ def test_map_fallback_background(client):
     assert [m["name"] for m in data["municipalities"]] == ["高知市"]
     html = client.get("/map").text
     assert 'data-fallback="/api/map/fallback"' in html and "四角" not in html
+
+
+def test_run_progress_page_while_running(tmp_path):
+    app = make_app(tmp_path, run_wait=0.0)
+    with TestClient(app, follow_redirects=False) as c:
+        token = page_login(c, "coord_a")
+        r = c.post("/runs/confirm", data={"area_code": "area-a", "csrf_token": token})
+        assert r.status_code == 303
+        location = r.headers["location"]
+        if location.startswith("/runs/progress/"):
+            page = c.get(location)
+            assert page.status_code in (200, 303)
+            if page.status_code == 200:
+                assert 'data-poll="/api/runs/jobs/' in page.text and "/static/runs.js" in page.text
+        app.state.jobs.join_all()
+        done = c.get(location, follow_redirects=True)
+        assert done.status_code == 200 and "前回との比較" in done.text
+    app.state.store.dispose()
