@@ -37,9 +37,13 @@ def flag(value: object) -> bool:
     return normalize_text(value).strip().lower() in _TRUE
 
 
-def flagged(extra: Mapping[str, str], key: str) -> dict[str, str]:
-    """``extra`` with ``key`` set to ``"true"`` (a copy)."""
-    return {**extra, key: "true"}
+def flagged(extra: Mapping[str, str], key: str, value: bool) -> dict[str, str]:
+    """A copy of ``extra`` whose ``key`` says ``value`` (``"true"``, or absent when False: the
+    caller's truth replaces whatever a file once wrote there)."""
+    out = {k: v for k, v in extra.items() if k != key}
+    if value:
+        out[key] = "true"
+    return out
 
 
 def is_infection_agreement(institution: Institution) -> bool:

@@ -66,6 +66,8 @@ def state_frames(
                 "状況": st.status.label_ja,
                 "不足している要件": format_capabilities_ja(st.missing) if st.missing else "",
                 "打診中": format_capabilities_ja(st.pending) if st.pending else "",
+                "has_infection_partner": str(st.has_infection_partner).lower(),
+                "第二種協定の協力医療機関": "あり" if st.has_infection_partner else "",
             }
         )
     proposals = list_proposals(session, area.code)
@@ -117,6 +119,9 @@ def state_frames(
                 "受入枠": "申告なし(上限なし)"
                 if ist.declared is None
                 else f"{ist.declared}(残り{ist.remaining})",
+                # the simple format's optional column (``matcher.infection``)
+                "infection_agreement": str(ist.infection_agreement).lower(),
+                "第二種協定": "○" if ist.infection_agreement else "",
             }
         )
     return {

@@ -29,6 +29,7 @@ from .state import (
     FacilityState,
     all_facility_states,
     facility_states,
+    infection_institutions,
     institution_states,
     latest_filings,
 )
@@ -102,6 +103,7 @@ def facility_dict(s: FacilityState) -> dict[str, object]:
         "pending": format_capabilities(s.pending),
         "filing_year": s.filing_year,
         "unknown": s.unknown,
+        "has_infection_partner": s.has_infection_partner,
     }
 
 
@@ -127,7 +129,21 @@ def facility_index(cache: ValueCache, store: Store) -> FacilityIndex:
             {st.facility_id: facility_dict(st) for st in states},
         )
 
-    return cache.get(("facility_index",), compute)
+    def patch(old: FacilityIndex, changed: frozenset[str]) -> FacilityIndex:
+        # only these facilities' proposals changed: their states again, the others kept
+        if not changed:
+            return old
+        with store.read() as s:
+            rows = list(
+                s.scalars(select(FacilityRow).where(FacilityRow.facility_id.in_(sorted(changed))))
+            )
+            fresh = {st.facility_id: st for st in facility_states(s, rows)}
+        states = tuple(fresh.get(st.facility_id, st) for st in old.states)
+        dicts = dict(old.dicts)
+        dicts.update({fid: facility_dict(st) for fid, st in fresh.items() if fid in old.by_id})
+        return FacilityIndex(states, {st.facility_id: st for st in states}, dicts)
+
+    return cache.get(("facility_index",), compute, patch)
 
 
 def cached_facility_states(
@@ -181,13 +197,18 @@ def facility_detail(session: Session, facility_id: str) -> dict[str, object]:
         raise _not_found(facility_id)
     state = facility_states(session, [row])[0]
     filing = latest_filings(session, [facility_id]).get(facility_id)
+    filed = list(filing.partners if filing else [])
+    infection = infection_institutions(
+        session, sorted({p.institution_id for p in filed if p.institution_id}), dt.date.today()
+    )
     partners = [
         {
             "partner_name": p.partner_name,
             "institution_id": p.institution_id,
             "covers": format_capabilities(p.covers),
+            "infection_agreement": bool(p.infection_agreement) or p.institution_id in infection,
         }
-        for p in (filing.partners if filing else [])
+        for p in filed
     ]
     candidates = facility_candidates(session, state)
     return {

@@ -34,6 +34,7 @@ def institution_dict(st: InstitutionState) -> dict[str, object]:
         "declared_capacity": st.declared,
         "used_capacity": st.used,
         "remaining_capacity": st.remaining,
+        "infection_agreement": st.infection_agreement,
     }
 
 

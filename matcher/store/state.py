@@ -117,7 +117,7 @@ class FacilityState:
             r.municipality_code,
             r.address,
             GeocodePrecision(r.geocode),
-            flagged(r.extra, FACILITY_KEY) if self.has_infection_partner else dict(r.extra),
+            flagged(r.extra, FACILITY_KEY, self.has_infection_partner),
         )
 
 
@@ -372,7 +372,7 @@ class InstitutionState:
     def planning_extra(self) -> dict[str, str]:
         """The registry's extra plus the 第二種協定 flag the core reads (``matcher.infection``)."""
         r = self.row
-        return flagged(r.extra, INSTITUTION_KEY) if self.infection_agreement else dict(r.extra)
+        return flagged(r.extra, INSTITUTION_KEY, self.infection_agreement)
 
 
 def institution_states(
@@ -400,4 +400,47 @@ def institution_states(
             True if d is None else bool(d.willing),
             r.institution_id in infection,
         )
+    return out
+
+
+# --- filing years ------------------------------------------------------------------------------
+
+
+def filed_statuses(session: Session, rows: Sequence[FacilityRow]) -> dict[str, dict[int, Status]]:
+    """facility id → {年度: status as filed that year}: each filing on its own (its ``covered``
+    ∪ its partners' covers, a partner when it names one), proposals not counted — the seed
+    table's ①②③ by filing year. A year a facility did not file is ④ (``unknown``) for the
+    caller; the current status is ``FacilityState.status``."""
+    if not rows:
+        return {}
+    ids: list[str] | None = [r.facility_id for r in rows]
+    if len(ids) > _IN_LIMIT:  # type: ignore[arg-type]
+        ids = None
+    q = select(
+        FilingRow.id,
+        FilingRow.facility_id,
+        FilingRow.filing_year,
+        FilingRow.has_partner,
+        FilingRow.covered,
+    )
+    pq = select(FilingPartnerRow.filing_id, FilingPartnerRow.covers).join(
+        FilingRow, FilingRow.id == FilingPartnerRow.filing_id
+    )
+    if ids is not None:
+        q = q.where(FilingRow.facility_id.in_(ids))
+        pq = pq.where(FilingRow.facility_id.in_(ids))
+    filings = {
+        fid: (str(fac), int(year), bool(has), int(covered))
+        for fid, fac, year, has, covered in session.execute(q)
+    }
+    named: dict[int, int] = {}
+    for filing_id, covers in session.execute(pq):
+        named[filing_id] = named.get(filing_id, 0) | int(covers)
+    required = {r.facility_id: FACILITY_KINDS[r.kind].required for r in rows}
+    out: dict[str, dict[int, Status]] = {r.facility_id: {} for r in rows}
+    for filing_id, (fac, year, has, covered) in filings.items():
+        if fac not in required:
+            continue
+        partner = has or filing_id in named
+        out[fac][year] = status_of(required[fac], covered | named.get(filing_id, 0), partner)
     return out
