@@ -16,12 +16,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from matcher._errors import InputError
 from matcher.model import FACILITY_KINDS
 from matcher.store.areas import get_visible_area, visible_areas
-from matcher.store.dashboard import STATUS_COLUMNS, days_left, latest_runs, status_counts
+from matcher.store.dashboard import (
+    INFECTION_COLUMN,
+    STATUS_COLUMNS,
+    days_left,
+    infection_counts,
+    latest_runs,
+    status_counts,
+)
 from matcher.store.db import Store
 from matcher.store.errors import ConflictError, TransitionError
 from matcher.store.facilities import facility_dict, scoped_states
 from matcher.store.institutions import get_institution
 from matcher.store.manual import LimitExceeded
+from matcher.store.progress import progress_by_year
 from matcher.store.proposals import scoped_proposals
 from matcher.vocab import Mode, ProposalStatus
 
@@ -146,7 +154,10 @@ def dashboard(
     with store.read() as s:
         scope = scope_of(sess.user)
         areas = visible_areas(s, scope)
-        counts = status_counts(scoped_states(s, scope))
+        states = scoped_states(s, scope)
+        counts = status_counts(states)
+        infection = infection_counts(states)
+        progress = progress_by_year(s, scope)
         props = scoped_proposals(s, scope)
         runs = latest_runs(s, areas)
         area_by_id = {a.id: a for a in areas}
@@ -162,6 +173,9 @@ def dashboard(
         runs=runs,
         area_by_id=area_by_id,
         columns=STATUS_COLUMNS,
+        infection=infection,
+        infection_label=INFECTION_COLUMN[1],
+        progress=progress,
     )
 
 

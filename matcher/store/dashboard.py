@@ -28,6 +28,8 @@ STATUS_COLUMNS = (
     (Status.NO_PARTNER.value, "協力医療機関なし"),
     (Status.UNKNOWN.value, "④集計していない(届出なし)"),
 )
+# Beside the ①②③④ columns (not a status: a facility of any status may have one).
+INFECTION_COLUMN = ("infection_partner", "第二種協定指定医療機関を協力医療機関に含む")
 
 
 def days_left(today: dt.date | None = None) -> int:
@@ -44,11 +46,23 @@ def status_counts(states: Iterable[FacilityState]) -> dict[str, dict[str, int]]:
     return table
 
 
+def infection_counts(states: Iterable[FacilityState]) -> dict[str, int]:
+    """Facilities with a 第二種協定指定医療機関 among their partners, per kind (plus ``total``)."""
+    out = dict.fromkeys(FACILITY_KINDS, 0)
+    for s in states:
+        out[s.row.kind] += s.has_infection_partner
+    out["total"] = sum(out.values())
+    return out
+
+
 def status_table(session: Session, scope: CodeSet, areas: list[AreaRow]) -> list[dict[str, object]]:
     """The seed table's form: one row per (area, kind) with ①②③④ counts and shares."""
     rows = []
+    key = INFECTION_COLUMN[0]
     for area in areas:
-        counts = status_counts(scoped_states(session, scope, area))
+        states = scoped_states(session, scope, area)
+        counts = status_counts(states)
+        infection = infection_counts(states)
         for kind, c in counts.items():
             total = sum(c.values())
             rows.append(
@@ -63,6 +77,8 @@ def status_table(session: Session, scope: CodeSet, areas: list[AreaRow]) -> list
                         f"share_{s}": (round(100 * c[s] / total, 1) if total else 0.0)
                         for s, _ in STATUS_COLUMNS
                     },
+                    key: infection[kind],
+                    f"share_{key}": (round(100 * infection[kind] / total, 1) if total else 0.0),
                 }
             )
     return rows
