@@ -9,6 +9,11 @@ days left depend on it), and is served only while they are unchanged. A status c
 invalidates the proposal and facility views but not the users, sessions or areas, and no write
 path has to remember to clear anything.
 
+Finer still, for proposal changes: a trigger logs the facility and the institution each proposal
+change touches (``store_change_log``, revision 0006). A facility's page stays cached while
+neither the facility nor an institution it shows changed; the facility index (every facility's
+state) is patched for the facilities that changed instead of being recomputed (``patch``).
+
 Reading the counters: on a SQLite file, ``PRAGMA data_version`` of a connection of our own
 (it moves when anyone else commits) tells whether to read ``store_changes`` again at all; on
 PostgreSQL one primary-key read of ``store_changes`` per lookup. In-memory SQLite: no cache.
@@ -28,6 +33,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import FastAPI, Request
@@ -51,6 +57,11 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "proposals": ("registry", "proposals"),
     "workspace_institutions": ("registry", "proposals"),
 }
+# Keys whose proposal dependency is followed through the change log (revision 0006) instead of
+# the ``proposals`` counter: a facility's page depends on its own proposals and on the
+# institutions it names (their capacity), the facility index is patched facility by facility.
+LOGGED = frozenset({"facility_detail", "facility_detail_json", "facility_index"})
+_LOG_BEHIND = 15_000  # further behind than this, the pruned log may have lost rows
 _only_cached: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "kyoryoku_only_cached", default=False
 )
@@ -65,8 +76,30 @@ def topics_of(key: Hashable) -> tuple[str, ...]:
     return TOPICS.get(head, ALL_TOPICS) if isinstance(head, str) else ALL_TOPICS
 
 
+def _institutions_in(value: object, out: set[str]) -> set[str]:
+    """Every ``institution_id`` anywhere in a value made of dicts and lists."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "institution_id" and isinstance(v, str):
+                out.add(v)
+            else:
+                _institutions_in(v, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _institutions_in(v, out)
+    return out
+
+
+@dataclass(frozen=True)
+class _Entry:
+    tag: Tag  # the counters of the key's topics (without ``proposals`` when logged) and the date
+    seq: int  # the change-log position the value was computed at
+    deps: frozenset[str] | None  # logged keys: the log keys it depends on (None: any change)
+    value: Any
+
+
 class ReadCache:
-    """Values keyed by any hashable key, valid while the counters of their topics are unchanged."""
+    """Values keyed by any hashable key, valid while what they depend on is unchanged."""
 
     def __init__(self, engine: Engine) -> None:
         self._conn: sqlite3.Connection | None = None
@@ -92,34 +125,73 @@ class ReadCache:
         self._lock = threading.Lock()
         self._data_version: int | None = None
         self._versions: dict[str, int] = {}
-        self._values: dict[Hashable, tuple[Tag, Any]] = {}
+        self._has_log = True
+        self._seq = -1  # last change-log id read (-1: not read yet)
+        self._floor = 0  # values computed before this log position cannot be checked
+        self._key_seq: dict[str, int] = {}  # log key → last id that touched it
+        self._values: dict[Hashable, _Entry] = {}
         self._computing: dict[Hashable, threading.Lock] = {}
 
     @property
     def enabled(self) -> bool:
         return self._conn is not None or self._pg is not None
 
-    def versions(self) -> dict[str, int] | None:
-        """The topics' change counters now (``None``: caching unavailable)."""
-        with self._lock:
-            if self._conn is not None:
-                (dv,) = self._conn.execute("PRAGMA data_version").fetchone()
-                if dv != self._data_version or not self._versions:
-                    self._versions = self._read(self._conn.execute)
-                    self._data_version = dv
-                return self._versions
-            if self._pg is not None:
-                try:
-                    cur = self._pg.cursor()
-                    try:
-                        self._versions = self._read(cur.execute, cur)
-                    finally:
-                        cur.close()
-                except Exception:  # connection lost (server restart): reconnect next time
-                    self._reconnect()
-                    return None
-                return self._versions
-        return None
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        if self._conn is not None:
+            return self._conn.execute(sql, args).fetchall()
+        cur = self._pg.cursor()
+        try:
+            cur.execute(sql.replace("?", "%s"), args)
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def _refresh(self) -> bool:
+        """Read the counters (and the log, when proposals changed); False: caching unavailable.
+        Called with ``_lock`` held."""
+        if self._conn is not None:
+            (dv,) = self._conn.execute("PRAGMA data_version").fetchone()
+            if dv == self._data_version and (self._seq >= 0 or not self._has_log):
+                return True
+            self._data_version = dv
+        elif self._pg is None:
+            return False
+        try:
+            before = self._versions.get("proposals")
+            try:
+                rows = self._query("SELECT topic, version FROM store_changes")
+            except Exception:  # an older schema: every change is one topic
+                self._versions, self._has_log = {}, False
+                return True
+            self._versions = {str(t): int(v) for t, v in rows}
+            if self._has_log and (self._seq < 0 or self._versions.get("proposals") != before):
+                self._read_log()
+        except Exception:
+            if self._pg is not None:  # connection lost (server restart): reconnect next time
+                self._reconnect()
+                return False
+            raise
+        return True
+
+    def _read_log(self) -> None:
+        try:
+            if self._seq < 0:
+                (top,) = self._query("SELECT coalesce(max(id), 0) FROM store_change_log")[0]
+                self._seq = self._floor = int(top)
+                return
+            rows = self._query(
+                "SELECT id, key FROM store_change_log WHERE id > ? ORDER BY id", (self._seq,)
+            )
+        except Exception:  # no log table (older schema): logged keys follow the counter
+            self._has_log = False
+            return
+        if not rows:
+            return
+        if rows[-1][0] - self._seq > _LOG_BEHIND:
+            self._floor, self._key_seq = int(rows[-1][0]), {}
+        for i, k in rows:
+            self._key_seq[str(k)] = int(i)
+        self._seq = int(rows[-1][0])
 
     def _reconnect(self) -> None:
         try:
@@ -129,52 +201,85 @@ class ReadCache:
         except Exception:  # still down: this lookup computes without the cache
             pass
 
-    @staticmethod
-    def _read(execute, cursor=None) -> dict[str, int]:
-        try:
-            result = execute("SELECT topic, version FROM store_changes")
-        except Exception:  # an older schema without counters: every change is one topic
-            return {}
-        rows = (cursor or result).fetchall()
-        return {str(t): int(v) for t, v in rows}
-
-    def tag(self, key: Hashable) -> Tag | None:
-        """What ``key``'s value is valid for now: its topics' counters and today's date."""
-        versions = self.versions()
-        if versions is None:
-            return None
-        if not versions and self._conn is not None:
+    def _tag(self, key: Hashable, logged: bool) -> Tag:
+        if not self._versions and self._conn is not None:
             return (self._data_version, dt.date.today())  # no counters: any commit invalidates
-        return (*(versions.get(t, 0) for t in topics_of(key)), dt.date.today())
+        topics = [t for t in topics_of(key) if not (logged and t == "proposals")]
+        return (*(self._versions.get(t, 0) for t in topics), dt.date.today())
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def _fresh(self, entry: _Entry, logged: bool) -> bool:
+        if not logged or entry.seq == self._seq:
+            return True
+        if entry.seq < self._floor or entry.deps is None:
+            return False
+        return all(self._key_seq.get(k, -1) <= entry.seq for k in entry.deps)
+
+    def _changed_facilities(self, since: int) -> frozenset[str]:
+        return frozenset(
+            k[9:] for k, i in self._key_seq.items() if i > since and k.startswith("facility:")
+        )
+
+    def _deps(self, key: Hashable, value: object) -> frozenset[str] | None:
+        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str)):
+            return None
+        head, fid = key
+        if head == "facility_detail":
+            return frozenset(
+                {f"facility:{fid}", *(f"institution:{i}" for i in _institutions_in(value, set()))}
+            )
+        if head == "facility_detail_json":
+            detail = self._values.get(("facility_detail", fid))
+            return None if detail is None else detail.deps
+        return None
+
+    def get(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        patch: Callable[[T, frozenset[str]], T] | None = None,
+    ) -> T:
         """The value of ``key``: cached, or computed now (once, however many threads ask).
 
-        ``compute`` must read the store itself (it runs after the tag is taken, so its snapshot
-        is at least as new as the tag says).
+        ``compute`` must read the store itself (it runs after the counters are read, so its
+        snapshot is at least as new as they say). ``patch(old, facility_ids)``, when given,
+        brings a value up to date after proposal changes of those facilities only (used
+        instead of ``compute`` when nothing else changed).
         """
-        tag = self.tag(key)
-        if tag is None:
-            if _only_cached.get():
-                raise CacheMiss(key)
-            return compute()
-        hit = self._values.get(key)
-        if hit is not None and hit[0] == tag:
-            return hit[1]
+        with self._lock:
+            if not self._refresh():
+                if _only_cached.get():
+                    raise CacheMiss(key)
+                return compute()
+            head = key[0] if isinstance(key, tuple) and key else key
+            logged = self._has_log and head in LOGGED
+            tag, seq = self._tag(key, logged), self._seq
+            entry = self._values.get(key)
+            if entry is not None and entry.tag == tag and self._fresh(entry, logged):
+                return entry.value
         if _only_cached.get():
             raise CacheMiss(key)
         with self._lock:
             gate = self._computing.setdefault(key, threading.Lock())
         with gate:
-            hit = self._values.get(key)
-            if hit is not None and hit[0] == tag:
-                return hit[1]
+            with self._lock:
+                entry = self._values.get(key)
+                if entry is not None and entry.tag == tag and self._fresh(entry, logged):
+                    return entry.value
+                patchable = (
+                    logged
+                    and patch is not None
+                    and entry is not None
+                    and entry.tag == tag
+                    and entry.seq >= self._floor
+                )
+                changed = self._changed_facilities(entry.seq) if patchable else frozenset()
             try:
-                value = compute()
+                value = patch(entry.value, changed) if patchable else compute()  # type: ignore[misc,union-attr]
+                deps = self._deps(key, value) if logged else None
                 with self._lock:
                     if len(self._values) >= MAX_ENTRIES:
                         self._values = {}
-                    self._values[key] = (tag, value)
+                    self._values[key] = _Entry(tag, seq, deps, value)
             finally:
                 with self._lock:
                     self._computing.pop(key, None)

@@ -14,16 +14,28 @@ T = TypeVar("T")
 
 class ValueCache(Protocol):
     """``get(key, compute)``: the value of ``key``, computed by ``compute()`` when not cached.
+    ``patch(old, facility_ids)``, if given, may bring a cached value up to date instead when only
+    those facilities' proposals changed (a cache may ignore it).
 
     Values are shared between callers: they must not be mutated.
     """
 
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T: ...
+    def get(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        patch: Callable[[T, frozenset[str]], T] | None = None,
+    ) -> T: ...
 
 
 class _NoCache:
-    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
-        del key
+    def get(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        patch: Callable[[T, frozenset[str]], T] | None = None,
+    ) -> T:
+        del key, patch
         return compute()
 
 

@@ -405,3 +405,14 @@ class StoreChangeRow(Base):
 
     topic: Mapped[str] = mapped_column(String(32), primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StoreChangeLogRow(Base):
+    """The facility and institution each proposal change touched, in commit order (revision
+    0006; written by a trigger, read by the web's read caches, pruned to its last rows)."""
+
+    __tablename__ = "store_change_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(80))

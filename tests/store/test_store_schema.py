@@ -25,7 +25,7 @@ def test_migrations_ship_inside_the_package():
     assert list((MIGRATIONS / "versions").glob("0003_*.py"))
     assert list((MIGRATIONS / "versions").glob("0004_*.py"))
     assert list((MIGRATIONS / "versions").glob("0005_*.py"))
-    assert head_revision() == "0005_infection"
+    assert head_revision() == "0006_change_log"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):
