@@ -98,7 +98,10 @@ def _row(
 ) -> None:
     row = int(rec["__row__"])
     original = {k: str(v) for k, v in rec.items() if k != "__row__"}
-    get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+
+    def get(key: str) -> str:
+        return normalize_text(rec.get(found.get(key, ""), ""))
+
     problems: list[str] = []
     willing = False
     try:

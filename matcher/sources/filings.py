@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from .._errors import RowIssue
 from ..model import (
@@ -151,6 +152,19 @@ class FiledPartner:
     infection_agreement: bool | None = None
 
 
+class _Grouped(TypedDict):
+    """The filing rows of one facility gathered while reading (→ ``FacilityFiling``)."""
+
+    facility_id: str
+    name: str
+    kind: str
+    partners: list[FiledPartner]
+    file: str
+    rows: list[int]
+    confirmed_on: str
+    plan: str
+
+
 @dataclass(frozen=True)
 class FacilityFiling:
     """Everything one facility filed: partners, covered mask and whether it has any partner."""
@@ -211,7 +225,7 @@ def import_filings(
         paths = [paths]
     registry = _Registry(institutions) if institutions is not None else None
     out: ImportResult[FacilityFiling] = ImportResult()
-    grouped: dict[str, dict] = {}
+    grouped: dict[str, _Grouped] = {}
     for p in paths:
         for where, found, records, missing in header_tables(
             Path(p), COLUMNS, ("facility_id", "partner_name"), REQUIRED
@@ -245,12 +259,15 @@ def _row(
     found: Mapping[str, str],
     where: str,
     registry: _Registry | None,
-    grouped: dict[str, dict],
+    grouped: dict[str, _Grouped],
     out: ImportResult[FacilityFiling],
 ) -> None:
     row = int(rec["__row__"])
     original = {k: str(v) for k, v in rec.items() if k != "__row__"}
-    get = lambda key: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+
+    def get(key: str) -> str:
+        return normalize_text(rec.get(found.get(key, ""), ""))
+
     problems: list[str] = []
     facility_id = clean_facility_id(get("facility_id"))
     if not facility_id:

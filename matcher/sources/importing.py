@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .._errors import InputError, RowIssue
 from ..model import Facility
@@ -51,8 +51,8 @@ class ImportOutcome:
     source: str
     out: Path
     rejects: Path | None
-    read: ImportResult
-    joined: ImportResult | None = None
+    read: ImportResult[Any]  # items: the source's own record type
+    joined: ImportResult[Any] | None = None
     issues: tuple[InputIssue, ...] = ()
     issues_path: Path | None = None
 
@@ -127,7 +127,7 @@ def merge_listed_facilities(registry: Sequence[Facility], listed: Path) -> Impor
     return out
 
 
-def _refuse_broken_tables(read: ImportResult) -> None:
+def _refuse_broken_tables(read: ImportResult[Any]) -> None:
     """A table without its required columns (or with a header but no rows) stops the import."""
     broken = read.tables_rejected
     if broken:
@@ -166,35 +166,36 @@ def import_files(
             )
         )
     out = Path(out)
-    joined: ImportResult | None = None
+    read: ImportResult[Any]  # the item type depends on the source
+    joined: ImportResult[Any] | None = None
     if source == "kaigo":
-        read = kaigo_registry.import_kaigo(files)
-        items = read.items
+        read_kaigo = read = kaigo_registry.import_kaigo(files)
+        items = read_kaigo.items
         if facilities is not None:
-            joined = merge_listed_facilities(read.items, Path(facilities))
-            items = joined.items
+            joined_kaigo = joined = merge_listed_facilities(read_kaigo.items, Path(facilities))
+            items = joined_kaigo.items
         write_facilities(items, out)
     elif source == "navii":
-        read = navii.import_navii(files)
-        write_institutions(read.items, out)
+        read_navii = read = navii.import_navii(files)
+        write_institutions(read_navii.items, out)
     elif source == "kouseikyoku":
         base = load_institutions(_need(institutions, "--institutions", source)).items
-        read = kouseikyoku.import_kouseikyoku(files)
-        joined = kouseikyoku.apply_flags(base, read.items)
-        write_institutions(joined.items, out)
+        read_flags = read = kouseikyoku.import_kouseikyoku(files)
+        joined_flags = joined = kouseikyoku.apply_flags(base, read_flags.items)
+        write_institutions(joined_flags.items, out)
     elif source == "declarations":
         base = load_institutions(_need(institutions, "--institutions", source)).items
-        read = declarations.import_declarations(files)
-        _refuse_broken_tables(read)
-        joined = declarations.apply_declarations(base, read.items)
-        write_institutions(joined.items, out)
+        read_declared = read = declarations.import_declarations(files)
+        _refuse_broken_tables(read_declared)
+        joined_declared = joined = declarations.apply_declarations(base, read_declared.items)
+        write_institutions(joined_declared.items, out)
     else:
         base_f = load_facilities(_need(facilities, "--facilities", source)).items
         registry = load_institutions(institutions).items if institutions is not None else None
-        read = filings.import_filings(files, registry)
-        _refuse_broken_tables(read)
-        joined = filings.apply_filings(base_f, read.items)
-        write_facilities(joined.items, out)
+        read_filings = read = filings.import_filings(files, registry)
+        _refuse_broken_tables(read_filings)
+        joined_filings = joined = filings.apply_filings(base_f, read_filings.items)
+        write_facilities(joined_filings.items, out)
     rejected = read.rejected + (joined.rejected if joined is not None else [])
     rejects = (
         write_rejects(rejected, out.with_name(out.stem + ".rejects.csv")) if rejected else None

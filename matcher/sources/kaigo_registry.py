@@ -183,7 +183,10 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
     for rec in t.records:
         row = int(rec["__row__"])
         original = {k: v for k, v in rec.items() if k != "__row__"}
-        get = lambda key, rec=rec: normalize_text(rec.get(found.get(key, ""), ""))  # noqa: E731
+
+        def get(key: str, rec: dict[str, str] = rec) -> str:
+            return normalize_text(rec.get(found.get(key, ""), ""))
+
         cell = get("service")
         service = service_code_of(cell, source_name)
         name = get("name")

@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from .._errors import InputError, RowIssue
 from ..geocode import municipality_in_address
@@ -88,6 +89,17 @@ def flags_of(standard: str, symbol: str) -> set[str]:
     return found
 
 
+class _Merged(TypedDict):
+    """The 名簿 rows of one institution gathered while reading (→ ``FlaggedInstitution``)."""
+
+    name: str
+    address: str
+    flags: set[str]
+    code: str
+    file: str
+    rows: list[int]
+
+
 @dataclass(frozen=True)
 class FlaggedInstitution:
     """One institution of the 名簿 with every relevant flag it holds."""
@@ -131,7 +143,7 @@ def import_kouseikyoku(
     if isinstance(paths, (str, Path)):
         paths = [paths]
     out: ImportResult[FlaggedInstitution] = ImportResult()
-    merged: dict[tuple[str, ...], dict] = {}
+    merged: dict[tuple[str, ...], _Merged] = {}
     for p in paths:
         path = Path(p)
         sheets, skipped = read_sheets(path)
@@ -164,9 +176,10 @@ def import_kouseikyoku(
             other = 0
             for rec in out.table_rows(where, records, missing):
                 row = int(rec["__row__"])
-                get = lambda key, rec=rec, found=found: normalize_text(  # noqa: E731
-                    rec.get(found.get(key, ""), "")
-                )
+
+                def get(key: str, rec: dict[str, str] = rec, found: dict[str, str] = found) -> str:
+                    return normalize_text(rec.get(found.get(key, ""), ""))
+
                 flags = flags_of(get("standard"), get("symbol"))
                 if not flags:
                     other += 1

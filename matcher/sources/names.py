@@ -7,7 +7,8 @@ import unicodedata
 
 from ..reference import prefectures
 
-# 旧字体/異体字 → 新字体 that registries spell either way (the 厚生局 lists keep the registered form).
+# 旧字体/異体字 → 新字体 that registries spell either way
+# (the 厚生局 lists keep the registered form).
 KYUJITAI = str.maketrans(
     {
         "澤": "沢",

@@ -39,6 +39,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -56,11 +57,15 @@ from ..model import (
     normalize_text,
 )
 from ..reference import Municipality
+from ..vocab import GeocodePrecision
 from .filings import TEMPLATE_HEADERS, write_filing_template
 from .importing import ImportOutcome, import_files
 from .kaigo_registry import SERVICE_LABELS_JA
 from .simple_csv import write_facilities
 from .textfile import write_csv
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 SAMPLE_DAY = dt.date(2025, 6, 1)
 FILING_DAY = dt.date(2025, 6, 30)
@@ -201,8 +206,11 @@ def _municipality(code: str) -> Municipality:
     return m
 
 
-def _at_municipality(item, m: Municipality):
-    return dataclasses.replace(item, lat=m.lat, lon=m.lon, geocode="municipality")
+_Located = TypeVar("_Located", Facility, Institution)
+
+
+def _at_municipality(item: _Located, m: Municipality) -> _Located:
+    return dataclasses.replace(item, lat=m.lat, lon=m.lon, geocode=GeocodePrecision.MUNICIPALITY)
 
 
 def expected_canonical(instance: Instance) -> Instance:
@@ -238,7 +246,7 @@ def _write_rows(
     return path
 
 
-def _save_workbook(wb, path: Path) -> Path:
+def _save_workbook(wb: Workbook, path: Path) -> Path:
     """Save a workbook with fixed timestamps (document properties and ZIP entries)."""
     wb.properties.created = wb.properties.modified = _STAMP
     stamp = _STAMP.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
@@ -500,7 +508,10 @@ def _kouseikyoku_file(instance: Instance, out: Path) -> Path:
 
 
 def _declarations_file(instance: Instance, out: Path) -> Path:
-    mark = lambda on: "○" if on else "×"  # noqa: E731
+
+    def mark(on: int) -> str:
+        return "○" if on else "×"
+
     rows = []
     for k, i in enumerate(instance.institutions):
         if i.capacity is None:
@@ -529,7 +540,7 @@ def _partners(
     order = np.argsort(km, kind="stable")
 
     def nearest(need: int) -> Institution:
-        return next(insts[j] for j in order if insts[j].offers & need == need)
+        return next(insts[int(j)] for j in order if insts[j].offers & need == need)
 
     c = f.covered
     if c == 0:

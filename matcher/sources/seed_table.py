@@ -26,7 +26,7 @@ from ..reference import prefectures
 from .textfile import write_csv
 
 SHARES = ("share_all", "share_partial", "share_none", "share_not_tabulated")  # ① ② ③ ④
-SHARE_LABELS_JA = dict(zip(SHARES, ("①", "②", "③", "④")))
+SHARE_LABELS_JA = dict(zip(SHARES, ("①", "②", "③", "④"), strict=True))
 _GROUP = re.compile(r"([A-Z])\s*[.．]\s*([^\t]+)")
 _PREF = re.compile(r"^(北海道|.{2,3}[都府県])$")
 
@@ -122,7 +122,7 @@ def parse_status_table(text: str, name: str = "別紙1") -> StatusTable:
                     "group": g.letter,
                     "kind_label": g.label,
                     "kind": g.kind,
-                    **dict(zip(SHARES, part)),
+                    **dict(zip(SHARES, part, strict=True)),  # 4 values each (len(values) == width)
                 }
             )
     frame = pd.DataFrame(records, columns=["prefecture", "group", "kind_label", "kind", *SHARES])

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -103,16 +104,26 @@ def _canonical(
     return records, columns, notes, first_row or 2
 
 
+T = TypeVar("T")
+
+
+def _pop_row(rec: dict[str, object]) -> int:
+    """Take the source row number ``_canonical`` stored in ``__row__`` off a record."""
+    row = rec.pop("__row__")
+    assert isinstance(row, int)  # always set as an int by _canonical
+    return row
+
+
 def _load(
     path: str | Path,
     spec: dict[str, tuple[str, ...]],
     id_column: str,
-    validator: Callable[..., Validated],
+    validator: Callable[..., Validated[T]],
     strict: bool,
-) -> Validated:
+) -> Validated[T]:
     path = Path(path)
     records, columns, notes, _ = _canonical(path, spec, id_column)
-    rows = [int(rec.pop("__row__")) for rec in records]
+    rows = [_pop_row(rec) for rec in records]
     result = validator(records, path.name, columns, 2, rows)
     result.issues = notes + result.issues
     if strict and result.errors:
@@ -198,7 +209,7 @@ def institutions_frame(institutions: Iterable[Institution]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_columns(cols, rows))
 
 
-def _columns(base: list[str], rows: list[dict[str, object]]) -> list[str]:
+def _columns(base: list[str], rows: Iterable[Mapping[str, object]]) -> list[str]:
     extra: list[str] = []
     for r in rows:
         extra.extend(k for k in r if k not in base and k not in extra)
