@@ -65,6 +65,8 @@ class RunIn(BaseModel):
     include_unknown: bool = True
     time_limit: float | None = Field(None, gt=0, le=3600)
     note: str = Field("", max_length=2000)
+    # 第二種協定指定医療機関 preference: the share of their km the solvers do not see (0 = off)
+    prefer_infection_agreement: float = Field(0.0, ge=0, lt=1)
 
 
 class _Out(BaseModel):

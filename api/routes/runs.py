@@ -58,6 +58,7 @@ def params_of(body: RunIn) -> MatchParams:
             road_factor=body.road_factor,
             time_limit=body.time_limit,
             include_unknown=body.include_unknown,
+            prefer_infection_agreement=body.prefer_infection_agreement,
         )
     except ValueError as exc:
         raise InputError(str(exc)) from None

@@ -346,6 +346,7 @@ def _run_form(
     max_new_partners: int = Form(2),
     include_unknown: str = Form(""),
     note: str = Form(""),
+    prefer_infection_agreement: float = Form(0.0),
 ) -> RunIn:
     return RunIn(
         area_code=area_code,
@@ -354,6 +355,7 @@ def _run_form(
         max_new_partners=max_new_partners,
         include_unknown=include_unknown == "1",
         note=note,
+        prefer_infection_agreement=prefer_infection_agreement,
     )
 
 

@@ -17,6 +17,10 @@ T = TypeVar("T")
 
 URL_HELP = "データベース URL (省略時は環境変数 KYORYOKU_DATABASE_URL、なければ ./kyoryoku.db)"
 MAX_KM_DEFAULT = "consult=30,care=16,admit=30"
+PREFER_INFECTION_HELP = (
+    "第二種協定指定医療機関を優先する: その距離をこの割合だけ割り引いて比べる "
+    "(0 以上 1 未満、例 0.5。0 = 優先しない。範囲・報告する距離は実距離のまま)"
+)
 
 err = Console(stderr=True)
 out = Console()

@@ -8,7 +8,15 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..vocab import Mode
-from .common import MAX_KM_DEFAULT, err, load_instance, out, print_summary, run_guarded
+from .common import (
+    MAX_KM_DEFAULT,
+    PREFER_INFECTION_HELP,
+    err,
+    load_instance,
+    out,
+    print_summary,
+    run_guarded,
+)
 
 
 def match_cmd(
@@ -26,6 +34,9 @@ def match_cmd(
     ),
     time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
     skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
+    prefer_infection: float = typer.Option(
+        0.0, "--prefer-infection-agreement", help=PREFER_INFECTION_HELP
+    ),
 ) -> None:
     """施設と医療機関の CSV から協力医療機関の組み合わせを提案します。"""
     from ..match import match
@@ -41,6 +52,7 @@ def match_cmd(
             road_factor=road_factor,
             time_limit=time_limit,
             include_unknown=not skip_unknown,
+            prefer_infection_agreement=prefer_infection,
         )
     )
     instance = run_guarded(load_instance, facilities, institutions)

@@ -14,6 +14,7 @@ import typer
 
 from .common import (
     MAX_KM_DEFAULT,
+    PREFER_INFECTION_HELP,
     URL_HELP,
     err,
     load_instance,
@@ -214,6 +215,9 @@ def run_cmd(
     road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
     time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
     skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
+    prefer_infection: float = typer.Option(
+        0.0, "--prefer-infection-agreement", help=PREFER_INFECTION_HELP
+    ),
     release: list[int] = typer.Option(
         [], "--release", help="打診中の提案を解放する (提案ID、複数可)"
     ),
@@ -239,6 +243,7 @@ def run_cmd(
             road_factor=road_factor,
             time_limit=time_limit,
             include_unknown=not skip_unknown,
+            prefer_infection_agreement=prefer_infection,
         )
     )
     with open_store_checked(url) as store:
