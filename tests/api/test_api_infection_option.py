@@ -1,0 +1,69 @@
+"""The 第二種協定 preference as a run option of the web form and the API: offered, previewed,
+carried through the confirm form and recorded in the run's parameters."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from api_support import PASSWORD, make_app
+from fastapi.testclient import TestClient
+
+
+@pytest.fixture()
+def client(tmp_path):
+    app = make_app(tmp_path)
+    with TestClient(app, follow_redirects=False) as c:
+        yield c
+    app.state.jobs.join_all()
+    app.state.store.dispose()
+
+
+def csrf_of(html: str) -> str:
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)
+
+
+def test_run_form_offers_previews_and_records_the_preference(client) -> None:
+    token = csrf_of(client.get("/login").text)
+    data = {"username": "coord_a", "password": PASSWORD, "next": "/", "csrf_token": token}
+    assert client.post("/login", data=data).status_code == 303
+    form = client.get("/runs/new", params={"area": "area-a"}).text
+    token = csrf_of(form)
+    assert 'name="prefer_infection_agreement"' in form and "第二種協定指定医療機関" in form
+    data = {
+        "area_code": "area-a",
+        "mode": "optimal",
+        "consult_km": "30",
+        "care_km": "16",
+        "admit_km": "30",
+        "max_new_partners": "2",
+        "include_unknown": "1",
+        "prefer_infection_agreement": "0.5",
+        "csrf_token": token,
+    }
+    preview = client.post("/runs/preview", data=data)
+    assert preview.status_code == 200, preview.text[-2000:]
+    shown = re.search(r'<dd id="preview-infection">(.*?)</dd>', preview.text, re.S)
+    assert shown is not None and "50% 割り引いて" in shown.group(1)
+    hidden = 'name="prefer_infection_agreement" value="0.5"'
+    assert hidden in preview.text  # carried to the confirm form
+    assert client.post("/runs/confirm", data=data).status_code == 303
+    client.app.state.jobs.join_all()
+    with client.app.state.store.read() as s:
+        from matcher.store.models import RunRow
+
+        run = s.query(RunRow).one()
+        assert run.params["prefer_infection_agreement"] == 0.5
+
+
+def test_api_refuses_a_discount_of_one(client) -> None:
+    r = client.post("/api/session", json={"username": "coord_a", "password": PASSWORD})
+    headers = {"X-CSRF-Token": r.json()["csrf_token"]}
+    bad = client.post(
+        "/api/runs",
+        json={"area_code": "area-a", "prefer_infection_agreement": 1.0},
+        headers=headers,
+    )
+    assert bad.status_code == 422
