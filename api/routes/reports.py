@@ -79,6 +79,7 @@ def run_reports(
             today=date,
             pdf="bundle" if pdf else "none",
             notes=got.notes,
+            filing_years=got.filing_years,
         )
         path = zip_folder(work / "reports", work / f"run-{run_id}-reports.zip")
     except BaseException:

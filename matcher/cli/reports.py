@@ -102,8 +102,9 @@ def report_cmd(
         )
         raise typer.Exit(2)
     notes: tuple[str, ...] = ()
+    filing_years = None
     if run is not None:
-        instance, result, notes = _stored_run(run, url)
+        instance, result, notes, filing_years = _stored_run(run, url)
         err.print(
             f"計算 {run} を読み込みました: 施設 {len(instance.facilities)} 件、"
             f"医療機関 {len(instance.institutions)} 件、提案 {len(result.proposals)} 件"
@@ -149,7 +150,16 @@ def report_cmd(
             existing = existing_partner_pairs(instance)
             result = run_guarded(match, instance, params, mode, None, progress, existing)
         files = run_guarded(
-            write_reports, instance, result, out_dir, progress, today, pdf, notes, sender
+            write_reports,
+            instance,
+            result,
+            out_dir,
+            progress,
+            today,
+            pdf,
+            notes,
+            sender,
+            filing_years=filing_years,
         )
     print_summary(result)
     out.print(f"帳票を書き出しました: {out_dir.resolve()}")
@@ -164,7 +174,8 @@ def report_cmd(
 
 
 def _stored_run(run_id: int, url: str | None):
-    """Instance, result and notes of stored run ``run_id`` (exit code 2 when it does not exist)."""
+    """Instance, result, notes and the area's progress over 年度 of stored run ``run_id`` (exit
+    code 2 when it does not exist)."""
     from ..store.report_input import run_input
 
     with open_store_checked(url) as store:
@@ -174,7 +185,7 @@ def _stored_run(run_id: int, url: str | None):
                 return run_input(s, run_id)
 
         got = run_guarded(work)
-    return got.instance, got.result, got.notes
+    return got.instance, got.result, got.notes, got.filing_years
 
 
 def register(app: typer.Typer) -> None:

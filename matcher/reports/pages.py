@@ -189,6 +189,7 @@ def facility_context(data: ReportData, f: Facility, anchor: str = "") -> dict[st
                 "covers": capability_marks(p.covers),
                 "km": _km_text(p.distance_km, approx),
                 "existing": existing,
+                "infection": i.institution_id in data.infection_ids,
             }
         )
         points.append(
@@ -262,6 +263,8 @@ def facility_context(data: ReportData, f: Facility, anchor: str = "") -> dict[st
         "mandatory": f.info.duty is Duty.MANDATORY,
         "contact": data.contact(f),
         "unknown": o.unknown,
+        "infection_now": data.infection_now(f.facility_id),
+        "infection_after": data.infection_after(f.facility_id),
         "partners": partners,
         "status_before": status_text(o.status_before),
         "status_before_code": o.status_before.value,
@@ -441,6 +444,8 @@ def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
             maps=maps,
             outside=after_map.outside,
             isolated=isolated,
+            infection=data.infection_rows(),
+            filing_years=data.filing_years if data.has_filing_years else None,
         )
     )
     return html, after_map.outside

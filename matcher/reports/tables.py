@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..geo import haversine_km
+from ..infection import LABEL_JA as INFECTION_JA
+from ..infection import has_infection_partner, infection_ids
 from ..model import (
     CAPABILITIES,
     FACILITY_KINDS,
@@ -27,6 +29,7 @@ from ..model import (
     Status,
     format_capabilities_ja,
 )
+from ..progress import Progress
 from ..reference import municipalities
 from ..result import (
     Alternative,
@@ -103,6 +106,7 @@ class ReportData:
     today: date = field(default_factory=date.today)
     sender: Sender = field(default_factory=Sender)
     baseline: MatchResult | None = None  # the greedy baseline on the same input
+    filing_years: Progress | None = None  # the store's progress over 年度 (``matcher.progress``)
 
     def __post_init__(self) -> None:
         self.facility = {f.facility_id: f for f in self.instance.facilities}
@@ -120,6 +124,73 @@ class ReportData:
         for u in self.result.unmatched:
             self.unmatched_of[u.facility_id].append(u)
         self._muni = {m.code5: m for m in municipalities()}
+
+    # -- 第二種協定指定医療機関 (``matcher.infection``) -------------------------------------------
+    @cached_property
+    def infection_ids(self) -> frozenset[str]:
+        """Institutions that are 第二種協定指定医療機関."""
+        return infection_ids(self.instance.institutions)
+
+    def infection_now(self, facility_id: str) -> bool:
+        """Whether a filed or agreed partner of the facility is one."""
+        return has_infection_partner(self.facility[facility_id], self.infection_ids)
+
+    def infection_after(self, facility_id: str) -> bool:
+        """``infection_now`` or a proposed partner is one."""
+        return self.infection_now(facility_id) or any(
+            p.institution_id in self.infection_ids
+            for p in self.proposals_of_facility.get(facility_id, [])
+        )
+
+    def infection_rows(self) -> list[tuple[str, object]]:
+        """The overview's (項目, 値) rows about 第二種協定指定医療機関."""
+        ids = [f.facility_id for f in self.instance.facilities]
+        rows: list[tuple[str, object]] = [
+            (f"{INFECTION_JA}(新興感染症)の数", len(self.infection_ids)),
+            (f"現在 {INFECTION_JA}を協力医療機関に含む施設", sum(map(self.infection_now, ids))),
+            (f"提案後 {INFECTION_JA}を協力医療機関に含む施設", sum(map(self.infection_after, ids))),
+            (
+                f"うち{INFECTION_JA}への提案",
+                sum(p.institution_id in self.infection_ids for p in self.result.proposals),
+            ),
+        ]
+        d = self.result.params.prefer_infection_agreement
+        rows.append(
+            (
+                f"{INFECTION_JA}の優先",
+                f"あり(距離を {round(100 * d)}% 割り引いて比較)" if d else "なし",
+            )
+        )
+        return rows
+
+    # -- progress over filing years ---------------------------------------------------------
+    @property
+    def has_filing_years(self) -> bool:
+        """Whether the store gave at least two filing years (the progress section is shown)."""
+        return self.filing_years is not None and self.filing_years.has_years
+
+    def progress_table(self) -> pd.DataFrame:
+        """年度別推移: ①②③④ counts and shares per municipality × kind × 年度."""
+        return self.filing_years.frame_ja() if self.filing_years is not None else pd.DataFrame()
+
+    def good_practice_table(self) -> pd.DataFrame:
+        """好事例の候補: the municipalities whose ① share rose most (``matcher.progress``)."""
+        if not self.has_filing_years:
+            return pd.DataFrame()
+        assert self.filing_years is not None
+        first, last = self.filing_years.years[0], self.filing_years.years[-1]
+        g = self.filing_years.good_practices(top=10)
+        return pd.DataFrame(
+            {
+                "市区町村コード": g["municipality_code"],
+                "市区町村": g["municipality_name"],
+                "施設数": g["total"],
+                f"{first}年度 ①(%)": g["share_all_from"],
+                f"{last}年度 ①(%)": g["share_all_to"],
+                "増加(ポイント)": g["delta_all"],
+                "新たに①になった施設": g["gained_all"],
+            }
+        )
 
     # -- lookups ---------------------------------------------------------------------------
     def existing_partners(self, facility_id: str) -> tuple[str, ...]:
@@ -261,6 +332,10 @@ class ReportData:
                     row[f"{when} ①の割合"] = sum(
                         getattr(o, attr) is Status.ALL for o in outs
                     ) / len(outs)
+                row["現在 第二種協定あり"] = sum(self.infection_now(o.facility_id) for o in outs)
+                row["提案後 第二種協定あり"] = sum(
+                    self.infection_after(o.facility_id) for o in outs
+                )
                 rows.append(row)
         return pd.DataFrame(rows, columns=self._status_columns())
 
@@ -269,7 +344,12 @@ class ReportData:
         cols = ["市区町村コード", "市区町村", "施設種別", "義務区分", "施設数"]
         for when in ("現在", "提案後"):
             cols += [f"{when} {STATUS_SHORT_JA[s]}" for s in STATUS_ORDER]
-        return cols + ["現在 ①の割合", "提案後 ①の割合"]
+        return cols + [
+            "現在 ①の割合",
+            "提案後 ①の割合",
+            "現在 第二種協定あり",
+            "提案後 第二種協定あり",
+        ]
 
     def facility_table(self, code: str | None = None) -> pd.DataFrame:
         """One row per facility (of a municipality, or all): now, proposal, after, alternatives."""
@@ -504,6 +584,13 @@ class ReportData:
             rows.append((f"現在 {STATUS_SHORT_JA[s]}", c.get(f"before_{s.value}", 0)))
         for s in STATUS_ORDER:
             rows.append((f"提案後 {STATUS_SHORT_JA[s]}", c.get(f"after_{s.value}", 0)))
+        rows += self.infection_rows()
+        if self.has_filing_years:
+            assert self.filing_years is not None
+            ys = self.filing_years.years
+            rows.append(("届出の年度", f"{ys[0]}〜{ys[-1]}年度({len(ys)}年度)"))
+            for _, r in self.filing_years.by_kind().query("kind == 'total'").iterrows():
+                rows.append((f"{r['year']}年度 ①の割合(%)", r["share_all"]))
         return pd.DataFrame(rows, columns=["項目", "値"])
 
 

@@ -113,8 +113,9 @@ def sheet_title(name: str, taken: set[str]) -> str:
 
 def write_workbook(data: ReportData, path: str | Path) -> Path:
     """Write ``report.xlsx``: 概要, 集計, 未充足, 理由別, 周辺に医療機関が少ない, 医療機関別,
-    近い順との比較, then one sheet per municipality listing every facility; every sheet is set up
-    to print (see :func:`print_setup`)."""
+    近い順との比較, 年度別推移 and 好事例の候補 (when the store has two or more filing years),
+    then one sheet per municipality listing every facility; every sheet is set up to print (see
+    :func:`print_setup`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook()
@@ -128,6 +129,11 @@ def write_workbook(data: ReportData, path: str | Path) -> Path:
         ("医療機関別", data.institution_table()),
         ("近い順との比較", data.comparison_table()),
     ]
+    if data.has_filing_years:  # two or more 年度 in the store (``matcher.progress``)
+        sheets += [
+            ("年度別推移", data.progress_table()),
+            ("好事例の候補", data.good_practice_table()),
+        ]
     for code in data.municipality_codes:
         name = data.municipality_name(code)
         sheets.append((name, data.facility_table(code)))

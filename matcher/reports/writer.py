@@ -33,6 +33,7 @@ from typing import Literal
 
 from .. import fonts
 from ..model import Facility, Instance, Institution
+from ..progress import Progress as FilingYears
 from ..result import MatchResult
 from ..sources.result_files import write_result
 from ..sources.textfile import write_csv
@@ -111,6 +112,9 @@ def write_csv_tables(data: ReportData, out: Path) -> dict[str, Path]:
         "isolated": data.isolated_table(),
         "comparison": data.comparison_table(),
     }
+    if data.has_filing_years:  # the store's 年度 history (``matcher.progress``)
+        tables["progress_by_year"] = data.progress_table()
+        tables["good_practices"] = data.good_practice_table()
     for name, df in tables.items():
         paths[name] = write_csv(df, out / f"{name}.csv")
     return paths
@@ -143,6 +147,7 @@ def write_reports(
     notes: Sequence[str] = (),
     sender: Sender | None = None,
     baseline: MatchResult | None = None,
+    filing_years: FilingYears | None = None,
 ) -> ReportFiles:
     """Write every report of a run into ``out_dir`` and return what was written.
 
@@ -166,6 +171,9 @@ def write_reports(
         The sender block and reply request of the letters (blank fields print as placeholders).
     baseline
         The greedy baseline of the comparison block; computed here when not given.
+    filing_years
+        The store's progress over 年度 (``store.progress.progress_by_year``): with two or more
+        years, the workbook gets 年度別推移 and 好事例の候補 sheets and the overview a block.
     """
     import time
 
@@ -186,7 +194,9 @@ def write_reports(
     report("baseline", 0, 1)
     if baseline is None:
         baseline = greedy_baseline(instance, result)
-    data = ReportData(instance, result, today or date.today(), sender or Sender(), baseline)
+    data = ReportData(
+        instance, result, today or date.today(), sender or Sender(), baseline, filing_years
+    )
     report("baseline", 1, 1)
     lap("baseline")
     unset = data.sender.missing()

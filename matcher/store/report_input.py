@@ -23,9 +23,12 @@ from sqlalchemy.orm import Session
 from ..match import candidate_graph, positions_of, result_of
 from ..model import Instance
 from ..params import MatchParams
+from ..progress import Progress
 from ..result import MatchResult, Proposal, SolveInfo
+from .areas import area_codes
 from .errors import NotFoundError
 from .models import AreaRow, ProposalRow, RunProposalRow, RunRow
+from .progress import progress_by_year
 from .workflow import AreaState, get_run, load_state
 
 
@@ -44,6 +47,7 @@ class RunInput:
     result: MatchResult
     exact: bool
     notes: tuple[str, ...]
+    filing_years: Progress | None = None  # the area's progress over 年度 (reports' section)
 
 
 def _local_day(at: dt.datetime) -> dt.date:
@@ -136,7 +140,16 @@ def run_input(session: Session, run_id: int) -> RunInput:
             f"組 {stored[2]}・提案 {stored[3]}、再構成: 義務 {o.mandatory_full}・努力義務 {o.effort_full}・"
             f"組 {o.pairs_covered}・提案 {o.partnerships})"
         )
-    return RunInput(run.id, area.code, area.name, state.instance, result, exact, tuple(notes))
+    return RunInput(
+        run.id,
+        area.code,
+        area.name,
+        state.instance,
+        result,
+        exact,
+        tuple(notes),
+        progress_by_year(session, area_codes(area)),
+    )
 
 
 def _with_stored(
