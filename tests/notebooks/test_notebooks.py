@@ -20,7 +20,7 @@ MISSING = [
 def test_notebooks_exist_and_carry_no_outputs() -> None:
     import json
 
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text("utf-8"))
         for cell in nb["cells"]:
