@@ -10,13 +10,16 @@ invalidates the proposal and facility views but not the users, sessions or areas
 path has to remember to clear anything.
 
 Finer still, for proposal changes: a trigger logs the facility and the institution each proposal
-change touches (``store_change_log``, revision 0006). A facility's page stays cached while
-neither the facility nor an institution it shows changed; the facility index (every facility's
-state) is patched for the facilities that changed instead of being recomputed (``patch``).
+change touches (``store_change_log``, revision 0006). A facility's page stays cached while the
+facility is unchanged (the capacities it shows come from one entry per institution); the
+facility index (every facility's state) is patched for the facilities that changed instead of
+being recomputed (``patch``).
 
 Reading the counters: on a SQLite file, ``PRAGMA data_version`` of a connection of our own
 (it moves when anyone else commits) tells whether to read ``store_changes`` again at all; on
-PostgreSQL one primary-key read of ``store_changes`` per lookup. In-memory SQLite: no cache.
+PostgreSQL a read of ``store_changes`` at most every ``PG_POLL_SECONDS`` (20 ms) and at once
+after this process committed a write — another worker's change shows within 20 ms. In-memory
+SQLite: no cache.
 
 Values are shared between requests and threads: callers must not mutate them.
 
@@ -31,14 +34,18 @@ import contextvars
 import datetime as dt
 import sqlite3
 import threading
+import time
 import weakref
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import FastAPI, Request
 from sqlalchemy import Engine
+from sqlalchemy.pool import PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
+
+from matcher.store.db import local_commits
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -56,15 +63,29 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "facility_detail_json": ("registry", "proposals"),
     "proposals": ("registry", "proposals"),
     "workspace_institutions": ("registry", "proposals"),
+    "institution_capacity": ("registry", "proposals"),
 }
 # Keys whose proposal dependency is followed through the change log (revision 0006) instead of
-# the ``proposals`` counter: a facility's page depends on its own proposals and on the
-# institutions it names (their capacity), the facility index is patched facility by facility.
-LOGGED = frozenset({"facility_detail", "facility_detail_json", "facility_index"})
+# the ``proposals`` counter: a facility's page on its own proposals (the capacities it shows are
+# laid over it from ``institution_capacity`` entries, one per institution), the served JSON on
+# both, and the facility index is patched facility by facility.
+LOGGED = frozenset(
+    {"facility_detail", "facility_detail_json", "facility_index", "institution_capacity"}
+)
+# PostgreSQL has no cheap "did anyone commit" token: the counters are read at most this often,
+# and at once after this process committed — another worker's change shows within this delay.
+PG_POLL_SECONDS = 0.02
 _LOG_BEHIND = 15_000  # further behind than this, the pruned log may have lost rows
 _only_cached: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "kyoryoku_only_cached", default=False
 )
+
+
+def _autocommit(pg: PoolProxiedConnection) -> None:
+    """Put a pooled PostgreSQL connection's driver connection in autocommit mode."""
+    driver = pg.driver_connection
+    assert driver is not None  # a checked-out connection always holds its driver connection
+    driver.autocommit = True
 
 
 class CacheMiss(Exception):
@@ -103,7 +124,7 @@ class ReadCache:
 
     def __init__(self, engine: Engine) -> None:
         self._conn: sqlite3.Connection | None = None
-        self._pg = None
+        self._pg: PoolProxiedConnection | None = None
         self._engine = engine
         url = engine.url
         if (
@@ -120,9 +141,10 @@ class ReadCache:
             self._finalizer = weakref.finalize(self, self._conn.close)
         elif url.get_backend_name() == "postgresql":
             self._pg = engine.raw_connection()
-            self._pg.driver_connection.autocommit = True
+            _autocommit(self._pg)
             self._finalizer = weakref.finalize(self, self._pg.close)
         self._lock = threading.Lock()
+        self._checked = (float("-inf"), -1)  # PostgreSQL: when the counters were last read
         self._data_version: int | None = None
         self._versions: dict[str, int] = {}
         self._has_log = True
@@ -136,9 +158,10 @@ class ReadCache:
     def enabled(self) -> bool:
         return self._conn is not None or self._pg is not None
 
-    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+    def _query(self, sql: str, args: tuple[object, ...] = ()) -> Sequence[tuple[Any, ...]]:
         if self._conn is not None:
             return self._conn.execute(sql, args).fetchall()
+        assert self._pg is not None  # only called when caching is enabled
         cur = self._pg.cursor()
         try:
             cur.execute(sql.replace("?", "%s"), args)
@@ -156,6 +179,8 @@ class ReadCache:
             self._data_version = dv
         elif self._pg is None:
             return False
+        if self._pg is not None and self._seq >= 0 and not self._due():
+            return True
         try:
             before = self._versions.get("proposals")
             try:
@@ -164,6 +189,7 @@ class ReadCache:
                 self._versions, self._has_log = {}, False
                 return True
             self._versions = {str(t): int(v) for t, v in rows}
+            self._checked = (time.monotonic(), local_commits())
             if self._has_log and (self._seq < 0 or self._versions.get("proposals") != before):
                 self._read_log()
         except Exception:
@@ -172,6 +198,14 @@ class ReadCache:
                 return False
             raise
         return True
+
+    def _due(self) -> bool:
+        """PostgreSQL: whether the counters must be read again (this process wrote, or the last
+        read is older than ``PG_POLL_SECONDS``). Called with ``_lock`` held."""
+        if self._pg is None:
+            return False
+        at, commits = self._checked
+        return commits != local_commits() or time.monotonic() - at > PG_POLL_SECONDS
 
     def _read_log(self) -> None:
         try:
@@ -195,9 +229,10 @@ class ReadCache:
 
     def _reconnect(self) -> None:
         try:
+            assert self._pg is not None  # only called for a PostgreSQL store
             self._pg.close()
             self._pg = self._engine.raw_connection()
-            self._pg.driver_connection.autocommit = True
+            _autocommit(self._pg)
         except Exception:  # still down: this lookup computes without the cache
             pass
 
@@ -220,17 +255,35 @@ class ReadCache:
         )
 
     def _deps(self, key: Hashable, value: object) -> frozenset[str] | None:
+        """The change-log keys a logged value depends on (None: every proposal change)."""
         if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str)):
             return None
-        head, fid = key
-        if head == "facility_detail":
-            return frozenset(
-                {f"facility:{fid}", *(f"institution:{i}" for i in _institutions_in(value, set()))}
-            )
-        if head == "facility_detail_json":
-            detail = self._values.get(("facility_detail", fid))
-            return None if detail is None else detail.deps
+        head, ident = key
+        if head == "facility_detail":  # the candidates' capacity is laid over it when served
+            return frozenset({f"facility:{ident}"})
+        if head == "institution_capacity":
+            return frozenset({f"institution:{ident}"})
+        if head == "facility_detail_json":  # the served page, capacities included
+            detail = self._values.get(("facility_detail", ident))
+            if detail is None:
+                return None
+            shown = _institutions_in(detail.value, set())
+            return frozenset({f"facility:{ident}", *(f"institution:{i}" for i in shown)})
         return None
+
+    def _derived_seq(self, key: Hashable, seq: int) -> int:
+        """A value built from other entries is as old as the oldest of them (a change landing
+        between them and this value must still invalidate it)."""
+        if not (isinstance(key, tuple) and len(key) == 2 and key[0] == "facility_detail_json"):
+            return seq
+        detail = self._values.get(("facility_detail", key[1]))
+        if detail is None:
+            return -1
+        parts = [detail.seq]
+        for i in _institutions_in(detail.value, set()):
+            cap = self._values.get(("institution_capacity", i))
+            parts.append(-1 if cap is None else cap.seq)
+        return min(seq, *parts)
 
     def get(
         self,
@@ -246,6 +299,8 @@ class ReadCache:
         instead of ``compute`` when nothing else changed).
         """
         with self._lock:
+            if _only_cached.get() and self._due():
+                raise CacheMiss(key)  # reading the counters is I/O: not on the event loop
             if not self._refresh():
                 if _only_cached.get():
                     raise CacheMiss(key)
@@ -255,7 +310,8 @@ class ReadCache:
             tag, seq = self._tag(key, logged), self._seq
             entry = self._values.get(key)
             if entry is not None and entry.tag == tag and self._fresh(entry, logged):
-                return entry.value
+                cached: T = entry.value
+                return cached
         if _only_cached.get():
             raise CacheMiss(key)
         with self._lock:
@@ -264,7 +320,8 @@ class ReadCache:
             with self._lock:
                 entry = self._values.get(key)
                 if entry is not None and entry.tag == tag and self._fresh(entry, logged):
-                    return entry.value
+                    computed: T = entry.value
+                    return computed
                 patchable = (
                     logged
                     and patch is not None
@@ -272,11 +329,21 @@ class ReadCache:
                     and entry.tag == tag
                     and entry.seq >= self._floor
                 )
-                changed = self._changed_facilities(entry.seq) if patchable else frozenset()
+                changed = (
+                    self._changed_facilities(entry.seq)
+                    if patchable and entry is not None
+                    else frozenset()
+                )
             try:
-                value = patch(entry.value, changed) if patchable else compute()  # type: ignore[misc,union-attr]
-                deps = self._deps(key, value) if logged else None
+                # patchable implies both a patch and an entry (narrowed again for the checker)
+                if patchable and patch is not None and entry is not None:
+                    value = patch(entry.value, changed)
+                else:
+                    value = compute()
                 with self._lock:
+                    deps = self._deps(key, value) if logged else None
+                    if logged:
+                        seq = self._derived_seq(key, seq)
                     if len(self._values) >= MAX_ENTRIES:
                         self._values = {}
                     self._values[key] = _Entry(tag, seq, deps, value)

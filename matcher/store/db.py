@@ -50,6 +50,15 @@ BUSY_TIMEOUT_MS = get_settings().busy_timeout_ms
 WRITE_ATTEMPTS = 3
 T = TypeVar("T")
 
+_local_commits = 0  # write transactions committed by this process (see ``local_commits``)
+
+
+def local_commits() -> int:
+    """How many ``Store.write()`` transactions this process has committed (read caches refresh
+    at once after their own process wrote, whatever their polling interval)."""
+    return _local_commits
+
+
 # PostgreSQL SQLSTATEs that mean "try again" (serialization failure, deadlock, lock timeout).
 _PG_RETRY = {"40001", "40P01", "55P03"}
 
@@ -228,6 +237,8 @@ class Store:
                     session.rollback()
                     raise
                 session.commit()
+            global _local_commits
+            _local_commits += 1
 
     def _open_write(self) -> Session:
         for attempt in range(WRITE_ATTEMPTS):

@@ -19,7 +19,7 @@ from ..model import FACILITY_KINDS, Facility, Instance, Institution, format_capa
 from ..params import MatchParams
 from ..vocab import CodeSet, ProposalStatus, admissible_offers, code5_of
 from .areas import area_codes, member_filter
-from .cache import ValueCache
+from .cache import NO_CACHE, ValueCache
 from .db import Store
 from .errors import NotFoundError
 from .institutions import institution_dict
@@ -187,7 +187,46 @@ def cached_facility_detail(
         with store.read() as s:
             return facility_detail(s, facility_id)
 
-    return cache.get(("facility_detail", facility_id), compute)
+    body = cache.get(("facility_detail", facility_id), compute)
+    if cache is NO_CACHE:
+        return body
+    # The page stays cached while its own facility is unchanged; the candidates' capacity (which
+    # any proposal to those institutions moves) is laid over it from per-institution entries.
+    on = dt.date.today()
+    candidates, changed = [], False
+    for c in body["candidates"]:  # type: ignore[attr-defined]
+        now = cached_institution_capacity(cache, store, str(c["institution_id"]), on)
+        if any(c[k] != v for k, v in now.items()):
+            c, changed = {**c, **now}, True
+        candidates.append(c)
+    if not changed:
+        return body
+    return {**body, "candidates": candidates, "alternatives": alternatives_of(candidates)}
+
+
+CAPACITY_FIELDS = ("declared_capacity", "used_capacity", "remaining_capacity")
+
+
+def cached_institution_capacity(
+    cache: ValueCache, store: Store, institution_id: str, on: dt.date
+) -> dict[str, object]:
+    """An institution's declared, used and remaining capacity now (``institution_dict``'s
+    fields), through ``cache``."""
+
+    def compute() -> dict[str, object]:
+        with store.read() as s:
+            row = s.get(InstitutionRow, institution_id)
+            if row is None:
+                return {}
+            d = institution_dict(institution_states(s, [row], on)[institution_id])
+        return {k: d[k] for k in CAPACITY_FIELDS}
+
+    return cache.get(("institution_capacity", institution_id), compute)
+
+
+def alternatives_of(candidates: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The candidates a coordinator could still propose: no proposal yet, nearest five."""
+    return [c for c in candidates if c["proposal"] is None][:5]
 
 
 def facility_detail(session: Session, facility_id: str) -> dict[str, object]:
@@ -216,7 +255,7 @@ def facility_detail(session: Session, facility_id: str) -> dict[str, object]:
         "partners": partners,
         "proposals": [d for _, d in all_proposals(session, facility_id=facility_id)],
         "candidates": candidates,
-        "alternatives": [c for c in candidates if c["proposal"] is None][:5],
+        "alternatives": alternatives_of(candidates),
     }
 
 

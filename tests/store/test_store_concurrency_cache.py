@@ -99,3 +99,23 @@ def test_facility_page_follows_its_proposals_and_institutions(store, other):
         for f in ("F1", "F2", "F8"):
             assert after[f] == store_facilities.facility_detail(s, f)
     cache.close()
+
+
+def test_capacity_change_recomputes_only_the_changed_facility_page(store, other, monkeypatch):
+    report = seed(store)
+    cache = ReadCache(store.engine)
+    for f in ("F1", "F2", "F8"):
+        cached_facility_detail(cache, store, SCOPE, f)
+    computed = []
+    full = store_facilities.facility_detail
+    monkeypatch.setattr(
+        store_facilities, "facility_detail", lambda s, f: computed.append(f) or full(s, f)
+    )
+    target = next(c for c in report.of("new") if c.facility_id == "F1")
+    change(other, target.proposal_id, "contacted")  # H1/C1's used capacity moves
+    after = {f: cached_facility_detail(cache, store, SCOPE, f) for f in ("F1", "F2", "F8")}
+    assert computed == ["F1"]  # F2 keeps its page; only the capacities laid over it are new
+    with store.read() as s:
+        for f, page in after.items():
+            assert page == full(s, f)
+    cache.close()
