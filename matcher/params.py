@@ -64,7 +64,8 @@ class MatchParams:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> MatchParams:
-        """The parameters ``to_dict`` wrote (keys it does not know, like a store's extras, are ignored)."""
+        """The parameters ``to_dict`` wrote (keys it does not know, like a store's extras, are
+        ignored)."""
         by_code = {CAPABILITY_CODES[c]: c for c in CAPABILITIES}
         max_km = dict(DEFAULT_MAX_KM)
         given = data.get("max_km") or {}
