@@ -8,10 +8,14 @@ figure legend below the axes, inside the figure (``constrained`` layout makes ro
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from .. import fonts
 from ..model import FACILITY_KINDS
 from .tables import STATUS_COLORS, STATUS_ORDER, STATUS_SHORT_JA, ReportData
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _STATUS_ASCII = {
     "all": "1 all",
@@ -28,7 +32,7 @@ def japanese_font() -> str | None:
     return font.path if font else None
 
 
-def status_figure(data: ReportData):  # -> matplotlib.figure.Figure
+def status_figure(data: ReportData) -> Figure:
     """Horizontal stacked bars per facility kind: before and after the proposal, by status."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
+from typing import TypedDict
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
@@ -12,7 +15,7 @@ from markupsafe import Markup
 from .. import fonts
 from ..model import CAPABILITIES, INSTITUTION_KIND_JA, Duty, Facility, Institution
 from ..reference import municipalities
-from ..vocab import Capability, Level, Mode, Reason
+from ..vocab import Capability, Level, Mode, Reason, Status
 from .svgmap import Line, Place, Point, SvgMap
 from .tables import (
     ALL_AREA,
@@ -60,7 +63,7 @@ def _km_text(km: float, approximate: bool) -> str:
     return f"{km:.1f} km"
 
 
-def _date_ja(d) -> str:
+def _date_ja(d: dt.date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
 
 
@@ -81,16 +84,19 @@ def _legend(items: list[tuple[str, str, str]]) -> list[dict[str, str]]:
     return [{"shape": s, "color": c, "label": t} for s, c, t in items]
 
 
-def _status_legend(statuses) -> list[tuple[str, str, str]]:
+def _status_legend(statuses: Collection[Status]) -> list[tuple[str, str, str]]:
     return [("dot", STATUS_COLORS[s], STATUS_SHORT_JA[s]) for s in STATUS_ORDER if s in statuses]
 
 
 def institution_context(data: ReportData, inst: Institution, anchor: str = "") -> dict[str, object]:
     """What the request letter to one institution shows."""
     props = data.proposals_of_institution.get(inst.institution_id, [])
-    rows, existing, points, lines = [], [], [], []
+    rows: list[dict[str, object]] = []
+    existing: list[dict[str, object]] = []
+    points: list[Point] = []
+    lines: list[Line] = []
     any_approx = data.approximate(inst)
-    statuses = set()
+    statuses: set[Status] = set()
     new = [p for p in props if not data.is_existing(p)]
     for p in props:
         f = data.facility[p.facility_id]
@@ -154,7 +160,7 @@ def institution_context(data: ReportData, inst: Institution, anchor: str = "") -
         "capacity": inst.capacity,
         "remaining": data.remaining_capacity(inst),
         "n_new": len(new),
-        "n_mandatory": sum(r["mandatory"] for r in rows),
+        "n_mandatory": sum(bool(r["mandatory"]) for r in rows),
         "far_km": f"{far:.1f}",
         "rows": rows,
         "existing": existing,
@@ -451,10 +457,19 @@ def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
     return html, after_map.outside
 
 
+class IndexGroup(TypedDict):
+    """One municipality of the index: its letters to institutions and facilities."""
+
+    name: str
+    institutions: list[dict[str, object]]
+    facilities: list[dict[str, object]]
+    mandatory: int
+
+
 def index_html(
     data: ReportData,
-    groups: list[dict[str, object]],
-    bundles: list[dict[str, object]],
+    groups: Sequence[IndexGroup],
+    bundles: Sequence[Mapping[str, object]],
     overview_pdf: str | None,
     notes: list[str] | None = None,
     unset: list[str] | None = None,
@@ -468,8 +483,8 @@ def index_html(
             title=f"{data.area_name} 協力医療機関の提案 帳票一式",
             today=_date_ja(data.today),
             groups=groups,
-            n_institutions=sum(len(g["institutions"]) for g in groups),  # type: ignore[arg-type]
-            n_facilities=sum(len(g["facilities"]) for g in groups),  # type: ignore[arg-type]
+            n_institutions=sum(len(g["institutions"]) for g in groups),
+            n_facilities=sum(len(g["facilities"]) for g in groups),
             bundles=bundles,
             overview_pdf=overview_pdf,
             notes=notes or [],

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from .._errors import MatcherError
 from ..settings import get_settings
@@ -87,7 +87,7 @@ class ChromiumPrinter:
         self._profile: tempfile.TemporaryDirectory[str] | None = None
         self._buf = b""
         self._next_id = 0
-        self._events: list[dict] = []
+        self._events: list[dict[str, Any]] = []  # DevTools protocol messages (JSON)
         self._session = ""
 
     # -- process ---------------------------------------------------------------------------
@@ -178,15 +178,17 @@ class ChromiumPrinter:
             self._profile = None
 
     # -- protocol --------------------------------------------------------------------------
-    def _send(self, method: str, params: dict, session: str = "") -> int:
+    def _send(self, method: str, params: dict[str, Any], session: str = "") -> int:
         self._next_id += 1
         msg: dict[str, object] = {"id": self._next_id, "method": method, "params": params}
         if session:
             msg["sessionId"] = session
+        assert self._cmd_w is not None  # set by start(), before anything is sent
         os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
         return self._next_id
 
-    def _read(self) -> dict:
+    def _read(self) -> dict[str, Any]:
+        assert self._res_r is not None  # set by start(), before anything is read
         deadline = time.monotonic() + self.timeout
         while b"\0" not in self._buf:
             left = deadline - time.monotonic()
@@ -198,10 +200,13 @@ class ChromiumPrinter:
                 detail = self._log.read_text(errors="replace")[-500:] if self._log.is_file() else ""
                 raise ReportError(f"Chromium が終了しました {detail}".strip())
             self._buf += chunk
-        msg, _, self._buf = self._buf.partition(b"\0")
-        return json.loads(msg)
+        raw, _, self._buf = self._buf.partition(b"\0")
+        msg: dict[str, Any] = json.loads(raw)
+        return msg
 
-    def _call(self, method: str, params: dict | None = None, session: str = "") -> dict:
+    def _call(
+        self, method: str, params: dict[str, Any] | None = None, session: str = ""
+    ) -> dict[str, Any]:
         want = self._send(method, params or {}, session)
         while True:
             msg = self._read()
@@ -210,11 +215,12 @@ class ChromiumPrinter:
                     raise ReportError(
                         f"Chromium の {method} が失敗しました: {msg['error'].get('message')}"
                     )
-                return msg.get("result", {})
+                result: dict[str, Any] = msg.get("result", {})
+                return result
             if "method" in msg:
                 self._events.append(msg)
 
-    def _wait_event(self, method: str) -> dict:
+    def _wait_event(self, method: str) -> dict[str, Any]:
         for k, e in enumerate(self._events):
             if e.get("method") == method and e.get("sessionId") == self._session:
                 return self._events.pop(k)

@@ -76,8 +76,8 @@ class PdfFile:
         ends = sorted(offsets.values()) + [xref_at]
         next_of = {o: ends[i + 1] for i, o in enumerate(ends[:-1])}
         objects: dict[int, PdfObject] = {}
-        for num, off in offsets.items():
-            chunk = data[off : next_of[off]]
+        for num, at in offsets.items():
+            chunk = data[at : next_of[at]]
             head = _OBJ_HEAD.match(chunk)
             if not head or int(head.group(1)) != num:
                 raise ReportError(f"{name}: オブジェクト {num} の位置が不正です")
@@ -213,7 +213,11 @@ def write_pages(
             head = _ANNOTS.sub(b"", _PARENT.sub(b"", head))
             head = head[: head.rfind(b">>")] + b"\n/Parent 2 0 R>>"
         doc = id(pdf)
-        head = _REF.sub(lambda m, doc=doc: _renumbered(numbers, doc, int(m.group(1))), head)
+
+        def renumber(m: re.Match[bytes], doc: int = doc) -> bytes:
+            return _renumbered(numbers, doc, int(m.group(1)))
+
+        head = _REF.sub(renumber, head)
         emit(numbers[(id(pdf), n)], head, obj.stream)
     xref_at = size
     total = next_num

@@ -29,7 +29,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .. import fonts
 from ..model import Facility, Instance, Institution
@@ -40,6 +40,7 @@ from ..sources.textfile import write_csv
 from ..vocab import Duty
 from .chart import status_chart_png
 from .pages import (
+    IndexGroup,
     facility_context,
     index_html,
     institution_context,
@@ -132,7 +133,7 @@ class _Letter:
     item_id: str
     title: str
     municipality: str
-    context: dict
+    context: dict[str, object]
     stem: str = ""
     html: str = ""  # the rendered <section>
 
@@ -293,9 +294,9 @@ def write_reports(
     def pdf_of(path: Path) -> str | None:
         return rel(path.with_suffix(".pdf")) if path.with_suffix(".pdf") in has_pdf else None
 
-    groups: dict[str, dict[str, object]] = {}
+    groups: dict[str, IndexGroup] = {}
 
-    def group(code: str) -> dict[str, object]:
+    def group(code: str) -> IndexGroup:
         key = code[:5]
         if key not in groups:
             groups[key] = {
@@ -309,7 +310,7 @@ def write_reports(
     for letter in letters["institutions"]:
         inst: Institution = data.institution[letter.item_id]
         page = files.institution_pages[letter.item_id]
-        group(letter.municipality)["institutions"].append(  # type: ignore[attr-defined]
+        group(letter.municipality)["institutions"].append(
             {
                 "name": inst.name,
                 "html": rel(page),
@@ -322,7 +323,7 @@ def write_reports(
         f: Facility = data.facility[letter.item_id]
         page = files.facility_pages[letter.item_id]
         g = group(letter.municipality)
-        g["facilities"].append(  # type: ignore[attr-defined]
+        g["facilities"].append(
             {
                 "name": f.name,
                 "html": rel(page),
@@ -331,7 +332,7 @@ def write_reports(
                 "status": status_text(data.outcome[f.facility_id].status_before),
             }
         )
-        g["mandatory"] = int(g["mandatory"]) + (f.info.duty is Duty.MANDATORY)  # type: ignore[call-overload]
+        g["mandatory"] = int(g["mandatory"]) + (f.info.duty is Duty.MANDATORY)
     ordered = [groups[k] for k in sorted(groups, key=lambda c: (c == "", c))]
     bundles = [
         {
@@ -348,7 +349,10 @@ def write_reports(
     return files
 
 
-def _by_place(items: Sequence[Facility] | Sequence[Institution]) -> list:
+_Placed = TypeVar("_Placed", Facility, Institution)
+
+
+def _by_place(items: Sequence[_Placed]) -> list[_Placed]:
     """Letters in the index's order: by municipality code (blank last), then id."""
     return sorted(
         items,
@@ -372,9 +376,9 @@ class _Printing:
         self.printers: list[ChromiumPrinter] = []
         self.lock = threading.Lock()
         self.tmp = tempfile.TemporaryDirectory(prefix="kyoryoku-pdf-")
-        self.jobs: list[tuple[str, list[Future]]] = []
-        self.bundles: list[tuple[str, str, list[Future]]] = []
-        self.singles: list[Future] = []
+        self.jobs: list[tuple[str, list[Future[tuple[PdfFile, list[Path]]]]]] = []
+        self.bundles: list[tuple[str, str, list[Future[tuple[PdfFile, list[Path]]]]]] = []
+        self.singles: list[Future[Path]] = []
         self.total = 0
         self.done = 0
 
