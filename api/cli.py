@@ -4,13 +4,22 @@ ne by the ``kyoryoku.cli`` entry point)."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+if TYPE_CHECKING:
+    from matcher.store.areas import AreaKind
+
+    from .users import User
+
+T = TypeVar("T")
+
 users_app = typer.Typer(help="Web のユーザー管理", no_args_is_help=True)
 
-SAMPLE_AREAS = (
+SAMPLE_AREAS: tuple[tuple[str, str, AreaKind, list[str]], ...] = (
     # code, name, kind, members
     ("39", "高知県", "prefecture", ["39"]),
     (
@@ -23,7 +32,7 @@ SAMPLE_AREAS = (
 DEMO_USER = "demo"
 
 
-def _guard(fn, *args, **kwargs):
+def _guard(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Errors in user data or options become Japanese messages and exit code 2 (see cli)."""
     from matcher.cli.common import run_guarded
 
@@ -55,7 +64,14 @@ def users_add(
         out.print(f"  パスワード: {pw}")
 
 
-def _add_user(database_url, username, password, role, scope, display_name):
+def _add_user(
+    database_url: str | None,
+    username: str,
+    password: str,
+    role: str,
+    scope: list[str],
+    display_name: str,
+) -> User:
     from matcher.store.db import open_store
 
     from .users import add_user

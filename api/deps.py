@@ -58,16 +58,19 @@ class Session:
 
 
 def serializer(request: Request) -> URLSafeTimedSerializer:
-    return request.app.state.serializer
+    signer: URLSafeTimedSerializer = request.app.state.serializer
+    return signer
 
 
 def store_of(request: Request) -> Store:
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 async def get_store(request: Request) -> Store:
     """The store (a dependency; async so that FastAPI does not hand it to a worker thread)."""
-    return request.app.state.store
+    store: Store = request.app.state.store
+    return store
 
 
 def issue_token(request: Request, user: User) -> tuple[str, str]:
@@ -117,7 +120,8 @@ def read_session(request: Request) -> Session | None:
     """The request's live session (``None``: no token, unknown, revoked, expired or idle)."""
     state = request.scope.setdefault("state", {})
     if "kyoryoku_session" in state:
-        return state["kyoryoku_session"]
+        cached: Session | None = state["kyoryoku_session"]
+        return cached
     sess = _lookup_session(request)
     state["kyoryoku_session"] = sess
     return sess

@@ -4,25 +4,28 @@ unknown or out-of-scope objects → 404, no session → 401 (pages: to the login
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DBAPIError
 
-from matcher._errors import InputError, MatcherError
+from matcher._errors import InputError, MatcherError, RowIssue
 from matcher.store.db import translate
 from matcher.store.errors import ConflictError, NotFoundError, StoreError, TransitionError
 
 from .deps import Forbidden, NotAuthenticated
+
+if TYPE_CHECKING:
+    from fastapi.templating import Jinja2Templates
 
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _issue(i) -> dict[str, object]:
+def _issue(i: RowIssue) -> dict[str, object]:
     return {
         "file": i.file,
         "row": i.row,
@@ -79,10 +82,12 @@ def install(app: FastAPI) -> None:
         return _error(request, 422, str(exc))
 
 
-def _error(request: Request, status: int, message: str, extra: dict | None = None) -> Response:
+def _error(
+    request: Request, status: int, message: str, extra: dict[str, object] | None = None
+) -> Response:
     if _is_api(request):
         return JSONResponse({"detail": message, **(extra or {})}, status)
-    templates = request.app.state.templates
+    templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(
         request,
         "error.html",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from matcher._errors import InputError, RowIssue
@@ -71,8 +71,8 @@ class User:
             return False
         return all(self.covers_code(m) if len(m) == 5 else m in self.scope2 for m in codes)
 
-    def scope_filter(self, code5_column):
-        parts = []
+    def scope_filter(self, code5_column: SQLColumnExpression[str]) -> ColumnElement[bool]:
+        parts: list[ColumnElement[bool]] = []
         if self.scope5:
             parts.append(code5_column.in_(self.scope5))
         if self.scope2:
@@ -85,8 +85,8 @@ def _as_user(row: UserRow) -> User:
         row.id,
         row.username,
         row.display_name,
-        row.role,
-        tuple(row.scope or ()),  # type: ignore[arg-type]
+        row.role,  # type: ignore[arg-type]  # a stored role is one of ROLES (checked by add_user)
+        tuple(row.scope or ()),
         row.session_epoch,
     )
 

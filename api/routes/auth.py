@@ -12,7 +12,6 @@ from ..deps import (
     Session,
     client_address,
     current_session,
-    issue_token,
     store_of,
 )
 from ..schemas import LoginIn
@@ -28,7 +27,7 @@ class PasswordIn(BaseModel):
     new_password: str = Field(min_length=8, max_length=200)
 
 
-def user_dict(sess_user) -> dict[str, object]:
+def user_dict(sess_user: User) -> dict[str, object]:
     return {
         "username": sess_user.username,
         "display_name": sess_user.display_name,
@@ -78,9 +77,7 @@ def attempt_login(request: Request, username: str, password: str) -> tuple[User,
         raise NotAuthenticated("ユーザー名またはパスワードが違います")
     with store.write() as s:
         throttle.succeeded(s, username)
-        token, csrf = server_sessions.create(
-            s, user.id, request.app.state.session_seconds, address
-        )
+        token, csrf = server_sessions.create(s, user.id, request.app.state.session_seconds, address)
         audit(s, user.username, "login.success", address, {"address": address})
     return user, token, csrf
 
@@ -133,7 +130,9 @@ def password(
 
 @router.delete(
     "/users/{username}",
-    summary="あるユーザーのセッションをすべて無効にする (本人、または担当地域を含む都道府県ユーザー)",
+    summary=(
+        "あるユーザーのセッションをすべて無効にする (本人、または担当地域を含む都道府県ユーザー)"
+    ),
 )
 def revoke_user_sessions(
     username: str, request: Request, sess: Session = Depends(current_session)

@@ -24,6 +24,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
 
 from matcher._errors import InputError, RowIssue
+from matcher.model import Facility, Institution
 from matcher.settings import get_settings
 from matcher.sources.importing import SOURCE_LABELS_JA, SOURCES
 from matcher.sources.limits import ArchiveLimits, verify_archive
@@ -104,7 +105,7 @@ def run_import(
     if header or (not result.items and not result.rejected_rows and result.errors):
         raise InputError(result.errors)
     rejects = {row: list(issues) for row, issues in result.rejected_rows.items()}
-    accepted = []
+    accepted: list[Facility | Institution] = []
     id_col = "facility_id" if kind == "facilities" else "institution_id"
     row_of = {str(r.get(id_col, "")).strip(): n for n, r in enumerate(records, start=2)}
     scope = scope_of(user)
@@ -126,10 +127,12 @@ def run_import(
         # The store's own import of the simple format; the file's name is the filings' and
         # declarations' source.
         if kind == "facilities":
-            done = import_simple(s, accepted, [], filing_year, source=name)
+            facs = [f for f in accepted if isinstance(f, Facility)]  # all of them (narrowing)
+            done = import_simple(s, facs, [], filing_year, source=name)
             stats = {"facilities": done["facilities"], "filings": done["filings"]}
         else:
-            done = import_simple(s, [], accepted, declared_on=dt.date.today(), source=name)
+            insts = [i for i in accepted if isinstance(i, Institution)]  # all of them (narrowing)
+            done = import_simple(s, [], insts, declared_on=dt.date.today(), source=name)
             stats = {"institutions": done["institutions"], "declarations": done["declarations"]}
         summary = {key: st.summary_ja() for key, st in stats.items()}
         audit(

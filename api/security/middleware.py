@@ -10,13 +10,16 @@ when the application reads, so a well-behaved client never uploads at all.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,12 +48,15 @@ class BodyTooLarge(HTTPException):
         )
 
 
-def error_response(scope: Scope, status: int, message: str, headers=None) -> Response:
+def error_response(
+    scope: Scope, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
     """A JSON error under /api/, the Japanese error page elsewhere."""
     request = Request(scope)
     if request.url.path.startswith("/api/") or "templates" not in dir(request.app.state):
         return JSONResponse({"detail": message}, status, headers=headers)
-    return request.app.state.templates.TemplateResponse(
+    templates: Jinja2Templates = request.app.state.templates
+    return templates.TemplateResponse(
         request,
         "error.html",
         {"status": status, "message": message, "extra": {}},
