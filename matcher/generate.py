@@ -8,10 +8,12 @@ give the same instance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from .geo import JAPAN_LAT, JAPAN_LON
-from .model import ALL_MASK, FACILITY_KINDS, Facility, Instance, Institution
+from .model import ALL_MASK, FACILITY_KINDS, Facility, Instance, Institution, InstitutionKind
 from .reference import Municipality, municipalities_of
 
 NATIONAL_FACILITIES = {
@@ -83,10 +85,16 @@ def _weights(munis: tuple[Municipality, ...]) -> np.ndarray:
     for k, m in enumerate(munis):
         if m.name.endswith("市") and any(n.startswith(m.name) and n != m.name for n in names):
             w[k] = 0.0
-    return w / w.sum()
+    weights: np.ndarray = w / w.sum()
+    return weights
 
 
-def _place(rng: np.random.Generator, munis, idx: np.ndarray, spread_km: np.ndarray):
+def _place(
+    rng: np.random.Generator,
+    munis: Sequence[Municipality],
+    idx: np.ndarray,
+    spread_km: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     lat0 = np.array([munis[k].lat for k in idx])
     lon0 = np.array([munis[k].lon for k in idx])
     s = spread_km[idx]
@@ -100,10 +108,10 @@ def _draw(
     national: dict[str, int],
     total: int | None,
     share: float,
-    munis,
+    munis: Sequence[Municipality],
     weights: np.ndarray,
     spread: np.ndarray,
-):
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """How many, of which type (index into ``national``), where (municipality index, lat, lon)."""
     counts = np.array(list(national.values()), float)
     n = total if total is not None else max(1, int(round(counts.sum() * share)))
@@ -197,8 +205,9 @@ def generate(
         institutions.append(
             Institution(
                 institution_id=f"{m.code[:2]}1{n + 1:07d}",
-                name=f"{m.name}{_NAMES[(n * 7) % len(_NAMES)]}{'病院' if hospital else 'クリニック'}{n + 1}",
-                kind="hospital" if hospital else "clinic",
+                name=f"{m.name}{_NAMES[(n * 7) % len(_NAMES)]}"
+                f"{'病院' if hospital else 'クリニック'}{n + 1}",
+                kind=InstitutionKind.HOSPITAL if hospital else InstitutionKind.CLINIC,
                 lat=round(float(lat[n]), 6),
                 lon=round(float(lon[n]), 6),
                 offers=offers,

@@ -142,20 +142,25 @@ def locate(
     la, lo = _number(lat), _number(lon)
     problem = coordinate_problem(la, lo)
     if problem is None:
-        return Located(la, lo, "exact")
+        return Located(la, lo, GeocodePrecision.EXACT)
     if la is not None and lo is not None and in_japan(lo, la):
-        return Located(lo, la, "exact", "緯度と経度が入れ替わっていたため入れ替えました")
+        return Located(
+            lo, la, GeocodePrecision.EXACT, "緯度と経度が入れ替わっていたため入れ替えました"
+        )
     unparsable = any(_text(v) and n is None for v, n in ((lat, la), (lon, lo)))
     why = "緯度・経度が数値ではありません" if unparsable else problem
     muni = municipality_by_code(municipality_code) or municipality_in_address(address)
     if muni is None:
         return Located(
-            None, None, "municipality", f"{why}。市区町村も特定できないため位置が決まりません"
+            None,
+            None,
+            GeocodePrecision.MUNICIPALITY,
+            f"{why}。市区町村も特定できないため位置が決まりません",
         )
     return Located(
         muni.lat,
         muni.lon,
-        "municipality",
+        GeocodePrecision.MUNICIPALITY,
         f"{why}: 市区町村「{muni.prefecture}{muni.name}」の代表点(役所の位置)を使います",
         muni,
     )

@@ -31,7 +31,7 @@ class Municipality:
 
 def check_digit(code5: str) -> str:
     """Check digit of a 5-digit 全国地方公共団体コード (weights 6,5,4,3,2)."""
-    total = sum(int(d) * w for d, w in zip(code5, (6, 5, 4, 3, 2)))
+    total = sum(int(d) * w for d, w in zip(code5, (6, 5, 4, 3, 2), strict=False))
     return str((11 - total % 11) % 10)
 
 

@@ -20,7 +20,9 @@ from .geocode import normalize_municipality_code
 from .model import (
     Capability,
     Facility,
+    GeocodePrecision,
     Institution,
+    InstitutionKind,
     parse_capabilities,
     parse_facility_kind,
     parse_institution_kind,
@@ -302,13 +304,18 @@ def _build_facility(row: _Row) -> Facility | None:
         has_partner=has_partner,
         municipality_code=code,
         address=row.text("address"),
-        geocode="municipality" if row.text("geocode") == "municipality" else "exact",
+        geocode=_precision(row.text("geocode")),
         extra=row.extra(FACILITY_COLUMNS + ("geocode",)),
     )
 
 
+def _precision(text: str) -> GeocodePrecision:
+    """The ``geocode`` column: ``municipality`` when it says so, else ``exact``."""
+    return GeocodePrecision.MUNICIPALITY if text == "municipality" else GeocodePrecision.EXACT
+
+
 def _build_institution(row: _Row) -> Institution | None:
-    kind = row.parse("kind", parse_institution_kind, "clinic")
+    kind = row.parse("kind", parse_institution_kind, InstitutionKind.CLINIC)
     lat, lon = row.coordinates()
     offers = row.parse("offers", parse_capabilities, 0)
     if kind == "clinic" and offers & Capability.ADMIT:
@@ -347,7 +354,7 @@ def _build_institution(row: _Row) -> Institution | None:
         capacity=capacity,
         municipality_code=code,
         address=row.text("address"),
-        geocode="municipality" if row.text("geocode") == "municipality" else "exact",
+        geocode=_precision(row.text("geocode")),
         extra=row.extra(INSTITUTION_COLUMNS + ("geocode",)),
     )
 
