@@ -10,7 +10,7 @@ from ..candidates import Candidates
 from ..objective import evaluate
 from ..result import MatchResult
 from ..solve.optimal import solve_optimal
-from .region import Region, area_names
+from .region import AreaLevel, Region, area_names
 from .whatif import full_counts
 
 Scope = Literal["none", "prefecture", "municipality"]
@@ -57,7 +57,7 @@ def within_scope(region: Region, scope: Scope) -> Candidates:
         return c
     if scope not in SCOPES:
         raise ValueError(f"不明な範囲「{scope}」(使えるのは {', '.join(SCOPES)})")
-    level = "prefecture" if scope == "prefecture" else "municipality"
+    level: AreaLevel = "prefecture" if scope == "prefecture" else "municipality"
     fa, ia = region.fac_area(level), region.inst_area(level)
     keep = fa[c.fac] == ia[c.inst]
     return Candidates(c.fac[keep], c.inst[keep], c.km[keep], c.covers[keep], c.n_fac, c.n_inst)

@@ -49,6 +49,7 @@ def region_map(
     with some capability no institution offers in range.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.patches import Polygon
 
     from ..reference import municipalities
@@ -121,7 +122,9 @@ def region_map(
     ax.figure.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     if title:
         ax.set_title(title if font else "")
-    return ax.figure
+    fig = ax.figure
+    assert isinstance(fig, Figure)  # the axes of a whole figure (ours or the caller's)
+    return fig
 
 
 # Okinawa's main island is drawn moved into the Sea of Japan, framed, as maps of Japan do.
@@ -174,6 +177,7 @@ def national_maps(
     """
     import matplotlib.pyplot as plt
     from matplotlib import colormaps
+    from matplotlib.colors import Normalize
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -189,7 +193,7 @@ def national_maps(
             outlines = {}
     columns = list(dict.fromkeys(cells["column"]))
     nrows = max(1, -(-len(columns) // ncols))
-    cmap, norm = colormaps["viridis"], plt.Normalize(0, vmax)
+    cmap, norm = colormaps["viridis"], Normalize(0, vmax)
     fig, axes = plt.subplots(
         nrows, ncols, figsize=(5.4 * ncols, 5.6 * nrows), layout="constrained", squeeze=False
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Literal
@@ -14,6 +15,7 @@ from ..geo import unit_vectors
 from ..model import Instance
 from ..params import MatchParams
 from ..reference import municipalities
+from ..result import Proposal
 
 AreaLevel = Literal["municipality", "prefecture"]
 AREA_LEVELS: tuple[AreaLevel, ...] = ("municipality", "prefecture")
@@ -51,7 +53,8 @@ class Region:
 
     @cached_property
     def inst_municipality(self) -> np.ndarray:
-        """5-digit municipality code per institution (blank codes: the nearest municipality office)."""
+        """5-digit municipality code per institution (blank codes: the nearest municipality
+        office)."""
         return _codes(
             [i.municipality_code for i in self.instance.institutions],
             self.problem.inst_lat,
@@ -172,7 +175,7 @@ def subproblem(
     return sub, sc
 
 
-def chosen_of(region: Region, proposals) -> np.ndarray:
+def chosen_of(region: Region, proposals: Iterable[Proposal]) -> np.ndarray:
     """Positions into ``region.cand`` of a run's proposals (``MatchResult.proposals``)."""
     fpos = {fid: k for k, fid in enumerate(region.facility_ids)}
     ipos = {iid: k for k, iid in enumerate(region.institution_ids)}

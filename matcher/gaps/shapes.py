@@ -14,6 +14,7 @@ import json
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,8 +58,12 @@ def _simplify(points: np.ndarray, tolerance: float) -> np.ndarray:
 
 
 def build_outlines(
-    points: list, arcs: list, names: tuple[str, ...], tolerance: float = 0.02, digits: int = 3
-) -> dict:
+    points: list[Any],
+    arcs: list[Any],
+    names: tuple[str, ...],
+    tolerance: float = 0.02,
+    digits: int = 3,
+) -> dict[str, object]:
     """Simplified rings per prefecture from ``japanmap``'s ``(points, arcs)`` pair.
 
     Parameters
@@ -80,7 +85,7 @@ def build_outlines(
     xy = np.array([p[0] for p in points], float)
     done: dict[tuple[int, ...], np.ndarray] = {}
     rings = {}
-    for name, border in zip(names, arcs):
+    for name, border in zip(names, arcs, strict=True):  # lengths checked above
         ring = []
         for _, idx in border:
             # Simplify each arc once, in one orientation, so both neighbours get the same line.
@@ -131,4 +136,4 @@ def load_outlines() -> dict[str, np.ndarray]:
 
 
 if __name__ == "__main__":  # pragma: no cover - data build step
-    print(write_outlines(*sys.argv[1:2], *sys.argv[2:3]))
+    print(write_outlines(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

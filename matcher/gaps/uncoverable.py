@@ -54,7 +54,7 @@ def uncoverable(region: Region) -> pd.DataFrame:
         reach[c.fac[(c.covers & bit) > 0]] = True
         lost = np.flatnonzero(((p.missing & bit) > 0) & ~reach)
         near, km = nearest_offering(region, bit, lost)
-        for k, i, d in zip(lost, near, km):
+        for k, i, d in zip(lost, near, km, strict=True):  # one nearest per facility
             f = facs[k]
             rows.append(
                 {

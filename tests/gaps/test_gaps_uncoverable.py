@@ -60,7 +60,7 @@ def test_uncoverable_is_exactly_no_institution_in_range(case) -> None:
     instance, params = case
     region = Region.of(instance, params)
     table = uncoverable(region)
-    got = set(zip(table.facility_id, table.capability))
+    got = set(zip(table.facility_id, table.capability, strict=True))
     want, nearest = set(), {}
     for f in instance.facilities:
         for cap in CAPABILITIES:
