@@ -5,8 +5,9 @@ fresh PostgreSQL database (``--db postgresql``, server from ``KYORYOKU_TEST_PG_U
 serves it with ``uvicorn api.main:create_app --factory --workers N`` (or uses ``--url`` of a
 running server), then:
 
-1. mixed traffic: ``--clients`` concurrent clients, each with its own connection, first for
-   ``--warmup`` seconds (not measured: the read caches fill), then on ``/openapi.json`` as the
+1. mixed traffic: ``--clients`` concurrent clients, each with its own connection, first opening
+   every facility's page once and then running the mix for ``--warmup`` seconds (not measured:
+   the read caches fill), then on ``/openapi.json`` as the
    baseline (the framework's floor: built once, served from memory), then for ``--seconds`` on a
    mix of one facility with its candidates (36 %), the facility list (27 %), the proposal list
    (18 %), the session check (9 %) and proposal status changes (10 %: 提案中 → 打診中 → 取り下げ,
@@ -244,6 +245,28 @@ def run_clients(
     return latencies, errors
 
 
+def prime(url: str, tok: str, clients: int, ids: list[str]) -> None:
+    """Open every facility's page once (not measured): the steady state has them cached."""
+    headers = {"Authorization": f"Bearer {tok}"}
+    todo = list(ids)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    fid = todo.pop()
+                c.get(f"/api/facilities/{fid}")
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def mix_picker(ids: list[str]):
     kinds = [k for k, _ in MIX]
     weights = [w for _, w in MIX]
@@ -383,6 +406,7 @@ def main() -> int:
             # the conflicting-update check below takes its own proposals from what is left
             updates = Updates(proposals[args.updates :])
             pick = mix_picker(ids)
+            prime(url, tok, args.clients, ids)
             cold, cold_err = run_clients(url, tok, args.clients, args.warmup, pick, updates)
             n_cold = sum(map(len, cold.values()))
             all_cold = [x for v in cold.values() for x in v]
