@@ -16,16 +16,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from .._errors import InputError, RowIssue
 from ..model import FACILITY_KINDS, Facility, Institution
 from .areas import code5_of
-from .models import DeclarationRow, FacilityRow, FilingPartnerRow, FilingRow, InstitutionRow, utcnow
+from .models import (
+    Base,
+    DeclarationRow,
+    FacilityRow,
+    FilingPartnerRow,
+    FilingRow,
+    InstitutionRow,
+    utcnow,
+)
 
 _CHUNK = 500
 
@@ -91,13 +100,21 @@ class ImportStats:
         )
 
 
-def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+T = TypeVar("T")
+_R = TypeVar("_R", bound=Base)
+# The rows ``_upsert`` writes (both carry ``created_at``/``updated_at``).
+_Upserted = TypeVar("_Upserted", FacilityRow, InstitutionRow)
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _existing(session: Session, model, key, ids: list[str]) -> dict[str, object]:
-    found: dict[str, object] = {}
+def _existing(
+    session: Session, model: type[_R], key: InstrumentedAttribute[str], ids: list[str]
+) -> dict[str, _R]:
+    found: dict[str, _R] = {}
     for chunk in _chunks(sorted(set(ids))):
         for row in session.scalars(select(model).where(key.in_(chunk))):
             found[getattr(row, key.key)] = row
@@ -114,7 +131,7 @@ def _duplicates(ids: list[str], what: str) -> None:
 _INT32 = 2**31 - 1
 
 
-def _schema_issues(model, key: str, values: dict[str, object]) -> list[RowIssue]:
+def _schema_issues(model: type[Base], key: str, values: dict[str, object]) -> list[RowIssue]:
     """Values the schema cannot hold on both databases: text longer than its column, NUL
     characters (PostgreSQL refuses them), non-finite floats, integers beyond 32 bits."""
     out: list[RowIssue] = []
@@ -145,7 +162,9 @@ def _schema_issues(model, key: str, values: dict[str, object]) -> list[RowIssue]
     return out
 
 
-def _check_schema(model, key_name: str, rows: list[tuple[str, dict[str, object]]]) -> None:
+def _check_schema(
+    model: type[Base], key_name: str, rows: list[tuple[str, dict[str, object]]]
+) -> None:
     """``InputError`` listing every value of ``rows`` the store could not hold."""
     issues = [
         i for key, values in rows for i in _schema_issues(model, key, {key_name: key, **values})
@@ -205,13 +224,13 @@ def import_facilities(session: Session, facilities: Iterable[Facility]) -> Impor
 
 def _upsert(
     session: Session,
-    model,
+    model: type[_Upserted],
     key_name: str,
     key: str,
-    values: dict,
-    existing: dict,
+    values: dict[str, object],
+    existing: Mapping[str, _Upserted],
     stats: ImportStats,
-    now,
+    now: dt.datetime,
 ) -> None:
     """Insert the row, or update it only where ``values`` differ (so re-imports change nothing)."""
     row = existing.get(key)
@@ -488,7 +507,7 @@ def import_simple(
     filing_year: int | None = None,
     declared_on: dt.date | None = None,
     source: str = "simple_csv",
-    progress=None,
+    progress: Callable[[str], object] | None = None,
 ) -> dict[str, ImportStats]:
     """Import the simple CSV format: facilities (+ filings) and institutions (+ declarations)."""
     facilities, institutions = list(facilities), list(institutions)

@@ -85,8 +85,9 @@ def run_input(session: Session, run_id: int) -> RunInput:
     notes: list[str] = []
     if not exact:
         notes.append(
-            f"計算 {run_id} の後に施設・医療機関・届出・受入枠の申告が更新されたため、計算時の入力を"
-            "そのままは復元できませんでした。施設の状況・未充足の理由・代替候補は現在のデータで"
+            f"計算 {run_id} の後に施設・医療機関・届出・受入枠の申告が更新されたため、"
+            "計算時の入力をそのままは復元できませんでした。"
+            "施設の状況・未充足の理由・代替候補は現在のデータで"
             "計算し直しています (提案の組み合わせは計算時のままです)"
         )
     carried = set(state.kept)  # contacted before the run: existing coverage, not proposed by it
@@ -102,9 +103,9 @@ def run_input(session: Session, run_id: int) -> RunInput:
     problem, cand = candidate_graph(state.instance, params, forbidden=state.forbidden)
     chosen, absent = positions_of(state.instance, cand, pairs)
     info = SolveInfo(
-        run.mode,
+        run.mode,  # type: ignore[arg-type]  # a stored mode is one of MODES (RunRow.mode is str)
         run.proven_optimal,
-        run.message,  # type: ignore[arg-type]
+        run.message,
         {k: float(v) for k, v in run.seconds.items()},
         {"run_id": run.id, "area_code": area.code, "input_exact": exact},
     )
@@ -121,7 +122,8 @@ def run_input(session: Session, run_id: int) -> RunInput:
             ],
         )
         notes.append(
-            f"提案 {len(absent)} 件は現在のデータでは候補の範囲外のため、施設の状況の集計に含めていません"
+            f"提案 {len(absent)} 件は現在のデータでは候補の範囲外のため、"
+            "施設の状況の集計に含めていません"
             + (
                 f" (うち {dropped} 件は施設または医療機関が対象から外れたため一覧にもありません)"
                 if dropped
@@ -136,8 +138,10 @@ def run_input(session: Session, run_id: int) -> RunInput:
         and (o.mandatory_full, o.effort_full, o.pairs_covered, o.partnerships) != stored
     ):
         notes.append(
-            f"再構成した提案の評価値が計算時と異なります (計算時: 義務 {stored[0]}・努力義務 {stored[1]}・"
-            f"組 {stored[2]}・提案 {stored[3]}、再構成: 義務 {o.mandatory_full}・努力義務 {o.effort_full}・"
+            "再構成した提案の評価値が計算時と異なります "
+            f"(計算時: 義務 {stored[0]}・努力義務 {stored[1]}・"
+            f"組 {stored[2]}・提案 {stored[3]}、"
+            f"再構成: 義務 {o.mandatory_full}・努力義務 {o.effort_full}・"
             f"組 {o.pairs_covered}・提案 {o.partnerships})"
         )
     return RunInput(

@@ -4,13 +4,16 @@ The importers of ``matcher.sources`` read and check the files exactly as ``kyory
 does; what they would have joined onto a CSV is joined here onto what the store already holds,
 and the result goes through the idempotent writers of ``store.imports``:
 
-| source | importer output | written with |
-|---|---|---|
-| ``kaigo`` | facilities (+ a simple CSV of 養護/軽費 homes) | ``import_facilities`` |
-| ``navii`` | institutions; offers and 厚生局 flags already stored are kept | ``import_institutions`` |
-| ``kouseikyoku`` | flags joined to stored institutions; a joined one's offers become what its flags imply | ``import_institutions`` |
-| ``declarations`` | one declaration per stored institution, valid from ``declared_on`` | ``import_declarations`` |
-| ``filings`` | one filing per stored facility and filing year, partners with their ①②③ | ``import_filings`` |
+- ``kaigo``: facilities (+ a simple CSV of 養護/軽費 homes), written with
+  ``import_facilities``;
+- ``navii``: institutions; offers and 厚生局 flags already stored are kept
+  (``import_institutions``);
+- ``kouseikyoku``: flags joined to stored institutions; a joined one's offers become what its
+  flags imply (``import_institutions``);
+- ``declarations``: one declaration per stored institution, valid from ``declared_on``
+  (``import_declarations``);
+- ``filings``: one filing per stored facility and filing year, partners with their ①②③
+  (``import_filings``).
 
 Re-importing the same file changes nothing. Rows the importer rejects, rows that join nothing in
 the store and filings of facilities the store does not hold are the result's ``rejected`` rows
@@ -30,6 +33,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +45,7 @@ from ..sources import filings as src_filings
 from ..sources import kaigo_registry, kouseikyoku, navii
 from ..sources.importing import SOURCE_LABELS_JA, SOURCES, merge_listed_facilities
 from ..sources.report import ImportResult, RejectedRow
-from ..vocab import ALL_MASK, admissible_offers
+from ..vocab import ALL_MASK, GeocodePrecision, InstitutionKind, admissible_offers
 from .areas import code5_of
 from .imports import (
     Declaration,
@@ -73,8 +77,8 @@ class SourceImport:
     """What one ``kyoryoku db import`` read, joined and wrote."""
 
     source: str
-    read: ImportResult
-    joined: ImportResult | None = None
+    read: ImportResult[Any]  # items: the source's own record type
+    joined: ImportResult[Any] | None = None
     stats: dict[str, ImportStats] = field(default_factory=dict)
     accepted: int = (
         0  # items handed to the writers (facilities, institutions, filings, declarations)
@@ -118,25 +122,25 @@ def _facility(r: FacilityRow) -> Facility:
         None,
         r.municipality_code,
         r.address,
-        r.geocode,
+        GeocodePrecision(r.geocode),
         dict(r.extra),
-    )  # type: ignore[arg-type]
+    )
 
 
 def _institution(r: InstitutionRow) -> Institution:
     return Institution(
         r.institution_id,
         r.name,
-        r.kind,
+        InstitutionKind(r.kind),
         r.lat,
         r.lon,
         r.offers,
-        None,  # type: ignore[arg-type]
+        None,
         r.municipality_code,
         r.address,
-        r.geocode,
+        GeocodePrecision(r.geocode),
         dict(r.extra),
-    )  # type: ignore[arg-type]
+    )
 
 
 def stored_facilities(session: Session) -> list[Facility]:
@@ -159,7 +163,8 @@ def _source(source: str, files: Sequence[Path]) -> str:
 
 
 def _year_of(text: str) -> int | None:
-    """The 年度 of a date written ``2025-06-30`` / ``2025/6/30`` / ``2025年6月30日``; None if none."""
+    """The 年度 of a date written ``2025-06-30`` / ``2025/6/30`` / ``2025年6月30日``; None if
+    none."""
     m = re.search(r"(\d{4})\D(\d{1,2})\D(\d{1,2})", text)
     if not m:
         return None
@@ -167,6 +172,9 @@ def _year_of(text: str) -> int | None:
         return fiscal_year(dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))))
     except ValueError:
         return None
+
+
+_Item = TypeVar("_Item", Facility, Institution)
 
 
 class _Scope:
@@ -192,7 +200,7 @@ class _Scope:
         )
         return False
 
-    def keep(self, items: Sequence, files: list[Path]) -> list:
+    def keep(self, items: Sequence[_Item], files: list[Path]) -> list[_Item]:
         names = ",".join(p.name for p in files)
         return [i for i in items if self.allows(i, names)]
 
