@@ -220,7 +220,7 @@ LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
         Source.DECLARATIONS: "医療機関の申し出",
     },
     Reason: {
-        Reason.NO_CANDIDATE: "範囲内に提供できる医療機関がない",
+        Reason.NO_CANDIDATE: "範囲内に提供できる医療機関なし",
         Reason.OFFERS_UNKNOWN: "範囲内に医療機関はあるが、どこも提供内容が不明"
         " (名簿・申し出が必要)",
         Reason.CAPACITY: "候補はあるが受入枠が他の施設に割り当て済み",
