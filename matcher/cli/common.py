@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from .._errors import InputError, MatcherError
-from ..model import Instance
+from .._errors import InputError, MatcherError, RowIssue
+from ..model import Facility, Instance, Institution
 from ..result import MatchResult
 
 T = TypeVar("T")
@@ -80,23 +80,31 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 def load_instance(facilities: Path, institutions: Path) -> Instance:
     from ..sources.simple_csv import load_facilities, load_institutions
 
-    issues = []
-    facs = insts = None
-    for loader, path in ((load_facilities, facilities), (load_institutions, institutions)):
-        try:
-            loaded = loader(path)
-        except InputError as exc:
-            issues.extend(exc.issues)
-            continue
-        for w in loaded.warnings:
-            err.print(f"  {w}", markup=False, highlight=False)
-        if loader is load_facilities:
-            facs = loaded.items
-        else:
-            insts = loaded.items
+    issues: list[RowIssue] = []
+    facs: list[Facility] = []
+    insts: list[Institution] = []
+    try:
+        loaded_facs = load_facilities(facilities)
+    except InputError as exc:
+        issues.extend(exc.issues)
+    else:
+        _print_warnings(loaded_facs.warnings)
+        facs = loaded_facs.items
+    try:
+        loaded_insts = load_institutions(institutions)
+    except InputError as exc:
+        issues.extend(exc.issues)
+    else:
+        _print_warnings(loaded_insts.warnings)
+        insts = loaded_insts.items
     if issues:
         raise InputError(issues)
-    return Instance.of(facs or [], insts or [])
+    return Instance.of(facs, insts)
+
+
+def _print_warnings(warnings: list[RowIssue]) -> None:
+    for w in warnings:
+        err.print(f"  {w}", markup=False, highlight=False)
 
 
 def print_summary(result: MatchResult) -> None:

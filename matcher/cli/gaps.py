@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from .common import MAX_KM_DEFAULT, err, load_instance, out, run_guarded
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..gaps.region import Region
+    from ..result import MatchResult
 
 
 def gaps_cmd(
@@ -83,7 +90,9 @@ def gaps_cmd(
         out.print(f"  {map_path.name}")
 
 
-def _write_map(region, result, uncoverable, path: Path) -> Path | None:
+def _write_map(
+    region: Region, result: MatchResult, uncoverable: pd.DataFrame, path: Path
+) -> Path | None:
     """The region map as PNG; skipped with a message when matplotlib is not installed."""
     try:
         import matplotlib

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from .common import MAX_KM_DEFAULT, URL_HELP, err, load_instance, out, print_summary, run_guarded
 from .store import open_store_checked
+
+if TYPE_CHECKING:
+    from ..model import Instance
+    from ..progress import Progress as FilingYears
+    from ..result import MatchResult
+    from ..store.report_input import RunInput
 
 
 def _parse_date(text: str | None, option: str = "--date") -> dt.date | None:
@@ -173,14 +180,16 @@ def report_cmd(
         err.print(f"[yellow]注意:[/] {note}", highlight=False)
 
 
-def _stored_run(run_id: int, url: str | None):
+def _stored_run(
+    run_id: int, url: str | None
+) -> tuple[Instance, MatchResult, tuple[str, ...], FilingYears | None]:
     """Instance, result, notes and the area's progress over 年度 of stored run ``run_id`` (exit
     code 2 when it does not exist)."""
     from ..store.report_input import run_input
 
     with open_store_checked(url) as store:
 
-        def work():
+        def work() -> RunInput:
             with store.read() as s:
                 return run_input(s, run_id)
 
