@@ -234,7 +234,7 @@ def run_cmd(
     同じ地域の計算は一度に一つだけです。計算中に辞退・合意された提案は保存の前に読み直して反映し
     ます。"""
     from ..params import MatchParams, parse_max_km
-    from ..store.workflow import run_plan
+    from ..store.workflow import PlanReport, run_plan
 
     params = run_guarded(
         lambda: MatchParams(
@@ -248,7 +248,7 @@ def run_cmd(
     )
     with open_store_checked(url) as store:
 
-        def work():
+        def work() -> PlanReport:
             return run_plan(
                 store,
                 area,

@@ -116,7 +116,12 @@ def _fail_orphan(row: JobRow) -> None:
 
 
 def create_job(
-    session: Session, area_code: str, mode: str, actor: str, params: dict, note: str = ""
+    session: Session,
+    area_code: str,
+    mode: str,
+    actor: str,
+    params: dict[str, object],
+    note: str = "",
 ) -> Job:
     now = utcnow()
     row = JobRow(

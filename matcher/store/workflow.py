@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..geo import haversine_km
-from ..match import match
+from ..match import Progress, match
 from ..model import Instance, Institution, format_capabilities, format_capabilities_ja
 from ..params import MatchParams, Mode
 from ..result import MatchResult
@@ -343,9 +343,7 @@ def impossible_contacted(
 
 
 def _withdraw_what_if(session: Session, ids: list[int]) -> None:
-    session.execute(
-        update(ProposalRow.__table__).where(ProposalRow.id.in_(ids)).values(status="withdrawn")
-    )
+    session.execute(update(ProposalRow).where(ProposalRow.id.in_(ids)).values(status="withdrawn"))
 
 
 def _prepare(
@@ -503,6 +501,7 @@ def _write_run(
         if row is None and pair in declined:
             unplanned.append(prop.facility_id)  # declined while the run was solving
             continue
+        change: Literal["new", "kept"]
         if row is not None and row.status == "proposed":
             live.pop(pair, None)
             if row.covers != prop.covers or abs(row.distance_km - prop.distance_km) > 1e-9:
@@ -544,12 +543,12 @@ def _write_run(
         session.add(RunProposalRow(run_id=run.id, proposal_id=row.id, change=change))
         changes.append(PlanChange(row.id, row.facility_id, row.institution_id, change, row.status))
     for pid in state.kept:
-        p = session.get(ProposalRow, pid)
-        if p is None or pid in linked or p.status != "contacted":
+        kept = session.get(ProposalRow, pid)
+        if kept is None or pid in linked or kept.status != "contacted":
             continue
         linked.add(pid)
         session.add(RunProposalRow(run_id=run.id, proposal_id=pid, change="kept"))
-        changes.append(PlanChange(pid, p.facility_id, p.institution_id, "kept", p.status))
+        changes.append(PlanChange(pid, kept.facility_id, kept.institution_id, "kept", kept.status))
     for row in sorted(live.values(), key=lambda r: r.id):
         row.status, row.updated_by, row.updated_at, row.status_at = "withdrawn", actor, now, now
         session.flush()
@@ -595,7 +594,7 @@ def plan(
     release: Iterable[int] = (),
     note: str = "",
     on: dt.date | None = None,
-    progress=None,
+    progress: Progress | None = None,
     create_area: bool = True,
 ) -> PlanReport:
     """Re-plan an area and store the run, its proposals and their history, all in ``session``'s
@@ -629,7 +628,7 @@ def run_plan(
     release: Iterable[int] = (),
     note: str = "",
     on: dt.date | None = None,
-    progress=None,
+    progress: Progress | None = None,
     lock_wait: float | None = None,
     replans: int = 2,
     before_commit: Callable[[int], None] | None = None,
@@ -952,7 +951,7 @@ def run_changes(session: Session, run_id: int) -> list[PlanChange]:
     """What run ``run_id`` changed: its new and kept proposals, and those it dropped."""
     get_run(session, run_id)
     out = [
-        PlanChange(p.id, p.facility_id, p.institution_id, rp.change, p.status)
+        PlanChange(p.id, p.facility_id, p.institution_id, rp.change, p.status)  # type: ignore[arg-type]
         for rp, p in session.execute(
             select(RunProposalRow, ProposalRow)
             .join(ProposalRow, ProposalRow.id == RunProposalRow.proposal_id)
