@@ -34,6 +34,7 @@ class Jobs:
         self.worker = store_jobs.worker_id()
         self._threads: list[threading.Thread] = []
         self._errors: dict[int, MatcherError] = {}
+        self._waiting: set[int] = set()
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
         self._beat_lock = threading.Lock()
@@ -68,11 +69,16 @@ class Jobs:
             daemon=True,
             name=f"kyoryoku-run-{job.id}",
         )
-        self._threads.append(thread)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        with self._beat_lock:
+            self._waiting.add(job.id)
         thread.start()
         thread.join(wait)
-        if not thread.is_alive() and job.id in self._errors:
-            raise self._errors.pop(job.id)
+        with self._beat_lock:
+            self._waiting.discard(job.id)
+            error = self._errors.pop(job.id, None)
+        if error is not None:
+            raise error
         return store_jobs.get_job(self.store, job.id)
 
     def _ensure_heartbeat(self) -> None:
@@ -85,6 +91,8 @@ class Jobs:
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(store_jobs.HEARTBEAT_SECONDS):
+            if not any(t.is_alive() for t in self._threads):
+                return  # no job runs here any more; the next start() beats again
             try:
                 store_jobs.heartbeat(self.store, self.worker)
             except Exception:  # a missed beat is harmless; the next one tries again
@@ -127,7 +135,9 @@ class Jobs:
                 )
             store_jobs.finish_job(self.store, job_id, run_id=report.run_id)
         except MatcherError as exc:
-            self._errors[job_id] = exc
+            with self._beat_lock:
+                if job_id in self._waiting:  # start() is still waiting: it raises the error
+                    self._errors[job_id] = exc
             self._finish_failed(job_id, str(exc))
         except Exception as exc:  # a server-side failure: keep the message, never lose the thread
             self._finish_failed(job_id, f"内部エラー: {exc!r}")
