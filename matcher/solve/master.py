@@ -71,10 +71,8 @@ class HighsMaster:
         lp.a_matrix_.index_ = z_entries.rows
         lp.a_matrix_.value_ = z_entries.values
         self.h.passModel(lp)
-        # Primal simplex: adding columns or changing costs keeps the basis primal feasible.
-        # Measured on the Tokyo-like instance, same run: 2.5–3.6 s against 3.8–4.0 s (dual).
-        self.h.setOptionValue("simplex_strategy", 4)
         self.milp_runs = 0
+        self._fresh = True  # costs or rows changed since the last solve
 
     @property
     def n_cols(self) -> int:
@@ -102,13 +100,21 @@ class HighsMaster:
     def add_row(self, upper: float, cols: np.ndarray, coef: np.ndarray) -> int:
         """Add "coef · x[cols] ≤ upper"; returns the row's index."""
         self.h.addRow(-highspy.kHighsInf, upper, len(cols), cols.astype(np.int32), coef)
+        self._fresh = True
         return self.n_rows - 1
 
     def set_costs(self, cost: np.ndarray) -> None:
         n = len(cost)
         self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, float))
+        self._fresh = True
 
     def solve_lp(self) -> float:
+        # Dual simplex after new costs or rows, primal after new columns (the basis stays primal
+        # feasible). Measured on the national master (17,240 facilities, same run): first solve
+        # 4.7 s dual against 93 s primal; the re-solves of column generation 26 s primal
+        # against 32 s dual.
+        self.h.setOptionValue("simplex_strategy", 1 if self._fresh else 4)
+        self._fresh = False
         run(self.h, self.deadline)
         return float(self.h.getInfo().objective_function_value)
 
