@@ -57,6 +57,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "user": ("users",),
     "session": ("sessions", "users"),
     "areas": ("registry",),
+    "facility_codes": ("registry",),
     "facility_index": ("registry", "proposals"),
     "facility_states": ("registry", "proposals"),
     "facility_detail": ("registry", "proposals"),

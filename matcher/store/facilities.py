@@ -179,8 +179,8 @@ def cached_facility_detail(
     """One facility (``facility_dict``) with its partners, proposals, candidates and alternatives
     (``NotFoundError`` outside ``scope``). The body does not depend on the scope once the
     facility is in it: every proposal of an in-scope facility is in scope."""
-    st = facility_index(cache, store).by_id.get(facility_id)
-    if st is None or not scope.contains(st.row.code5):
+    code5 = facility_codes(cache, store).get(facility_id)
+    if code5 is None or not scope.contains(code5):
         raise _not_found(facility_id)
 
     def compute() -> dict[str, object]:
@@ -202,6 +202,20 @@ def cached_facility_detail(
     if not changed:
         return body
     return {**body, "candidates": candidates, "alternatives": alternatives_of(candidates)}
+
+
+def facility_codes(cache: ValueCache, store: Store) -> dict[str, str]:
+    """Every facility's ``code5`` (for scope checks that need no state: a proposal change does
+    not touch it), through ``cache``."""
+
+    def compute() -> dict[str, str]:
+        with store.read() as s:
+            return {
+                fid: code
+                for fid, code in s.execute(select(FacilityRow.facility_id, FacilityRow.code5))
+            }
+
+    return cache.get(("facility_codes",), compute)
 
 
 CAPACITY_FIELDS = ("declared_capacity", "used_capacity", "remaining_capacity")
