@@ -76,9 +76,8 @@ def baseline_flow(problem: Problem, cand) -> float | None:
 
 
 def bench(name: str, instance, params: MatchParams, time_limit: float | None) -> dict[str, object]:
-    print(
-        f"\n== {name}: {len(instance.facilities)} facilities × {len(instance.institutions)} institutions"
-    )
+    n_f, n_i = len(instance.facilities), len(instance.institutions)
+    print(f"\n== {name}: {n_f} facilities × {n_i} institutions")
     problem = Problem.from_instance(instance, params)
     cand, t_cand = timed("candidates (k-d tree)", build_candidates, problem, params)
     per_fac = np.bincount(cand.fac, minlength=problem.n_fac)[problem.missing > 0]
@@ -103,12 +102,14 @@ def bench(name: str, instance, params: MatchParams, time_limit: float | None) ->
     )
     for label, obj in (("optimal", o), ("greedy", g), ("stable", s)):
         print(
-            f"  {label:<8} full 義務 {obj.mandatory_full:6d}  努力 {obj.effort_full:6d}  pairs {obj.pairs_covered:7d}"
-            f"  partners {obj.partnerships:7d}  km {obj.distance_km:10.1f}"
+            f"  {label:<8} full 義務 {obj.mandatory_full:6d}  努力 {obj.effort_full:6d}"
+            f"  pairs {obj.pairs_covered:7d}  partners {obj.partnerships:7d}"
+            f"  km {obj.distance_km:10.1f}"
         )
     if base:
         print(
-            f"  ratio optimal/baseline {t_o / base:6.1f}×   candidates/baseline {t_cand / base:6.1f}×"
+            f"  ratio optimal/baseline {t_o / base:6.1f}×"
+            f"   candidates/baseline {t_cand / base:6.1f}×"
         )
     return {
         "name": name,
@@ -153,7 +154,8 @@ def main() -> None:
         )
         rows.append(bench("Japan", japan, params, args.time_limit))
     print(
-        "\n| instance | candidates s | optimal s | proven | greedy s | stable s | baseline s | peak RSS MB |"
+        "\n| instance | candidates s | optimal s | proven | greedy s | stable s | baseline s "
+        "| peak RSS MB |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
