@@ -11,6 +11,7 @@ from fastapi import Request
 from jinja2 import Environment
 
 from matcher.model import format_capabilities_ja, parse_capabilities
+from matcher.result import warnings_of_counts
 from matcher.vocab import (
     CAPABILITIES,
     Duty,
@@ -101,7 +102,7 @@ def session_of(request: Request) -> Any:
 
 def install(env: Environment) -> None:
     """Register the filters and globals on the pages' Jinja environment."""
-    env.filters.update(label=label, caps_ja=caps_ja, jst=jst)
+    env.filters.update(label=label, caps_ja=caps_ja, jst=jst, run_warnings=warnings_of_counts)
     env.globals.update(
         label_options=options,
         change_labels=CHANGE_LABELS_JA,

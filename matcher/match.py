@@ -14,10 +14,11 @@ from .infection import preferred_candidates
 from .model import Instance, Status
 from .objective import check_feasible, evaluate
 from .params import MODES, MatchParams, Mode
-from .result import MatchResult, SolveInfo
+from .result import OFFERS_UNKNOWN_KEY, MatchResult, SolveInfo
 from .solve.greedy import solve_greedy
 from .solve.optimal import solve_optimal
 from .solve.stable import solve_stable
+from .vocab import Reason
 
 Progress = Callable[[str, int, int], None]
 
@@ -51,13 +52,17 @@ def travel_matrix(
         elif iid not in ipos:
             issues.append(RowIssue(file, n, "institution_id", iid, "医療機関一覧にないIDです"))
         else:
-            fac.append(fpos[fid]), inst.append(ipos[iid]), km.append(d)
+            fac.append(fpos[fid])
+            inst.append(ipos[iid])
+            km.append(d)
     if issues:
         raise InputError(issues)
     return TravelMatrix(np.array(fac, np.int64), np.array(inst, np.int64), np.array(km, float))
 
 
-def _forbidden_mask(instance: Instance, cand: Candidates, forbidden) -> np.ndarray:
+def _forbidden_mask(
+    instance: Instance, cand: Candidates, forbidden: Iterable[tuple[str, str]]
+) -> np.ndarray:
     fpos = {f.facility_id: k for k, f in enumerate(instance.facilities)}
     ipos = {i.institution_id: k for k, i in enumerate(instance.institutions)}
     keys = {fpos[f] * cand.n_inst + ipos[i] for f, i in forbidden if f in fpos and i in ipos}
@@ -85,7 +90,7 @@ def solve(
     if mode == "optimal":
         cb = (lambda done, total: progress("solve", done, total)) if progress else None
         chosen, rep = solve_optimal(problem, cand, params.max_new_partners, params.time_limit, cb)
-        details = {
+        details: dict[str, object] = {
             "components": rep.components,
             "lp_integral_levels": rep.lp_integral_levels,
             "milp_levels": rep.milp_levels,
@@ -156,13 +161,15 @@ def result_of(
     for s in Status:
         counts[f"before_{s.value}"] = sum(o.status_before is s for o in outcomes)
         counts[f"after_{s.value}"] = sum(o.status_after is s for o in outcomes)
+    max_km = {int(c): km for c, km in params.max_km.items()}
+    unmatched = unmatched_of(instance, problem, cand, chosen, params.max_new_partners, max_km)
+    # Stored with a run, so that its warnings can be shown from the store (``warnings_of_counts``).
+    counts[OFFERS_UNKNOWN_KEY] = sum(u.reason == Reason.OFFERS_UNKNOWN for u in unmatched)
     return MatchResult(
         params=params,
         proposals=proposals_of(instance, cand, chosen),
         outcomes=outcomes,
-        unmatched=unmatched_of(
-            instance, problem, cand, chosen, params.max_new_partners, params.max_km
-        ),
+        unmatched=unmatched,
         alternatives=alternatives_of(instance, problem, cand, chosen, params.alternatives),
         objective=evaluate(problem, cand, chosen),
         info=info,

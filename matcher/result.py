@@ -3,6 +3,7 @@ objective, and the warnings every view must show."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .model import Status
@@ -16,6 +17,15 @@ OFFERS_UNKNOWN_WARNING_JA = (
     "{n} 件の要件に候補がありません。厚生局の届出受理医療機関名簿 (kyoryoku import kouseikyoku) "
     "または医療機関の申し出 (kyoryoku import declarations) を取り込んでから実行してください。"
 )
+# The key of ``MatchResult.counts`` (stored with every run) the warnings are derived from.
+OFFERS_UNKNOWN_KEY = "unmatched_offers_unknown"
+
+
+def warnings_of_counts(counts: Mapping[str, object]) -> tuple[str, ...]:
+    """The loud warnings of a run from its counts (``MatchResult.counts``, a stored run's
+    ``counts``): every view of a run, live or stored, shows the same text."""
+    n = counts.get(OFFERS_UNKNOWN_KEY, 0)
+    return (OFFERS_UNKNOWN_WARNING_JA.format(n=n),) if isinstance(n, int) and n > 0 else ()
 
 
 @dataclass(frozen=True)
@@ -95,5 +105,4 @@ class MatchResult:
     @property
     def warnings_ja(self) -> tuple[str, ...]:
         """Loud warnings every view of the run must show (CLI, web, reports, summary.json)."""
-        n = self.offers_unknown
-        return (OFFERS_UNKNOWN_WARNING_JA.format(n=n),) if n else ()
+        return warnings_of_counts({OFFERS_UNKNOWN_KEY: self.offers_unknown})

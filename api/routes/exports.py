@@ -21,7 +21,7 @@ from ..errors import ERROR_RESPONSES
 from ..users import User
 
 router = APIRouter(prefix="/api/exports", tags=["exports"], responses=ERROR_RESPONSES)
-Table = Literal["facilities", "proposals", "institutions", "status"]
+Table = Literal["summary", "facilities", "proposals", "institutions", "status"]
 
 
 def _frames(store: Store, user: User, area: str) -> dict[str, pd.DataFrame]:

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from matcher.model import parse_capabilities
 from matcher.params import MatchParams
 from matcher.reference import municipalities
+from matcher.result import warnings_of_counts
 from matcher.store.areas import cached_visible_area, get_visible_area, visible_areas
 from matcher.store.browse import (
     FACILITY_SORTS,
@@ -503,6 +504,7 @@ def run_page(
         changes=changes,
         counts=counts,
         letters=letters,
+        warnings=warnings_of_counts(run.counts),
     )
 
 

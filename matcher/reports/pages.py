@@ -452,6 +452,7 @@ def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
             isolated=isolated,
             infection=data.infection_rows(),
             filing_years=data.filing_years if data.has_filing_years else None,
+            warnings=data.result.warnings_ja,
         )
     )
     return html, after_map.outside
@@ -489,5 +490,6 @@ def index_html(
             overview_pdf=overview_pdf,
             notes=notes or [],
             unset=unset or [],
+            warnings=data.result.warnings_ja,
         )
     )

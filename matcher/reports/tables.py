@@ -559,7 +559,8 @@ class ReportData:
     def overview_table(self) -> pd.DataFrame:
         """Key figures of the run as (項目, 値) rows."""
         o, c = self.result.objective, self.result.counts
-        rows: list[tuple[str, object]] = [
+        rows: list[tuple[str, object]] = [("警告", w) for w in self.result.warnings_ja]
+        rows += [
             ("対象地域", self.area_name),
             ("作成日", self.today.isoformat()),
             ("経過措置の期限(2027-03-31)までの日数", self.days_left),

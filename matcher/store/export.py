@@ -1,5 +1,6 @@
-"""The current state of an area as tables: facilities (status now), proposals, institutions
-(declared and used capacity); written as CSV with BOM or one Excel workbook."""
+"""The current state of an area as tables: a summary (with the latest run's warnings), facilities
+(status now), proposals, institutions (declared and used capacity); written as CSV with BOM or one
+Excel workbook."""
 
 from __future__ import annotations
 
@@ -16,13 +17,40 @@ from ..model import (
     format_capabilities,
     format_capabilities_ja,
 )
+from ..result import warnings_of_counts
 from ..sources.textfile import write_csv
 from .areas import get_area, member_filter
-from .models import FacilityRow, InstitutionRow
+from .models import AreaRow, FacilityRow, InstitutionRow, RunRow
 from .state import facility_states, institution_states
 from .workflow import list_proposals
 
-SHEETS_JA = {"facilities": "施設", "proposals": "提案", "institutions": "医療機関"}
+SHEETS_JA = {
+    "summary": "概要",
+    "facilities": "施設",
+    "proposals": "提案",
+    "institutions": "医療機関",
+}
+
+
+def summary_frame(session: Session, area: AreaRow, on: dt.date) -> pd.DataFrame:
+    """(項目, 値) rows: the area, the day, the area's latest run and its warnings (the same text
+    as the CLI, the run page and the reports: ``matcher.result.warnings_of_counts``)."""
+    run = session.scalar(
+        select(RunRow).where(RunRow.area_id == area.id).order_by(RunRow.id.desc()).limit(1)
+    )
+    rows: list[tuple[str, object]] = []
+    if run is not None:
+        rows += [("警告", w) for w in warnings_of_counts(run.counts)]
+    rows += [("地域", f"{area.name} ({area.code})"), ("出力日", on.isoformat())]
+    if run is None:
+        rows.append(("最新の計算", "なし"))
+    else:
+        rows += [
+            ("最新の計算", run.id),
+            ("計算日時(UTC)", run.finished_at.isoformat(timespec="seconds")),
+            ("方式", run.mode),
+        ]
+    return pd.DataFrame(rows, columns=["項目", "値"])
 
 
 def state_frames(
@@ -125,6 +153,7 @@ def state_frames(
             }
         )
     return {
+        "summary": summary_frame(session, area, on),
         "facilities": pd.DataFrame(fac_rows),
         "proposals": pd.DataFrame(
             prop_rows,

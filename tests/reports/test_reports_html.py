@@ -152,3 +152,28 @@ def test_a_japanese_font_is_installed_on_ci() -> None:
             pytest.fail(reason)
         pytest.skip(reason)
     assert Path(japanese_font()).is_file()
+
+
+def test_offers_unknown_warning_in_overview_index_and_workbook(tmp_path) -> None:
+    """Issue 12: a run whose institutions' offers are unknown says so in every report."""
+    import openpyxl
+    from conftest import fac, inst
+
+    from matcher.match import match
+    from matcher.model import Instance
+    from matcher.reports import write_reports
+    from matcher.result import OFFERS_UNKNOWN_WARNING_JA
+
+    instance = Instance.of([fac("F", "tokuyo", 0, 0)], [inst("H", "hospital", 1, 0, offers=0)])
+    result = match(instance)
+    assert result.warnings_ja
+    files = write_reports(instance, result, tmp_path, today=date(2026, 4, 1), pdf="none")
+    head = OFFERS_UNKNOWN_WARNING_JA.split("{n}")[0]
+    for name in ("overview", "index"):
+        assert 'class="warning"' in _text(files.files[name]) and head in _text(files.files[name])
+    first = next(
+        openpyxl.load_workbook(files.files["workbook"])["概要"].iter_rows(
+            values_only=True, min_row=2
+        )
+    )
+    assert first[0] == "警告" and str(first[1]).startswith(head)

@@ -1,4 +1,4 @@
-"""The store's commands end to end on the bundled sample: upgrade, import, run, proposals, export."""
+"""The store's commands end to end on the sample: upgrade, import, run, proposals, export."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_coordinator_session(db_url, tmp_path):
     r = kyoryoku("export", "--area", "39", "--out", tmp_path / "state.xlsx", *db)
     assert r.exit_code == 0, r.output
     sheets = pd.read_excel(tmp_path / "state.xlsx", sheet_name=None)
-    assert list(sheets) == ["施設", "提案", "医療機関"] and len(sheets["施設"]) == 704
+    assert list(sheets) == ["概要", "施設", "提案", "医療機関"] and len(sheets["施設"]) == 704
 
 
 def test_commands_before_upgrade_say_what_to_do(tmp_path):
