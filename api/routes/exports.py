@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from matcher.store.areas import get_visible_area
 from matcher.store.dashboard import status_table
 from matcher.store.db import Store
-from matcher.store.export import SHEETS_JA, state_frames
+from matcher.store.export import csv_bytes, state_frames, write_xlsx
 from matcher.store.facilities import scoped_facilities
 
 from ..deps import StoreDep, UserDep, scope_of
@@ -56,23 +56,13 @@ def export_csv(
     area: str = Query(..., description="地域コード"),
 ) -> Response:
     df = _frames(store, user, area)[table]
-    text = df.to_csv(index=False, lineterminator="\r\n")
-    return _download(
-        ("\ufeff" + text).encode("utf-8"), f"{area}_{table}.csv", "text/csv; charset=utf-8"
-    )
+    return _download(csv_bytes(df), f"{area}_{table}.csv", "text/csv; charset=utf-8")
 
 
 @router.get("/state.xlsx", summary="Excel (施設・提案・医療機関・状況表のシート)")
 def export_xlsx(user: UserDep, store: StoreDep, area: str = Query(...)) -> Response:
-    frames = _frames(store, user, area)
     buf = io.BytesIO()
-    with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-        for name, df in frames.items():
-            df.to_excel(
-                xl,
-                sheet_name=SHEETS_JA.get(name, "状況表" if name == "status" else name),
-                index=False,
-            )
+    write_xlsx(_frames(store, user, area), buf)
     return _download(
         buf.getvalue(),
         f"{area}_state.xlsx",

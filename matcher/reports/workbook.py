@@ -13,6 +13,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from ..sources.cells import safe_cell
 from .tables import ReportData
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
@@ -37,14 +38,15 @@ def _number_text(value: object) -> str:
 
 
 def _cell(value: object) -> object:
-    """Cell value: NaN/None → empty cell, numpy scalars → Python numbers."""
+    """Cell value: NaN/None → empty cell, numpy scalars → Python numbers, text through
+    ``safe_cell`` (formula-like text is never evaluated, control characters are dropped)."""
     if value is None:
         return None
     if isinstance(value, float) and math.isnan(value):
         return None
     if hasattr(value, "item"):  # numpy scalar
         return value.item()
-    return value
+    return safe_cell(value)
 
 
 def _number_format(column: str) -> str | None:
@@ -57,7 +59,7 @@ def _number_format(column: str) -> str | None:
 
 def write_sheet(ws: Worksheet, df: pd.DataFrame) -> None:
     """Write a table with a frozen, filtered header row and fitted column widths."""
-    ws.append(list(df.columns))
+    ws.append([safe_cell(c) for c in df.columns])
     for cell in ws[1]:
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL

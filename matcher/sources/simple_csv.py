@@ -14,6 +14,7 @@ from ..geocode import locate
 from ..model import Facility, Institution, format_capabilities, normalize_text
 from ..validate import Validated, validate_facilities, validate_institutions
 from ..vocab import code5_of
+from .cells import safe_frame
 from .columns import find_tables
 from .report import Notice
 from .textfile import write_csv
@@ -235,5 +236,5 @@ def _write(df: pd.DataFrame, path: str | Path, encoding: str) -> Path:
         return write_csv(df, path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False, encoding=encoding, lineterminator="\r\n")
+    safe_frame(df).to_csv(path, index=False, encoding=encoding, lineterminator="\r\n")
     return path

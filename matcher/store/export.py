@@ -5,7 +5,9 @@ Excel workbook."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 from sqlalchemy import select
@@ -18,6 +20,7 @@ from ..model import (
     format_capabilities_ja,
 )
 from ..result import warnings_of_counts
+from ..sources.cells import safe_frame
 from ..sources.textfile import write_csv
 from .areas import get_area, member_filter
 from .models import AreaRow, FacilityRow, InstitutionRow, RunRow
@@ -29,6 +32,7 @@ SHEETS_JA = {
     "facilities": "施設",
     "proposals": "提案",
     "institutions": "医療機関",
+    "status": "状況表",
 }
 
 
@@ -177,13 +181,25 @@ def state_frames(
     }
 
 
+def write_xlsx(frames: Mapping[str, pd.DataFrame], out: str | Path | BinaryIO) -> None:
+    """One workbook, a sheet per table (``SHEETS_JA`` names); every text cell passes
+    ``safe_cell``: formula-like text is never evaluated, control characters are dropped."""
+    with pd.ExcelWriter(out, engine="openpyxl") as xl:
+        for name, df in frames.items():
+            safe_frame(df).to_excel(xl, sheet_name=SHEETS_JA.get(name, name), index=False)
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    """A table as the bytes of ``write_csv`` (UTF-8 with BOM, CRLF, cells made safe)."""
+    text: str = safe_frame(df).to_csv(index=False, lineterminator="\r\n")
+    return ("\ufeff" + text).encode("utf-8")
+
+
 def write_export(frames: dict[str, pd.DataFrame], out: str | Path) -> list[Path]:
     """``*.xlsx``: one workbook with a sheet per table; otherwise CSVs (UTF-8 with BOM)."""
     out = Path(out)
     if out.suffix.lower() == ".xlsx":
         out.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(out, engine="openpyxl") as xl:
-            for name, df in frames.items():
-                df.to_excel(xl, sheet_name=SHEETS_JA.get(name, name), index=False)
+        write_xlsx(frames, out)
         return [out]
     return [write_csv(df, out / f"{name}.csv") for name, df in frames.items()]
