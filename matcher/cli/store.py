@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from ..store.db import Store
+    from ..store.imports import ImportStats
+    from ..store.models import ProposalHistoryRow
+    from ..store.source_imports import SourceImport
+    from ..store.workflow import ProposalView
 
 from .common import (
     MAX_KM_DEFAULT,
@@ -37,7 +46,7 @@ def _actor(actor: str | None) -> str:
 
 
 @contextmanager
-def open_store_checked(url: str | None, upgrade: bool = False):
+def open_store_checked(url: str | None, upgrade: bool = False) -> Iterator[Store]:
     """The store, migrated (``upgrade``) or checked to be; its connections closed at the end."""
     from ..store.db import open_store
 
@@ -91,7 +100,7 @@ def import_csv_cmd(
     instance = run_guarded(load_instance, facilities, institutions)
     with open_store_checked(url, upgrade=True) as store:
 
-        def work():
+        def work() -> dict[str, ImportStats]:
             with store.write() as s:
                 return import_simple(
                     s,
@@ -145,7 +154,7 @@ def import_source_cmd(
     day = run_guarded(lambda: dt.date.fromisoformat(declared_on)) if declared_on else None
     with open_store_checked(url, upgrade=True) as store:
 
-        def work():
+        def work() -> SourceImport:
             with store.write() as s:
                 return import_source(
                     s,
@@ -194,7 +203,7 @@ def area_cmd(
     with open_store_checked(url) as store:
         members = [m for m in municipalities.replace("、", ",").split(",") if m.strip()]
 
-        def work():
+        def work() -> tuple[str, list[str]]:
             with store.write() as s:
                 area = save_area(s, code, name, kind, members)  # type: ignore[arg-type]
                 return area.code, [m.code for m in area.municipalities]
@@ -305,7 +314,7 @@ def proposals_list_cmd(
     with open_store_checked(url) as store:
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
 
-        def work():
+        def work() -> list[ProposalView]:
             with store.read() as s:
                 return list_proposals(s, area, statuses, facility, institution, run)
 
@@ -344,7 +353,7 @@ def proposals_set_status_cmd(
 
     with open_store_checked(url) as store:
 
-        def work():
+        def work() -> tuple[str, int]:
             with store.write() as s:
                 p = set_status(s, proposal_id, status, version, _actor(actor), note)  # type: ignore[arg-type]
                 return p.status, p.version
@@ -373,7 +382,7 @@ def proposals_history_cmd(
 
     with open_store_checked(url) as store:
 
-        def work():
+        def work() -> list[ProposalHistoryRow]:
             with store.read() as s:
                 return proposal_history(s, proposal_id)
 
@@ -399,7 +408,7 @@ def export_cmd(
 
     with open_store_checked(url) as store:
 
-        def work():
+        def work() -> list[Path]:
             with store.read() as s:
                 return write_export(state_frames(s, area), out_path)
 

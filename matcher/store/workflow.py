@@ -35,7 +35,7 @@ from ..match import Progress, match
 from ..model import Instance, Institution, format_capabilities, format_capabilities_ja
 from ..params import MatchParams, Mode
 from ..result import MatchResult
-from ..vocab import CAPABILITIES, admissible_offers
+from ..vocab import CAPABILITIES, GeocodePrecision, InstitutionKind, admissible_offers
 from .areas import get_area, member_filter
 from .db import Store
 from .errors import ConflictError, NotFoundError, TransitionError
@@ -195,14 +195,14 @@ def load_state(
                 Institution(
                     r.institution_id,
                     r.name,
-                    r.kind,
+                    InstitutionKind(r.kind),
                     r.lat,
                     r.lon,
                     ist.offers,
                     ist.remaining,
                     r.municipality_code,
                     r.address,
-                    r.geocode,
+                    GeocodePrecision(r.geocode),
                     ist.planning_extra(),  # registry extra + 第二種協定 flag
                 )
             )
