@@ -60,8 +60,7 @@ def has_infection_partner(facility: Facility, flagged_ids: frozenset[str] = froz
     """Whether a filed or agreed partner of the facility is a 第二種協定指定医療機関."""
     if flag(facility.extra.get(FACILITY_KEY, "")):
         return True
-    ids = facility.extra.get("partner_ids", "")
-    return any(i in flagged_ids for i in ids.split("+") if i)
+    return any(i in flagged_ids for i in facility.partner_ids)
 
 
 def preferred_candidates(

@@ -11,7 +11,7 @@ from ._errors import InputError
 from .candidates import Candidates, Problem, TravelMatrix, build_candidates
 from .explain import alternatives_of, outcomes_of, proposals_of, unmatched_of
 from .infection import preferred_candidates
-from .model import Instance, Status
+from .model import Instance, Status, filed_partner_pairs
 from .objective import check_feasible, evaluate
 from .params import MODES, MatchParams, Mode
 from .result import OFFERS_UNKNOWN_KEY, MatchResult, SolveInfo
@@ -109,9 +109,11 @@ def candidate_graph(
     forbidden: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
 ) -> tuple[Problem, Candidates]:
     """The arrays of a run and its candidate graph, without the ``forbidden`` (facility_id,
-    institution_id) pairs (the graph ``match`` solves on and explains with)."""
+    institution_id) pairs nor the facilities' filed partners (``filed_partner_pairs``: an
+    existing partner is never proposed as new); the graph ``match`` solves on and explains with."""
     problem = Problem.from_instance(instance, params)
     cand = build_candidates(problem, params, travel)
+    forbidden = frozenset(forbidden) | filed_partner_pairs(instance.facilities)
     if forbidden:
         cand = cand.without(_forbidden_mask(instance, cand, forbidden))
     return problem, cand
@@ -187,7 +189,8 @@ def match(
 ) -> MatchResult:
     """Propose new partnerships for every facility with missing capabilities.
 
-    ``forbidden`` holds (facility_id, institution_id) pairs never to propose (e.g. declined).
+    ``forbidden`` holds (facility_id, institution_id) pairs never to propose (e.g. declined);
+    the facilities' filed partners (``Facility.partner_ids``) are never proposed either.
     """
     params = params or MatchParams()
     if mode not in MODES:

@@ -222,6 +222,10 @@ def status_of(required: int, covered: int, has_partner: bool | None) -> Status:
     return Status.NONE if has_partner else Status.NO_PARTNER
 
 
+# ``Facility.extra`` key of the filed partners' registry ids (``sources.filings``, ``store.state``).
+PARTNER_IDS_KEY = "partner_ids"
+
+
 @dataclass(frozen=True)
 class Facility:
     """An elderly-care facility that must (or should) name a 協力医療機関."""
@@ -253,6 +257,19 @@ class Facility:
     @property
     def status(self) -> Status:
         return status_of(self.required, self.covered, self.has_partner)
+
+    @property
+    def partner_ids(self) -> tuple[str, ...]:
+        """Registry ids of the partners its filing names (``extra["partner_ids"]``, joined by
+        ``+``): existing partnerships, never proposed as new ones (``filed_partner_pairs``)."""
+        return tuple(i for i in self.extra.get(PARTNER_IDS_KEY, "").split("+") if i)
+
+
+def filed_partner_pairs(facilities: Iterable[Facility]) -> frozenset[tuple[str, str]]:
+    """(facility_id, institution_id) of every filed partnership: the one rule that an existing
+    partner is never proposed as a new one (``match.candidate_graph`` leaves these pairs out, so
+    the CLI, the reports and the store's planner all apply it)."""
+    return frozenset((f.facility_id, i) for f in facilities for i in f.partner_ids)
 
 
 @dataclass(frozen=True)

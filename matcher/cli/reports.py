@@ -79,7 +79,7 @@ def report_cmd(
     計算IDを指定するとデータベースに保存した計算の提案から、省略すると --facilities と
     --institutions の CSV でマッチングを実行して作成します。
     """
-    from ..reports import PDF_MODES, STAGES_JA, Sender, existing_partner_pairs, write_reports
+    from ..reports import PDF_MODES, STAGES_JA, Sender, write_reports
 
     run_guarded(_check_pdf, pdf, PDF_MODES)
     today = run_guarded(_parse_date, date)
@@ -153,9 +153,8 @@ def report_cmd(
         if run is None:
             from ..match import match
 
-            # Filed partners are never proposed as new ones (their letters would say so).
-            existing = existing_partner_pairs(instance)
-            result = run_guarded(match, instance, params, mode, None, progress, existing)
+            # Filed partners are never proposed as new ones: ``match`` leaves them out.
+            result = run_guarded(match, instance, params, mode, None, progress)
         files = run_guarded(
             write_reports,
             instance,

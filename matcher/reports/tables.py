@@ -27,6 +27,7 @@ from ..model import (
     Instance,
     Institution,
     Status,
+    filed_partner_pairs,
     format_capabilities_ja,
 )
 from ..progress import Progress
@@ -194,10 +195,9 @@ class ReportData:
 
     # -- lookups ---------------------------------------------------------------------------
     def existing_partners(self, facility_id: str) -> tuple[str, ...]:
-        """Registry ids of the facility's filed partners (``extra["partner_ids"]``)."""
+        """Registry ids of the facility's filed partners (``Facility.partner_ids``)."""
         f = self.facility.get(facility_id)
-        raw = f.extra.get("partner_ids", "") if f else ""
-        return tuple(i for i in raw.split("+") if i)
+        return f.partner_ids if f else ()
 
     def is_existing(self, p: Proposal) -> bool:
         """Whether a proposed pair is already a filed partnership (never a new one)."""
@@ -596,10 +596,6 @@ class ReportData:
 
 
 def existing_partner_pairs(instance: Instance) -> frozenset[tuple[str, str]]:
-    """(facility_id, institution_id) of every filed partnership: never proposed as new."""
-    return frozenset(
-        (f.facility_id, iid)
-        for f in instance.facilities
-        for iid in f.extra.get("partner_ids", "").split("+")
-        if iid
-    )
+    """(facility_id, institution_id) of every filed partnership (``model.filed_partner_pairs``,
+    which ``match`` already leaves out)."""
+    return filed_partner_pairs(instance.facilities)

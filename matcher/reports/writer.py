@@ -51,7 +51,7 @@ from .pages import (
 from .pdf import ChromiumPrinter, pdf_backend
 from .pdfpages import PdfFile, page_ranges, write_pages
 from .sender import Sender
-from .tables import NO_MUNICIPALITY, ReportData, existing_partner_pairs, status_text
+from .tables import NO_MUNICIPALITY, ReportData, status_text
 from .workbook import write_workbook
 
 Progress = Callable[[str, int, int], None]
@@ -125,7 +125,7 @@ def greedy_baseline(instance: Instance, result: MatchResult) -> MatchResult:
     """The greedy baseline ("近い順に依頼した場合") on the same input and parameters."""
     from ..match import match
 
-    return match(instance, result.params, "greedy", forbidden=existing_partner_pairs(instance))
+    return match(instance, result.params, "greedy")  # filed partners are left out by the core
 
 
 @dataclass

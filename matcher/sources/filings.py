@@ -22,6 +22,7 @@ from typing import TypedDict
 from .._errors import RowIssue
 from ..model import (
     FACILITY_KINDS,
+    PARTNER_IDS_KEY,
     Capability,
     Facility,
     Institution,
@@ -413,7 +414,7 @@ def apply_filings(
         extra = dict(fac.extra)
         ids = [p.institution_id for p in filing.partners if p.institution_id]
         if ids:
-            extra["partner_ids"] = "+".join(ids)
+            extra[PARTNER_IDS_KEY] = "+".join(ids)
         out.items.append(
             dataclasses.replace(
                 fac, covered=filing.covered, has_partner=filing.has_partner, extra=extra

@@ -25,7 +25,7 @@ from sqlalchemy import ColumnElement, FromClause, Subquery, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..infection import FACILITY_KEY, INSTITUTION_KEY, flagged
-from ..model import FACILITY_KINDS, Facility, Status, status_of
+from ..model import FACILITY_KINDS, PARTNER_IDS_KEY, Facility, Status, status_of
 from ..vocab import ALL_MASK, GeocodePrecision, ProposalStatus, admissible_offers
 from .models import (
     DeclarationRow,
@@ -55,6 +55,7 @@ class FacilityState:
     covered_contacted: int
     n_contacted: int
     has_infection_partner: bool = False  # a filed or agreed partner is 第二種協定指定医療機関
+    filed_partner_ids: tuple[str, ...] = ()  # registry ids of the partners its latest filing names
 
     @property
     def facility_id(self) -> str:
@@ -117,8 +118,17 @@ class FacilityState:
             r.municipality_code,
             r.address,
             GeocodePrecision(r.geocode),
-            flagged(r.extra, FACILITY_KEY, self.has_infection_partner),
+            self._planning_extra(),
         )
+
+    def _planning_extra(self) -> dict[str, str]:
+        """Registry extra, the 第二種協定 flag and the filed partners (never proposed as new:
+        ``model.filed_partner_pairs``)."""
+        extra = flagged(self.row.extra, FACILITY_KEY, self.has_infection_partner)
+        extra.pop(PARTNER_IDS_KEY, None)  # the latest filing's partners, not what a file once said
+        if self.filed_partner_ids:
+            extra[PARTNER_IDS_KEY] = "+".join(self.filed_partner_ids)
+        return extra
 
 
 def proposal_states(as_of: dt.datetime | None = None) -> FromClause:
@@ -246,6 +256,7 @@ def facility_states(
         ids = None
     partners: dict[str, list[tuple[str | None, bool]]] = {}
     filed = _filed(session, ids, partners)
+    filed_ids = {f: tuple(dict.fromkeys(i for i, _ in ps if i)) for f, ps in partners.items()}
     decided = _decided(session, ids, as_of, partners)
     named = sorted({i for ps in partners.values() for i, said in ps if i and not said})
     infection = infection_institutions(session, named, (as_of.date() if as_of else dt.date.today()))
@@ -265,6 +276,7 @@ def facility_states(
                 contacted,
                 n_contacted,
                 has_infection,
+                filed_ids.get(r.facility_id, ()),
             )
         )
     return out

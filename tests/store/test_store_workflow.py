@@ -289,3 +289,23 @@ def test_area_of_several_municipalities(store):
         assert [f.facility_id for f in load_state(s, "renkei-1").instance.facilities] == ["G1"]
         assert [f.facility_id for f in load_state(s, "392014").instance.facilities] == ["F1"]
         assert len(load_state(s, "39").instance.facilities) == 2
+
+
+def test_filed_partners_are_never_proposed_as_new(store):
+    """Issue 15: the planner reads the latest filing's partners and leaves them out."""
+    from matcher.store.imports import Filing, FilingPartner, import_filings
+
+    seed(store)
+    with store.write() as s:
+        first = plan(s, "39", actor="t")
+    assert ("F3", "H1") in pairs(first, "new")
+    with store.write() as s:  # F3 files H1 as its partner for ① only (H1 also offers ②③)
+        import_filings(s, [Filing("F3", 2026, True, (FilingPartner("医療機関H1", 1, "H1"),))])
+        state = load_state(s, "39")
+        f3 = next(f for f in state.instance.facilities if f.facility_id == "F3")
+        assert f3.partner_ids == ("H1",) and f3.covered == 1
+        second = plan(s, "39", actor="t")
+    got = {p.institution_id for p in second.result.proposals if p.facility_id == "F3"}
+    assert got == {"H2"}  # ②③ from the other hospital, never from its filed partner
+    with store.read() as s:
+        assert ("F3", "H1") not in {k for k, p in live(s).items() if p.status == "proposed"}
