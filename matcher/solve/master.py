@@ -124,9 +124,6 @@ class HighsMaster:
     def duals(self) -> np.ndarray:
         return np.asarray(self.h.getSolution().row_dual)
 
-    def row_upper(self) -> np.ndarray:
-        return np.asarray(self.h.getLp().row_upper_)
-
     def milp(
         self,
         abs_gap: float,

@@ -28,17 +28,20 @@ facility, the greedy and the previous proposal's bundles, and every earlier stag
 priced against *all* in-range bundles. Costs are separable by capability, so the cheapest subset
 of each pair is found in O(pairs). With row duals y ≤ 0, every feasible x satisfies::
 
-    cost·x ≥ LB(y) = Σ_rows b·y + Σ_z min(0, rc_z) + P · Σ_f min(0, min_{i,s} rc[f,i,s])
+    cost·x ≥ LB(y) = Σ_rows b·y + Σ_z min(0, rc_z) + Σ_f LB_f,
+    LB_f = min(0, min over ≤ P bundles of f with disjoint subsets of Σ rc[f,i,s])
 
-(the partner row bounds each facility's bundles). LB is a bound over the full model at every
-round, so pricing stops as soon as the master's value reaches ⌈LB⌉ (integral stages) instead of
-waiting for the last negative reduced cost. If the master's optimum is integral it is the
-stage's optimum. Otherwise a MILP over the facilities the LP left fractional (everything else
-fixed) is tried first — if it reaches the bound it is optimal — and then a MILP over the master
-plus every bundle whose reduced cost fits in the gap between bound and incumbent (reduced-cost
-fixing), which is exact. A proposal is called optimal only when every level of every component
-was proven so. Components are independent; with ``workers > 1`` the smaller ones are solved in a
-second process while this one solves the largest (same results as sequentially).
+(each facility keeps its partner and cover rows in the subproblem). LB is a bound over the full
+model at every round, so pricing stops as soon as the master's value reaches ⌈LB⌉ (integral
+stages) instead of waiting for the last negative reduced cost. If the master's optimum is
+integral it is the stage's optimum. Otherwise a MILP over the facilities the LP left fractional
+and every bundle of theirs that fits under the bound (everything else fixed) is tried first — if
+it reaches the bound it is optimal — and then a MILP over the master plus every bundle that could
+be part of a solution at the bound, then of one better than the incumbent (reduced-cost
+fixing: LB − LB_f + rc + the best of f's other bundles ≤ target), which is exact. A proposal
+is called optimal only when every level of every component was proven so. Components are
+independent; with ``workers > 1`` the smaller ones are solved in a second process while this
+one solves the largest (same results as sequentially).
 """
 
 from __future__ import annotations
@@ -61,7 +64,6 @@ from .greedy import solve_greedy
 from .master import HighsMaster
 
 _log = logging.getLogger(__name__)
-LEVELS = tuple(level.key for level in Level)
 _RC_TOL = 1e-7
 _INT_TOL = 1e-6
 # Initial bundles: nearest pairs per missing capability. National master, same run: 2 → first
