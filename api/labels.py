@@ -11,7 +11,10 @@ from fastapi import Request
 from jinja2 import Environment
 
 from matcher.model import format_capabilities_ja, parse_capabilities
-from matcher.result import warnings_of_counts
+from matcher.objective import Objective
+from matcher.reports.pages import compare_objectives
+from matcher.result import baseline_of_counts, warnings_of_counts
+from matcher.store.models import RunRow
 from matcher.vocab import (
     CAPABILITIES,
     Duty,
@@ -100,9 +103,27 @@ def session_of(request: Request) -> Any:
         return None
 
 
+def run_comparison(run: RunRow) -> list[dict[str, object]]:
+    """この提案 vs 近い順に依頼した場合 for a stored run, from the baseline ``match`` computed
+    with it (``MatchResult.baseline`` in the run's counts); [] for a run stored without it."""
+    greedy = baseline_of_counts(run.counts)
+    if greedy is None:
+        return []
+    ours = Objective(
+        run.mandatory_full, run.effort_full, run.pairs_covered, run.partnerships, run.distance_km
+    )
+    return compare_objectives(ours, greedy)
+
+
 def install(env: Environment) -> None:
     """Register the filters and globals on the pages' Jinja environment."""
-    env.filters.update(label=label, caps_ja=caps_ja, jst=jst, run_warnings=warnings_of_counts)
+    env.filters.update(
+        label=label,
+        caps_ja=caps_ja,
+        jst=jst,
+        run_warnings=warnings_of_counts,
+        run_comparison=run_comparison,
+    )
     env.globals.update(
         label_options=options,
         change_labels=CHANGE_LABELS_JA,

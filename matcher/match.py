@@ -14,7 +14,7 @@ from .infection import preferred_candidates
 from .model import Instance, Status, filed_partner_pairs
 from .objective import check_feasible, evaluate
 from .params import MODES, MatchParams, Mode
-from .result import OFFERS_UNKNOWN_KEY, MatchResult, SolveInfo
+from .result import OFFERS_UNKNOWN_KEY, MatchResult, SolveInfo, baseline_counts
 from .solve.greedy import solve_greedy
 from .solve.optimal import solve_optimal
 from .solve.stable import solve_stable
@@ -208,5 +208,16 @@ def match(
         instance, problem, cand, chosen, params, SolveInfo(mode, proven, message, {}, details)
     )
     t3 = time.perf_counter()
-    result.info.seconds.update(candidates=t1 - t0, solve=t2 - t1, explain=t3 - t2, total=t3 - t0)
+    # The greedy baseline on the same graph, kept with the run for "この提案 vs 近い順".
+    if mode == "greedy":
+        baseline = result.objective
+    else:
+        greedy = solve_greedy(problem, view, params.max_new_partners)
+        greedy = np.sort(back[greedy]) if view is not cand else greedy
+        baseline = evaluate(problem, cand, greedy)
+    result.counts.update(baseline_counts(baseline))
+    t4 = time.perf_counter()
+    result.info.seconds.update(
+        candidates=t1 - t0, solve=t2 - t1, explain=t3 - t2, baseline=t4 - t3, total=t4 - t0
+    )
     return result

@@ -19,6 +19,36 @@ OFFERS_UNKNOWN_WARNING_JA = (
 )
 # The key of ``MatchResult.counts`` (stored with every run) the warnings are derived from.
 OFFERS_UNKNOWN_KEY = "unmatched_offers_unknown"
+# The greedy baseline's objective ("近い順に依頼した場合", computed by ``match`` on the same
+# input) in ``MatchResult.counts``, so that a stored run carries its comparison; km as metres.
+BASELINE_KEYS = (
+    "baseline_mandatory_full",
+    "baseline_effort_full",
+    "baseline_pairs_covered",
+    "baseline_partnerships",
+    "baseline_distance_m",
+)
+
+
+def baseline_counts(baseline: Objective) -> dict[str, int]:
+    """The counts entries (``BASELINE_KEYS``) of the greedy baseline's objective."""
+    values = (
+        baseline.mandatory_full,
+        baseline.effort_full,
+        baseline.pairs_covered,
+        baseline.partnerships,
+        round(baseline.distance_km * 1000),
+    )
+    return dict(zip(BASELINE_KEYS, values, strict=True))
+
+
+def baseline_of_counts(counts: Mapping[str, object]) -> Objective | None:
+    """The greedy baseline's objective from a run's counts; ``None`` for a run without it."""
+    values = [counts.get(k) for k in BASELINE_KEYS]
+    if not all(isinstance(v, int) for v in values):
+        return None
+    m, e, p, n, metres = (int(v) for v in values)  # type: ignore[call-overload]
+    return Objective(m, e, p, n, metres / 1000)
 
 
 def warnings_of_counts(counts: Mapping[str, object]) -> tuple[str, ...]:
@@ -101,6 +131,11 @@ class MatchResult:
         """Missing requirements left uncovered only because no institution in range has any
         known offer (the run lacks a 名簿 or declarations): 0 when the data was complete."""
         return sum(u.reason == Reason.OFFERS_UNKNOWN for u in self.unmatched)
+
+    @property
+    def baseline(self) -> Objective | None:
+        """The greedy baseline's objective on the same input ("近い順に依頼した場合")."""
+        return baseline_of_counts(self.counts)
 
     @property
     def warnings_ja(self) -> tuple[str, ...]:

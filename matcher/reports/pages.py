@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from .. import fonts
 from ..model import CAPABILITIES, INSTITUTION_KIND_JA, Duty, Facility, Institution
+from ..objective import Objective
 from ..reference import municipalities
 from ..vocab import Capability, Level, Mode, Reason, Status
 from .svgmap import Line, Place, Point, SvgMap
@@ -350,9 +351,14 @@ def _area_map(
 
 def comparison_rows(data: ReportData) -> list[dict[str, object]]:
     """この提案 vs 近い順に依頼した場合: the objective's levels for the run and the baseline."""
-    if data.baseline is None:
+    if data.baseline_objective is None:
         return []
-    o, g = data.result.objective, data.baseline.objective
+    return compare_objectives(data.result.objective, data.baseline_objective)
+
+
+def compare_objectives(o: Objective, g: Objective) -> list[dict[str, object]]:
+    """Rows of この提案 (``o``) vs 近い順に依頼した場合 (``g``): 義務/努力義務 fully covered,
+    partnerships and km, with the difference and whether it is better (the web shows them too)."""
     rows = []
     for level, better in (
         (Level.MANDATORY_FULL, "more"),

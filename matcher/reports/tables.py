@@ -30,6 +30,7 @@ from ..model import (
     filed_partner_pairs,
     format_capabilities_ja,
 )
+from ..objective import Objective
 from ..progress import Progress
 from ..reference import municipalities
 from ..result import (
@@ -125,6 +126,12 @@ class ReportData:
         for u in self.result.unmatched:
             self.unmatched_of[u.facility_id].append(u)
         self._muni = {m.code5: m for m in municipalities()}
+
+    @property
+    def baseline_objective(self) -> Objective | None:
+        """The greedy baseline's objective: the given baseline's, else the one ``match``
+        computed with the run (``MatchResult.baseline``)."""
+        return self.baseline.objective if self.baseline is not None else self.result.baseline
 
     # -- 第二種協定指定医療機関 (``matcher.infection``) -------------------------------------------
     @cached_property
@@ -547,8 +554,8 @@ class ReportData:
     def comparison_table(self) -> pd.DataFrame:
         """この提案 vs 近い順に依頼した場合 (the greedy baseline): the objective's five levels."""
         rows = []
-        if self.baseline is not None:
-            ours, greedy = self.result.objective, self.baseline.objective
+        if self.baseline_objective is not None:
+            ours, greedy = self.result.objective, self.baseline_objective
             for level in Level:
                 a, b = getattr(ours, level.key), getattr(greedy, level.key)
                 if level is Level.DISTANCE:

@@ -171,7 +171,8 @@ def write_reports(
     sender
         The sender block and reply request of the letters (blank fields print as placeholders).
     baseline
-        The greedy baseline of the comparison block; computed here when not given.
+        The greedy baseline of the comparison block; when not given, the one ``match`` computed
+        with the run (``MatchResult.baseline``), else computed here.
     filing_years
         The store's progress over 年度 (``store.progress.progress_by_year``): with two or more
         years, the workbook gets 年度別推移 and 好事例の候補 sheets and the overview a block.
@@ -193,7 +194,7 @@ def write_reports(
         clock = now
 
     report("baseline", 0, 1)
-    if baseline is None:
+    if baseline is None and result.baseline is None:  # ``match`` computes it with the run
         baseline = greedy_baseline(instance, result)
     data = ReportData(
         instance, result, today or date.today(), sender or Sender(), baseline, filing_years

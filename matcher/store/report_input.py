@@ -24,7 +24,7 @@ from ..match import candidate_graph, positions_of, result_of
 from ..model import Instance
 from ..params import MatchParams
 from ..progress import Progress
-from ..result import MatchResult, Proposal, SolveInfo
+from ..result import BASELINE_KEYS, MatchResult, Proposal, SolveInfo
 from .areas import area_codes
 from .errors import NotFoundError
 from .models import AreaRow, ProposalRow, RunProposalRow, RunRow
@@ -110,6 +110,9 @@ def run_input(session: Session, run_id: int) -> RunInput:
         {"run_id": run.id, "area_code": area.code, "input_exact": exact},
     )
     result = result_of(state.instance, problem, cand, chosen, params, info)
+    # The greedy baseline was computed with the run on its input: keep the stored values.
+    stored_baseline = {k: run.counts[k] for k in BASELINE_KEYS if k in run.counts}
+    result = replace(result, counts={**result.counts, **stored_baseline})
     if absent:
         off_graph = set(absent)
         result, dropped = _with_stored(
