@@ -95,6 +95,31 @@ def users_list(database_url: str | None = typer.Option(None, "--database-url")) 
             out.print(f"{u.username}\t{u.role}\t{','.join(u.scope)}\t{u.display_name}")
 
 
+@users_app.command("revoke")
+def users_revoke(
+    username: str = typer.Argument(..., help="ユーザー名"),
+    database_url: str | None = typer.Option(None, "--database-url"),
+) -> None:
+    """ユーザーのログイン中のセッションをすべて終了します (端末の紛失・退職のときなど)。"""
+    from matcher.cli.common import out
+
+    ended = _guard(_revoke, database_url, username)
+    out.print(f"ユーザー {username} のセッションを {ended} 件終了しました")
+
+
+def _revoke(database_url: str | None, username: str) -> int:
+    from matcher.store.db import open_store
+
+    from .users import revoke_all_sessions
+
+    store = open_store(database_url, upgrade=True)
+    try:
+        with store.write() as s:
+            return revoke_all_sessions(s, username)
+    finally:
+        store.dispose()
+
+
 def load_sample(
     database_url: str | None, sample_dir: Path, demo_password: str | None = None
 ) -> str:

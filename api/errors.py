@@ -1,5 +1,6 @@
-"""One place mapping domain errors to HTTP: input → 422 with file/row/column, stale version → 409,
-unknown or out-of-scope objects → 404, no session → 401 (pages: to the login page)."""
+"""One place mapping domain errors to HTTP: input → 422 with file/row/column, stale version or a
+status change the current state does not allow → 409, unknown or out-of-scope objects → 404, no
+session → 401 (pages: to the login page)."""
 
 from __future__ import annotations
 
@@ -65,7 +66,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(TransitionError)
     async def _transition(request: Request, exc: TransitionError) -> Response:
-        return _error(request, 422, str(exc))
+        # a conflict with the proposal's current state, not bad input
+        return _error(request, 409, str(exc))
 
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> Response:
@@ -105,7 +107,7 @@ def _documented() -> dict[int | str, dict[str, Any]]:
             (401, "ログインしていない"),
             (403, "権限がない・CSRF トークンが一致しない"),
             (404, "見つからない (担当地域外を含む)"),
-            (409, "他の人が先に更新した (版が古い)"),
+            (409, "他の人が先に更新した (版が古い)・今の状態からはその状態に変更できない"),
             (422, "入力が不正 (項目・行・列を示す)"),
         )
     }

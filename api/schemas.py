@@ -8,16 +8,30 @@ routes return (``extra="allow"``) and should be tightened again by the file's au
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from matcher.vocab import FacilityKind, InstitutionKind, Mode, ProposalStatus, Status
 
 MAX_ID = 2**31 - 1
 # Ids in paths: bounded so that no number reaches the database driver out of its range.
 IntId = Annotated[int, Path(ge=1, le=MAX_ID)]
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_day(value: object) -> object:
+    """Only ``YYYY-MM-DD`` text is a day (pydantic would also take ``0`` as 1970-01-01)."""
+    if value is None or (isinstance(value, str) and _DAY.fullmatch(value)):
+        return value
+    raise ValueError(f"日付は YYYY-MM-DD の形で指定してください (例: 2026-04-01、値: {value!r})")
+
+
+# A day in a query (e.g. a report's date): ISO text only, a Japanese 422 otherwise.
+ReportDay = Annotated[dt.date | None, BeforeValidator(_iso_day)]
 
 __all__ = [
     "FacilityKind",

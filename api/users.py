@@ -193,6 +193,17 @@ def revoke_sessions(session: Session, actor: User, username: str) -> int:
     return ended
 
 
+def revoke_all_sessions(session: Session, username: str, actor: str = "cli") -> int:
+    """The server's operator ends every session of a user (``kyoryoku users revoke``), also of a
+    deactivated one; returns how many were open. Unknown user: ``NotFoundError``."""
+    row = session.scalar(select(UserRow).where(UserRow.username == username.strip()))
+    if row is None:
+        raise NotFoundError(f"ユーザー「{username}」は見つかりません")
+    ended = server_sessions.revoke_user(session, row.id, actor, "admin")
+    audit(session, actor, "session.revoke", row.username, {"sessions_ended": ended})
+    return ended
+
+
 def authenticate(session: Session, username: str, password: str) -> User | None:
     row = session.scalar(select(UserRow).where(UserRow.username == username.strip()))
     if row is None or not row.active:

@@ -314,6 +314,9 @@ async def upload(
     store: StoreDep,
     file: list[UploadFile] = File(
         ...,
+        min_length=1,
+        # at least one file, none of them empty (an empty file is a 422 naming it)
+        json_schema_extra={"items": {"type": "string", "format": "binary", "minLength": 1}},
         description="簡易形式は1ファイル。公開データ・届出・申出は CSV / "
         "Excel (.xlsx) / ZIP を複数選べます (ナビイは病院・診療所の施設票)",
     ),

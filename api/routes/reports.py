@@ -6,11 +6,11 @@ request (``pdf=true``), since printing them takes most of the time.
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
@@ -26,7 +26,7 @@ from matcher.store.workflow import get_run
 
 from ..deps import StoreDep, UserDep, scope_of
 from ..errors import ERROR_RESPONSES
-from ..schemas import IntId
+from ..schemas import IntId, ReportDay
 from ..users import User
 
 router = APIRouter(prefix="/api/runs", tags=["reports"], responses=ERROR_RESPONSES)
@@ -67,7 +67,8 @@ def run_reports(
     user: UserDep,
     store: StoreDep,
     pdf: bool = Query(False, description="PDF も作る (時間がかかります)"),
-    date: dt.date | None = Query(None, description="帳票の作成日 (省略時は今日)"),
+    # the validator inside Annotated (a ``Query`` default would drop it)
+    date: Annotated[ReportDay, Query(description="帳票の作成日 YYYY-MM-DD (省略時は今日)")] = None,
 ) -> FileResponse:
     got = visible_run_input(store, user, run_id)
     work = Path(tempfile.mkdtemp(prefix=f"kyoryoku-run{run_id}-"))

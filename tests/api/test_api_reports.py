@@ -87,6 +87,13 @@ def test_reports_bad_query_is_422(app, client):
     login(client, "coord_a")
     r = client.get(f"/api/runs/{app.state.run_a.run_id}/reports", params={"date": "2026/04/01"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "date"
+    for bad in ("0", "1700000000", "2026-02-30", "2026-4-1"):  # schemathesis: date=0 was a 200
+        r = client.get(f"/api/runs/{app.state.run_a.run_id}/reports", params={"date": bad})
+        assert r.status_code == 422, bad
+        detail = r.json()["detail"][0]
+        assert detail["loc"][-1] == "date"
+        if bad != "2026-02-30":  # a real-looking day that does not exist: pydantic says so
+            assert "YYYY-MM-DD の形で指定してください" in detail["msg"]
 
 
 def test_reports_with_pdf_on_request(app, client):

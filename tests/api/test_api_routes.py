@@ -26,7 +26,7 @@ def client(app):
 
 
 def fields(body: dict) -> list[str]:
-    """The field each validation error names (the last name in its location, list indexes skipped)."""
+    """The field each validation error names (last name in its location, list indexes skipped)."""
     return [next(str(x) for x in reversed(e["loc"]) if isinstance(x, str)) for e in body["detail"]]
 
 
@@ -406,7 +406,8 @@ def test_proposal_bad_input(client):
         json={"status": "agreed", "version": p["version"] + 1},
         headers=h,
     )
-    assert r.status_code == 422 and "変更できません" in r.json()["detail"]
+    # not allowed from its current state: a conflict with that state (issue 13), not bad input
+    assert r.status_code == 409 and "変更できません" in r.json()["detail"]
     r = client.get("/api/proposals", params={"status": "married"})
     assert r.status_code == 422 and "status" in fields(r.json())
 
