@@ -64,16 +64,20 @@ def has_infection_partner(facility: Facility, flagged_ids: frozenset[str] = froz
 
 
 def preferred_candidates(
-    instance: Instance, cand: Candidates, discount: float
+    instance: Instance, cand: Candidates, discount: float, extra_km: np.ndarray | None = None
 ) -> tuple[Candidates, np.ndarray]:
     """The graph the solvers see under the preference, and for each of its positions the
     position of the same pair in ``cand`` (``cand`` itself and the identity when nothing is
-    discounted)."""
+    discounted). ``extra_km`` (per pair) is added to what the solvers see: other preferences
+    (``matcher.corporation``) use the same view and way back."""
     mask = np.array([is_infection_agreement(i) for i in instance.institutions], bool)
     identity = np.arange(len(cand), dtype=np.int64)
-    if discount <= 0 or len(cand) == 0 or not mask.any():
+    extra = extra_km is not None and bool(np.any(extra_km))
+    if len(cand) == 0 or ((discount <= 0 or not mask.any()) and not extra):
         return cand, identity
-    km = np.where(mask[cand.inst], cand.km * (1.0 - discount), cand.km)
+    km = np.where(mask[cand.inst], cand.km * (1.0 - max(discount, 0.0)), cand.km)
+    if extra_km is not None:
+        km = km + extra_km
     order = np.lexsort((cand.inst, km, cand.fac))  # (facility, km, institution), as built
     view = Candidates(
         cand.fac[order], cand.inst[order], km[order], cand.covers[order], cand.n_fac, cand.n_inst

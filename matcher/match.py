@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 
 import numpy as np
 
 from ._errors import InputError
 from .candidates import Candidates, Problem, TravelMatrix, build_candidates
+from .corporation import corporation_penalty, same_corporation_pairs
 from .explain import alternatives_of, outcomes_of, proposals_of, unmatched_of
 from .infection import preferred_candidates
-from .model import Instance, Status, filed_partner_pairs
+from .model import Facility, Instance, Status, filed_partner_pairs
 from .objective import check_feasible, evaluate
 from .params import MODES, MatchParams, Mode
 from .result import OFFERS_UNKNOWN_KEY, MatchResult, SolveInfo, baseline_counts
+from .sites import SitePlan, Sites, union_problem
 from .solve.greedy import solve_greedy
 from .solve.optimal import solve_optimal
 from .solve.stable import solve_stable
@@ -179,6 +182,79 @@ def result_of(
     )
 
 
+def planning_graph(
+    instance: Instance,
+    params: MatchParams,
+    travel: TravelMatrix | None = None,
+    forbidden: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+) -> tuple[Problem, Candidates, SitePlan | None]:
+    """``candidate_graph`` and, when the instance has sites of several registrations (and
+    ``params.count_site_registrations`` is off), the ``SitePlan`` the solvers see; a pair
+    excluded for one registration of a site is excluded for all of them."""
+    sites = Sites.of(instance)
+    if params.count_site_registrations or not sites.merges:
+        problem, cand = candidate_graph(instance, params, travel, forbidden)
+        return problem, cand, None
+    spread = sites.spread(instance, set(forbidden) | filed_partner_pairs(instance.facilities))
+    problem = Problem.from_instance(instance, params)
+    union = build_candidates(union_problem(problem, sites), params, travel)
+    union = union.without(_forbidden_mask(instance, union, spread))
+    plan = SitePlan.build(sites, problem, union)
+    return problem, plan.graph.without(plan.graph.covers == 0), plan
+
+
+def _planned(instance: Instance, plan: SitePlan | None) -> list[Facility]:
+    """The facility of every planning row (a site: its first registration)."""
+    if plan is None:
+        return list(instance.facilities)
+    return [instance.facilities[k] for k in plan.sites.heads()]
+
+
+def _corporation_km(
+    instance: Instance, cand: Candidates, plan: SitePlan | None, params: MatchParams
+) -> np.ndarray | None:
+    """The same-corporation level's extra km per planning pair (``None`` when off)."""
+    if not params.prefer_same_corporation:
+        return None
+    same = same_corporation_pairs(_planned(instance, plan), instance.institutions, cand)
+    return corporation_penalty(same, cand, params.max_new_partners)
+
+
+def site_result_of(
+    instance: Instance,
+    problem: Problem,
+    cand: Candidates,
+    plan: SitePlan,
+    chosen: np.ndarray,
+    params: MatchParams,
+    info: SolveInfo,
+) -> MatchResult:
+    """``result_of`` for positions chosen on ``plan.merged``: proposals, outcomes and reasons
+    per registration (every registration in demand of a chosen site gets its partners); the
+    objective on the planning rows (a site counts once); alternatives with capacity left
+    counting a site once."""
+    rows = plan.expand(chosen)
+    result = result_of(instance, problem, plan.graph, rows, params, info)
+    # Alternatives on the true graph; capacity shifted so that what is left counts sites once.
+    keep = plan.graph.covers > 0
+    at = np.cumsum(keep) - 1
+    true_rows = at[rows[keep[rows]]]
+    used_true = np.bincount(cand.inst[true_rows], minlength=problem.n_inst)
+    capacity = np.where(problem.capacity < 0, -1, problem.capacity + used_true - plan.used(chosen))
+    shifted = replace(problem, capacity=capacity)
+    result.counts.update(
+        candidate_pairs=len(cand),
+        sites=int(np.count_nonzero(np.bincount(plan.sites.unit) > 1)),
+        site_registrations=int(len(plan.sites.unit) - plan.sites.n_units),
+        planned_partnerships=len(chosen),
+    )
+    return replace(
+        result,
+        alternatives=alternatives_of(instance, shifted, cand, true_rows, params.alternatives),
+        objective=evaluate(plan.problem, plan.merged, chosen),
+    )
+
+
 def match(
     instance: Instance,
     params: MatchParams | None = None,
@@ -196,25 +272,38 @@ def match(
     if mode not in MODES:
         raise ValueError(f"不明なモード「{mode}」(使えるのは {', '.join(MODES)})")
     t0 = time.perf_counter()
-    problem, cand = candidate_graph(instance, params, travel, forbidden)
-    # The 第二種協定 preference: the solvers see discounted km, the result the true graph.
-    view, back = preferred_candidates(instance, cand, params.prefer_infection_agreement)
-    t1 = time.perf_counter()
-    chosen, proven, message, details = solve(problem, view, params, mode, progress)
-    chosen = np.sort(back[chosen]) if view is not cand else chosen
-    t2 = time.perf_counter()
-    check_feasible(problem, cand, chosen, params.max_new_partners)
-    result = result_of(
-        instance, problem, cand, chosen, params, SolveInfo(mode, proven, message, {}, details)
+    problem, cand, plan = planning_graph(instance, params, travel, forbidden)
+    # With sites the solvers plan one row per site (``matcher.sites``).
+    sproblem, scand = (plan.problem, plan.merged) if plan else (problem, cand)
+    # Preferences (第二種協定, same corporation): the solvers see changed km, the result the
+    # true graph.
+    view, back = preferred_candidates(
+        instance,
+        scand,
+        params.prefer_infection_agreement,
+        _corporation_km(instance, scand, plan, params),
     )
+    t1 = time.perf_counter()
+    chosen, proven, message, details = solve(sproblem, view, params, mode, progress)
+    chosen = np.sort(back[chosen]) if view is not scand else chosen
+    t2 = time.perf_counter()
+    check_feasible(sproblem, scand, chosen, params.max_new_partners)
+    info = SolveInfo(mode, proven, message, {}, details)
+    if plan is None:
+        result = result_of(instance, problem, cand, chosen, params, info)
+    else:
+        result = site_result_of(instance, problem, cand, plan, chosen, params, info)
+    if params.prefer_same_corporation:
+        same = same_corporation_pairs(_planned(instance, plan), instance.institutions, scand)
+        result.counts["same_corporation_partnerships"] = int(np.count_nonzero(same[chosen]))
     t3 = time.perf_counter()
     # The greedy baseline on the same graph, kept with the run for "この提案 vs 近い順".
     if mode == "greedy":
         baseline = result.objective
     else:
-        greedy = solve_greedy(problem, view, params.max_new_partners)
-        greedy = np.sort(back[greedy]) if view is not cand else greedy
-        baseline = evaluate(problem, cand, greedy)
+        greedy = solve_greedy(sproblem, view, params.max_new_partners)
+        greedy = np.sort(back[greedy]) if view is not scand else greedy
+        baseline = evaluate(sproblem, scand, greedy)
     result.counts.update(baseline_counts(baseline))
     t4 = time.perf_counter()
     result.info.seconds.update(

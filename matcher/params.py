@@ -26,6 +26,11 @@ class MatchParams:
     # Share of the distance to a 第二種協定指定医療機関 the solvers do not see (0 = off; see
     # ``matcher.infection``): a preference, never a change of range, coverage or reported km.
     prefer_infection_agreement: float = 0.0
+    # Registrations of one building (``matcher.sites``) planned as one facility unless True.
+    count_site_registrations: bool = False
+    # Among otherwise equal proposals, fewest partnerships across corporations before least km
+    # (``matcher.corporation``).
+    prefer_same_corporation: bool = False
 
     def __post_init__(self) -> None:
         if self.max_new_partners < 1:
@@ -60,6 +65,10 @@ class MatchParams:
         }
         if self.prefer_infection_agreement:  # only when set: default runs record what they did
             out["prefer_infection_agreement"] = self.prefer_infection_agreement
+        if self.count_site_registrations:
+            out["count_site_registrations"] = True
+        if self.prefer_same_corporation:
+            out["prefer_same_corporation"] = True
         return out
 
     @classmethod
@@ -87,6 +96,8 @@ class MatchParams:
             prefer_infection_agreement=float(
                 data.get("prefer_infection_agreement", 0.0)  # type: ignore[arg-type]
             ),
+            count_site_registrations=bool(data.get("count_site_registrations", False)),
+            prefer_same_corporation=bool(data.get("prefer_same_corporation", False)),
         )
 
 
