@@ -29,6 +29,10 @@ FACILITY_SPEC: dict[str, tuple[str, ...]] = {
     "has_partner": ("has_partner",),
     "municipality_code": ("municipality_code", "市区町村コード", "市町村コード"),
     "address": ("address", "所在地", "住所"),
+    # Optional (kept in ``Facility.extra``): the site and corporation of ``matcher.sites``.
+    "site_id": ("site_id", "建物ID", "サイトID"),
+    "corporate_number": ("corporate_number", "法人番号"),
+    "corporate_name": ("corporate_name", "法人の名称", "法人名"),
 }
 INSTITUTION_SPEC: dict[str, tuple[str, ...]] = {
     "institution_id": ("institution_id", "医療機関ID", "医療機関コード"),
@@ -40,6 +44,9 @@ INSTITUTION_SPEC: dict[str, tuple[str, ...]] = {
     "capacity": ("capacity", "受入可能数"),
     "municipality_code": ("municipality_code", "市区町村コード"),
     "address": ("address", "所在地", "住所"),
+    # Optional (kept in ``Institution.extra``): the corporation of ``matcher.corporation``.
+    "corporate_number": ("corporate_number", "法人番号"),
+    "corporate_name": ("corporate_name", "法人の名称", "開設者", "法人名"),
 }
 
 
@@ -174,7 +181,12 @@ def facilities_frame(facilities: Iterable[Facility]) -> pd.DataFrame:
         "municipality_code",
         "address",
     ]
+    cols += [c for c in _OPTIONAL if any(c in r for r in rows)]
     return pd.DataFrame(rows, columns=_columns(cols, rows))
+
+
+# Optional columns written right after the fixed ones when some row has them.
+_OPTIONAL = ("site_id", "corporate_number", "corporate_name")
 
 
 def institutions_frame(institutions: Iterable[Institution]) -> pd.DataFrame:
