@@ -55,14 +55,16 @@ CORPS = ["A会", "B会", ""]
 @st.composite
 def corporate_instances(draw: st.DrawFn) -> Instance:
     base = draw(instances(max_facilities=3, max_institutions=3))
+    corp = st.lists(st.sampled_from(CORPS), min_size=3, max_size=3)
+    fc, ic = draw(corp), draw(corp)
     facs = [
         replace(f, extra={"corporate_name": f"社会福祉法人{c}"} if c else {})
-        for f, c in zip(base.facilities, draw(st.lists(st.sampled_from(CORPS), min_size=3, max_size=3)), strict=False)
-    ]  # fmt: skip
+        for f, c in zip(base.facilities, fc, strict=False)
+    ]
     insts = [
         replace(i, name=f"医療法人{c} {i.name}" if c else i.name)
-        for i, c in zip(base.institutions, draw(st.lists(st.sampled_from(CORPS), min_size=3, max_size=3)), strict=False)
-    ]  # fmt: skip
+        for i, c in zip(base.institutions, ic, strict=False)
+    ]
     return Instance.of(facs, insts)
 
 
