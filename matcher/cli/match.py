@@ -9,7 +9,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..vocab import Mode
 from .common import (
+    COUNT_SITES_HELP,
     MAX_KM_DEFAULT,
+    PREFER_CORPORATION_HELP,
     PREFER_INFECTION_HELP,
     err,
     load_instance,
@@ -37,6 +39,10 @@ def match_cmd(
     prefer_infection: float = typer.Option(
         0.0, "--prefer-infection-agreement", help=PREFER_INFECTION_HELP
     ),
+    count_sites: bool = typer.Option(False, "--count-site-registrations", help=COUNT_SITES_HELP),
+    prefer_corporation: bool = typer.Option(
+        False, "--prefer-same-corporation", help=PREFER_CORPORATION_HELP
+    ),
 ) -> None:
     """施設と医療機関の CSV から協力医療機関の組み合わせを提案します。"""
     from ..match import match
@@ -53,6 +59,8 @@ def match_cmd(
             time_limit=time_limit,
             include_unknown=not skip_unknown,
             prefer_infection_agreement=prefer_infection,
+            count_site_registrations=count_sites,
+            prefer_same_corporation=prefer_corporation,
         )
     )
     instance = run_guarded(load_instance, facilities, institutions)

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from ..store.workflow import ProposalView
 
 from .common import (
+    COUNT_SITES_HELP,
     MAX_KM_DEFAULT,
+    PREFER_CORPORATION_HELP,
     PREFER_INFECTION_HELP,
     URL_HELP,
     err,
@@ -227,6 +229,10 @@ def run_cmd(
     prefer_infection: float = typer.Option(
         0.0, "--prefer-infection-agreement", help=PREFER_INFECTION_HELP
     ),
+    count_sites: bool = typer.Option(False, "--count-site-registrations", help=COUNT_SITES_HELP),
+    prefer_corporation: bool = typer.Option(
+        False, "--prefer-same-corporation", help=PREFER_CORPORATION_HELP
+    ),
     release: list[int] = typer.Option(
         [], "--release", help="打診中の提案を解放する (提案ID、複数可)"
     ),
@@ -253,6 +259,8 @@ def run_cmd(
             time_limit=time_limit,
             include_unknown=not skip_unknown,
             prefer_infection_agreement=prefer_infection,
+            count_site_registrations=count_sites,
+            prefer_same_corporation=prefer_corporation,
         )
     )
     with open_store_checked(url) as store:
