@@ -20,6 +20,7 @@ from ..model import (
     format_capabilities_ja,
 )
 from ..result import warnings_of_counts
+from ..sites import site_ids
 from ..sources.cells import safe_frame
 from ..sources.textfile import write_csv
 from .areas import get_area, member_filter
@@ -73,7 +74,10 @@ def state_frames(
         )
     )
     fac_rows = []
-    for st in facility_states(session, facs):
+    states = facility_states(session, facs)
+    # The site (``matcher.sites``) of each registration, detected as the planner does.
+    sites = site_ids([st.planning_facility() for st in states])
+    for st in states:
         f = st.row
         info = FACILITY_KINDS[f.kind]
         fac_rows.append(
@@ -88,6 +92,7 @@ def state_frames(
                 "has_partner": "" if st.filed_partner is None else str(st.filed_partner).lower(),
                 "municipality_code": f.municipality_code,
                 "address": f.address,
+                "site_id": sites.get(f.facility_id, ""),
                 "filing_year": "" if st.filing_year is None else st.filing_year,
                 "covered_filed": format_capabilities(st.covered_filed),
                 "covered_agreed": format_capabilities(st.covered_agreed),
