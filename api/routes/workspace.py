@@ -42,7 +42,11 @@ from matcher.store.browse import (
 )
 from matcher.store.db import Store
 from matcher.store.errors import NotFoundError, RunInProgressError
-from matcher.store.facilities import cached_facility_detail, cached_facility_states
+from matcher.store.facilities import (
+    cached_facility_detail,
+    cached_facility_states,
+    site_registrations,
+)
 from matcher.store.institutions import scoped_institutions
 from matcher.store.models import AreaRow
 from matcher.store.proposals import cached_proposals, get_proposal, history_dicts
@@ -248,11 +252,14 @@ def facility_page(
     found: list[dict[str, Any]] = f["candidates"]  # type: ignore[assignment]
     candidates = paginate(found, cpage, CANDIDATES_PER_PAGE)
     params = MatchParams()
+    with store.read() as s:
+        site = site_registrations(s, facility_id)
     return render(
         request,
         "facility.html",
         sess,
         f=f,
+        site=site,
         live=live,
         past=past,
         candidates=candidates,

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from ..candidates import Problem, build_candidates
 from ..model import FACILITY_KINDS, Facility, Instance, Institution, format_capabilities
 from ..params import MatchParams
-from ..vocab import CodeSet, ProposalStatus, admissible_offers, code5_of
+from ..sites import site_mates
+from ..vocab import CodeSet, GeocodePrecision, ProposalStatus, admissible_offers, code5_of
 from .areas import area_codes, member_filter
 from .cache import NO_CACHE, ValueCache
 from .db import Store
@@ -380,3 +381,31 @@ def facility_candidates(
             }
         )
     return out
+
+
+def site_registrations(session: Session, facility_id: str) -> list[dict[str, str]]:
+    """The other registrations of the facility's building (``matcher.sites``: same corporation
+    and place or address, or the same ``site_id``), looked for in its municipality: id, name,
+    kind."""
+    row = session.get(FacilityRow, facility_id)
+    if row is None:
+        return []
+    rows = session.scalars(select(FacilityRow).where(FacilityRow.code5 == row.code5))
+    facilities = [
+        Facility(
+            r.facility_id,
+            r.name,
+            r.kind,
+            r.lat,
+            r.lon,
+            address=r.address,
+            geocode=GeocodePrecision(r.geocode),
+            extra={str(k): str(v) for k, v in (r.extra or {}).items()},
+        )
+        for r in rows
+        if r.kind in FACILITY_KINDS
+    ]
+    return [
+        {"facility_id": f.facility_id, "name": f.name, "kind": f.kind}
+        for f in site_mates(sorted(facilities, key=lambda f: f.facility_id), facility_id)
+    ]
