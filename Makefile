@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/sample
 
-.PHONY: install run test bench clean
+.PHONY: install run test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,7 +37,13 @@ run: $(STAMP)
 	@echo "Web 画面を起動します: http://127.0.0.1:8000 (終了は Ctrl+C)"
 	$(BIN)/kyoryoku serve --sample $(IMP)
 
-test: $(STAMP)
+## Lint (ruff: E, F, I, B, UP at 100 columns; mypy, strict on the core), then every test.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -93,14 +93,17 @@ def pdf_tools_or_skip() -> None:
         if not ok
     ]
     if missing:
-        reason = f"PDF を確認できません: {', '.join(missing)} がありません (apt-get install chromium poppler-utils)"
+        reason = (
+            f"PDF を確認できません: {', '.join(missing)} がありません "
+            "(apt-get install chromium poppler-utils)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
 
 
 def write(out, pdf: str = "none"):
-    """Run the hand-made case and write its reports into ``out``; returns (instance, result, files)."""
+    """Run the hand-made case and write its reports into ``out``: (instance, result, files)."""
     from matcher.reports import write_reports
 
     inst, result = run()

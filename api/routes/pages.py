@@ -8,6 +8,7 @@ and end in a redirect (post/redirect/get) so that reloading never repeats a chan
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -60,7 +61,7 @@ STATUS_LABELS_JA = {s.value: s.label_ja for s in ProposalStatus}
 
 
 def render(
-    request: Request, name: str, sess: Session | None, status_code: int = 200, **ctx
+    request: Request, name: str, sess: Session | None, status_code: int = 200, **ctx: Any
 ) -> HTMLResponse:
     ctx.update(
         user=sess.user if sess else None,
@@ -71,7 +72,10 @@ def render(
         flash=flash.message(request.query_params.get("msg")),
         error=ctx.get("error", flash.error(request.query_params.get("err"))),
     )
-    return request.app.state.templates.TemplateResponse(request, name, ctx, status_code=status_code)
+    response: HTMLResponse = request.app.state.templates.TemplateResponse(
+        request, name, ctx, status_code=status_code
+    )
+    return response
 
 
 def _safe_next(target: str | None, default: str = "/") -> str:
@@ -86,7 +90,7 @@ def writer_session(sess: Session) -> Session:
     return sess
 
 
-def login_form(request: Request, status_code: int = 200, **ctx) -> HTMLResponse:
+def login_form(request: Request, status_code: int = 200, **ctx: Any) -> HTMLResponse:
     """The login page with a fresh CSRF pair (cookie and form field)."""
     nonce, token = login_form_token(request)
     response = render(request, "login.html", None, status_code, login_csrf=token, **ctx)
@@ -133,10 +137,10 @@ def login_submit(
         return response
     except NotAuthenticated as exc:
         return login_form(request, 401, next=_safe_next(next), username=username, error=str(exc))
-    response = RedirectResponse(_safe_next(next), 303)
-    set_cookie(request, response, token)
-    response.delete_cookie(LOGIN_COOKIE, path="/login")
-    return response
+    redirect = RedirectResponse(_safe_next(next), 303)
+    set_cookie(request, redirect, token)
+    redirect.delete_cookie(LOGIN_COOKIE, path="/login")
+    return redirect
 
 
 @router.post("/logout")
@@ -151,8 +155,8 @@ def logout(request: Request, sess: Session = Depends(current_session)) -> Respon
 def dashboard(
     request: Request, sess: Session = Depends(current_session), store: Store = Depends(get_store)
 ) -> HTMLResponse:
+    scope = scope_of(sess.user)
     with store.read() as s:
-        scope = scope_of(sess.user)
         areas = visible_areas(s, scope)
         states = scoped_states(s, scope)
         counts = status_counts(states)
@@ -186,8 +190,8 @@ def map_page(
     sess: Session = Depends(current_session),
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
+    scope = scope_of(sess.user)
     with store.read() as s:
-        scope = scope_of(sess.user)
         a = get_visible_area(s, scope, area) if area else None
         states = scoped_states(s, scope, a)
         areas = visible_areas(s, scope)
@@ -269,13 +273,11 @@ def institution_print(
     sess: Session = Depends(current_session),
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
+    scope = scope_of(sess.user)
     with store.read() as s:
-        inst = get_institution(s, scope_of(sess.user), institution_id)
+        inst = get_institution(s, scope, institution_id)
         props = scoped_proposals(
-            s,
-            scope_of(sess.user),
-            institution_id=institution_id,
-            status=("proposed", "contacted", "agreed"),
+            s, scope, institution_id=institution_id, status=("proposed", "contacted", "agreed")
         )
     return render(request, "institution_print.html", sess, inst=inst, proposals=props)
 
@@ -284,7 +286,7 @@ REJECTS_SHOWN = 2000  # a page of a national file's rejects would not load; the 
 
 
 def _imports(
-    request: Request, sess: Session, status_code: int = 200, kind: str = "facilities", **ctx
+    request: Request, sess: Session, status_code: int = 200, kind: str = "facilities", **ctx: Any
 ) -> HTMLResponse:
     return render(
         request,

@@ -11,7 +11,8 @@ from matcher.params import MatchParams
 from matcher.store.areas import get_visible_area, visible_areas
 from matcher.store.db import Store
 from matcher.store.errors import NotFoundError
-from matcher.store.models import AreaRow
+from matcher.store.jobs import Job
+from matcher.store.models import AreaRow, RunRow
 from matcher.store.workflow import get_run, list_runs, run_changes
 
 from ..deps import StoreDep, UserDep, WriterDep, scope_of
@@ -22,7 +23,7 @@ from ..users import User
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
 
-def run_dict(r, area_code: str) -> dict[str, object]:
+def run_dict(r: RunRow, area_code: str) -> dict[str, object]:
     return {
         "id": r.id,
         "area_code": area_code,
@@ -64,10 +65,10 @@ def params_of(body: RunIn) -> MatchParams:
         raise InputError(str(exc)) from None
 
 
-def start_run(request: Request, store: Store, user: User, body: RunIn):
+def start_run(request: Request, store: Store, user: User, body: RunIn) -> Job:
     with store.read() as s:
         get_visible_area(s, scope_of(user), body.area_code)
-    job = request.app.state.jobs.start(
+    job: Job = request.app.state.jobs.start(
         body.area_code,
         params_of(body),
         body.mode.value,
@@ -92,7 +93,7 @@ def create_run(body: RunIn, request: Request, user: WriterDep, store: StoreDep) 
     job = start_run(request, store, user, body)
     if job.state == "running":
         return JSONResponse({**job.to_dict(), "poll": f"/api/runs/jobs/{job.id}"}, 202)
-    if job.state == "failed":
+    if job.state == "failed" or job.run_id is None:
         raise InputError(job.error or "計算に失敗しました")
     with store.read() as s:
         return JSONResponse(
@@ -109,7 +110,8 @@ def job_status(
         raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
     with store.read() as s:
         get_visible_area(s, scope_of(user), job.area_code)
-    return job.to_dict()
+    out: dict[str, object] = job.to_dict()
+    return out
 
 
 @router.get("", summary="計算の一覧", response_model=list[RunOut])

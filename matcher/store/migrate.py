@@ -1,4 +1,5 @@
-"""Alembic, driven from code: the migrations ship inside the package (``matcher/store/migrations``)."""
+"""Alembic, driven from code: the migrations ship inside the package (``matcher/store/migrations``).
+"""
 
 from __future__ import annotations
 

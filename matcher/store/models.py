@@ -89,7 +89,7 @@ class InstitutionRow(Base):
 
 
 class FilingRow(Base):
-    """A facility's annual 協力医療機関 filing (届出) for one filing year; the latest year is current.
+    """A facility's annual 協力医療機関 filing (届出) for one filing year; the latest is current.
 
     ``covered`` holds coverage known only as a union (the simple CSV format); partners named in
     the filing add theirs.
@@ -319,7 +319,7 @@ class UserRow(Base):
 
 
 class AuditRow(Base):
-    """One change made through the web (status changes, hand-made proposals, runs, imports, users)."""
+    """One change made through the web (status, hand-made proposals, runs, imports, users)."""
 
     __tablename__ = "web_audit"
 

@@ -55,7 +55,8 @@ def test_no_server_errors(web):
             response = case.call(headers={"Authorization": f"Bearer {token}"})
             if response.status_code >= 500:
                 failures.append(
-                    f"{case.method} {case.formatted_path} → {response.status_code}: {response.text[:300]}"
+                    f"{case.method} {case.formatted_path} → {response.status_code}: "
+                    f"{response.text[:300]}"
                 )
 
         check()

@@ -36,7 +36,8 @@ def all_pairs(problem: Problem, params: MatchParams) -> set[tuple[int, int, int]
 def test_tree_equals_all_pairs(instance: Instance) -> None:
     for params in (MatchParams(), MatchParams(road_factor=1.4)):
         problem, cand = problem_and_candidates(instance, params)
-        got = {(int(f), int(i), int(c)) for f, i, c in zip(cand.fac, cand.inst, cand.covers)}
+        triples = zip(cand.fac, cand.inst, cand.covers, strict=True)
+        got = {(int(f), int(i), int(c)) for f, i, c in triples}
         assert got == all_pairs(problem, params)
 
 

@@ -1,4 +1,4 @@
-"""A kill -9 in the middle of an import loses nothing that was committed and leaves no half import."""
+"""A kill -9 in the middle of an import loses nothing committed and leaves no half import."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ CHILD = textwrap.dedent("""
 
     store = open_store(sys.argv[1], upgrade=True)
     with store.write() as s:
-        import_simple(s, [fac(f"A{n:04d}", dlat=n * 1e-4, covered=1, has_partner=True) for n in range(300)],
-                      [inst(f"HA{n:03d}", capacity=2) for n in range(50)], 2025)
+        facs = [fac(f"A{n:04d}", dlat=n * 1e-4, covered=1, has_partner=True) for n in range(300)]
+        import_simple(s, facs, [inst(f"HA{n:03d}", capacity=2) for n in range(50)], 2025)
     print("A committed", flush=True)
 
     def stall(stage):
@@ -33,8 +33,9 @@ CHILD = textwrap.dedent("""
             time.sleep(600)
 
     with store.write() as s:
-        import_simple(s, [fac(f"B{n:04d}", dlat=-n * 1e-4, covered=1, has_partner=True) for n in range(300)],
-                      [inst(f"HB{n:03d}") for n in range(50)], 2025, progress=stall)
+        facs = [fac(f"B{n:04d}", dlat=-n * 1e-4, covered=1, has_partner=True) for n in range(300)]
+        insts = [inst(f"HB{n:03d}") for n in range(50)]
+        import_simple(s, facs, insts, 2025, progress=stall)
     print("B committed", flush=True)
 """)
 
@@ -43,7 +44,11 @@ def test_kill_9_during_an_import_loses_nothing_committed(db_url, tmp_path):
     env = dict(
         os.environ,
         PYTHONPATH=os.pathsep.join(
-            [os.path.dirname(os.path.dirname(__file__)), os.getcwd(), os.environ.get("PYTHONPATH", "")]
+            [
+                os.path.dirname(os.path.dirname(__file__)),
+                os.getcwd(),
+                os.environ.get("PYTHONPATH", ""),
+            ]
         ),
     )
     proc = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""The store's schema: packaged migrations, idempotent upgrade, settings per database, append-only history."""
+"""The store's schema: packaged migrations, idempotent upgrade, settings per database, append-only h
+istory."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ def test_web_tables_made_before_the_migration_are_adopted(db_url):
     with s.engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO web_users (username, display_name, password_hash, role, scope, active, "
+                "INSERT INTO web_users (username, display_name, password_hash, role, scope, active,"
+                " "
                 "session_epoch, created_at) VALUES ('old', '', 'x', 'viewer', '[\"39\"]', true, 0, "
                 "'2026-01-01 00:00:00')"
             )

@@ -244,7 +244,7 @@ _GUARDS = ("proposal_history_no_update", "proposal_history_no_delete")
 def _append_only_history() -> None:
     """Refuse UPDATE and DELETE on proposal_history in the database itself."""
     if op.get_bind().dialect.name == "sqlite":
-        for name, verb in zip(_GUARDS, ("UPDATE", "DELETE")):
+        for name, verb in zip(_GUARDS, ("UPDATE", "DELETE"), strict=True):
             op.execute(
                 f"CREATE TRIGGER {name} BEFORE {verb} ON proposal_history "
                 "BEGIN SELECT RAISE(ABORT, 'proposal_history is append-only'); END"
@@ -254,7 +254,7 @@ def _append_only_history() -> None:
             "CREATE FUNCTION proposal_history_append_only() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN RAISE EXCEPTION 'proposal_history is append-only'; END $$"
         )
-        for name, verb in zip(_GUARDS, ("UPDATE", "DELETE")):
+        for name, verb in zip(_GUARDS, ("UPDATE", "DELETE"), strict=True):
             op.execute(
                 f"CREATE TRIGGER {name} BEFORE {verb} ON proposal_history "
                 "FOR EACH ROW EXECUTE FUNCTION proposal_history_append_only()"
