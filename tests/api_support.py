@@ -118,8 +118,7 @@ _TEMPLATE: dict[str, Path] = {}
 
 
 def fresh_store(tmp_path: Path) -> str:
-    """A copy of the test store (built once per session: migrations and password hashing are slow).
-    """
+    """A copy of the test store (built once per session: migrations and hashing are slow)."""
     if "db" not in _TEMPLATE:
         folder = Path(tempfile.mkdtemp(prefix="kyoryoku-web-"))
         atexit.register(shutil.rmtree, folder, True)

@@ -1,5 +1,4 @@
-"""Alembic, driven from code: the migrations ship inside the package (``matcher/store/migrations``).
-"""
+"""Alembic driven from code: the migrations ship inside the package (``store/migrations``)."""
 
 from __future__ import annotations
 
