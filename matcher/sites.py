@@ -10,7 +10,8 @@ separate 事業所. The rule that makes registrations one site:
 - otherwise two registrations of the same corporation (``extra["corporate_number"]``, 法人番号,
   compared after NFKC as digits) are one site when they are within ``SAME_PLACE_KM`` (50 m, both
   with the registry's own coordinates, not a municipality's point) or have the same normalised
-  address (``matcher.names.normalize_address``); the relation is closed transitively.
+  address (``matcher.names.normalize_address``, with a number in it: a town alone is no
+  building); the relation is closed transitively.
 
 A site is planned as one planning facility (``SitePlan``): its missing is the union of what its
 registrations in demand miss, it counts as 義務 when one of those is 義務, and a candidate pair
@@ -82,7 +83,9 @@ def site_groups(facilities: Sequence[Facility]) -> list[list[int]]:
         lat = np.array([facilities[k].lat for k in members])
         lon = np.array([facilities[k].lon for k in members])
         exact = [facilities[k].geocode == GeocodePrecision.EXACT for k in members]
+        # An address names a building only with a number in it (not "高知市" alone).
         address = [normalize_address(facilities[k].address) for k in members]
+        address = [a if re.search(r"\d", a) else "" for a in address]
         for a in range(len(members)):
             near = haversine_km(lat[a], lon[a], lat[a + 1 :], lon[a + 1 :]) <= SAME_PLACE_KM
             for b in range(a + 1, len(members)):

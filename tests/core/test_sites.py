@@ -51,6 +51,12 @@ def test_same_normalised_address_is_one_site_even_far_apart() -> None:
     assert site_groups([a, b]) == [[0, 1]]
 
 
+def test_an_address_without_a_number_is_no_building() -> None:
+    a = replace(reg(fac("A", "tokuyo", 0, 0), corporate_number="1"), address="高知県高知市")
+    b = replace(reg(fac("B", "gh", 5, 0), corporate_number="1"), address="高知市")
+    assert site_groups([a, b]) == []
+
+
 def test_a_municipality_point_is_not_a_location() -> None:
     a = reg(fac("A", "tokuyo", 0, 0), corporate_number="1")
     b = replace(
