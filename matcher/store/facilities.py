@@ -18,7 +18,7 @@ from ..candidates import Problem, build_candidates
 from ..model import FACILITY_KINDS, Facility, Instance, Institution, format_capabilities
 from ..params import MatchParams
 from ..sites import site_mates
-from ..vocab import CodeSet, GeocodePrecision, ProposalStatus, admissible_offers, code5_of
+from ..vocab import CodeSet, ProposalStatus, admissible_offers, code5_of
 from .areas import area_codes, member_filter
 from .cache import NO_CACHE, ValueCache
 from .db import Store
@@ -33,6 +33,7 @@ from .state import (
     infection_institutions,
     institution_states,
     latest_filings,
+    registry_facility,
 )
 
 # Proposals a candidate shows next to it (withdrawn ones no longer bind the pair).
@@ -391,20 +392,7 @@ def site_registrations(session: Session, facility_id: str) -> list[dict[str, str
     if row is None:
         return []
     rows = session.scalars(select(FacilityRow).where(FacilityRow.code5 == row.code5))
-    facilities = [
-        Facility(
-            r.facility_id,
-            r.name,
-            r.kind,
-            r.lat,
-            r.lon,
-            address=r.address,
-            geocode=GeocodePrecision(r.geocode),
-            extra={str(k): str(v) for k, v in (r.extra or {}).items()},
-        )
-        for r in rows
-        if r.kind in FACILITY_KINDS
-    ]
+    facilities = [registry_facility(r) for r in rows if r.kind in FACILITY_KINDS]
     return [
         {"facility_id": f.facility_id, "name": f.name, "kind": f.kind}
         for f in site_mates(sorted(facilities, key=lambda f: f.facility_id), facility_id)

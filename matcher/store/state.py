@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..infection import FACILITY_KEY, INSTITUTION_KEY, flagged
 from ..model import FACILITY_KINDS, PARTNER_IDS_KEY, Facility, Status, status_of
+from ..sites import site_ids
 from ..vocab import ALL_MASK, GeocodePrecision, ProposalStatus, admissible_offers
 from .models import (
     DeclarationRow,
@@ -317,16 +318,52 @@ def capacity_use(
         return used
     ps = proposal_states(as_of)
     rows = session.execute(
-        select(ps.c.institution_id, ps.c.status, ps.c.status_at).where(
+        select(ps.c.institution_id, ps.c.facility_id, ps.c.status, ps.c.status_at).where(
             ps.c.status.in_((ProposalStatus.CONTACTED.value, ProposalStatus.AGREED.value)),
             ps.c.institution_id.in_(list(decls)),
         )
     )
+    counted = []
     for row in rows:
-        iid, status, at = str(row[0]), row[1], row[2]
+        iid, fid, status, at = str(row[0]), str(row[1]), row[2], row[3]
         if status == ProposalStatus.CONTACTED or at.date() >= decls[iid].valid_from:
-            used[iid] = used.get(iid, 0) + 1
+            counted.append((iid, fid))
+    # A site (``matcher.sites``) counts once: its registrations share their partners.
+    site = site_of_facilities(session, sorted({fid for _, fid in counted}))
+    for iid, _ in sorted({(iid, site.get(fid, fid)) for iid, fid in counted}):
+        used[iid] = used.get(iid, 0) + 1
     return used
+
+
+def registry_facility(r: FacilityRow) -> Facility:
+    """A stored facility's registry data as the core's ``Facility`` (no filing state)."""
+    return Facility(
+        r.facility_id,
+        r.name,
+        r.kind,
+        r.lat,
+        r.lon,
+        municipality_code=r.municipality_code,
+        address=r.address,
+        geocode=GeocodePrecision(r.geocode),
+        extra={str(k): str(v) for k, v in (r.extra or {}).items()},
+    )
+
+
+def site_of_facilities(session: Session, facility_ids: Sequence[str]) -> dict[str, str]:
+    """facility_id → site id for those of ``facility_ids`` that share a site among themselves
+    (``matcher.sites.site_ids``)."""
+    if len(facility_ids) < 2:
+        return {}
+    rows = []
+    for k in range(0, len(facility_ids), _IN_LIMIT):
+        part = facility_ids[k : k + _IN_LIMIT]
+        rows += list(session.scalars(select(FacilityRow).where(FacilityRow.facility_id.in_(part))))
+    facs = sorted(
+        (registry_facility(r) for r in rows if r.kind in FACILITY_KINDS),
+        key=lambda f: f.facility_id,
+    )
+    return site_ids(facs)
 
 
 def _filed_infection(session: Session, institution_ids: Sequence[str] | None) -> set[str]:

@@ -329,12 +329,13 @@ def impossible_contacted(
                 f"(合意・打診中 {used[i.institution_id]} 件)"
             )
             used[i.institution_id] -= 1
-        elif not p.covers & offers:
+        # covers 0: a site's partner for a registration that needs nothing of it (matcher.sites)
+        elif p.covers and not p.covers & offers:
             reason = (
                 f"医療機関 {i.institution_id} が {format_capabilities_ja(p.covers)} "
                 "を提供しなくなったため解放"
             )
-        elif not p.covers & offers & reach:
+        elif p.covers and not p.covers & offers & reach:
             reason = f"距離 {km:.1f} km が上限を超えたため解放"
         else:
             continue

@@ -1,0 +1,47 @@
+"""A site (``matcher.sites``) in the store: one partner set, its contacted and agreed pairs count
+once against the institution's capacity, so a re-plan keeps them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from store_fixtures import fac, inst
+
+from matcher.store.imports import import_simple
+from matcher.store.models import InstitutionRow
+from matcher.store.state import institution_states
+from matcher.store.workflow import list_proposals, plan, set_status
+from matcher.vocab import ProposalStatus
+
+
+def seed(store) -> None:
+    corp = {"corporate_number": "7000000000002"}
+    facs = [
+        replace(fac("F1", "tokuyo"), extra=corp),
+        replace(fac("F2", "tokuyo", covered=3, has_partner=True), extra=corp),
+    ]
+    insts = [inst("H1", capacity=1), inst("H2", dlat=0.05, capacity=1)]
+    with store.write() as s:
+        import_simple(s, facs, insts, 2025)
+
+
+def test_site_gets_one_partner_and_counts_once_when_contacted(store) -> None:
+    seed(store)
+    with store.write() as s:
+        report = plan(s, "39", actor="t")
+    assert report.result.objective.partnerships == 1
+    with store.read() as s:
+        rows = {(p.facility_id, p.institution_id): p for p in list_proposals(s, "39")}
+    assert set(rows) == {("F1", "H1"), ("F2", "H1")}
+    with store.write() as s:
+        for p in rows.values():
+            set_status(s, p.id, ProposalStatus.CONTACTED, p.version, "t")
+    with store.read() as s:
+        h1 = s.get(InstitutionRow, "H1")
+        import datetime as dt
+
+        assert institution_states(s, [h1], dt.date.today())["H1"].used == 1
+    with store.write() as s:
+        again = plan(s, "39", actor="t")
+    assert not again.of("released")
+    assert {(c.facility_id, c.institution_id) for c in again.of("kept")} == set(rows)
