@@ -26,7 +26,8 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _issue(i: RowIssue) -> dict[str, object]:
+def issue_dict(i: RowIssue) -> dict[str, object]:
+    """One row issue as JSON (the API's 422 body and the import pages)."""
     return {
         "file": i.file,
         "row": i.row,
@@ -51,7 +52,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> Response:
-        issues = [_issue(i) for i in exc.issues]
+        issues = [issue_dict(i) for i in exc.issues]
         return _error(request, 422, str(exc), {"issues": issues})
 
     @app.exception_handler(NotFoundError)

@@ -36,7 +36,7 @@ from matcher.store.source_imports import import_source
 from matcher.validate import validate_facilities, validate_institutions
 
 from ..deps import StoreDep, WriterDep, scope_of
-from ..errors import ERROR_RESPONSES
+from ..errors import ERROR_RESPONSES, issue_dict
 from ..schemas import ImportOut
 from ..users import User, audit
 
@@ -51,17 +51,6 @@ KIND_LABELS_JA = {
     **{k: SOURCE_LABELS_JA[k] for k in SOURCES},
 }
 SUFFIXES = (".csv", ".xlsx", ".xlsm", ".zip", ".gz")
-
-
-def _issue(i: RowIssue) -> dict[str, object]:
-    return {
-        "file": i.file,
-        "row": i.row,
-        "column": i.column,
-        "value": i.value,
-        "message": i.message,
-        "severity": i.severity,
-    }
 
 
 def _checked(name: str, data: bytes) -> None:
@@ -148,10 +137,10 @@ def run_import(
         "accepted": len(accepted),
         "rejected": len(rejects),
         "rejects": [
-            {"row": row, "issues": [_issue(i) for i in issues]}
+            {"row": row, "issues": [issue_dict(i) for i in issues]}
             for row, issues in sorted(rejects.items())
         ],
-        "warnings": [_issue(i) for i in result.warnings],
+        "warnings": [issue_dict(i) for i in result.warnings],
         "stats": summary,
     }
 
@@ -262,7 +251,7 @@ def run_source_import(
         "accepted": result.accepted,
         "rejected": len(rejects),
         "rejects": [_reject(r) for r in rejects],
-        "warnings": [_issue(i) for i in result.warnings],
+        "warnings": [issue_dict(i) for i in result.warnings],
         "stats": stats,
         "counts": counts,
     }
