@@ -121,6 +121,20 @@ def _existing(
     return found
 
 
+def _require_known(
+    session: Session,
+    model: type[_R],
+    key: InstrumentedAttribute[str],
+    ids: list[str],
+    message: str,
+) -> None:
+    """``InputError`` (one issue per id, saying ``message``) unless every id is in the store."""
+    known = _existing(session, model, key, ids)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise InputError([RowIssue("", None, key.key, i, message) for i in unknown])
+
+
 def _duplicates(ids: list[str], what: str) -> None:
     seen: set[str] = set()
     dups = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
@@ -186,10 +200,6 @@ def import_facilities(session: Session, facilities: Iterable[Facility]) -> Impor
     """Insert new facilities and update changed ones (coverage is not here: see filings)."""
     items = list(facilities)
     _duplicates([f.facility_id for f in items], "施設")
-    stats = ImportStats()
-    existing = _existing(
-        session, FacilityRow, FacilityRow.facility_id, [f.facility_id for f in items]
-    )
     issues = [
         RowIssue("", None, "kind", f.kind, f"施設 {f.facility_id} の種別が不明です")
         for f in items
@@ -197,27 +207,40 @@ def import_facilities(session: Session, facilities: Iterable[Facility]) -> Impor
     ]
     if issues:
         raise InputError(issues)
+    rows = [(f.facility_id, _place_values(f)) for f in items]
+    return _upsert_all(session, FacilityRow, FacilityRow.facility_id, rows)
+
+
+def _place_values(p: Facility | Institution, **more: object) -> dict[str, object]:
+    """A facility's or an institution's columns (``more``: the institution's own, after the
+    coordinates) from the canonical object."""
+    return dict(
+        name=p.name,
+        kind=p.kind,
+        lat=float(p.lat),
+        lon=float(p.lon),
+        **more,
+        municipality_code=p.municipality_code,
+        code5=code5_of(p.municipality_code),
+        address=p.address,
+        geocode=p.geocode,
+        extra=dict(p.extra),
+    )
+
+
+def _upsert_all(
+    session: Session,
+    model: type[_Upserted],
+    key: InstrumentedAttribute[str],
+    rows: list[tuple[str, dict[str, object]]],
+) -> ImportStats:
+    """Check ``rows`` against the schema, then insert or update each (keyed by ``key``)."""
+    stats = ImportStats()
+    existing = _existing(session, model, key, [k for k, _ in rows])
     now = utcnow()
-    rows = [
-        (
-            f.facility_id,
-            dict(
-                name=f.name,
-                kind=f.kind,
-                lat=float(f.lat),
-                lon=float(f.lon),
-                municipality_code=f.municipality_code,
-                code5=code5_of(f.municipality_code),
-                address=f.address,
-                geocode=f.geocode,
-                extra=dict(f.extra),
-            ),
-        )
-        for f in items
-    ]
-    _check_schema(FacilityRow, "facility_id", rows)
-    for key, values in rows:
-        _upsert(session, FacilityRow, "facility_id", key, values, existing, stats, now)
+    _check_schema(model, key.key, rows)
+    for row_key, values in rows:
+        _upsert(session, model, key.key, row_key, values, existing, stats, now)
     session.flush()
     return stats
 
@@ -248,40 +271,27 @@ def import_institutions(session: Session, institutions: Iterable[Institution]) -
     """Insert new institutions and update changed ones (capacity is not here: see declarations)."""
     items = list(institutions)
     _duplicates([i.institution_id for i in items], "医療機関")
-    stats = ImportStats()
-    existing = _existing(
-        session, InstitutionRow, InstitutionRow.institution_id, [i.institution_id for i in items]
-    )
-    now = utcnow()
-    rows = [
-        (
-            i.institution_id,
-            dict(
-                name=i.name,
-                kind=i.kind,
-                lat=float(i.lat),
-                lon=float(i.lon),
-                offers=int(i.offers),
-                municipality_code=i.municipality_code,
-                code5=code5_of(i.municipality_code),
-                address=i.address,
-                geocode=i.geocode,
-                extra=dict(i.extra),
-            ),
-        )
-        for i in items
-    ]
-    _check_schema(InstitutionRow, "institution_id", rows)
-    for key, values in rows:
-        _upsert(session, InstitutionRow, "institution_id", key, values, existing, stats, now)
-    session.flush()
-    return stats
+    rows = [(i.institution_id, _place_values(i, offers=int(i.offers))) for i in items]
+    return _upsert_all(session, InstitutionRow, InstitutionRow.institution_id, rows)
 
 
 def _partner_tuple(
     p: FilingPartner | FilingPartnerRow,
 ) -> tuple[str, str | None, int, bool | None]:
     return (p.partner_name, p.institution_id, int(p.covers), p.infection_agreement)
+
+
+def _partner_rows(partners: list[FilingPartner]) -> list[FilingPartnerRow]:
+    return [
+        FilingPartnerRow(
+            position=k,
+            partner_name=p.partner_name,
+            institution_id=p.institution_id,
+            covers=p.covers,
+            infection_agreement=p.infection_agreement,
+        )
+        for k, p in enumerate(partners)
+    ]
 
 
 def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
@@ -297,15 +307,9 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
         raise InputError(f"同じ施設・年度の届出が重複しています: {dup}")
     stats = ImportStats()
     fac_ids = sorted({f.facility_id for f in items})
-    known = _existing(session, FacilityRow, FacilityRow.facility_id, fac_ids)
-    unknown = [i for i in fac_ids if i not in known]
-    if unknown:
-        raise InputError(
-            [
-                RowIssue("", None, "facility_id", i, "届出の施設が施設一覧にありません")
-                for i in unknown
-            ]
-        )
+    _require_known(
+        session, FacilityRow, FacilityRow.facility_id, fac_ids, "届出の施設が施設一覧にありません"
+    )
     inst_ids = sorted({p.institution_id for f in items for p in f.partners if p.institution_id})
     insts = _existing(session, InstitutionRow, InstitutionRow.institution_id, inst_ids)
     rows: dict[str, list[FilingRow]] = {}
@@ -344,16 +348,7 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
                 same_year.source, same_year.imported_at = f.source, now
                 same_year.partners.clear()
                 session.flush()  # delete the old partner rows before their positions are reused
-                same_year.partners = [
-                    FilingPartnerRow(
-                        position=k,
-                        partner_name=p.partner_name,
-                        institution_id=p.institution_id,
-                        covers=p.covers,
-                        infection_agreement=p.infection_agreement,
-                    )
-                    for k, p in enumerate(partners)
-                ]
+                same_year.partners = _partner_rows(partners)
                 stats.updated += 1
             else:
                 stats.unchanged += 1
@@ -368,16 +363,7 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
             covered=int(f.covered),
             source=f.source,
             imported_at=now,
-            partners=[
-                FilingPartnerRow(
-                    position=k,
-                    partner_name=p.partner_name,
-                    institution_id=p.institution_id,
-                    covers=p.covers,
-                    infection_agreement=p.infection_agreement,
-                )
-                for k, p in enumerate(partners)
-            ],
+            partners=_partner_rows(partners),
         )
         session.add(row)
         has.append(row)
@@ -398,15 +384,13 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
     items = sorted(declarations, key=lambda d: (d.institution_id, d.valid_from))
     stats = ImportStats()
     ids = sorted({d.institution_id for d in items})
-    known = _existing(session, InstitutionRow, InstitutionRow.institution_id, ids)
-    unknown = [i for i in ids if i not in known]
-    if unknown:
-        raise InputError(
-            [
-                RowIssue("", None, "institution_id", i, "申告の医療機関が医療機関一覧にありません")
-                for i in unknown
-            ]
-        )
+    _require_known(
+        session,
+        InstitutionRow,
+        InstitutionRow.institution_id,
+        ids,
+        "申告の医療機関が医療機関一覧にありません",
+    )
     for d in items:
         if d.capacity is not None and d.capacity < 0:
             raise InputError(f"医療機関 {d.institution_id} の受入枠が負です (値: {d.capacity})")
