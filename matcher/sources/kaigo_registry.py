@@ -24,11 +24,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._errors import RowIssue
-from ..geocode import locate, municipality_in_address, normalize_municipality_code
+from ..geocode import municipality_in_address, normalize_municipality_code
 from ..model import Facility, normalize_text
 from ..validate import validate_facilities
-from .columns import Table, find_tables
-from .report import ImportResult, Notice, RejectedRow, SourceRow, validate_rows
+from .columns import Table
+from .report import (
+    ImportResult,
+    RejectedRow,
+    SourceRow,
+    locate_row,
+    read_registry,
+    validate_into,
+)
 
 SERVICE_KINDS: dict[str, str] = {
     "510": "tokuyo",
@@ -236,22 +243,11 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
                 )
             )
         address = full_address(get("prefecture"), get("city"), get("address"))
-        where = locate(get("lat"), get("lon"), code, address)
-        if not where.ok:
-            rejected.append(RejectedRow(file, row, where.note, original))
+        where = locate_row(
+            file, row, original, found, get("lat"), get("lon"), code, address, rejected, warnings
+        )
+        if where is None:
             continue
-        if where.note:
-            warnings.append(
-                Notice(
-                    file,
-                    row,
-                    found.get("lat"),
-                    f"{get('lat')}, {get('lon')}",
-                    where.note,
-                    "warning",
-                    where.kind,
-                )
-            )
         if code[2:5] == "000":  # a prefecture's code: use the municipality of the address
             muni = municipality_in_address(address)
             code = muni.code if muni else ""
@@ -310,16 +306,8 @@ def import_kaigo(paths: str | Path | Sequence[str | Path]) -> ImportResult[Facil
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
-    rows: list[SourceRow] = []
     out: ImportResult[Facility] = ImportResult()
-    tables = find_tables(paths, COLUMNS, ANCHOR, REQUIRED, WHAT)
-    out.skipped_files.extend(tables.skipped)
-    for t in tables.tables:
-        part, rejected, warnings, n = _read_table(t)
-        rows.extend(part)
-        out.rejected.extend(rejected)
-        out.warnings.extend(warnings)
-        out.rows_read += n
+    rows = read_registry(paths, COLUMNS, ANCHOR, REQUIRED, WHAT, _read_table, out)
     _note_same_place(rows, out)
     services: dict[str, set[str]] = {}
     for r in rows:
@@ -340,9 +328,4 @@ def import_kaigo(paths: str | Path | Sequence[str | Path]) -> ImportResult[Facil
                     "warning",
                 )
             )
-    validated = validate_rows(rows, validate_facilities, "facility_id")
-    out.items.extend(validated.items)
-    out.rejected.extend(validated.rejected)
-    out.warnings.extend(validated.warnings)
-    out.rejected.sort(key=lambda r: (r.file, r.row or 0))
-    return out
+    return validate_into(out, rows, validate_facilities, "facility_id")

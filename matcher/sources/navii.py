@@ -16,11 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._errors import RowIssue
-from ..geocode import locate, normalize_municipality_code
+from ..geocode import normalize_municipality_code
 from ..model import Institution, normalize_text
 from ..validate import validate_institutions
-from .columns import Table, find_tables
-from .report import ImportResult, Notice, RejectedRow, SourceRow, validate_rows
+from .columns import Table
+from .report import (
+    ImportResult,
+    RejectedRow,
+    SourceRow,
+    locate_row,
+    read_registry,
+    validate_into,
+)
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     "id": ("ID",),
@@ -76,22 +83,20 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
             continue
         pref, city = get("pref_code"), get("city_code")
         code = normalize_municipality_code(pref.zfill(2) + city.zfill(3)) if pref and city else ""
-        where = locate(get("lat"), get("lon"), code, get("address"))
-        if not where.ok:
-            rejected.append(RejectedRow(file, row, where.note, original))
+        where = locate_row(
+            file,
+            row,
+            original,
+            found,
+            get("lat"),
+            get("lon"),
+            code,
+            get("address"),
+            rejected,
+            warnings,
+        )
+        if where is None:
             continue
-        if where.note:
-            warnings.append(
-                Notice(
-                    file,
-                    row,
-                    found.get("lat"),
-                    f"{get('lat')}, {get('lon')}",
-                    where.note,
-                    "warning",
-                    where.kind,
-                )
-            )
         canonical = {
             "institution_id": get("id"),
             "name": get("name"),
@@ -118,18 +123,6 @@ def import_navii(paths: str | Path | Sequence[str | Path]) -> ImportResult[Insti
     if isinstance(paths, (str, Path)):
         paths = [paths]
     out: ImportResult[Institution] = ImportResult()
-    rows: list[SourceRow] = []
-    tables = find_tables(paths, COLUMNS, ANCHOR, REQUIRED, WHAT)
-    out.skipped_files.extend(tables.skipped)
-    for t in tables.tables:
-        part, rejected, warnings, n = _read_table(t)
-        rows.extend(part)
-        out.rejected.extend(rejected)
-        out.warnings.extend(warnings)
-        out.rows_read += n
-    validated = validate_rows(rows, validate_institutions, "institution_id")
-    out.items.extend(validated.items)
-    out.rejected.extend(validated.rejected)
-    out.warnings.extend(validated.warnings)
-    out.rejected.sort(key=lambda r: (r.file, r.row or 0))
+    rows = read_registry(paths, COLUMNS, ANCHOR, REQUIRED, WHAT, _read_table, out)
+    validate_into(out, rows, validate_institutions, "institution_id")
     return out

@@ -11,9 +11,10 @@ from typing import Generic, Literal, TypeVar
 import pandas as pd
 
 from .._errors import RowIssue
+from ..geocode import Located, locate
 from ..model import normalize_text
 from ..validate import Validated
-from .columns import is_blank
+from .columns import Table, find_tables, is_blank
 from .textfile import write_csv
 
 T = TypeVar("T")
@@ -359,4 +360,67 @@ def validate_rows(
         if part.items and ident:
             seen[ident] = (r.file, r.row)
         out.extend(from_validated(part, {r.row: r.original}, r.file, rows_read=0))
+    return out
+
+
+def locate_row(
+    file: str,
+    row: int,
+    original: Mapping[str, str],
+    found: Mapping[str, str],
+    lat: str,
+    lon: str,
+    municipality_code: str,
+    address: str,
+    rejected: list[RejectedRow],
+    warnings: list[RowIssue],
+) -> Located | None:
+    """A registry row's place (``geocode.locate``); None, with the row rejected, when it has none,
+    and a notice in ``warnings`` when its coordinates were corrected or fell back."""
+    where = locate(lat, lon, municipality_code, address)
+    if not where.ok:
+        rejected.append(RejectedRow(file, row, where.note, original))
+        return None
+    if where.note:
+        warnings.append(
+            Notice(file, row, found.get("lat"), f"{lat}, {lon}", where.note, "warning", where.kind)
+        )
+    return where
+
+
+def read_registry(
+    paths: Sequence[str | Path],
+    columns: Mapping[str, Sequence[str]],
+    anchor: Sequence[str],
+    required: Mapping[str, str],
+    what: str,
+    read_table: Callable[[Table], tuple[list[SourceRow], list[RejectedRow], list[RowIssue], int]],
+    out: ImportResult[T],
+) -> list[SourceRow]:
+    """Every table of ``paths`` (see ``columns.find_tables``) read with ``read_table``: its rows
+    returned, the rest into ``out``."""
+    rows: list[SourceRow] = []
+    tables = find_tables(paths, columns, anchor, required, what)
+    out.skipped_files.extend(tables.skipped)
+    for t in tables.tables:
+        part, rejected, warnings, n = read_table(t)
+        rows.extend(part)
+        out.rejected.extend(rejected)
+        out.warnings.extend(warnings)
+        out.rows_read += n
+    return rows
+
+
+def validate_into(
+    out: ImportResult[T],
+    rows: Sequence[SourceRow],
+    validator: Callable[[list[Mapping[str, object]], str, list[str], int], Validated[T]],
+    id_column: str,
+) -> ImportResult[T]:
+    """``validate_rows`` into ``out``, its rejected rows then in file and row order."""
+    validated = validate_rows(rows, validator, id_column)
+    out.items.extend(validated.items)
+    out.rejected.extend(validated.rejected)
+    out.warnings.extend(validated.warnings)
+    out.rejected.sort(key=lambda r: (r.file, r.row or 0))
     return out
