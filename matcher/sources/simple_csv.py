@@ -12,7 +12,13 @@ import pandas as pd
 from .._errors import InputError, RowIssue
 from ..geocode import locate
 from ..model import Facility, Institution, format_capabilities, normalize_text
-from ..validate import Validated, validate_facilities, validate_institutions
+from ..validate import (
+    FACILITY_COLUMNS,
+    INSTITUTION_COLUMNS,
+    Validated,
+    validate_facilities,
+    validate_institutions,
+)
 from ..vocab import code5_of
 from .cells import safe_frame
 from .columns import find_tables
@@ -156,31 +162,14 @@ def facilities_frame(facilities: Iterable[Facility]) -> pd.DataFrame:
     rows = []
     for f in facilities:
         rows.append(
-            {
-                "facility_id": f.facility_id,
-                "name": f.name,
-                "kind": f.kind,
-                "lat": f"{f.lat:.6f}",
-                "lon": f"{f.lon:.6f}",
-                "covered": format_capabilities(f.covered),
-                "has_partner": "" if f.has_partner is None else str(f.has_partner).lower(),
-                "municipality_code": f.municipality_code,
-                "address": f.address,
-                **({"geocode": f.geocode} if f.geocode != "exact" else {}),
-                **f.extra,
-            }
+            _place_cells(
+                f,
+                {"facility_id": f.facility_id},
+                covered=format_capabilities(f.covered),
+                has_partner="" if f.has_partner is None else str(f.has_partner).lower(),
+            )
         )
-    cols = [
-        "facility_id",
-        "name",
-        "kind",
-        "lat",
-        "lon",
-        "covered",
-        "has_partner",
-        "municipality_code",
-        "address",
-    ]
+    cols = list(FACILITY_COLUMNS)
     cols += [c for c in _OPTIONAL if any(c in r for r in rows)]
     return pd.DataFrame(rows, columns=_columns(cols, rows))
 
@@ -194,32 +183,32 @@ def institutions_frame(institutions: Iterable[Institution]) -> pd.DataFrame:
     rows = []
     for i in institutions:
         rows.append(
-            {
-                "institution_id": i.institution_id,
-                "name": i.name,
-                "kind": i.kind,
-                "lat": f"{i.lat:.6f}",
-                "lon": f"{i.lon:.6f}",
-                "offers": format_capabilities(i.offers),
-                "capacity": "" if i.capacity is None else str(i.capacity),
-                "municipality_code": i.municipality_code,
-                "address": i.address,
-                **({"geocode": i.geocode} if i.geocode != "exact" else {}),
-                **i.extra,
-            }
+            _place_cells(
+                i,
+                {"institution_id": i.institution_id},
+                offers=format_capabilities(i.offers),
+                capacity="" if i.capacity is None else str(i.capacity),
+            )
         )
-    cols = [
-        "institution_id",
-        "name",
-        "kind",
-        "lat",
-        "lon",
-        "offers",
-        "capacity",
-        "municipality_code",
-        "address",
-    ]
+    cols = list(INSTITUTION_COLUMNS)
     return pd.DataFrame(rows, columns=_columns(cols, rows))
+
+
+def _place_cells(p: Facility | Institution, ident: dict[str, str], **own: str) -> dict[str, object]:
+    """A facility's or an institution's row: ``ident``, name, kind, coordinates, ``own`` (its
+    coverage or offers), municipality, address, then a geocode other than exact and the extras."""
+    return {
+        **ident,
+        "name": p.name,
+        "kind": p.kind,
+        "lat": f"{p.lat:.6f}",
+        "lon": f"{p.lon:.6f}",
+        **own,
+        "municipality_code": p.municipality_code,
+        "address": p.address,
+        **({"geocode": p.geocode} if p.geocode != "exact" else {}),
+        **p.extra,
+    }
 
 
 def _columns(base: list[str], rows: Iterable[Mapping[str, object]]) -> list[str]:
