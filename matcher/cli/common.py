@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.console import Console
 from .._errors import InputError, MatcherError, RowIssue
 from ..model import Facility, Instance, Institution
 from ..result import MatchResult
+
+if TYPE_CHECKING:
+    from ..validate import Validated
 
 T = TypeVar("T")
 
@@ -89,25 +92,23 @@ def load_instance(facilities: Path, institutions: Path) -> Instance:
     from ..sources.simple_csv import load_facilities, load_institutions
 
     issues: list[RowIssue] = []
-    facs: list[Facility] = []
-    insts: list[Institution] = []
-    try:
-        loaded_facs = load_facilities(facilities)
-    except InputError as exc:
-        issues.extend(exc.issues)
-    else:
-        _print_warnings(loaded_facs.warnings)
-        facs = loaded_facs.items
-    try:
-        loaded_insts = load_institutions(institutions)
-    except InputError as exc:
-        issues.extend(exc.issues)
-    else:
-        _print_warnings(loaded_insts.warnings)
-        insts = loaded_insts.items
+    facs: list[Facility] = _loaded(load_facilities, facilities, issues)
+    insts: list[Institution] = _loaded(load_institutions, institutions, issues)
     if issues:
         raise InputError(issues)
     return Instance.of(facs, insts)
+
+
+def _loaded(load: Callable[[Path], Validated[T]], path: Path, issues: list[RowIssue]) -> list[T]:
+    """The items ``load`` reads from ``path`` (its warnings printed), or none with its problems
+    added to ``issues``."""
+    try:
+        loaded = load(path)
+    except InputError as exc:
+        issues.extend(exc.issues)
+        return []
+    _print_warnings(loaded.warnings)
+    return loaded.items
 
 
 def _print_warnings(warnings: list[RowIssue]) -> None:
