@@ -90,6 +90,20 @@ class ImportOutcome:
         return lines
 
 
+def check_source(source: str) -> None:
+    """``InputError`` unless ``source`` is one of ``SOURCES``."""
+    if source not in SOURCES:
+        raise InputError(
+            RowIssue(
+                "",
+                None,
+                None,
+                None,
+                f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})",
+            )
+        )
+
+
 def _need(path: str | Path | None, option: str, source: str) -> Path:
     if path is None:
         raise InputError(
@@ -155,16 +169,7 @@ def import_files(
     ``out`` may be the same file as the input list (it is read first). Rejected, skipped and
     unmatched rows go to ``<out stem>.rejects.csv`` when there are any.
     """
-    if source not in SOURCES:
-        raise InputError(
-            RowIssue(
-                "",
-                None,
-                None,
-                None,
-                f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})",
-            )
-        )
+    check_source(source)
     out = Path(out)
     read: ImportResult[Any]  # the item type depends on the source
     joined: ImportResult[Any] | None = None

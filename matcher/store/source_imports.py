@@ -43,7 +43,11 @@ from ..model import Facility, Institution
 from ..sources import declarations as src_declarations
 from ..sources import filings as src_filings
 from ..sources import kaigo_registry, kouseikyoku, navii
-from ..sources.importing import SOURCE_LABELS_JA, SOURCES, merge_listed_facilities
+from ..sources.importing import (
+    SOURCE_LABELS_JA,
+    check_source,
+    merge_listed_facilities,
+)
 from ..sources.report import ImportResult, RejectedRow
 from ..vocab import ALL_MASK, GeocodePrecision, InstitutionKind, admissible_offers
 from .areas import code5_of
@@ -361,16 +365,7 @@ def import_source(
     for a municipality's first five digits whether this import may write there.
     """
     paths = [Path(p) for p in files]
-    if source not in SOURCES:
-        raise InputError(
-            RowIssue(
-                "",
-                None,
-                None,
-                None,
-                f"不明な取り込み元「{source}」(使えるのは {', '.join(SOURCES)})",
-            )
-        )
+    check_source(source)
     if facilities is not None and source != "kaigo":
         raise InputError(
             RowIssue("", None, None, None, "--facilities は kaigo の取り込みでのみ使えます")
