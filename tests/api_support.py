@@ -7,10 +7,19 @@ FB1 belongs to area B. Users: coordinators of A and B, a viewer of A, the prefec
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
+import os
+import re
 import shutil
+import socket
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from api.main import create_app
 from api.users import add_user
@@ -141,3 +150,57 @@ def login(client, username: str) -> dict[str, str]:
     r = client.post("/api/session", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return {"X-CSRF-Token": r.json()["csrf_token"]}
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def require_browser() -> None:
+    """Skip without Playwright or ``/usr/bin/chromium``; under ``CI=true`` fail instead."""
+    missing = None
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        missing = "Playwright for Python がインストールされていません (pip install playwright)"
+    if missing is None and not os.path.exists(CHROMIUM):
+        missing = f"{CHROMIUM} がありません (apt-get install -y chromium)"
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true ではブラウザのテストを省略できません: {missing}")
+        pytest.skip(missing)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free local port in a thread; yields the base URL."""
+    import uvicorn
+
+    port = _free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of a page's form."""
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "no CSRF token on the page"
+    return m.group(1)

@@ -3,22 +3,13 @@ or by another process on the same file — is seen by the next read."""
 
 from __future__ import annotations
 
-import pytest
-from api_support import login, make_app
+from api_support import login
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event
 
 from api.cache import ReadCache
 from matcher.store.db import open_store
 from matcher.store.models import FacilityRow
-
-
-@pytest.fixture()
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.state.jobs.join_all()
-    app.state.store.dispose()
 
 
 def count_queries(app) -> list[str]:

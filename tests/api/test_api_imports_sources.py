@@ -10,8 +10,7 @@ import re
 import zipfile
 from pathlib import Path
 
-import pytest
-from api_support import PASSWORD, login, make_app
+from api_support import PASSWORD, login
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -26,13 +25,7 @@ DECLARATIONS = sorted((REGISTRY / "declarations").glob("*.csv"))
 FILINGS = sorted((REGISTRY / "filings").glob("*.xlsx"))
 
 
-@pytest.fixture()
-def client(tmp_path):
-    app = make_app(tmp_path)
-    with TestClient(app, follow_redirects=False) as c:
-        yield c
-    app.state.jobs.join_all()
-    app.state.store.dispose()
+FOLLOW_REDIRECTS = False
 
 
 def files_of(paths: list[Path]) -> list[tuple[str, tuple[str, bytes]]]:

@@ -5,24 +5,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-from api_support import PASSWORD, make_app
-from fastapi.testclient import TestClient
+from api_support import PASSWORD, csrf_of
 
-
-@pytest.fixture()
-def client(tmp_path):
-    app = make_app(tmp_path)
-    with TestClient(app, follow_redirects=False) as c:
-        yield c
-    app.state.jobs.join_all()
-    app.state.store.dispose()
-
-
-def csrf_of(html: str) -> str:
-    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert m, "no CSRF token on the page"
-    return m.group(1)
+FOLLOW_REDIRECTS = False
 
 
 def test_run_form_offers_previews_and_records_the_preference(client) -> None:

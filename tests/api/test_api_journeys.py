@@ -9,17 +9,12 @@ to ``out/test-artifacts/journeys/`` (kept by CI as artifacts; ``out/`` is not ve
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from api_support import PASSWORD, make_app
+from api_support import CHROMIUM, PASSWORD, make_app, require_browser, serve
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,46 +28,12 @@ AXE = "/static/vendor/axe-core/axe.min.js"
 BLOCKING = ("serious", "critical")
 
 
-def _require_browser() -> None:
-    missing = None
-    try:
-        from playwright.sync_api import sync_playwright  # noqa: F401
-    except ImportError:
-        missing = "Playwright for Python がインストールされていません (pip install playwright)"
-    if missing is None and not os.path.exists(CHROMIUM):
-        missing = f"{CHROMIUM} がありません (apt-get install -y chromium)"
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true ではブラウザのテストを省略できません: {missing}")
-        pytest.skip(missing)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def server(tmp_path):
-    _require_browser()
-    import uvicorn
-
+    require_browser()
     app = make_app(tmp_path, tiles_url="http://127.0.0.1:9/{z}/{x}/{y}.png")
-    port = _free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="off"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve(app) as url:
+        yield url
     app.state.jobs.join_all()
     app.state.store.dispose()
 

@@ -6,28 +6,19 @@ import io
 import zipfile
 
 import pytest
-from api_support import login, make_app
-from fastapi.testclient import TestClient
+from api_support import login
 from openpyxl import load_workbook
 
 from matcher.store.workflow import plan
 
 
 @pytest.fixture()
-def app(tmp_path):
-    app = make_app(tmp_path)
+def app(app):
+    """The conftest app with one run planned in each area."""
     with app.state.store.write() as s:
         app.state.run_a = plan(s, "area-a", actor="coord_a")
         app.state.run_b = plan(s, "area-b", actor="coord_b")
-    yield app
-    app.state.jobs.join_all()
-    app.state.store.dispose()
-
-
-@pytest.fixture()
-def client(app):
-    with TestClient(app) as c:
-        yield c
+    return app
 
 
 def workbook_pairs(data: bytes) -> set[tuple[str, str]]:

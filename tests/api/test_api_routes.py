@@ -11,20 +11,6 @@ from api_support import PASSWORD, login, make_app
 from fastapi.testclient import TestClient
 
 
-@pytest.fixture()
-def app(tmp_path):
-    app = make_app(tmp_path)
-    yield app
-    app.state.jobs.join_all()
-    app.state.store.dispose()
-
-
-@pytest.fixture()
-def client(app):
-    with TestClient(app) as c:
-        yield c
-
-
 def fields(body: dict) -> list[str]:
     """The field each validation error names (last name in its location, list indexes skipped)."""
     return [next(str(x) for x in reversed(e["loc"]) if isinstance(x, str)) for e in body["detail"]]

@@ -21,19 +21,10 @@ MB = 1024 * 1024
 
 
 @pytest.fixture()
-def app(tmp_path, monkeypatch):
+def app_environment(monkeypatch) -> None:
+    """Low login-throttle limits, set before the conftest ``app`` is created."""
     monkeypatch.setenv("KYORYOKU_LOGIN_MAX_FAILURES", "3")
     monkeypatch.setenv("KYORYOKU_LOGIN_ADDRESS_MAX_FAILURES", "6")
-    app = make_app(tmp_path)
-    yield app
-    app.state.jobs.join_all()
-    app.state.store.dispose()
-
-
-@pytest.fixture()
-def client(app):
-    with TestClient(app) as c:
-        yield c
 
 
 def audit_actions(app, actor: str | None = None) -> list[str]:
