@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,6 +313,16 @@ def table_below(
         rec["__row__"] = str(header_index + 2 + i)
         records.append(rec)
     return headers, records, header_index + 2
+
+
+def cell_reader(rec: Mapping[str, str], found: Mapping[str, str]) -> Callable[[str], str]:
+    """``get(key)``: the normalized text of ``rec``'s cell in the column that ``found`` maps
+    ``key`` to ("" for a column not found)."""
+
+    def get(key: str) -> str:
+        return normalize_text(rec.get(found.get(key, ""), ""))
+
+    return get
 
 
 def is_blank(record: Mapping[str, object]) -> bool:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import RowIssue
-from ..model import Capability, Institution, normalize_text, parse_capabilities
-from .columns import header_tables
+from ..model import Capability, Institution, parse_capabilities
+from .columns import cell_reader, header_tables
 from .filings import parse_yes_no
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
@@ -99,8 +99,7 @@ def _row(
     row = int(rec["__row__"])
     original = {k: str(v) for k, v in rec.items() if k != "__row__"}
 
-    def get(key: str) -> str:
-        return normalize_text(rec.get(found.get(key, ""), ""))
+    get = cell_reader(rec, found)
 
     problems: list[str] = []
     willing = False
@@ -209,22 +208,25 @@ def apply_declarations(
             continue
         offers = inst.offers if d.offers is None else d.offers
         if inst.kind == "clinic" and offers & Capability.ADMIT:
-            out.warnings.append(
-                RowIssue(
-                    d.file,
-                    d.row,
-                    None,
-                    d.name,
-                    "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します",
-                    "warning",
-                )
-            )
+            out.warnings.append(clinic_admit_ignored(d))
             offers &= ~Capability.ADMIT
         capacity = inst.capacity if d.capacity is None else d.capacity
         out.items.append(
             dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra)
         )
     return out
+
+
+def clinic_admit_ignored(d: Declaration) -> RowIssue:
+    """The warning for a declaration of ③ by a clinic (③ is then ignored)."""
+    return RowIssue(
+        d.file,
+        d.row,
+        None,
+        d.name,
+        "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します",
+        "warning",
+    )
 
 
 def match_declarations(

@@ -29,7 +29,7 @@ from ..model import (
     normalize_text,
     parse_facility_kind,
 )
-from .columns import header_tables
+from .columns import cell_reader, header_tables
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
@@ -266,8 +266,7 @@ def _row(
     row = int(rec["__row__"])
     original = {k: str(v) for k, v in rec.items() if k != "__row__"}
 
-    def get(key: str) -> str:
-        return normalize_text(rec.get(found.get(key, ""), ""))
+    get = cell_reader(rec, found)
 
     problems: list[str] = []
     facility_id = clean_facility_id(get("facility_id"))

@@ -27,7 +27,7 @@ from .._errors import RowIssue
 from ..geocode import municipality_in_address, normalize_municipality_code
 from ..model import Facility, normalize_text
 from ..validate import validate_facilities
-from .columns import Table
+from .columns import Table, cell_reader
 from .report import (
     ImportResult,
     RejectedRow,
@@ -191,8 +191,7 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
         row = int(rec["__row__"])
         original = {k: v for k, v in rec.items() if k != "__row__"}
 
-        def get(key: str, rec: dict[str, str] = rec) -> str:
-            return normalize_text(rec.get(found.get(key, ""), ""))
+        get = cell_reader(rec, found)
 
         cell = get("service")
         service = service_code_of(cell, source_name)

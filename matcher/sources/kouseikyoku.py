@@ -30,6 +30,7 @@ from ..geocode import municipality_in_address
 from ..model import Capability, Institution, normalize_text
 from ..reference import prefectures
 from .columns import (
+    cell_reader,
     duplicated_mapped,
     is_blank,
     locate_header,
@@ -177,8 +178,7 @@ def import_kouseikyoku(
             for rec in out.table_rows(where, records, missing):
                 row = int(rec["__row__"])
 
-                def get(key: str, rec: dict[str, str] = rec, found: dict[str, str] = found) -> str:
-                    return normalize_text(rec.get(found.get(key, ""), ""))
+                get = cell_reader(rec, found)
 
                 flags = flags_of(get("standard"), get("symbol"))
                 if not flags:

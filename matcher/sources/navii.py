@@ -17,9 +17,9 @@ from pathlib import Path
 
 from .._errors import RowIssue
 from ..geocode import normalize_municipality_code
-from ..model import Institution, normalize_text
+from ..model import Institution
 from ..validate import validate_institutions
-from .columns import Table
+from .columns import Table, cell_reader
 from .report import (
     ImportResult,
     RejectedRow,
@@ -65,8 +65,7 @@ def _read_table(t: Table) -> tuple[list[SourceRow], list[RejectedRow], list[RowI
         row = int(rec["__row__"])
         original = {k: v for k, v in rec.items() if k != "__row__"}
 
-        def get(key: str, rec: dict[str, str] = rec) -> str:
-            return normalize_text(rec.get(found.get(key, ""), ""))
+        get = cell_reader(rec, found)
 
         category = get("category")
         kind = CATEGORIES.get(category)

@@ -282,16 +282,7 @@ def _declarations(
     for k, d in sorted(chosen.items()):
         inst, offers = insts[k], d.offers
         if offers is not None and admissible_offers(inst.kind, offers) != offers & ALL_MASK:
-            joined.warnings.append(
-                RowIssue(
-                    d.file,
-                    d.row,
-                    None,
-                    d.name,
-                    "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します",
-                    "warning",
-                )
-            )
+            joined.warnings.append(src_declarations.clinic_admit_ignored(d))
             offers = admissible_offers(inst.kind, offers)
         decls.append(
             Declaration(
