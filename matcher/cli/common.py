@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from ..model import Facility, Instance, Institution
 from ..result import MatchResult
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from ..params import MatchParams
     from ..validate import Validated
 
 T = TypeVar("T")
@@ -32,6 +35,28 @@ PREFER_CORPORATION_HELP = (
     "同じ法人 (法人番号・法人名) の医療機関を優先する: 目的の「提携数最少」の次、"
     "「距離最短」の前に「法人をまたぐ提携の最少」を入れる"
 )
+
+# The matching options the commands share (``match``, ``run``, ``report``, ``gaps``).
+MaxKmOption = Annotated[str, typer.Option("--max-km", help="要件ごとの最大距離 (km)")]
+MaxNewPartnersOption = Annotated[
+    int, typer.Option("--max-new-partners", help="1施設あたりの新たな協力医療機関の上限")
+]
+RoadFactorOption = Annotated[float, typer.Option("--road-factor", help="直線距離に掛ける道路係数")]
+TimeLimitOption = Annotated[
+    float | None, typer.Option("--time-limit", help="最適化の制限時間 (秒)")
+]
+SkipUnknownOption = Annotated[
+    bool, typer.Option("--skip-unknown", help="届出のない施設を対象外にする")
+]
+PreferInfectionOption = Annotated[
+    float, typer.Option("--prefer-infection-agreement", help=PREFER_INFECTION_HELP)
+]
+CountSitesOption = Annotated[
+    bool, typer.Option("--count-site-registrations", help=COUNT_SITES_HELP)
+]
+PreferCorporationOption = Annotated[
+    bool, typer.Option("--prefer-same-corporation", help=PREFER_CORPORATION_HELP)
+]
 
 err = Console(stderr=True)
 out = Console()
@@ -86,6 +111,47 @@ def run_guarded(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         code = 9 if exc.errno == errno.ENOSPC else EXIT_FILE
         fail(f"ファイル{where}を読み書きできません ({exc.strerror or exc})", code)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def match_params(
+    max_km: str,
+    max_new_partners: int = 2,
+    road_factor: float = 1.0,
+    time_limit: float | None = None,
+    skip_unknown: bool = False,
+    prefer_infection: float = 0.0,
+    count_sites: bool = False,
+    prefer_corporation: bool = False,
+) -> MatchParams:
+    """The run's parameters from the shared options (exit code 2 when one is invalid)."""
+    from ..params import MatchParams, parse_max_km
+
+    return run_guarded(
+        lambda: MatchParams(
+            max_km=parse_max_km(max_km),
+            max_new_partners=max_new_partners,
+            road_factor=road_factor,
+            time_limit=time_limit,
+            include_unknown=not skip_unknown,
+            prefer_infection_agreement=prefer_infection,
+            count_site_registrations=count_sites,
+            prefer_same_corporation=prefer_corporation,
+        )
+    )
+
+
+def progress_bar() -> Progress:
+    """The progress bar of the long commands, on stderr and gone when done."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
 
 
 def load_instance(facilities: Path, institutions: Path) -> Instance:

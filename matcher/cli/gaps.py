@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from .common import MAX_KM_DEFAULT, err, load_instance, out, run_guarded
+from .common import (
+    MAX_KM_DEFAULT,
+    MaxKmOption,
+    MaxNewPartnersOption,
+    RoadFactorOption,
+    err,
+    load_instance,
+    match_params,
+    out,
+    run_guarded,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,11 +33,9 @@ def gaps_cmd(
     area: str = typer.Option(
         "", "--area", help="市区町村コードの先頭 (例: 39 = 高知県, 39201 = 高知市)"
     ),
-    max_km: str = typer.Option(MAX_KM_DEFAULT, "--max-km", help="要件ごとの最大距離 (km)"),
-    max_new_partners: int = typer.Option(
-        2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
-    ),
-    road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
+    max_km: MaxKmOption = MAX_KM_DEFAULT,
+    max_new_partners: MaxNewPartnersOption = 2,
+    road_factor: RoadFactorOption = 1.0,
     decay: str = typer.Option(
         "gaussian", "--decay", help="2SFCA の距離減衰: step | linear | gaussian"
     ),
@@ -43,17 +51,12 @@ def gaps_cmd(
     from ..gaps.tables import gap_tables
     from ..gaps.whatif import WhatIfStats
     from ..match import match
-    from ..params import MatchParams, parse_max_km
     from ..sources.textfile import write_csv
 
     if decay not in DECAYS:
         err.print(f"[bold red]エラー:[/] 不明な距離減衰「{decay}」(使えるのは {', '.join(DECAYS)})")
         raise typer.Exit(2)
-    params = run_guarded(
-        lambda: MatchParams(
-            max_km=parse_max_km(max_km), max_new_partners=max_new_partners, road_factor=road_factor
-        )
-    )
+    params = match_params(max_km, max_new_partners, road_factor)
     instance = run_guarded(load_instance, facilities, institutions)
     if area:
         instance = restrict_area(instance, area)

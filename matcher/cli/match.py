@@ -5,18 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..vocab import Mode
 from .common import (
-    COUNT_SITES_HELP,
     MAX_KM_DEFAULT,
-    PREFER_CORPORATION_HELP,
-    PREFER_INFECTION_HELP,
+    CountSitesOption,
+    MaxKmOption,
+    MaxNewPartnersOption,
+    PreferCorporationOption,
+    PreferInfectionOption,
+    RoadFactorOption,
+    SkipUnknownOption,
+    TimeLimitOption,
     err,
     load_instance,
+    match_params,
     out,
     print_summary,
+    progress_bar,
     run_guarded,
 )
 
@@ -26,42 +32,33 @@ def match_cmd(
     institutions: Path = typer.Argument(..., help="医療機関一覧 CSV (institutions.csv)"),
     out_dir: Path = typer.Option(Path("out"), "--out", help="出力フォルダ"),
     mode: Mode = typer.Option(Mode.OPTIMAL, "--mode", help="最適化 (optimal) または比較用の方式"),
-    max_km: str = typer.Option(MAX_KM_DEFAULT, "--max-km", help="要件ごとの最大距離 (km)"),
-    max_new_partners: int = typer.Option(
-        2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
-    ),
-    road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
+    max_km: MaxKmOption = MAX_KM_DEFAULT,
+    max_new_partners: MaxNewPartnersOption = 2,
+    road_factor: RoadFactorOption = 1.0,
     travel_matrix: Path | None = typer.Option(
         None, "--travel-matrix", help="移動距離表 CSV (facility_id, institution_id, km)"
     ),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
-    skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
-    prefer_infection: float = typer.Option(
-        0.0, "--prefer-infection-agreement", help=PREFER_INFECTION_HELP
-    ),
-    count_sites: bool = typer.Option(False, "--count-site-registrations", help=COUNT_SITES_HELP),
-    prefer_corporation: bool = typer.Option(
-        False, "--prefer-same-corporation", help=PREFER_CORPORATION_HELP
-    ),
+    time_limit: TimeLimitOption = None,
+    skip_unknown: SkipUnknownOption = False,
+    prefer_infection: PreferInfectionOption = 0.0,
+    count_sites: CountSitesOption = False,
+    prefer_corporation: PreferCorporationOption = False,
 ) -> None:
     """施設と医療機関の CSV から協力医療機関の組み合わせを提案します。"""
     from ..match import match
     from ..match import travel_matrix as to_matrix
-    from ..params import MatchParams, parse_max_km
     from ..sources.result_files import write_result
     from ..sources.travel import load_travel_rows
 
-    params = run_guarded(
-        lambda: MatchParams(
-            max_km=parse_max_km(max_km),
-            max_new_partners=max_new_partners,
-            road_factor=road_factor,
-            time_limit=time_limit,
-            include_unknown=not skip_unknown,
-            prefer_infection_agreement=prefer_infection,
-            count_site_registrations=count_sites,
-            prefer_same_corporation=prefer_corporation,
-        )
+    params = match_params(
+        max_km,
+        max_new_partners,
+        road_factor,
+        time_limit,
+        skip_unknown,
+        prefer_infection,
+        count_sites,
+        prefer_corporation,
     )
     instance = run_guarded(load_instance, facilities, institutions)
     travel = None
@@ -72,14 +69,7 @@ def match_cmd(
     err.print(
         f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} 件"
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("最適化中(施設)", total=None)
 
         def progress(stage: str, done: int, total: int) -> None:

@@ -12,12 +12,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .common import MAX_KM_DEFAULT, URL_HELP, err, load_instance, out, print_summary, run_guarded
+from .common import (
+    MAX_KM_DEFAULT,
+    URL_HELP,
+    MaxKmOption,
+    MaxNewPartnersOption,
+    RoadFactorOption,
+    SkipUnknownOption,
+    TimeLimitOption,
+    err,
+    load_instance,
+    match_params,
+    out,
+    print_summary,
+    progress_bar,
+    run_guarded,
+)
 from .store import open_store_checked
 
 if TYPE_CHECKING:
+    from rich.progress import TaskID
+
     from ..model import Instance
     from ..progress import Progress as FilingYears
     from ..result import MatchResult
@@ -50,13 +66,11 @@ def report_cmd(
     ),
     out_dir: Path = typer.Option(Path("out/reports"), "--out", help="出力フォルダ"),
     mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
-    max_km: str = typer.Option(MAX_KM_DEFAULT, "--max-km", help="要件ごとの最大距離 (km)"),
-    max_new_partners: int = typer.Option(
-        2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
-    ),
-    road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
-    skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
+    max_km: MaxKmOption = MAX_KM_DEFAULT,
+    max_new_partners: MaxNewPartnersOption = 2,
+    road_factor: RoadFactorOption = 1.0,
+    time_limit: TimeLimitOption = None,
+    skip_unknown: SkipUnknownOption = False,
     pdf: str = typer.Option(
         "each",
         "--pdf",
@@ -117,30 +131,13 @@ def report_cmd(
             f"医療機関 {len(instance.institutions)} 件、提案 {len(result.proposals)} 件"
         )
     else:
-        from ..params import MatchParams, parse_max_km
-
-        params = run_guarded(
-            lambda: MatchParams(
-                max_km=parse_max_km(max_km),
-                max_new_partners=max_new_partners,
-                road_factor=road_factor,
-                time_limit=time_limit,
-                include_unknown=not skip_unknown,
-            )
-        )
+        params = match_params(max_km, max_new_partners, road_factor, time_limit, skip_unknown)
         instance = run_guarded(load_instance, facilities, institutions)
         err.print(
             f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} "
             "件"
         )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
+    with progress_bar() as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

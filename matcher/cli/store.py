@@ -22,13 +22,19 @@ if TYPE_CHECKING:
     from ..store.workflow import ProposalView
 
 from .common import (
-    COUNT_SITES_HELP,
     MAX_KM_DEFAULT,
-    PREFER_CORPORATION_HELP,
-    PREFER_INFECTION_HELP,
     URL_HELP,
+    CountSitesOption,
+    MaxKmOption,
+    MaxNewPartnersOption,
+    PreferCorporationOption,
+    PreferInfectionOption,
+    RoadFactorOption,
+    SkipUnknownOption,
+    TimeLimitOption,
     err,
     load_instance,
+    match_params,
     out,
     print_summary,
     run_guarded,
@@ -219,20 +225,14 @@ def run_cmd(
         ..., "--area", help="地域コード (都道府県2桁・市区町村コード・登録済みの地域)"
     ),
     mode: str = typer.Option("optimal", "--mode", help="optimal | greedy | stable"),
-    max_km: str = typer.Option(MAX_KM_DEFAULT, "--max-km", help="要件ごとの最大距離 (km)"),
-    max_new_partners: int = typer.Option(
-        2, "--max-new-partners", help="1施設あたりの新たな協力医療機関の上限"
-    ),
-    road_factor: float = typer.Option(1.0, "--road-factor", help="直線距離に掛ける道路係数"),
-    time_limit: float | None = typer.Option(None, "--time-limit", help="最適化の制限時間 (秒)"),
-    skip_unknown: bool = typer.Option(False, "--skip-unknown", help="届出のない施設を対象外にする"),
-    prefer_infection: float = typer.Option(
-        0.0, "--prefer-infection-agreement", help=PREFER_INFECTION_HELP
-    ),
-    count_sites: bool = typer.Option(False, "--count-site-registrations", help=COUNT_SITES_HELP),
-    prefer_corporation: bool = typer.Option(
-        False, "--prefer-same-corporation", help=PREFER_CORPORATION_HELP
-    ),
+    max_km: MaxKmOption = MAX_KM_DEFAULT,
+    max_new_partners: MaxNewPartnersOption = 2,
+    road_factor: RoadFactorOption = 1.0,
+    time_limit: TimeLimitOption = None,
+    skip_unknown: SkipUnknownOption = False,
+    prefer_infection: PreferInfectionOption = 0.0,
+    count_sites: CountSitesOption = False,
+    prefer_corporation: PreferCorporationOption = False,
     release: list[int] = typer.Option(
         [], "--release", help="打診中の提案を解放する (提案ID、複数可)"
     ),
@@ -248,20 +248,17 @@ def run_cmd(
 
     同じ地域の計算は一度に一つだけです。計算中に辞退・合意された提案は保存の前に読み直して反映し
     ます。"""
-    from ..params import MatchParams, parse_max_km
     from ..store.workflow import PlanReport, run_plan
 
-    params = run_guarded(
-        lambda: MatchParams(
-            max_km=parse_max_km(max_km),
-            max_new_partners=max_new_partners,
-            road_factor=road_factor,
-            time_limit=time_limit,
-            include_unknown=not skip_unknown,
-            prefer_infection_agreement=prefer_infection,
-            count_site_registrations=count_sites,
-            prefer_same_corporation=prefer_corporation,
-        )
+    params = match_params(
+        max_km,
+        max_new_partners,
+        road_factor,
+        time_limit,
+        skip_unknown,
+        prefer_infection,
+        count_sites,
+        prefer_corporation,
     )
     with open_store_checked(url) as store:
 
