@@ -7,6 +7,7 @@ the PostgreSQL cases skip with the reason, except under ``CI=true`` where they f
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from functools import lru_cache
@@ -17,6 +18,7 @@ from sqlalchemy import MetaData, create_engine, select, text
 from matcher.model import Facility, Institution
 from matcher.settings import get_settings
 from matcher.store.db import Store, open_store
+from matcher.store.imports import import_simple
 
 PG_BASE = get_settings().test_pg_url
 DATABASES = ["sqlite", "postgresql"]
@@ -119,3 +121,17 @@ def inst(
     return Institution(
         iid, f"医療機関{iid}", kind, LAT + dlat, LON + dlon, offers, capacity, muni, "高知県高知市"
     )
+
+
+def seed_small_region(store: Store, *extra: Facility, declared_on: dt.date | None = None) -> None:
+    """Three facilities (two グループホーム, one 特養) near a hospital with room for one, two
+    clinics a little further and a second hospital; ``extra`` facilities are added to them."""
+    facs = [fac("F1", dlat=0.001), fac("F2", dlat=-0.001), fac("F3", "tokuyo", dlon=0.002)]
+    insts = [
+        inst("H1", capacity=1),
+        inst("C1", "clinic", dlat=0.03, offers=3),
+        inst("C2", "clinic", dlat=-0.04, offers=3),
+        inst("H2", dlon=0.05, capacity=2),
+    ]
+    with store.write() as s:
+        import_simple(s, [*facs, *extra], insts, 2025, declared_on=declared_on)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from store_fixtures import fac, inst
+from store_fixtures import fac, seed_small_region
 from typer.testing import CliRunner
 
 from matcher.cli import app
@@ -20,21 +20,8 @@ runner = CliRunner()
 
 
 def seed(store) -> None:
-    """Three facilities near two hospitals (one with room for one) and two clinics."""
-    facs = [
-        fac("F1", dlat=0.001),
-        fac("F2", dlat=-0.001),
-        fac("F3", "tokuyo", dlon=0.002),
-        fac("F4", "tokuyo", dlat=0.01, covered=1, has_partner=True),
-    ]
-    insts = [
-        inst("H1", capacity=1),
-        inst("C1", "clinic", dlat=0.03, offers=3),
-        inst("C2", "clinic", dlat=-0.04, offers=3),
-        inst("H2", dlon=0.05, capacity=2),
-    ]
-    with store.write() as s:
-        import_simple(s, facs, insts, 2025)
+    """The small region and F4, a 特養 already covered with a partner."""
+    seed_small_region(store, fac("F4", "tokuyo", dlat=0.01, covered=1, has_partner=True))
 
 
 def proposal_pairs(result) -> set[tuple[str, str]]:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 from sqlalchemy import func, select
-from store_fixtures import fac, inst
+from store_fixtures import fac, inst, seed_small_region
 
 from matcher.model import Capability
 from matcher.params import MatchParams
@@ -35,15 +35,7 @@ SINCE = dt.date(2025, 4, 1)
 
 def seed(store):
     """Three facilities, a hospital with room for one, two clinics, a second hospital."""
-    facs = [fac("F1", dlat=0.001), fac("F2", dlat=-0.001), fac("F3", "tokuyo", dlon=0.002)]
-    insts = [
-        inst("H1", capacity=1),
-        inst("C1", "clinic", dlat=0.03, offers=3),
-        inst("C2", "clinic", dlat=-0.04, offers=3),
-        inst("H2", dlon=0.05, capacity=2),
-    ]
-    with store.write() as s:
-        import_simple(s, facs, insts, 2025, declared_on=SINCE)
+    seed_small_region(store, declared_on=SINCE)
 
 
 def pairs(report, *changes):

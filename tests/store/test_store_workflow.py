@@ -6,7 +6,7 @@ import threading
 
 import pytest
 from sqlalchemy import select
-from store_fixtures import fac, inst, snapshot
+from store_fixtures import fac, inst, seed_small_region, snapshot
 
 from matcher._errors import SolverError
 from matcher.store import workflow
@@ -23,18 +23,7 @@ from matcher.store.workflow import (
     set_status,
 )
 
-
-def seed(store):
-    """Two グループホーム near a hospital with room for one, a clinic a little further."""
-    facs = [fac("F1", dlat=0.001), fac("F2", dlat=-0.001), fac("F3", "tokuyo", dlon=0.002)]
-    insts = [
-        inst("H1", capacity=1),
-        inst("C1", "clinic", dlat=0.03, offers=3),
-        inst("C2", "clinic", dlat=-0.04, offers=3),
-        inst("H2", dlon=0.05, capacity=2),
-    ]
-    with store.write() as s:
-        import_simple(s, facs, insts, 2025)
+seed = seed_small_region
 
 
 def pairs(report, change):
