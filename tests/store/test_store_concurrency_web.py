@@ -111,6 +111,22 @@ def test_run_started_on_one_worker_is_seen_on_the_other(two_workers, db_url):
     assert len(props) == run.json()["n_new"]
 
 
+def running_job(worker: str, heartbeat_at: dt.datetime) -> JobRow:
+    """A job of area 39 solving on ``worker``, last heard of at ``heartbeat_at``."""
+    return JobRow(
+        area_code="39",
+        mode="optimal",
+        params={},
+        note="",
+        state="running",
+        stage="solve",
+        done=0,
+        total=0,
+        worker=worker,
+        heartbeat_at=heartbeat_at,
+    )
+
+
 def test_a_job_whose_worker_died_is_failed_with_the_reason(store):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -118,42 +134,9 @@ def test_a_job_whose_worker_died_is_failed_with_the_reason(store):
     with store.write() as s:
         s.add_all(
             [
-                JobRow(
-                    area_code="39",
-                    mode="optimal",
-                    params={},
-                    note="",
-                    state="running",
-                    stage="solve",
-                    done=0,
-                    total=0,
-                    worker=f"{here}:{dead.pid}",
-                    heartbeat_at=utcnow(),
-                ),
-                JobRow(
-                    area_code="39",
-                    mode="optimal",
-                    params={},
-                    note="",
-                    state="running",
-                    stage="solve",
-                    done=0,
-                    total=0,
-                    worker="another-host:1",
-                    heartbeat_at=utcnow() - dt.timedelta(minutes=5),
-                ),
-                JobRow(
-                    area_code="39",
-                    mode="optimal",
-                    params={},
-                    note="",
-                    state="running",
-                    stage="solve",
-                    done=0,
-                    total=0,
-                    worker="another-host:2",
-                    heartbeat_at=utcnow(),
-                ),
+                running_job(f"{here}:{dead.pid}", utcnow()),
+                running_job("another-host:1", utcnow() - dt.timedelta(minutes=5)),
+                running_job("another-host:2", utcnow()),
             ]
         )
     assert fail_orphans(store) == 2  # what a restarted service does at start-up
