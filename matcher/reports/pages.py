@@ -430,38 +430,49 @@ def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
             )
     o = data.result.objective
     unlimited = sum(i.capacity is None for i in data.requested_institutions)
-    html = (
+    html = _area_page(
+        "overview.html",
+        data,
+        "概要",
+        mode=data.result.info.mode,
+        mode_ja=Mode(data.result.info.mode).label_ja,
+        message=data.result.info.message,
+        days_left=data.days_left,
+        n_facilities=len(data.instance.facilities),
+        n_demand=len(data.demand_facilities),
+        n_proposals=o.partnerships,
+        n_institutions=len(data.requested_institutions),
+        n_unlimited=unlimited,
+        n_isolated=len(data.isolated),
+        status_labels=[STATUS_SHORT_JA[s] for s in STATUS_ORDER],
+        status_marks=[STATUS_MARK[s] or "なし" for s in STATUS_ORDER],
+        status_legend=[(STATUS_MARK[s] or "なし", s.label_ja) for s in STATUS_ORDER],
+        status_rows=status_rows,
+        comparison=comparison_rows(data),
+        chart_b64=base64.b64encode(chart_png).decode("ascii"),
+        maps=maps,
+        outside=after_map.outside,
+        isolated=isolated,
+        infection=data.infection_rows(),
+        filing_years=data.filing_years if data.has_filing_years else None,
+    )
+    return html, after_map.outside
+
+
+def _area_page(template: str, data: ReportData, what: str, **context: object) -> str:
+    """An area's page: ``template`` with the styles, the title (area name, then ``what``), the
+    date and the run's warnings."""
+    return (
         environment()
-        .get_template("overview.html")
+        .get_template(template)
         .render(
             css=css(),
-            title=f"{data.area_name} 協力医療機関の提案 概要",
+            title=f"{data.area_name} 協力医療機関の提案 {what}",
             today=_date_ja(data.today),
-            mode=data.result.info.mode,
-            mode_ja=Mode(data.result.info.mode).label_ja,
-            message=data.result.info.message,
-            days_left=data.days_left,
-            n_facilities=len(data.instance.facilities),
-            n_demand=len(data.demand_facilities),
-            n_proposals=o.partnerships,
-            n_institutions=len(data.requested_institutions),
-            n_unlimited=unlimited,
-            n_isolated=len(data.isolated),
-            status_labels=[STATUS_SHORT_JA[s] for s in STATUS_ORDER],
-            status_marks=[STATUS_MARK[s] or "なし" for s in STATUS_ORDER],
-            status_legend=[(STATUS_MARK[s] or "なし", s.label_ja) for s in STATUS_ORDER],
-            status_rows=status_rows,
-            comparison=comparison_rows(data),
-            chart_b64=base64.b64encode(chart_png).decode("ascii"),
-            maps=maps,
-            outside=after_map.outside,
-            isolated=isolated,
-            infection=data.infection_rows(),
-            filing_years=data.filing_years if data.has_filing_years else None,
+            **context,
             warnings=data.result.warnings_ja,
         )
     )
-    return html, after_map.outside
 
 
 class IndexGroup(TypedDict):
@@ -482,20 +493,15 @@ def index_html(
     unset: list[str] | None = None,
 ) -> str:
     """The table of contents: bundles, then letters grouped by municipality with counts."""
-    return (
-        environment()
-        .get_template("index.html")
-        .render(
-            css=css(),
-            title=f"{data.area_name} 協力医療機関の提案 帳票一式",
-            today=_date_ja(data.today),
-            groups=groups,
-            n_institutions=sum(len(g["institutions"]) for g in groups),
-            n_facilities=sum(len(g["facilities"]) for g in groups),
-            bundles=bundles,
-            overview_pdf=overview_pdf,
-            notes=notes or [],
-            unset=unset or [],
-            warnings=data.result.warnings_ja,
-        )
+    return _area_page(
+        "index.html",
+        data,
+        "帳票一式",
+        groups=groups,
+        n_institutions=sum(len(g["institutions"]) for g in groups),
+        n_facilities=sum(len(g["facilities"]) for g in groups),
+        bundles=bundles,
+        overview_pdf=overview_pdf,
+        notes=notes or [],
+        unset=unset or [],
     )
