@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 from reports_case import instance
 from typer.testing import CliRunner
@@ -60,8 +61,21 @@ def test_report_command_writes_everything(tmp_path: Path) -> None:
     assert (out / "csv" / "proposals.csv").is_file()
 
 
-def test_report_command_rejects_bad_options(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("facilities", "extra", "message"),
+    [
+        (None, ["--pdf", "paper"], "不明な PDF の指定「paper」"),
+        (None, ["--date", "2026/04/01"], "--date の日付「2026/04/01」が不正です"),
+        ("none.csv", [], "ファイルを開けません"),
+    ],
+    ids=["pdf", "date", "missing-file"],
+)
+def test_report_command_rejects_bad_options(
+    tmp_path: Path, facilities: str | None, extra: list[str], message: str
+) -> None:
     facs, insts = _inputs(tmp_path)
+    if facilities is not None:
+        facs = tmp_path / facilities
     r = runner.invoke(
         app,
         [
@@ -72,36 +86,7 @@ def test_report_command_rejects_bad_options(tmp_path: Path) -> None:
             str(insts),
             "--out",
             str(tmp_path / "o"),
-            "--pdf",
-            "paper",
+            *extra,
         ],
     )
-    assert r.exit_code == 2 and "不明な PDF の指定「paper」" in r.output
-    r = runner.invoke(
-        app,
-        [
-            "report",
-            "--facilities",
-            str(facs),
-            "--institutions",
-            str(insts),
-            "--out",
-            str(tmp_path / "o"),
-            "--date",
-            "2026/04/01",
-        ],
-    )
-    assert r.exit_code == 2 and "--date の日付「2026/04/01」が不正です" in r.output
-    r = runner.invoke(
-        app,
-        [
-            "report",
-            "--facilities",
-            str(tmp_path / "none.csv"),
-            "--institutions",
-            str(insts),
-            "--out",
-            str(tmp_path / "o"),
-        ],
-    )
-    assert r.exit_code == 2 and "ファイルを開けません" in r.output
+    assert r.exit_code == 2 and message in r.output
