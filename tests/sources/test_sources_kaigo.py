@@ -12,35 +12,9 @@ import pytest
 from matcher._errors import InputError
 from matcher.sources.kaigo_registry import import_kaigo, service_code_of
 from matcher.sources.report import write_rejects
+from matcher.sources.sample_region import KAIGO_HEADER as HEADER
 from matcher.sources.simple_csv import load_facilities, write_facilities
 from matcher.sources.textfile import read_table
-
-HEADER = [
-    "都道府県コード又は市町村コード",
-    "No",
-    "都道府県名",
-    "市区町村名",
-    "事業所名",
-    "事業所名カナ",
-    "サービスの種類",
-    "住所",
-    "方書（ビル名等）",
-    "緯度",
-    "経度",
-    "電話番号",
-    "FAX番号",
-    "法人番号",
-    "法人の名称",
-    "事業所番号",
-    "利用可能曜日",
-    "利用可能曜日特記事項（留意事項）",
-    "定員",
-    "URL",
-    "高齢者の方と障害者の方が同時一体的に利用できるサービスである",
-    "介護保険の通常の指定基準を満たしている",
-    "障害福祉の通常の指定基準を満たしている",
-    "備考",
-]
 
 
 def row(

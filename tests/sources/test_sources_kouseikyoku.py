@@ -9,25 +9,7 @@ import openpyxl
 from matcher.model import Capability, Institution
 from matcher.sources.kouseikyoku import apply_flags, flags_of, import_kouseikyoku
 from matcher.sources.names import normalize_address, normalize_name
-
-HEADER = [
-    "項番",
-    "都道府県名",
-    "区分",
-    "医療機関番号",
-    "医療機関記号番号",
-    "医療機関名称",
-    "医療機関所在地（郵便番号）",
-    "医療機関所在地（住所）",
-    "電話番号",
-    "FAX番号",
-    "病床数",
-    "受理届出名称",
-    "受理記号",
-    "受理番号",
-    "算定開始年月日",
-    "備考",
-]
+from matcher.sources.sample_region import MEIBO_HEADER as HEADER
 
 
 def meibo(path: Path) -> Path:

@@ -10,30 +10,8 @@ import pytest
 
 from matcher._errors import InputError
 from matcher.sources.navii import import_navii
+from matcher.sources.sample_region import NAVII_HEADER as HEADER
 from matcher.sources.simple_csv import load_institutions, write_institutions
-
-HEADER = [
-    "ID",
-    "正式名称",
-    "正式名称（フリガナ）",
-    "略称",
-    "略称（フリガナ）",
-    "英語表記（ローマ字表記）",
-    "機関区分",
-    "都道府県コード",
-    "市区町村コード",
-    "所在地",
-    "所在地座標（緯度）",
-    "所在地座標（経度）",
-    "案内用ホームページアドレス",
-    "毎週決まった日に休診",
-    "一般病床",
-    "療養病床",
-    "精神病床",
-    "結核病床",
-    "感染症病床",
-    "合計病床数",
-]
 
 
 def rec(
