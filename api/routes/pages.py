@@ -54,7 +54,7 @@ from .auth import attempt_login, cookie_secure, end_session, set_cookie
 from .facilities import propose_for
 from .imports import KIND_LABELS_JA, import_upload
 from .proposals import change_status_for
-from .runs import start_run
+from .runs import start_run, visible_job
 
 router = APIRouter(include_in_schema=False)
 STATUS_LABELS_JA = {s.value: s.label_ja for s in ProposalStatus}
@@ -370,13 +370,7 @@ def job_page(
     sess: Session = Depends(current_session),
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
-    from matcher.store.errors import NotFoundError
-
-    job = request.app.state.jobs.get(job_id)
-    if job is None:
-        raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
-    with store.read() as s:
-        get_visible_area(s, scope_of(sess.user), job.area_code)
+    job = visible_job(request, store, sess.user, job_id)
     return render(request, "job.html", sess, job=job.to_dict())
 
 

@@ -65,6 +65,16 @@ def params_of(body: RunIn) -> MatchParams:
         raise InputError(str(exc)) from None
 
 
+def visible_job(request: Request, store: Store, user: User, job_id: int) -> Job:
+    """Job ``job_id`` when its area is in the user's scope (``NotFoundError`` otherwise)."""
+    job: Job | None = request.app.state.jobs.get(job_id)
+    if job is None:
+        raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
+    with store.read() as s:
+        get_visible_area(s, scope_of(user), job.area_code)
+    return job
+
+
 def start_run(request: Request, store: Store, user: User, body: RunIn) -> Job:
     with store.read() as s:
         get_visible_area(s, scope_of(user), body.area_code)
@@ -105,12 +115,7 @@ def create_run(body: RunIn, request: Request, user: WriterDep, store: StoreDep) 
 def job_status(
     job_id: IntId, request: Request, user: UserDep, store: StoreDep
 ) -> dict[str, object]:
-    job = request.app.state.jobs.get(job_id)
-    if job is None:
-        raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
-    with store.read() as s:
-        get_visible_area(s, scope_of(user), job.area_code)
-    out: dict[str, object] = job.to_dict()
+    out: dict[str, object] = visible_job(request, store, user, job_id).to_dict()
     return out
 
 

@@ -59,7 +59,7 @@ from ..cache import cache_of
 from ..deps import Forbidden, Session, current_session, get_store, scope_of
 from ..schemas import MaxKmIn, RunIn
 from .pages import render, writer_session
-from .runs import params_of, start_run
+from .runs import params_of, start_run, visible_job
 
 router = APIRouter(include_in_schema=False)
 CANDIDATES_PER_PAGE = 10
@@ -463,12 +463,7 @@ def run_progress(
     store: Store = Depends(get_store),
 ) -> Response:
     """A running job's progress (``static/runs.js`` polls it); done: the run's page."""
-    job = request.app.state.jobs.get(job_id)
-    if job is None:
-        raise NotFoundError(f"計算ジョブ {job_id} は見つかりません")
-    info = job.to_dict()
-    with store.read() as s:
-        get_visible_area(s, scope_of(sess.user), str(info["area_code"]))
+    info = visible_job(request, store, sess.user, job_id).to_dict()
     if info["state"] == "done" and info["run_id"]:
         return RedirectResponse(f"/runs/{info['run_id']}", 303)
     return render(request, "run_progress.html", sess, job=info)
