@@ -17,7 +17,7 @@ from pathlib import Path
 from .._errors import RowIssue
 from ..model import Capability, Institution, parse_capabilities
 from .columns import cell_reader, header_tables
-from .filings import parse_yes_no
+from .filings import optional_yes_no, parse_yes_no
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
 
@@ -127,12 +127,7 @@ def _row(
                     offers |= cap
     except ValueError as exc:
         problems.append(str(exc))
-    infection: bool | None = None
-    if get("infection"):
-        try:
-            infection = parse_yes_no(get("infection"))
-        except ValueError as exc:
-            problems.append(f"{found['infection']}: {exc}")
+    infection = optional_yes_no(get, found, "infection", problems)
     if not get("name") and not get("institution_id") and not get("medical_code"):
         problems.append("医療機関名・ID・医療機関コードのいずれも空です")
     if problems:

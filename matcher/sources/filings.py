@@ -14,7 +14,7 @@ coverage still counts, as filed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -139,6 +139,20 @@ def parse_yes_no(value: object) -> bool:
     raise ValueError(
         f"「{text}」を はい/いいえ として読めません (はい・○・有 または いいえ・×・無)"
     )
+
+
+def optional_yes_no(
+    get: Callable[[str], str], found: Mapping[str, str], key: str, problems: list[str]
+) -> bool | None:
+    """The yes/no cell ``key`` (``get``: see ``columns.cell_reader``); None when blank, and a
+    problem (named by its column) when unreadable."""
+    if not get(key):
+        return None
+    try:
+        return parse_yes_no(get(key))
+    except ValueError as exc:
+        problems.append(f"{found[key]}: {exc}")
+        return None
 
 
 @dataclass(frozen=True)
@@ -289,12 +303,7 @@ def _row(
                 provides |= cap
         except ValueError as exc:
             problems.append(f"{found[key]}: {exc}")
-    infection: bool | None = None
-    if get("infection"):
-        try:
-            infection = parse_yes_no(get("infection"))
-        except ValueError as exc:
-            problems.append(f"{found['infection']}: {exc}")
+    infection = optional_yes_no(get, found, "infection", problems)
     if problems:
         out.rejected.append(RejectedRow(where, row, " / ".join(problems), original))
         return
