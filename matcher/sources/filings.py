@@ -496,46 +496,38 @@ def write_filing_template(path: str | Path, rows: int = 500) -> Path:
     ws.freeze_panes = "A2"
     last = rows + 1
     kinds = ",".join(k.label_ja for k in FACILITY_KINDS.values())
-    kind_dv = DataValidation(
-        type="list",
-        formula1=f'"{kinds}"',
-        allow_blank=True,
-        errorTitle="施設種別",
-        error="一覧から選んでください",
-        showErrorMessage=True,
+    rules: tuple[tuple[str, str, str, dict[str, str]], ...] = (
+        (
+            f"C2:C{last}",
+            "施設種別",
+            "一覧から選んでください",
+            {"type": "list", "formula1": f'"{kinds}"'},
+        ),
+        (
+            f"G2:J{last}",
+            "はい/いいえ",
+            "「はい」か「いいえ」を選んでください",
+            {"type": "list", "formula1": '"はい,いいえ"'},
+        ),
+        (
+            f"K2:K{last}",
+            "確認日",
+            "2024年4月1日以降の日付を入力してください",
+            {"type": "date", "operator": "greaterThan", "formula1": "DATE(2024,4,1)"},
+        ),
+        (
+            f"A2:A{last}",
+            "事業所番号",
+            "事業所番号は10桁です",
+            {"type": "textLength", "operator": "equal", "formula1": "10"},
+        ),
     )
-    yes_no = DataValidation(
-        type="list",
-        formula1='"はい,いいえ"',
-        allow_blank=True,
-        errorTitle="はい/いいえ",
-        error="「はい」か「いいえ」を選んでください",
-        showErrorMessage=True,
-    )
-    date_dv = DataValidation(
-        type="date",
-        operator="greaterThan",
-        formula1="DATE(2024,4,1)",
-        allow_blank=True,
-        errorTitle="確認日",
-        error="2024年4月1日以降の日付を入力してください",
-        showErrorMessage=True,
-    )
-    id_dv = DataValidation(
-        type="textLength",
-        operator="equal",
-        formula1="10",
-        allow_blank=True,
-        errorTitle="事業所番号",
-        error="事業所番号は10桁です",
-        showErrorMessage=True,
-    )
-    for dv in (kind_dv, yes_no, date_dv, id_dv):
+    for cells, title, error, rule in rules:
+        dv = DataValidation(
+            **rule, allow_blank=True, errorTitle=title, error=error, showErrorMessage=True
+        )
         ws.add_data_validation(dv)
-    kind_dv.add(f"C2:C{last}")
-    yes_no.add(f"G2:J{last}")
-    date_dv.add(f"K2:K{last}")
-    id_dv.add(f"A2:A{last}")
+        dv.add(cells)
     for r in range(2, last + 1):
         ws.cell(r, 1).number_format = "@"  # keep leading zeros of 事業所番号
         ws.cell(r, 6).number_format = "@"
