@@ -204,3 +204,28 @@ def csrf_of(html: str) -> str:
     m = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert m, "no CSRF token on the page"
     return m.group(1)
+
+
+def page_login(client, username: str) -> None:
+    """Log in through the login page (the client keeps the cookie); it must redirect to ``/``."""
+    token = csrf_of(client.get("/login").text)
+    r = client.post(
+        "/login",
+        data={"username": username, "password": PASSWORD, "next": "/", "csrf_token": token},
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def run_form(token: str, **extra: str) -> dict[str, str]:
+    """The run form for area A (optimal, the default distances) with ``extra`` fields."""
+    return {
+        "area_code": "area-a",
+        "mode": "optimal",
+        "consult_km": "30",
+        "care_km": "16",
+        "admit_km": "30",
+        "max_new_partners": "2",
+        "include_unknown": "1",
+        **extra,
+        "csrf_token": token,
+    }

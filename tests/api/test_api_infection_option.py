@@ -5,29 +5,17 @@ from __future__ import annotations
 
 import re
 
-from api_support import PASSWORD, csrf_of
+from api_support import PASSWORD, csrf_of, page_login, run_form
 
 FOLLOW_REDIRECTS = False
 
 
 def test_run_form_offers_previews_and_records_the_preference(client) -> None:
-    token = csrf_of(client.get("/login").text)
-    data = {"username": "coord_a", "password": PASSWORD, "next": "/", "csrf_token": token}
-    assert client.post("/login", data=data).status_code == 303
+    page_login(client, "coord_a")
     form = client.get("/runs/new", params={"area": "area-a"}).text
     token = csrf_of(form)
     assert 'name="prefer_infection_agreement"' in form and "第二種協定指定医療機関" in form
-    data = {
-        "area_code": "area-a",
-        "mode": "optimal",
-        "consult_km": "30",
-        "care_km": "16",
-        "admit_km": "30",
-        "max_new_partners": "2",
-        "include_unknown": "1",
-        "prefer_infection_agreement": "0.5",
-        "csrf_token": token,
-    }
+    data = run_form(token, prefer_infection_agreement="0.5")
     preview = client.post("/runs/preview", data=data)
     assert preview.status_code == 200, preview.text[-2000:]
     shown = re.search(r'<dd id="preview-infection">(.*?)</dd>', preview.text, re.S)

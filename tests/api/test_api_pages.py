@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import re
 
-from api_support import PASSWORD, csrf_of, make_app
+from api_support import PASSWORD, csrf_of, make_app, page_login
 from fastapi.testclient import TestClient
 
 FOLLOW_REDIRECTS = False
-
-
-def page_login(client, username: str) -> None:
-    token = csrf_of(client.get("/login").text)
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "next": "/", "csrf_token": token},
-    )
-    assert r.status_code == 303 and r.headers["location"] == "/"
 
 
 def test_pages_redirect_to_login(client):

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import re
 
-from api_support import PASSWORD, csrf_of, make_app
+import api_support
+from api_support import PASSWORD, csrf_of, make_app, run_form
 from fastapi.testclient import TestClient
 
 FOLLOW_REDIRECTS = False
 
 
 def page_login(client, username: str) -> str:
-    token = csrf_of(client.get("/login").text)
-    r = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "next": "/", "csrf_token": token},
-    )
-    assert r.status_code == 303
+    """Log in through the login page; returns the CSRF token of the home page's forms."""
+    api_support.page_login(client, username)
     return csrf_of(client.get("/").text)
 
 
@@ -165,16 +162,7 @@ def test_run_page_preview_then_confirm(client):
     token = page_login(client, "coord_a")
     form = client.get("/runs/new", params={"area": "area-a"}).text
     assert "最適化" in form and 'name="consult_km"' in form and 'value="area-a" selected' in form
-    data = {
-        "area_code": "area-a",
-        "mode": "optimal",
-        "consult_km": "30",
-        "care_km": "16",
-        "admit_km": "30",
-        "max_new_partners": "2",
-        "include_unknown": "1",
-        "csrf_token": token,
-    }
+    data = run_form(token)
     preview = client.post("/runs/preview", data=data)
     assert preview.status_code == 200, preview.text[-2000:]
     assert "まだ保存していません" in preview.text and 'data-change="new"' in preview.text
