@@ -88,6 +88,32 @@ def _municipality_choices(codes: tuple[str, ...]) -> list[tuple[str, str]]:
     return [(c, names.get(c, c)) for c in codes]
 
 
+def _list_page(
+    request: Request,
+    template: str,
+    sess: Session,
+    result: object,
+    query: object,
+    codes: tuple[str, ...],
+    sorts: object,
+    **extra: Any,
+) -> HTMLResponse:
+    """A list page (facilities, institutions) with its filters' choices: the municipalities
+    ``codes``, the sort keys, the page sizes and the capabilities."""
+    return render(
+        request,
+        template,
+        sess,
+        result=result,
+        query=query,
+        municipalities=_municipality_choices(codes),
+        sorts=sorts,
+        per_page=PER_PAGE,
+        capabilities=[(c.code, c.label_ja) for c in CAPABILITIES],
+        **extra,
+    )
+
+
 def _area(request: Request, store: Store, sess: Session, code: str) -> AreaRow | None:
     if not code:
         return None
@@ -142,18 +168,16 @@ def facility_list(
     codes = tuple(sorted({st.row.code5 for st in states if st.row.code5}))
     with store.read() as s:
         areas = visible_areas(s, scope)
-    return render(
+    return _list_page(
         request,
         "facility_list.html",
         sess,
-        result=result,
-        query=query,
+        result,
+        query,
+        codes,
+        FACILITY_SORTS,
         area=a,
         areas=areas,
-        municipalities=_municipality_choices(codes),
-        sorts=FACILITY_SORTS,
-        per_page=PER_PAGE,
-        capabilities=[(c.code, c.label_ja) for c in CAPABILITIES],
     )
 
 
@@ -205,16 +229,8 @@ def institution_list(
     )
     result = browse_institutions(insts, props, query)
     codes = tuple(sorted({code5_of(d["municipality_code"]) for d in insts} - {""}))
-    return render(
-        request,
-        "institution_list.html",
-        sess,
-        result=result,
-        query=query,
-        municipalities=_municipality_choices(codes),
-        sorts=INSTITUTION_SORTS,
-        per_page=PER_PAGE,
-        capabilities=[(c.code, c.label_ja) for c in CAPABILITIES],
+    return _list_page(
+        request, "institution_list.html", sess, result, query, codes, INSTITUTION_SORTS
     )
 
 
