@@ -63,6 +63,7 @@ from .imports import (
     import_institutions,
 )
 from .models import FacilityRow, InstitutionRow
+from .state import registry_facility
 
 # The keys ``kouseikyoku.apply_flags`` adds to an institution's extra.
 FLAG_KEYS = ("medical_code", "flags", "flag_join", "already_partner")
@@ -115,22 +116,6 @@ class SourceImport:
         return lines
 
 
-def _facility(r: FacilityRow) -> Facility:
-    return Facility(
-        r.facility_id,
-        r.name,
-        r.kind,
-        r.lat,
-        r.lon,
-        0,
-        None,
-        r.municipality_code,
-        r.address,
-        GeocodePrecision(r.geocode),
-        dict(r.extra),
-    )
-
-
 def _institution(r: InstitutionRow) -> Institution:
     return Institution(
         r.institution_id,
@@ -150,7 +135,8 @@ def _institution(r: InstitutionRow) -> Institution:
 def stored_facilities(session: Session) -> list[Facility]:
     """Every facility in the store (coverage not loaded: that is the filings')."""
     return [
-        _facility(r) for r in session.scalars(select(FacilityRow).order_by(FacilityRow.facility_id))
+        registry_facility(r)
+        for r in session.scalars(select(FacilityRow).order_by(FacilityRow.facility_id))
     ]
 
 
