@@ -107,19 +107,8 @@ class FacilityState:
 
     def planning_facility(self) -> Facility:
         """The planner's input for this facility (contacted pairs carried, see ``load_state``)."""
-        r = self.row
-        return Facility(
-            r.facility_id,
-            r.name,
-            r.kind,
-            r.lat,
-            r.lon,
-            self.planning_covered,
-            self.planning_has_partner,
-            r.municipality_code,
-            r.address,
-            GeocodePrecision(r.geocode),
-            self._planning_extra(),
+        return registry_facility(
+            self.row, self.planning_covered, self.planning_has_partner, self._planning_extra()
         )
 
     def _planning_extra(self) -> dict[str, str]:
@@ -335,18 +324,26 @@ def capacity_use(
     return used
 
 
-def registry_facility(r: FacilityRow) -> Facility:
-    """A stored facility's registry data as the core's ``Facility`` (no filing state)."""
+def registry_facility(
+    r: FacilityRow,
+    covered: int = 0,
+    has_partner: bool | None = None,
+    extra: dict[str, str] | None = None,
+) -> Facility:
+    """A stored facility as the core's ``Facility``: its registry data, with no filing state
+    unless ``covered``/``has_partner`` are given, and its stored extra unless ``extra`` is."""
     return Facility(
         r.facility_id,
         r.name,
         r.kind,
         r.lat,
         r.lon,
-        municipality_code=r.municipality_code,
-        address=r.address,
-        geocode=GeocodePrecision(r.geocode),
-        extra={str(k): str(v) for k, v in (r.extra or {}).items()},
+        covered,
+        has_partner,
+        r.municipality_code,
+        r.address,
+        GeocodePrecision(r.geocode),
+        extra if extra is not None else {str(k): str(v) for k, v in (r.extra or {}).items()},
     )
 
 
