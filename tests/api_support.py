@@ -229,3 +229,19 @@ def run_form(token: str, **extra: str) -> dict[str, str]:
         **extra,
         "csrf_token": token,
     }
+
+
+def assert_session_expires(tmp_path: Path, wait: float, **app_kwargs) -> None:
+    """A cookie session of an app made with ``app_kwargs`` works, then is refused after ``wait``
+    seconds without a request."""
+    from fastapi.testclient import TestClient
+
+    app = make_app(tmp_path, **app_kwargs)
+    try:
+        with TestClient(app) as c:
+            login(c, "coord_a")
+            assert c.get("/api/areas").status_code == 200
+            time.sleep(wait)
+            assert c.get("/api/areas").status_code == 401
+    finally:
+        app.state.store.dispose()

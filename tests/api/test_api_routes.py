@@ -7,7 +7,7 @@ import io
 import time
 
 import pytest
-from api_support import PASSWORD, login, make_app
+from api_support import PASSWORD, assert_session_expires, login, make_app
 from fastapi.testclient import TestClient
 
 
@@ -61,12 +61,7 @@ def test_bearer_token_works_without_cookie(app):
 
 
 def test_session_expires(tmp_path):
-    app = make_app(tmp_path, session_seconds=1)
-    with TestClient(app) as c:
-        login(c, "coord_a")
-        assert c.get("/api/areas").status_code == 200
-        time.sleep(2.1)
-        assert c.get("/api/areas").status_code == 401
+    assert_session_expires(tmp_path, 2.1, session_seconds=1)
 
 
 def test_logout_ends_the_cookie_session(client):

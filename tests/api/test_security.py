@@ -11,7 +11,7 @@ import tracemalloc
 import zipfile
 
 import pytest
-from api_support import PASSWORD, login, make_app
+from api_support import PASSWORD, assert_session_expires, login
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -283,15 +283,7 @@ def test_administrator_revokes_a_users_sessions(app, client):
 
 
 def test_idle_session_expires(tmp_path):
-    import time
-
-    app = make_app(tmp_path, session_idle_seconds=1)
-    with TestClient(app) as c:
-        login(c, "coord_a")
-        assert c.get("/api/areas").status_code == 200
-        time.sleep(2.2)
-        assert c.get("/api/areas").status_code == 401
-    app.state.store.dispose()
+    assert_session_expires(tmp_path, 2.2, session_idle_seconds=1)
 
 
 def test_cookie_is_secure_over_https_only(app):
