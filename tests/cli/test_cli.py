@@ -13,6 +13,23 @@ from matcher.cli import app
 runner = CliRunner()
 
 
+def match_sample(data: Path, out: Path, *options: str):
+    """``kyoryoku match`` on the generated files in ``data`` with the test's distance limits."""
+    return runner.invoke(
+        app,
+        [
+            "match",
+            str(data / "facilities.csv"),
+            str(data / "institutions.csv"),
+            "--out",
+            str(out),
+            *options,
+            "--max-km",
+            "consult=20,care=10,admit=25",
+        ],
+    )
+
+
 def test_generate_then_match(tmp_path: Path) -> None:
     data = tmp_path / "data"
     r = runner.invoke(
@@ -33,18 +50,7 @@ def test_generate_then_match(tmp_path: Path) -> None:
     )
     assert r.exit_code == 0, r.output
     out = tmp_path / "out"
-    r = runner.invoke(
-        app,
-        [
-            "match",
-            str(data / "facilities.csv"),
-            str(data / "institutions.csv"),
-            "--out",
-            str(out),
-            "--max-km",
-            "consult=20,care=10,admit=25",
-        ],
-    )
+    r = match_sample(data, out)
     assert r.exit_code == 0, r.output
     assert "最適性を証明済み" in r.output
     summary = json.loads((out / "summary.json").read_text("utf-8"))
@@ -58,20 +64,7 @@ def test_generate_then_match(tmp_path: Path) -> None:
     assert list(unmatched.columns[:3]) == ["facility_id", "capability", "reason"]
     assert (out / "alternatives.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     # Greedy on the same input is never better.
-    r = runner.invoke(
-        app,
-        [
-            "match",
-            str(data / "facilities.csv"),
-            str(data / "institutions.csv"),
-            "--out",
-            str(tmp_path / "g"),
-            "--mode",
-            "greedy",
-            "--max-km",
-            "consult=20,care=10,admit=25",
-        ],
-    )
+    r = match_sample(data, tmp_path / "g", "--mode", "greedy")
     g = json.loads((tmp_path / "g" / "summary.json").read_text("utf-8"))
     assert (g["mandatory_full"], g["effort_full"], g["pairs_covered"]) <= (
         summary["mandatory_full"],

@@ -12,20 +12,18 @@ from matcher.cli import app
 DATA = Path(__file__).resolve().parents[2] / "data" / "sample"
 
 
+def gaps(out: Path, *options: str):
+    """``kyoryoku gaps`` on the bundled sample, writing to ``out``."""
+    return CliRunner().invoke(
+        app,
+        ["gaps", str(DATA / "facilities.csv"), str(DATA / "institutions.csv"), "--out", str(out)]
+        + list(options),
+    )
+
+
 def test_gaps_writes_tables_and_map(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the map needs matplotlib")
-    res = CliRunner().invoke(
-        app,
-        [
-            "gaps",
-            str(DATA / "facilities.csv"),
-            str(DATA / "institutions.csv"),
-            "--out",
-            str(tmp_path),
-            "--area",
-            "39201",
-        ],
-    )
+    res = gaps(tmp_path, "--area", "39201")
     assert res.exit_code == 0, res.output
     for name in (
         "balance_municipality",
@@ -41,17 +39,6 @@ def test_gaps_writes_tables_and_map(tmp_path: Path) -> None:
 
 
 def test_gaps_rejects_an_unknown_decay(tmp_path: Path) -> None:
-    res = CliRunner().invoke(
-        app,
-        [
-            "gaps",
-            str(DATA / "facilities.csv"),
-            str(DATA / "institutions.csv"),
-            "--out",
-            str(tmp_path),
-            "--decay",
-            "cubic",
-        ],
-    )
+    res = gaps(tmp_path, "--decay", "cubic")
     assert res.exit_code == 2
     assert "不明な距離減衰" in res.output
