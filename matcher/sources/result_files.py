@@ -29,6 +29,12 @@ def approximate_note(facility: Facility, institution: Institution) -> str:
     return "・".join(parts) + ("のため距離は概算" if parts else "")
 
 
+def _approximate(facility: Facility, institution: Institution) -> dict[str, object]:
+    """The ``approximate`` and 距離の注記 cells of a pair's row."""
+    note = approximate_note(facility, institution)
+    return {"approximate": bool(note), "距離の注記": note}
+
+
 def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataFrame]:
     """The run's tables with the MODEL.md columns first and Japanese helper columns after.
 
@@ -47,8 +53,7 @@ def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataF
                 "施設名": fac[p.facility_id].name,
                 "医療機関名": inst[p.institution_id].name,
                 "対応する要件": format_capabilities_ja(p.covers),
-                "approximate": bool(approximate_note(fac[p.facility_id], inst[p.institution_id])),
-                "距離の注記": approximate_note(fac[p.facility_id], inst[p.institution_id]),
+                **_approximate(fac[p.facility_id], inst[p.institution_id]),
             }
             for p in result.proposals
         ],
@@ -91,8 +96,7 @@ def result_frames(instance: Instance, result: MatchResult) -> dict[str, pd.DataF
                 "受入枠": "申告なし(上限なし)"
                 if a.remaining_capacity is None
                 else f"残り{a.remaining_capacity}",
-                "approximate": bool(approximate_note(fac[a.facility_id], inst[a.institution_id])),
-                "距離の注記": approximate_note(fac[a.facility_id], inst[a.institution_id]),
+                **_approximate(fac[a.facility_id], inst[a.institution_id]),
             }
             for a in result.alternatives
         ],
