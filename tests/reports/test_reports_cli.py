@@ -23,28 +23,38 @@ def _inputs(tmp_path: Path) -> tuple[Path, Path]:
     )
 
 
-def test_report_command_writes_everything(tmp_path: Path) -> None:
-    facs, insts = _inputs(tmp_path)
-    out = tmp_path / "out"
-    r = runner.invoke(
+def report(facilities: Path, institutions: Path, out: Path, *options: str):
+    """``kyoryoku report`` on the two input files, writing to ``out``."""
+    return runner.invoke(
         app,
         [
             "report",
             "--facilities",
-            str(facs),
+            str(facilities),
             "--institutions",
-            str(insts),
+            str(institutions),
             "--out",
             str(out),
-            "--pdf",
-            "none",
-            "--date",
-            "2026-04-01",
-            "--sender-org",
-            "高知県 長寿社会課",
-            "--reply-by",
-            "2026-05-15",
+            *options,
         ],
+    )
+
+
+def test_report_command_writes_everything(tmp_path: Path) -> None:
+    facs, insts = _inputs(tmp_path)
+    out = tmp_path / "out"
+    r = report(
+        facs,
+        insts,
+        out,
+        "--pdf",
+        "none",
+        "--date",
+        "2026-04-01",
+        "--sender-org",
+        "高知県 長寿社会課",
+        "--reply-by",
+        "2026-05-15",
     )
     assert r.exit_code == 0, r.output
     assert "帳票を書き出しました" in r.output and "医療機関への依頼 2 件" in r.output
@@ -76,17 +86,5 @@ def test_report_command_rejects_bad_options(
     facs, insts = _inputs(tmp_path)
     if facilities is not None:
         facs = tmp_path / facilities
-    r = runner.invoke(
-        app,
-        [
-            "report",
-            "--facilities",
-            str(facs),
-            "--institutions",
-            str(insts),
-            "--out",
-            str(tmp_path / "o"),
-            *extra,
-        ],
-    )
+    r = report(facs, insts, tmp_path / "o", *extra)
     assert r.exit_code == 2 and message in r.output
