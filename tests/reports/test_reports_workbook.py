@@ -16,6 +16,16 @@ def written(tmp_path_factory):
     return out, *write(out, pdf="none")
 
 
+# The summary's status columns, in order (each once for 現在 and once for 提案後).
+STATUS_COLUMNS = (
+    "①全ての要件を満たす",
+    "②要件の一部を満たす",
+    "③協力医療機関はあるが要件を満たさない",
+    "協力医療機関なし",
+    "④届出なし(不明)",
+)
+
+
 def _rows(ws) -> list[dict[str, object]]:
     values = list(ws.iter_rows(values_only=True))
     header = values[0]
@@ -47,26 +57,8 @@ def test_summary_in_seed_table_form(written) -> None:
     rows = _rows(wb["集計"])
     total = next(r for r in rows if r["市区町村"] == "(全体)" and r["施設種別"] == "計")
     assert total["施設数"] == 5
-    before = [
-        total[f"現在 {k}"]
-        for k in (
-            "①全ての要件を満たす",
-            "②要件の一部を満たす",
-            "③協力医療機関はあるが要件を満たさない",
-            "協力医療機関なし",
-            "④届出なし(不明)",
-        )
-    ]
-    after = [
-        total[f"提案後 {k}"]
-        for k in (
-            "①全ての要件を満たす",
-            "②要件の一部を満たす",
-            "③協力医療機関はあるが要件を満たさない",
-            "協力医療機関なし",
-            "④届出なし(不明)",
-        )
-    ]
+    before = [total[f"現在 {k}"] for k in STATUS_COLUMNS]
+    after = [total[f"提案後 {k}"] for k in STATUS_COLUMNS]
     assert before == [1, 2, 0, 1, 1]
     assert after == [4, 1, 0, 0, 0]
     assert total["現在 ①の割合"] == pytest.approx(0.2)
