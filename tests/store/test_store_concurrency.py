@@ -38,6 +38,13 @@ def seed(store):
     seed_small_region(store, declared_on=SINCE)
 
 
+def first_new_proposal(store):
+    """Seed and plan once: the run's first new proposal and its (facility, institution) pair."""
+    seed(store)
+    target = run_plan(store, "39").of("new")[0]
+    return target, (target.facility_id, target.institution_id)
+
+
 def pairs(report, *changes):
     return {(c.facility_id, c.institution_id) for c in report.changes if c.change in changes}
 
@@ -85,10 +92,7 @@ def test_pair_declined_during_the_solve_is_replanned_not_proposed(store):
 
 
 def test_pair_declined_during_the_last_solve_is_dropped_and_reported(store):
-    seed(store)
-    r1 = run_plan(store, "39")
-    target = r1.of("new")[0]
-    pair = (target.facility_id, target.institution_id)
+    target, pair = first_new_proposal(store)
     r2 = run_plan(
         store,
         "39",
@@ -104,10 +108,7 @@ def test_pair_declined_during_the_last_solve_is_dropped_and_reported(store):
 
 @pytest.mark.parametrize("replans", [0, 2])
 def test_pair_agreed_during_the_solve_is_honoured_without_a_crash(store, replans):
-    seed(store)
-    r1 = run_plan(store, "39")
-    target = r1.of("new")[0]
-    pair = (target.facility_id, target.institution_id)
+    target, pair = first_new_proposal(store)
     r2 = run_plan(
         store,
         "39",
