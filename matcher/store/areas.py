@@ -19,7 +19,7 @@ from ..vocab import CodeSet, code5_of
 from .cache import ValueCache
 from .db import Store
 from .errors import NotFoundError
-from .models import AreaMunicipalityRow, AreaRow
+from .models import AreaMunicipalityRow, AreaRow, FacilityRow
 
 __all__ = [
     "area_codes",
@@ -135,6 +135,17 @@ def cached_visible_area(cache: ValueCache, store: Store, scope: CodeSet, code: s
 def area_codes(area: AreaRow) -> CodeSet:
     """The area's member codes as a ``CodeSet``."""
     return CodeSet.of(m.code for m in area.municipalities)
+
+
+def area_facilities(session: Session, area: AreaRow) -> list[FacilityRow]:
+    """The facilities of ``area`` (``member_filter``), by id."""
+    return list(
+        session.scalars(
+            select(FacilityRow)
+            .where(member_filter(area, FacilityRow.code5))
+            .order_by(FacilityRow.facility_id)
+        )
+    )
 
 
 def member_filter(

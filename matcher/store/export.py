@@ -23,8 +23,8 @@ from ..result import warnings_of_counts
 from ..sites import site_ids
 from ..sources.cells import safe_frame
 from ..sources.textfile import write_csv
-from .areas import get_area, member_filter
-from .models import AreaRow, FacilityRow, InstitutionRow, RunRow
+from .areas import area_facilities, get_area, member_filter
+from .models import AreaRow, InstitutionRow, RunRow
 from .state import facility_states, institution_states
 from .workflow import list_proposals
 
@@ -66,13 +66,7 @@ def state_frames(
     institutions involved with their capacity."""
     on = on or dt.date.today()
     area = get_area(session, area_code)
-    facs = list(
-        session.scalars(
-            select(FacilityRow)
-            .where(member_filter(area, FacilityRow.code5))
-            .order_by(FacilityRow.facility_id)
-        )
-    )
+    facs = area_facilities(session, area)
     fac_rows = []
     states = facility_states(session, facs)
     # The site (``matcher.sites``) of each registration, detected as the planner does.

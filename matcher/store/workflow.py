@@ -36,7 +36,7 @@ from ..model import Instance, Institution, format_capabilities, format_capabilit
 from ..params import MatchParams, Mode
 from ..result import MatchResult
 from ..vocab import CAPABILITIES, GeocodePrecision, InstitutionKind, admissible_offers
-from .areas import get_area, member_filter
+from .areas import area_facilities, get_area, member_filter
 from .db import Store
 from .errors import ConflictError, NotFoundError, TransitionError
 from .manual import LimitExceeded, limit_problems
@@ -137,13 +137,7 @@ def load_state(
     params = params or MatchParams()
     on = on or dt.date.today()
     area = get_area(session, area_code, create=create_area)
-    fac_rows = list(
-        session.scalars(
-            select(FacilityRow)
-            .where(member_filter(area, FacilityRow.code5))
-            .order_by(FacilityRow.facility_id)
-        )
-    )
+    fac_rows = area_facilities(session, area)
     fac_ids = [f.facility_id for f in fac_rows]
     states = facility_states(session, fac_rows, as_of)
     ps = proposal_states(as_of)
