@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 
 from matcher.candidates import Candidates, Problem, build_candidates  # noqa: E402
-from matcher.model import Facility, Instance, Institution  # noqa: E402
+from matcher.model import Capability, Facility, Instance, Institution  # noqa: E402
 from matcher.objective import Objective, evaluate  # noqa: E402
 from matcher.params import MatchParams  # noqa: E402
 
@@ -43,6 +43,22 @@ def inst(
 ) -> Institution:
     lat, lon = at_km(north, east)
     return Institution(iid, f"医療機関{iid}", kind, lat, lon, offers, capacity)
+
+
+def chikamori() -> Institution:
+    """近森病院 (id H1) as the registries list it: 医療機関コード 3910100011, offering all three."""
+    return Institution(
+        "H1",
+        "近森病院",
+        "hospital",
+        33.56,
+        133.53,
+        Capability.CONSULT | Capability.CARE | Capability.ADMIT,
+        None,
+        "392014",
+        "高知県高知市大川筋1-1-16",
+        extra={"medical_code": "3910100011"},
+    )
 
 
 def brute_force(problem: Problem, cand: Candidates, max_partners: int) -> Objective:

@@ -5,24 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import openpyxl
+from conftest import chikamori
 
 from matcher.model import Capability, Institution
 from matcher.sources.declarations import apply_declarations, import_declarations
 
-ALL = Capability.CONSULT | Capability.CARE | Capability.ADMIT
 INSTITUTIONS = [
-    Institution(
-        "H1",
-        "近森病院",
-        "hospital",
-        33.56,
-        133.53,
-        ALL,
-        None,
-        "392014",
-        "高知市大川筋1-1-16",
-        extra={"medical_code": "3910100011"},
-    ),
+    chikamori(),
     Institution("H2", "高知中央病院", "hospital", 33.56, 133.53, Capability.ADMIT),
     Institution("C1", "山田医院", "clinic", 33.56, 133.53, 3),
     Institution("C2", "川口クリニック", "clinic", 33.56, 133.53, 3),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from conftest import chikamori
 
 from matcher.model import Capability, Facility, Institution, Status
 from matcher.sources.filings import (
@@ -26,18 +27,7 @@ def fac(ident: str, kind: str = "tokuyo") -> Facility:
 
 
 INSTITUTIONS = [
-    Institution(
-        "H1",
-        "近森病院",
-        "hospital",
-        33.56,
-        133.53,
-        ALL,
-        None,
-        "392014",
-        "高知県高知市大川筋1-1-16",
-        extra={"medical_code": "3910100011"},
-    ),
+    chikamori(),
     Institution(
         "C1", "山田医院", "clinic", 33.56, 133.53, 3, None, "392014", "高知県高知市本町5-1"
     ),
