@@ -80,6 +80,16 @@ def _header(data: ReportData) -> dict[str, object]:
     }
 
 
+def _facility_cells(f: Facility) -> dict[str, object]:
+    """A facility's name and its kind and duty as a letter shows them."""
+    return {
+        "name": f.name,
+        "kind": f.info.label_ja,
+        "duty": f.info.duty.label_ja,
+        "mandatory": f.info.duty is Duty.MANDATORY,
+    }
+
+
 def _legend(items: list[tuple[str, str, str]]) -> list[dict[str, str]]:
     """Legend entries ``(shape, colour, label)``; shapes: dot, square, hollow, line, dashed."""
     return [{"shape": s, "color": c, "label": t} for s, c, t in items]
@@ -106,10 +116,7 @@ def institution_context(data: ReportData, inst: Institution, anchor: str = "") -
         any_approx |= approx
         row = {
             "no": len(rows) + 1,
-            "name": f.name,
-            "kind": f.info.label_ja,
-            "duty": f.info.duty.label_ja,
-            "mandatory": f.info.duty is Duty.MANDATORY,
+            **_facility_cells(f),
             "status": status_text(o.status_before),
             "status_code": o.status_before.value,
             "unknown": o.unknown,
@@ -264,10 +271,7 @@ def facility_context(data: ReportData, f: Facility, anchor: str = "") -> dict[st
         "type": "facility",
         "anchor": anchor,
         "id": f.facility_id,
-        "name": f.name,
-        "kind": f.info.label_ja,
-        "duty": f.info.duty.label_ja,
-        "mandatory": f.info.duty is Duty.MANDATORY,
+        **_facility_cells(f),
         "contact": data.contact(f),
         "unknown": o.unknown,
         "infection_now": data.infection_now(f.facility_id),
