@@ -237,6 +237,11 @@ def institution_list(
 # --- facility page -----------------------------------------------------------------------------
 
 
+def _actions(status: str) -> list[str]:
+    """The statuses a proposal in ``status`` may move to, in the order of the action buttons."""
+    return sorted(TRANSITIONS.get(status, ()), key=list(ACTION_LABELS_JA).index)
+
+
 def _mask(text: object) -> int:
     return parse_capabilities(text or "")
 
@@ -260,7 +265,7 @@ def facility_page(
     for p in proposals:
         adds = _mask(p["covers"]) & open_missing
         redundant = p["status"] == "proposed" and not adds
-        actions = sorted(TRANSITIONS.get(p["status"], ()), key=list(ACTION_LABELS_JA).index)
+        actions = _actions(p["status"])
         if redundant:
             actions = [a for a in actions if a == "withdrawn"]
         item = {**p, "adds": adds, "redundant": redundant, "actions": actions}
@@ -302,7 +307,7 @@ def proposal_page(
     with store.read() as s:
         p = _named(s, get_proposal(s, scope_of(sess.user), proposal_id))
         history = history_dicts(s, proposal_id)
-    actions = sorted(TRANSITIONS.get(str(p["status"]), ()), key=list(ACTION_LABELS_JA).index)
+    actions = _actions(str(p["status"]))
     return render(
         request,
         "proposal.html",
@@ -383,6 +388,18 @@ def _run_form(
     )
 
 
+def _change_counts(changes: list[dict[str, Any]]) -> dict[str, int]:
+    """How many of the run's changes are of each kind (new, kept, dropped, released)."""
+    return {k: sum(c["change"] == k for c in changes) for k in labels.CHANGE_LABELS_JA}
+
+
+def _run_done(info: dict[str, object]) -> RedirectResponse | None:
+    """The run's page when the job ``info`` has finished it."""
+    if info["state"] == "done" and info["run_id"]:
+        return RedirectResponse(f"/runs/{info['run_id']}", 303)
+    return None
+
+
 @router.get("/runs/new", response_class=HTMLResponse)
 def run_new(
     request: Request,
@@ -440,7 +457,7 @@ def run_preview(
         }
         for u in report.result.unmatched
     ]
-    counts = {k: sum(c["change"] == k for c in changes) for k in labels.CHANGE_LABELS_JA}
+    counts = _change_counts(changes)
     return render(
         request,
         "run_preview.html",
@@ -466,8 +483,8 @@ def run_confirm(
     writer_session(sess)
     job = start_run(request, store, sess.user, body)
     info = job.to_dict()
-    if info["state"] == "done" and info["run_id"]:
-        return RedirectResponse(f"/runs/{info['run_id']}", 303)
+    if (done := _run_done(info)) is not None:
+        return done
     return RedirectResponse(f"/runs/progress/{info['job_id']}", 303)
 
 
@@ -480,8 +497,8 @@ def run_progress(
 ) -> Response:
     """A running job's progress (``static/runs.js`` polls it); done: the run's page."""
     info = visible_job(request, store, sess.user, job_id).to_dict()
-    if info["state"] == "done" and info["run_id"]:
-        return RedirectResponse(f"/runs/{info['run_id']}", 303)
+    if (done := _run_done(info)) is not None:
+        return done
     return render(request, "run_progress.html", sess, job=info)
 
 
@@ -504,7 +521,7 @@ def run_page(
             raise NotFoundError(f"計算 {run_id} は見つかりません") from None
         previous = get_run(s, run.previous_run_id) if run.previous_run_id else None
         changes = named_changes(s, run_changes(s, run_id), run_notes(s, run_id))
-    counts = {k: sum(c["change"] == k for c in changes) for k in labels.CHANGE_LABELS_JA}
+    counts = _change_counts(changes)
     letters = sorted(
         {
             (c["institution_id"], c["institution_name"])
