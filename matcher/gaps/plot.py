@@ -8,7 +8,7 @@ in :mod:`matcher.gaps.shapes` (no network).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -130,6 +130,10 @@ def region_map(
 # Okinawa's main island is drawn moved into the Sea of Japan, framed, as maps of Japan do.
 OKINAWA_SHIFT = (5.5, 12.5)
 MISSING_HATCH = "////"
+# The markers of a group whose ①–④ do not add up to 100 % and of a cell above 100 %, on the
+# maps and in their legend.
+_SUM_OFF_MARK: dict[str, Any] = {"marker": "o", "mfc": "white", "mec": "black"}
+_OVER_100_MARK: dict[str, Any] = {"marker": "^", "ms": 7, "mfc": "#d7191c", "mec": "white"}
 
 
 def _centroid(ring: np.ndarray) -> tuple[float, float]:
@@ -237,20 +241,15 @@ def national_maps(
             [],
             [],
             ls="",
-            marker="o",
+            **_SUM_OFF_MARK,
             ms=4,
-            mfc="white",
-            mec="black",
             label="①〜④の合計が100%でない" if font else "shares do not add up to 100%",
         ),
         Line2D(
             [],
             [],
             ls="",
-            marker="^",
-            ms=7,
-            mfc="#d7191c",
-            mec="white",
+            **_OVER_100_MARK,
             label="100%を超える値がある" if font else "a share above 100%",
         ),
     ]
@@ -315,29 +314,9 @@ def _draw_map(
             )
             missing_at += 1
         if cell["sum_off"]:
-            ax.plot(
-                x,
-                y,
-                ls="",
-                marker="o",
-                ms=3.2,
-                mfc="white",
-                mec="black",
-                mew=0.6,
-                gid=f"sum_off:{pref}",
-            )
+            ax.plot(x, y, ls="", **_SUM_OFF_MARK, ms=3.2, mew=0.6, gid=f"sum_off:{pref}")
         if cell["over_100"]:
-            ax.plot(
-                x,
-                y,
-                ls="",
-                marker="^",
-                ms=7,
-                mfc="#d7191c",
-                mec="white",
-                mew=0.5,
-                gid=f"over_100:{pref}",
-            )
+            ax.plot(x, y, ls="", **_OVER_100_MARK, mew=0.5, gid=f"over_100:{pref}")
             if cell["cell_over_100"]:
                 ax.annotate(
                     f"{cell['value']:g}%",
