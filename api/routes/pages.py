@@ -82,6 +82,11 @@ def _safe_next(target: str | None, default: str = "/") -> str:
     return target if target and target.startswith("/") and not target.startswith("//") else default
 
 
+def _flash_redirect(target: str, kind: str, code: str) -> RedirectResponse:
+    """Back to ``target`` (303) with the message (``msg``) or error (``err``) ``code`` shown."""
+    return RedirectResponse(flash.with_code(target, kind, code), 303)
+
+
 def writer_session(sess: Session) -> Session:
     from ..deps import Forbidden
 
@@ -119,24 +124,24 @@ def login_submit(
     next: str = Form("/"),
     csrf_token: str = Form(""),
 ) -> Response:
-    if not login_form_ok(request, csrf_token):
+    def again(status_code: int, error: str) -> HTMLResponse:
         return login_form(
-            request,
+            request, status_code, next=_safe_next(next), username=username, error=error
+        )
+
+    if not login_form_ok(request, csrf_token):
+        return again(
             403,
-            next=_safe_next(next),
-            username=username,
-            error="ログインフォームの確認用トークンがないか、期限が切れています。もう一度ログインしてください",
+            "ログインフォームの確認用トークンがないか、期限が切れています。もう一度ログインしてください",
         )
     try:
         _, token, _ = attempt_login(request, username, password)
     except LoginThrottled as exc:
-        response = login_form(
-            request, 429, next=_safe_next(next), username=username, error=str(exc)
-        )
+        response = again(429, str(exc))
         response.headers["Retry-After"] = str(exc.seconds)
         return response
     except NotAuthenticated as exc:
-        return login_form(request, 401, next=_safe_next(next), username=username, error=str(exc))
+        return again(401, str(exc))
     redirect = RedirectResponse(_safe_next(next), 303)
     set_cookie(request, redirect, token)
     redirect.delete_cookie(LOGIN_COOKIE, path="/login")
@@ -146,7 +151,7 @@ def login_submit(
 @router.post("/logout")
 def logout(request: Request, sess: Session = Depends(current_session)) -> Response:
     end_session(request, sess)
-    response = RedirectResponse(flash.with_code("/login", "msg", "logged-out"), 303)
+    response = _flash_redirect("/login", "msg", "logged-out")
     response.delete_cookie(COOKIE, path="/")
     return response
 
@@ -223,11 +228,11 @@ def facility_propose(
     try:
         propose_for(store, sess.user, facility_id, institution_id, note, override_reason)
     except ConflictError:
-        return RedirectResponse(flash.with_code(back, "err", "exists"), 303)
+        return _flash_redirect(back, "err", "exists")
     except LimitExceeded:
-        return RedirectResponse(flash.with_code(back, "err", "limits"), 303)
+        return _flash_redirect(back, "err", "limits")
     done = "proposed-override" if override_reason.strip() else "proposed"
-    return RedirectResponse(flash.with_code(back, "msg", done), 303)
+    return _flash_redirect(back, "msg", done)
 
 
 @router.post("/proposals/{proposal_id}/status")
@@ -246,10 +251,10 @@ def proposal_status(
     try:
         p = change_status_for(store, sess.user, proposal_id, status, version, note)
     except ConflictError:
-        return RedirectResponse(flash.with_code(back, "err", "conflict"), 303)
+        return _flash_redirect(back, "err", "conflict")
     except TransitionError:
-        return RedirectResponse(flash.with_code(back, "err", "transition"), 303)
-    return RedirectResponse(flash.with_code(back, "msg", f"status-{p['status']}"), 303)
+        return _flash_redirect(back, "err", "transition")
+    return _flash_redirect(back, "msg", f"status-{p['status']}")
 
 
 @router.get("/proposals", response_class=HTMLResponse)
