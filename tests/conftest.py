@@ -100,3 +100,32 @@ def problem_and_candidates(instance: Instance, params: MatchParams | None = None
 
 # Store fixtures (one store per database) for every test folder; defined once in store_fixtures.
 from store_fixtures import db_url, store  # noqa: E402, F401
+
+# --- the web tests (tests/api): the two-area app of api_support on a fresh store copy ----------
+# (here and not in a tests/api/conftest.py: a second conftest module would shadow the
+# ``from conftest import ...`` of the helpers above)
+
+
+@pytest.fixture()
+def app_environment() -> None:
+    """Set up the environment before ``app`` is created (a module overrides this to change it)."""
+
+
+@pytest.fixture()
+def app(tmp_path, app_environment):
+    from api_support import make_app
+
+    app = make_app(tmp_path)
+    yield app
+    app.state.jobs.join_all()
+    app.state.store.dispose()
+
+
+@pytest.fixture()
+def client(app, request):
+    """A TestClient on ``app``; a module with ``FOLLOW_REDIRECTS = False`` sees the redirects."""
+    from fastapi.testclient import TestClient
+
+    follow = getattr(request.module, "FOLLOW_REDIRECTS", True)
+    with TestClient(app, follow_redirects=follow) as c:
+        yield c
