@@ -22,7 +22,7 @@ from matcher.match import match
 from matcher.params import MatchParams
 from matcher.store.db import open_store
 from matcher.store.source_imports import import_source
-from matcher.store.workflow import load_state
+from matcher.store.workflow import AreaState, load_state
 
 REG = Path(__file__).resolve().parents[1] / "data" / "sample" / "registry"
 
@@ -43,10 +43,8 @@ def import_sample(url: str) -> None:
     store.dispose()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--discounts", default="0.1,0.25,0.5,0.75")
-    args = ap.parse_args()
+def sample_state() -> AreaState:
+    """Area 39's state (on 2025-06-01) from the sample registry imported into a throwaway store."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'sample.db'}"
         import_sample(url)
@@ -54,6 +52,14 @@ def main() -> None:
         with store.read() as s:
             state = load_state(s, "39", on=dt.date(2025, 6, 1), create_area=True)
         store.dispose()
+    return state
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--discounts", default="0.1,0.25,0.5,0.75")
+    args = ap.parse_args()
+    state = sample_state()
     inst = state.instance
     flagged = infection_ids(inst.institutions)
     have = sum(has_infection_partner(f, flagged) for f in inst.facilities)

@@ -14,16 +14,14 @@ The sample registry is imported into a throwaway store as ``make run`` does (see
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from infection_preference import import_sample
+from infection_preference import sample_state
 
 from matcher.corporation import (
     facility_corporation,
@@ -35,8 +33,6 @@ from matcher.model import Instance
 from matcher.params import MatchParams
 from matcher.result import MatchResult
 from matcher.sites import CORPORATE_NAME_KEY, site_groups
-from matcher.store.db import open_store
-from matcher.store.workflow import load_state
 
 
 def same_corp_rows(instance: Instance, result: MatchResult) -> int:
@@ -59,13 +55,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=3)
     ap.add_argument("--twin", type=int, default=4)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'sample.db'}"
-        import_sample(url)
-        store = open_store(url)
-        with store.read() as s:
-            state = load_state(s, "39", on=dt.date(2025, 6, 1), create_area=True)
-        store.dispose()
+    state = sample_state()
     inst, forbidden = state.instance, state.forbidden
     groups = site_groups(inst.facilities)
     print(f"施設 {len(inst.facilities)}・医療機関 {len(inst.institutions)}")
