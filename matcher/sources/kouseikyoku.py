@@ -132,6 +132,11 @@ def _medical_code(prefecture: str, number: str) -> str:
     return f"{prefectures().index(prefecture) + 1:02d}1{digits.zfill(7)[-7:]}"
 
 
+def _sheet_warning(path: Path, sheet: str, message: str) -> RowIssue:
+    """A warning about one whole sheet of ``path`` (no row, no column)."""
+    return RowIssue(path.name, None, None, sheet or None, message, "warning")
+
+
 def import_kouseikyoku(
     paths: str | Path | Sequence[str | Path],
 ) -> ImportResult[FlaggedInstitution]:
@@ -155,14 +160,11 @@ def import_kouseikyoku(
             at = locate_header(grid, ("医療機関名称", "受理届出名称"))
             if at is None:
                 out.skipped_files.append(
-                    RowIssue(
-                        path.name,
-                        None,
-                        None,
-                        sheet or None,
+                    _sheet_warning(
+                        path,
+                        sheet,
                         f"{where}: 見出し行(医療機関名称・受理届出名称)が見つからないため"
                         "このシートを読みません",
-                        "warning",
                     )
                 )
                 continue
@@ -213,14 +215,11 @@ def import_kouseikyoku(
             out.excluded_rows += other
             if other:
                 out.skipped_files.append(
-                    RowIssue(
-                        path.name,
-                        None,
-                        None,
-                        sheet or None,
+                    _sheet_warning(
+                        path,
+                        sheet,
                         f"{where}: 在宅療養支援・後方支援・地域包括ケア・協力医療機関の加算以外の"
                         f"施設基準の行 {other} 行は対象外です",
-                        "warning",
                     )
                 )
         if tables and not data_rows:
