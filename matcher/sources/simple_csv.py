@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -159,19 +159,16 @@ def load_institutions(path: str | Path, strict: bool = True) -> Validated[Instit
 
 def facilities_frame(facilities: Iterable[Facility]) -> pd.DataFrame:
     """Facilities in the simple format's columns (extra columns appended)."""
-    rows = []
-    for f in facilities:
-        rows.append(
-            _place_cells(
-                f,
-                {"facility_id": f.facility_id},
-                covered=format_capabilities(f.covered),
-                has_partner="" if f.has_partner is None else str(f.has_partner).lower(),
-            )
+    rows = [
+        _place_cells(
+            f,
+            {"facility_id": f.facility_id},
+            covered=format_capabilities(f.covered),
+            has_partner="" if f.has_partner is None else str(f.has_partner).lower(),
         )
-    cols = list(FACILITY_COLUMNS)
-    cols += [c for c in _OPTIONAL if any(c in r for r in rows)]
-    return pd.DataFrame(rows, columns=_columns(cols, rows))
+        for f in facilities
+    ]
+    return _frame(rows, FACILITY_COLUMNS, _OPTIONAL)
 
 
 # Optional columns written right after the fixed ones when some row has them.
@@ -180,17 +177,24 @@ _OPTIONAL = ("site_id", "corporate_number", "corporate_name")
 
 def institutions_frame(institutions: Iterable[Institution]) -> pd.DataFrame:
     """Institutions in the simple format's columns (extra columns appended)."""
-    rows = []
-    for i in institutions:
-        rows.append(
-            _place_cells(
-                i,
-                {"institution_id": i.institution_id},
-                offers=format_capabilities(i.offers),
-                capacity="" if i.capacity is None else str(i.capacity),
-            )
+    rows = [
+        _place_cells(
+            i,
+            {"institution_id": i.institution_id},
+            offers=format_capabilities(i.offers),
+            capacity="" if i.capacity is None else str(i.capacity),
         )
-    cols = list(INSTITUTION_COLUMNS)
+        for i in institutions
+    ]
+    return _frame(rows, INSTITUTION_COLUMNS)
+
+
+def _frame(
+    rows: list[dict[str, object]], fixed: Sequence[str], optional: Sequence[str] = ()
+) -> pd.DataFrame:
+    """``rows`` under the ``fixed`` columns, then the ``optional`` ones some row has, then any
+    other key of a row in first-seen order."""
+    cols = list(fixed) + [c for c in optional if any(c in r for r in rows)]
     return pd.DataFrame(rows, columns=_columns(cols, rows))
 
 
