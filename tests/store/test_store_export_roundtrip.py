@@ -10,29 +10,7 @@ from matcher.store.db import open_store
 from matcher.store.export import state_frames, write_export
 from matcher.store.imports import import_simple
 from matcher.store.workflow import run_plan
-
-IMPORT_FACILITY_COLUMNS = [
-    "facility_id",
-    "name",
-    "kind",
-    "lat",
-    "lon",
-    "covered",
-    "has_partner",
-    "municipality_code",
-    "address",
-]
-IMPORT_INSTITUTION_COLUMNS = [
-    "institution_id",
-    "name",
-    "kind",
-    "lat",
-    "lon",
-    "offers",
-    "capacity",
-    "municipality_code",
-    "address",
-]
+from matcher.validate import FACILITY_COLUMNS, INSTITUTION_COLUMNS
 
 
 def seed(store):
@@ -71,9 +49,9 @@ def test_export_imports_back_unchanged(store, tmp_path):
     after = frames_of(fresh)
     fresh.dispose()
     for table, columns in (
-        ("facilities", IMPORT_FACILITY_COLUMNS),
-        ("institutions", IMPORT_INSTITUTION_COLUMNS),
-    ):
+        ("facilities", list(FACILITY_COLUMNS)),
+        ("institutions", list(INSTITUTION_COLUMNS)),
+    ):  # the simple format's columns, the ones `db import-csv` reads
         a = before[table][columns].astype(str).reset_index(drop=True)
         b = after[table][columns].astype(str).reset_index(drop=True)
         assert a.equals(b), f"{table}:\n{a}\n---\n{b}"
