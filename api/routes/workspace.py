@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -62,6 +63,7 @@ from .pages import render, writer_session
 from .runs import params_of, start_run, visible_job
 
 router = APIRouter(include_in_schema=False)
+QueryT = TypeVar("QueryT")
 CANDIDATES_PER_PAGE = 10
 ACTION_LABELS_JA = {
     "contacted": "打診した",
@@ -80,6 +82,41 @@ def install(app: FastAPI) -> None:
 
 def _per(value: int) -> int:
     return value if value in PER_PAGE else PER_PAGE[0]
+
+
+class _ListArgs:
+    """The search, distance, sort and page parameters of the facility and institution lists."""
+
+    def __init__(
+        self,
+        q: str = Query("", max_length=200),
+        municipality: str = "",
+        kind: str = "",
+        near: str = "",
+        km: float = Query(10.0, gt=0, le=200),
+        sort: str = "id",
+        desc: bool = False,
+        page: int = Query(1, ge=1),
+        per: int = 20,
+    ) -> None:
+        self.q, self.municipality, self.kind, self.near, self.km = q, municipality, kind, near, km
+        self.sort, self.desc, self.page, self.per = sort, desc, page, per
+
+    def query(self, make: Callable[..., QueryT], sorts: tuple[str, ...], **own: str) -> QueryT:
+        """The list's query: these parameters (an unknown sort key is "id", an unknown page size
+        the first) and the list's ``own`` filters."""
+        return make(
+            q=self.q,
+            municipality=self.municipality,
+            kind=self.kind,
+            near=self.near,
+            km=self.km,
+            sort=self.sort if self.sort in sorts else "id",
+            desc=self.desc,
+            page=self.page,
+            per_page=_per(self.per),
+            **own,
+        )
 
 
 @lru_cache(maxsize=64)
@@ -127,19 +164,11 @@ def _area(request: Request, store: Store, sess: Session, code: str) -> AreaRow |
 def facility_list(
     request: Request,
     area: str = "",
-    q: str = Query("", max_length=200),
-    municipality: str = "",
-    kind: str = "",
     duty: str = "",
     status: str = "",
     missing: str = "",
     proposal: str = "",
-    near: str = "",
-    km: float = Query(10.0, gt=0, le=200),
-    sort: str = "id",
-    desc: bool = False,
-    page: int = Query(1, ge=1),
-    per: int = 20,
+    args: _ListArgs = Depends(),
     sess: Session = Depends(current_session),
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
@@ -149,20 +178,13 @@ def facility_list(
     a = _area(request, store, sess, area)
     index, states = cached_facility_states(cache, store, scope, a)
     props = proposal_statuses(cached_proposals(cache, store, scope, a), "facility_id")
-    query = FacilityQuery(
-        q=q,
-        municipality=municipality,
-        kind=kind,
+    query = args.query(
+        FacilityQuery,
+        FACILITY_SORTS,
         duty=duty,
         status=status,
         missing=missing,
         proposal=proposal,
-        near=near,
-        km=km,
-        sort=sort if sort in FACILITY_SORTS else "id",
-        desc=desc,
-        page=page,
-        per_page=_per(per),
     )
     result = browse_facilities(states, index.dicts, props, query)
     codes = tuple(sorted({st.row.code5 for st in states if st.row.code5}))
@@ -187,18 +209,10 @@ def facility_list(
 @router.get("/institutions", response_class=HTMLResponse)
 def institution_list(
     request: Request,
-    q: str = Query("", max_length=200),
-    municipality: str = "",
-    kind: str = "",
     offers: str = "",
     capacity: str = "",
     requests: str = "",
-    near: str = "",
-    km: float = Query(10.0, gt=0, le=200),
-    sort: str = "id",
-    desc: bool = False,
-    page: int = Query(1, ge=1),
-    per: int = 20,
+    args: _ListArgs = Depends(),
     sess: Session = Depends(current_session),
     store: Store = Depends(get_store),
 ) -> HTMLResponse:
@@ -213,19 +227,8 @@ def institution_list(
 
     insts = cache.get(("workspace_institutions", scope), compute)
     props = proposal_statuses(cached_proposals(cache, store, scope), "institution_id")
-    query = InstitutionQuery(
-        q=q,
-        municipality=municipality,
-        kind=kind,
-        offers=offers,
-        capacity=capacity,
-        requests=requests,
-        near=near,
-        km=km,
-        sort=sort if sort in INSTITUTION_SORTS else "id",
-        desc=desc,
-        page=page,
-        per_page=_per(per),
+    query = args.query(
+        InstitutionQuery, INSTITUTION_SORTS, offers=offers, capacity=capacity, requests=requests
     )
     result = browse_institutions(insts, props, query)
     codes = tuple(sorted({code5_of(d["municipality_code"]) for d in insts} - {""}))
