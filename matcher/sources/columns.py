@@ -127,6 +127,11 @@ def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:
     return read_sheets(path)[0]
 
 
+def sheet_warning(path: Path, sheet: str, message: str) -> RowIssue:
+    """A warning about one whole sheet (or ZIP member) of ``path``: no row, no column."""
+    return RowIssue(path.name, None, None, sheet or None, message, "warning")
+
+
 def find_tables(
     paths: Sequence[str | Path],
     spec: Mapping[str, Sequence[str]],
@@ -156,14 +161,11 @@ def find_tables(
             at = find_header(grid, spec, tuple(anchor), max_rows)
             if at is None:
                 passed.append(
-                    RowIssue(
-                        path.name,
-                        None,
-                        None,
-                        sheet or None,
+                    sheet_warning(
+                        path,
+                        sheet,
                         f"{where}: 先頭 {max_rows} 行に{what}の見出し行 ({labels}) がないため"
                         "読みません",
-                        "warning",
                     )
                 )
                 continue

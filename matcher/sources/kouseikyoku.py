@@ -37,6 +37,7 @@ from .columns import (
     match_columns,
     missing_columns,
     read_sheets,
+    sheet_warning,
     table_below,
 )
 from .names import normalize_address, normalize_name
@@ -132,11 +133,6 @@ def _medical_code(prefecture: str, number: str) -> str:
     return f"{prefectures().index(prefecture) + 1:02d}1{digits.zfill(7)[-7:]}"
 
 
-def _sheet_warning(path: Path, sheet: str, message: str) -> RowIssue:
-    """A warning about one whole sheet of ``path`` (no row, no column)."""
-    return RowIssue(path.name, None, None, sheet or None, message, "warning")
-
-
 def import_kouseikyoku(
     paths: str | Path | Sequence[str | Path],
 ) -> ImportResult[FlaggedInstitution]:
@@ -160,7 +156,7 @@ def import_kouseikyoku(
             at = locate_header(grid, ("医療機関名称", "受理届出名称"))
             if at is None:
                 out.skipped_files.append(
-                    _sheet_warning(
+                    sheet_warning(
                         path,
                         sheet,
                         f"{where}: 見出し行(医療機関名称・受理届出名称)が見つからないため"
@@ -215,7 +211,7 @@ def import_kouseikyoku(
             out.excluded_rows += other
             if other:
                 out.skipped_files.append(
-                    _sheet_warning(
+                    sheet_warning(
                         path,
                         sheet,
                         f"{where}: 在宅療養支援・後方支援・地域包括ケア・協力医療機関の加算以外の"
