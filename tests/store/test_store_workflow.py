@@ -30,14 +30,19 @@ def pairs(report, change):
     return {(c.facility_id, c.institution_id) for c in report.of(change)}
 
 
+def replan(store, **kw):
+    """Re-plan area 39 in a transaction of its own."""
+    with store.write() as s:
+        return plan(s, "39", **kw)
+
+
 def live(s, fid=None):
     return {(p.facility_id, p.institution_id): p for p in list_proposals(s, "39", facility_id=fid)}
 
 
 def test_first_run_is_stored_with_objective_and_history(store):
     seed(store)
-    with store.write() as s:
-        r = plan(s, "39", actor="山田")
+    r = replan(store, actor="山田")
     assert r.previous_run_id is None and r.of("new") and not r.of("kept")
     with store.read() as s:
         run = s.get(RunRow, r.run_id)
@@ -53,10 +58,8 @@ def test_first_run_is_stored_with_objective_and_history(store):
 
 def test_same_state_replans_to_the_same_proposals(store):
     seed(store)
-    with store.write() as s:
-        r1 = plan(s, "39")
-    with store.write() as s:
-        r2 = plan(s, "39")
+    r1 = replan(store)
+    r2 = replan(store)
     assert r2.previous_run_id == r1.run_id
     assert not r2.of("new") and not r2.of("dropped")
     assert pairs(r2, "kept") == pairs(r1, "new")
@@ -69,8 +72,7 @@ def test_same_state_replans_to_the_same_proposals(store):
 
 def test_agreed_becomes_coverage_and_consumes_capacity(store):
     seed(store)
-    with store.write() as s:
-        r1 = plan(s, "39")
+    r1 = replan(store)
     h1 = next(c for c in r1.changes if c.institution_id == "H1")
     with store.write() as s:
         set_status(s, h1.proposal_id, "contacted", 1, "山田", "電話しました")
@@ -81,35 +83,30 @@ def test_agreed_becomes_coverage_and_consumes_capacity(store):
     h = next(i for i in state.instance.institutions if i.institution_id == "H1")
     assert f.covered & 3 == 3 and f.has_partner
     assert h.capacity == 0 and state.capacity_used["H1"] == 1 and state.capacity_declared["H1"] == 1
-    with store.write() as s:
-        r2 = plan(s, "39")
+    r2 = replan(store)
     assert all(c.institution_id != "H1" for c in r2.of("new"))
     assert h1.facility_id not in {c.facility_id for c in r2.of("new")}
 
 
 def test_declined_pairs_are_never_proposed_again(store):
     seed(store)
-    with store.write() as s:
-        r1 = plan(s, "39")
+    r1 = replan(store)
     target = r1.of("new")[0]
     with store.write() as s:
         set_status(s, target.proposal_id, "declined", 1, "佐藤", "受入できないとのこと")
     for _ in range(2):
-        with store.write() as s:
-            r = plan(s, "39")
+        r = replan(store)
         assert (target.facility_id, target.institution_id) not in pairs(r, "new") | pairs(r, "kept")
         assert (target.facility_id, target.institution_id) in r.state.declined
 
 
 def test_contacted_is_kept_until_released(store):
     seed(store)
-    with store.write() as s:
-        r1 = plan(s, "39")
+    r1 = replan(store)
     c = r1.of("new")[0]
     with store.write() as s:
         set_status(s, c.proposal_id, "contacted", 1, "山田")
-    with store.write() as s:
-        r2 = plan(s, "39")
+    r2 = replan(store)
     kept = {k.proposal_id: k for k in r2.of("kept")}
     assert kept[c.proposal_id].status == "contacted"
     with store.read() as s:
@@ -124,8 +121,7 @@ def test_contacted_is_kept_until_released(store):
             )
             == 1
         )
-    with store.write() as s:
-        r3 = plan(s, "39", release=[c.proposal_id], actor="山田", note="先方の返事がないため解放")
+    r3 = replan(store, release=[c.proposal_id], actor="山田", note="先方の返事がないため解放")
     assert c.proposal_id not in {k.proposal_id for k in r3.changes}
     with store.read() as s:
         hist = proposal_history(s, c.proposal_id)
@@ -142,15 +138,13 @@ def test_contacted_is_kept_until_released(store):
 
 def test_proposals_no_longer_needed_are_dropped(store):
     seed(store)
-    with store.write() as s:
-        r1 = plan(s, "39")
+    r1 = replan(store)
     f = r1.of("new")[0].facility_id
     with store.write() as s:  # the facility files full coverage for the next year
         import_simple(
             s, [fac(f, dlat=0.001 if f == "F1" else -0.001, covered=3, has_partner=True)], [], 2026
         )
-    with store.write() as s:
-        r2 = plan(s, "39", actor="山田")
+    r2 = replan(store, actor="山田")
     assert {c.facility_id for c in r2.of("dropped")} == {f}
     with store.read() as s:
         assert all(p.status == "withdrawn" for p in list_proposals(s, "39", facility_id=f))
@@ -235,8 +229,7 @@ def test_manual_proposal(store):
 @pytest.mark.parametrize("where", ["solver", "late"])
 def test_failing_run_leaves_the_store_unchanged(store, monkeypatch, where):
     seed(store)
-    with store.write() as s:
-        r1 = plan(s, "39")
+    r1 = replan(store)
     pid = r1.of("new")[0].proposal_id
     with store.write() as s:
         set_status(s, pid, "contacted", 1, "山田")
@@ -263,8 +256,7 @@ def test_failing_run_leaves_the_store_unchanged(store, monkeypatch, where):
             import_simple(s, [fac("F4", dlat=0.002), fac("F5", dlat=0.003)], [], 2025)
         before = snapshot(store)
     with pytest.raises(SolverError, match="テスト"):
-        with store.write() as s:
-            plan(s, "39", release=[pid])
+        replan(store, release=[pid])
     assert snapshot(store) == before
 
 
@@ -285,8 +277,7 @@ def test_filed_partners_are_never_proposed_as_new(store):
     from matcher.store.imports import Filing, FilingPartner, import_filings
 
     seed(store)
-    with store.write() as s:
-        first = plan(s, "39", actor="t")
+    first = replan(store, actor="t")
     assert ("F3", "H1") in pairs(first, "new")
     with store.write() as s:  # F3 files H1 as its partner for ① only (H1 also offers ②③)
         import_filings(s, [Filing("F3", 2026, True, (FilingPartner("医療機関H1", 1, "H1"),))])
