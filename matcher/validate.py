@@ -8,8 +8,6 @@ live in one place. Row numbers are the ones a user sees in Excel: the header is 
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -27,6 +25,7 @@ from .model import (
     parse_facility_kind,
     parse_institution_kind,
 )
+from .sources.cells import CONTROL, HYPHENS, clean_text, control_characters
 
 T = TypeVar("T")
 
@@ -66,12 +65,6 @@ FIELD_LIMITS = {
 }
 MAX_CELL = 2000
 MAX_CAPACITY = 100_000  # partner facilities one institution could take: far above any real one
-_INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\u3164\ufeff\uffa0]"
-)
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_HYPHENS = re.compile("[\u2010-\u2015\u2212\u30fc\uff70\ufe58\ufe63\u2043\u02d7]")
 _ID_COLUMNS = ("facility_id", "institution_id")
 
 
@@ -80,9 +73,7 @@ def clean_cell(value: object) -> str:
 
     A ``'`` that our own writers put before formula-like text (``'=…``) is taken off again.
     """
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", str(value))).strip()
+    text = clean_text(value)
     if len(text) > 1 and text[0] == "'" and text[1] in "=+-@":
         text = text[1:]
     return text
@@ -90,7 +81,7 @@ def clean_cell(value: object) -> str:
 
 def clean_identifier(value: object) -> str:
     """An id as compared everywhere: ``clean_cell`` with hyphen variants (ー, −, ‐ …) → ``-``."""
-    return _HYPHENS.sub("-", clean_cell(value))
+    return HYPHENS.sub("-", clean_cell(value))
 
 
 _TRUE = {"true", "1", "yes", "y", "有", "あり", "はい", "○", "〇", "定めている"}
@@ -134,13 +125,12 @@ class _Row:
                 if raw is None or (isinstance(raw, float) and raw != raw):
                     continue
                 raw = str(raw)
-            if _CONTROL.search(raw):
-                controls = sorted(set(_CONTROL.findall(raw)))
-                shown = ", ".join(f"U+{ord(c):04X}" for c in controls)
+            shown = control_characters(raw)
+            if shown:
                 self.error(
                     column,
                     f"制御文字 ({shown}) が含まれています。削除してから取り込んでください",
-                    _CONTROL.sub("�", raw)[:60],
+                    CONTROL.sub("�", raw)[:60],
                 )
                 continue
             limit = FIELD_LIMITS.get(column, MAX_CELL)
