@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
+from . import vocab
 from .model import CAPABILITIES, CAPABILITY_CODES, Capability, normalize_text
 
 Mode = Literal["optimal", "greedy", "stable"]
-MODES: tuple[Mode, ...] = ("optimal", "greedy", "stable")
+# The codes of ``vocab.Mode``; ``Mode`` above is their static type for the solvers' callers.
+MODES: tuple[Mode, ...] = cast(tuple[Mode, ...], vocab.Mode.codes())
 
 DEFAULT_MAX_KM = {Capability.CONSULT: 30.0, Capability.CARE: 16.0, Capability.ADMIT: 30.0}
 

@@ -104,7 +104,9 @@ class ProposalStatus(_Labelled):
     WITHDRAWN = "withdrawn"
 
 
-# proposed → contacted → agreed | declined | withdrawn; a call that ends at once may skip contacted.
+# proposed → contacted → agreed | declined | withdrawn; a call that ends at once may skip
+# contacted. The last three are final: a withdrawn or declined pair comes back only as a new
+# proposal of a later run.
 PROPOSAL_TRANSITIONS: dict[ProposalStatus, frozenset[ProposalStatus]] = {
     ProposalStatus.PROPOSED: frozenset(
         {
@@ -117,9 +119,9 @@ PROPOSAL_TRANSITIONS: dict[ProposalStatus, frozenset[ProposalStatus]] = {
     ProposalStatus.CONTACTED: frozenset(
         {ProposalStatus.AGREED, ProposalStatus.DECLINED, ProposalStatus.WITHDRAWN}
     ),
-    ProposalStatus.AGREED: frozenset({ProposalStatus.WITHDRAWN}),
-    ProposalStatus.DECLINED: frozenset({ProposalStatus.PROPOSED}),
-    ProposalStatus.WITHDRAWN: frozenset({ProposalStatus.PROPOSED}),
+    ProposalStatus.AGREED: frozenset(),
+    ProposalStatus.DECLINED: frozenset(),
+    ProposalStatus.WITHDRAWN: frozenset(),
 }
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import vocab
 from .._errors import InputError, RowIssue
 from ..model import Facility
 from . import declarations, filings, kaigo_registry, kouseikyoku, navii
@@ -30,7 +31,7 @@ from .report import (
 from .simple_csv import load_facilities, load_institutions, write_facilities, write_institutions
 
 Source = Literal["kaigo", "navii", "kouseikyoku", "filings", "declarations"]
-SOURCES: tuple[str, ...] = ("kaigo", "navii", "kouseikyoku", "filings", "declarations")
+SOURCES: tuple[str, ...] = vocab.Source.codes()
 SOURCE_LABELS_JA = {
     "kaigo": "介護サービス情報公表システム オープンデータ → 施設一覧",
     "navii": "医療情報ネット(ナビイ) 施設票 → 医療機関一覧",

@@ -35,7 +35,14 @@ from ..match import Progress, match
 from ..model import Instance, Institution, format_capabilities, format_capabilities_ja
 from ..params import MatchParams, Mode
 from ..result import MatchResult
-from ..vocab import CAPABILITIES, GeocodePrecision, InstitutionKind, admissible_offers
+from ..vocab import (
+    CAPABILITIES,
+    PROPOSAL_TRANSITIONS,
+    GeocodePrecision,
+    InstitutionKind,
+    admissible_offers,
+)
+from ..vocab import ProposalStatus as ProposalStatusCode
 from .areas import area_facilities, get_area, member_filter
 from .db import Store
 from .errors import ConflictError, NotFoundError, TransitionError
@@ -59,20 +66,9 @@ from .state import (
 )
 
 ProposalStatus = Literal["proposed", "contacted", "agreed", "declined", "withdrawn"]
-STATUS_LABELS_JA = {
-    "proposed": "提案中",
-    "contacted": "打診中",
-    "agreed": "合意",
-    "declined": "辞退",
-    "withdrawn": "取り下げ",
-}
-# proposed → contacted → agreed | declined | withdrawn; a call that ends at once may skip contacted.
+STATUS_LABELS_JA = {s.value: s.label_ja for s in ProposalStatusCode}
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "proposed": frozenset({"contacted", "agreed", "declined", "withdrawn"}),
-    "contacted": frozenset({"agreed", "declined", "withdrawn"}),
-    "agreed": frozenset(),
-    "declined": frozenset(),
-    "withdrawn": frozenset(),
+    k.value: frozenset(v.value for v in allowed) for k, allowed in PROPOSAL_TRANSITIONS.items()
 }
 _KM_PER_DEG_LAT = 111.0
 
