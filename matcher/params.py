@@ -103,6 +103,11 @@ class MatchParams:
         )
 
 
+def format_max_km(max_km: dict[Capability, float]) -> str:
+    """The text ``parse_max_km`` reads back, e.g. ``consult=30,care=16,admit=30``."""
+    return ",".join(f"{CAPABILITY_CODES[c]}={max_km[c]:g}" for c in CAPABILITIES)
+
+
 def parse_max_km(text: str) -> dict[Capability, float]:
     """Parse ``consult=30,care=16,admit=30`` (missing keys keep their defaults)."""
     result = dict(DEFAULT_MAX_KM)

@@ -11,18 +11,18 @@ from rich.console import Console
 
 from .._errors import InputError, MatcherError, RowIssue
 from ..model import Facility, Instance, Institution
+from ..params import DEFAULT_MAX_KM, MatchParams, format_max_km, parse_max_km
 from ..result import MatchResult
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from ..params import MatchParams
     from ..validate import Validated
 
 T = TypeVar("T")
 
 URL_HELP = "データベース URL (省略時は環境変数 KYORYOKU_DATABASE_URL、なければ ./kyoryoku.db)"
-MAX_KM_DEFAULT = "consult=30,care=16,admit=30"
+MAX_KM_DEFAULT = format_max_km(DEFAULT_MAX_KM)
 PREFER_INFECTION_HELP = (
     "第二種協定指定医療機関を優先する: その距離をこの割合だけ割り引いて比べる "
     "(0 以上 1 未満、例 0.5。0 = 優先しない。範囲・報告する距離は実距離のまま)"
@@ -124,7 +124,6 @@ def match_params(
     prefer_corporation: bool = False,
 ) -> MatchParams:
     """The run's parameters from the shared options (exit code 2 when one is invalid)."""
-    from ..params import MatchParams, parse_max_km
 
     return run_guarded(
         lambda: MatchParams(
