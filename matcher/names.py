@@ -95,7 +95,7 @@ def normalize_name(value: object) -> str:
     When the corporation's own name is separated by a space (``医療法人社団 明和会 山田医院``)
     the whole corporation part is dropped; otherwise only the corporate form is.
     """
-    text = nfkc(value).translate(KYUJITAI).translate(_SAI)
+    text = spelling(value)
     tokens = [t for t in _SPACE.split(text) if t]
     while len(tokens) > 1 and tokens[0].startswith(CORPORATE_PREFIXES):
         rest = tokens[0]
@@ -118,7 +118,7 @@ def normalize_address(value: object) -> str:
 
     ``東京都千代田区霞が関１丁目２番２号`` and ``千代田区霞が関1-2-2`` give the same key.
     """
-    text = _SPACE.sub("", nfkc(value).translate(KYUJITAI).translate(_SAI))
+    text = _SPACE.sub("", spelling(value))
     text = re.sub(r"^〒?\d{3}-?\d{4}", "", text)
     text = _PREFECTURE.sub("", text, count=1)
     text = re.sub(
