@@ -210,16 +210,6 @@ def _planned(instance: Instance, plan: SitePlan | None) -> list[Facility]:
     return [instance.facilities[k] for k in plan.sites.heads()]
 
 
-def _corporation_km(
-    instance: Instance, cand: Candidates, plan: SitePlan | None, params: MatchParams
-) -> np.ndarray | None:
-    """The same-corporation level's extra km per planning pair (``None`` when off)."""
-    if not params.prefer_same_corporation:
-        return None
-    same = same_corporation_pairs(_planned(instance, plan), instance.institutions, cand)
-    return corporation_penalty(same, cand, params.max_new_partners)
-
-
 def site_result_of(
     instance: Instance,
     problem: Problem,
@@ -275,13 +265,20 @@ def match(
     problem, cand, plan = planning_graph(instance, params, travel, forbidden)
     # With sites the solvers plan one row per site (``matcher.sites``).
     sproblem, scand = (plan.problem, plan.merged) if plan else (problem, cand)
+    # Same-corporation pairs per planning pair (``None`` when that level is off): the solvers'
+    # extra km, and the result's count.
+    same = (
+        same_corporation_pairs(_planned(instance, plan), instance.institutions, scand)
+        if params.prefer_same_corporation
+        else None
+    )
     # Preferences (第二種協定, same corporation): the solvers see changed km, the result the
     # true graph.
     view, back = preferred_candidates(
         instance,
         scand,
         params.prefer_infection_agreement,
-        _corporation_km(instance, scand, plan, params),
+        None if same is None else corporation_penalty(same, scand, params.max_new_partners),
     )
     t1 = time.perf_counter()
     chosen, proven, message, details = solve(sproblem, view, params, mode, progress)
@@ -293,8 +290,7 @@ def match(
         result = result_of(instance, problem, cand, chosen, params, info)
     else:
         result = site_result_of(instance, problem, cand, plan, chosen, params, info)
-    if params.prefer_same_corporation:
-        same = same_corporation_pairs(_planned(instance, plan), instance.institutions, scand)
+    if same is not None:
         result.counts["same_corporation_partnerships"] = int(np.count_nonzero(same[chosen]))
     t3 = time.perf_counter()
     # The greedy baseline on the same graph, kept with the run for "この提案 vs 近い順".
