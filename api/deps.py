@@ -185,11 +185,16 @@ async def current_user(sess: Session = Depends(current_session)) -> User:
     return sess.user
 
 
-async def writer(sess: Session = Depends(current_session)) -> User:
-    """A user allowed to change things (prefecture or coordinator)."""
+def writer_session(sess: Session) -> Session:
+    """``sess`` if its user may change things (prefecture or coordinator); else ``Forbidden``."""
     if not sess.user.can_write:
         raise Forbidden("閲覧のみのユーザーは変更できません")
-    return sess.user
+    return sess
+
+
+async def writer(sess: Session = Depends(current_session)) -> User:
+    """A user allowed to change things (prefecture or coordinator)."""
+    return writer_session(sess).user
 
 
 @lru_cache(maxsize=4096)

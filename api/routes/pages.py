@@ -46,6 +46,7 @@ from ..deps import (
     login_form_token,
     read_session,
     scope_of,
+    writer_session,
 )
 from ..schemas import IntId, RunIn
 from ..security import flash
@@ -85,14 +86,6 @@ def _safe_next(target: str | None, default: str = "/") -> str:
 def _flash_redirect(target: str, kind: str, code: str) -> RedirectResponse:
     """Back to ``target`` (303) with the message (``msg``) or error (``err``) ``code`` shown."""
     return RedirectResponse(flash.with_code(target, kind, code), 303)
-
-
-def writer_session(sess: Session) -> Session:
-    from ..deps import Forbidden
-
-    if not sess.user.can_write:
-        raise Forbidden("閲覧のみのユーザーは変更できません")
-    return sess
 
 
 def login_form(request: Request, status_code: int = 200, **ctx: Any) -> HTMLResponse:

@@ -57,9 +57,9 @@ from matcher.vocab import CAPABILITIES, Mode, code5_of
 
 from .. import labels
 from ..cache import cache_of
-from ..deps import Forbidden, Session, current_session, get_store, scope_of
+from ..deps import Forbidden, Session, current_session, get_store, scope_of, writer_session
 from ..schemas import MaxKmIn, RunIn
-from .pages import render, writer_session
+from .pages import render
 from .runs import params_of, start_run, visible_job
 
 router = APIRouter(include_in_schema=False)
