@@ -13,14 +13,8 @@ from sqlalchemy.orm import Session
 from .._errors import InputError, RowIssue
 from ..params import MatchParams
 from ..vocab import CAPABILITIES
-from .models import (
-    AreaMunicipalityRow,
-    DeclarationRow,
-    FacilityRow,
-    InstitutionRow,
-    ProposalRow,
-    RunRow,
-)
+from .models import AreaMunicipalityRow, FacilityRow, InstitutionRow, ProposalRow, RunRow
+from .state import current_declarations
 
 
 class LimitExceeded(InputError):
@@ -61,16 +55,7 @@ def run_params(session: Session, code5: str) -> tuple[MatchParams, int | None]:
 def remaining_capacity(session: Session, institution_id: str, on: dt.date) -> int | None:
     """Declared capacity in force on ``on`` less live proposals (proposed, contacted, and agreed
     since the declaration's start); ``None`` when nothing is declared."""
-    decl = session.scalar(
-        select(DeclarationRow)
-        .where(
-            DeclarationRow.institution_id == institution_id,
-            DeclarationRow.valid_from <= on,
-            or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
-        )
-        .order_by(DeclarationRow.valid_from.desc())
-        .limit(1)
-    )
+    decl = current_declarations(session, [institution_id], on).get(institution_id)
     if decl is None:
         return None
     if not decl.willing:
