@@ -25,7 +25,7 @@ from .model import (
     parse_facility_kind,
     parse_institution_kind,
 )
-from .sources.cells import CONTROL, HYPHENS, clean_text, control_characters
+from .text import CONTROL, HYPHENS, clean_text, control_characters
 
 T = TypeVar("T")
 
