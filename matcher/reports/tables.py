@@ -22,7 +22,6 @@ from ..model import (
     CAPABILITIES,
     FACILITY_KINDS,
     INSTITUTION_KIND_JA,
-    Duty,
     Facility,
     Instance,
     Institution,
@@ -70,7 +69,6 @@ STATUS_COLORS = {
     Status.NO_PARTNER: "#c62828",
     Status.UNKNOWN: "#757575",
 }
-DUTY_JA = {d: d.label_ja for d in Duty}  # the vocabulary's labels, by member
 NO_MUNICIPALITY = "(市区町村不明)"
 ALL_AREA = "(全体)"
 
@@ -328,7 +326,7 @@ class ReportData:
                     "市区町村コード": "" if code == ALL_AREA else code,
                     "市区町村": code if code == ALL_AREA else self.municipality_name(code),
                     "施設種別": FACILITY_KINDS[kind].label_ja if kind else "計",
-                    "義務区分": DUTY_JA[FACILITY_KINDS[kind].duty] if kind else "",
+                    "義務区分": FACILITY_KINDS[kind].duty.label_ja if kind else "",
                     "施設数": len(outs),
                 }
                 for when, attr in (("現在", "status_before"), ("提案後", "status_after")):
@@ -388,7 +386,7 @@ class ReportData:
                 "施設ID": f.facility_id,
                 "施設名": f.name,
                 "施設種別": f.info.label_ja,
-                "義務区分": DUTY_JA[f.info.duty],
+                "義務区分": f.info.duty.label_ja,
                 "市区町村": self.municipality_name(f.municipality_code),
                 "住所": f.address,
                 "届出なし": "届出なし" if o.unknown else "",
@@ -472,7 +470,7 @@ class ReportData:
                     "施設ID": f.facility_id,
                     "施設名": f.name,
                     "施設種別": f.info.label_ja,
-                    "義務区分": DUTY_JA[f.info.duty],
+                    "義務区分": f.info.duty.label_ja,
                     "市区町村": self.municipality_name(f.municipality_code),
                     "要件": format_capabilities_ja(u.capability),
                     "理由": Reason(u.reason).label_ja,
