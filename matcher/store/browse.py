@@ -20,9 +20,17 @@ from sqlalchemy.orm import Session
 from ..geo import EARTH_RADIUS_KM
 from ..model import FACILITY_KINDS, parse_capabilities
 from ..reference import municipalities
-from ..vocab import CodeSet, FacilityKind, ProposalStatus, Status, code5_of
+from ..vocab import CodeSet, FacilityKind, Status, code5_of
 from .areas import member_filter
-from .models import AreaRow, FacilityRow, InstitutionRow, ProposalHistoryRow, ProposalRow, RunRow
+from .models import (
+    ACTIVE_STATUSES,
+    AreaRow,
+    FacilityRow,
+    InstitutionRow,
+    ProposalHistoryRow,
+    ProposalRow,
+    RunRow,
+)
 from .state import FacilityState
 
 T = TypeVar("T")
@@ -124,7 +132,6 @@ class FacilityQuery:
 
 
 FACILITY_SORTS = ("id", "name", "kind", "status", "missing", "municipality", "distance")
-_LIVE = (ProposalStatus.PROPOSED, ProposalStatus.CONTACTED, ProposalStatus.AGREED)
 
 
 def proposal_statuses(
@@ -167,7 +174,7 @@ def browse_facilities(
             continue
         counts = proposals.get(r.facility_id, {})
         if query.proposal == "none":
-            if any(counts.get(s.value) for s in _LIVE):
+            if any(counts.get(s) for s in ACTIVE_STATUSES):
                 continue
         elif query.proposal and not counts.get(query.proposal):
             continue
@@ -252,7 +259,7 @@ def browse_institutions(
         if query.capacity == "undeclared" and d["declared_capacity"] is not None:
             continue
         counts = proposals.get(iid, {})
-        live = sum(counts.get(s.value, 0) for s in _LIVE)
+        live = sum(counts.get(s, 0) for s in ACTIVE_STATUSES)
         if query.requests == "none":
             if live:
                 continue

@@ -13,14 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..model import FACILITY_KINDS
-from ..vocab import CodeSet, ProposalStatus, Status
+from ..vocab import CodeSet, Status
 from .facilities import facility_dict, scoped_states
 from .institutions import institution_dict
-from .models import AreaRow, InstitutionRow, ProposalRow, RunRow
+from .models import ACTIVE_STATUSES, AreaRow, InstitutionRow, ProposalRow, RunRow
 from .state import FacilityState, institution_states
 
 DEADLINE = dt.date(2027, 3, 31)  # end of the 経過措置 for 義務 facilities
-LIVE = (ProposalStatus.PROPOSED, ProposalStatus.CONTACTED, ProposalStatus.AGREED)
 STATUS_COLUMNS = (
     (Status.ALL.value, "①全ての要件を満たす"),
     (Status.PARTIAL.value, "②要件の一部を満たす"),
@@ -119,7 +118,7 @@ def map_layers(session: Session, scope: CodeSet, area: AreaRow | None = None) ->
     if facs:
         q = select(ProposalRow).where(
             ProposalRow.facility_id.in_([s.facility_id for s in facs]),
-            ProposalRow.status.in_([s.value for s in LIVE]),
+            ProposalRow.status.in_(ACTIVE_STATUSES),
         )
         for p in session.scalars(q):
             props.append(
