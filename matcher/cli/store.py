@@ -352,25 +352,21 @@ def proposals_set_status_cmd(
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """提案の状態を変更します。版が古いと変更せずにエラーになります (終了コード 3)。"""
-    from .._errors import MatcherError
     from ..store.errors import ConflictError
     from ..store.workflow import STATUS_LABELS_JA, set_status
 
     with open_store_checked(url) as store:
 
         def work() -> tuple[str, int]:
-            with store.write() as s:
-                p = set_status(s, proposal_id, status, version, _actor(actor), note)  # type: ignore[arg-type]
-                return p.status, p.version
+            try:
+                with store.write() as s:
+                    p = set_status(s, proposal_id, status, version, _actor(actor), note)  # type: ignore[arg-type]
+                    return p.status, p.version
+            except ConflictError as exc:
+                err.print(f"[bold red]競合:[/] {exc}", highlight=False)
+                raise typer.Exit(3) from None
 
-        try:
-            new_status, new_version = work()
-        except ConflictError as exc:
-            err.print(f"[bold red]競合:[/] {exc}", highlight=False)
-            raise typer.Exit(3) from None
-        except (MatcherError, ValueError) as exc:
-            err.print(f"[bold red]エラー:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+        new_status, new_version = run_guarded(work)
         out.print(
             f"提案 {proposal_id} を「{STATUS_LABELS_JA[new_status]}」にしました (新しい版: "
             f"{new_version})"
