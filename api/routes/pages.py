@@ -30,6 +30,7 @@ from matcher.store.errors import ConflictError, TransitionError
 from matcher.store.facilities import facility_dict, scoped_states
 from matcher.store.institutions import get_institution
 from matcher.store.manual import LimitExceeded
+from matcher.store.models import ACTIVE_STATUSES
 from matcher.store.progress import progress_by_year
 from matcher.store.proposals import scoped_proposals
 from matcher.vocab import Mode, ProposalStatus
@@ -274,9 +275,7 @@ def institution_print(
     scope = scope_of(sess.user)
     with store.read() as s:
         inst = get_institution(s, scope, institution_id)
-        props = scoped_proposals(
-            s, scope, institution_id=institution_id, status=("proposed", "contacted", "agreed")
-        )
+        props = scoped_proposals(s, scope, institution_id=institution_id, status=ACTIVE_STATUSES)
     return render(request, "institution_print.html", sess, inst=inst, proposals=props)
 
 

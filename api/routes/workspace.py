@@ -49,7 +49,7 @@ from matcher.store.facilities import (
     site_registrations,
 )
 from matcher.store.institutions import scoped_institutions
-from matcher.store.models import AreaRow
+from matcher.store.models import ACTIVE_STATUSES, AreaRow
 from matcher.store.proposals import cached_proposals, get_proposal, history_dicts
 from matcher.store.proposals import named_proposal_dict as _named
 from matcher.store.workflow import TRANSITIONS, get_run, run_changes, run_plan
@@ -272,7 +272,7 @@ def facility_page(
         if redundant:
             actions = [a for a in actions if a == "withdrawn"]
         item = {**p, "adds": adds, "redundant": redundant, "actions": actions}
-        (live if p["status"] in ("proposed", "contacted", "agreed") else past).append(item)
+        (live if p["status"] in ACTIVE_STATUSES else past).append(item)
     found: list[dict[str, Any]] = f["candidates"]  # type: ignore[assignment]
     candidates = paginate(found, cpage, CANDIDATES_PER_PAGE)
     params = MatchParams()
