@@ -29,7 +29,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-PROPOSAL_STATUSES = ("proposed", "contacted", "agreed", "declined", "withdrawn")
 ACTIVE_STATUSES = ("proposed", "contacted", "agreed")
 AREA_KINDS = ("prefecture", "municipality", "renkei")
 

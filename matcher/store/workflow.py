@@ -48,6 +48,7 @@ from .db import Store
 from .errors import ConflictError, NotFoundError, TransitionError
 from .manual import LimitExceeded, limit_problems
 from .models import (
+    ACTIVE_STATUSES,
     AreaMunicipalityRow,
     AreaRow,
     FacilityRow,
@@ -804,7 +805,7 @@ def propose(
         select(ProposalRow).where(
             ProposalRow.facility_id == facility_id,
             ProposalRow.institution_id == institution_id,
-            ProposalRow.status.in_(("proposed", "contacted", "agreed")),
+            ProposalRow.status.in_(ACTIVE_STATUSES),
         )
     )
     if live is not None:
