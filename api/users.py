@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import ColumnElement, SQLColumnExpression, false, func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from matcher._errors import InputError, RowIssue
 from matcher.store.errors import NotFoundError
 from matcher.store.models import AuditRow, UserRow, utcnow
+from matcher.vocab import CodeSet
 
 from .security import sessions as server_sessions
 
@@ -51,33 +52,6 @@ class User:
     @property
     def role_ja(self) -> str:
         return ROLE_LABELS_JA[self.role]
-
-    @property
-    def scope5(self) -> tuple[str, ...]:
-        return tuple(c for c in self.scope if len(c) == 5)
-
-    @property
-    def scope2(self) -> tuple[str, ...]:
-        return tuple(c for c in self.scope if len(c) == 2)
-
-    def covers_code(self, code5: str) -> bool:
-        """Whether a municipality (first five digits of its code) lies in the user's scope."""
-        return bool(code5) and (code5 in self.scope5 or code5[:2] in self.scope2)
-
-    def covers_members(self, members: Iterable[str]) -> bool:
-        """Whether every member code of an area lies in the scope (an area is visible only then)."""
-        codes = list(members)
-        if not codes:
-            return False
-        return all(self.covers_code(m) if len(m) == 5 else m in self.scope2 for m in codes)
-
-    def scope_filter(self, code5_column: SQLColumnExpression[str]) -> ColumnElement[bool]:
-        parts: list[ColumnElement[bool]] = []
-        if self.scope5:
-            parts.append(code5_column.in_(self.scope5))
-        if self.scope2:
-            parts.append(func.substr(code5_column, 1, 2).in_(self.scope2))
-        return or_(*parts) if parts else false()
 
 
 def _as_user(row: UserRow) -> User:
@@ -184,7 +158,8 @@ def revoke_sessions(session: Session, actor: User, username: str) -> int:
     lies inside theirs, anyone for themselves. Returns how many sessions were ended."""
     target = find_user(session, username)
     allowed = target is not None and (
-        target.id == actor.id or (actor.role == "prefecture" and actor.covers_members(target.scope))
+        target.id == actor.id
+        or (actor.role == "prefecture" and CodeSet.of(actor.scope).covers(CodeSet.of(target.scope)))
     )
     if target is None or not allowed:
         raise NotFoundError(f"ユーザー「{username}」は見つかりません (または管理できません)")
