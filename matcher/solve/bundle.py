@@ -50,12 +50,12 @@ class ColumnEntries:
     values: np.ndarray
 
 
-class BundleModel:
-    """Arrays of one component's bundle model, indexed by local positions.
+class ComponentGraph:
+    """The arrays of one component's usable pairs, indexed by local positions, and its rows.
 
-    Rows, in the order they are added: ``cover`` (f, c) ≤ 1, ``full`` (f, c) ≤ 0 for completable
-    facilities, ``partners`` f ≤ P, ``capacity`` i ≤ K_i for binding institutions. The z column
-    of a completable facility enters only its full rows.
+    Pairs at institutions with capacity 0 can never be chosen: they are kept aside in
+    ``zero_pairs``. Subclasses add their row families with ``_rows`` and end with
+    ``_finish_rows``.
     """
 
     def __init__(
@@ -77,22 +77,48 @@ class BundleModel:
         self.union = union
         self.completable = union == self.miss
         self.mandatory = problem.mandatory[self.facs]
-        self.z_fac = np.flatnonzero(self.completable)
         self._upper: list[np.ndarray] = []
         self.n_rows = 0
-        self.r_cov = self.add_cover_rows()
-        self.r_full = self.add_full_rows()
-        self.r_part = self.add_partner_rows()
-        self.r_cap = self.add_capacity_rows(problem.capacity[self.insts])
-        self.row_upper = np.concatenate(self._upper) if self._upper else np.zeros(0)
+        self.row_upper = np.zeros(0)
 
-    # --- rows, one method per family ----------------------------------------------------------
     def _rows(self, count: int, upper: np.ndarray | float) -> np.ndarray:
         idx = self.n_rows + np.arange(count, dtype=np.int64)
         self.n_rows += count
         self._upper.append(np.broadcast_to(np.asarray(upper, float), (count,)).copy())
         return idx
 
+    def _finish_rows(self) -> None:
+        self.row_upper = np.concatenate(self._upper) if self._upper else np.zeros(0)
+
+    def add_capacity_rows(self, capacity: np.ndarray) -> np.ndarray:
+        """capacity[i]: Σ x[f,i,·] ≤ K_i where K_i is below the facilities in reach."""
+        reach = np.bincount(self.pair_i, minlength=len(self.insts))
+        binding = np.flatnonzero((capacity >= 0) & (capacity < reach))
+        out = np.full(len(self.insts), -1, np.int64)
+        out[binding] = self._rows(len(binding), capacity[binding].astype(float))
+        return out
+
+
+class BundleModel(ComponentGraph):
+    """The bundle model of one component.
+
+    Rows, in the order they are added: ``cover`` (f, c) ≤ 1, ``full`` (f, c) ≤ 0 for completable
+    facilities, ``partners`` f ≤ P, ``capacity`` i ≤ K_i for binding institutions. The z column
+    of a completable facility enters only its full rows.
+    """
+
+    def __init__(
+        self, problem: Problem, cand: Candidates, pairs: np.ndarray, max_partners: int
+    ) -> None:
+        super().__init__(problem, cand, pairs, max_partners)
+        self.z_fac = np.flatnonzero(self.completable)
+        self.r_cov = self.add_cover_rows()
+        self.r_full = self.add_full_rows()
+        self.r_part = self.add_partner_rows()
+        self.r_cap = self.add_capacity_rows(problem.capacity[self.insts])
+        self._finish_rows()
+
+    # --- rows, one method per family ----------------------------------------------------------
     def add_cover_rows(self) -> np.ndarray:
         """cover[f, c]: Σ_{i, s ∋ c} x[f,i,s] ≤ 1 (a capability is counted on one bundle)."""
         out = np.full((len(self.facs), 3), -1, np.int64)
@@ -112,14 +138,6 @@ class BundleModel:
     def add_partner_rows(self) -> np.ndarray:
         """partners[f]: Σ_{i, s} x[f,i,s] ≤ P."""
         return self._rows(len(self.facs), float(self.max_partners))
-
-    def add_capacity_rows(self, capacity: np.ndarray) -> np.ndarray:
-        """capacity[i]: Σ_{f, s} x[f,i,s] ≤ K_i where K_i is below the facilities in reach."""
-        reach = np.bincount(self.pair_i, minlength=len(self.insts))
-        binding = np.flatnonzero((capacity >= 0) & (capacity < reach))
-        out = np.full(len(self.insts), -1, np.int64)
-        out[binding] = self._rows(len(binding), capacity[binding].astype(float))
-        return out
 
     # --- objective coefficients ---------------------------------------------------------------
     def bundle_cost(self, level: Level, pair: np.ndarray, mask: np.ndarray) -> np.ndarray:

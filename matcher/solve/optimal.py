@@ -46,7 +46,6 @@ one solves the largest (same results as sequentially).
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -56,21 +55,17 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from .._errors import SolverInfeasible, SolverTimeLimit
+from .._errors import SolverTimeLimit
 from ..candidates import Candidates, Problem
 from ..vocab import Level
-from .bundle import BITS, BundleModel, Stage
+from .bundle import BITS, BundleModel, ComponentGraph, Stage
+from .bundle_cg import BundleSolver
 from .greedy import solve_greedy
-from .master import HighsMaster
+from .pattern import PatternModel, PatternSolver
+from .staged import ComponentOutcome, StageResult
 
-_log = logging.getLogger(__name__)
-_RC_TOL = 1e-7
-_INT_TOL = 1e-6
-# Initial bundles: nearest pairs per missing capability. National master, same run: 2 → first
-# LP 4.7 s and column generation 32 s; 8 → 8.0 s and 59 s (bigger master, slower re-solves).
-_INITIAL_NEAREST = 2
-_PER_FAC_ADD = 20  # at most this many new columns per facility per pricing round
-_MAX_ADD = 100000  # columns added per pricing round
+__all__ = ["StageResult", "OptimalReport", "solve_levels", "solve_optimal", "stages_of"]
+
 
 Progress = Callable[[int, int], None]
 StageSpec = tuple[Level, ...]
@@ -79,30 +74,6 @@ DEFAULT_STAGES: tuple[StageSpec, ...] = (
     (Level.PAIRS_COVERED, Level.PARTNERSHIPS),
     (Level.DISTANCE,),
 )
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """What one stage of one component achieved (minimisation form: maxima are negated).
-
-    ``bound`` is a lower bound of the stage's weighted objective over the full model (the
-    optimum when the stage is proven); ``capacity_dual`` gives for each institution of the
-    component (global positions) a y_i ≤ 0 with "one more unit of capacity at i lowers the
-    stage's optimum by at most |y_i|" (concavity of the LP value, valid at ``bound``).
-    """
-
-    component: int
-    stage: Stage
-    bound: float
-    values: dict[Level, float]
-    proven: bool
-    chosen: np.ndarray
-    institutions: np.ndarray
-    capacity_dual: np.ndarray
-    how: str = "lp"
-    seconds: float = 0.0
-    rounds: int = 0
-    columns: int = 0
 
 
 @dataclass
@@ -133,7 +104,7 @@ class OptimalReport:
         return f"制限時間で停止しました。最適とは証明されていません ({gap})"
 
 
-def stages_of(specs: Sequence[StageSpec], model: BundleModel, max_partners: int) -> list[Stage]:
+def stages_of(specs: Sequence[StageSpec], model: ComponentGraph, max_partners: int) -> list[Stage]:
     """Weights that make each merged stage lexicographic for integer solutions."""
     n_effort = int(np.count_nonzero(model.completable & ~model.mandatory))
     span = {  # the most the level after it can change, plus one
@@ -151,475 +122,7 @@ def stages_of(specs: Sequence[StageSpec], model: BundleModel, max_partners: int)
     return out
 
 
-class _Pricing:
-    """Reduced costs of every bundle at one dual vector, from per-pair and per-(f, c) parts.
-
-    rc[f,i,s] = a[f,i] + Σ_{c ∈ s} g[f,c]: the cheapest subset of a pair takes the capabilities
-    with g < 0 (or the single cheapest one), so pricing is O(pairs).
-    """
-
-    def __init__(
-        self, model: BundleModel, stage: Stage, obj_rows: dict[Level, int], y: np.ndarray
-    ) -> None:
-        ye = np.append(y, 0.0)  # row index -1 → dual 0
-        mu = {level: 0.0 for level in Level}
-        for level, weight in zip(stage.levels, stage.weights, strict=True):
-            mu[level] += weight
-        for level, row in obj_rows.items():
-            mu[level] -= ye[row]
-        self.g = -mu[Level.PAIRS_COVERED] - ye[model.r_cov] + ye[model.r_full]
-        self.g[model.r_cov < 0] = np.inf
-        f, i = model.pair_f, model.pair_i
-        self.a = (
-            mu[Level.PARTNERSHIPS] + mu[Level.DISTANCE] * model.pair_km - ye[model.r_part[f]]
-        ) - ye[model.r_cap[i]]
-        self.mu4, self.mu5, self.ye = mu[Level.PARTNERSHIPS], mu[Level.DISTANCE], ye
-        # Cheapest subset of each mask, per facility.
-        nf = len(model.facs)
-        self.best_val = np.full((nf, 8), np.inf)
-        self.best_mask = np.zeros((nf, 8), np.int64)
-        for m in range(1, 8):
-            bits = [b for b in range(3) if m >> b & 1]
-            gb = self.g[:, bits]
-            neg = gb < 0
-            neg_sum = np.where(neg, gb, 0.0).sum(axis=1)
-            neg_mask = (neg * np.array([BITS[b] for b in bits])).sum(axis=1)
-            k = np.argmin(gb, axis=1)
-            one_val = gb[np.arange(nf), k]
-            one_mask = np.array([BITS[b] for b in bits])[k]
-            has = neg.any(axis=1)
-            self.best_val[:, m] = np.where(has, neg_sum, one_val)
-            self.best_mask[:, m] = np.where(has, neg_mask, one_mask)
-        cov = model.pair_covers
-        self.rc = self.a + self.best_val[f, cov]
-        self.mask = self.best_mask[f, cov]
-        self.rc_z = -ye[model.r_full[model.z_fac]].sum(axis=1)
-        for level, row in obj_rows.items():
-            self.rc_z -= ye[row] * model.z_cost(level)
-        self.model = model
-        self.y = y
-        self._facility_tables()
-
-    def bundle_rc(self, pair: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        f = self.model.pair_f[pair]
-        out = self.a[pair].copy()
-        for b, bit in enumerate(BITS):
-            on = (mask & bit) > 0
-            out[on] += self.g[f[on], b]
-        return np.asarray(out, float)
-
-    def _facility_tables(self) -> None:
-        """B[f, s]: cheapest bundle of f with exactly subset s; LB_f over disjoint collections."""
-        m = self.model
-        nf = len(m.facs)
-        flat = np.full(nf * 8, np.inf)
-        np.minimum.at(flat, m.pair_f * 8 + m.pair_covers, self.a)
-        exact = flat.reshape(nf, 8)
-        self.b_min = np.full((nf, 8), np.inf)
-        for sub in range(1, 8):
-            sup = [c for c in range(1, 8) if c & sub == sub]
-            cheapest = exact[:, sup].min(axis=1)
-            extra = sum(self.g[:, b] for b in range(3) if sub >> b & 1)
-            self.b_min[:, sub] = cheapest + extra
-        sums = np.stack([self.b_min[:, list(c)].sum(axis=1) for c in _COLLECTIONS], axis=1)
-        size = np.array([len(c) for c in _COLLECTIONS])
-        used = np.array([sum(c) for c in _COLLECTIONS])
-        p = m.max_partners
-        self.fac_lb = np.minimum(sums[:, size <= p].min(axis=1), 0.0)
-        # rest[f, s]: the best the other ≤ P − 1 partners can add next to a bundle with subset s.
-        self.rest = np.zeros((nf, 8))
-        for sub in range(1, 8):
-            ok = (size <= p - 1) & ((used & sub) == 0)
-            if ok.any():
-                self.rest[:, sub] = np.minimum(sums[:, ok].min(axis=1), 0.0)
-
-    def bound(self, row_upper: np.ndarray, z_cost: np.ndarray) -> float:
-        """LB(y): a lower bound of the stage objective over every feasible solution.
-
-        Each facility keeps its partner and cover rows in the subproblem: its bundles form at
-        most P disjoint subsets, so its part is the cheapest such collection (or nothing).
-        """
-        rc_z = z_cost + self.rc_z
-        return float(row_upper @ self.y + np.minimum(rc_z, 0.0).sum() + self.fac_lb.sum())
-
-
-# Sets of pairwise disjoint capability subsets (the bundles one facility can hold at once).
-_COLLECTIONS: tuple[tuple[int, ...], ...] = tuple(
-    [(s,) for s in range(1, 8)] + [(1, 2), (1, 4), (2, 4), (1, 6), (2, 5), (4, 3), (1, 2, 4)]
-)
-
-
-class ComponentSolver:
-    """The staged column generation of one component (the strategy over model and master)."""
-
-    def __init__(
-        self,
-        model: BundleModel,
-        cand: Candidates,
-        deadline: float | None,
-        start_pairs: np.ndarray,
-        start_masks: np.ndarray,
-    ) -> None:
-        self.cand = cand
-        self.model = m = model
-        self.master = HighsMaster(m.row_upper, m.z_entries(), deadline)
-        self.row_upper = list(m.row_upper)
-        self.n_z = len(m.z_fac)
-        self.in_lp = np.zeros(len(m.pairs), np.uint8)  # bit (1 << mask) per pair
-        self.lp_pair = np.zeros(0, np.int64)
-        self.lp_mask = np.zeros(0, np.int64)
-        self.obj_rows: dict[Level, int] = {}
-        self.rounds = 0
-        self._initial_columns(start_pairs, start_masks)
-
-    # --- columns -------------------------------------------------------------------------------
-    def _initial_columns(self, start_pairs: np.ndarray, start_masks: np.ndarray) -> None:
-        """The nearest pairs per missing capability (alone and whole), and the start proposals."""
-        m = self.model
-        picks_p, picks_m = [start_pairs], [start_masks]
-        for bit in BITS:
-            sel = np.flatnonzero(m.pair_covers & bit)  # sorted by (f, km, inst)
-            f = m.pair_f[sel]
-            rank = np.arange(len(sel)) - np.searchsorted(f, f, side="left")
-            near = sel[rank < _INITIAL_NEAREST]
-            picks_p += [near, near]
-            picks_m += [np.full(len(near), bit), m.pair_covers[near]]
-        self.add_columns(np.concatenate(picks_p), np.concatenate(picks_m), None)
-
-    def add_columns(self, pair: np.ndarray, mask: np.ndarray, stage: Stage | None) -> int:
-        key = np.unique(pair.astype(np.int64) * 8 + mask)
-        pair, mask = key // 8, key % 8
-        new = (self.in_lp[pair] >> mask) & 1 == 0
-        pair, mask = pair[new], mask[new]
-        if len(pair) == 0:
-            return 0
-        cost = np.zeros(len(pair)) if stage is None else self.model.stage_cost(stage, pair, mask)
-        self.master.add_columns(cost, self.model.bundle_entries(pair, mask, self.obj_rows))
-        self.in_lp[pair] |= (1 << mask).astype(np.uint8)
-        self.lp_pair = np.concatenate((self.lp_pair, pair))
-        self.lp_mask = np.concatenate((self.lp_mask, mask))
-        return len(pair)
-
-    def costs(self, stage: Stage) -> np.ndarray:
-        m = self.model
-        return np.concatenate(
-            (m.stage_z_cost(stage), m.stage_cost(stage, self.lp_pair, self.lp_mask))
-        )
-
-    def level_value(self, level: Level, x: np.ndarray) -> float:
-        single = Stage((level,), (1.0,))
-        return float(self.costs(single) @ x)
-
-    def fix_level(self, level: Level, value: float) -> None:
-        """Add the row "level objective ≤ value" (minimisation form)."""
-        coef = self.costs(Stage((level,), (1.0,)))
-        idx = np.flatnonzero(coef != 0)
-        upper = value + (1e-7 * max(1.0, abs(value)) if level is Level.DISTANCE else 1e-9)
-        self.obj_rows[level] = self.master.add_row(upper, idx, coef[idx])
-        self.row_upper.append(upper)
-
-    # --- one stage -----------------------------------------------------------------------------
-    def column_generation(self, stage: Stage) -> tuple[float, _Pricing]:
-        """Price until the master's value meets the bound; returns (best bound, last pricing)."""
-        self.master.set_costs(self.costs(stage))
-        z_cost = self.model.stage_z_cost(stage)
-        # Dual smoothing (Wentges, α = 0.5) was measured on the national L3+L4 stage and dropped:
-        # the smoothed duals priced in 100,000 columns a round and the master grew to 1.3 M
-        # columns without closing the gap sooner.
-        best, center = -np.inf, None
-        row_upper = np.asarray(self.row_upper)
-        while True:
-            t0 = time.monotonic()
-            value = self.master.solve_lp()
-            t1 = time.monotonic()
-            self.rounds += 1
-            pricing = _Pricing(self.model, stage, self.obj_rows, self.master.duals())
-            bound = pricing.bound(row_upper, z_cost)
-            if bound > best:
-                best, center = bound, pricing
-            added = 0
-            self.best_bound = best
-            closed = self._closed(stage, value, best)
-            if not closed and added == 0:
-                added = self._add_priced(pricing, stage)
-            _log.debug(
-                "%s facilities %d round %d: lp %.2f s, pricing %.2f s, value %.6f, bound %.6f, "
-                "+%d columns (%d)",
-                stage.name,
-                len(self.model.facs),
-                self.rounds,
-                t1 - t0,
-                time.monotonic() - t1,
-                value,
-                best,
-                added,
-                len(self.lp_pair),
-            )
-            if closed:
-                self.converged = False
-                return best, center or pricing
-            if added == 0:
-                self.converged = True  # the master's LP optimum is the full LP's
-                self.lp_value = value
-                return max(best, value), pricing
-
-    @staticmethod
-    def _closed(stage: Stage, value: float, bound: float) -> bool:
-        if stage.continuous:
-            return bool(value - bound <= 1e-9 * max(1.0, abs(value)))
-        return bool(value <= np.ceil(bound - 1e-6) + 1e-6)
-
-    def _add_priced(self, pricing: _Pricing, stage: Stage) -> int:
-        bad = np.flatnonzero(pricing.rc < -_RC_TOL)
-        mask = pricing.mask[bad]
-        inside = (self.in_lp[bad] >> mask) & 1 == 1
-        if inside.any():  # the pair's cheapest subset is in the master: try its other subsets
-            extra_p, extra_m = [], []
-            for s in range(1, 8):
-                p = bad[inside & ((self.model.pair_covers[bad] & s) == s)]
-                p = p[pricing.bundle_rc(p, np.full(len(p), s)) < -_RC_TOL]
-                extra_p.append(p)
-                extra_m.append(np.full(len(p), s))
-            ep, em = np.concatenate(extra_p), np.concatenate(extra_m)
-            out = (self.in_lp[ep] >> em) & 1 == 0
-            bad = np.concatenate((bad[~inside], ep[out]))
-            mask = np.concatenate((mask[~inside], em[out]))
-        if len(bad) == 0:
-            return 0
-        rc = pricing.bundle_rc(bad, mask)
-        f = self.model.pair_f[bad]
-        order = np.lexsort((bad, rc, f))
-        f = f[order]
-        rank = np.arange(len(f)) - np.searchsorted(f, f, side="left")
-        pick = order[rank < _PER_FAC_ADD]
-        if len(pick) > _MAX_ADD:
-            pick = pick[np.argsort(rc[pick], kind="stable")[:_MAX_ADD]]
-        return self.add_columns(bad[pick], mask[pick], stage)
-
-    def solve_stage(self, stage: Stage) -> tuple[np.ndarray, str, _Pricing, float]:
-        """Integer optimum of one stage: (x, how, pricing at the last duals, LB at those duals)."""
-        bound, pricing = self.column_generation(stage)
-        x = self.master.values()
-        how = "lp"
-        if not self._integral(x):
-            x = self._milp(stage, x, bound, pricing)
-            how = "milp"
-        lb = pricing.bound(np.asarray(self.row_upper), self.model.stage_z_cost(stage))
-        if self.converged:
-            lb = max(lb, self.lp_value)
-        return x, how, pricing, lb
-
-    def _integral(self, x: np.ndarray) -> bool:
-        return bool(np.all(np.minimum(np.abs(x), np.abs(1 - x)) <= _INT_TOL))
-
-    def _reaches(self, stage: Stage, value: float, bound: float) -> bool:
-        if stage.continuous:
-            return bool(value <= bound + 1e-6 * max(1.0, abs(bound)))
-        return bool(value <= np.ceil(bound - 1e-6) + 1e-6)
-
-    def _milp(self, stage: Stage, x_lp: np.ndarray, bound: float, pricing: _Pricing) -> np.ndarray:
-        """Exact integer optimum: neighbourhood MILPs first, then reduced-cost fixing."""
-        abs_gap = 1e-7 if stage.continuous else 0.5
-        lb = pricing.bound(np.asarray(self.row_upper), self.model.stage_z_cost(stage))
-        if stage.continuous:
-            limit = bound + 1e-6 * max(1.0, abs(bound))
-        else:
-            limit = float(np.ceil(bound - 1e-6))
-        # The facilities the LP left fractional (and their neighbours), with every bundle of
-        # theirs that fits under the bound, everything else fixed: if that reaches the bound it
-        # is optimal. Measured on the national L1+L2 stage: the master's own columns alone did
-        # not reach it, the within-bound bundles made the neighbourhood MILP succeed.
-        for hops in (0, 1, 2):
-            free_fac = self._fractional_facilities(x_lp, hops)
-            added = self._add_within(pricing, lb, limit + 1e-6, stage, free_fac)
-            x_lp = np.concatenate((x_lp, np.zeros(added)))
-            free = free_fac[self.model.pair_f[self.lp_pair]]
-            fixed = self.n_z + np.flatnonzero(~free)
-            t0 = time.monotonic()
-            try:
-                x, value = self.master.milp(abs_gap, fixed, np.round(x_lp[fixed]))
-            except SolverInfeasible:
-                continue
-            _log.debug(
-                "%s: MILP over %d free columns (hops %d, +%d) %.2f s, value %.6f, bound %.6f",
-                stage.name,
-                int(free.sum()),
-                hops,
-                added,
-                time.monotonic() - t0,
-                value,
-                bound,
-            )
-            if self._reaches(stage, value, bound):
-                return x
-        # A bundle k (subset s) of facility f in a solution worth ≤ t forces
-        # LB − LB_f + rc_k + rest_f(s) ≤ t. First only the bundles that fit under the bound
-        # itself: if the MILP reaches it, it is optimal. Otherwise its value U is proven for
-        # "≤ bound" and one more MILP with the bundles that could beat U is exact (measured on
-        # the national L1+L2 stage: widening straight to U added most bundles and ran > 5 min).
-        for attempt in range(2):
-            added = self._add_within(pricing, lb, limit + 1e-6, stage)
-            t0 = time.monotonic()
-            x, value = self.master.milp(abs_gap)
-            _log.debug(
-                "%s: MILP %d, +%d columns, %.2f s, value %.6f, limit %.6f",
-                stage.name,
-                attempt,
-                added,
-                time.monotonic() - t0,
-                value,
-                limit,
-            )
-            if value <= limit + 1e-6:
-                break
-            limit = value if stage.continuous else value - 1.0
-        return x
-
-    def _add_within(
-        self,
-        pricing: _Pricing,
-        lb: float,
-        limit: float,
-        stage: Stage,
-        facilities: np.ndarray | None = None,
-    ) -> int:
-        """Add every bundle (of ``facilities``) that could be in a solution worth ≤ ``limit``."""
-        cand_p, cand_m = [], []
-        for s in range(1, 8):
-            p = np.flatnonzero((self.model.pair_covers & s) == s)
-            if facilities is not None:
-                p = p[facilities[self.model.pair_f[p]]]
-            p = p[(self.in_lp[p] >> s) & 1 == 0]
-            f = self.model.pair_f[p]
-            rc = pricing.bundle_rc(p, np.full(len(p), s)) + pricing.rest[f, s] - pricing.fac_lb[f]
-            keep = p[lb + rc <= limit]
-            cand_p.append(keep)
-            cand_m.append(np.full(len(keep), s))
-        return self.add_columns(np.concatenate(cand_p), np.concatenate(cand_m), stage)
-
-    def _fractional_facilities(self, x: np.ndarray, hops: int) -> np.ndarray:
-        """Bool per facility: fractional in ``x``, or ``hops`` shared institutions away."""
-        m = self.model
-        xs = x[self.n_z :]
-        fac = m.pair_f[self.lp_pair]
-        inst = m.pair_i[self.lp_pair]
-        frac = np.minimum(xs, 1 - xs) > _INT_TOL
-        free_fac = np.zeros(len(m.facs), bool)
-        free_fac[fac[frac]] = True
-        zf = x[: self.n_z]
-        free_fac[m.z_fac[np.minimum(zf, 1 - zf) > _INT_TOL]] = True
-        used = xs > _INT_TOL
-        for _ in range(hops):
-            touched = np.zeros(len(m.insts), bool)
-            touched[inst[free_fac[fac] & used]] = True
-            free_fac[fac[touched[inst] & used]] = True
-        return free_fac
-
-    def chosen(self, x: np.ndarray) -> np.ndarray:
-        """Global candidate positions of the bundles at 1 in ``x``."""
-        on = x[self.n_z :] > 0.5
-        return np.sort(self.model.pairs[self.lp_pair[on]])
-
-    def capacity_duals(self, pricing: _Pricing, converged: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(institutions, y_i ≤ 0): "one more unit at i lowers the stage bound by ≤ |y_i|".
-
-        Institutions with a capacity row give its dual; non-binding ones 0. A capacity-0
-        institution (left out of the model) gets the dual its row would take: the cheapest of its
-        bundles (converged LP), or their margin over the facility's cheapest bundle of the same
-        subset (Lagrangian bound) — or −inf when one of them could make a facility completable
-        that is not (a new z column would move the bound by more).
-        """
-        m = self.model
-        insts, duals = [m.insts], [np.minimum(pricing.ye[m.r_cap], 0.0)]
-        zp = m.zero_pairs
-        if len(zp) == 0:
-            return insts[0], duals[0]
-        zf_g = self.cand.fac[zp]
-        fpos = np.minimum(np.searchsorted(m.facs, zf_g), len(m.facs) - 1)
-        inside = m.facs[fpos] == zf_g
-        cov = self.cand.covers[zp].astype(np.int64)
-        low = np.where(inside, 0.0, -np.inf)
-        f = fpos
-        a = pricing.mu4 + pricing.mu5 * self.cand.km[zp] - pricing.ye[m.r_part[f]]
-        for sub in range(1, 8):
-            on = inside & ((cov & sub) == sub)
-            extra = sum(pricing.g[f[on], b] for b in range(3) if sub >> b & 1)
-            rc = a[on] + extra
-            if not converged:
-                rc = rc - np.minimum(pricing.b_min[f[on], sub], 0.0)
-            low[on] = np.minimum(low[on], rc)
-        newly = inside & ~m.completable[f] & ((m.union[f] | cov) == m.miss[f])
-        low[newly] = -np.inf
-        u, inv = np.unique(self.cand.inst[zp], return_inverse=True)
-        out = np.zeros(len(u))
-        np.minimum.at(out, inv, low)
-        return np.concatenate((m.insts, u)), np.concatenate((duals[0], out))
-
-    # --- all stages ---------------------------------------------------------------------------
-    def solve(
-        self,
-        component: int,
-        stages: list[Stage],
-        outcome: _ComponentOutcome,
-        trivial: list[float | None],
-    ) -> None:
-        """Solve ``stages`` in order into ``outcome``; at the deadline keep what is proven."""
-        for k, stage in enumerate(stages):
-            if outcome.bounds[stage.first - 1] is None:
-                outcome.bounds[stage.first - 1] = trivial[stage.first - 1]
-            t0, rounds0 = time.monotonic(), self.rounds
-            self.best_bound = -np.inf
-            try:
-                x, how, pricing, lb = self.solve_stage(stage)
-            except SolverTimeLimit:
-                outcome.stopped = stage
-                outcome.stage_bound = float(self.best_bound)
-                return
-            values = {level: self.level_value(level, x) for level in stage.levels}
-            for level in stage.levels:
-                if level is not Level.DISTANCE:
-                    values[level] = float(round(values[level]))
-            if k + 1 < len(stages):
-                for level in stage.levels:
-                    self.fix_level(level, values[level])
-            outcome.chosen = self.chosen(x)
-            for level, v in values.items():
-                outcome.bounds[level - 1] = v
-            insts, duals = self.capacity_duals(pricing, self.converged)
-            outcome.results.append(
-                StageResult(
-                    component,
-                    stage,
-                    lb,
-                    values,
-                    True,
-                    outcome.chosen,
-                    insts,
-                    duals,
-                    how,
-                    time.monotonic() - t0,
-                    self.rounds - rounds0,
-                    len(self.lp_pair),
-                )
-            )
-        outcome.columns = len(self.lp_pair)
-        outcome.rounds = self.rounds
-
-
-@dataclass
-class _ComponentOutcome:
-    """What one component's solve achieved: its proposal and, per level, a proven bound."""
-
-    chosen: np.ndarray
-    bounds: list[float | None]  # minimisation form, index level − 1; None = nothing proven
-    stopped: Stage | None = None  # the stage the deadline interrupted
-    stage_bound: float = -np.inf  # that stage's best bound (weighted, minimisation form)
-    results: list[StageResult] = field(default_factory=list)
-    columns: int = 0
-    rounds: int = 0
-
-
-def _trivial_bounds(model: BundleModel) -> list[float | None]:
+def _trivial_bounds(model: ComponentGraph) -> list[float | None]:
     """Bounds that need no solve (minimisation form): every completable facility made full."""
     complete, mand = model.completable, model.mandatory
     pairs_bound = sum(int(np.count_nonzero(model.union & b)) for b in BITS)
@@ -660,14 +163,17 @@ class _ComponentTask:
     fallback: np.ndarray  # positions into ``cand`` kept if nothing is proven
     start_pairs: np.ndarray  # positions into ``cand`` of start bundles
     start_masks: np.ndarray
+    start_source: np.ndarray  # 0: the greedy proposal, 1: the previous one
     specs: tuple[StageSpec, ...]
+    formulation: str = "pattern"
 
 
-def _solve_component(task: _ComponentTask) -> _ComponentOutcome:
+def _solve_component(task: _ComponentTask) -> ComponentOutcome:
     """Solve the stages of one component, or stop at the deadline with what is proven."""
-    model = BundleModel(task.problem, task.cand, task.pairs, task.max_partners)
+    model_class = PatternModel if task.formulation == "pattern" else BundleModel
+    model = model_class(task.problem, task.cand, task.pairs, task.max_partners)
     trivial = _trivial_bounds(model)
-    outcome = _ComponentOutcome(task.fallback, [trivial[0]] + [None] * 4)
+    outcome = ComponentOutcome(task.fallback, [trivial[0]] + [None] * 4)
     if len(model.pairs) == 0:  # only capacity-0 institutions in range: nothing can be chosen
         outcome.bounds = [0.0] * 5
         outcome.chosen = np.zeros(0, np.int64)
@@ -691,7 +197,13 @@ def _solve_component(task: _ComponentTask) -> _ComponentOutcome:
         model.pairs[np.minimum(local, len(model.pairs) - 1)] == task.start_pairs
     )
     try:
-        solver = ComponentSolver(model, task.cand, task.deadline, local[ok], task.start_masks[ok])
+        solver: BundleSolver | PatternSolver
+        if isinstance(model, PatternModel):
+            solver = PatternSolver(
+                model, task.cand, task.deadline, local[ok], task.start_source[ok]
+            )
+        else:
+            solver = BundleSolver(model, task.cand, task.deadline, local[ok], task.start_masks[ok])
         solver.solve(
             task.component, stages_of(task.specs, model, task.max_partners), outcome, trivial
         )
@@ -705,7 +217,7 @@ def _solve_component(task: _ComponentTask) -> _ComponentOutcome:
     return outcome
 
 
-def _solve_remote(job: _Remapped) -> _ComponentOutcome:
+def _solve_remote(job: _Remapped) -> ComponentOutcome:
     """``_solve_component`` in a worker process, positions mapped back to the full graph."""
     outcome = _solve_component(job.task)
     outcome.chosen = job.pairs[outcome.chosen]
@@ -740,6 +252,7 @@ def solve_levels(
     previous: np.ndarray | None = None,
     workers: int | None = None,
     progress: Progress | None = None,
+    formulation: str = "pattern",
 ) -> tuple[np.ndarray, OptimalReport]:
     """Solve the given stages of levels component by component; the one loop every caller uses.
 
@@ -749,8 +262,12 @@ def solve_levels(
     ``previous`` (positions into ``cand`` of an earlier proposal, e.g. before a few decisions)
     seeds the masters next to the greedy proposal: a warm start that changes the time, never the
     objective values. ``workers`` > 1 solves the smaller components in a second process while this
-    one solves the largest (identical results; default 1).
+    one solves the largest (identical results; default 1). ``formulation``: ``"pattern"``
+    (default, ``pattern``) or ``"bundle"`` (``bundle_cg``): the same optimum, kept both as
+    independent formulations the tests compare.
     """
+    if formulation not in ("pattern", "bundle"):
+        raise ValueError(f"unknown formulation {formulation!r}")
     t0 = time.monotonic()
     deadline = None if time_limit is None else t0 + time_limit
     report = OptimalReport()
@@ -763,11 +280,13 @@ def solve_levels(
     order = np.argsort(pair_label, kind="stable")
     offsets = np.searchsorted(pair_label[order], np.arange(count + 1))
     sp, sm = start_bundles(cand, greedy)
+    ss = np.zeros(len(sp), np.int64)
     if previous is not None and len(previous):
         valid = np.asarray(previous, np.int64)
         valid = valid[(valid >= 0) & (valid < len(cand))]
         pp, pm = start_bundles(cand, valid)
         sp, sm = np.concatenate((sp, pp)), np.concatenate((sm, pm))
+        ss = np.concatenate((ss, np.ones(len(pp), np.int64)))
     start_label = pair_label[sp]
     greedy_label = pair_label[greedy]
     tasks = []
@@ -788,7 +307,9 @@ def solve_levels(
                 greedy[greedy_label == comp],
                 sp[on],
                 sm[on],
+                ss[on],
                 tuple(tuple(Level(v) for v in spec) for spec in levels),
+                formulation,
             )
         )
     report.components = len(tasks)
@@ -839,14 +360,14 @@ def _run_tasks(
     progress: Progress | None,
     problem: Problem,
     cand: Candidates,
-) -> list[_ComponentOutcome]:
+) -> list[ComponentOutcome]:
     """Outcomes in task order. With workers > 1 this process solves the largest component
     while a pool solves the others (measured: pickling the largest costs more than it saves)."""
     total = int(np.count_nonzero(problem.missing))
     done = 0
-    outcomes: list[_ComponentOutcome | None] = [None] * len(tasks)
+    outcomes: list[ComponentOutcome | None] = [None] * len(tasks)
 
-    def finished(k: int, outcome: _ComponentOutcome) -> None:
+    def finished(k: int, outcome: ComponentOutcome) -> None:
         nonlocal done
         outcomes[k] = outcome
         done += len(np.unique(cand.fac[tasks[k].pairs]))
@@ -885,7 +406,9 @@ def _slim(task: _ComponentTask) -> _Remapped:
         fallback,
         start,
         task.start_masks,
+        task.start_source,
         task.specs,
+        task.formulation,
     )
     return _Remapped(slim, p)
 
@@ -902,7 +425,7 @@ def _level_table(
     problem: Problem,
     cand: Candidates,
     chosen: np.ndarray,
-    outcomes: list[_ComponentOutcome],
+    outcomes: list[ComponentOutcome],
     n_levels: int,
 ) -> list[dict[str, object]]:
     """Per level (users' form): the proposal's value, the proven bound and the gap."""
@@ -959,13 +482,15 @@ def solve_optimal(
     progress: Progress | None = None,
     previous: np.ndarray | None = None,
     workers: int | None = None,
+    formulation: str = "pattern",
 ) -> tuple[np.ndarray, OptimalReport]:
     """Positions into ``cand`` of the lexicographically optimal proposal, and how it was proven.
 
     With a time limit, components not finished keep the last proven stage's proposal (or the
     greedy one); the report then names the first level whose proven bound the proposal does not
     reach, with both values — never calling the result optimal — and ``report.levels`` lists
-    value, bound and gap per level. ``previous``: see ``solve_levels`` (warm start).
+    value, bound and gap per level. ``previous``, ``workers``, ``formulation``: see
+    ``solve_levels``.
     """
     return solve_levels(
         problem,
@@ -976,4 +501,5 @@ def solve_optimal(
         previous=previous,
         workers=workers,
         progress=progress,
+        formulation=formulation,
     )

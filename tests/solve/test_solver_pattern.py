@@ -1,0 +1,142 @@
+"""The pattern formulation: same optimum as the bundle one and brute force, exact enumeration,
+valid capacity duals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import combinations
+
+import numpy as np
+import pytest
+from conftest import brute_force, problem_and_candidates, tight_instance
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import instances
+
+from matcher.generate import generate
+from matcher.model import Instance
+from matcher.objective import check_feasible, evaluate
+from matcher.params import MatchParams
+from matcher.solve.bundle import Stage
+from matcher.solve.optimal import StageResult, solve_levels, solve_optimal
+from matcher.solve.pattern import PatternModel, PatternSolver
+from matcher.vocab import Level
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_facilities=4, max_institutions=4, spread_km=50.0), st.integers(1, 4))
+def test_both_formulations_equal_brute_force(instance: Instance, partners: int) -> None:
+    # partners 4 > 3 capabilities: patterns are capped at three pairs without losing anything.
+    problem, cand = problem_and_candidates(instance, MatchParams(max_new_partners=partners))
+    best = brute_force(problem, cand, partners)
+    for formulation in ("pattern", "bundle"):
+        chosen, report = solve_optimal(problem, cand, partners, formulation=formulation)
+        check_feasible(problem, cand, chosen, partners)
+        got = evaluate(problem, cand, chosen)
+        assert report.proven, formulation
+        assert got.key()[:4] == best.key()[:4], formulation
+        assert abs(got.distance_km - best.distance_km) < 1e-6, formulation
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_formulations_agree_on_tight_regions(seed: int) -> None:
+    problem, cand = problem_and_candidates(tight_instance(seed))
+    results = {}
+    for formulation in ("pattern", "bundle"):
+        chosen, report = solve_optimal(problem, cand, 2, formulation=formulation)
+        assert report.proven
+        check_feasible(problem, cand, chosen, 2)
+        results[formulation] = evaluate(problem, cand, chosen)
+    assert results["pattern"].key()[:4] == results["bundle"].key()[:4]
+    assert results["pattern"].distance_km == pytest.approx(results["bundle"].distance_km, 1e-9)
+
+
+def test_unknown_formulation_is_refused() -> None:
+    problem, cand = problem_and_candidates(tight_instance(1))
+    with pytest.raises(ValueError, match="formulation"):
+        solve_optimal(problem, cand, 2, formulation="columns")
+
+
+def _minimal_patterns(model: PatternModel, f: int, width: int) -> list[tuple[int, ...]]:
+    """Every partner set of f where no partner can be dropped without covering less."""
+    mine = np.flatnonzero(model.pair_f == f).tolist()
+    out = []
+    for k in range(1, width + 1):
+        for ps in combinations(mine, k):
+            covers = [int(model.pair_covers[p]) for p in ps]
+            union = int(np.bitwise_or.reduce(covers))
+            minimal = all(
+                int(np.bitwise_or.reduce(covers[:j] + covers[j + 1 :] or [0])) != union
+                for j in range(k)
+            )
+            if minimal:
+                out.append(tuple(sorted(ps)) + (-1,) * (3 - k))
+    return out
+
+
+STAGES = [
+    Stage((Level.MANDATORY_FULL, Level.EFFORT_FULL), (30.0, 1.0)),
+    Stage((Level.PAIRS_COVERED, Level.PARTNERSHIPS), (20.0, 1.0)),
+    Stage((Level.DISTANCE,), (1.0,)),
+]
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_reduced_cost_enumeration_is_complete(stage: Stage, seed: int) -> None:
+    # At random duals, every minimal pattern that could be in a solution worth ≤ limit
+    # (LB − min(0, rc_min f) + rc ≤ limit) is added or already in the master, and nothing
+    # beyond the limit is added: the reduced-cost fixing MILP is exact.
+    instance = generate("高知県", n_facilities=40, n_institutions=40, seed=seed, capacity_factor=0.3)
+    problem, cand = problem_and_candidates(instance, MatchParams(max_new_partners=3))
+    model = PatternModel(problem, cand, np.arange(len(cand)), 3)
+    empty = np.zeros(0, np.int64)
+    solver = PatternSolver(model, cand, None, empty, empty)
+    rng = np.random.default_rng(seed)
+    y = -rng.exponential(2.0, model.n_rows) * (rng.random(model.n_rows) < 0.6)
+    pricing = solver.pricing(stage, y)
+    lb = pricing.bound(model.row_upper, np.zeros(0))
+    limit = lb + 40.0
+    before = set(solver._seen)
+    solver._add_within(pricing, lb, limit, stage)
+    added = set(solver._seen) - before
+    thr = limit - lb + pricing.rc_min
+    expected = set()
+    for f in range(len(model.facs)):
+        for key in _minimal_patterns(model, f, 3):
+            pairs = np.array([key])
+            union = int(np.bitwise_or.reduce(model.pair_covers[[p for p in key if p >= 0]]))
+            rc = pricing.pattern_rc(np.array([f]), pairs, np.array([union]))[0]
+            if rc <= thr[f] - 1e-9:
+                expected.add(key)
+    assert expected, "the test needs patterns within the limit"
+    assert expected <= before | added
+    for key in added:
+        ps = [p for p in key if p >= 0]
+        f = int(model.pair_f[ps[0]])
+        union = int(np.bitwise_or.reduce(model.pair_covers[ps]))
+        rc = pricing.pattern_rc(np.array([f]), np.array([key]), np.array([union]))[0]
+        assert rc <= thr[f] + 1e-6
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(max_facilities=5, max_institutions=4, spread_km=40.0), st.integers(1, 2))
+def test_capacity_duals_bound_one_more_unit(instance: Instance, partners: int) -> None:
+    # "One more unit at i lowers the stage's optimum by at most |y_i|", capacity 0 included.
+    problem, cand = problem_and_candidates(instance, MatchParams(max_new_partners=partners))
+    if len(cand) == 0:
+        return
+    stages = ((Level.MANDATORY_FULL,), (Level.EFFORT_FULL,))
+    results: list[StageResult] = []
+    solve_levels(problem, cand, partners, stages, results.append)
+    for r in results:
+        for i, dual in zip(r.institutions, r.capacity_dual, strict=True):
+            if problem.capacity[i] < 0 or not np.isfinite(dual):
+                continue
+            capacity = problem.capacity.copy()
+            capacity[i] += 1
+            more: list[StageResult] = []
+            solve_levels(replace(problem, capacity=capacity), cand, partners, stages, more.append)
+            new = next(m for m in more if m.component == r.component and m.stage == r.stage)
+            if r.stage.first is Level.MANDATORY_FULL:  # level 2 sits below a moved level 1
+                assert new.values[r.stage.first] >= r.bound + dual - 1e-6
