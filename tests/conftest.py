@@ -92,6 +92,19 @@ def kochi_small() -> Instance:
     return generate("高知県", n_facilities=120, n_institutions=60, seed=3, capacity_factor=0.4)
 
 
+# What-if regions (tests/gaps): scarce declared capacity, so that one more unit or site can help.
+WHATIF_PARAMS = MatchParams(max_km={1: 20.0, 2: 12.0, 4: 20.0})
+
+
+def tight_instance(seed: int, undeclared: int | None = 0) -> Instance:
+    """40 facilities × 14 institutions of 鳥取県, capacities scaled down (``scale_capacity``)."""
+    from matcher.gaps.region import scale_capacity
+    from matcher.generate import generate
+
+    inst = generate("鳥取県", seed=seed, n_facilities=40, n_institutions=14, capacity_factor=0.4)
+    return scale_capacity(inst, 1.0, undeclared)
+
+
 def problem_and_candidates(instance: Instance, params: MatchParams | None = None):
     params = params or MatchParams()
     problem = Problem.from_instance(instance, params)

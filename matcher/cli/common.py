@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .._errors import InputError, MatcherError, RowIssue
 from ..model import Facility, Instance, Institution
@@ -79,8 +80,8 @@ EXIT_FILE = 11
 
 
 def fail(message: str, code: int) -> None:
-    """Print one Japanese error line and exit with ``code``."""
-    err.print(f"[bold red]エラー:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one Japanese error line and exit with ``code`` (``message`` is text, not markup)."""
+    err.print(f"[bold red]エラー:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

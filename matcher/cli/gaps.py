@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 
 def gaps_cmd(
+    ctx: typer.Context,
     facilities: Path = typer.Argument(..., help="施設一覧 CSV (facilities.csv)"),
     institutions: Path = typer.Argument(..., help="医療機関一覧 CSV (institutions.csv)"),
     out_dir: Path = typer.Option(Path("out/gaps"), "--out", help="出力フォルダ"),
@@ -43,6 +44,20 @@ def gaps_cmd(
     site_capacity: int | None = typer.Option(
         5, "--site-capacity", help="新設医療機関の受入枠 (what-if)"
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="what-if の再計算を並列に行うこの計算機のプロセス数 (--dask とは同時に指定できません)",
+    ),
+    dask: str | None = typer.Option(
+        None,
+        "--dask",
+        metavar="ADDRESS|local",
+        help="what-if の再計算を Dask クラスターで行う: スケジューラーのアドレス "
+        "(例: tcp://10.0.0.5:8786) か local (この計算機に LocalCluster を起動)。"
+        "追加パッケージ kyoryoku-match\\[distributed] が必要 (--workers とは同時に指定できません)",
+    ),
 ) -> None:
     """地域の受入枠の不足・空白地域・広域連携の必要性を分析し、表 (CSV) と地図 (PNG) を書き出します
     。"""
@@ -51,12 +66,16 @@ def gaps_cmd(
     from ..gaps.tables import gap_tables
     from ..gaps.whatif import WhatIfStats
     from ..match import match
+    from ..parallel import Sequential, open_executor
     from ..sources.textfile import write_csv
 
     if decay not in DECAYS:
         err.print(f"[bold red]エラー:[/] 不明な距離減衰「{decay}」(使えるのは {', '.join(DECAYS)})")
         raise typer.Exit(2)
     params = match_params(max_km, max_new_partners, road_factor)
+    # Opened first: a missing Dask or an unreachable scheduler stops the run before the solve.
+    executor = run_guarded(open_executor, workers, dask) if whatif else Sequential()
+    ctx.call_on_close(executor.close)
     instance = run_guarded(load_instance, facilities, institutions)
     if area:
         instance = restrict_area(instance, area)
@@ -69,7 +88,9 @@ def gaps_cmd(
     result = run_guarded(match, instance, params, "optimal")
     region = Region.of(instance, params)
     stats = WhatIfStats()
-    tables = run_guarded(gap_tables, region, result, decay, whatif, site_capacity, stats)
+    tables = run_guarded(
+        gap_tables, region, result, decay, whatif, site_capacity, stats, executor=executor
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         write_csv(df, out_dir / f"{name}.csv")

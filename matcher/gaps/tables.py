@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..parallel import Executor
 from ..result import MatchResult
 from .access import Decay, accessibility, accessibility_by_area
 from .balance import balance
@@ -20,8 +21,10 @@ def gap_tables(
     whatif: bool = True,
     site_capacity: int | None = 5,
     stats: WhatIfStats | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Table name → DataFrame; ``result`` is the region's optimal run (``matcher.match.match``)."""
+    """Table name → DataFrame; ``result`` is the region's optimal run (``matcher.match.match``).
+    ``executor`` runs the what-if re-solves (``matcher.parallel``; default: this process)."""
     chosen = chosen_of(region, result.proposals)
     access = accessibility(region, decay)
     scopes, by_muni = scope_comparison(region)
@@ -37,6 +40,10 @@ def gap_tables(
     }
     if whatif:
         stats = stats if stats is not None else WhatIfStats()
-        tables["whatif_capacity"] = capacity_whatif(region, chosen=chosen, stats=stats)
-        tables["whatif_sites"] = site_whatif(region, capacity=site_capacity, stats=stats)
+        tables["whatif_capacity"] = capacity_whatif(
+            region, chosen=chosen, stats=stats, executor=executor
+        )
+        tables["whatif_sites"] = site_whatif(
+            region, capacity=site_capacity, stats=stats, executor=executor
+        )
     return tables

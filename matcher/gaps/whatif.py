@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from multiprocessing import get_context
 
 import numpy as np
 import pandas as pd
@@ -42,6 +40,8 @@ from ..candidates import Candidates, Problem, build_candidates
 from ..geo import km_to_chord, unit_vectors
 from ..model import ALL_MASK
 from ..objective import coverage_after
+from ..parallel import Executor, open_executor
+from ..params import MatchParams
 from ..reference import Municipality, municipalities
 from ..solve.optimal import StageResult, solve_levels
 from ..vocab import Level
@@ -184,6 +184,7 @@ def capacity_whatif(
     chosen: np.ndarray | None = None,
     stats: WhatIfStats | None = None,
     workers: int = 1,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Gain in fully covered facilities from ``extra`` more capacity at each institution, ranked.
 
@@ -193,7 +194,8 @@ def capacity_whatif(
     partnership at the institution completes a 努力義務 facility of the base optimum: the gain is
     exactly one, the most one unit can give) or ``resolved``. With ``chosen`` (the run's
     proposal), ``used`` shows the capacity it takes. ``workers`` > 1 runs the independent
-    component re-solves in a process pool (same table; the caller needs a main guard).
+    component re-solves in a process pool, ``executor`` (``matcher.parallel``, e.g. Dask) where
+    it says; the table is the same (a process pool needs a main guard in the caller).
     """
     t0 = time.perf_counter()
     stats = stats if stats is not None else WhatIfStats()
@@ -259,10 +261,13 @@ def capacity_whatif(
                 "reason": reason,
             }
         )
-    context = (p, c, base.fac_label, base.inst_label, params.max_new_partners, extra)
-    for (row, _, comp), (m, e) in zip(
-        jobs, _capacity_resolves(context, [(i, comp) for _, i, comp in jobs], workers), strict=True
-    ):
+    context = _CapacityContext(
+        p, c, base.fac_label, base.inst_label, params.max_new_partners, extra
+    )
+    resolved = (executor or open_executor(workers)).map(
+        _capacity_resolve, context, [(i, comp) for _, i, comp in jobs]
+    )
+    for (row, _, comp), (m, e) in zip(jobs, resolved, strict=True):
         gain_m, gain_e = m - int(base.comp_mandatory[comp]), e - int(base.comp_effort[comp])
         rows[row].update(
             gain_mandatory_full=gain_m, gain_effort_full=gain_e, gain_full=gain_m + gain_e
@@ -271,40 +276,31 @@ def capacity_whatif(
     return _ranked(pd.DataFrame(rows, columns=CAPACITY_COLUMNS), "institution_id")
 
 
-_Context = tuple[Problem, Candidates, np.ndarray, np.ndarray, int, int]
-_context: _Context | None = None  # set in each worker process by ``_init_worker``
+@dataclass(frozen=True)
+class _CapacityContext:
+    """What every capacity re-solve shares (sent once per worker)."""
+
+    problem: Problem
+    cand: Candidates
+    fac_label: np.ndarray
+    inst_label: np.ndarray
+    max_partners: int
+    extra: int
 
 
-def _init_worker(context: _Context) -> None:
-    global _context
-    _context = context
-
-
-def _capacity_resolve(job: tuple[int, int]) -> tuple[int, int]:
+def _capacity_resolve(ctx: _CapacityContext, job: tuple[int, int]) -> tuple[int, int]:
     """Levels 1–2 of one component with ``extra`` more capacity at one institution."""
-    assert _context is not None
-    p, c, fac_label, inst_label, max_partners, extra = _context
     i, comp = job
-    capacity = p.capacity.copy()
-    capacity[i] += extra
+    capacity = ctx.problem.capacity.copy()
+    capacity[i] += ctx.extra
     sub, sc = subproblem(
-        p, c, np.flatnonzero(fac_label == comp), np.flatnonzero(inst_label == comp), capacity
+        ctx.problem,
+        ctx.cand,
+        np.flatnonzero(ctx.fac_label == comp),
+        np.flatnonzero(ctx.inst_label == comp),
+        capacity,
     )
-    return _resolve(sub, sc, max_partners)
-
-
-def _capacity_resolves(
-    context: _Context, jobs: list[tuple[int, int]], workers: int
-) -> list[tuple[int, int]]:
-    """The independent re-solves of a sweep, in order; a process pool when ``workers`` > 1
-    (the full graph is sent once per worker, each job is only (institution, component))."""
-    if workers <= 1 or len(jobs) < 2:
-        _init_worker(context)
-        return [_capacity_resolve(job) for job in jobs]
-    with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(context,)
-    ) as pool:
-        return list(pool.map(_capacity_resolve, jobs))
+    return _resolve(sub, sc, ctx.max_partners)
 
 
 CAPACITY_COLUMNS = [
@@ -362,11 +358,15 @@ def site_whatif(
     capacity: int | None = 5,
     offers: int = ALL_MASK,
     stats: WhatIfStats | None = None,
+    workers: int = 1,
+    executor: Executor | None = None,
 ) -> pd.DataFrame:
     """Gain from a new institution offering ``offers`` with ``capacity`` at each site, ranked.
 
     ``sites`` default to the reference municipality offices of the prefectures the region's
     facilities are in. Distances of the new institution are great-circle × road factor.
+    The re-solves (one per site with demand in range) run as in ``capacity_whatif``:
+    ``workers`` > 1 in a process pool, ``executor`` where it says; the table is the same.
     """
     t0 = time.perf_counter()
     stats = stats if stats is not None else WhatIfStats()
@@ -378,7 +378,9 @@ def site_whatif(
     demand = np.flatnonzero(p.missing)
     tree = cKDTree(unit_vectors(p.fac_lat[demand], p.fac_lon[demand])) if len(demand) else None
     chord = km_to_chord(params.max_range_km / params.road_factor) * (1 + 1e-9)
-    rows = []
+    rows: list[dict[str, object]] = []
+    jobs: list[tuple[float, float, tuple[int, ...]]] = []  # (lat, lon, components) to re-solve
+    job_rows: list[int] = []
     for site in sites:
         stats.candidates += 1
         near = (
@@ -393,17 +395,8 @@ def site_whatif(
         elif base.comp_open[comps].sum() == 0:
             reason = "component_full"
         else:
-            facs = np.flatnonzero(np.isin(base.fac_label, comps))
-            insts = np.flatnonzero(np.isin(base.inst_label, comps))
-            sub, _ = subproblem(p, c, facs, insts)
-            sub = with_institution(sub, site.lat, site.lon, offers, capacity)
-            m, e = _resolve(sub, build_candidates(sub, params), params.max_new_partners)
-            if region.travel is None:
-                m0, e0 = int(base.comp_mandatory[comps].sum()), int(base.comp_effort[comps].sum())
-            else:  # the re-solve uses great-circle distances: compare like with like
-                sub0, _ = subproblem(p, c, facs, insts)
-                m0, e0 = _resolve(sub0, build_candidates(sub0, params), params.max_new_partners)
-            gain_m, gain_e = m - m0, e - e0
+            jobs.append((site.lat, site.lon, tuple(map(int, comps))))
+            job_rows.append(len(rows))
             reason = "resolved"
             stats.resolved += 1
         if reason != "resolved":
@@ -421,5 +414,46 @@ def site_whatif(
                 "reason": reason,
             }
         )
+    context = _SiteContext(
+        p, c, params, base.fac_label, base.inst_label, offers, capacity, region.travel is not None
+    )
+    resolved = (executor or open_executor(workers)).map(_site_resolve, context, jobs)
+    for row, (_, _, near_comps), ((m, e), without) in zip(job_rows, jobs, resolved, strict=True):
+        at = list(near_comps)  # without the site: the base optimum's share, unless re-solved
+        m0, e0 = without or (int(base.comp_mandatory[at].sum()), int(base.comp_effort[at].sum()))
+        rows[row].update(
+            gain_mandatory_full=m - m0, gain_effort_full=e - e0, gain_full=m - m0 + e - e0
+        )
     stats.seconds += time.perf_counter() - t0
     return _ranked(pd.DataFrame(rows, columns=SITE_COLUMNS), "municipality_code")
+
+
+@dataclass(frozen=True)
+class _SiteContext:
+    """What every new-site re-solve shares (sent once per worker)."""
+
+    problem: Problem
+    cand: Candidates
+    params: MatchParams
+    fac_label: np.ndarray
+    inst_label: np.ndarray
+    offers: int
+    capacity: int | None
+    resolve_base: bool  # the base used road distances: re-solve it with great-circle ones
+
+
+def _site_resolve(
+    ctx: _SiteContext, job: tuple[float, float, tuple[int, ...]]
+) -> tuple[tuple[int, int], tuple[int, int] | None]:
+    """Levels 1–2 of the components near a site with a new institution there, and without it
+    when ``resolve_base`` (else None: the base optimum's counts hold)."""
+    lat, lon, comps = job
+    facs = np.flatnonzero(np.isin(ctx.fac_label, comps))
+    insts = np.flatnonzero(np.isin(ctx.inst_label, comps))
+    sub0, _ = subproblem(ctx.problem, ctx.cand, facs, insts)
+    sub = with_institution(sub0, lat, lon, ctx.offers, ctx.capacity)
+    max_partners = ctx.params.max_new_partners
+    m, e = _resolve(sub, build_candidates(sub, ctx.params), max_partners)
+    if not ctx.resolve_base:
+        return (m, e), None
+    return (m, e), _resolve(sub0, build_candidates(sub0, ctx.params), max_partners)

@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import WHATIF_PARAMS as PARAMS
+from conftest import tight_instance as _tight
 
 from matcher.candidates import build_candidates
-from matcher.gaps.region import Region, scale_capacity
+from matcher.gaps.region import Region
 from matcher.gaps.whatif import WhatIfStats, capacity_whatif, site_whatif, with_institution
-from matcher.generate import generate
 from matcher.objective import evaluate
-from matcher.params import MatchParams
 from matcher.reference import municipalities_of
 from matcher.solve.optimal import solve_optimal
 
@@ -23,14 +23,6 @@ def _full(problem, cand, params):
     assert report.proven
     o = evaluate(problem, cand, chosen)
     return o.mandatory_full, o.effort_full
-
-
-def _tight(seed: int, undeclared: int | None = 0):
-    inst = generate("鳥取県", seed=seed, n_facilities=40, n_institutions=14, capacity_factor=0.4)
-    return scale_capacity(inst, 1.0, undeclared)
-
-
-PARAMS = MatchParams(max_km={1: 20.0, 2: 12.0, 4: 20.0})
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
