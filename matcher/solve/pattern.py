@@ -281,6 +281,12 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
     def n_columns(self) -> int:
         return len(self.pat_f)
 
+    def lp_dual(self, stage: Stage) -> bool | None:
+        """Dual simplex in the km stage, primal elsewhere. National instance, same machine:
+        primal throughout 42 s, dual throughout 134 s (L3+L4 98 s), the bundle model's mix
+        (dual after new costs or rows) 60 s; the km stage 24 s primal, 17 s dual."""
+        return stage.continuous
+
     def column_facilities(self) -> np.ndarray:
         return self.pat_f
 

@@ -139,6 +139,10 @@ class StagedSolver(ABC, Generic[ModelT, PricingT]):
     def capacity_duals(self, pricing: PricingT, converged: bool) -> tuple[np.ndarray, np.ndarray]:
         """(institutions, y_i ≤ 0): "one more unit at i lowers the stage bound by ≤ |y_i|"."""
 
+    def lp_dual(self, stage: Stage) -> bool | None:
+        """Simplex choice for the master's re-solves (None: ``HighsMaster``'s default)."""
+        return None
+
     # --- the strategy ------------------------------------------------------------------------
     def level_value(self, level: Level, x: np.ndarray) -> float:
         single = Stage((level,), (1.0,))
@@ -163,7 +167,7 @@ class StagedSolver(ABC, Generic[ModelT, PricingT]):
         row_upper = np.asarray(self.row_upper)
         while True:
             t0 = time.monotonic()
-            value = self.master.solve_lp()
+            value = self.master.solve_lp(self.lp_dual(stage))
             t1 = time.monotonic()
             self.rounds += 1
             pricing = self.pricing(stage, self.master.duals())

@@ -87,7 +87,9 @@ def test_reduced_cost_enumeration_is_complete(stage: Stage, seed: int) -> None:
     # At random duals, every minimal pattern that could be in a solution worth ≤ limit
     # (LB − min(0, rc_min f) + rc ≤ limit) is added or already in the master, and nothing
     # beyond the limit is added: the reduced-cost fixing MILP is exact.
-    instance = generate("高知県", n_facilities=40, n_institutions=40, seed=seed, capacity_factor=0.3)
+    instance = generate(
+        "高知県", n_facilities=40, n_institutions=40, seed=seed, capacity_factor=0.3
+    )
     problem, cand = problem_and_candidates(instance, MatchParams(max_new_partners=3))
     model = PatternModel(problem, cand, np.arange(len(cand)), 3)
     empty = np.zeros(0, np.int64)
