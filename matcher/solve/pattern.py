@@ -193,7 +193,8 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
         by: dict[tuple[int, int], list[int]] = {}
         for k in order.tolist():
             by.setdefault((int(start_source[k]), int(f_of[k])), []).append(int(start_pairs[k]))
-        rows += [ps for ps in by.values() if len(ps) <= _WIDTH]
+        width = min(m.max_partners, _WIDTH)  # a start beyond the partner limit is no pattern
+        rows += [ps for ps in by.values() if len(ps) <= width]
         self._add(self._pack(rows), None)
         self._add(self._pack([[int(p)] for p in m.grp_order[m.grp_start]]), None)
         zero = PatternPricing(

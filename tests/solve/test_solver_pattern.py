@@ -142,3 +142,17 @@ def test_capacity_duals_bound_one_more_unit(instance: Instance, partners: int) -
             new = next(m for m in more if m.component == r.component and m.stage == r.stage)
             if r.stage.first is Level.MANDATORY_FULL:  # level 2 sits below a moved level 1
                 assert new.values[r.stage.first] >= r.bound + dual - 1e-6
+
+
+def test_previous_proposal_beyond_the_partner_limit_is_not_a_pattern() -> None:
+    # A previous plan made with three partners per facility seeds a run limited to one: the
+    # result keeps the limit and is the cold optimum.
+    problem, cand = problem_and_candidates(tight_instance(2), MatchParams(max_new_partners=3))
+    wide, _ = solve_optimal(problem, cand, 3)
+    per_fac = np.bincount(cand.fac[wide], minlength=problem.n_fac)
+    assert per_fac.max() >= 2, "the test needs facilities with several partners"
+    warm, report = solve_optimal(problem, cand, 1, previous=wide)
+    cold, _ = solve_optimal(problem, cand, 1)
+    check_feasible(problem, cand, warm, 1)
+    assert report.proven
+    assert evaluate(problem, cand, warm).key()[:4] == evaluate(problem, cand, cold).key()[:4]
