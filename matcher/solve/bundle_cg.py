@@ -1,8 +1,14 @@
 """Column generation over the bundle model (``bundle.BundleModel``): pricing and columns.
 
 A bundle column x[f,i,s] is a pair (f, i) counted for a subset s of what i covers for f; its
-reduced cost separates by capability, so pricing every bundle is O(pairs). The per-facility
-part of the Lagrangian bound keeps each facility's partner and cover rows in the subproblem.
+reduced cost separates by capability, so pricing every bundle is O(pairs). With row duals
+y ≤ 0 every feasible x satisfies::
+
+    cost·x ≥ LB(y) = Σ_rows b·y + Σ_z min(0, rc_z) + Σ_f LB_f,
+    LB_f = min(0, min over ≤ P bundles of f with disjoint subsets of Σ rc[f,i,s])
+
+(each facility keeps its partner and cover rows in the subproblem). Reduced-cost fixing adds a
+bundle k (subset s) of f when LB − LB_f + rc_k + the best of f's other bundles ≤ the target.
 Kept next to the pattern formulation (``pattern``) as an independent formulation: the tests
 compare both, and ``solve_levels(..., formulation="bundle")`` selects it.
 """
