@@ -50,6 +50,14 @@ class ColumnEntries:
     values: np.ndarray
 
 
+def _dense(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for integers in [0, size), without a sort."""
+    seen = np.zeros(size, bool)
+    seen[values] = True
+    rank = np.cumsum(seen) - 1
+    return np.flatnonzero(seen), rank[values]
+
+
 class ComponentGraph:
     """The arrays of one component's usable pairs, indexed by local positions, and its rows.
 
@@ -66,8 +74,8 @@ class ComponentGraph:
         self.pairs = pairs[usable]  # global candidate positions, sorted by (fac, km, inst)
         self.max_partners = max_partners
         fac_g, inst_g = cand.fac[self.pairs], cand.inst[self.pairs]
-        self.facs, self.pair_f = np.unique(fac_g, return_inverse=True)
-        self.insts, self.pair_i = np.unique(inst_g, return_inverse=True)
+        self.facs, self.pair_f = _dense(fac_g, cand.n_fac)
+        self.insts, self.pair_i = _dense(inst_g, cand.n_inst)
         self.pair_km = cand.km[self.pairs].astype(float)
         self.pair_covers = cand.covers[self.pairs].astype(np.int64)
         nf = len(self.facs)
