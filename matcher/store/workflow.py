@@ -408,6 +408,35 @@ def ensure_area(session: Session, area_code: str) -> str:
     return area.code
 
 
+def _latest_run_id(session: Session, area_id: int) -> int | None:
+    """The id of the area's latest run (``None`` before its first)."""
+    return session.scalar(
+        select(RunRow.id).where(RunRow.area_id == area_id).order_by(RunRow.id.desc()).limit(1)
+    )
+
+
+def previous_plan(session: Session, area_code: str) -> frozenset[tuple[str, str]]:
+    """The (facility_id, institution_id) pairs of the area's latest run that are still live
+    (proposed, contacted or agreed now): the warm start of its next run (``match(previous=)``).
+    Empty before the first run."""
+    area_id = session.scalar(select(AreaRow.id).where(AreaRow.code == area_code))
+    run_id = None if area_id is None else _latest_run_id(session, area_id)
+    if run_id is None:
+        return frozenset()
+    ps = proposal_states()
+    rows = session.execute(
+        select(ps.c.facility_id, ps.c.institution_id)
+        .join(RunProposalRow, RunProposalRow.proposal_id == ps.c.id)
+        .where(RunProposalRow.run_id == run_id, ps.c.status.in_(ACTIVE_STATUSES))
+    )
+    return frozenset((str(f), str(i)) for f, i in rows)
+
+
+def _warm_start(session: Session, area_code: str, warm: bool) -> frozenset[tuple[str, str]] | None:
+    """What a run starts the solver from: the area's previous plan (``None``: a cold start)."""
+    return (previous_plan(session, area_code) or None) if warm else None
+
+
 def _write_run(
     session: Session,
     area_code: str,
@@ -427,9 +456,7 @@ def _write_run(
     area = session.scalar(select(AreaRow).where(AreaRow.code == area_code))
     if area is None:  # pragma: no cover - ensure_area ran before
         raise NotFoundError(f"地域「{area_code}」は登録されていません")
-    previous = session.scalar(
-        select(RunRow.id).where(RunRow.area_id == area.id).order_by(RunRow.id.desc()).limit(1)
-    )
+    previous = _latest_run_id(session, area.id)
     o = result.objective
     run = RunRow(
         area_id=area.id,
@@ -588,6 +615,7 @@ def plan(
     on: dt.date | None = None,
     progress: Progress | None = None,
     create_area: bool = True,
+    warm_start: bool = True,
 ) -> PlanReport:
     """Re-plan an area and store the run, its proposals and their history, all in ``session``'s
     transaction (which stays open during the solve: for small areas and scripts; the CLI and the
@@ -596,6 +624,9 @@ def plan(
     ``release`` names contacted (or proposed) proposals the coordinator gives up before the run:
     they become ``withdrawn`` and their pairs may be proposed again. Contacted proposals that
     became impossible are withdrawn too, with the reason in their history.
+
+    ``warm_start`` seeds the solver with the area's previous plan (``previous_plan``): the same
+    objective values in a fraction of the time; ``False`` solves from scratch (benchmarks).
     """
     del create_area  # an area with facilities is always stored; see ``ensure_area``
     params = params or MatchParams()
@@ -604,8 +635,11 @@ def plan(
     code = ensure_area(session, area_code)
     _xact_area_lock(session, code)
     state, releases = _prepare(session, code, params, on, release, note)
+    previous = _warm_start(session, code, warm_start)
     t_load = time.perf_counter() - t0
-    result = match(state.instance, params, mode, None, progress, forbidden=state.forbidden)
+    result = match(
+        state.instance, params, mode, None, progress, forbidden=state.forbidden, previous=previous
+    )
     return _write_run(
         session, code, params, mode, actor, note, state, releases, result, started, {"load": t_load}
     )
@@ -625,6 +659,7 @@ def run_plan(
     replans: int = 2,
     before_commit: Callable[[int], None] | None = None,
     dry_run: bool = False,
+    warm_start: bool = True,
 ) -> PlanReport:
     """Re-plan an area the way a team works: one run of the area at a time, no transaction held
     while solving, decisions re-read at commit.
@@ -645,6 +680,9 @@ def run_plan(
     ``dry_run`` computes the same report (with each changed proposal's history note in
     ``notes``) in a savepoint that is rolled back: nothing is stored, the ids of the run and of
     new proposals are provisional (the preview of the web's run page).
+
+    ``warm_start`` (as in ``plan``) seeds the first solve with the area's previous plan and each
+    re-solve with the plan just computed.
     """
     from .locks import area_lock
 
@@ -659,9 +697,18 @@ def run_plan(
         t0 = time.perf_counter()
         with store.write() as s:
             state, releases = _prepare(s, code, params, on, release, note)
+            previous = _warm_start(s, code, warm_start)
         seconds = {"load": time.perf_counter() - t0}
         for attempt in range(replans + 1):
-            result = match(state.instance, params, mode, None, progress, forbidden=state.forbidden)
+            result = match(
+                state.instance,
+                params,
+                mode,
+                None,
+                progress,
+                forbidden=state.forbidden,
+                previous=previous,
+            )
             if before_commit is not None:
                 before_commit(attempt)
             if progress:
@@ -671,6 +718,10 @@ def run_plan(
                 now_state, now_releases = _prepare(s, code, params, on, release, note)
                 if now_state.input_hash != state.input_hash and attempt < replans:
                     state = now_state
+                    if warm_start:  # the plan just computed is the closest one
+                        previous = frozenset(
+                            (p.facility_id, p.institution_id) for p in result.proposals
+                        )
                     continue
                 seconds["commit"] = time.perf_counter() - t1
                 seconds["replans"] = attempt
