@@ -84,7 +84,8 @@ STAGES = [
 @pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_reduced_cost_enumeration_is_complete(stage: Stage, seed: int) -> None:
-    # At random duals, every minimal pattern that could be in a solution worth ≤ limit
+    # At random duals, every minimal pattern of representative pairs (each uncapacitated pair
+    # the nearest of its facility and covers value) that could be in a solution worth ≤ limit
     # (LB − min(0, rc_min f) + rc ≤ limit) is added or already in the master, and nothing
     # beyond the limit is added: the reduced-cost fixing MILP is exact.
     instance = generate(
@@ -106,6 +107,8 @@ def test_reduced_cost_enumeration_is_complete(stage: Stage, seed: int) -> None:
     expected = set()
     for f in range(len(model.facs)):
         for key in _minimal_patterns(model, f, 3):
+            if not all(model.representative[p] for p in key if p >= 0):
+                continue
             pairs = np.array([key])
             union = int(np.bitwise_or.reduce(model.pair_covers[[p for p in key if p >= 0]]))
             rc = pricing.pattern_rc(np.array([f]), pairs, np.array([union]))[0]
@@ -156,3 +159,62 @@ def test_previous_proposal_beyond_the_partner_limit_is_not_a_pattern() -> None:
     check_feasible(problem, cand, warm, 1)
     assert report.proven
     assert evaluate(problem, cand, warm).key()[:4] == evaluate(problem, cand, cold).key()[:4]
+
+
+def test_representatives_are_capacitated_pairs_and_the_nearest_other_pair_per_value() -> None:
+    instance = generate(
+        "鳥取県",
+        n_facilities=40,
+        n_institutions=20,
+        seed=3,
+        capacity_factor=0.4,
+        declared_share=0.5,
+    )
+    problem, cand = problem_and_candidates(instance)
+    model = PatternModel(problem, cand, np.arange(len(cand)), 2)
+    capped = model.r_cap[model.pair_i] >= 0
+    assert capped.any() and (~capped).any(), "the test needs both kinds of institution"
+    for f in range(len(model.facs)):
+        for v in range(1, 8):
+            group = np.flatnonzero((model.pair_f == f) & (model.pair_covers == v))
+            free = group[~capped[group]]
+            want = set(group[capped[group]].tolist())
+            if len(free):
+                want.add(int(min(free, key=lambda p: (model.pair_km[p], model.pair_i[p]))))
+            assert set(group[model.representative[group]].tolist()) == want
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        Stage((Level.MANDATORY_FULL, Level.EFFORT_FULL), (100.0, 1.0)),
+        Stage((Level.PAIRS_COVERED, Level.PARTNERSHIPS), (200.0, 1.0)),
+        Stage((Level.PAIRS_COVERED, Level.DISTANCE), (100.0, 1.0)),
+    ],
+    ids=lambda s: s.name,
+)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_reduced_cost_fixing_alone_finds_the_optimum(stage: Stage, seed: int) -> None:
+    # A master holding only its start columns, widened by exactly the columns that fit under
+    # the bound (representatives only), must reach the stage's optimum: some optimal
+    # solution is in the enumerated set. Half the capacities undeclared: many ties.
+    instance = generate(
+        "高知県",
+        n_facilities=50,
+        n_institutions=25,
+        seed=seed,
+        capacity_factor=0.3,
+        declared_share=0.5,
+    )
+    problem, cand = problem_and_candidates(instance)
+    model = PatternModel(problem, cand, np.arange(len(cand)), 2)
+    empty = np.zeros(0, np.int64)
+    full = PatternSolver(model, cand, None, empty, empty)
+    x, _, pricing, lb = full.solve_stage(stage)
+    optimum = float(full.costs(stage) @ x)
+    fresh = PatternSolver(model, cand, None, empty, empty)
+    limit = optimum + (1e-6 * max(1.0, abs(optimum)) if stage.continuous else 1e-6)
+    fresh._add_within(pricing, lb, limit, stage)
+    fresh.master.set_costs(fresh.costs(stage))
+    _, value = fresh.master.milp(1e-7 if stage.continuous else 0.5)
+    assert value == pytest.approx(optimum, rel=1e-9, abs=1e-6)
