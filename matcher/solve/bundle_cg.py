@@ -21,7 +21,7 @@ from ..candidates import Candidates
 from ..vocab import Level
 from .bundle import BITS, BundleModel, Stage
 from .master import HighsMaster
-from .staged import INT_TOL, RC_TOL, StagedSolver
+from .staged import INT_TOL, RC_TOL, StagedSolver, best_per_facility
 
 # Initial bundles: nearest pairs per missing capability. National master, same run: 2 → first
 # LP 4.7 s and column generation 32 s; 8 → 8.0 s and 59 s (bigger master, slower re-solves).
@@ -235,9 +235,10 @@ class BundleSolver(StagedSolver[BundleModel, BundlePricing]):
         limit: float,
         stage: Stage,
         facilities: np.ndarray | None = None,
+        per_facility: int | None = None,
     ) -> int:
         """Add every bundle (of ``facilities``) that could be in a solution worth ≤ ``limit``."""
-        cand_p, cand_m = [], []
+        cand_p, cand_m, cand_rc = [], [], []
         for s in range(1, 8):
             p = np.flatnonzero((self.model.pair_covers & s) == s)
             if facilities is not None:
@@ -245,10 +246,18 @@ class BundleSolver(StagedSolver[BundleModel, BundlePricing]):
             p = p[(self.in_lp[p] >> s) & 1 == 0]
             f = self.model.pair_f[p]
             rc = pricing.bundle_rc(p, np.full(len(p), s)) + pricing.rest[f, s] - pricing.fac_lb[f]
-            keep = p[lb + rc <= limit]
-            cand_p.append(keep)
-            cand_m.append(np.full(len(keep), s))
-        return self.add_columns(np.concatenate(cand_p), np.concatenate(cand_m), stage)
+            ok = lb + rc <= limit
+            cand_p.append(p[ok])
+            cand_m.append(np.full(int(ok.sum()), s))
+            cand_rc.append(rc[ok])
+        pairs, masks = np.concatenate(cand_p), np.concatenate(cand_m)
+        if per_facility is not None:
+            m = self.model
+            pick = best_per_facility(
+                m.pair_f[pairs], np.concatenate(cand_rc), m.pair_km[pairs], per_facility
+            )
+            pairs, masks = pairs[pick], masks[pick]
+        return self.add_columns(pairs, masks, stage)
 
     def _fractional_facilities(self, x: np.ndarray, hops: int) -> np.ndarray:
         """Bool per facility: fractional in ``x``, or ``hops`` shared institutions away."""

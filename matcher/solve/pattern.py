@@ -38,7 +38,7 @@ from ..candidates import Candidates, Problem
 from ..vocab import Level
 from .bundle import ColumnEntries, ComponentGraph, Stage
 from .master import HighsMaster
-from .staged import INT_TOL, RC_TOL, StagedSolver
+from .staged import INT_TOL, RC_TOL, StagedSolver, best_per_facility
 
 POPCOUNT = np.array([bin(u).count("1") for u in range(8)], np.int64)
 _WIDTH = 3  # at most three pairs per pattern (three capabilities)
@@ -337,8 +337,10 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
         limit: float,
         stage: Stage,
         facilities: np.ndarray | None = None,
+        per_facility: int | None = None,
     ) -> int:
-        """Add every pattern that could be in a solution worth ≤ ``limit``.
+        """Add every pattern that could be in a solution worth ≤ ``limit`` (``per_facility``: see
+        ``StagedSolver._add_within``).
 
         A pattern p of f in such a solution forces LB − min(0, rc_min f) + rc_p ≤ limit. For
         each combination of covers values with slack s = that threshold − its cheapest rc ≥ 0,
@@ -384,7 +386,16 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
             found.append(pats)
         if not found:
             return 0
-        return self._add(np.concatenate(found), stage)
+        pats = np.concatenate(found)
+        if per_facility is not None and len(pats):
+            on = pats >= 0
+            safe = np.maximum(pats, 0)
+            f = m.pair_f[safe[:, 0]]
+            union = np.bitwise_or.reduce(np.where(on, m.pair_covers[safe], 0), axis=1)
+            km = np.where(on, m.pair_km[safe], 0.0).sum(axis=1)
+            rc = pricing.pattern_rc(f, pats, union)
+            pats = pats[best_per_facility(f, rc, km, per_facility)]
+        return self._add(pats, stage)
 
     def _fractional_facilities(self, x: np.ndarray, hops: int) -> np.ndarray:
         m = self.model

@@ -218,3 +218,25 @@ def test_reduced_cost_fixing_alone_finds_the_optimum(stage: Stage, seed: int) ->
     fresh.master.set_costs(fresh.costs(stage))
     _, value = fresh.master.milp(1e-7 if stage.continuous else 0.5)
     assert value == pytest.approx(optimum, rel=1e-9, abs=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from([0.0, 0.5, 1.0]), st.integers(0, 3)),
+        max_size=40,
+    ),
+    st.integers(1, 4),
+)
+def test_best_per_facility_keeps_the_lowest_rc_then_km(rows, k: int) -> None:
+    from matcher.solve.staged import best_per_facility
+
+    fac = np.array([r[0] for r in rows], np.int64)
+    rc = np.array([r[1] for r in rows], float)
+    km = np.array([float(r[2]) for r in rows])
+    got = best_per_facility(fac, rc, km, k)
+    want = []
+    for f in sorted(set(fac.tolist())):
+        mine = sorted(np.flatnonzero(fac == f).tolist(), key=lambda j: (rc[j], km[j], j))
+        want += mine[:k]
+    assert got.tolist() == want
