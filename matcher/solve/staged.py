@@ -27,10 +27,6 @@ from .master import HighsMaster
 _log = logging.getLogger("matcher.solve.optimal")
 RC_TOL = 1e-7
 INT_TOL = 1e-6
-# Within-bound columns per facility in a neighbourhood MILP. Ties are common (every institution
-# whose capacity dual is 0 prices alike in the L3+L4 stage): a national warm re-plan once
-# enumerated 641,000 patterns for the fractional facilities and the MILP took 150 s.
-NEIGHBOURHOOD_PER_FACILITY = 12
 
 
 def best_per_facility(fac: np.ndarray, rc: np.ndarray, km: np.ndarray, k: int) -> np.ndarray:
@@ -92,6 +88,8 @@ class StagedSolver(ABC, Generic[ModelT, PricingT]):
     """The staged column generation of one component (the strategy over model and master)."""
 
     model: ModelT
+    # Within-bound columns per facility in a neighbourhood MILP (None: all of them).
+    neighbourhood_per_facility: int | None = None
     cand: Candidates
     master: HighsMaster
     row_upper: list[float]
@@ -257,7 +255,7 @@ class StagedSolver(ABC, Generic[ModelT, PricingT]):
         for hops in (0, 1, 2):
             free_fac = self._fractional_facilities(x_lp, hops)
             added = self._add_within(
-                pricing, lb, limit + 1e-6, stage, free_fac, NEIGHBOURHOOD_PER_FACILITY
+                pricing, lb, limit + 1e-6, stage, free_fac, self.neighbourhood_per_facility
             )
             x_lp = np.concatenate((x_lp, np.zeros(added)))
             free = free_fac[self.column_facilities()]
