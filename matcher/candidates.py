@@ -167,9 +167,11 @@ def _apply_travel(
 
 
 # Facilities per chunk of the pair search: while one thread runs the (GIL-holding) k-d tree
-# search of a chunk, the other runs the numpy work of the previous one. National instance
-# (6.6 M pairs), same run: one piece 2.3 s, chunks in two threads 0.9 s.
-_CHUNK = 4096
+# search of a chunk, the other runs the numpy work of the previous one, and small chunks reuse
+# memory instead of faulting in fresh pages. National instance (6.6 M pairs), first call in a
+# fresh process, median of 5 on an idle machine: one piece 2.3 s; chunks of 4,096 1.28 s,
+# 1,024 0.83 s, 512 0.79 s (0.58–1.18 s).
+_CHUNK = 512
 
 
 def build_candidates(
@@ -209,7 +211,10 @@ def build_candidates(
             keep = np.flatnonzero(covers)
             li, lj, km, covers = li[keep], lj[keep], km[keep], covers[keep]
         order = _order_by_fac_km_inst(li, km, lj)
-        return demand[start + li[order]], supply[lj[order]], km[order], covers[order]
+        # Sorted by facility: the facility column is a run per facility (no gather).
+        runs = np.bincount(li, minlength=min(_CHUNK, len(demand) - start))
+        fac = np.repeat(demand[start : start + len(runs)], runs)
+        return fac, supply[lj[order]], km[order], covers[order]
 
     starts = range(0, len(demand), _CHUNK)
     if len(starts) > 1:
