@@ -26,7 +26,7 @@ every component was proven so. With ``workers > 1`` the smaller components are s
 second process while this one solves the largest (same results as sequentially).
 
 National instance (43,000 × 23,000, 6.6 M pairs; ``benchmarks/national.py``, one run): the
-bundle formulation proved the optimum in 190 s, the pattern formulation in 27 s, the same one.
+bundle formulation proved the optimum in 208 s, the pattern formulation in 28 s, the same one.
 """
 
 from __future__ import annotations
