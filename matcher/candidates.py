@@ -227,7 +227,7 @@ def build_candidates(
         return Candidates(fac, inst, km, covers, problem.n_fac, problem.n_inst)
     fac, inst, km = (np.concatenate([p[k] for p in parts]) for k in range(3))
     fac, inst, km = _apply_travel(problem, fac, inst, km, travel)
-    covers = problem.offers[inst] & problem.missing[fac] & _covers_by_km(params)(km)
+    covers = problem.offers[inst] & problem.missing[fac] & limits(km)
     keep = covers > 0
     fac, inst, km, covers = fac[keep], inst[keep], km[keep], covers[keep]
     order = _order_by_fac_km_inst(fac, km, inst)

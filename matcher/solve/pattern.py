@@ -84,9 +84,6 @@ class PatternModel(ComponentGraph):
         self.grp_km = self.pair_km[self.grp_order]
         self.grp_caprow = self.r_cap[self.pair_i[self.grp_order]]
 
-    def stage_z_cost(self, stage: Stage) -> np.ndarray:
-        return np.zeros(0)
-
     def level_costs(
         self, level: Level, f: np.ndarray, union: np.ndarray, n: np.ndarray, km: np.ndarray
     ) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..vocab import Level
 from .bundle import ComponentGraph, Stage
 from .master import HighsMaster
 
-_log = logging.getLogger("matcher.solve.optimal")
+_log = logging.getLogger(__name__)
 RC_TOL = 1e-7
 INT_TOL = 1e-6
 
