@@ -224,6 +224,12 @@ def status_of(required: int, covered: int, has_partner: bool | None) -> Status:
 
 # ``Facility.extra`` key of the filed partners' registry ids (``sources.filings``, ``store.state``).
 PARTNER_IDS_KEY = "partner_ids"
+# ``Facility.extra`` key of the filing year (年度) a row's ``covered``/``partner_ids`` were filed
+# in (written by ``kyoryoku export``; without it an import takes the current 年度).
+FILING_YEAR_KEY = "filing_year"
+# The extra keys that describe the facility's filing, not the registry: the store keeps them in
+# its filings (``store.imports``), never in the facility's registry extra.
+FILING_KEYS = (PARTNER_IDS_KEY, FILING_YEAR_KEY)
 
 
 @dataclass(frozen=True)

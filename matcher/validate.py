@@ -16,7 +16,6 @@ from ._errors import RowIssue
 from .geo import coordinate_problem
 from .geocode import normalize_municipality_code
 from .model import (
-    Capability,
     Facility,
     GeocodePrecision,
     Institution,
@@ -26,6 +25,7 @@ from .model import (
     parse_institution_kind,
 )
 from .text import CONTROL, HYPHENS, clean_text, control_characters
+from .vocab import admissible_offers
 
 T = TypeVar("T")
 
@@ -50,6 +50,29 @@ INSTITUTION_COLUMNS = (
     "capacity",
     "municipality_code",
     "address",
+)
+# Columns ``kyoryoku export`` writes after the simple format's: the store's derived state and
+# capacity ledger, never registry data, so reading an export back skips them (``Row.extra``).
+DERIVED_COLUMNS = frozenset(
+    {
+        "site_detected",
+        "covered_filed",
+        "covered_agreed",
+        "status",
+        "missing",
+        "pending",
+        "施設種別",
+        "状況",
+        "不足している要件",
+        "打診中",
+        "has_infection_partner",
+        "第二種協定の協力医療機関",
+        "used",
+        "remaining",
+        "種別",
+        "受入枠",
+        "第二種協定",
+    }
 )
 FACILITY_REQUIRED = ("facility_id", "kind", "lat", "lon")
 INSTITUTION_REQUIRED = ("institution_id", "kind", "lat", "lon", "offers")
@@ -218,7 +241,7 @@ class _Row:
         return {
             str(k): clean_cell(v)
             for k, v in self.values.items()
-            if k not in known and clean_cell(v)
+            if k not in known and k not in DERIVED_COLUMNS and clean_cell(v)
         }
 
 
@@ -308,9 +331,10 @@ def _build_institution(row: _Row) -> Institution | None:
     kind = row.parse("kind", parse_institution_kind, InstitutionKind.CLINIC)
     lat, lon = row.coordinates()
     offers = row.parse("offers", parse_capabilities, 0)
-    if kind == "clinic" and offers & Capability.ADMIT:
+    admissible = admissible_offers(kind, offers)
+    if admissible != offers:  # a clinic claiming ③
         row.warn("offers", "診療所は③入院受入を提供できません(③は病院に限る): ③を無視します")
-        offers &= ~Capability.ADMIT
+        offers = admissible
     capacity: int | None = None
     cap_text = row.text("capacity")
     if cap_text != "":

@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData, create_engine, select, text
@@ -46,10 +49,12 @@ def require_pg() -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(params=DATABASES)
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'kyoryoku.db'}"
+@contextmanager
+def database_url(kind: str, folder: Path) -> Iterator[str]:
+    """A URL of an empty database of ``kind``: a SQLite file in ``folder`` or a throwaway
+    PostgreSQL schema, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / f'kyoryoku-{uuid.uuid4().hex[:8]}.db'}"
         return
     require_pg()
     schema = f"kyoryoku_t_{uuid.uuid4().hex[:12]}"
@@ -70,6 +75,23 @@ def db_url(request, tmp_path):
             )
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def fresh_store(kind: str, folder: Path) -> Iterator[Store]:
+    """An upgraded, empty store of ``kind`` (for one hypothesis example)."""
+    with database_url(kind, folder) as url:
+        s = open_store(url, upgrade=True)
+        try:
+            yield s
+        finally:
+            s.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request, tmp_path):
+    with database_url(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

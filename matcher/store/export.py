@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..infection import INSTITUTION_KEY as INFECTION_KEY
 from ..model import (
     FACILITY_KINDS,
     INSTITUTION_KIND_JA,
@@ -22,6 +23,7 @@ from ..model import (
 from ..result import warnings_of_counts
 from ..sites import site_ids
 from ..sources.cells import safe_frame
+from ..sources.simple_csv import facilities_frame, institutions_frame
 from ..sources.textfile import write_csv
 from .areas import area_facilities, get_area, member_filter
 from .models import AreaRow, InstitutionRow, RunRow
@@ -67,27 +69,15 @@ def state_frames(
     on = on or dt.date.today()
     area = get_area(session, area_code)
     facs = area_facilities(session, area)
-    fac_rows = []
     states = facility_states(session, facs)
     # The site (``matcher.sites``) of each registration, detected as the planner does.
     sites = site_ids([st.planning_facility() for st in states])
+    state_rows = []
     for st in states:
-        f = st.row
-        info = FACILITY_KINDS[f.kind]
-        fac_rows.append(
+        info = FACILITY_KINDS[st.row.kind]
+        state_rows.append(
             {
-                "facility_id": f.facility_id,
-                "name": f.name,
-                "kind": f.kind,
-                # what `db import-csv` reads back (the simple format's columns)
-                "lat": f.lat,
-                "lon": f.lon,
-                "covered": "" if st.filing_year is None else format_capabilities(st.covered_filed),
-                "has_partner": "" if st.filed_partner is None else str(st.filed_partner).lower(),
-                "municipality_code": f.municipality_code,
-                "address": f.address,
-                "site_id": sites.get(f.facility_id, ""),
-                "filing_year": "" if st.filing_year is None else st.filing_year,
+                "site_detected": sites.get(st.facility_id, ""),
                 "covered_filed": format_capabilities(st.covered_filed),
                 "covered_agreed": format_capabilities(st.covered_agreed),
                 "status": st.status.value,
@@ -101,6 +91,15 @@ def state_frames(
                 "第二種協定の協力医療機関": "あり" if st.has_infection_partner else "",
             }
         )
+    # What `db import-csv` reads back: the simple format's columns and extras, by its one writer,
+    # then the derived state (``validate.DERIVED_COLUMNS``, skipped when read back).
+    facilities = pd.concat(
+        [
+            facilities_frame([st.filed_facility() for st in states]),
+            pd.DataFrame(state_rows, columns=list(state_rows[0]) if state_rows else None),
+        ],
+        axis=1,
+    )
     proposals = list_proposals(session, area.code)
     prop_rows = [
         {
@@ -131,33 +130,34 @@ def state_frames(
             .order_by(InstitutionRow.institution_id)
         )
     )
-    inst_rows = []
-    for i, ist in institution_states(session, insts, on).items():
-        inst_rows.append(
-            {
-                "institution_id": i,
-                "name": ist.row.name,
-                "kind": ist.row.kind,
-                "lat": ist.row.lat,
-                "lon": ist.row.lon,
-                "offers": format_capabilities(ist.offers),
-                "capacity": "" if ist.declared is None else ist.declared,
-                "used": ist.used,
-                "remaining": "" if ist.remaining is None else ist.remaining,
-                "municipality_code": ist.row.municipality_code,
-                "address": ist.row.address,
-                "種別": INSTITUTION_KIND_JA.get(ist.row.kind, ist.row.kind),
-                "受入枠": "申告なし(上限なし)"
-                if ist.declared is None
-                else f"{ist.declared}(残り{ist.remaining})",
-                # the simple format's optional column (``matcher.infection``)
-                "infection_agreement": str(ist.infection_agreement).lower(),
-                "第二種協定": "○" if ist.infection_agreement else "",
-            }
-        )
+    inst_states = institution_states(session, insts, on)
+    inst_rows = [
+        {
+            INFECTION_KEY: str(ist.infection_agreement).lower(),  # false said, not left blank
+            "used": ist.used,
+            "remaining": "" if ist.remaining is None else ist.remaining,
+            "種別": INSTITUTION_KIND_JA.get(ist.row.kind, ist.row.kind),
+            "受入枠": "申告なし(上限なし)"
+            if ist.declared is None
+            else f"{ist.declared}(残り{ist.remaining})",
+            "第二種協定": "○" if ist.infection_agreement else "",
+        }
+        for ist in inst_states.values()
+    ]
+    # The simple format's columns (offers in force, the declared capacity, the 第二種協定 flag)
+    # by its one writer, then the derived ledger columns.
+    institutions = pd.concat(
+        [
+            institutions_frame(
+                [ist.institution(ist.declared) for ist in inst_states.values()]
+            ).drop(columns=[INFECTION_KEY], errors="ignore"),
+            pd.DataFrame(inst_rows, columns=list(inst_rows[0]) if inst_rows else None),
+        ],
+        axis=1,
+    )
     return {
         "summary": summary_frame(session, area, on),
-        "facilities": pd.DataFrame(fac_rows),
+        "facilities": facilities,
         "proposals": pd.DataFrame(
             prop_rows,
             columns=[
@@ -176,7 +176,7 @@ def state_frames(
                 "状態",
             ],
         ),
-        "institutions": pd.DataFrame(inst_rows),
+        "institutions": institutions,
     }
 
 

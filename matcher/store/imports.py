@@ -24,7 +24,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 
 from .._errors import InputError, RowIssue
-from ..model import FACILITY_KINDS, Facility, Institution
+from ..infection import INSTITUTION_KEY, flag
+from ..model import FACILITY_KINDS, FILING_KEYS, FILING_YEAR_KEY, Facility, Institution
 from .areas import code5_of
 from .models import (
     Base,
@@ -207,13 +208,16 @@ def import_facilities(session: Session, facilities: Iterable[Facility]) -> Impor
     ]
     if issues:
         raise InputError(issues)
-    rows = [(f.facility_id, _place_values(f)) for f in items]
+    rows = [(f.facility_id, _place_values(f, _drop=FILING_KEYS)) for f in items]
     return _upsert_all(session, FacilityRow, FacilityRow.facility_id, rows)
 
 
-def _place_values(p: Facility | Institution, **more: object) -> dict[str, object]:
+def _place_values(
+    p: Facility | Institution, _drop: Sequence[str] = (), **more: object
+) -> dict[str, object]:
     """A facility's or an institution's columns (``more``: the institution's own, after the
-    coordinates) from the canonical object."""
+    coordinates) from the canonical object; ``_drop`` names extra keys kept elsewhere (a
+    facility's filing: ``model.FILING_KEYS``)."""
     return dict(
         name=p.name,
         kind=p.kind,
@@ -224,7 +228,7 @@ def _place_values(p: Facility | Institution, **more: object) -> dict[str, object
         code5=code5_of(p.municipality_code),
         address=p.address,
         geocode=p.geocode,
-        extra=dict(p.extra),
+        extra={k: v for k, v in p.extra.items() if k not in _drop},
     )
 
 
@@ -331,9 +335,10 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
                     "医療機関一覧にないため名称のみ保存します"
                 )
                 iid = None
-            partners.append(
-                FilingPartner(p.partner_name, int(p.covers), iid, p.infection_agreement)
-            )
+            # A partner named by id only (the simple format) is shown by the registry's name;
+            # an id the store lacks is kept as the name, so nothing of the file is lost.
+            name = p.partner_name or (insts[iid].name if iid else (p.institution_id or ""))
+            partners.append(FilingPartner(name, int(p.covers), iid, p.infection_agreement))
         has = rows.setdefault(f.facility_id, [])
         same_year = next((r for r in has if r.filing_year == f.filing_year), None)
         if same_year is not None:
@@ -456,26 +461,50 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
 def filings_from_facilities(
     facilities: Iterable[Facility], filing_year: int, source: str = ""
 ) -> list[Filing]:
-    """The simple format's ``covered``/``has_partner`` as filings (facilities with no filing:
-    none)."""
-    return [
-        Filing(
-            f.facility_id, filing_year, bool(f.has_partner) or f.covered != 0, (), f.covered, source
-        )
-        for f in facilities
-        if not (f.covered == 0 and f.has_partner is None)
-    ]
+    """The simple format's ``covered``/``has_partner``/``partner_ids`` as filings, in the row's
+    ``filing_year`` when it gives one (an export does), else in ``filing_year``; a facility with
+    none of them has no filing. A named partner's own ①②③ are not in the simple format: the
+    filing's ``covered`` carries the union."""
+    out = []
+    for f in facilities:
+        partners = tuple(FilingPartner("", 0, iid) for iid in f.partner_ids)
+        if f.covered == 0 and f.has_partner is None and not partners:
+            continue
+        year = _year_of(f) or filing_year
+        has = bool(f.has_partner) or f.covered != 0 or bool(partners)
+        out.append(Filing(f.facility_id, year, has, partners, f.covered, source))
+    return out
+
+
+def _year_of(f: Facility) -> int | None:
+    """The row's ``filing_year`` (a 4-digit 年度), or None when blank or not a year."""
+    text = f.extra.get(FILING_YEAR_KEY, "").strip()
+    return int(text) if text.isdigit() and len(text) == 4 else None
 
 
 def declarations_from_institutions(
     institutions: Iterable[Institution], valid_from: dt.date, source: str = ""
 ) -> list[Declaration]:
-    """The simple format's ``capacity`` as declarations (blank capacity: no declaration)."""
-    return [
-        Declaration(i.institution_id, valid_from, i.capacity, None, True, None, source)
-        for i in institutions
-        if i.capacity is not None
-    ]
+    """The simple format's ``capacity`` (and ``infection_agreement``) as declarations; an
+    institution with neither has no declaration (unlimited, as the core reads a blank)."""
+    out = []
+    for i in institutions:
+        infection = flag(i.extra.get(INSTITUTION_KEY, ""))
+        if i.capacity is None and not infection:
+            continue
+        out.append(
+            Declaration(
+                i.institution_id,
+                valid_from,
+                i.capacity,
+                None,
+                True,
+                None,
+                source,
+                infection or None,
+            )
+        )
+    return out
 
 
 def fiscal_year(day: dt.date | None = None) -> int:

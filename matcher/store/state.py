@@ -25,9 +25,18 @@ from sqlalchemy import ColumnElement, FromClause, Subquery, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..infection import FACILITY_KEY, INSTITUTION_KEY, flagged
-from ..model import FACILITY_KINDS, PARTNER_IDS_KEY, Facility, Status, status_of
+from ..model import (
+    FACILITY_KINDS,
+    FILING_KEYS,
+    FILING_YEAR_KEY,
+    PARTNER_IDS_KEY,
+    Facility,
+    Institution,
+    Status,
+    status_of,
+)
 from ..sites import site_ids
-from ..vocab import ALL_MASK, GeocodePrecision, ProposalStatus, admissible_offers
+from ..vocab import ALL_MASK, GeocodePrecision, InstitutionKind, ProposalStatus, admissible_offers
 from .models import (
     DeclarationRow,
     FacilityRow,
@@ -110,6 +119,18 @@ class FacilityState:
         return registry_facility(
             self.row, self.planning_covered, self.planning_has_partner, self._planning_extra()
         )
+
+    def filed_facility(self) -> Facility:
+        """The facility as its registry and latest filing say, in the simple format's terms
+        (``covered``, ``has_partner``, ``partner_ids``, ``filing_year``): what an export writes
+        and ``db import-csv`` reads back into the same state."""
+        extra = {k: v for k, v in (self.row.extra or {}).items() if k not in FILING_KEYS}
+        if self.filed_partner_ids:
+            extra[PARTNER_IDS_KEY] = "+".join(self.filed_partner_ids)
+        if self.filing_year is not None:
+            extra[FILING_YEAR_KEY] = str(self.filing_year)
+        covered = 0 if self.filing_year is None else self.covered_filed
+        return registry_facility(self.row, covered, self.filed_partner, extra)
 
     def _planning_extra(self) -> dict[str, str]:
         """Registry extra, the 第二種協定 flag and the filed partners (never proposed as new:
@@ -419,6 +440,24 @@ class InstitutionState:
         """The registry's extra plus the 第二種協定 flag the core reads (``matcher.infection``)."""
         r = self.row
         return flagged(r.extra, INSTITUTION_KEY, self.infection_agreement)
+
+    def institution(self, capacity: int | None) -> Institution:
+        """The core's ``Institution``: registry data, the offers in force and ``capacity`` (the
+        planner passes what is left for its run, an export the declared capacity)."""
+        r = self.row
+        return Institution(
+            r.institution_id,
+            r.name,
+            InstitutionKind(r.kind),
+            r.lat,
+            r.lon,
+            self.offers,
+            capacity,
+            r.municipality_code,
+            r.address,
+            GeocodePrecision(r.geocode),
+            self.planning_extra(),
+        )
 
 
 def institution_states(

@@ -182,21 +182,7 @@ def load_state(
             declared[r.institution_id] = ist.declared
             if ist.used:
                 used[r.institution_id] = ist.used
-            institutions.append(
-                Institution(
-                    r.institution_id,
-                    r.name,
-                    InstitutionKind(r.kind),
-                    r.lat,
-                    r.lon,
-                    ist.offers,
-                    ist.remaining,
-                    r.municipality_code,
-                    r.address,
-                    GeocodePrecision(r.geocode),
-                    ist.planning_extra(),  # registry extra + 第二種協定 flag
-                )
-            )
+            institutions.append(ist.institution(ist.remaining))
     declined = frozenset(
         (p.facility_id, p.institution_id) for p in decided if p.status == "declined"
     )
