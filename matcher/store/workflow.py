@@ -38,8 +38,6 @@ from ..result import MatchResult
 from ..vocab import (
     CAPABILITIES,
     PROPOSAL_TRANSITIONS,
-    GeocodePrecision,
-    InstitutionKind,
     admissible_offers,
 )
 from ..vocab import ProposalStatus as ProposalStatusCode

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from conftest import at_km
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import pytest
 from store_fixtures import DATABASES, fresh_store
 
 from matcher.infection import is_infection_agreement
