@@ -15,11 +15,11 @@ facility is unchanged (the capacities it shows come from one entry per instituti
 facility index (every facility's state) is patched for the facilities that changed instead of
 being recomputed (``patch``).
 
-Reading the counters: on a SQLite file, ``PRAGMA data_version`` of a connection of our own
-(it moves when anyone else commits) tells whether to read ``store_changes`` again at all; on
-PostgreSQL a read of ``store_changes`` at most every ``PG_POLL_SECONDS`` (20 ms) and at once
-after this process committed a write — another worker's change shows within 20 ms. In-memory
-SQLite: no cache.
+Reading the counters (through ``matcher.store.cache.ChangeFeed``, which owns the SQL and what
+the log keys mean): on a SQLite file, the feed's commit token (it moves when anyone else
+commits) tells whether to read the counters again at all; on PostgreSQL the counters are read at
+most every ``PG_POLL_SECONDS`` (20 ms) and at once after this process committed a write —
+another worker's change shows within 20 ms. In-memory SQLite: no cache.
 
 Values are shared between requests and threads: callers must not mutate them.
 
@@ -32,26 +32,30 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import sqlite3
 import threading
 import time
-import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import FastAPI, Request
 from sqlalchemy import Engine
-from sqlalchemy.pool import PoolProxiedConnection
 from starlette.concurrency import run_in_threadpool
 
+from matcher.store.cache import (
+    CHANGE_TOPICS,
+    ChangeFeed,
+    change_keys,
+    changed_facility,
+    facility_change,
+    institution_change,
+)
 from matcher.store.db import local_commits
 
 T = TypeVar("T")
 P = ParamSpec("P")
 Tag = tuple[object, ...]
 MAX_ENTRIES = 20_000  # a safety bound: one entry per facility, user, area and query shape
-ALL_TOPICS = ("registry", "proposals", "runs", "users", "sessions")
 # What each key (by its first element) depends on; keys not listed depend on every topic.
 TOPICS: dict[str, tuple[str, ...]] = {
     "user": ("users",),
@@ -82,20 +86,13 @@ _only_cached: contextvars.ContextVar[bool] = contextvars.ContextVar(
 )
 
 
-def _autocommit(pg: PoolProxiedConnection) -> None:
-    """Put a pooled PostgreSQL connection's driver connection in autocommit mode."""
-    driver = pg.driver_connection
-    assert driver is not None  # a checked-out connection always holds its driver connection
-    driver.autocommit = True
-
-
 class CacheMiss(Exception):
     """Raised inside ``cached_call``'s first attempt when a value would have to be computed."""
 
 
 def topics_of(key: Hashable) -> tuple[str, ...]:
     head = key[0] if isinstance(key, tuple) and key else key
-    return TOPICS.get(head, ALL_TOPICS) if isinstance(head, str) else ALL_TOPICS
+    return TOPICS.get(head, CHANGE_TOPICS) if isinstance(head, str) else CHANGE_TOPICS
 
 
 def _institutions_in(value: object, out: set[str]) -> set[str]:
@@ -124,26 +121,7 @@ class ReadCache:
     """Values keyed by any hashable key, valid while what they depend on is unchanged."""
 
     def __init__(self, engine: Engine) -> None:
-        self._conn: sqlite3.Connection | None = None
-        self._pg: PoolProxiedConnection | None = None
-        self._engine = engine
-        url = engine.url
-        if (
-            url.get_backend_name() == "sqlite"
-            and url.database
-            and url.database != ":memory:"
-            and not url.database.startswith("file:")
-        ):
-            # Autocommit, never writes: its data_version moves on every commit of anyone else.
-            self._conn = sqlite3.connect(
-                url.database, check_same_thread=False, isolation_level=None
-            )
-            # Closed with the cache (or at exit): an unclosed connection warns when collected.
-            self._finalizer = weakref.finalize(self, self._conn.close)
-        elif url.get_backend_name() == "postgresql":
-            self._pg = engine.raw_connection()
-            _autocommit(self._pg)
-            self._finalizer = weakref.finalize(self, self._pg.close)
+        self._feed = ChangeFeed(engine)
         self._lock = threading.Lock()
         self._checked = (float("-inf"), -1)  # PostgreSQL: when the counters were last read
         self._data_version: int | None = None
@@ -157,45 +135,34 @@ class ReadCache:
 
     @property
     def enabled(self) -> bool:
-        return self._conn is not None or self._pg is not None
-
-    def _query(self, sql: str, args: tuple[object, ...] = ()) -> Sequence[tuple[Any, ...]]:
-        if self._conn is not None:
-            return self._conn.execute(sql, args).fetchall()
-        assert self._pg is not None  # only called when caching is enabled
-        cur = self._pg.cursor()
-        try:
-            cur.execute(sql.replace("?", "%s"), args)
-            return cur.fetchall()
-        finally:
-            cur.close()
+        return self._feed.enabled
 
     def _refresh(self) -> bool:
         """Read the counters (and the log, when proposals changed); False: caching unavailable.
         Called with ``_lock`` held."""
-        if self._conn is not None:
-            (dv,) = self._conn.execute("PRAGMA data_version").fetchone()
+        feed = self._feed
+        if feed.has_commit_token:
+            dv = feed.commit_token()
             if dv == self._data_version and (self._seq >= 0 or not self._has_log):
                 return True
             self._data_version = dv
-        elif self._pg is None:
+        elif not feed.polled:
             return False
-        if self._pg is not None and self._seq >= 0 and not self._due():
+        if feed.polled and self._seq >= 0 and not self._due():
             return True
         try:
             before = self._versions.get("proposals")
-            try:
-                rows = self._query("SELECT topic, version FROM store_changes")
-            except Exception:  # an older schema: every change is one topic
+            counters = feed.counters()
+            if counters is None:  # an older schema: every change is one topic
                 self._versions, self._has_log = {}, False
                 return True
-            self._versions = {str(t): int(v) for t, v in rows}
+            self._versions = counters
             self._checked = (time.monotonic(), local_commits())
             if self._has_log and (self._seq < 0 or self._versions.get("proposals") != before):
                 self._read_log()
         except Exception:
-            if self._pg is not None:  # connection lost (server restart): reconnect next time
-                self._reconnect()
+            if feed.polled:  # connection lost (server restart): reconnect next time
+                feed.reconnect()
                 return False
             raise
         return True
@@ -203,42 +170,33 @@ class ReadCache:
     def _due(self) -> bool:
         """PostgreSQL: whether the counters must be read again (this process wrote, or the last
         read is older than ``PG_POLL_SECONDS``). Called with ``_lock`` held."""
-        if self._pg is None:
+        if not self._feed.polled:
             return False
         at, commits = self._checked
         return commits != local_commits() or time.monotonic() - at > PG_POLL_SECONDS
 
     def _read_log(self) -> None:
-        try:
-            if self._seq < 0:
-                (top,) = self._query("SELECT coalesce(max(id), 0) FROM store_change_log")[0]
-                self._seq = self._floor = int(top)
-                return
-            rows = self._query(
-                "SELECT id, key FROM store_change_log WHERE id > ? ORDER BY id", (self._seq,)
-            )
-        except Exception:  # no log table (older schema): logged keys follow the counter
+        if self._seq < 0:
+            top = self._feed.log_end()
+            if top is None:  # no log table (older schema): logged keys follow the counter
+                self._has_log = False
+            else:
+                self._seq = self._floor = top
+            return
+        rows = self._feed.log_since(self._seq)
+        if rows is None:  # no log table (older schema): logged keys follow the counter
             self._has_log = False
             return
         if not rows:
             return
         if rows[-1][0] - self._seq > _LOG_BEHIND:
-            self._floor, self._key_seq = int(rows[-1][0]), {}
+            self._floor, self._key_seq = rows[-1][0], {}
         for i, k in rows:
-            self._key_seq[str(k)] = int(i)
-        self._seq = int(rows[-1][0])
-
-    def _reconnect(self) -> None:
-        try:
-            assert self._pg is not None  # only called for a PostgreSQL store
-            self._pg.close()
-            self._pg = self._engine.raw_connection()
-            _autocommit(self._pg)
-        except Exception:  # still down: this lookup computes without the cache
-            pass
+            self._key_seq[k] = i
+        self._seq = rows[-1][0]
 
     def _tag(self, key: Hashable, logged: bool) -> Tag:
-        if not self._versions and self._conn is not None:
+        if not self._versions and self._feed.has_commit_token:
             return (self._data_version, dt.date.today())  # no counters: any commit invalidates
         topics = [t for t in topics_of(key) if not (logged and t == "proposals")]
         return (*(self._versions.get(t, 0) for t in topics), dt.date.today())
@@ -251,26 +209,24 @@ class ReadCache:
         return all(self._key_seq.get(k, -1) <= entry.seq for k in entry.deps)
 
     def _changed_facilities(self, since: int) -> frozenset[str]:
-        return frozenset(
-            k[9:] for k, i in self._key_seq.items() if i > since and k.startswith("facility:")
-        )
+        changed = (changed_facility(k) for k, i in self._key_seq.items() if i > since)
+        return frozenset(f for f in changed if f is not None)
 
     def _deps(self, key: Hashable, value: object) -> frozenset[str] | None:
         """The change-log keys a logged value depends on (None: every proposal change)."""
-        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str)):
+        if not (
+            isinstance(key, tuple)
+            and len(key) == 2
+            and key[0] == "facility_detail_json"
+            and isinstance(key[1], str)
+        ):
+            return change_keys(key)  # the store's own values
+        # the served page, capacities included
+        detail = self._values.get(("facility_detail", key[1]))
+        if detail is None:
             return None
-        head, ident = key
-        if head == "facility_detail":  # the candidates' capacity is laid over it when served
-            return frozenset({f"facility:{ident}"})
-        if head == "institution_capacity":
-            return frozenset({f"institution:{ident}"})
-        if head == "facility_detail_json":  # the served page, capacities included
-            detail = self._values.get(("facility_detail", ident))
-            if detail is None:
-                return None
-            shown = _institutions_in(detail.value, set())
-            return frozenset({f"facility:{ident}", *(f"institution:{i}" for i in shown)})
-        return None
+        shown = _institutions_in(detail.value, set())
+        return frozenset({facility_change(key[1]), *(institution_change(i) for i in shown)})
 
     def _derived_seq(self, key: Hashable, seq: int) -> int:
         """A value built from other entries is as old as the oldest of them (a change landing
@@ -354,9 +310,7 @@ class ReadCache:
             return value
 
     def close(self) -> None:
-        if self._conn is not None or self._pg is not None:
-            self._finalizer()
-            self._conn = self._pg = None
+        self._feed.close()
 
 
 async def cached_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

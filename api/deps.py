@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 
 from matcher.store.db import Store
 from matcher.store.models import utcnow
@@ -57,11 +57,6 @@ class Session:
     id: str = ""  # the stored session's id (hash of the token)
 
 
-def serializer(request: Request) -> URLSafeTimedSerializer:
-    signer: URLSafeTimedSerializer = request.app.state.serializer
-    return signer
-
-
 def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
@@ -71,14 +66,6 @@ async def get_store(request: Request) -> Store:
     """The store (a dependency; async so that FastAPI does not hand it to a worker thread)."""
     store: Store = request.app.state.store
     return store
-
-
-def issue_token(request: Request, user: User) -> tuple[str, str]:
-    """Start a server-side session for ``user``; its token and CSRF token."""
-    with store_of(request).write() as s:
-        return server_sessions.create(
-            s, user.id, request.app.state.session_seconds, client_address(request)
-        )
 
 
 def client_address(request: Request) -> str:

@@ -57,6 +57,7 @@ class Jobs:
         actor: str,
         note: str = "",
         wait: float = 1.0,
+        replace_other_areas: bool = False,
     ) -> Job:
         """Store the job and run it in a thread; wait up to ``wait`` seconds for it. A run that
         failed within the wait raises its error (so the web answers 404/422/503 at once)."""
@@ -65,7 +66,7 @@ class Jobs:
         self._ensure_heartbeat()
         thread = threading.Thread(
             target=self._run,
-            args=(job.id, area_code, params, mode, actor, note),
+            args=(job.id, area_code, params, mode, actor, note, replace_other_areas),
             daemon=True,
             name=f"kyoryoku-run-{job.id}",
         )
@@ -99,7 +100,14 @@ class Jobs:
                 traceback.print_exc()
 
     def _run(
-        self, job_id: int, area_code: str, params: MatchParams, mode: Mode, actor: str, note: str
+        self,
+        job_id: int,
+        area_code: str,
+        params: MatchParams,
+        mode: Mode,
+        actor: str,
+        note: str,
+        replace_other_areas: bool = False,
     ) -> None:
         last = [0.0]
 
@@ -114,7 +122,14 @@ class Jobs:
 
         try:
             report = run_plan(
-                self.store, area_code, params, mode, actor=actor, note=note, progress=progress
+                self.store,
+                area_code,
+                params,
+                mode,
+                actor=actor,
+                note=note,
+                progress=progress,
+                replace_other_areas=replace_other_areas,
             )
             with self.store.write() as s:
                 audit(

@@ -17,6 +17,8 @@ from matcher.result import baseline_of_counts, warnings_of_counts
 from matcher.store.models import RunRow
 from matcher.vocab import (
     CAPABILITIES,
+    DEADLINE_JA,
+    NO_FILING_JA,
     Duty,
     FacilityKind,
     InstitutionKind,
@@ -130,4 +132,6 @@ def install(env: Environment) -> None:
         url_with=url_with,
         session_of=session_of,
         capability_labels={c.code: c.label_ja for c in CAPABILITIES},
+        deadline_ja=DEADLINE_JA,
+        no_filing_label=NO_FILING_JA,
     )

@@ -66,7 +66,6 @@ def create_app(
     settings = get_settings()
     key = secret_key or settings.secret_key or secrets.token_urlsafe(32)
     app.state.store = store
-    app.state.serializer = URLSafeTimedSerializer(key, salt="kyoryoku-session")
     app.state.login_serializer = URLSafeTimedSerializer(key, salt="kyoryoku-login-form")
     app.state.session_seconds = int(session_seconds or settings.session_seconds)
     app.state.tiles_url = tiles_url if tiles_url is not None else settings.tiles_url
@@ -80,8 +79,8 @@ def create_app(
     app.state.run_wait = run_wait
     app.state.jobs = Jobs(store)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
-    errors.install(app)
     install_security(app, settings)
+    errors.install(app)  # after the security's HTTP handler, which it falls back to
     workspace.install(app)  # the coordinator's lists, facility page, runs, audit (api.labels)
     for module in (
         auth,

@@ -81,6 +81,8 @@ class RunIn(BaseModel):
     note: str = Field("", max_length=2000)
     # 第二種協定指定医療機関 preference: the share of their km the solvers do not see (0 = off)
     prefer_infection_agreement: float = Field(0.0, ge=0, lt=1)
+    # A run that withdraws proposals of another area's run needs this (the preview says which).
+    replace_other_areas: bool = False
 
 
 class _Out(BaseModel):

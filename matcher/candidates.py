@@ -19,6 +19,7 @@ from scipy.spatial import cKDTree
 from .geo import chord_to_km, km_to_chord, unit_vectors
 from .model import Instance
 from .params import MatchParams
+from .vocab import admissible_offers
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -70,7 +71,8 @@ class Problem:
             mandatory=np.array([f.info.duty.value == "mandatory" for f in facs], bool),
             inst_lat=np.array([i.lat for i in insts], float),
             inst_lon=np.array([i.lon for i in insts], float),
-            offers=np.array([i.offers for i in insts], dtype=np.uint8),
+            # clinics never admit, whatever an Instance built by hand says (``vocab``)
+            offers=np.array([admissible_offers(i.kind, i.offers) for i in insts], dtype=np.uint8),
             capacity=np.array([-1 if i.capacity is None else i.capacity for i in insts], np.int64),
         )
 
@@ -239,11 +241,7 @@ def build_candidates(
 def _covers_by_km(params: MatchParams) -> Callable[[np.ndarray], np.ndarray]:
     """km → mask of the capabilities whose range (``params.max_km``) the distance meets."""
     limits = sorted({km + 1e-9 for km in params.max_km.values()})
-    masks = np.array(
-        [sum(int(c) for c, km in params.max_km.items() if km + 1e-9 >= lim) for lim in limits]
-        + [0],
-        np.uint8,
-    )
+    masks = np.array([params.reach(lim) for lim in limits] + [0], np.uint8)
     edges = np.array(limits)
 
     def allowed(km: np.ndarray) -> np.ndarray:

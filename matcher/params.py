@@ -57,6 +57,11 @@ class MatchParams:
     def max_range_km(self) -> float:
         return max(self.max_km.values())
 
+    def reach(self, km: float) -> int:
+        """The capabilities (mask) whose range a pair ``km`` apart meets: the candidate rule
+        ``candidates._covers_by_km`` applies to whole arrays, with the same tolerance."""
+        return sum(int(c) for c, limit in self.max_km.items() if limit + 1e-9 >= km)
+
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
             "max_km": {CAPABILITY_CODES[c]: self.max_km[c] for c in CAPABILITIES},

@@ -6,11 +6,11 @@ spread.
 Rules (the store reads the filed statuses with ``store.state.filed_statuses``):
 
 - a facility's category in 年度 Y is what its filing of Y says (its coverage and partners as
-  filed; proposals are not filings and do not count); no filing of Y → ④ 集計していない;
+  filed; proposals are not filings and do not count); no filing of Y → ④ (``Status.UNKNOWN``);
 - the denominator of every year is the facilities of the municipality and kind known now (the
   registry has no opening dates), so a share moves only because filings moved;
 - shares are percentages of that denominator, rounded to 0.1; the columns are the dashboard's:
-  ①, ②, ③, 協力医療機関なし, ④;
+  every ``Status`` in its order, headed by ``Status.heading_ja``;
 - improvement of a municipality = ① share (all kinds together) in the last year minus the first
   year, in percentage points; ties by more facilities newly ①, then by code. Only municipalities
   that improved are candidates.
@@ -27,21 +27,13 @@ from .model import FACILITY_KINDS
 from .reference import municipalities
 from .vocab import Status
 
-ORDER = (Status.ALL, Status.PARTIAL, Status.NONE, Status.NO_PARTNER, Status.UNKNOWN)
-LABELS_JA = {
-    Status.ALL: "①全ての要件を満たす",
-    Status.PARTIAL: "②要件の一部を満たす",
-    Status.NONE: "③要件を満たさないが協力医療機関あり",
-    Status.NO_PARTNER: "協力医療機関なし",
-    Status.UNKNOWN: "④集計していない(届出なし)",
-}
-
-KEYS = tuple(s.value for s in ORDER)
+KEYS = tuple(s.value for s in Status)  # the status columns, in the vocabulary's order
 TOTAL = "total"
 
 
 def municipality_names() -> dict[str, str]:
-    """5-digit code → 市区町村名 (``japancode``)."""
+    """5-digit municipality code → 市区町村名 (offline reference table); the one lookup every
+    view uses (``store.browse`` re-exports it for the pages)."""
     return {m.code5: m.name for m in municipalities()}
 
 
@@ -109,7 +101,7 @@ class Progress:
 
     def frame_ja(self) -> pd.DataFrame:
         """The table with Japanese headers (the report's sheet)."""
-        labels = {s.value: LABELS_JA[s] for s in ORDER}
+        labels = {s.value: s.heading_ja for s in Status}
         t = self.table
         out = pd.DataFrame(
             {

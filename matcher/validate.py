@@ -119,6 +119,9 @@ class Validated(Generic[T]):
     issues: list[RowIssue] = field(default_factory=list)
     rejected_rows: dict[int, list[RowIssue]] = field(default_factory=dict)
     item_rows: list[int] = field(default_factory=list)  # the source row of each accepted item
+    # Rows whose cells do not line up with the header (``textfile.misaligned_rows``): the file's
+    # columns cannot be trusted, so every path refuses the whole file.
+    misaligned: list[RowIssue] = field(default_factory=list)
 
     @property
     def errors(self) -> list[RowIssue]:

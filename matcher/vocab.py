@@ -4,12 +4,20 @@ Every layer (core, sources, store, API schemas, CLI options, reports, pages) tak
 labels from here; nothing re-declares them. String enums compare equal to their codes, so a value
 read from a file or a database row can be used where a member is expected.
 
-Also here, because every layer applies them: ``admissible_offers`` (clinics never admit) and
-``CodeSet`` (area membership by 2-/5-digit municipality codes).
+Also here, because every layer applies them: ``admissible_offers`` (clinics never admit),
+``CodeSet`` (area membership by 2-/5-digit municipality codes) and the 経過措置 deadline of the
+義務 kinds (``DEADLINE``, ``days_left``).
+
+Status wording comes in four forms, all from here: ``Status.label_ja`` (lists, badges),
+``Status.heading_ja`` (status tables: the seed table's number and the label), ``Status.short_ja``
+(narrow table headings) and ``SEED_CATEGORIES`` (the MHLW table's own four categories). Only a
+facility without a filing is told 「届出なし」 (``NO_FILING_JA``); one that filed
+「協力医療機関なし」 has its own wording (``UNNAMED_PARTNERS_JA``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import unicodedata
 from collections.abc import Iterable
@@ -30,6 +38,11 @@ class Capability(enum.IntFlag):
     @property
     def label_ja(self) -> str:
         return CAPABILITY_LABELS_JA[self]
+
+    @property
+    def mark(self) -> str:
+        """The requirement's number (①②③), the first character of its label."""
+        return self.label_ja[0]
 
 
 ALL_MASK = 0b111
@@ -65,6 +78,16 @@ class Duty(_Labelled):
     EFFORT = "effort"  # 努力義務
 
 
+# The end of the 経過措置 for the 義務 kinds (2024 介護報酬改定): every view counts down to it.
+DEADLINE = dt.date(2027, 3, 31)
+DEADLINE_JA = f"{DEADLINE.year}年{DEADLINE.month}月{DEADLINE.day}日"
+
+
+def days_left(today: dt.date | None = None) -> int:
+    """Days from ``today`` (default: the current date) to ``DEADLINE``; negative once past."""
+    return (DEADLINE - (today or dt.date.today())).days
+
+
 class FacilityKind(_Labelled):
     """Facility kinds of MODEL.md (地域密着型 variants share the code)."""
 
@@ -85,13 +108,38 @@ class InstitutionKind(_Labelled):
 
 
 class Status(_Labelled):
-    """A facility's compliance status, in the categories of the 令和7年12月25日 table."""
+    """A facility's compliance status, in the categories of the 令和7年12月25日 table; the
+    members are in the order every status table shows them (①②③, no partner, ④)."""
 
     ALL = "all"
     PARTIAL = "partial"
     NONE = "none"
     NO_PARTNER = "no_partner"
     UNKNOWN = "unknown"
+
+    @property
+    def mark(self) -> str:
+        """The seed table's number (①②③④); "" for ``no_partner``, which has no column there."""
+        return STATUS_MARKS[self]
+
+    @property
+    def short_ja(self) -> str:
+        """The narrowest heading: the number, or なし for ``no_partner``."""
+        return self.mark or "なし"
+
+    @property
+    def heading_ja(self) -> str:
+        """The label with its number, as status tables head their columns (①全ての要件を満たす)."""
+        return f"{self.mark}{self.label_ja}"
+
+
+STATUS_MARKS = {
+    Status.ALL: "①",
+    Status.PARTIAL: "②",
+    Status.NONE: "③",
+    Status.NO_PARTNER: "",
+    Status.UNKNOWN: "④",
+}
 
 
 class ProposalStatus(_Labelled):
@@ -187,6 +235,10 @@ LEVEL_LABELS_JA = {
     Level.DISTANCE: "総距離 (km)",
 }
 
+# A facility without any filing, and only such a facility (``has_partner`` unknown and nothing
+# covered: ``Status.UNKNOWN``), is said to have 「届出なし」.
+NO_FILING_JA = "届出なし"
+
 LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
     Duty: {Duty.MANDATORY: "義務", Duty.EFFORT: "努力義務"},
     FacilityKind: {
@@ -204,7 +256,7 @@ LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
         Status.PARTIAL: "要件の一部を満たす",
         Status.NONE: "協力医療機関はあるが要件を満たさない",
         Status.NO_PARTNER: "協力医療機関なし",
-        Status.UNKNOWN: "届出なし(不明)",
+        Status.UNKNOWN: f"{NO_FILING_JA}(不明)",
     },
     ProposalStatus: {
         ProposalStatus.PROPOSED: "提案中",
@@ -234,6 +286,44 @@ LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
         GeocodePrecision.MUNICIPALITY: "市区町村の代表点 (概略位置)",
     },
 }
+
+
+# What a facility's partners are, by its status, when its filing names none of them: only a
+# facility without a filing is told 「届出なし」; one that filed 「協力医療機関なし」
+# (``has_partner`` false) is told that it filed so.
+UNNAMED_PARTNERS_JA: dict[Status, str] = {
+    Status.ALL: "あり(医療機関名は不明)",
+    Status.PARTIAL: "あり(医療機関名は不明)",
+    Status.NONE: "あり(医療機関名は不明)",
+    Status.NO_PARTNER: "なし(協力医療機関を定めていない旨の届出あり)",
+    Status.UNKNOWN: NO_FILING_JA,
+}
+
+
+@dataclass(frozen=True)
+class SeedCategory:
+    """A category (column ①–④) of the 令和7年12月25日 notice's status table (別紙1): the column
+    it is read into (``data/reference/status_r7.csv``), the status it counts and the notice's
+    own wording. ``no_partner`` has no category there (MODEL.md)."""
+
+    share: str
+    status: Status
+    wording: str
+
+    @property
+    def label_ja(self) -> str:
+        """The number and the notice's wording (①全ての要件を満たした協力医療機関を定めている)."""
+        return f"{self.status.mark}{self.wording}"
+
+
+SEED_CATEGORIES: tuple[SeedCategory, ...] = (
+    SeedCategory("share_all", Status.ALL, "全ての要件を満たした協力医療機関を定めている"),
+    SeedCategory("share_partial", Status.PARTIAL, "要件の一部を満たした協力医療機関を定めている"),
+    SeedCategory(
+        "share_none", Status.NONE, "いずれの要件も満たしていないが、協力医療機関は定めている"
+    ),
+    SeedCategory("share_not_tabulated", Status.UNKNOWN, "集計していない"),
+)
 
 
 def admissible_offers(kind: str, offers: int) -> int:
@@ -294,6 +384,15 @@ class CodeSet:
             return False
         return other.prefectures <= self.prefectures and all(
             self.contains(m) for m in other.municipalities
+        )
+
+    def overlaps(self, other: CodeSet) -> bool:
+        """Whether some municipality may lie in both sets: a shared prefecture, or a member of
+        one contained in the other (a prefecture and one of its municipalities overlap)."""
+        return bool(
+            self.prefectures & other.prefectures
+            or any(self.contains(m) for m in other.municipalities)
+            or any(other.contains(m) for m in self.municipalities)
         )
 
     def __contains__(self, municipality_code: object) -> bool:

@@ -3,17 +3,10 @@ end another user's sessions (administrators)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from ..deps import (
-    COOKIE,
-    NotAuthenticated,
-    Session,
-    client_address,
-    current_session,
-    store_of,
-)
+from ..deps import COOKIE, NotAuthenticated, Session, SessionDep, client_address, store_of
 from ..schemas import LoginIn
 from ..security import sessions as server_sessions
 from ..security import throttle
@@ -103,14 +96,12 @@ def login(body: LoginIn, request: Request, response: Response) -> dict[str, obje
 
 
 @router.get("", summary="ログイン中のユーザー")
-async def me(sess: Session = Depends(current_session)) -> dict[str, object]:
+async def me(sess: SessionDep) -> dict[str, object]:
     return {"user": user_dict(sess.user), "csrf_token": sess.csrf}
 
 
 @router.delete("", summary="ログアウト (セッションを無効にする)")
-def logout(
-    request: Request, response: Response, sess: Session = Depends(current_session)
-) -> dict[str, object]:
+def logout(request: Request, response: Response, sess: SessionDep) -> dict[str, object]:
     end_session(request, sess)
     response.delete_cookie(COOKIE, path="/")
     return {"ok": True}
@@ -121,7 +112,7 @@ def password(
     body: PasswordIn,
     request: Request,
     response: Response,
-    sess: Session = Depends(current_session),
+    sess: SessionDep,
 ) -> dict[str, object]:
     with store_of(request).write() as s:
         ended = change_password(s, sess.user, body.current_password, body.new_password, sess.id)
@@ -134,9 +125,7 @@ def password(
         "あるユーザーのセッションをすべて無効にする (本人、または担当地域を含む都道府県ユーザー)"
     ),
 )
-def revoke_user_sessions(
-    username: str, request: Request, sess: Session = Depends(current_session)
-) -> dict[str, object]:
+def revoke_user_sessions(username: str, request: Request, sess: SessionDep) -> dict[str, object]:
     with store_of(request).write() as s:
         ended = revoke_sessions(s, sess.user, username)
     return {"ok": True, "sessions_ended": ended}

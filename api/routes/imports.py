@@ -29,11 +29,10 @@ from matcher.settings import get_settings
 from matcher.sources.importing import SOURCE_LABELS_JA, SOURCES
 from matcher.sources.limits import ArchiveLimits, verify_archive
 from matcher.sources.report import CATEGORY_JA, RejectedRow
-from matcher.sources.textfile import read_table
+from matcher.sources.simple_csv import load_upload
 from matcher.store.db import Store
 from matcher.store.imports import import_simple
 from matcher.store.source_imports import import_source
-from matcher.validate import validate_facilities, validate_institutions
 
 from ..deps import StoreDep, WriterDep, scope_of
 from ..errors import ERROR_RESPONSES, issue_dict
@@ -41,7 +40,6 @@ from ..schemas import ImportOut
 from ..users import User, audit
 
 router = APIRouter(prefix="/api/imports", tags=["imports"], responses=ERROR_RESPONSES)
-MAX_BYTES = 20 * 1024 * 1024
 SIMPLE_KINDS = ("facilities", "institutions")
 # What an upload may be: the simple format's two files or one of the registry sources.
 ImportKind = enum.StrEnum("ImportKind", {k: k for k in (*SIMPLE_KINDS, *SOURCES)})  # type: ignore[misc]
@@ -68,7 +66,8 @@ def _checked(name: str, data: bytes) -> None:
                 None,
                 "file",
                 None,
-                f"ファイルが大きすぎます ({len(data)} バイト、上限 {MAX_BYTES})",
+                f"ファイルが大きすぎます ({len(data):,} バイト、"
+                f"上限 {settings.max_upload_bytes:,} バイト)",
             )
         )
 
@@ -78,31 +77,21 @@ def run_import(
 ) -> dict[str, object]:
     """Validate an uploaded file row by row, store what is valid and in scope, report the rest."""
     _checked(name, data)
-    suffix = (
-        Path(name).suffix.lower()
-        if Path(name).suffix.lower() in (".csv", ".xlsx", ".zip", ".gz")
-        else ".csv"
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{suffix}"
-        path.write_bytes(data)
-        df = read_table(path)
-    records = df.to_dict(orient="records")
-    validate = validate_facilities if kind == "facilities" else validate_institutions
-    result = validate(records, name, list(df.columns))
-    header = [i for i in result.errors if i.row == 1 and not result.rejected_rows]
+    result = load_upload("facilities" if kind == "facilities" else "institutions", name, data)
+    if result.misaligned:  # shifted columns: nothing of the file is stored
+        raise InputError(result.misaligned)
+    header = [i for i in result.errors if i.row in (None, 1) and not result.rejected_rows]
     if header or (not result.items and not result.rejected_rows and result.errors):
         raise InputError(result.errors)
     rejects = {row: list(issues) for row, issues in result.rejected_rows.items()}
     accepted: list[Facility | Institution] = []
-    id_col = "facility_id" if kind == "facilities" else "institution_id"
-    row_of = {str(r.get(id_col, "")).strip(): n for n, r in enumerate(records, start=2)}
     scope = scope_of(user)
-    for item in result.items:
+    items: list[Facility | Institution] = list(result.items)
+    rows: list[int | None] = [*result.item_rows, *[None] * (len(items) - len(result.item_rows))]
+    for item, n in zip(items, rows, strict=True):
         if scope.contains(item.municipality_code):
             accepted.append(item)
         else:
-            n = row_of.get(getattr(item, id_col), None)
             rejects.setdefault(n or 0, []).append(
                 RowIssue(
                     name,
@@ -202,14 +191,15 @@ def run_source_import(
     for name, data in uploads:
         _checked(name, data)
         total += len(data)
-    if total > MAX_BYTES:
+    limit = get_settings().max_upload_bytes
+    if total > limit:
         raise InputError(
             RowIssue(
                 uploads[0][0],
                 None,
                 "file",
                 None,
-                f"ファイルが大きすぎます (合計 {total} バイト、上限 {MAX_BYTES})",
+                f"ファイルが大きすぎます (合計 {total:,} バイト、上限 {limit:,} バイト)",
             )
         )
     with tempfile.TemporaryDirectory() as tmp:

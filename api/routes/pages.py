@@ -1,4 +1,5 @@
-"""Japanese pages: login, dashboard, map, facility, printable proposals per institution, uploads.
+"""Japanese pages: login, dashboard, map, facility actions, printable proposals per institution,
+uploads.
 
 Every page reads through the same scoped queries as the API; forms carry the session's CSRF token
 (the login form a signed pre-session one, see ``api.deps``)
@@ -8,15 +9,15 @@ and end in a redirect (post/redirect/get) so that reloading never repeats a chan
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-from urllib.parse import quote
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from matcher._errors import InputError
 from matcher.model import FACILITY_KINDS
-from matcher.store.areas import get_visible_area, visible_areas
+from matcher.store.areas import get_visible_area, overlapping_areas, visible_areas
 from matcher.store.dashboard import (
     INFECTION_COLUMN,
     STATUS_COLUMNS,
@@ -25,7 +26,6 @@ from matcher.store.dashboard import (
     latest_runs,
     status_counts,
 )
-from matcher.store.db import Store
 from matcher.store.errors import ConflictError, TransitionError
 from matcher.store.facilities import facility_dict, scoped_states
 from matcher.store.institutions import get_institution
@@ -41,8 +41,8 @@ from ..deps import (
     LOGIN_FORM_SECONDS,
     NotAuthenticated,
     Session,
-    current_session,
-    get_store,
+    SessionDep,
+    StoreDep,
     login_form_ok,
     login_form_token,
     read_session,
@@ -60,6 +60,9 @@ from .runs import start_run, visible_job
 
 router = APIRouter(include_in_schema=False)
 STATUS_LABELS_JA = {s.value: s.label_ja for s in ProposalStatus}
+# Form fields that are free text: bounded so that a page never carries an unbounded value on.
+Note = Annotated[str, Form(max_length=2000, title="メモ")]
+NextPage = Annotated[str, Form(max_length=2000, title="戻り先")]
 
 
 def render(
@@ -68,7 +71,6 @@ def render(
     ctx.update(
         user=sess.user if sess else None,
         csrf=sess.csrf if sess else "",
-        status_labels=dict(STATUS_COLUMNS),
         proposal_labels=STATUS_LABELS_JA,
         kinds=FACILITY_KINDS,
         flash=flash.message(request.query_params.get("msg")),
@@ -113,10 +115,10 @@ def login_page(request: Request, next: str = "/") -> HTMLResponse:
 @router.post("/login")
 def login_submit(
     request: Request,
-    username: str = Form(""),
-    password: str = Form(""),
-    next: str = Form("/"),
-    csrf_token: str = Form(""),
+    username: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "/",
+    csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
     def again(status_code: int, error: str) -> HTMLResponse:
         return login_form(
@@ -143,7 +145,7 @@ def login_submit(
 
 
 @router.post("/logout")
-def logout(request: Request, sess: Session = Depends(current_session)) -> Response:
+def logout(request: Request, sess: SessionDep) -> Response:
     end_session(request, sess)
     response = _flash_redirect("/login", "msg", "logged-out")
     response.delete_cookie(COOKIE, path="/")
@@ -151,9 +153,7 @@ def logout(request: Request, sess: Session = Depends(current_session)) -> Respon
 
 
 @router.get("/", response_class=HTMLResponse)
-def dashboard(
-    request: Request, sess: Session = Depends(current_session), store: Store = Depends(get_store)
-) -> HTMLResponse:
+def dashboard(request: Request, sess: SessionDep, store: StoreDep) -> HTMLResponse:
     scope = scope_of(sess.user)
     with store.read() as s:
         areas = visible_areas(s, scope)
@@ -162,8 +162,10 @@ def dashboard(
         infection = infection_counts(states)
         progress = progress_by_year(s, scope)
         props = scoped_proposals(s, scope)
-        runs = latest_runs(s, areas)
-        area_by_id = {a.id: a for a in areas}
+        # runs of the user's areas and of wider ones that proposed for the user's facilities
+        run_areas = overlapping_areas(s, scope)
+        runs = latest_runs(s, run_areas)
+        area_by_id = {a.id: a for a in run_areas}
     by_status = {k: sum(p["status"] == k for p in props) for k in STATUS_LABELS_JA}
     return render(
         request,
@@ -184,10 +186,7 @@ def dashboard(
 
 @router.get("/map", response_class=HTMLResponse)
 def map_page(
-    request: Request,
-    area: str | None = None,
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
+    request: Request, sess: SessionDep, store: StoreDep, area: str | None = None
 ) -> HTMLResponse:
     scope = scope_of(sess.user)
     with store.read() as s:
@@ -211,14 +210,19 @@ def map_page(
 def facility_propose(
     facility_id: str,
     request: Request,
-    institution_id: str = Form(...),
-    note: str = Form(""),
-    override_reason: str = Form(""),
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
+    institution_id: Annotated[str, Form(title="医療機関")],
+    sess: SessionDep,
+    store: StoreDep,
+    note: Note = "",
+    override_reason: Annotated[str, Form(max_length=2000, title="理由")] = "",
+    list_query: Annotated[str, Form(alias="back", max_length=2000, title="一覧の条件")] = "",
 ) -> Response:
+    """Propose an institution for the facility, then back to its page (with the facility list's
+    query it was opened from, which that page validates before using it)."""
     writer_session(sess)
-    back = f"/facilities/{quote(facility_id)}"
+    back = f"/facilities/{quote(facility_id, safe='')}"
+    if list_query:
+        back += "?" + urlencode({"back": list_query})
     try:
         propose_for(store, sess.user, facility_id, institution_id, note, override_reason)
     except ConflictError:
@@ -233,12 +237,12 @@ def facility_propose(
 def proposal_status(
     proposal_id: IntId,
     request: Request,
-    status: str = Form(...),
-    version: int = Form(...),
-    note: str = Form(""),
-    next: str = Form("/"),
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
+    status: Annotated[str, Form(title="状態")],
+    version: Annotated[int, Form(title="版")],
+    sess: SessionDep,
+    store: StoreDep,
+    note: Note = "",
+    next: NextPage = "/",
 ) -> Response:
     writer_session(sess)
     back = _safe_next(next)
@@ -251,26 +255,9 @@ def proposal_status(
     return _flash_redirect(back, "msg", f"status-{p['status']}")
 
 
-@router.get("/proposals", response_class=HTMLResponse)
-def proposals_page(
-    request: Request, sess: Session = Depends(current_session), store: Store = Depends(get_store)
-) -> HTMLResponse:
-    with store.read() as s:
-        props = scoped_proposals(
-            s, scope_of(sess.user), status=("proposed", "contacted", "agreed", "declined")
-        )
-    by_inst: dict[str, list[dict[str, object]]] = {}
-    for p in props:
-        by_inst.setdefault(str(p["institution_id"]), []).append(p)
-    return render(request, "proposals.html", sess, by_inst=by_inst)
-
-
 @router.get("/institutions/{institution_id}/print", response_class=HTMLResponse)
 def institution_print(
-    institution_id: str,
-    request: Request,
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
+    institution_id: str, request: Request, sess: SessionDep, store: StoreDep
 ) -> HTMLResponse:
     scope = scope_of(sess.user)
     with store.read() as s:
@@ -298,19 +285,19 @@ def _imports(
 
 
 @router.get("/imports", response_class=HTMLResponse)
-def imports_page(request: Request, sess: Session = Depends(current_session)) -> HTMLResponse:
+def imports_page(request: Request, sess: SessionDep) -> HTMLResponse:
     return _imports(request, sess)
 
 
 @router.post("/imports", response_class=HTMLResponse)
 async def imports_submit(
     request: Request,
-    kind: str = Form(...),
-    file: list[UploadFile] = File(...),
-    filing_year: str = Form(""),
-    declared_on: str = Form(""),
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
+    kind: Annotated[str, Form(title="種類")],
+    file: Annotated[list[UploadFile], File(title="ファイル")],
+    sess: SessionDep,
+    store: StoreDep,
+    filing_year: Annotated[str, Form(title="届出の年度")] = "",
+    declared_on: Annotated[str, Form(title="申出の適用開始日")] = "",
 ) -> HTMLResponse:
     writer_session(sess)
     if kind not in KIND_LABELS_JA:
@@ -349,24 +336,19 @@ async def imports_submit(
 @router.post("/runs")
 def run_submit(
     request: Request,
-    area_code: str = Form(...),
-    mode: str = Form("optimal"),
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
+    area_code: Annotated[str, Form(min_length=1, max_length=40, title="地域")],
+    sess: SessionDep,
+    store: StoreDep,
+    mode: Annotated[Mode, Form(title="方式")] = Mode.OPTIMAL,
 ) -> Response:
     writer_session(sess)
-    body = RunIn(area_code=area_code, mode=Mode(mode) if mode in Mode.codes() else Mode.OPTIMAL)
+    body = RunIn(area_code=area_code, mode=mode)
     job = start_run(request, store, sess.user, body)
     return RedirectResponse(f"/runs/jobs/{job.id}", 303)
 
 
 @router.get("/runs/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(
-    job_id: IntId,
-    request: Request,
-    sess: Session = Depends(current_session),
-    store: Store = Depends(get_store),
-) -> HTMLResponse:
+def job_page(job_id: IntId, request: Request, sess: SessionDep, store: StoreDep) -> HTMLResponse:
     job = visible_job(request, store, sess.user, job_id)
     return render(request, "job.html", sess, job=job.to_dict())
 

@@ -85,6 +85,7 @@ def start_run(request: Request, store: Store, user: User, body: RunIn) -> Job:
         user.username,
         body.note,
         wait=request.app.state.run_wait,
+        replace_other_areas=body.replace_other_areas,
     )
     return job
 

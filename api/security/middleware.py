@@ -53,7 +53,10 @@ def error_response(
 ) -> Response:
     """A JSON error under /api/, the Japanese error page elsewhere."""
     request = Request(scope)
-    if request.url.path.startswith("/api/") or "templates" not in dir(request.app.state):
+    if (
+        request.url.path.startswith("/api/")
+        or getattr(request.app.state, "templates", None) is None
+    ):
         return JSONResponse({"detail": message}, status, headers=headers)
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(

@@ -13,18 +13,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from matcher.store.models import WebSessionRow, utcnow
 
 TOUCH_SECONDS = 60
 PURGE_AFTER = dt.timedelta(days=7)  # ended sessions are kept a week for the audit, then deleted
-REASONS_JA = {
-    "logout": "ログアウト",
-    "password": "パスワード変更",
-    "admin": "管理者による無効化",
-}
 
 
 @dataclass(frozen=True)
@@ -120,18 +115,3 @@ def revoke_user(
     if keep is not None:
         q = q.where(WebSessionRow.id != keep)
     return int(session.execute(q).rowcount)  # type: ignore[attr-defined]
-
-
-def open_sessions(session: Session, user_id: int) -> list[WebSessionRow]:
-    """A user's sessions not revoked and not past their absolute expiry (newest first)."""
-    return list(
-        session.scalars(
-            select(WebSessionRow)
-            .where(
-                WebSessionRow.user_id == user_id,
-                WebSessionRow.revoked_at.is_(None),
-                WebSessionRow.expires_at > utcnow(),
-            )
-            .order_by(WebSessionRow.created_at.desc())
-        )
-    )

@@ -10,7 +10,7 @@
     fetch(box.dataset.poll, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (job) {
-        if (job.state === "done" && job.run_id) { window.location.assign("/runs/" + job.run_id); return; }
+        if (job.state === "done" && job.run_id) { window.location.replace("/runs/" + job.run_id); return; }
         if (job.state === "failed") { stage.textContent = "計算に失敗しました: " + (job.error || ""); stage.setAttribute("role", "alert"); return; }
         bar.max = job.total || 1;
         bar.value = job.done || 0;

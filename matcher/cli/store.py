@@ -242,6 +242,11 @@ def run_cmd(
     wait: float | None = typer.Option(
         None, "--wait", help="同じ地域の計算が実行中のとき待つ秒数 (既定 10 秒)"
     ),
+    replace_other_areas: bool = typer.Option(
+        False,
+        "--replace-other-areas",
+        help="他の地域の計算が同じ施設に出した提案も、この計算で取り下げてよい",
+    ),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """地域の現状 (届出・合意・辞退) を踏まえて再計画し、計算と提案をデータベースに保存します。
@@ -272,6 +277,7 @@ def run_cmd(
                 release,
                 note,
                 lock_wait=wait,
+                replace_other_areas=replace_other_areas,
             )
 
         report = run_guarded(work)
@@ -288,6 +294,11 @@ def run_cmd(
         )
         for c in report.of("released"):
             out.print(f"  解放: 提案 {c.proposal_id} ({c.facility_id} × {c.institution_id})")
+        if report.other_area_count:
+            out.print(
+                f"  {'、'.join(report.other_areas.values())}の提案 "
+                f"{report.other_area_count} 件を取り下げました"
+            )
         if report.unplanned:
             err.print(
                 "[yellow]計算中に辞退された組み合わせを除きました。次の施設はもう一度計算して"

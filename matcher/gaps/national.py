@@ -8,18 +8,14 @@ table: defects are carried along as flags so that charts can show them.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..reference import prefectures
+from ..vocab import SEED_CATEGORIES
 
-SHARES = ("share_all", "share_partial", "share_none", "share_not_tabulated")
-SHARE_LABELS_JA = {
-    "share_all": "①全要件を満たす",
-    "share_partial": "②一部を満たす",
-    "share_none": "③要件なし(協力医療機関あり)",
-    "share_not_tabulated": "④集計していない",
-}
+# The table's four categories (columns ①–④) and their labels: the vocabulary's.
+SHARES = tuple(c.share for c in SEED_CATEGORIES)
+SHARE_LABELS_JA = {c.share: c.label_ja for c in SEED_CATEGORIES}
 
 
 def column_key(row: pd.Series) -> str:
@@ -50,20 +46,6 @@ def missing_prefectures(shares: pd.DataFrame) -> list[str]:
     return [p for p in prefectures() if p not in have]
 
 
-def share_matrix(flagged: pd.DataFrame, share: str = "share_all") -> pd.DataFrame:
-    """Prefecture × table column of one share, prefectures in code order (missing ones as NaN)."""
-    if share not in SHARES:
-        raise ValueError(f"不明な区分「{share}」(使えるのは {', '.join(SHARES)})")
-    wide = flagged.pivot_table(index="prefecture", columns="column", values=share, aggfunc="first")
-    return wide.reindex(list(prefectures()))
-
-
-def defect_matrix(flagged: pd.DataFrame) -> pd.DataFrame:
-    """Prefecture × table column: True where the cell's group has a defect (missing rows: True)."""
-    wide = flagged.pivot_table(index="prefecture", columns="column", values="defect", aggfunc="max")
-    return wide.reindex(list(prefectures())).fillna(True).astype(bool)
-
-
 def defect_summary(flagged: pd.DataFrame) -> pd.DataFrame:
     """Per table column: prefectures with a defect of each type, out of the rows present."""
     g = flagged.groupby("column", sort=True)
@@ -85,15 +67,6 @@ def national_share(
     rows without a defect when ``clean_only``."""
     df = flagged[~flagged["defect"]] if clean_only else flagged
     return df.groupby("column")[share].mean()
-
-
-def compliant_share_of_tabulated(flagged: pd.DataFrame) -> pd.Series:
-    """① as a share of the tabulated facilities (① / (100 − ④)), per row; NaN where nothing was."""
-    tab = 100 - flagged["share_not_tabulated"]
-    return pd.Series(
-        np.where(tab > 0, 100 * flagged["share_all"] / tab.where(tab > 0), np.nan),
-        index=flagged.index,
-    )
 
 
 def map_cells(flagged: pd.DataFrame, share: str = "share_all") -> pd.DataFrame:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..vocab import InstitutionKind
 from .region import Region
 
 if TYPE_CHECKING:
@@ -95,11 +96,14 @@ def region_map(
             )
     # Undeclared capacity is unlimited (matcher.gaps.access); drawn at the largest size.
     cap = np.where(p.capacity < 0, 8, np.minimum(p.capacity, 8)).astype(float)
-    hosp = np.array([i.kind == "hospital" for i in region.instance.institutions], bool)
-    for mask, color, ja, en in (
-        (hosp, "#1a9641", "病院", "hospital"),
-        (~hosp & (p.offers > 0), "#a6d96a", "診療所", "clinic"),
+    hosp = np.array(
+        [i.kind == InstitutionKind.HOSPITAL for i in region.instance.institutions], bool
+    )
+    for mask, color, kind in (
+        (hosp, "#1a9641", InstitutionKind.HOSPITAL),
+        (~hosp & (p.offers > 0), "#a6d96a", InstitutionKind.CLINIC),
     ):
+        ja, en = kind.label_ja, kind.value
         if mask.any():
             ax.scatter(
                 p.inst_lon[mask],

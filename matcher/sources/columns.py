@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class Table:
     headers: list[str]
     found: dict[str, str]
     records: list[dict[str, str]]
+    # The sheet as read (header and title lines included), for checks that need each row's own
+    # cell count, which the records no longer show (``textfile.misaligned_rows``).
+    grid: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def where(self) -> str:
@@ -120,11 +124,6 @@ def read_sheets(path: str | Path) -> tuple[dict[str, pd.DataFrame], list[RowIssu
                 key = sheet
             grids[key] = grid
     return grids, expanded.skipped
-
-
-def read_grid(path: str | Path) -> dict[str, pd.DataFrame]:
-    """Every sheet of an Excel workbook, CSV or ZIP of them as strings, without a header."""
-    return read_sheets(path)[0]
 
 
 def sheet_warning(path: Path, sheet: str, message: str) -> RowIssue:
@@ -174,13 +173,13 @@ def find_tables(
             errors.extend(missing_columns(where, headers, found, required, at + 1))
             errors.extend(duplicated_mapped(where, headers, found, at + 1))
             records = [r for r in records if not is_blank(r)]
-            found_any.append(Table(path.name, sheet, at + 1, headers, found, records))
+            found_any.append(Table(path.name, sheet, at + 1, headers, found, records, grid))
         if errors:
             raise InputError(errors)
         if not found_any:
             # A header naming only some anchor columns: say which required ones it lacks.
-            for sheet, grid in grids.items():
-                at = find_header(grid, spec, tuple(anchor[:1]), max_rows)
+            for (sheet, grid), one in itertools.product(grids.items(), anchor):
+                at = find_header(grid, spec, (one,), max_rows)
                 if at is not None:
                     where = f"{path.name}[{sheet}]" if sheet else path.name
                     headers = table_below(grid, at)[0]
@@ -228,16 +227,6 @@ def duplicated_mapped(
         for h in found.values()
         if keys.count(header_key(h)) > 1
     ]
-
-
-def read_mapped(
-    path: Path, spec: Mapping[str, Sequence[str]], required: Mapping[str, str]
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Read a one-header table (header searched in the top rows) and map its columns."""
-    tables = find_tables([path], spec, tuple(required), required, "表").tables
-    t = tables[0]
-    df = pd.DataFrame([{h: r.get(h, "") for h in t.headers} for r in t.records], columns=t.headers)
-    return df, t.found
 
 
 def header_tables(
@@ -331,10 +320,3 @@ def is_blank(record: Mapping[str, object]) -> bool:
     """Whether every cell but the bookkeeping ``__row__`` is empty."""
     # str.strip removes every Unicode space (also U+3000), as NFKC + strip would.
     return all(v is None or str(v).strip() == "" for k, v in record.items() if k != "__row__")
-
-
-def records_of(df: pd.DataFrame) -> list[dict[str, str]]:
-    """Rows of a string DataFrame as dicts (much faster than ``to_dict("records")`` on 10⁵ rows)."""
-    cols = [str(c) for c in df.columns]
-    columns = (df[c].tolist() for c in df.columns)
-    return [dict(zip(cols, values, strict=True)) for values in zip(*columns, strict=True)]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._errors import RowIssue
 from ..model import Capability, Institution, parse_capabilities
+from ..vocab import admissible_offers
 from .columns import cell_reader, header_tables
 from .filings import optional_yes_no, parse_yes_no
 from .names import normalize_address, normalize_name
@@ -202,9 +203,10 @@ def apply_declarations(
             out.items.append(dataclasses.replace(inst, offers=0, capacity=0, extra=extra))
             continue
         offers = inst.offers if d.offers is None else d.offers
-        if inst.kind == "clinic" and offers & Capability.ADMIT:
+        admissible = admissible_offers(inst.kind, offers)
+        if admissible != offers:  # a clinic declaring ③
             out.warnings.append(clinic_admit_ignored(d))
-            offers &= ~Capability.ADMIT
+            offers = admissible
         capacity = inst.capacity if d.capacity is None else d.capacity
         out.items.append(
             dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra)

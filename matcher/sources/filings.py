@@ -29,6 +29,7 @@ from ..model import (
     normalize_text,
     parse_facility_kind,
 )
+from ..vocab import admissible_offers
 from .columns import cell_reader, header_tables
 from .names import normalize_address, normalize_name
 from .report import ImportResult, RejectedRow
@@ -370,7 +371,8 @@ def _row(
             )
         else:
             institution_id = inst.institution_id
-            if inst.kind == "clinic" and provides & Capability.ADMIT:
+            admissible = admissible_offers(inst.kind, provides)
+            if admissible != provides:  # a clinic filed as providing ③
                 out.warnings.append(
                     RowIssue(
                         where,
@@ -381,7 +383,7 @@ def _row(
                         "warning",
                     )
                 )
-                provides &= ~Capability.ADMIT
+                provides = admissible
     g["partners"].append(
         FiledPartner(
             name, get("partner_address"), get("partner_code"), provides, institution_id, infection

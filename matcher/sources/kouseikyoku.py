@@ -29,6 +29,7 @@ from .._errors import InputError, RowIssue
 from ..geocode import municipality_in_address
 from ..model import Capability, Institution, normalize_text
 from ..reference import prefectures
+from ..vocab import admissible_offers
 from .columns import (
     cell_reader,
     duplicated_mapped,
@@ -335,7 +336,8 @@ def apply_flags(
         offers = 0
         for f, _ in joined[i]:
             offers |= f.offers
-        if inst.kind == "clinic" and offers & Capability.ADMIT:
+        admissible = admissible_offers(inst.kind, offers)
+        if admissible != offers:  # a clinic with a hospital's 施設基準
             out.warnings.append(
                 RowIssue(
                     joined[i][0][0].file,
@@ -347,7 +349,7 @@ def apply_flags(
                     "warning",
                 )
             )
-            offers &= ~Capability.ADMIT
+            offers = admissible
         extra = dict(inst.extra)
         codes = sorted({f.medical_code for f, _ in joined[i] if f.medical_code})
         if codes:

@@ -23,10 +23,12 @@ import pandas as pd
 from .._errors import InputError, RowIssue
 from ..model import FACILITY_KINDS, normalize_text, parse_facility_kind
 from ..reference import prefectures
+from ..vocab import SEED_CATEGORIES
 from .textfile import write_csv
 
-SHARES = ("share_all", "share_partial", "share_none", "share_not_tabulated")  # ① ② ③ ④
-SHARE_LABELS_JA = dict(zip(SHARES, ("①", "②", "③", "④"), strict=True))
+# The table's four categories in its order (① ② ③ ④) and their numbers: the vocabulary's.
+SHARES = tuple(c.share for c in SEED_CATEGORIES)
+SHARE_LABELS_JA = {c.share: c.status.mark for c in SEED_CATEGORIES}
 _GROUP = re.compile(r"([A-Z])\s*[.．]\s*([^\t]+)")
 _PREF = re.compile(r"^(北海道|.{2,3}[都府県])$")
 

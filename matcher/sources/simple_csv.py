@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TypeVar
+from pathlib import Path, PurePath
+from typing import Literal, TypeVar
 
 import pandas as pd
 
@@ -14,16 +16,18 @@ from ..geocode import locate
 from ..model import Facility, Institution, format_capabilities, normalize_text
 from ..validate import (
     FACILITY_COLUMNS,
+    FACILITY_REQUIRED,
     INSTITUTION_COLUMNS,
+    INSTITUTION_REQUIRED,
     Validated,
     validate_facilities,
     validate_institutions,
 )
 from ..vocab import code5_of
 from .cells import safe_frame
-from .columns import find_tables
+from .columns import Table, find_tables
 from .report import Notice
-from .textfile import write_csv
+from .textfile import TABLE_SUFFIXES, misaligned_rows, write_csv
 
 FACILITY_SPEC: dict[str, tuple[str, ...]] = {
     "facility_id": ("facility_id", "施設ID", "施設番号", "事業所番号"),
@@ -74,8 +78,11 @@ def _canonical(
 
     A list without an id column gets ids made from name and address, and rows without usable
     coordinates are placed at their municipality's point (marked approximate), each with a note.
+    A row whose cells do not line up with the header (``textfile.misaligned_rows``) is an error
+    in the notes and is not mapped.
     """
     what = "施設一覧" if id_column == "facility_id" else "医療機関一覧"
+    row_required = FACILITY_REQUIRED if id_column == "facility_id" else INSTITUTION_REQUIRED
     required = {"kind": "kind (施設種別)", "lat": "lat (緯度)", "lon": "lon (経度)"}
     tables = find_tables([path], spec, ("kind", "lat"), required, what)
     records: list[dict[str, object]] = []
@@ -86,8 +93,16 @@ def _canonical(
         listed = id_column not in t.found
         back = {h: c for c, h in t.found.items()}
         columns = [back.get(h, h) for h in t.headers] + ([id_column] if listed else [])
+        # A prefecture's list gets its ids made and its rows without coordinates placed at their
+        # municipality, so a short row of one may leave those cells out.
+        needed = [c for c in row_required if not (listed and c in (id_column, "lat", "lon"))]
+        misaligned = _misaligned(t, back, needed)
+        notes.extend(misaligned)
+        skip = {i.row for i in misaligned}
         for rec in t.records:
             row = int(rec["__row__"])
+            if row in skip:
+                continue  # its values sit under the wrong columns: reported, not validated
             first_row = first_row or row
             out: dict[str, object] = {back.get(h, h): v for h, v in rec.items() if h != "__row__"}
             out["__row__"] = row
@@ -118,6 +133,15 @@ def _canonical(
     return records, columns, notes, first_row or 2
 
 
+def _misaligned(t: Table, back: Mapping[str, str], required: Sequence[str]) -> list[RowIssue]:
+    """Rows of ``t`` whose cells do not line up with its header: more cells than the header, or
+    fewer where a ``required`` canonical column is left out."""
+    if t.grid is None:
+        return []
+    positions = [j for j, h in enumerate(t.headers) if back.get(h) in required]
+    return misaligned_rows(t.grid, t.header_row - 1, t.where, positions)
+
+
 T = TypeVar("T")
 
 
@@ -140,6 +164,10 @@ def _load(
     rows = [_pop_row(rec) for rec in records]
     result = validator(records, path.name, columns, 2, rows)
     result.issues = notes + result.issues
+    for issue in notes:
+        if issue.severity == "error" and issue.row is not None:  # a misaligned row
+            result.rejected_rows.setdefault(issue.row, []).append(issue)
+            result.misaligned.append(issue)
     if strict and result.errors:
         raise InputError(result.errors)
     return result
@@ -155,6 +183,24 @@ def load_facilities(path: str | Path, strict: bool = True) -> Validated[Facility
 def load_institutions(path: str | Path, strict: bool = True) -> Validated[Institution]:
     """Read ``institutions.csv``; with ``strict`` any error raises ``InputError`` listing all."""
     return _load(path, INSTITUTION_SPEC, "institution_id", validate_institutions, strict)
+
+
+def load_upload(
+    kind: Literal["facilities", "institutions"], name: str, data: bytes
+) -> Validated[Facility] | Validated[Institution]:
+    """An uploaded file read exactly as ``load_facilities`` / ``load_institutions`` read one on
+    disk (the web's import and the CLI's agree), not strict: every row is accepted or rejected
+    with its reasons. The file keeps the user's name (made safe), so messages name it."""
+    base = re.sub(r"[^\w.\-()（）]", "_", PurePath(name.replace("\\", "/")).name)[:120]
+    base = base.lstrip(".") or "upload.csv"
+    if PurePath(base).suffix.lower() not in (*TABLE_SUFFIXES, ".zip", ".gz"):
+        base += ".csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / base
+        path.write_bytes(data)
+        if kind == "facilities":
+            return load_facilities(path, strict=False)
+        return load_institutions(path, strict=False)
 
 
 def facilities_frame(facilities: Iterable[Facility]) -> pd.DataFrame:

@@ -69,6 +69,18 @@ def save_area(
     return area
 
 
+def _code_name(code: str) -> str:
+    """A prefecture's (2 digits) or a municipality's (5 digits) name from the offline reference
+    table; the code itself when the table does not know it."""
+    from ..progress import municipality_names
+    from ..reference import prefectures
+
+    if len(code) == 2:
+        names = prefectures()
+        return names[int(code) - 1] if 1 <= int(code) <= len(names) else f"都道府県 {code}"
+    return municipality_names().get(code, f"市区町村 {code}")
+
+
 def get_area(session: Session, code: str, create: bool = False) -> AreaRow:
     """The area ``code``. A bare prefecture (2 digits) or municipality code (5/6 digits) that is
     not stored is an area of that kind too: stored when ``create``, else a transient object."""
@@ -77,9 +89,9 @@ def get_area(session: Session, code: str, create: bool = False) -> AreaRow:
         return area
     text = unicodedata.normalize("NFKC", code).strip()
     if text.isdigit() and len(text) in (1, 2):
-        c, kind, name = text.zfill(2), "prefecture", f"都道府県 {text.zfill(2)}"
+        c, kind, name = text.zfill(2), "prefecture", _code_name(text.zfill(2))
     elif code5_of(text):
-        c, kind, name = code5_of(text), "municipality", f"市区町村 {code5_of(text)}"
+        c, kind, name = code5_of(text), "municipality", _code_name(code5_of(text))
     else:
         raise NotFoundError(
             f"地域「{code}」は登録されていません "
@@ -100,6 +112,23 @@ def list_areas(session: Session) -> list[AreaRow]:
 def visible_areas(session: Session, scope: CodeSet) -> list[AreaRow]:
     """The stored areas lying wholly within ``scope`` (a user sees an area only then)."""
     return [a for a in list_areas(session) if scope.covers(area_codes(a))]
+
+
+def overlapping_areas(session: Session, scope: CodeSet) -> list[AreaRow]:
+    """The stored areas sharing some municipality with ``scope``: the user's own areas and the
+    wider or neighbouring ones whose runs proposed partners for the user's facilities."""
+    return [a for a in list_areas(session) if scope.overlaps(area_codes(a))]
+
+
+def get_run_area(session: Session, scope: CodeSet, code: str) -> AreaRow:
+    """The area ``code`` of a run a user may open: one lying within ``scope`` or overlapping it
+    (the page then shows only the user's facilities); else ``NotFoundError``."""
+    area = session.scalar(
+        select(AreaRow).where(AreaRow.code == code).options(selectinload(AreaRow.municipalities))
+    )
+    if area is None or not scope.overlaps(area_codes(area)):
+        raise _not_found(code)
+    return area
 
 
 def _not_found(code: str) -> NotFoundError:

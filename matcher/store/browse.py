@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..geo import EARTH_RADIUS_KM
 from ..model import FACILITY_KINDS, parse_capabilities
+from ..progress import municipality_names as municipality_names  # one definition, re-exported
 from ..reference import municipalities
 from ..vocab import CodeSet, FacilityKind, Status, code5_of
 from .areas import member_filter
@@ -74,11 +75,6 @@ def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
 def normalise(text: object) -> str:
     """Search form of a text: NFKC (全角英数 → 半角), lower case, no spaces."""
     return "".join(unicodedata.normalize("NFKC", str(text or "")).casefold().split())
-
-
-def municipality_names() -> dict[str, str]:
-    """5-digit municipality code → name (offline reference table)."""
-    return {m.code5: m.name for m in municipalities()}
 
 
 def municipality_point(code: str) -> tuple[float, float] | None:

@@ -14,26 +14,17 @@ from sqlalchemy.orm import Session
 
 from ..model import FACILITY_KINDS
 from ..vocab import CodeSet, Status
+from ..vocab import days_left as days_left  # the pages' countdown (one definition, vocab)
 from .facilities import facility_dict, scoped_states
 from .institutions import institution_dict
 from .models import ACTIVE_STATUSES, AreaRow, InstitutionRow, ProposalRow, RunRow
 from .state import FacilityState, institution_states
 
-DEADLINE = dt.date(2027, 3, 31)  # end of the 経過措置 for 義務 facilities
-STATUS_COLUMNS = (
-    (Status.ALL.value, "①全ての要件を満たす"),
-    (Status.PARTIAL.value, "②要件の一部を満たす"),
-    (Status.NONE.value, "③要件を満たさないが協力医療機関あり"),
-    (Status.NO_PARTNER.value, "協力医療機関なし"),
-    (Status.UNKNOWN.value, "④集計していない(届出なし)"),
-)
+# (code, heading) of the status columns: the vocabulary's statuses in order, headed as every
+# status table heads them (``Status.heading_ja``).
+STATUS_COLUMNS = tuple((s.value, s.heading_ja) for s in Status)
 # Beside the ①②③④ columns (not a status: a facility of any status may have one).
 INFECTION_COLUMN = ("infection_partner", "第二種協定指定医療機関を協力医療機関に含む")
-
-
-def days_left(today: dt.date | None = None) -> int:
-    """Days until the end of the 経過措置 (negative once it has passed)."""
-    return (DEADLINE - (today or dt.date.today())).days
 
 
 def status_counts(states: Iterable[FacilityState]) -> dict[str, dict[str, int]]:

@@ -44,9 +44,9 @@ from .errors import (
 ENV_URL = "KYORYOKU_DATABASE_URL"
 DEFAULT_FILE = "kyoryoku.db"
 _WRITE = "kyoryoku_write"
-# SQLite: how long one statement waits for another writer, and how often write() tries again to
-# take the write lock (10 s × 3: a status change waits out a run's commit or a large import).
-BUSY_TIMEOUT_MS = get_settings().busy_timeout_ms
+# SQLite: how often write() tries again to take the write lock, each try waiting up to
+# ``KYORYOKU_BUSY_TIMEOUT_MS`` (10 s × 3: a status change waits out a run's commit or a large
+# import).
 WRITE_ATTEMPTS = 3
 T = TypeVar("T")
 
@@ -160,7 +160,7 @@ def database_url(url: str | None = None) -> str:
     return f"sqlite:///{Path.cwd() / DEFAULT_FILE}"
 
 
-def _sqlite_events(engine: Engine) -> None:
+def _sqlite_events(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
         # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's own would be deferred).
@@ -169,7 +169,7 @@ def _sqlite_events(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=FULL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -180,14 +180,19 @@ def _sqlite_events(engine: Engine) -> None:
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
-    """An engine for ``url`` (see :func:`database_url`) with the settings this store relies on."""
+    """An engine for ``url`` (see :func:`database_url`) with the settings this store relies on.
+
+    SQLite: one statement waits ``KYORYOKU_BUSY_TIMEOUT_MS`` (as set when the engine is made)
+    for another writer.
+    """
     url = database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000}, **kwargs)
-        _sqlite_events(engine)
+        busy_ms = get_settings().busy_timeout_ms
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000}, **kwargs)
+        _sqlite_events(engine, busy_ms)
         return engine
     if parsed.get_backend_name() == "postgresql":
         kwargs.setdefault("connect_args", {"connect_timeout": 5})

@@ -37,6 +37,19 @@ class ConflictError(StoreError):
         super().__init__(message)
 
 
+class OtherAreaProposalsError(ConflictError):
+    """A run would withdraw proposals another area's run made (its facilities overlap): it needs
+    the coordinator's confirmation (web: 409; ``replace_other_areas``)."""
+
+    def __init__(self, runs: dict[int, str], count: int) -> None:
+        self.runs, self.count = runs, count
+        super().__init__(
+            f"この計算は{'、'.join(runs.values())} の提案 {count} 件を取り下げます。"
+            "よければ「他の地域の提案も取り下げる」を選んで (コマンドでは --replace-other-areas) "
+            "もう一度実行してください"
+        )
+
+
 class TransitionError(StoreError, ValueError):
     """A status change that the proposal lifecycle does not allow (web API: 422)."""
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from ..settings import get_settings
 from .db import Store, translated
 from .errors import RunInProgressError
 
-WAIT_SECONDS = float(os.environ.get("KYORYOKU_RUN_LOCK_WAIT", "10"))
 _POLL = 0.1
 _process_locks: dict[str, threading.Lock] = {}
 _process_guard = threading.Lock()
@@ -113,8 +113,9 @@ def _process_lock(key: str, area_code: str, wait: float) -> Iterator[None]:
 @contextmanager
 def area_lock(store: Store, area_code: str, wait: float | None = None) -> Iterator[None]:
     """Hold the run lock of ``area_code``; wait at most ``wait`` seconds (default
-    ``KYORYOKU_RUN_LOCK_WAIT``, 10 s) for a run holding it, then raise ``RunInProgressError``."""
-    wait = WAIT_SECONDS if wait is None else wait
+    ``KYORYOKU_RUN_LOCK_WAIT`` as set now, 10 s) for a run holding it, then raise
+    ``RunInProgressError``."""
+    wait = get_settings().run_lock_wait if wait is None else wait
     url = store.engine.url
     if store.dialect == "postgresql":
         with _pg_lock(store, area_code, wait):

@@ -6,15 +6,18 @@ unless the coordinator gives a reason to override, which is kept in the proposal
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .._errors import InputError, RowIssue
+from ..geo import haversine_km
+from ..model import FACILITY_KINDS, format_capabilities_ja
 from ..params import MatchParams
-from ..vocab import CAPABILITIES
+from ..vocab import CAPABILITIES, ProposalStatus
 from .models import AreaMunicipalityRow, FacilityRow, InstitutionRow, ProposalRow, RunRow
-from .state import current_declarations
+from .state import LEDGER_STATUSES, facility_states, institution_states, site_of_facilities
 
 
 class LimitExceeded(InputError):
@@ -53,42 +56,95 @@ def run_params(session: Session, code5: str) -> tuple[MatchParams, int | None]:
 
 
 def remaining_capacity(session: Session, institution_id: str, on: dt.date) -> int | None:
-    """Declared capacity in force on ``on`` less live proposals (proposed, contacted, and agreed
-    since the declaration's start); ``None`` when nothing is declared."""
-    decl = current_declarations(session, [institution_id], on).get(institution_id)
-    if decl is None:
+    """The institution's declared capacity in force on ``on`` less the ledger
+    (``state.capacity_use``); ``None`` when nothing is declared (unlimited)."""
+    row = session.get(InstitutionRow, institution_id)
+    if row is None:
         return None
-    if not decl.willing:
-        return 0
-    if decl.capacity is None:
-        return None
-    start = dt.datetime.combine(decl.valid_from, dt.time())
-    used = session.scalar(
-        select(func.count()).where(
-            ProposalRow.institution_id == institution_id,
-            or_(
-                ProposalRow.status.in_(("proposed", "contacted")),
-                (ProposalRow.status == "agreed") & (ProposalRow.status_at >= start),
-            ),
+    return institution_states(session, [row], on)[institution_id].remaining
+
+
+def _same_site_partner(session: Session, fac: FacilityRow, institution_id: str) -> bool:
+    """Whether another registration of the facility's site (``matcher.sites``) already uses
+    this institution's capacity: the site counts once, so a proposal for it uses nothing more."""
+    others = [
+        str(f)
+        for f in session.scalars(
+            select(ProposalRow.facility_id).where(
+                ProposalRow.institution_id == institution_id,
+                ProposalRow.status.in_(LEDGER_STATUSES),
+                ProposalRow.facility_id != fac.facility_id,
+            )
         )
-    )
-    return max(0, decl.capacity - int(used or 0))
+    ]
+    if not others:
+        return False
+    site = site_of_facilities(session, sorted({*others, fac.facility_id}))
+    mine = site.get(fac.facility_id)
+    return mine is not None and any(site.get(o) == mine for o in others)
 
 
-def limit_problems(
-    session: Session, fac: FacilityRow, inst: InstitutionRow, covers: int, km: float
-) -> list[str]:
-    """What a proposal of ``inst`` for ``fac`` covering ``covers`` at ``km`` (great-circle)
-    would exceed, in Japanese (empty: nothing)."""
+@dataclass(frozen=True)
+class HandProposal:
+    """What a proposal entered by hand would be, and every planner rule it breaks."""
+
+    covers: int
+    km: float  # great-circle
+    problems: tuple[str, ...]  # rules a stated reason may override
+    filed_partner: bool = False  # the facility's filing names it: never a new proposal
+
+
+def check_proposal(
+    session: Session,
+    fac: FacilityRow,
+    inst: InstitutionRow,
+    covers: int | None = None,
+    on: dt.date | None = None,
+) -> HandProposal:
+    """The planner's candidate rule applied to one hand-made pair, each broken rule said in
+    Japanese: the offers in force (the declaration's, clinics never admitting), what the facility
+    still misses, the range per requirement of the area's latest run, the capacity ledger (a site
+    counting once) and a pair already declined. ``covers`` defaults to what the institution
+    offers of the facility's missing requirements within range."""
+    on = on or dt.date.today()
     params, run_id = run_params(session, fac.code5)
     source = f"計算 {run_id} の条件" if run_id is not None else "既定の条件"
+    ist = institution_states(session, [inst], on)[inst.institution_id]
+    state = facility_states(session, [fac])[0]
+    km = float(haversine_km(fac.lat, fac.lon, inst.lat, inst.lon))
     road_km = km * params.road_factor
-    problems = [
-        f"{c.label_ja}: 距離 {road_km:.1f} km が上限 {params.max_km[c]:g} km を超えます ({source})"
+    reach = params.reach(road_km)
+    missing = state.missing or FACILITY_KINDS[fac.kind].required
+    if covers is None:
+        covers = ist.offers & missing & reach or ist.offers & missing
+    problems: list[str] = []
+    unoffered = covers & ~ist.offers
+    if unoffered:
+        problems.append(
+            f"提供: {inst.name} は{format_capabilities_ja(unoffered)}を申出・登録で提供していません"
+        )
+    if not covers & ist.offers:
+        problems.append(f"提供: {inst.name} は施設に不足している要件を提供していません")
+    problems += [
+        f"距離: {c.label_ja}は {road_km:.1f} km が上限 {params.max_km[c]:g} km を超えます "
+        f"({source})"
         for c in CAPABILITIES
         if covers & c and road_km > params.max_km[c]
     ]
-    left = remaining_capacity(session, inst.institution_id, dt.date.today())
-    if left is not None and left <= 0:
-        problems.append(f"{inst.name} の受入枠に残りがありません (申出の受入枠を使い切っています)")
-    return problems
+    left = ist.remaining
+    if left is not None and left <= 0 and not _same_site_partner(session, fac, inst.institution_id):
+        problems.append(
+            f"受入枠: {inst.name} の受入枠 {ist.declared} はすべて使われています "
+            f"(提案中・打診中・合意 {ist.used} 件)"
+        )
+    declined = session.scalar(
+        select(ProposalRow.id).where(
+            ProposalRow.facility_id == fac.facility_id,
+            ProposalRow.institution_id == inst.institution_id,
+            ProposalRow.status == ProposalStatus.DECLINED.value,
+        )
+    )
+    if declined is not None:
+        problems.append(f"辞退: この組み合わせは提案 {declined} で辞退されています")
+    filed = inst.institution_id in state.filed_partner_ids
+    return HandProposal(covers, km, tuple(problems), filed)

@@ -18,7 +18,7 @@ the planner (``workflow.load_state``) all read these functions; nothing else com
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, FromClause, Subquery, func, or_, select
@@ -38,6 +38,7 @@ from ..model import (
 from ..sites import site_ids
 from ..vocab import ALL_MASK, GeocodePrecision, InstitutionKind, ProposalStatus, admissible_offers
 from .models import (
+    ACTIVE_STATUSES,
     DeclarationRow,
     FacilityRow,
     FilingPartnerRow,
@@ -318,31 +319,63 @@ def current_declarations(
     return out
 
 
+# The statuses whose partnerships use an institution's declared capacity (the one ledger): live
+# proposals (proposed, contacted) of every run of every area and by hand, and agreed ones — the
+# store's ACTIVE_STATUSES (its change-log triggers follow the same set, revision 0007).
+LEDGER_STATUSES = ACTIVE_STATUSES
+_FIRM = (ProposalStatus.CONTACTED.value, ProposalStatus.AGREED.value)
+
+
+@dataclass(frozen=True)
+class CapacityUse:
+    """One institution's line of the capacity ledger (a site counts once)."""
+
+    used: int  # proposed + contacted + agreed (from the declaration's start)
+    firm: int  # contacted + agreed only: what no re-plan displaces
+
+
+_NO_USE = CapacityUse(0, 0)
+
+
 def capacity_use(
-    session: Session, decls: dict[str, DeclarationRow], as_of: dt.datetime | None = None
-) -> dict[str, int]:
-    """New partnerships that count against each declared capacity: contacted ones, and agreed
-    ones from the declaration's start on (across all areas); statuses as at ``as_of``."""
-    used: dict[str, int] = {}
+    session: Session,
+    decls: dict[str, DeclarationRow],
+    as_of: dt.datetime | None = None,
+    replanned: Collection[str] = (),
+) -> dict[str, CapacityUse]:
+    """The capacity ledger: per declared institution, the partnerships that use its capacity —
+    proposed and contacted ones, and agreed ones from the declaration's start on — across every
+    run of every area and hand-made proposals; statuses as at ``as_of``. A site
+    (``matcher.sites``) counts once: its registrations share their partners.
+
+    ``replanned`` names facilities a run is about to plan again: their *proposed* pairs are left
+    out (the run replaces them), their contacted and agreed ones stay."""
     if not decls:
-        return used
+        return {}
     ps = proposal_states(as_of)
     rows = session.execute(
         select(ps.c.institution_id, ps.c.facility_id, ps.c.status, ps.c.status_at).where(
-            ps.c.status.in_((ProposalStatus.CONTACTED.value, ProposalStatus.AGREED.value)),
+            ps.c.status.in_(LEDGER_STATUSES),
             ps.c.institution_id.in_(list(decls)),
         )
     )
-    counted = []
+    again = set(replanned)
+    counted: list[tuple[str, str, bool]] = []
     for row in rows:
-        iid, fid, status, at = str(row[0]), str(row[1]), row[2], row[3]
-        if status == ProposalStatus.CONTACTED or at.date() >= decls[iid].valid_from:
-            counted.append((iid, fid))
-    # A site (``matcher.sites``) counts once: its registrations share their partners.
-    site = site_of_facilities(session, sorted({fid for _, fid in counted}))
-    for iid, _ in sorted({(iid, site.get(fid, fid)) for iid, fid in counted}):
-        used[iid] = used.get(iid, 0) + 1
-    return used
+        iid, fid, status, at = str(row[0]), str(row[1]), str(row[2]), row[3]
+        if status == ProposalStatus.PROPOSED and fid in again:
+            continue
+        if status != ProposalStatus.AGREED or at.date() >= decls[iid].valid_from:
+            counted.append((iid, fid, status in _FIRM))
+    site = site_of_facilities(session, sorted({fid for _, fid, _ in counted}))
+    used: dict[str, set[str]] = {}
+    firm: dict[str, set[str]] = {}
+    for iid, fid, is_firm in counted:
+        key = site.get(fid, fid)
+        used.setdefault(iid, set()).add(key)
+        if is_firm:
+            firm.setdefault(iid, set()).add(key)
+    return {iid: CapacityUse(len(keys), len(firm.get(iid, ()))) for iid, keys in used.items()}
 
 
 def registry_facility(
@@ -428,9 +461,10 @@ class InstitutionState:
     row: InstitutionRow
     offers: int  # the declaration's offers or the registry's, clinics never admitting
     declared: int | None  # None: not declared (unlimited); 0 when unwilling
-    used: int  # agreed (from the declaration's start) + contacted
+    used: int  # the ledger: proposed + contacted + agreed (``capacity_use``)
     willing: bool
     infection_agreement: bool = False  # 第二種協定指定医療機関 (``infection_institutions``)
+    firm: int = 0  # contacted + agreed only
 
     @property
     def remaining(self) -> int | None:
@@ -465,11 +499,13 @@ def institution_states(
     rows: Sequence[InstitutionRow],
     on: dt.date,
     as_of: dt.datetime | None = None,
+    replanned: Collection[str] = (),
 ) -> dict[str, InstitutionState]:
-    """Each institution's offers and capacity on ``on`` (proposal statuses as at ``as_of``)."""
+    """Each institution's offers and capacity on ``on`` (proposal statuses as at ``as_of``;
+    ``replanned``: see ``capacity_use``)."""
     ids = [r.institution_id for r in rows]
     decls = current_declarations(session, ids, on) if rows else {}
-    used = capacity_use(session, decls, as_of)
+    use = capacity_use(session, decls, as_of, replanned)
     infection = _filed_infection(session, ids if len(ids) <= _IN_LIMIT else None)
     infection |= {i for i, d in decls.items() if d.infection_agreement}
     out = {}
@@ -481,9 +517,10 @@ def institution_states(
             r,
             admissible_offers(r.kind, offers),
             declared,
-            used.get(r.institution_id, 0),
+            use.get(r.institution_id, _NO_USE).used,
             True if d is None else bool(d.willing),
             r.institution_id in infection,
+            use.get(r.institution_id, _NO_USE).firm,
         )
     return out
 

@@ -36,15 +36,13 @@ from ..model import Instance, Institution, format_capabilities, format_capabilit
 from ..params import MatchParams, Mode
 from ..result import MatchResult
 from ..vocab import (
-    CAPABILITIES,
     PROPOSAL_TRANSITIONS,
-    admissible_offers,
 )
 from ..vocab import ProposalStatus as ProposalStatusCode
 from .areas import area_facilities, get_area, member_filter
 from .db import Store
-from .errors import ConflictError, NotFoundError, TransitionError
-from .manual import LimitExceeded, limit_problems
+from .errors import ConflictError, NotFoundError, OtherAreaProposalsError, TransitionError
+from .manual import LimitExceeded, check_proposal
 from .models import (
     ACTIVE_STATUSES,
     AreaMunicipalityRow,
@@ -174,7 +172,7 @@ def load_state(
                 .order_by(InstitutionRow.institution_id)
             )
         )
-        inst_states = institution_states(session, inst_rows, on, as_of)
+        inst_states = institution_states(session, inst_rows, on, as_of, replanned=fac_ids)
         for r in inst_rows:
             ist = inst_states[r.institution_id]
             declared[r.institution_id] = ist.declared
@@ -223,6 +221,9 @@ class PlanReport:
     changes: tuple[PlanChange, ...]
     unplanned: tuple[str, ...] = ()
     notes: dict[int, str] = field(default_factory=dict)  # dry run: proposal id → history note
+    # proposals of other areas' runs this run withdraws: run id → its label, and how many
+    other_areas: dict[int, str] = field(default_factory=dict)
+    other_area_count: int = 0
 
     def of(self, change: str) -> list[PlanChange]:
         return [c for c in self.changes if c.change == change]
@@ -287,7 +288,7 @@ def impossible_contacted(
     )
     insts = institution_states(session, inst_rows, on)
     facs = {f.facility_id: f for f in state.instance.facilities}
-    used = {iid: st.used for iid, st in insts.items()}
+    used = {iid: st.firm for iid, st in insts.items()}  # proposals never displace contacted
     out: list[Release] = []
     for p in rows:
         ist, f = insts[p.institution_id], facs.get(p.facility_id)
@@ -295,7 +296,7 @@ def impossible_contacted(
             continue
         i, offers, cap = ist.row, ist.offers, ist.declared
         km = float(haversine_km(f.lat, f.lon, i.lat, i.lon)) * params.road_factor
-        reach = sum(int(c) for c in CAPABILITIES if km <= params.max_km[c])
+        reach = params.reach(km)
         if cap == 0:
             reason = f"医療機関 {i.institution_id} の受入枠が0になったため解放"
         elif cap is not None and used.get(i.institution_id, 0) > cap:
@@ -421,6 +422,67 @@ def _warm_start(session: Session, area_code: str, warm: bool) -> frozenset[tuple
     return (previous_plan(session, area_code) or None) if warm else None
 
 
+def drop_reason(
+    row: ProposalRow, state: AreaState, result: MatchResult, params: MatchParams
+) -> str:
+    """Why a run withdraws a proposed pair it no longer proposes, in the coordinator's terms:
+    the facility is covered by agreed or contacted partners, the institution no longer offers
+    it or its capacity is taken, the pair is out of the new range, or another institution (named,
+    nearer or not) replaces it."""
+    fac = next((f for f in state.instance.facilities if f.facility_id == row.facility_id), None)
+    inst = next(
+        (i for i in state.instance.institutions if i.institution_id == row.institution_id), None
+    )
+    covers = row.covers
+    if fac is not None and covers and not covers & fac.missing:
+        return f"合意・打診中の協力医療機関で{format_capabilities_ja(covers)}が満たされたため"
+    if inst is None:
+        return "医療機関が地域の範囲外になったため"
+    if covers and not covers & inst.offers:
+        return f"{inst.name} が{format_capabilities_ja(covers)}を提供しなくなったため"
+    if covers and not covers & params.reach(row.distance_km):
+        return f"距離 {row.distance_km:.1f} km が新しい距離の上限を超えたため"
+    if inst.capacity == 0:
+        declared = state.capacity_declared.get(inst.institution_id)
+        used = state.capacity_used.get(inst.institution_id, 0)
+        return (
+            f"{inst.name} の受入枠 {declared} が他の提案・合意 ({used} 件) で使われているため"
+            if declared
+            else f"{inst.name} の受入枠が0になったため"
+        )
+    names = {i.institution_id: i.name for i in state.instance.institutions}
+    instead = [
+        p
+        for p in result.proposals
+        if p.facility_id == row.facility_id
+        and p.covers & covers
+        and p.institution_id != inst.institution_id
+    ]
+    if instead:
+        best = min(instead, key=lambda p: (p.distance_km, p.institution_id))
+        name = names.get(best.institution_id, best.institution_id)
+        if best.distance_km < row.distance_km:
+            return f"より近い {name} ({best.distance_km:.1f} km) に置き換えたため"
+        return f"{name} ({best.distance_km:.1f} km) に置き換えたため (全体の割り当ての見直し)"
+    return "受入枠を他の施設の充足に回したため (全体の割り当ての見直し)"
+
+
+def _other_area_runs(session: Session, area_id: int, rows: list[ProposalRow]) -> dict[int, str]:
+    """run id → 「地域「name」の計算 N」 for the runs of *other* areas that made ``rows``."""
+    ids = sorted({r.run_id for r in rows if r.run_id is not None})
+    if not ids:
+        return {}
+    out = {}
+    for run_id, run_area, name in session.execute(
+        select(RunRow.id, RunRow.area_id, AreaRow.name)
+        .join(AreaRow, AreaRow.id == RunRow.area_id)
+        .where(RunRow.id.in_(ids))
+    ):
+        if run_area != area_id:
+            out[int(run_id)] = f"地域「{name}」の計算 {run_id}"
+    return out
+
+
 def _write_run(
     session: Session,
     area_code: str,
@@ -433,9 +495,12 @@ def _write_run(
     result: MatchResult,
     started: dt.datetime,
     seconds: dict[str, float],
+    replace_other_areas: bool = True,
 ) -> PlanReport:
     """Store the run: releases, new/kept/dropped proposals and their history, against what the
-    store holds now. A pair that became declined meanwhile is left out (its facility is listed in
+    store holds now. Withdrawing a proposal another area's run made needs
+    ``replace_other_areas`` (else ``OtherAreaProposalsError``, nothing stored). A pair that
+    became declined meanwhile is left out (its facility is listed in
     ``unplanned``); a pair that became contacted or agreed is kept as it is."""
     area = session.scalar(select(AreaRow).where(AreaRow.code == area_code))
     if area is None:  # pragma: no cover - ensure_area ran before
@@ -552,10 +617,18 @@ def _write_run(
         linked.add(pid)
         session.add(RunProposalRow(run_id=run.id, proposal_id=pid, change="kept"))
         changes.append(PlanChange(pid, kept.facility_id, kept.institution_id, "kept", kept.status))
-    for row in sorted(live.values(), key=lambda r: r.id):
+    dropped = sorted(live.values(), key=lambda r: r.id)
+    others = _other_area_runs(session, area.id, dropped)
+    if others and not replace_other_areas:
+        raise OtherAreaProposalsError(others, sum(r.run_id in others for r in dropped))
+    for row in dropped:
+        why = drop_reason(row, state, result, params)
+        if row.run_id in others:
+            here = f"地域「{area.name}」の計算 {run.id}"
+            why = f"{others[row.run_id]} の提案を、{here} で取り下げ: {why}"
         row.status, row.updated_by, row.updated_at, row.status_at = "withdrawn", actor, now, now
         session.flush()
-        _history(session, row, "proposed", actor, f"計算 {run.id} で提案から外れました", run.id)
+        _history(session, row, "proposed", actor, why, run.id)
         changes.append(
             PlanChange(row.id, row.facility_id, row.institution_id, "dropped", "withdrawn")
         )
@@ -571,8 +644,24 @@ def _write_run(
     run.finished_at = utcnow()
     session.flush()
     return PlanReport(
-        run.id, previous, area.code, result, state, tuple(changes), tuple(sorted(set(unplanned)))
+        run.id,
+        previous,
+        area.code,
+        result,
+        state,
+        tuple(changes),
+        tuple(sorted(set(unplanned))),
+        other_areas=others,
+        other_area_count=sum(r.run_id in others for r in dropped),
     )
+
+
+def _xact_ledger_lock(session: Session) -> None:
+    """The capacity ledger's lock for the rest of this transaction: whatever adds a live
+    proposal (a run's commit, a hand-made proposal) re-reads the ledger under it, so two areas
+    never promise the same capacity twice (PostgreSQL; SQLite's write transaction already
+    excludes every other writer)."""
+    _xact_area_lock(session, "*ledger*")
 
 
 def _xact_area_lock(session: Session, area_code: str) -> None:
@@ -600,6 +689,7 @@ def plan(
     progress: Progress | None = None,
     create_area: bool = True,
     warm_start: bool = True,
+    replace_other_areas: bool = False,
 ) -> PlanReport:
     """Re-plan an area and store the run, its proposals and their history, all in ``session``'s
     transaction (which stays open during the solve: for small areas and scripts; the CLI and the
@@ -618,6 +708,7 @@ def plan(
     t0 = time.perf_counter()
     code = ensure_area(session, area_code)
     _xact_area_lock(session, code)
+    _xact_ledger_lock(session)
     state, releases = _prepare(session, code, params, on, release, note)
     previous = _warm_start(session, code, warm_start)
     t_load = time.perf_counter() - t0
@@ -625,7 +716,18 @@ def plan(
         state.instance, params, mode, None, progress, forbidden=state.forbidden, previous=previous
     )
     return _write_run(
-        session, code, params, mode, actor, note, state, releases, result, started, {"load": t_load}
+        session,
+        code,
+        params,
+        mode,
+        actor,
+        note,
+        state,
+        releases,
+        result,
+        started,
+        {"load": t_load},
+        replace_other_areas,
     )
 
 
@@ -644,6 +746,7 @@ def run_plan(
     before_commit: Callable[[int], None] | None = None,
     dry_run: bool = False,
     warm_start: bool = True,
+    replace_other_areas: bool = False,
 ) -> PlanReport:
     """Re-plan an area the way a team works: one run of the area at a time, no transaction held
     while solving, decisions re-read at commit.
@@ -664,6 +767,11 @@ def run_plan(
     ``dry_run`` computes the same report (with each changed proposal's history note in
     ``notes``) in a savepoint that is rolled back: nothing is stored, the ids of the run and of
     new proposals are provisional (the preview of the web's run page).
+
+    ``replace_other_areas``: a run that would withdraw proposals made by another area's run (a
+    wider or overlapping area holding some of the same facilities) stores nothing and raises
+    ``OtherAreaProposalsError`` unless this says the coordinator confirmed it (the dry run's
+    ``PlanReport.other_areas`` says which runs and how many proposals, for the preview).
 
     ``warm_start`` (as in ``plan``) seeds the first solve with the area's previous plan and each
     re-solve with the plan just computed.
@@ -699,14 +807,28 @@ def run_plan(
                 progress("commit", 0, 0)
             t1 = time.perf_counter()
             with store.write() as s:
+                _xact_ledger_lock(s)  # the ledger read below stays true until this commits
                 now_state, now_releases = _prepare(s, code, params, on, release, note)
-                if now_state.input_hash != state.input_hash and attempt < replans:
-                    state = now_state
+                if now_state.input_hash != state.input_hash:
                     if warm_start:  # the plan just computed is the closest one
                         previous = frozenset(
                             (p.facility_id, p.institution_id) for p in result.proposals
                         )
-                    continue
+                    if attempt < replans:
+                        state = now_state
+                        continue
+                    # Re-plans used up: solve once more inside the commit transaction, under
+                    # the ledger lock, so the stored plan never promises capacity taken meanwhile.
+                    state = now_state
+                    result = match(
+                        state.instance,
+                        params,
+                        mode,
+                        None,
+                        progress,
+                        forbidden=state.forbidden,
+                        previous=previous,
+                    )
                 seconds["commit"] = time.perf_counter() - t1
                 seconds["replans"] = attempt
                 if dry_run:
@@ -725,6 +847,7 @@ def run_plan(
                     result,
                     started,
                     seconds,
+                    replace_other_areas,
                 )
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -847,12 +970,13 @@ def propose(
         raise ConflictError(
             f"この組み合わせには既に提案 {live.id} ({STATUS_LABELS_JA[live.status]}) があります"
         )
-    from ..model import FACILITY_KINDS
-
-    if covers is None:
-        covers = admissible_offers(inst.kind, inst.offers) & FACILITY_KINDS[fac.kind].required
-    km = float(haversine_km(fac.lat, fac.lon, inst.lat, inst.lon))
-    problems = limit_problems(session, fac, inst, covers, km)
+    _xact_ledger_lock(session)
+    check = check_proposal(session, fac, inst, covers)
+    if check.filed_partner:  # an existing partnership is never proposed as a new one
+        raise ConflictError(
+            f"{inst.name} はこの施設が届け出た既存の協力医療機関です。新たな提案にはできません"
+        )
+    covers, km, problems = check.covers, check.km, list(check.problems)
     if problems and not override_reason.strip():
         raise LimitExceeded(problems)
     if problems:
@@ -1003,7 +1127,3 @@ def run_changes(session: Session, run_id: int) -> list[PlanChange]:
         for p, before in dropped
     ]
     return out
-
-
-def area_of(session: Session, area_code: str) -> AreaRow:
-    return get_area(session, area_code)

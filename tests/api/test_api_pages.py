@@ -201,7 +201,7 @@ def test_upload_page_shows_rejects(client):
         data={"kind": "facilities", "csrf_token": token},
         files={"file": ("f.csv", b"a,b\n1,2\n")},
     )
-    assert r.status_code == 422 and "必須列" in r.text
+    assert r.status_code == 422 and "見出し行" in r.text  # as the CLI says it
 
 
 def test_logout(client):

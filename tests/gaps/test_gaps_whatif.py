@@ -1,4 +1,5 @@
-"""What-if ranking vs brute-force re-solving of the whole problem (no skipping, no LP test)."""
+"""What-if ranking vs brute-force re-solving of the whole problem (no skipping, no LP test), and
+a hand-made site what-if with a known answer."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import WHATIF_PARAMS as PARAMS
+from conftest import at_km, fac, problem_and_candidates
 from conftest import tight_instance as _tight
 
-from matcher.candidates import build_candidates
 from matcher.gaps.region import Region
-from matcher.gaps.whatif import WhatIfStats, capacity_whatif, site_whatif, with_institution
+from matcher.gaps.whatif import WhatIfStats, capacity_whatif, site_whatif
+from matcher.model import ALL_MASK, Instance, Institution, InstitutionKind
 from matcher.objective import evaluate
-from matcher.reference import municipalities_of
+from matcher.reference import Municipality, municipalities_of
 from matcher.solve.optimal import solve_optimal
 
 
@@ -50,18 +52,58 @@ def test_capacity_whatif_equals_brute_force(seed: int) -> None:
     assert gains == sorted(gains, reverse=True)
 
 
+def _new_hospital(site: Municipality, capacity: int) -> Institution:
+    return Institution(
+        "NEW", "新設", InstitutionKind.HOSPITAL, site.lat, site.lon, ALL_MASK, capacity
+    )
+
+
 @pytest.mark.parametrize("seed", [1, 4])
 def test_site_whatif_equals_brute_force(seed: int) -> None:
-    region = Region.of(_tight(seed, undeclared=1), PARAMS)
-    p = region.problem
-    m0, e0 = _full(p, region.cand, PARAMS)
+    instance = _tight(seed, undeclared=1)
+    region = Region.of(instance, PARAMS)
+    m0, e0 = _full(*problem_and_candidates(instance, PARAMS), PARAMS)
     sites = list(municipalities_of("鳥取県"))[:8]
     table = site_whatif(region, sites=sites, capacity=2).set_index("municipality_code")
+    assert list(table.index.sort_values()) == sorted(s.code5 for s in sites)
     for site in sites:
-        q = with_institution(p, site.lat, site.lon, 7, 2)
-        m, e = _full(q, build_candidates(q, PARAMS), PARAMS)
+        # The whole instance again with a real institution at the site: no what-if code.
+        more = Instance.of(instance.facilities, [*instance.institutions, _new_hospital(site, 2)])
+        m, e = _full(*problem_and_candidates(more, PARAMS), PARAMS)
         row = table.loc[site.code5]
         assert (row.gain_mandatory_full, row.gain_effort_full) == (m - m0, e - e0), site
+
+
+def _site(code: str, north: float, east: float) -> Municipality:
+    return Municipality(code, "高知県", f"候補地{code}", *at_km(north, east))
+
+
+@pytest.mark.parametrize("capacity", [1, 2])
+def test_site_whatif_on_a_hand_made_region(capacity: int) -> None:
+    # No institution yet. Two 特養 (義務, missing ①②③) 4 km apart and a グループホーム (努力義務,
+    # missing ①②) 30 km north. Ranges (PARAMS): ① 20 km, ② 12 km, ③ 20 km.
+    instance = Instance.of(
+        [fac("F1", "tokuyo", 0, 0), fac("F2", "tokuyo", 0, 4), fac("F3", "gh", 30, 0)], []
+    )
+    sites = [
+        _site("390011", 0, 1),  # 1 km and 3 km from the 特養: covers as many as its capacity
+        _site("390029", 30, 1),  # 1 km from the グループホーム, ~30 km from the 特養
+        _site("390037", 15, 0),  # 15 km from all three: within ① and ③, beyond ② for everyone
+        _site("390045", 100, 0),  # nobody within 20 km
+    ]
+    table = site_whatif(Region.of(instance, PARAMS), sites=sites, capacity=capacity)
+    got = [
+        (r.municipality_code, r.demand_in_range, r.gain_mandatory_full, r.gain_effort_full)
+        for r in table.itertuples()
+    ]
+    assert got == [
+        ("39001", 2, capacity, 0),
+        ("39002", 1, 0, 1),
+        ("39003", 3, 0, 0),
+        ("39004", 0, 0, 0),
+    ]
+    assert list(table["rank"]) == [1, 2, 3, 4]
+    assert list(table["reason"])[-1] == "no_demand_in_range"
 
 
 def test_capacity_gain_is_at_most_one_facility() -> None:

@@ -74,19 +74,28 @@ def test_per_letter_pdfs_hold_their_own_recipient(written) -> None:
 
 
 def test_chart_legend_inside_the_figure_in_the_japanese_font() -> None:
-    _font_or_skip()
+    from matplotlib.colors import to_hex
+
     from matcher.reports.chart import status_figure
-    from matcher.reports.tables import ReportData
+    from matcher.reports.tables import STATUS_COLORS, STATUS_ORDER, STATUS_SHORT_JA, ReportData
 
     inst, result = run()
     fig = status_figure(ReportData(inst, result, TODAY))
     fig.canvas.draw()  # a missing glyph would warn, and warnings are errors here
-    box = fig.bbox
-    for legend in fig.legends:
-        ext = legend.get_window_extent()
-        assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1
-        families = {t.get_fontproperties().get_file() for t in legend.get_texts()}
-        assert families == {fonts.japanese_font().path}
+    # The bars carry no text: the chart is read through its one legend, which must name every
+    # status in its colour and sit inside the figure — with or without a Japanese font.
+    assert len(fig.legends) == 1
+    (legend,) = fig.legends
+    colors = [to_hex(h.get_facecolor()) for h in legend.legend_handles]
+    assert colors == [STATUS_COLORS[s] for s in STATUS_ORDER]
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert len(labels) == len(STATUS_ORDER) and all(labels)
+    box, ext = fig.bbox, legend.get_window_extent()
+    assert box.x0 <= ext.x0 and ext.x1 <= box.x1 and box.y0 <= ext.y0 and ext.y1 <= box.y1
+    font = _font_or_skip()
+    assert labels == [STATUS_SHORT_JA[s] for s in STATUS_ORDER]
+    families = {t.get_fontproperties().get_file() for t in legend.get_texts()}
+    assert families == {font.path}
 
 
 def test_font_helper_registers_the_file() -> None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+from conftest import fac, inst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import instances
+from strategies import instances, validated
 
 from matcher.geo import haversine_km
 from matcher.match import match
-from matcher.model import CAPABILITIES, Instance
+from matcher.model import CAPABILITIES, Capability, Instance
 from matcher.params import DEFAULT_MAX_KM, MatchParams
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -48,7 +50,9 @@ def test_invariants(instance: Instance, partners: int, care_km: float, mode: str
         for cap in CAPABILITIES:
             if p.covers & cap:
                 assert p.distance_km <= params.max_km[cap] + 1e-9
-        assert not (i.kind == "clinic" and p.covers & 4)
+        # Clinics never admit: the strategy's clinics may claim ③ in their rows, which the
+        # boundary (``validate_institutions``) drops, so no proposal gets ③ from a clinic.
+        assert not (i.kind == "clinic" and p.covers & Capability.ADMIT)
         got[f.facility_id] = got.get(f.facility_id, 0) | p.covers
     for iid, n in used.items():
         assert insts[iid].capacity is None or n <= insts[iid].capacity
@@ -85,6 +89,25 @@ def test_deterministic_and_order_independent(instance: Instance, rnd) -> None:
     assert first.proposals == again.proposals
     assert first.unmatched == again.unmatched
     assert first.alternatives == again.alternatives
+
+
+@pytest.mark.parametrize("mode", ["optimal", "greedy", "stable"])
+def test_a_clinic_claiming_admit_is_never_proposed_for_it(mode: str) -> None:
+    # The only institution claiming ③ is a clinic next door; the nearest hospital is out of range.
+    read = validated(
+        [
+            inst("C1", "clinic", 1, 0, Capability.CONSULT | Capability.CARE | Capability.ADMIT),
+            inst("H1", "hospital", 100, 0, Capability.ADMIT),
+        ]
+    )
+    instance = Instance.of([fac("F1", "tokuyo", 0, 0)], read)
+    result = match(instance, mode=mode)
+    assert [(p.institution_id, p.covers) for p in result.proposals] == [
+        ("C1", Capability.CONSULT | Capability.CARE)
+    ]
+    assert [(u.capability, u.reason) for u in result.unmatched] == [
+        (Capability.ADMIT, "no_candidate")
+    ]
 
 
 def test_skip_unknown_reports_them(kochi_small: Instance) -> None:

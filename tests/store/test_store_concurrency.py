@@ -91,7 +91,10 @@ def test_pair_declined_during_the_solve_is_replanned_not_proposed(store):
         ]
 
 
-def test_pair_declined_during_the_last_solve_is_dropped_and_reported(store):
+def test_pair_declined_during_the_last_solve_is_replanned_inside_the_commit(store):
+    """With the re-plans used up, the run solves once more inside its commit transaction (under
+    the ledger lock): the declined pair is not proposed and its facility is planned again, not
+    left for another run."""
     target, pair = first_new_proposal(store)
     r2 = run_plan(
         store,
@@ -100,10 +103,10 @@ def test_pair_declined_during_the_last_solve_is_dropped_and_reported(store):
         before_commit=lambda _: change_in_own_transaction(store, target.proposal_id, "declined"),
     )
     assert pair not in pairs(r2, "new", "kept")
-    assert r2.unplanned == (target.facility_id,)
+    assert r2.unplanned == ()
     assert not active(store, pair)
-    with store.read() as s:
-        assert target.facility_id in s.get(RunRow, r2.run_id).message
+    assert pair not in {(p.facility_id, p.institution_id) for p in r2.result.proposals}
+    assert r2.state.forbidden >= {pair}
 
 
 @pytest.mark.parametrize("replans", [0, 2])

@@ -83,9 +83,10 @@ def test_facility_page_follows_its_proposals_and_institutions(store, other):
     pages = {f: cached_facility_detail(cache, store, SCOPE, f) for f in ("F1", "F2", "F8")}
     for f, page in pages.items():
         assert cached_facility_detail(cache, store, SCOPE, f) is page
-    # F1's proposal with H1 is contacted: F1's page and F2's (it shows H1's capacity) change
+    # F1's proposal with H1 is withdrawn: F1's page and F2's (it shows H1's capacity: the
+    # ledger counts live proposals) change
     target = next(c for c in report.of("new") if c.facility_id == "F1")
-    change(other, target.proposal_id, "contacted")
+    change(other, target.proposal_id, "withdrawn")
     after = {f: cached_facility_detail(cache, store, SCOPE, f) for f in ("F1", "F2", "F8")}
     assert after["F8"] is pages["F8"]  # shares nothing with the change: still cached
     assert after["F1"] is not pages["F1"]
@@ -112,10 +113,24 @@ def test_capacity_change_recomputes_only_the_changed_facility_page(store, other,
         store_facilities, "facility_detail", lambda s, f: computed.append(f) or full(s, f)
     )
     target = next(c for c in report.of("new") if c.facility_id == "F1")
-    change(other, target.proposal_id, "contacted")  # H1/C1's used capacity moves
+    change(other, target.proposal_id, "withdrawn")  # H1/C1's used capacity moves
     after = {f: cached_facility_detail(cache, store, SCOPE, f) for f in ("F1", "F2", "F8")}
     assert computed == ["F1"]  # F2 keeps its page; only the capacities laid over it are new
     with store.read() as s:
         for f, page in after.items():
             assert page == full(s, f)
+    cache.close()
+
+
+def test_contacting_keeps_other_pages_the_ledger_is_unchanged(store, other):
+    """proposed → contacted uses no more capacity (both are in the ledger): F2's page, which
+    shows H1's remaining capacity, stays cached and stays right."""
+    report = seed(store)
+    cache = ReadCache(store.engine)
+    before = cached_facility_detail(cache, store, SCOPE, "F2")
+    target = next(c for c in report.of("new") if c.facility_id == "F1")
+    change(other, target.proposal_id, "contacted")
+    assert cached_facility_detail(cache, store, SCOPE, "F2") is before
+    with store.read() as s:
+        assert before == store_facilities.facility_detail(s, "F2")
     cache.close()

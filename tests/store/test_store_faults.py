@@ -122,7 +122,7 @@ def test_sqlite_writer_waits_for_another_writer(tmp_path):
 
 
 def test_sqlite_writer_gives_up_with_one_line_after_the_retries(tmp_path, monkeypatch):
-    monkeypatch.setattr(store_db, "BUSY_TIMEOUT_MS", 100)
+    monkeypatch.setenv("KYORYOKU_BUSY_TIMEOUT_MS", "100")
     store = open_store(f"sqlite:///{tmp_path / 'b.db'}", upgrade=True)
     holding, done = threading.Event(), threading.Event()
 
