@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/sample
+# The sample letters' reply deadline: four weeks from today (a deadline already past is refused).
+REPLY_BY := $(shell date -d '+28 days' +%F 2>/dev/null || python3 -c "import datetime as d; print(d.date.today() + d.timedelta(28))")
 
 .PHONY: install run test lint bench clean
 
@@ -30,7 +32,12 @@ run: $(STAMP)
 	$(BIN)/kyoryoku db import-csv $(IMP)/facilities.csv $(IMP)/institutions.csv
 	$(BIN)/kyoryoku run --area 39
 	$(BIN)/kyoryoku export --area 39 --out out/export.xlsx
-	$(BIN)/kyoryoku report --facilities $(IMP)/facilities.csv --institutions $(IMP)/institutions.csv --out out/reports
+	$(BIN)/kyoryoku report --facilities $(IMP)/facilities.csv --institutions $(IMP)/institutions.csv --out out/reports \
+	    --sender-org "高知県 子ども・福祉政策部 長寿社会課長" --sender-person "山田 花子" \
+	    --sender-phone 088-823-0000 --sender-email kyoryoku@example.jp \
+	    --sender-address "〒780-8570 高知市丸ノ内1丁目2番20号" \
+	    --document-number "高長第{n}号" --number-start 101 \
+	    --reply-by $(REPLY_BY) --reply-method "同封の回答票をメール又はFAXで"
 	@echo "取り込み結果と除外行: $(abspath $(IMP))"
 	@echo "マッチング結果 (CSV/JSON): $(abspath $(OUT))"
 	@echo "データベース: $(abspath kyoryoku.db)  エクスポート: $(abspath out/export.xlsx)  帳票: $(abspath out/reports)/index.html"

@@ -129,7 +129,8 @@ def load_sample(
     from matcher.store.areas import save_area
     from matcher.store.db import open_store
     from matcher.store.imports import import_simple
-    from matcher.store.workflow import list_proposals, plan
+    from matcher.store.planning import run_plan
+    from matcher.store.proposals import list_proposals
 
     from .users import add_user
 
@@ -154,10 +155,9 @@ def load_sample(
         add_user(
             s, "demo-viewer", password, "viewer", SAMPLE_AREAS[1][3], "デモ 閲覧", actor="setup"
         )
-        if not list_proposals(
-            s, SAMPLE_AREAS[1][0]
-        ):  # e.g. `kyoryoku run --area 39` already planned it
-            plan(s, SAMPLE_AREAS[1][0], actor="setup", note="サンプルの初回計算")
+        planned = bool(list_proposals(s, SAMPLE_AREAS[1][0]))  # e.g. `kyoryoku run --area 39`
+    if not planned:
+        run_plan(store, SAMPLE_AREAS[1][0], actor="setup", note="サンプルの初回計算")
     store.dispose()
     return password
 

@@ -21,14 +21,16 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, UploadFile
 from itsdangerous import BadSignature, SignatureExpired
 
 from matcher.store.db import Store
 from matcher.store.models import utcnow
+from matcher.usecases.actor import Actor
+from matcher.usecases.runs import RunStarter
+from matcher.usecases.unit import UnitOfWork
 from matcher.vocab import CodeSet
 
 from .cache import ReadCache, cache_of, get_cache
@@ -168,7 +170,7 @@ async def current_session(request: Request) -> Session:
     return sess
 
 
-async def current_user(sess: Session = Depends(current_session)) -> User:
+async def current_user(sess: SessionDep) -> User:
     return sess.user
 
 
@@ -179,24 +181,60 @@ def writer_session(sess: Session) -> Session:
     return sess
 
 
-async def writer(sess: Session = Depends(current_session)) -> User:
+async def writer(sess: SessionDep) -> User:
     """A user allowed to change things (prefecture or coordinator)."""
     return writer_session(sess).user
 
 
-@lru_cache(maxsize=4096)
-def _scope(codes: tuple[str, ...]) -> CodeSet:
-    return CodeSet.of(codes)
+async def writing_session(sess: SessionDep) -> Session:
+    """The session of a user allowed to change things (a page that changes something)."""
+    return writer_session(sess)
 
 
 def scope_of(user: User) -> CodeSet:
     """The user's scope as the ``CodeSet`` the store's scoped reads take."""
-    return _scope(tuple(user.scope))
+    return user.actor.scope
+
+
+def uow_of(request: Request) -> UnitOfWork:
+    """The use cases' unit of work: the app's store and read cache."""
+    return UnitOfWork(store_of(request), cache_of(request.app))
+
+
+async def get_uow(request: Request) -> UnitOfWork:
+    return uow_of(request)
+
+
+async def current_actor(sess: SessionDep) -> Actor:
+    """The logged-in user as the use cases take it."""
+    return sess.user.actor
+
+
+async def writing_actor(sess: SessionDep) -> Actor:
+    """The logged-in user, allowed to change things (else ``Forbidden`` before the body is
+    read)."""
+    return writer_session(sess).user.actor
+
+
+async def get_jobs(request: Request) -> RunStarter:
+    """Where runs are started and followed (``api.jobs.Jobs``)."""
+    jobs: RunStarter = request.app.state.jobs
+    return jobs
+
+
+async def read_uploads(files: list[UploadFile]) -> list[tuple[str, bytes]]:
+    """The uploaded files as (name, bytes), for ``matcher.usecases.imports``."""
+    return [(f.filename or "upload.csv", await f.read()) for f in files]
 
 
 # The dependencies routes declare (FastAPI's ``Annotated`` style).
 StoreDep = Annotated[Store, Depends(get_store)]
 CacheDep = Annotated[ReadCache, Depends(get_cache)]
 SessionDep = Annotated[Session, Depends(current_session)]
+WriterSessionDep = Annotated[Session, Depends(writing_session)]
 UserDep = Annotated[User, Depends(current_user)]
 WriterDep = Annotated[User, Depends(writer)]
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+ActorDep = Annotated[Actor, Depends(current_actor)]
+WriterActorDep = Annotated[Actor, Depends(writing_actor)]
+JobsDep = Annotated[RunStarter, Depends(get_jobs)]

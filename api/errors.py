@@ -9,6 +9,7 @@ the value sent), a path parameter it refuses or an unknown path → 404.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import inspect
 import re
@@ -30,6 +31,8 @@ from starlette.exceptions import HTTPException
 from matcher._errors import InputError, MatcherError, RowIssue
 from matcher.store.db import translate
 from matcher.store.errors import ConflictError, NotFoundError, StoreError, TransitionError
+from matcher.usecases.actor import NotAllowedError
+from matcher.usecases.views import issue_view
 
 from .deps import Forbidden, NotAuthenticated
 
@@ -52,15 +55,8 @@ def _is_page(request: Request) -> bool:
 
 
 def issue_dict(i: RowIssue) -> dict[str, object]:
-    """One row issue as JSON (the API's 422 body and the import pages)."""
-    return {
-        "file": i.file,
-        "row": i.row,
-        "column": i.column,
-        "value": i.value,
-        "message": i.message,
-        "severity": i.severity,
-    }
+    """One row issue as JSON (the API's 422 body; an import's answer has the same view)."""
+    return dataclasses.asdict(issue_view(i))
 
 
 def install(app: FastAPI) -> None:
@@ -93,7 +89,8 @@ def install(app: FastAPI) -> None:
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", 303)
 
     @app.exception_handler(Forbidden)
-    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+    @app.exception_handler(NotAllowedError)
+    async def _forbidden(request: Request, exc: Exception) -> Response:
         return _error(request, 403, str(exc))
 
     @app.exception_handler(InputError)

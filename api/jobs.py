@@ -19,18 +19,19 @@ from matcher.store import jobs as store_jobs
 from matcher.store.db import Store
 from matcher.store.errors import NotFoundError
 from matcher.store.jobs import Job
-from matcher.store.workflow import run_plan
-
-from .users import audit
+from matcher.usecases.runs import RunRequest, execute
+from matcher.usecases.unit import UnitOfWork
 
 PROGRESS_EVERY = 0.5  # seconds between progress writes of one job
 
 
 class Jobs:
-    """Start runs in threads of this process; read any job of any process from the store."""
+    """Start runs in threads of this process; read any job of any process from the store.
+    ``wait``: how long ``start`` waits for a run by default (seconds)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, wait: float = 1.0) -> None:
         self.store = store
+        self.wait = wait
         self.worker = store_jobs.worker_id()
         self._threads: list[threading.Thread] = []
         self._errors: dict[int, MatcherError] = {}
@@ -56,11 +57,12 @@ class Jobs:
         mode: Mode,
         actor: str,
         note: str = "",
-        wait: float = 1.0,
+        wait: float | None = None,
         replace_other_areas: bool = False,
     ) -> Job:
-        """Store the job and run it in a thread; wait up to ``wait`` seconds for it. A run that
-        failed within the wait raises its error (so the web answers 404/422/503 at once)."""
+        """Store the job and run it in a thread; wait up to ``wait`` seconds (default:
+        ``self.wait``) for it. A run that failed within the wait raises its error (so the web
+        answers 404/422/503 at once)."""
         with self.store.write() as s:
             job = store_jobs.create_job(s, area_code, mode, actor, params.to_dict(), note)
         self._ensure_heartbeat()
@@ -74,7 +76,7 @@ class Jobs:
         with self._beat_lock:
             self._waiting.add(job.id)
         thread.start()
-        thread.join(wait)
+        thread.join(self.wait if wait is None else wait)
         with self._beat_lock:
             self._waiting.discard(job.id)
             error = self._errors.pop(job.id, None)
@@ -121,33 +123,8 @@ class Jobs:
                     pass
 
         try:
-            report = run_plan(
-                self.store,
-                area_code,
-                params,
-                mode,
-                actor=actor,
-                note=note,
-                progress=progress,
-                replace_other_areas=replace_other_areas,
-            )
-            with self.store.write() as s:
-                audit(
-                    s,
-                    actor,
-                    "run.create",
-                    f"run:{report.run_id}",
-                    {
-                        "area": area_code,
-                        "mode": mode,
-                        "params": params.to_dict(),
-                        "new": len(report.of("new")),
-                        "kept": len(report.of("kept")),
-                        "dropped": len(report.of("dropped")),
-                        "released": len(report.of("released")),
-                        "job": job_id,
-                    },
-                )
+            request = RunRequest(area_code, mode, params, note, replace_other_areas)
+            report = execute(UnitOfWork(self.store), request, actor, progress, job_id)
             store_jobs.finish_job(self.store, job_id, run_id=report.run_id)
         except MatcherError as exc:
             with self._beat_lock:

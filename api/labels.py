@@ -14,7 +14,7 @@ from matcher.model import format_capabilities_ja, parse_capabilities
 from matcher.objective import Objective
 from matcher.reports.pages import compare_objectives
 from matcher.result import baseline_of_counts, warnings_of_counts
-from matcher.store.models import RunRow
+from matcher.usecases.views import RunView
 from matcher.vocab import (
     CAPABILITIES,
     DEADLINE_JA,
@@ -25,6 +25,7 @@ from matcher.vocab import (
     Mode,
     ProposalStatus,
     Reason,
+    RunStage,
     Status,
 )
 
@@ -38,6 +39,15 @@ LABEL_TABLES: dict[str, Any] = {
     "mode": Mode,
     "reason": Reason,
     "institution_kind": InstitutionKind,
+    "stage": RunStage,
+}
+# The buttons of a proposal's actions (their order: ``matcher.usecases.proposals.ACTION_ORDER``).
+ACTION_LABELS_JA = {
+    "contacted": "打診した",
+    "agreed": "合意した",
+    "declined": "辞退された",
+    "withdrawn": "取り下げる",
+    "proposed": "再提案する",
 }
 CHANGE_LABELS_JA = {
     "new": "新規",
@@ -105,7 +115,7 @@ def session_of(request: Request) -> Any:
         return None
 
 
-def run_comparison(run: RunRow) -> list[dict[str, object]]:
+def run_comparison(run: RunView) -> list[dict[str, object]]:
     """この提案 vs 近い順に依頼した場合 for a stored run, from the baseline ``match`` computed
     with it (``MatchResult.baseline`` in the run's counts); [] for a run stored without it."""
     greedy = baseline_of_counts(run.counts)

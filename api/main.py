@@ -21,6 +21,7 @@ from . import errors
 from .jobs import Jobs
 from .routes import (
     areas,
+    areaviews,
     auth,
     exports,
     facilities,
@@ -29,6 +30,7 @@ from .routes import (
     map,
     pages,
     proposals,
+    replies,
     reports,
     runs,
     status,
@@ -77,11 +79,12 @@ def create_app(
         else ("always" if secure_cookies else "never")
     )
     app.state.run_wait = run_wait
-    app.state.jobs = Jobs(store)
+    app.state.jobs = Jobs(store, wait=run_wait)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     install_security(app, settings)
     errors.install(app)  # after the security's HTTP handler, which it falls back to
     workspace.install(app)  # the coordinator's lists, facility page, runs, audit (api.labels)
+    replies.install(app)  # reply links and forms; before imports (/api/imports/replies)
     for module in (
         auth,
         areas,
@@ -95,6 +98,7 @@ def create_app(
         status,
         map,
         pages,
+        areaviews,
     ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,14 +22,15 @@ from sqlalchemy.orm import Session
 
 from matcher._errors import InputError, RowIssue
 from matcher.store.errors import NotFoundError
-from matcher.store.models import AuditRow, UserRow, utcnow
+from matcher.store.models import UserRow, utcnow
+from matcher.store.web_audit import audit_log as audit_log  # the API's audit log
+from matcher.store.web_audit import record as audit  # every change through the web
+from matcher.usecases.actor import ROLE_LABELS_JA, ROLES, Actor, Role, may_write
 from matcher.vocab import CodeSet
 
 from .security import sessions as server_sessions
 
-Role = Literal["prefecture", "coordinator", "viewer"]
-ROLES: tuple[Role, ...] = ("prefecture", "coordinator", "viewer")
-ROLE_LABELS_JA = {"prefecture": "都道府県", "coordinator": "コーディネーター", "viewer": "閲覧のみ"}
+__all__ = ["ROLES", "ROLE_LABELS_JA", "Role", "User", "audit", "audit_log"]
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
 
@@ -47,11 +48,21 @@ class User:
 
     @property
     def can_write(self) -> bool:
-        return self.role in ("prefecture", "coordinator")
+        return may_write(self.role)
+
+    @property
+    def actor(self) -> Actor:
+        """The user as the use cases take it (``matcher.usecases.actor``)."""
+        return Actor(self.username, self.role, _scope(self.scope))
 
     @property
     def role_ja(self) -> str:
         return ROLE_LABELS_JA[self.role]
+
+
+@lru_cache(maxsize=4096)
+def _scope(codes: tuple[str, ...]) -> CodeSet:
+    return CodeSet.of(codes)
 
 
 def _as_user(row: UserRow) -> User:
@@ -198,23 +209,3 @@ def get_user(session: Session, user_id: int) -> User | None:
 
 def list_users(session: Session) -> list[User]:
     return [_as_user(r) for r in session.scalars(select(UserRow).order_by(UserRow.username))]
-
-
-def audit(
-    session: Session,
-    actor: str,
-    action: str,
-    target: str = "",
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append one line to the audit trail (in the caller's transaction)."""
-    session.add(
-        AuditRow(at=utcnow(), actor=actor, action=action, target=target, detail=detail or {})
-    )
-
-
-def audit_log(session: Session, limit: int = 200, actor: str | None = None) -> list[AuditRow]:
-    q = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit)
-    if actor is not None:
-        q = q.where(AuditRow.actor == actor)
-    return list(session.scalars(q))

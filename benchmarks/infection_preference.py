@@ -21,8 +21,8 @@ from matcher.infection import has_infection_partner, infection_ids
 from matcher.match import match
 from matcher.params import MatchParams
 from matcher.store.db import open_store
+from matcher.store.planner_input import AreaState, load_state
 from matcher.store.source_imports import import_source
-from matcher.store.workflow import AreaState, load_state
 
 REG = Path(__file__).resolve().parents[1] / "data" / "sample" / "registry"
 

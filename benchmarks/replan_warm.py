@@ -128,7 +128,10 @@ def store_level(
 ) -> tuple[float, float, float, float, bool]:
     from matcher.store.db import open_store
     from matcher.store.imports import Declaration, import_declarations, import_simple
-    from matcher.store.workflow import list_proposals, load_state, run_plan, set_status
+    from matcher.store.planner_input import load_state
+    from matcher.store.planning import run_plan
+    from matcher.store.proposal_commands import set_status
+    from matcher.store.proposals import list_proposals
 
     area = instance.facilities[0].municipality_code[:2]
     with tempfile.TemporaryDirectory() as tmp:

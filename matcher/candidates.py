@@ -192,31 +192,48 @@ def build_candidates(
     reach_km = params.max_range_km / params.road_factor
     chord = km_to_chord(reach_km) * (1 + 1e-9)
     fvec = unit_vectors(problem.fac_lat[demand], problem.fac_lon[demand])
-    itree = cKDTree(unit_vectors(problem.inst_lat[supply], problem.inst_lon[supply]))
+    ivec = unit_vectors(problem.inst_lat[supply], problem.inst_lon[supply])
     need = problem.missing[demand]
     offers = problem.offers[supply]
     limits = _covers_by_km(params)
+    if travel is not None and len(travel.fac):
+        itree = cKDTree(ivec)
 
-    def chunk(start: int) -> tuple[np.ndarray, ...]:
-        """Pairs of demand[start : start + _CHUNK], sorted by (facility, km, institution)."""
-        ftree = cKDTree(fvec[start : start + _CHUNK])
-        pairs = ftree.sparse_distance_matrix(itree, chord, output_type="ndarray")
-        if travel is not None and len(travel.fac):
+        def chunk(start: int) -> tuple[np.ndarray, ...]:
+            """Every pair of demand[start : start + _CHUNK] within reach (matrix applied later)."""
+            pairs = cKDTree(fvec[start : start + _CHUNK]).sparse_distance_matrix(
+                itree, chord, output_type="ndarray"
+            )
             km = chord_to_km(pairs["v"]) * params.road_factor
             return demand[pairs["i"] + start], supply[pairs["j"]], km
-        covers = need[start:][pairs["i"]] & offers[pairs["j"]]  # nothing missing offered: out
-        keep = np.flatnonzero(covers)
-        li, lj = pairs["i"][keep], pairs["j"][keep]
-        km = chord_to_km(pairs["v"][keep]) * params.road_factor
-        covers = covers[keep] & limits(km)
-        if not covers.all():
-            keep = np.flatnonzero(covers)
-            li, lj, km, covers = li[keep], lj[keep], km[keep], covers[keep]
-        order = _order_by_fac_km_inst(li, km, lj)
-        # Sorted by facility: the facility column is a run per facility (no gather).
-        runs = np.bincount(li, minlength=min(_CHUNK, len(demand) - start))
-        fac = np.repeat(demand[start : start + len(runs)], runs)
-        return fac, supply[lj[order]], km[order], covers[order]
+
+    else:
+        searches = _searches(offers, ivec, params)
+
+        def chunk(start: int) -> tuple[np.ndarray, ...]:
+            """Pairs of demand[start : start + _CHUNK], sorted by (facility, km, institution)."""
+            fv, nd = fvec[start : start + _CHUNK], need[start : start + _CHUNK]
+            found = []
+            for tree, members, reach in searches:
+                for r in np.unique(reach[nd]):
+                    if r <= 0:
+                        continue
+                    sub = np.flatnonzero(reach[nd] == r)
+                    pairs = cKDTree(fv[sub]).sparse_distance_matrix(
+                        tree, km_to_chord(r) * (1 + 1e-9), output_type="ndarray"
+                    )
+                    found.append((sub[pairs["i"]], members[pairs["j"]], pairs["v"]))
+            li, lj, chords = (np.concatenate([f[k] for f in found]) for k in range(3))
+            km = chord_to_km(chords) * params.road_factor
+            covers = nd[li] & offers[lj] & limits(km)
+            if not covers.all():
+                keep = np.flatnonzero(covers)
+                li, lj, km, covers = li[keep], lj[keep], km[keep], covers[keep]
+            order = _order_by_fac_km_inst(li, km, lj)
+            # Sorted by facility: the facility column is a run per facility (no gather).
+            runs = np.bincount(li, minlength=len(nd))
+            fac = np.repeat(demand[start : start + len(nd)], runs)
+            return fac, supply[lj[order]], km[order], covers[order]
 
     starts = range(0, len(demand), _CHUNK)
     if len(starts) > 1:
@@ -236,6 +253,28 @@ def build_candidates(
     return Candidates(
         fac[order], inst[order], km[order], covers[order], problem.n_fac, problem.n_inst
     )
+
+
+def _searches(
+    offers: np.ndarray, ivec: np.ndarray, params: MatchParams
+) -> list[tuple[cKDTree, np.ndarray, np.ndarray]]:
+    """One k-d tree per set of offered capabilities: (tree, its institutions as positions in
+    ``offers``, the search radius in great-circle km by the facility's missing mask).
+
+    A facility searches each tree only as far as the capabilities it misses and those
+    institutions offer reach (0: not at all). National instance: 8.3 M pairs found and 1.7 M
+    dropped with one tree at the largest range, 6.8 M found with these (institutions offering
+    only ③ are not searched by facilities that need no ③).
+    """
+    out = []
+    for value in np.unique(offers):
+        members = np.flatnonzero(offers == value)
+        reach = np.zeros(8)
+        for mask in range(1, 8):
+            kms = [km for c, km in params.max_km.items() if int(c) & mask & int(value)]
+            reach[mask] = max(kms, default=0.0) / params.road_factor
+        out.append((cKDTree(ivec[members]), members, reach))
+    return out
 
 
 def _covers_by_km(params: MatchParams) -> Callable[[np.ndarray], np.ndarray]:
@@ -269,7 +308,15 @@ def _order_by_fac_km_inst(fac: np.ndarray, km: np.ndarray, inst: np.ndarray) -> 
     ibits = max(1, (n - 1).bit_length())
     qbits = min(63 - fbits - ibits, 52)  # quanta exact in a double
     kmax = float(km.max())
-    if qbits >= 20 and kmax > 0:
+    group: np.ndarray
+    if fbits <= 16 and kmax > 0:
+        # A chunk's facilities: two stable 16-bit sorts (numpy sorts those by radix, in linear
+        # time), km quantised to 65,536 steps, then facility.
+        q = np.minimum(np.asarray(km, float) * (65535 / kmax), 65535).astype(np.uint16)
+        order = np.argsort(q, kind="stable")
+        order = order[np.argsort((fac - low).astype(np.uint16)[order], kind="stable")]
+        group = ((fac[order] - low) << 16) | q[order].astype(np.int64)
+    elif qbits >= 20 and kmax > 0:
         top = (1 << qbits) - 1
         q = np.minimum(np.asarray(km, float) * (top / kmax), top).astype(np.uint64)
         key = ((fac - low).astype(np.uint64) << np.uint64(qbits + ibits)) | (q << np.uint64(ibits))

@@ -217,6 +217,26 @@ def planning_graph(
     return problem, plan.graph.without(plan.graph.covers == 0), plan
 
 
+def result_of_pairs(
+    instance: Instance,
+    params: MatchParams,
+    pairs: Iterable[tuple[str, str]],
+    info: SolveInfo,
+    forbidden: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
+    travel: TravelMatrix | None = None,
+) -> tuple[MatchResult, list[tuple[str, str]]]:
+    """Explain (facility_id, institution_id) pairs read back from elsewhere (a stored run) on
+    the very graph ``match`` solves on — one row per site when registrations share a site —
+    so the result and its five objective values are those ``match`` gave; also the pairs not
+    on the graph."""
+    problem, cand, plan = planning_graph(instance, params, travel, forbidden)
+    if plan is None:
+        chosen, absent = positions_of(instance, cand, pairs)
+        return result_of(instance, problem, cand, chosen, params, info), absent
+    chosen, absent = positions_of(instance, plan.merged, pairs, plan.sites.unit)
+    return site_result_of(instance, problem, cand, plan, chosen, params, info), absent
+
+
 def _planned(instance: Instance, plan: SitePlan | None) -> list[Facility]:
     """The facility of every planning row (a site: its first registration)."""
     if plan is None:

@@ -94,17 +94,22 @@ class MatchParams:
                 )
             max_km[by_code[code]] = float(km)
         limit = data.get("time_limit")
+        d = cls()  # what is not written keeps its default (declared once, on the fields)
         return cls(
             max_km=max_km,
-            max_new_partners=int(data.get("max_new_partners", 2)),  # type: ignore[call-overload]
-            road_factor=float(data.get("road_factor", 1.0)),  # type: ignore[arg-type]
+            max_new_partners=int(data.get("max_new_partners", d.max_new_partners)),  # type: ignore[call-overload]
+            road_factor=float(data.get("road_factor", d.road_factor)),  # type: ignore[arg-type]
             time_limit=None if limit is None else float(limit),  # type: ignore[arg-type]
-            include_unknown=bool(data.get("include_unknown", True)),
+            include_unknown=bool(data.get("include_unknown", d.include_unknown)),
             prefer_infection_agreement=float(
-                data.get("prefer_infection_agreement", 0.0)  # type: ignore[arg-type]
+                data.get("prefer_infection_agreement", d.prefer_infection_agreement)  # type: ignore[arg-type]
             ),
-            count_site_registrations=bool(data.get("count_site_registrations", False)),
-            prefer_same_corporation=bool(data.get("prefer_same_corporation", False)),
+            count_site_registrations=bool(
+                data.get("count_site_registrations", d.count_site_registrations)
+            ),
+            prefer_same_corporation=bool(
+                data.get("prefer_same_corporation", d.prefer_same_corporation)
+            ),
         )
 
 

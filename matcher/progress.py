@@ -33,7 +33,7 @@ TOTAL = "total"
 
 def municipality_names() -> dict[str, str]:
     """5-digit municipality code → 市区町村名 (offline reference table); the one lookup every
-    view uses (``store.browse`` re-exports it for the pages)."""
+    view uses."""
     return {m.code5: m.name for m in municipalities()}
 
 

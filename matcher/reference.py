@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from .vocab import code5_of
+
 
 @dataclass(frozen=True)
 class Municipality:
@@ -55,6 +57,16 @@ def prefectures() -> tuple[str, ...]:
     """The 47 prefecture names in code order."""
     text = resources.files("japancode").joinpath("data/prefectures.json").read_text("utf-8")
     return tuple(p["pref"] for p in sorted(json.loads(text), key=lambda p: int(p["pid"])))
+
+
+def municipality_point(code: str) -> tuple[float, float] | None:
+    """The reference point (lat, lon) of a municipality (5 or 6 digits), ``None`` if the code
+    is unknown."""
+    code = code5_of(code)
+    for m in municipalities():
+        if m.code5 == code:
+            return m.lat, m.lon
+    return None
 
 
 def municipalities_of(prefecture: str | None) -> tuple[Municipality, ...]:

@@ -181,6 +181,16 @@ class Mode(_Labelled):
     STABLE = "stable"
 
 
+class RunStage(_Labelled):
+    """The stages a run reports while it works (``Progress`` callbacks, the web's job)."""
+
+    WAIT = "wait"
+    LOAD = "load"
+    SOLVE = "solve"
+    COMMIT = "commit"
+    DONE = "done"
+
+
 class Source(_Labelled):
     """The registry and filing formats the importers read."""
 
@@ -266,6 +276,13 @@ LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
         ProposalStatus.WITHDRAWN: "取り下げ",
     },
     Mode: {Mode.OPTIMAL: "最適化", Mode.GREEDY: "近い順 (比較用)", Mode.STABLE: "安定マッチング"},
+    RunStage: {
+        RunStage.WAIT: "同じ地域の計算の終了を待っています",
+        RunStage.LOAD: "データを読み込んでいます",
+        RunStage.SOLVE: "最適な組み合わせを計算しています",
+        RunStage.COMMIT: "結果を保存しています",
+        RunStage.DONE: "完了しました",
+    },
     Source: {
         Source.KAIGO: "介護サービス情報公表",
         Source.NAVII: "医療情報ネット (ナビイ)",

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from conftest import fac, inst
+from conftest import at_km, fac, inst
 from hypothesis import strategies as st
 
-from matcher.model import FACILITY_KINDS, Capability, Instance, Institution, format_capabilities
+from matcher.model import (
+    FACILITY_KINDS,
+    Capability,
+    Facility,
+    Instance,
+    Institution,
+    format_capabilities,
+)
 from matcher.validate import INSTITUTION_COLUMNS, validate_institutions
 
 KINDS = sorted(FACILITY_KINDS)
@@ -66,3 +73,68 @@ def instances(draw, max_facilities: int = 6, max_institutions: int = 5, spread_k
             )
         )
     return Instance.of(facilities, validated(institutions))
+
+
+@st.composite
+def simple_files(draw) -> tuple[list[Facility], list[Institution]]:
+    """Facilities and institutions as a coordinator's simple-format files would hold them."""
+    coord = st.floats(-12, 12, allow_nan=False).map(lambda v: round(v, 3))
+    n_i = draw(st.integers(1, 6))
+    institutions = []
+    for k in range(n_i):
+        hospital = draw(st.booleans())
+        lat, lon = at_km(draw(coord), draw(coord))
+        extra: dict[str, str] = {}
+        if draw(st.booleans()):
+            extra["infection_agreement"] = "true"
+        if draw(st.booleans()):
+            extra["corporate_number"] = draw(st.sampled_from(["1000000000001", "1000000000002"]))
+        institutions.append(
+            Institution(
+                f"I{k:02d}",
+                f"医療機関{k}",
+                "hospital" if hospital else "clinic",
+                round(lat, 6),
+                round(lon, 6),
+                draw(st.integers(1, 7)) if hospital else draw(st.integers(1, 3)),
+                draw(st.one_of(st.none(), st.integers(0, 3))),
+                "392014",
+                f"高知県高知市本町{k + 1}",
+                extra=extra,
+            )
+        )
+    ids = [i.institution_id for i in institutions] + ["X99"]  # X99: not in the file
+    n_f = draw(st.integers(1, 7))
+    facilities = []
+    for k in range(n_f):
+        kind = draw(st.sampled_from(KINDS))
+        required = FACILITY_KINDS[kind].required
+        covered = draw(st.integers(0, 7)) & required
+        partners = draw(st.lists(st.sampled_from(ids), max_size=2, unique=True))
+        has = True if covered or partners else draw(st.sampled_from([None, False]))
+        extra = {}
+        if partners:
+            extra["partner_ids"] = "+".join(partners)
+        if k and draw(st.integers(0, 3)) == 0:  # a second registration of the previous building
+            prev = facilities[-1]
+            lat, lon = prev.lat, prev.lon
+            extra["site_id"] = prev.extra.setdefault("site_id", f"S{k}")
+        else:
+            lat, lon = at_km(draw(coord), draw(coord))
+        if draw(st.booleans()):
+            extra["corporate_number"] = draw(st.sampled_from(["1000000000001", "1000000000003"]))
+        facilities.append(
+            Facility(
+                f"F{k:02d}",
+                f"施設{k}",
+                kind,
+                round(lat, 6),
+                round(lon, 6),
+                covered,
+                has,
+                "392014",
+                f"高知県高知市桟橋通{k + 1}",
+                extra=extra,
+            )
+        )
+    return facilities, institutions

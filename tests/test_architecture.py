@@ -1,4 +1,6 @@
-"""The layering rules of the README, checked on the source: no import cycles, edges point inward.
+"""The layering rules of the README, checked on the source: no import cycles, edges point inward,
+and the web's routes are adapters of the use cases (``matcher.usecases``): no route imports
+another route, the store or SQLAlchemy.
 
 Every import counts, including those inside functions (lazy imports hide cycles, they do not
 remove them).
@@ -15,7 +17,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("matcher", "api")
 # The pure core: what it may import from the project (besides itself).
-EDGES = ("matcher.store", "matcher.sources", "matcher.reports", "matcher.cli", "api")
+EDGES = (
+    "matcher.store",
+    "matcher.sources",
+    "matcher.reports",
+    "matcher.usecases",
+    "matcher.cli",
+    "api",
+)
+ROUTES = "api.routes"
+# Route modules that still hold their own queries or import another route, while their owner
+# moves them onto the use cases: each entry must still break a rule (then it is removed).
+NOT_YET_ADAPTERS = {
+    "api.routes.replies": "reply pages: queries and the session cookie of api.routes.auth",
+}
 
 
 def _module_name(path: Path) -> str:
@@ -25,8 +40,9 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path, module: str) -> set[str]:
-    """Project modules imported anywhere in ``path`` (absolute names, relative ones resolved)."""
+def _imports(path: Path, module: str, packages: tuple[str, ...] = PACKAGES) -> set[str]:
+    """Modules of ``packages`` imported anywhere in ``path`` (absolute names, relative ones
+    resolved)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     is_pkg = path.name == "__init__.py"
     found: set[str] = set()
@@ -44,7 +60,7 @@ def _imports(path: Path, module: str) -> set[str]:
             found.add(target)
             # ``from . import x`` and ``from pkg import module`` import submodules.
             found.update(f"{target}.{a.name}" for a in node.names)
-    return {name for name in found if name.split(".")[0] in PACKAGES}
+    return {name for name in found if name.split(".")[0] in packages}
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +110,80 @@ def test_the_core_imports_no_edge(graph: nx.DiGraph) -> None:
         if b.startswith(EDGES) and not a.startswith("matcher.cli")
     ]
     assert bad == [], f"core modules importing edges: {bad}"
+
+
+def test_the_use_cases_are_an_edge(graph: nx.DiGraph) -> None:
+    # the use cases sit between the store and the web: they import the store, never the web
+    assert graph.has_edge("matcher.usecases.facilities", "matcher.store.facilities")
+    bad = [b for b in nx.descendants(graph, "matcher.usecases") if b.startswith("api")]
+    assert bad == []
+
+
+# --- routes are adapters -------------------------------------------------------------------------
+
+
+def _route_modules() -> dict[str, Path]:
+    folder = ROOT / "api" / "routes"
+    return {_module_name(p): p for p in sorted(folder.glob("*.py")) if p.name != "__init__.py"}
+
+
+# What a query looks like in a route: SQLAlchemy's statements and a session's reads.
+_QUERY_CALLS = frozenset({"select", "insert", "update", "delete", "text", "func"})
+_SESSION_READS = frozenset({"execute", "scalars", "scalar", "query"})
+
+
+def _route_problems(module: str, path: Path) -> list[str]:
+    """What makes route module ``module`` more than an adapter."""
+    problems = []
+    for target in sorted(_imports(path, module, (*PACKAGES, "sqlalchemy"))):
+        if target.startswith(ROUTES + ".") and not target.startswith(module):
+            problems.append(f"imports the route {target}")
+        elif target.split(".")[0] == "sqlalchemy":
+            problems.append(f"imports {target}")
+        elif target.startswith("matcher.store"):
+            problems.append(f"reads the store ({target}) instead of a use case")
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            statement = isinstance(func, ast.Name) and func.id in _QUERY_CALLS
+            read = isinstance(func, ast.Attribute) and func.attr in _SESSION_READS
+            if statement or read:
+                problems.append(f"line {node.lineno}: a query ({ast.unparse(func)}(…))")
+    return problems
+
+
+def test_routes_are_adapters_of_the_use_cases() -> None:
+    routes = _route_modules()
+    assert {"api.routes.facilities", "api.routes.workspace", "api.routes.pages"} <= set(routes)
+    found = {
+        m: problems
+        for m, path in routes.items()
+        if m not in NOT_YET_ADAPTERS and (problems := _route_problems(m, path))
+    }
+    assert found == {}, f"routes holding a query or importing another route: {found}"
+
+
+def test_routes_not_yet_adapters_are_listed_only_while_they_are_not() -> None:
+    routes = _route_modules()
+    for module in NOT_YET_ADAPTERS:
+        if module in routes:
+            assert _route_problems(module, routes[module]), f"{module} complies: unlist it"
+
+
+@pytest.mark.parametrize(
+    "source, problem",
+    [
+        ("from .pages import render\n", "imports the route api.routes.pages"),
+        ("from sqlalchemy import select\n", "imports sqlalchemy"),
+        ("from matcher.store.models import AreaRow\n", "reads the store"),
+        ("def f(s):\n    return s.scalars(q)\n", "a query"),
+        ("def f(s, x):\n    return s.execute(x)\n", "a query"),
+        ("def f(q):\n    return select(q)\n", "a query"),
+    ],
+)
+def test_the_route_check_bites(tmp_path: Path, source: str, problem: str) -> None:
+    path = tmp_path / "api" / "routes" / "bad.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(source, encoding="utf-8")
+    found = _route_problems("api.routes.bad", path)
+    assert any(problem in p for p in found), found

@@ -300,11 +300,10 @@ def test_the_deadline_is_written_nowhere_else() -> None:
 
 
 def test_re_exports_are_the_same_objects() -> None:
-    from matcher import progress, reports
-    from matcher.store import browse, dashboard
+    from matcher import reports
+    from matcher.store import dashboard
 
     assert dashboard.days_left is vocab.days_left and reports.days_left is vocab.days_left
-    assert browse.municipality_names is progress.municipality_names
 
 
 # -- rendered views ---------------------------------------------------------------------------

@@ -1,43 +1,22 @@
-"""Exports of an area's current state: CSV with BOM per table, or one Excel workbook."""
+"""Exports of an area's current state: CSV with BOM per table, or one Excel workbook
+(``matcher.usecases.exports``)."""
 
 from __future__ import annotations
 
-import io
-from typing import Literal
+from typing import Annotated
 from urllib.parse import quote
 
-import pandas as pd
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from matcher.store.areas import get_visible_area
-from matcher.store.dashboard import status_table
-from matcher.store.db import Store
-from matcher.store.export import csv_bytes, state_frames, write_xlsx
-from matcher.store.facilities import scoped_facilities
+from matcher.usecases import exports
+from matcher.usecases.exports import Table
 
-from ..deps import StoreDep, UserDep, scope_of
+from ..deps import ActorDep, UowDep
 from ..errors import ERROR_RESPONSES
-from ..users import User
 
 router = APIRouter(prefix="/api/exports", tags=["exports"], responses=ERROR_RESPONSES)
-Table = Literal["summary", "facilities", "proposals", "institutions", "status"]
-
-
-def _frames(store: Store, user: User, area: str) -> dict[str, pd.DataFrame]:
-    scope = scope_of(user)
-    with store.read() as s:
-        a = get_visible_area(s, scope, area)
-        frames = state_frames(s, a.code)
-        # Only facilities within the user's scope (an area is visible only when wholly in scope,
-        # so this is a safety net rather than a filter).
-        ids = {r.facility_id for r in scoped_facilities(s, scope, a)}
-        if not frames["facilities"].empty:
-            frames["facilities"] = frames["facilities"][
-                frames["facilities"]["facility_id"].isin(ids)
-            ]
-        frames["status"] = pd.DataFrame(status_table(s, scope, [a]))
-        return frames
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _download(data: bytes, name: str, media: str) -> Response:
@@ -48,23 +27,29 @@ def _download(data: bytes, name: str, media: str) -> Response:
     )
 
 
-@router.get("/{table}.csv", summary="CSV (UTF-8 BOM 付き、Excel でそのまま開けます)")
+@router.get(
+    "/{table}.csv",
+    summary="CSV (UTF-8 BOM 付き、Excel でそのまま開けます)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "表の CSV"}},
+)
 def export_csv(
     table: Table,
-    user: UserDep,
-    store: StoreDep,
-    area: str = Query(..., description="地域コード"),
+    actor: ActorDep,
+    uow: UowDep,
+    area: Annotated[str, Query(description="地域コード")],
 ) -> Response:
-    df = _frames(store, user, area)[table]
-    return _download(csv_bytes(df), f"{area}_{table}.csv", "text/csv; charset=utf-8")
+    data = exports.export_csv(uow, actor, area, table)
+    return _download(data, f"{area}_{table}.csv", "text/csv; charset=utf-8")
 
 
-@router.get("/state.xlsx", summary="Excel (施設・提案・医療機関・状況表のシート)")
-def export_xlsx(user: UserDep, store: StoreDep, area: str = Query(...)) -> Response:
-    buf = io.BytesIO()
-    write_xlsx(_frames(store, user, area), buf)
-    return _download(
-        buf.getvalue(),
-        f"{area}_state.xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+@router.get(
+    "/state.xlsx",
+    summary="Excel (施設・提案・医療機関・状況表のシート)",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {}}, "description": "Excel のブック"}},
+)
+def export_xlsx(
+    actor: ActorDep, uow: UowDep, area: Annotated[str, Query(description="地域コード")]
+) -> Response:
+    return _download(exports.export_xlsx(uow, actor, area), f"{area}_state.xlsx", XLSX)

@@ -1,16 +1,18 @@
-"""The status table by kind × area in the seed table's ①②③④ form; the audit trail."""
+"""The status table by kind × area in the seed table's ①②③④ form; the audit log
+(``matcher.usecases.areas``, ``matcher.usecases.audit``)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Query
 
-from matcher.store.areas import get_visible_area, visible_areas
-from matcher.store.dashboard import STATUS_COLUMNS, days_left, status_table
+from matcher.usecases import areas, audit
+from matcher.usecases.views import AuditLogEntryView, StatusTableView
 
-from ..deps import Forbidden, StoreDep, UserDep, scope_of
+from ..deps import ActorDep, UowDep
 from ..errors import ERROR_RESPONSES
 from ..schemas import AuditOut, StatusTableOut
-from ..users import audit_log
 
 router = APIRouter(prefix="/api", tags=["status"], responses=ERROR_RESPONSES)
 
@@ -19,16 +21,9 @@ router = APIRouter(prefix="/api", tags=["status"], responses=ERROR_RESPONSES)
     "/status-table", summary="施設種別 × 地域の状況表 (①②③④)", response_model=StatusTableOut
 )
 def get_status_table(
-    user: UserDep, store: StoreDep, area: str | None = Query(None)
-) -> dict[str, object]:
-    scope = scope_of(user)
-    with store.read() as s:
-        areas = [get_visible_area(s, scope, area)] if area else visible_areas(s, scope)
-        return {
-            "columns": [{"key": k, "label": label} for k, label in STATUS_COLUMNS],
-            "days_left": days_left(),
-            "rows": status_table(s, scope, areas),
-        }
+    actor: ActorDep, uow: UowDep, area: Annotated[str | None, Query()] = None
+) -> StatusTableView:
+    return areas.status_table_of(uow, actor, area)
 
 
 @router.get(
@@ -37,20 +32,6 @@ def get_status_table(
     response_model=list[AuditOut],
 )
 def get_audit(
-    user: UserDep, store: StoreDep, limit: int = Query(200, ge=1, le=5000)
-) -> list[dict[str, object]]:
-    if user.role == "viewer":
-        raise Forbidden("監査ログを見る権限がありません")
-    with store.read() as s:
-        rows = audit_log(s, limit, None if user.role == "prefecture" else user.username)
-        return [
-            {
-                "id": r.id,
-                "at": r.at.isoformat(timespec="seconds"),
-                "actor": r.actor,
-                "action": r.action,
-                "target": r.target,
-                "detail": r.detail,
-            }
-            for r in rows
-        ]
+    actor: ActorDep, uow: UowDep, limit: Annotated[int, Query(ge=1, le=5000)] = 200
+) -> tuple[AuditLogEntryView, ...]:
+    return audit.audit_log(uow, actor, limit)

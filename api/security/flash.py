@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from matcher.store.workflow import STATUS_LABELS_JA
+from matcher.store.proposal_commands import STATUS_LABELS_JA
 
 MESSAGES: dict[str, str] = {
     "proposed": "提案に加えました",

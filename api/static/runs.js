@@ -5,16 +5,23 @@
   if (!box || box.dataset.state !== "running") return;
   var bar = document.getElementById("run-bar");
   var stage = document.getElementById("run-stage");
-  var STAGES = { wait: "順番待ち", load: "データの読み込み", commit: "保存", done: "完了" };
+  // The stages' Japanese labels come from the vocabulary (matcher.vocab.RunStage) via the page.
+  var STAGES = {};
+  JSON.parse(box.dataset.stages || "[]").forEach(function (pair) { STAGES[pair[0]] = pair[1]; });
   function poll() {
     fetch(box.dataset.poll, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (job) {
         if (job.state === "done" && job.run_id) { window.location.replace("/runs/" + job.run_id); return; }
         if (job.state === "failed") { stage.textContent = "計算に失敗しました: " + (job.error || ""); stage.setAttribute("role", "alert"); return; }
-        bar.max = job.total || 1;
-        bar.value = job.done || 0;
-        stage.textContent = "計算中… 段階: " + (STAGES[job.stage] || job.stage) + " " + job.done + "/" + job.total + "(" + job.seconds + " 秒)";
+        if (job.total) {
+          bar.max = job.total;
+          bar.value = job.done || 0;
+        } else {
+          bar.removeAttribute("value"); // indeterminate: the browser animates it
+        }
+        var step = job.total ? " " + job.done + "/" + job.total : "";
+        stage.textContent = (STAGES[job.stage] || "計算しています") + step + "…(" + job.seconds + " 秒)";
         window.setTimeout(poll, 700);
       })
       .catch(function (e) { stage.textContent = "進み具合を取得できません: " + e.message; window.setTimeout(poll, 3000); });

@@ -12,7 +12,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from . import gaps, match, reports, sample, sources, store
+from . import areas, gaps, match, reports, sample, sources, store
 
 app = typer.Typer(
     help="協力医療機関マッチング (kyoryoku-match)",
@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (match, sources, sample, store, reports, gaps):
+for _module in (match, sources, sample, store, reports, gaps, areas):
     _module.register(app)
 for _plugin in sorted(entry_points(group="kyoryoku.cli"), key=lambda e: e.name):
     _plugin.load()(app)

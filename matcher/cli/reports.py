@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from rich.markup import escape
 
 from .common import (
     MAX_KM_DEFAULT,
@@ -22,6 +23,7 @@ from .common import (
     SkipUnknownOption,
     TimeLimitOption,
     err,
+    fail,
     load_instance,
     match_params,
     out,
@@ -36,8 +38,21 @@ if TYPE_CHECKING:
 
     from ..model import Instance
     from ..progress import Progress as FilingYears
+    from ..reports.sender import Sender
     from ..result import MatchResult
     from ..store.report_input import RunInput
+
+# The option that sets each sender field (named in the error when one is missing).
+SENDER_OPTIONS = {
+    "organisation": "--sender-org",
+    "person": "--sender-person",
+    "phone": "--sender-phone",
+    "email": "--sender-email",
+    "address": "--sender-address",
+    "reply_by": "--reply-by",
+    "reply_method": "--reply-method",
+    "document_number": "--document-number",
+}
 
 
 def _parse_date(text: str | None, option: str = "--date") -> dt.date | None:
@@ -76,7 +91,9 @@ def report_cmd(
         "--pdf",
         help="each (まとめた PDF と1通ずつの PDF) | bundle (まとめた PDF のみ) | none",
     ),
-    sender_org: str = typer.Option("", "--sender-org", help="差出人 (自治体・担当課)"),
+    sender_org: str = typer.Option(
+        "", "--sender-org", help="発信者 (例: 高知県 子ども・福祉政策部 長寿社会課長)"
+    ),
     sender_person: str = typer.Option("", "--sender-person", help="担当者名"),
     sender_phone: str = typer.Option("", "--sender-phone", help="担当の電話番号"),
     sender_email: str = typer.Option("", "--sender-email", help="担当のメールアドレス"),
@@ -84,6 +101,20 @@ def report_cmd(
     reply_by: str | None = typer.Option(None, "--reply-by", help="回答期限 (YYYY-MM-DD)"),
     reply_method: str = typer.Option(
         "", "--reply-method", help="回答方法 (例: 同封の回答票をメールで)"
+    ),
+    document_number: str = typer.Option(
+        "",
+        "--document-number",
+        help="文書番号 ({n} に1通ずつの連番: 例 高長第{n}号。{n} がなければ全通同じ: 例 事務連絡)",
+    ),
+    number_start: int = typer.Option(1, "--number-start", help="文書番号の連番の最初の番号"),
+    addressee: str = typer.Option(
+        "head", "--addressee", help="宛名: head (○○病院 院長 様) | onchu (○○病院 御中)"
+    ),
+    allow_missing_sender: bool = typer.Option(
+        False,
+        "--allow-missing-sender",
+        help="差出人・回答の項目が未設定でも作成する (文書に赤い【未設定】が残ります)",
     ),
     date: str | None = typer.Option(None, "--date", help="帳票の作成日 (YYYY-MM-DD、省略時は今日)"),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
@@ -97,14 +128,19 @@ def report_cmd(
 
     run_guarded(_check_pdf, pdf, PDF_MODES)
     today = run_guarded(_parse_date, date)
-    sender = Sender(
-        sender_org,
-        sender_person,
-        sender_phone,
-        sender_email,
-        sender_address,
-        run_guarded(_parse_date, reply_by, "--reply-by"),
-        reply_method,
+    sender = run_guarded(
+        lambda: Sender(
+            organisation=sender_org,
+            person=sender_person,
+            phone=sender_phone,
+            email=sender_email,
+            address=sender_address,
+            reply_by=_parse_date(reply_by, "--reply-by"),
+            reply_method=reply_method,
+            document_number=document_number,
+            number_start=number_start,
+            addressee=addressee,  # type: ignore[arg-type]  # checked by Sender
+        )
     )
     if run is None and (facilities is None or institutions is None):
         err.print(
@@ -137,6 +173,8 @@ def report_cmd(
             f"読み込み: 施設 {len(instance.facilities)} 件、医療機関 {len(instance.institutions)} "
             "件"
         )
+    # After the input (its errors come first), before the long work.
+    _check_sender(sender, today or dt.date.today(), allow_missing_sender)
     with progress_bar() as bar:
         tasks: dict[str, TaskID] = {}
 
@@ -174,6 +212,28 @@ def report_cmd(
     out.print(f"  施設へのお知らせ {len(files.facility_pages)} 件 (facilities/)")
     for note in files.notes:
         err.print(f"[yellow]注意:[/] {note}", highlight=False)
+
+
+def _check_sender(sender: Sender, letter_date: dt.date, allow_missing: bool) -> None:
+    """Exit with code 2, every problem on its own line, when the letters could not be sent as
+    they are: a reply deadline before the letter's date or already past, or (unless
+    ``allow_missing``) a sender field not given."""
+    from ..reports.sender import FIELD_LABELS_JA, SenderError
+
+    try:
+        sender.check(letter_date, allow_missing=allow_missing)
+    except SenderError as exc:
+        lines = list(exc.problems)
+        if exc.missing:
+            options = {FIELD_LABELS_JA[f]: o for f, o in SENDER_OPTIONS.items()}
+            given = "、".join(f"{m} ({options[m]})" for m in exc.missing)
+            lines[-1] = (
+                f"差出人・回答の項目が未設定です: {given}。指定するか、--allow-missing-sender で"
+                "【未設定】と表示したまま作成してください"
+            )
+        for line in lines[:-1]:
+            err.print(f"[bold red]エラー:[/] {escape(line)}", highlight=False, soft_wrap=True)
+        fail(lines[-1], 2)
 
 
 def _stored_run(

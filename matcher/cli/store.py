@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from ..store.db import Store
     from ..store.imports import ImportStats
     from ..store.models import ProposalHistoryRow
+    from ..store.proposals import ProposalView
     from ..store.source_imports import SourceImport
-    from ..store.workflow import ProposalView
 
 from .common import (
     MAX_KM_DEFAULT,
@@ -253,7 +253,8 @@ def run_cmd(
 
     同じ地域の計算は一度に一つだけです。計算中に辞退・合意された提案は保存の前に読み直して反映し
     ます。"""
-    from ..store.workflow import PlanReport, run_plan
+    from ..store.planning import run_plan
+    from ..store.run_write import PlanReport
 
     params = match_params(
         max_km,
@@ -325,7 +326,7 @@ def proposals_list_cmd(
     """提案を一覧します (ID と版は状態の変更に使います)。"""
     from rich.table import Table
 
-    from ..store.workflow import list_proposals
+    from ..store.proposals import list_proposals
 
     with open_store_checked(url) as store:
         statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
@@ -364,7 +365,7 @@ def proposals_set_status_cmd(
 ) -> None:
     """提案の状態を変更します。版が古いと変更せずにエラーになります (終了コード 3)。"""
     from ..store.errors import ConflictError
-    from ..store.workflow import STATUS_LABELS_JA, set_status
+    from ..store.proposal_commands import STATUS_LABELS_JA, set_status
 
     with open_store_checked(url) as store:
 
@@ -390,7 +391,8 @@ def proposals_history_cmd(
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """提案の変更履歴 (誰が・いつ・何から何へ・メモ) を表示します。"""
-    from ..store.workflow import STATUS_LABELS_JA, proposal_history
+    from ..store.proposal_commands import STATUS_LABELS_JA
+    from ..store.proposals import proposal_history
 
     with open_store_checked(url) as store:
 

@@ -6,9 +6,10 @@ request letter per institution and one notice per facility (HTML with print CSS,
 bundles and one file per letter — through headless Chromium when one is installed).
 """
 
+from ..vocab import days_left
 from .pdf import ReportError, find_chromium
 from .sender import Sender
-from .tables import ReportData, days_left, existing_partner_pairs
+from .tables import ReportData, existing_partner_pairs
 from .writer import PDF_MODES, STAGES_JA, PdfMode, ReportFiles, greedy_baseline, write_reports
 
 __all__ = [

@@ -13,16 +13,25 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from .. import fonts
-from ..model import CAPABILITIES, INSTITUTION_KIND_JA, Duty, Facility, Institution
+from ..model import CAPABILITIES, FACILITY_KINDS, INSTITUTION_KIND_JA, Duty, Facility, Institution
 from ..objective import Objective
 from ..reference import municipalities
-from ..vocab import Capability, Level, Mode, Reason, Status
+from ..vocab import (
+    DEADLINE,
+    UNNAMED_PARTNERS_JA,
+    Capability,
+    Level,
+    Mode,
+    Reason,
+    Status,
+)
+from ..wareki import nendo, wareki
+from .sender import Recipient
 from .svgmap import Line, Place, Point, SvgMap
 from .tables import (
     ALL_AREA,
-    DEADLINE,
+    INCREMENT_LABELS_JA,
     STATUS_COLORS,
-    STATUS_MARK,
     STATUS_ORDER,
     STATUS_SHORT_JA,
     ReportData,
@@ -34,17 +43,48 @@ INSTITUTION_COLOR = "#1565c0"
 ALTERNATIVE_COLOR = "#90a4ae"
 EXISTING_COLOR = "#6a1b9a"
 LETTER_MAP = (250, 190)
+# The 介護報酬改定 that asks for 協力医療機関 with ①②③ (令和6年度).
+REVISION_YEAR = 2024
+INSTITUTION_TITLE = "協力医療機関となっていただくことについて(依頼)"
+FACILITY_TITLE = "協力医療機関の候補について(お知らせ)"
+# 時下 opening of a prefecture's 依頼文 (no 拝啓/敬具 pair: 記 … 以上 carries the requests).
+OPENING_JA = (
+    "時下ますますご清栄のこととお喜び申し上げます。"
+    "日頃から{home}の高齢者保健福祉行政の推進に格別のご理解とご協力を賜り、厚くお礼申し上げます。"
+)
 
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("matcher.reports", "templates"),
         autoescape=select_autoescape(["html"]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["css_string"] = css_string
+    env.filters["nendo"] = nendo
+    return env
+
+
+def css_string(text: str) -> Markup:
+    """``text`` as a quoted CSS string that is safe inside ``<style>`` (the running heads of the
+    printed pages carry recipients' names)."""
+    escaped = (
+        " ".join(text.split())
+        .replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("<", "\\3c ")
+        .replace(">", "\\3e ")
+    )
+    return Markup(f'"{escaped}"')
+
+
+def home_ja(area: str) -> str:
+    """How a letter calls the sending prefecture: 本県, 本都, 本道 or 本府 (本県 when unknown)."""
+    base = area.removesuffix("ほか")
+    return f"本{base[-1]}" if base[-1:] in ("都", "道", "府", "県") else "本県"
 
 
 @lru_cache(maxsize=1)
@@ -65,18 +105,66 @@ def _km_text(km: float, approximate: bool) -> str:
 
 
 def _date_ja(d: dt.date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
+    """Every date a page prints: 令和 (``matcher.wareki``)."""
+    return wareki(d)
+
+
+# How a letter says what each duty asks of its kinds (the kinds and requirements come from the
+# vocabulary).
+_DUTY_ASKS_JA = {Duty.MANDATORY: "が必要", Duty.EFFORT: "が望ましい"}
+
+
+def duty_note() -> str:
+    """「義務 = 介護老人福祉施設・…(①②③ が必要)、努力義務 = …(①② が望ましい)」 from the
+    vocabulary's kinds, their duty and what it requires."""
+    parts = []
+    for duty in Duty:
+        kinds = [k for k in FACILITY_KINDS.values() if k.duty is duty]
+        names = "・".join(k.label_ja for k in kinds)
+        marks = capability_marks(kinds[0].required)
+        parts.append(f"{duty.label_ja} = {names}({marks} {_DUTY_ASKS_JA[duty]})")
+    return "、".join(parts)
 
 
 def _header(data: ReportData) -> dict[str, object]:
+    home = home_ja(data.area_name)
     return {
         "area": data.area_name,
+        "home": home,
+        "opening": OPENING_JA.format(home=home),
+        "revision": nendo(REVISION_YEAR),
         "today": _date_ja(data.today),
         "days_left": data.days_left,
         "deadline": _date_ja(DEADLINE),
         "road_factor": data.result.params.road_factor,
         "sender": data.sender.context(),
-        "max_km": [f"{data.result.params.max_km[c]:g}" for c in CAPABILITIES],
+        "max_km": [f"{c.mark}{data.result.params.max_km[c]:g}km" for c in CAPABILITIES],
+        "marks": [c.mark for c in CAPABILITIES],
+        "capabilities": [c.label_ja for c in CAPABILITIES],
+        "mandatory_ja": Duty.MANDATORY.label_ja,
+        "duty_note": duty_note(),
+        # The 回答票 of the reply-form feature (``reply_block`` in pages.html); none yet.
+        "reply_form": None,
+    }
+
+
+def _letter_head(
+    data: ReportData, name: str, who: Recipient, title: str, anchor: str, seq: int
+) -> dict[str, object]:
+    """The 文書番号 (``seq``-th letter of the run), 宛名, title and the running head of every
+    printed page of a letter."""
+    to_title, honorific = data.sender.recipient(name, who)
+    to = " ".join(x for x in (name, to_title, honorific) if x)
+    page_name = f"letter-{anchor or 'x'}"
+    return {
+        "anchor": anchor,
+        "number": data.sender.number_of(seq),
+        "title": title,
+        "to_title": to_title,
+        "to_honorific": honorific,
+        "page_name": page_name,
+        "running_title": css_string(title),
+        "running_to": css_string(to),
     }
 
 
@@ -99,8 +187,11 @@ def _status_legend(statuses: Collection[Status]) -> list[tuple[str, str, str]]:
     return [("dot", STATUS_COLORS[s], STATUS_SHORT_JA[s]) for s in STATUS_ORDER if s in statuses]
 
 
-def institution_context(data: ReportData, inst: Institution, anchor: str = "") -> dict[str, object]:
-    """What the request letter to one institution shows."""
+def institution_context(
+    data: ReportData, inst: Institution, anchor: str = "", seq: int = 0
+) -> dict[str, object]:
+    """What the request letter to one institution shows (``seq``: its place in the run's
+    文書番号 sequence)."""
     props = data.proposals_of_institution.get(inst.institution_id, [])
     rows: list[dict[str, object]] = []
     existing: list[dict[str, object]] = []
@@ -119,10 +210,10 @@ def institution_context(data: ReportData, inst: Institution, anchor: str = "") -
             **_facility_cells(f),
             "status": status_text(o.status_before),
             "status_code": o.status_before.value,
-            "unknown": o.unknown,
             "contact": data.contact(f),
             "km": _km_text(p.distance_km, approx),
             "asks": ["○" if p.covers & c else "" for c in CAPABILITIES],
+            "ask_marks": capability_marks(p.covers),
         }
         if data.is_existing(p):
             existing.append(row)
@@ -159,8 +250,8 @@ def institution_context(data: ReportData, inst: Institution, anchor: str = "") -
     far = max((p.distance_km for p in new), default=0.0)
     return {
         **_header(data),
+        **_letter_head(data, inst.name, "institution", INSTITUTION_TITLE, anchor, seq),
         "type": "institution",
-        "anchor": anchor,
         "id": inst.institution_id,
         "name": inst.name,
         "kind": INSTITUTION_KIND_JA[inst.kind],
@@ -178,8 +269,11 @@ def institution_context(data: ReportData, inst: Institution, anchor: str = "") -
     }
 
 
-def facility_context(data: ReportData, f: Facility, anchor: str = "") -> dict[str, object]:
-    """What the notice to one facility shows."""
+def facility_context(
+    data: ReportData, f: Facility, anchor: str = "", seq: int = 0
+) -> dict[str, object]:
+    """What the notice to one facility shows (``seq``: its place in the run's 文書番号
+    sequence)."""
     o = data.outcome[f.facility_id]
     points, lines, proposals, alternatives, partners = [], [], [], [], []
     any_approx = data.approximate(f)
@@ -268,21 +362,26 @@ def facility_context(data: ReportData, f: Facility, anchor: str = "") -> dict[st
         legend.append(("hollow", "#546e7a", "概略位置(市区町村の代表点)"))
     return {
         **_header(data),
+        **_letter_head(data, f.name, "facility", FACILITY_TITLE, anchor, seq),
         "type": "facility",
-        "anchor": anchor,
         "id": f.facility_id,
         **_facility_cells(f),
+        "required": capability_marks(f.info.required),
         "contact": data.contact(f),
-        "unknown": o.unknown,
+        # A facility without a filing (its status says so) is planned as one without a partner.
+        "status_note": f"{Status.NO_PARTNER.label_ja}として扱っています" if o.unknown else "",
         "infection_now": data.infection_now(f.facility_id),
         "infection_after": data.infection_after(f.facility_id),
         "partners": partners,
+        # When the filing names no partner: 「届出なし」 only without a filing (MODEL.md status).
+        "partners_unnamed": UNNAMED_PARTNERS_JA[o.status_before],
         "status_before": status_text(o.status_before),
         "status_before_code": o.status_before.value,
         "status_after": status_text(o.status_after),
         "status_after_code": o.status_after.value,
         "missing_before": capability_marks(o.missing_before) or "なし",
         "proposals": proposals,
+        "new_proposals": [r for r in proposals if not r["existing"]],
         "alternatives": alternatives,
         "nearest": nearest,
         "unmatched": [
@@ -302,18 +401,25 @@ def render_letter(page: dict[str, object]) -> str:
     return str(macro(page))
 
 
-def wrap_letters(title: str, sections: list[str]) -> str:
-    """One HTML document of already rendered letters, each starting on a new page."""
+def page_rule(page: dict[str, object]) -> str:
+    """The ``@page`` rule of one letter's pages: its running head and page numbers."""
+    macros = environment().get_template("pages.html").module
+    return str(macros.page_rule(page))  # type: ignore[attr-defined]
+
+
+def wrap_letters(title: str, sections: Sequence[str], rules: Sequence[str] = ()) -> str:
+    """One HTML document of already rendered letters, each starting on a new page; ``rules``
+    are the letters' ``page_rule`` (without them the pages carry no running head)."""
     return (
         environment()
         .get_template("document.html")
-        .render(title=title, body=Markup("\n".join(sections)), css=css())
+        .render(
+            title=title,
+            body=Markup("\n".join(sections)),
+            css=css(),
+            rules=Markup("\n".join(rules)),
+        )
     )
-
-
-def render_document(title: str, pages: list[dict[str, object]]) -> str:
-    """One HTML document holding the given letters, each starting on a new page."""
-    return wrap_letters(title, [render_letter(p) for p in pages])
 
 
 def _area_map(
@@ -376,7 +482,7 @@ def compare_objectives(o: Objective, g: Objective) -> list[dict[str, object]]:
         good = (diff > 0) if better == "more" else (diff < 0)
         rows.append(
             {
-                "label": level.label_ja,
+                "label": INCREMENT_LABELS_JA[level],
                 "ours": fmt.format(a),
                 "greedy": fmt.format(b),
                 "diff": ("+" if diff > 0 else "") + fmt.format(diff) if diff else "±0",
@@ -445,12 +551,15 @@ def overview_html(data: ReportData, chart_png: bytes) -> tuple[str, int]:
         n_facilities=len(data.instance.facilities),
         n_demand=len(data.demand_facilities),
         n_proposals=o.partnerships,
+        partnerships_label=INCREMENT_LABELS_JA[Level.PARTNERSHIPS],
         n_institutions=len(data.requested_institutions),
         n_unlimited=unlimited,
         n_isolated=len(data.isolated),
+        deadline=_date_ja(DEADLINE),
+        status_codes=[s.value for s in STATUS_ORDER],
         status_labels=[STATUS_SHORT_JA[s] for s in STATUS_ORDER],
-        status_marks=[STATUS_MARK[s] or "なし" for s in STATUS_ORDER],
-        status_legend=[(STATUS_MARK[s] or "なし", s.label_ja) for s in STATUS_ORDER],
+        status_marks=[s.short_ja for s in STATUS_ORDER],
+        status_legend=[(s.short_ja, s.label_ja) for s in STATUS_ORDER],
         status_rows=status_rows,
         comparison=comparison_rows(data),
         chart_b64=base64.b64encode(chart_png).decode("ascii"),
@@ -505,6 +614,7 @@ def index_html(
         n_institutions=sum(len(g["institutions"]) for g in groups),
         n_facilities=sum(len(g["facilities"]) for g in groups),
         bundles=bundles,
+        mandatory_ja=Duty.MANDATORY.label_ja,
         overview_pdf=overview_pdf,
         notes=notes or [],
         unset=unset or [],

@@ -1,14 +1,21 @@
-"""Who sends the letters and how recipients answer: the sender block and the reply request.
+"""Who sends the letters and how recipients answer: the sender block, the 文書番号, the 宛名 and
+the reply request, and the checks a letter must pass before it is printed.
 
 Until the settings module provides them, callers pass a ``Sender``; every field left blank is
-printed as a visible placeholder (``【未設定: 担当課】``) so that an unfinished letter is never
-mistaken for a finished one.
+printed as a visible placeholder (``【未設定: 担当者】``) so that an unfinished letter is never
+mistaken for a finished one. ``Sender.check`` is what the command line runs first: a reply
+deadline before the letter's date or already past, or a field left blank, is an error there
+(unless blank fields are explicitly allowed).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import date
+from typing import Literal, get_args
+
+from .._errors import MatcherError
+from ..wareki import wareki
 
 PLACEHOLDER = "【未設定: {}】"
 FIELD_LABELS_JA = {
@@ -19,32 +26,99 @@ FIELD_LABELS_JA = {
     "address": "所在地",
     "reply_by": "回答期限",
     "reply_method": "回答方法",
+    "document_number": "文書番号",
 }
+# How the recipient is addressed: to the head by title (「○○病院 院長 様」) or to the
+# organisation (「○○病院 御中」).
+Addressee = Literal["head", "onchu"]
+ADDRESSEES: tuple[Addressee, ...] = get_args(Addressee)
+Recipient = Literal["institution", "facility"]
+HEAD_TITLE_JA: dict[Recipient, str] = {"institution": "院長", "facility": "施設長"}
+SEQUENCE = "{n}"  # in a 文書番号, replaced by the letter's number in the sequence
+
+
+class SenderError(MatcherError, ValueError):
+    """The sender's settings cannot go on a letter (each problem one Japanese sentence)."""
+
+    def __init__(self, problems: list[str], missing: list[str] | None = None) -> None:
+        self.problems = problems
+        self.missing = missing or []
+        super().__init__(" / ".join(problems))
 
 
 @dataclass(frozen=True)
 class Sender:
-    """The sender block and the reply request printed on every letter (blank = not set)."""
+    """The sender block, 文書番号, 宛名 and reply request printed on every letter (blank = not
+    set)."""
 
-    organisation: str = ""  # e.g. 高知県 子ども・福祉政策部 長寿社会課
+    organisation: str = ""  # e.g. 高知県 子ども・福祉政策部 長寿社会課長
     person: str = ""
     phone: str = ""
     email: str = ""
     address: str = ""
     reply_by: date | None = None
-    reply_method: str = ""  # e.g. 同封の回答票を FAX またはメールで
+    reply_method: str = ""  # e.g. 同封の回答票をメールで
+    # 「高長第{n}号」: {n} counts the letters up from ``number_start``; without {n} (「事務連絡」,
+    # 「高長第120号」) every letter carries the same text.
+    document_number: str = ""
+    number_start: int = 1
+    addressee: Addressee = "head"
+
+    def __post_init__(self) -> None:
+        if self.addressee not in ADDRESSEES:
+            raise SenderError(
+                [f"宛名の形式「{self.addressee}」は使えません(使えるのは {', '.join(ADDRESSEES)})"]
+            )
+        if self.number_start < 0:
+            raise SenderError([f"文書番号の開始番号 {self.number_start} は 0 以上にしてください"])
 
     def missing(self) -> list[str]:
         """Japanese names of the fields not set (shown as placeholders on the letters)."""
-        return [FIELD_LABELS_JA[f.name] for f in fields(self) if not getattr(self, f.name)]
+        return [label for name, label in FIELD_LABELS_JA.items() if not getattr(self, name)]
+
+    def problems(self, letter_date: date, today: date | None = None) -> list[str]:
+        """What is wrong with the reply deadline, one Japanese sentence each: before the letter's
+        date, or already past on ``today`` (default: the current date)."""
+        today = today or date.today()
+        out = []
+        if self.reply_by is not None and self.reply_by < letter_date:
+            out.append(
+                f"回答期限 {wareki(self.reply_by)} が文書の日付 {wareki(letter_date)} より前です"
+            )
+        elif self.reply_by is not None and self.reply_by < today:
+            out.append(
+                f"回答期限 {wareki(self.reply_by)} は既に過ぎています(今日は {wareki(today)})"
+            )
+        braces = self.document_number.replace(SEQUENCE, "")
+        if "{" in braces or "}" in braces:
+            out.append(
+                f"文書番号「{self.document_number}」: 連番の位置は {SEQUENCE} で示してください"
+                "(例: 高長第{n}号)"
+            )
+        return out
+
+    def check(
+        self, letter_date: date, today: date | None = None, allow_missing: bool = False
+    ) -> None:
+        """Raise ``SenderError`` listing every problem: the deadline's (``problems``) and, unless
+        ``allow_missing``, the fields not set."""
+        problems = self.problems(letter_date, today)
+        missing = [] if allow_missing else self.missing()
+        if missing:
+            problems.append(f"差出人・回答の項目が未設定です: {'、'.join(missing)}")
+        if problems:
+            raise SenderError(problems, missing)
 
     def context(self) -> dict[str, object]:
-        """Each field as printed: ``{"value": text, "set": bool}``."""
+        """Each field as printed: ``{"value": text, "set": bool}`` (dates in 令和, the reply
+        deadline with its day of the week)."""
         out: dict[str, object] = {}
         for f in fields(self):
+            if f.name not in FIELD_LABELS_JA:
+                continue
             value = getattr(self, f.name)
             if isinstance(value, date):
-                text = f"{value.year}年{value.month}月{value.day}日"
+                text = wareki(value, weekday=f.name == "reply_by")
             else:
                 text = str(value or "")
             out[f.name] = {
@@ -52,3 +126,19 @@ class Sender:
                 "set": bool(text),
             }
         return out
+
+    def number_of(self, k: int) -> dict[str, object]:
+        """The 文書番号 of the ``k``-th letter (0-based) as printed, like ``context``'s fields."""
+        if not self.document_number:
+            return {"value": PLACEHOLDER.format(FIELD_LABELS_JA["document_number"]), "set": False}
+        return {
+            "value": self.document_number.replace(SEQUENCE, str(self.number_start + k)),
+            "set": True,
+        }
+
+    def recipient(self, name: str, who: Recipient) -> tuple[str, str]:
+        """The 宛名 after the name: (「院長」, 「様」) or ("", 「御中」); the kind never joins the
+        name."""
+        if self.addressee == "onchu":
+            return "", "御中"
+        return HEAD_TITLE_JA[who], "様"

@@ -39,29 +39,16 @@ from ..result import (
     Proposal,
     Unmatched,
 )
-from ..vocab import GeocodePrecision, Level, Reason
+from ..vocab import DEADLINE, NO_FILING_JA, Duty, GeocodePrecision, Level, Mode, Reason, days_left
+from ..wareki import nendo, wareki
 from .sender import Sender
 
-DEADLINE = date(2027, 3, 31)  # end of the 経過措置 for the 義務 kinds
 NEAREST = 3  # nearest institutions listed for a facility nobody can cover in range
 
-# The seed table's columns, in its order; no_partner is shown apart from ③ (MODEL.md).
-STATUS_ORDER: tuple[Status, ...] = (
-    Status.ALL,
-    Status.PARTIAL,
-    Status.NONE,
-    Status.NO_PARTNER,
-    Status.UNKNOWN,
-)
-STATUS_MARK = {
-    Status.ALL: "①",
-    Status.PARTIAL: "②",
-    Status.NONE: "③",
-    Status.NO_PARTNER: "",
-    Status.UNKNOWN: "④",
-}
-# The seed table's mark before the vocabulary's label (``①全ての要件を満たす``).
-STATUS_SHORT_JA = {s: f"{STATUS_MARK[s]}{s.label_ja}" for s in Status}
+# The seed table's columns, in its order (the vocabulary's); no_partner is shown apart from ③.
+STATUS_ORDER: tuple[Status, ...] = tuple(Status)
+# Every status table's heading of a status: the vocabulary's ``Status.heading_ja``.
+STATUS_SHORT_JA = {s: s.heading_ja for s in Status}
 STATUS_COLORS = {
     Status.ALL: "#2e7d32",
     Status.PARTIAL: "#f9a825",
@@ -70,22 +57,32 @@ STATUS_COLORS = {
     Status.UNKNOWN: "#757575",
 }
 NO_MUNICIPALITY = "(市区町村不明)"
+# The objective's levels as the reports count them: what the proposal adds, said as such
+# (「新たに」), one term for the new partnerships everywhere (overview, comparison, workbook).
+INCREMENT_LABELS_JA: dict[Level, str] = {
+    Level.MANDATORY_FULL: f"新たに全要件を満たす{Duty.MANDATORY.label_ja}施設",
+    Level.EFFORT_FULL: f"新たに全要件を満たす{Duty.EFFORT.label_ja}施設",
+    Level.PAIRS_COVERED: "新たに満たす(施設, 要件)の組",
+    Level.PARTNERSHIPS: "提案する新たな協力関係",
+    Level.DISTANCE: "新たな協力関係の総距離(km)",
+}
 ALL_AREA = "(全体)"
 
 
 def status_text(status: Status) -> str:
-    """``①全て満たす`` … the short seed-table label of a status."""
-    return STATUS_SHORT_JA[status]
+    """A status as tables and letters show it: its number and label (``Status.heading_ja``)."""
+    return status.heading_ja
 
 
 def capability_marks(mask: int) -> str:
     """``①②③``-style marks of a mask (empty string for none)."""
-    return "".join("①②③"[k] for k, c in enumerate(CAPABILITIES) if mask & c)
+    return "".join(c.mark for c in CAPABILITIES if mask & c)
 
 
-def days_left(today: date | None = None) -> int:
-    """Days from ``today`` (default: the current date) to 2027-03-31; negative once past."""
-    return (DEADLINE - (today or date.today())).days
+def no_filing_text(outcome: FacilityOutcome) -> str:
+    """「届出なし」 for a facility without a filing, "" for every other one (a facility that
+    filed 「協力医療機関なし」 did file)."""
+    return NO_FILING_JA if outcome.unknown else ""
 
 
 @dataclass(frozen=True)
@@ -188,13 +185,13 @@ class ReportData:
         g = self.filing_years.good_practices(top=10)
         return pd.DataFrame(
             {
-                "市区町村コード": g["municipality_code"],
                 "市区町村": g["municipality_name"],
                 "施設数": g["total"],
-                f"{first}年度 ①(%)": g["share_all_from"],
-                f"{last}年度 ①(%)": g["share_all_to"],
+                f"{nendo(first)} ①(%)": g["share_all_from"],
+                f"{nendo(last)} ①(%)": g["share_all_to"],
                 "増加(ポイント)": g["delta_all"],
                 "新たに①になった施設": g["gained_all"],
+                "市区町村コード": g["municipality_code"],
             }
         )
 
@@ -346,7 +343,8 @@ class ReportData:
 
     @staticmethod
     def _status_columns() -> list[str]:
-        cols = ["市区町村コード", "市区町村", "施設種別", "義務区分", "施設数"]
+        # The municipality by name first; its code (for lookups) last.
+        cols = ["市区町村", "施設種別", "義務区分", "施設数"]
         for when in ("現在", "提案後"):
             cols += [f"{when} {STATUS_SHORT_JA[s]}" for s in STATUS_ORDER]
         return cols + [
@@ -354,6 +352,7 @@ class ReportData:
             "提案後 ①の割合",
             "現在 第二種協定あり",
             "提案後 第二種協定あり",
+            "市区町村コード",
         ]
 
     def facility_table(self, code: str | None = None) -> pd.DataFrame:
@@ -367,7 +366,7 @@ class ReportData:
             "義務区分",
             "市区町村",
             "住所",
-            "届出なし",
+            NO_FILING_JA,
             "現在の状況",
             "不足していた要件",
         ]
@@ -389,7 +388,7 @@ class ReportData:
                 "義務区分": f.info.duty.label_ja,
                 "市区町村": self.municipality_name(f.municipality_code),
                 "住所": f.address,
-                "届出なし": "届出なし" if o.unknown else "",
+                NO_FILING_JA: no_filing_text(o),
                 "現在の状況": status_text(o.status_before),
                 "不足していた要件": capability_marks(o.missing_before),
             }
@@ -431,9 +430,10 @@ class ReportData:
                     "受入枠": i.capacity,
                     "受入枠の申告": "申告あり" if i.capacity is not None else "申告なし(上限なし)",
                     "依頼する施設数": len(props),
-                    "うち①相談対応": sum(bool(p.covers & 1) for p in props),
-                    "うち②診療": sum(bool(p.covers & 2) for p in props),
-                    "うち③入院受入": sum(bool(p.covers & 4) for p in props),
+                    **{
+                        f"うち{c.label_ja}": sum(bool(p.covers & c) for p in props)
+                        for c in CAPABILITIES
+                    },
                     "残り枠": self.remaining_capacity(i),
                     "最遠距離(km)": round(max(p.distance_km for p in props), 1),
                     "依頼する施設": "、".join(self.facility[p.facility_id].name for p in props),
@@ -451,12 +451,78 @@ class ReportData:
                 "受入枠",
                 "受入枠の申告",
                 "依頼する施設数",
-                "うち①相談対応",
-                "うち②診療",
-                "うち③入院受入",
+                *[f"うち{c.label_ja}" for c in CAPABILITIES],
                 "残り枠",
                 "最遠距離(km)",
                 "依頼する施設",
+            ],
+        )
+
+    def proposal_table(self) -> pd.DataFrame:
+        """One row per proposed partnership, with names (the workbook's 提案一覧)."""
+        rows = []
+        for p in self.result.proposals:
+            f, i = self.facility[p.facility_id], self.institution[p.institution_id]
+            rows.append(
+                {
+                    "施設ID": f.facility_id,
+                    "施設名": f.name,
+                    "市区町村": self.municipality_name(f.municipality_code),
+                    "医療機関ID": i.institution_id,
+                    "医療機関名": i.name,
+                    "種別": INSTITUTION_KIND_JA[i.kind],
+                    "対応する要件": capability_marks(p.covers),
+                    "距離(km)": round(p.distance_km, 1),
+                    "既存の協力医療機関": "○" if self.is_existing(p) else "",
+                }
+            )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "施設ID",
+                "施設名",
+                "市区町村",
+                "医療機関ID",
+                "医療機関名",
+                "種別",
+                "対応する要件",
+                "距離(km)",
+                "既存の協力医療機関",
+            ],
+        )
+
+    def alternatives_table(self) -> pd.DataFrame:
+        """One row per alternative of a facility (代替候補, in rank order): the institutions to
+        ask when the proposed one declines, by name (their ids are in ``alternatives.csv``)."""
+        rows = []
+        for f in self.demand_facilities:
+            for a in self.alternatives_of.get(f.facility_id, []):
+                i = self.institution[a.institution_id]
+                rows.append(
+                    {
+                        "施設ID": f.facility_id,
+                        "施設名": f.name,
+                        "市区町村": self.municipality_name(f.municipality_code),
+                        "順位": a.rank,
+                        "医療機関名": i.name,
+                        "種別": INSTITUTION_KIND_JA[i.kind],
+                        "対応できる要件": capability_marks(a.covers),
+                        "距離(km)": round(a.distance_km, 1),
+                        "残り枠": a.remaining_capacity,
+                    }
+                )
+        return pd.DataFrame(
+            rows,
+            columns=[
+                "施設ID",
+                "施設名",
+                "市区町村",
+                "順位",
+                "医療機関名",
+                "種別",
+                "対応できる要件",
+                "距離(km)",
+                "残り枠",
             ],
         )
 
@@ -476,7 +542,7 @@ class ReportData:
                     "理由": Reason(u.reason).label_ja,
                     "理由コード": u.reason,
                     "範囲内の候補数": self.outcome[f.facility_id].candidates,
-                    "届出なし": "届出なし" if self.outcome[f.facility_id].unknown else "",
+                    NO_FILING_JA: no_filing_text(self.outcome[f.facility_id]),
                 }
             )
         return pd.DataFrame(
@@ -491,7 +557,7 @@ class ReportData:
                 "理由",
                 "理由コード",
                 "範囲内の候補数",
-                "届出なし",
+                NO_FILING_JA,
             ],
         )
 
@@ -558,7 +624,7 @@ class ReportData:
                 a, b = getattr(ours, level.key), getattr(greedy, level.key)
                 if level is Level.DISTANCE:
                     a, b = round(a, 1), round(b, 1)
-                rows.append((level.label_ja, a, b, round(a - b, 1)))
+                rows.append((INCREMENT_LABELS_JA[level], a, b, round(a - b, 1)))
         return pd.DataFrame(rows, columns=["項目", "この提案", "近い順に依頼した場合", "差"])
 
     def overview_table(self) -> pd.DataFrame:
@@ -567,22 +633,22 @@ class ReportData:
         rows: list[tuple[str, object]] = [("警告", w) for w in self.result.warnings_ja]
         rows += [
             ("対象地域", self.area_name),
-            ("作成日", self.today.isoformat()),
-            ("経過措置の期限(2027-03-31)までの日数", self.days_left),
-            ("方式", f"{self.result.info.mode}({self.result.info.message})"),
+            ("作成日", wareki(self.today, western=True)),
+            (f"経過措置の期限({wareki(DEADLINE)})までの日数", self.days_left),
+            ("方式", f"{Mode(self.result.info.mode).label_ja}({self.result.info.message})"),
             ("施設数", len(self.instance.facilities)),
             ("医療機関数", len(self.instance.institutions)),
             ("要件が不足している施設数", len(self.demand_facilities)),
             (
-                "うち届出なし",
+                f"うち{NO_FILING_JA}",
                 sum(self.outcome[f.facility_id].unknown for f in self.demand_facilities),
             ),
-            ("新たな協力関係(提案数)", o.partnerships),
+            (INCREMENT_LABELS_JA[Level.PARTNERSHIPS], o.partnerships),
             ("依頼先の医療機関数", len(self.requested_institutions)),
-            ("全要件を満たすようになる義務施設", o.mandatory_full),
-            ("全要件を満たすようになる努力義務施設", o.effort_full),
-            ("充足される(施設, 要件)の組", o.pairs_covered),
-            ("総距離(km)", round(o.distance_km, 1)),
+            (INCREMENT_LABELS_JA[Level.MANDATORY_FULL], o.mandatory_full),
+            (INCREMENT_LABELS_JA[Level.EFFORT_FULL], o.effort_full),
+            (INCREMENT_LABELS_JA[Level.PAIRS_COVERED], o.pairs_covered),
+            (INCREMENT_LABELS_JA[Level.DISTANCE], round(o.distance_km, 1)),
             ("未充足の(施設, 要件)", len(self.result.unmatched)),
             ("範囲内に医療機関がない施設", len(self.isolated)),
         ]
@@ -594,9 +660,11 @@ class ReportData:
         if self.has_filing_years:
             assert self.filing_years is not None
             ys = self.filing_years.years
-            rows.append(("届出の年度", f"{ys[0]}〜{ys[-1]}年度({len(ys)}年度)"))
+            rows.append(
+                ("届出の年度", f"{nendo(ys[0], western=True)}〜{nendo(ys[-1], western=True)}")
+            )
             for _, r in self.filing_years.by_kind().query("kind == 'total'").iterrows():
-                rows.append((f"{r['year']}年度 ①の割合(%)", r["share_all"]))
+                rows.append((f"{nendo(int(r['year']))} ①の割合(%)", r["share_all"]))
         return pd.DataFrame(rows, columns=["項目", "値"])
 
 

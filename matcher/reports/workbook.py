@@ -1,10 +1,19 @@
-"""The coordinator's Excel workbook: summary, gaps, institutions and one sheet per municipality."""
+"""The coordinator's Excel workbook: summary, gaps, institutions and one sheet per municipality.
+
+Every sheet is laid out for A4: column widths from the content, long text wrapped, headers wrapped
+on up to three lines, portrait when the table fits the page at full size, otherwise landscape
+with the columns narrowed (wrapping more) until the sheet prints at ``MIN_SCALE`` or more when
+fitted to the page width. Widths are in Excel's character units; a column of width ``w`` is
+``7w + 5`` pixels at 96 dpi with the default font (``column_px``).
+"""
 
 from __future__ import annotations
 
 import math
 import re
 import unicodedata
+from collections.abc import Sequence
+from copy import copy
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +27,50 @@ from .tables import ReportData
 
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 HEADER_FONT = Font(bold=True)
-MAX_WIDTH = 60
-PORTRAIT_MAX_COLUMNS = 6  # wider tables print in landscape
+MAX_WIDTH = 50  # the widest column; longer text wraps
+WRAP_MIN = 10  # a wrapped column keeps at least five full-width characters a line
+HEADER_WRAP = 12  # a header wider than its column's content wraps at this width
+HEADER_LINES = 3
+MIN_SCALE = 0.72  # the smallest print scale (fit to width) a sheet may need
+MARGIN_IN = 0.3  # left and right page margins
+A4_MM = {"portrait": 210.0, "landscape": 297.0}
+LINE_PT = 16.5  # row height per wrapped line (11 pt text, Japanese glyphs)
 _SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+_NO_WRAP = re.compile(r"[!-~]{1,16}")  # an id, a code or a short number-like text
+
+
+def column_px(width: float) -> int:
+    """Pixels of a column ``width`` characters wide (Excel's rule for the default font, whose
+    digits are 7 px)."""
+    return int((256 * width + int(128 / 7)) / 256 * 7)
+
+
+def printable_px(orientation: str) -> float:
+    """Pixels (96 dpi) across an A4 page between the margins."""
+    return (A4_MM[orientation] / 25.4 - 2 * MARGIN_IN) * 96
+
+
+def print_scale(widths: Sequence[float], orientation: str) -> float:
+    """The scale a sheet prints at when fitted to one page wide (1.0 when it fits as is)."""
+    total = sum(column_px(w) for w in widths)
+    return min(1.0, printable_px(orientation) / total) if total else 1.0
+
+
+def fit_widths(natural: Sequence[float], minimum: Sequence[float]) -> tuple[list[float], str]:
+    """Column widths and orientation: the ``natural`` widths (at most ``MAX_WIDTH``) when they
+    fit a portrait page at full size, else landscape with every column narrowed to one cap (but
+    not below its ``minimum``), the widest cap that prints at ``MIN_SCALE`` or more."""
+
+    def at(cap: float) -> list[float]:
+        return [max(m, min(w, cap)) for w, m in zip(natural, minimum, strict=True)]
+
+    cap = float(MAX_WIDTH)
+    if print_scale(at(cap), "portrait") >= 1.0:
+        return at(cap), "portrait"
+    budget = printable_px("landscape") / MIN_SCALE
+    while cap > 1 and sum(column_px(w) for w in at(cap)) > budget:
+        cap -= 1
+    return at(cap), "landscape"
 
 
 def display_width(value: object) -> int:
@@ -57,46 +107,88 @@ def _number_format(column: str) -> str | None:
     return None
 
 
+def _lines(width: int, column: float) -> int:
+    """Lines a text ``width`` characters wide takes in a column (one character of padding)."""
+    return max(1, math.ceil(width / max(column - 1, 1)))
+
+
 def write_sheet(ws: Worksheet, df: pd.DataFrame) -> None:
-    """Write a table with a frozen, filtered header row and fitted column widths."""
+    """Write a table with a frozen, filtered, wrapped header row, widths from the content (see
+    :func:`fit_widths`), long text wrapped and rows as tall as their wrapped text."""
     ws.append([safe_cell(c) for c in df.columns])
-    for cell in ws[1]:
-        cell.font = HEADER_FONT
-        cell.fill = HEADER_FILL
-        cell.alignment = Alignment(vertical="center", wrap_text=False)
-    widths = [display_width(c) for c in df.columns]
+    headers = [display_width(c) for c in df.columns]
+    content = [0] * len(df.columns)
+    # Numbers, codes and ids never wrap: their column keeps their width.
+    whole = [True] * len(df.columns)
     formats = [_number_format(str(c)) for c in df.columns]
+    shown: list[list[int]] = []
     for row in df.itertuples(index=False):
         values = [_cell(v) for v in row]
         ws.append(values)
+        widths = []
         for k, v in enumerate(values):
-            if v is not None:
-                w = display_width(
-                    f"{v:.1%}" if formats[k] == "0.0%" and isinstance(v, float) else v
-                )
-                widths[k] = max(widths[k], w)
-    for k, fmt in enumerate(formats):
+            w = (
+                display_width(f"{v:.1%}" if formats[k] == "0.0%" and isinstance(v, float) else v)
+                if v is not None
+                else 0
+            )
+            widths.append(w)
+            content[k] = max(content[k], w)
+            if whole[k] and isinstance(v, str) and not _NO_WRAP.fullmatch(v):
+                whole[k] = False
+        shown.append(widths)
+    # A header wraps (at the content's width, at least HEADER_WRAP) on up to HEADER_LINES lines.
+    natural = [
+        max(c, min(h, max(c, HEADER_WRAP)), math.ceil(h / HEADER_LINES)) + 2
+        for h, c in zip(headers, content, strict=True)
+    ]
+    minimum = [
+        c + 2 if w else min(n, WRAP_MIN) for c, n, w in zip(content, natural, whole, strict=True)
+    ]
+    columns, orientation = fit_widths(natural, minimum)
+    ws.page_setup.orientation = orientation
+    for k, width in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(k)].width = width
+    header_lines = max((_lines(h, w) for h, w in zip(headers, columns, strict=True)), default=1)
+    for cell in ws[1]:
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+    ws.row_dimensions[1].height = LINE_PT * header_lines + 2
+    wrapped = [w < n for w, n in zip(columns, natural, strict=True)]
+    for r, widths in enumerate(shown, start=2):
+        lines = max((_lines(w, columns[k]) for k, w in enumerate(widths) if wrapped[k]), default=1)
+        if lines > 1:
+            ws.row_dimensions[r].height = LINE_PT * lines + 2
+    top = Alignment(vertical="top", wrap_text=True)
+    for k, (wrap, fmt) in enumerate(zip(wrapped, formats, strict=True), start=1):
+        if not (wrap or fmt) or not shown:
+            continue
+        # Style one cell, then copy its style array to the rest of the column: openpyxl looks
+        # every assigned style up in the workbook's tables, ~10 × slower per cell.
+        first = ws.cell(2, k)
+        if wrap:
+            first.alignment = top
         if fmt:
-            for (cell,) in ws.iter_rows(min_row=2, min_col=k + 1, max_col=k + 1):
-                cell.number_format = fmt
-    for k, w in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(k)].width = min(w + 2, MAX_WIDTH)
+            first.number_format = fmt
+        for r in range(3, len(shown) + 2):
+            ws.cell(r, k)._style = copy(first._style)
     ws.freeze_panes = "A2"
     last = get_column_letter(max(len(df.columns), 1))
     ws.auto_filter.ref = f"A1:{last}{max(len(df) + 1, 1)}"
 
 
-def print_setup(ws: Worksheet, title: str, columns: int) -> None:
-    """A4, header row repeated on every page, fitted to one page wide (landscape when wide),
-    sheet name and page numbers in the header/footer."""
+def print_setup(ws: Worksheet, title: str, columns: int | None = None) -> None:
+    """A4, header row repeated on every page, fitted to one page wide, sheet name and page
+    numbers in the header/footer. The orientation is the one :func:`write_sheet` chose for the
+    widths (``columns`` is no longer used)."""
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape" if columns > PORTRAIT_MAX_COLUMNS else "portrait"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0  # as many pages down as needed
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"
     ws.print_options.gridLines = True
-    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.left = ws.page_margins.right = MARGIN_IN
     ws.page_margins.top = ws.page_margins.bottom = 0.6
     ws.oddHeader.center.text = title
     ws.oddFooter.center.text = "&P / &N ページ"
@@ -113,11 +205,19 @@ def sheet_title(name: str, taken: set[str]) -> str:
     return title
 
 
+def municipality_sheet(df: pd.DataFrame) -> pd.DataFrame:
+    """A municipality's facility table as its sheet prints it: without the municipality (the
+    sheet's name), the proposed institutions' ids (in 提案一覧) and the alternatives (in
+    代替候補, one row each), so that it prints at ``MIN_SCALE`` or more on A4 landscape."""
+    drop = [c for c in df.columns if c in ("市区町村", "代替候補") or c.endswith("医療機関ID")]
+    return df.drop(columns=drop)
+
+
 def write_workbook(data: ReportData, path: str | Path) -> Path:
     """Write ``report.xlsx``: 概要, 集計, 未充足, 理由別, 周辺に医療機関が少ない, 医療機関別,
-    近い順との比較, 年度別推移 and 好事例の候補 (when the store has two or more filing years),
-    then one sheet per municipality listing every facility; every sheet is set up to print (see
-    :func:`print_setup`)."""
+    提案一覧, 代替候補, 近い順との比較, 年度別推移 and 好事例の候補 (when the store has two or
+    more filing years), then one sheet per municipality listing every facility; every sheet is
+    set up to print (see :func:`print_setup`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wb = Workbook()
@@ -129,6 +229,8 @@ def write_workbook(data: ReportData, path: str | Path) -> Path:
         ("未充足の理由別", data.reason_table()),
         ("周辺に医療機関が少ない", data.isolated_table()),
         ("医療機関別", data.institution_table()),
+        ("提案一覧", data.proposal_table()),
+        ("代替候補", data.alternatives_table()),
         ("近い順との比較", data.comparison_table()),
     ]
     if data.has_filing_years:  # two or more 年度 in the store (``matcher.progress``)
@@ -138,7 +240,7 @@ def write_workbook(data: ReportData, path: str | Path) -> Path:
         ]
     for code in data.municipality_codes:
         name = data.municipality_name(code)
-        sheets.append((name, data.facility_table(code)))
+        sheets.append((name, municipality_sheet(data.facility_table(code))))
     first = True
     for name, df in sheets:
         ws = wb.active if first else wb.create_sheet()

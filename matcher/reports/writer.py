@@ -40,11 +40,14 @@ from ..sources.textfile import write_csv
 from ..vocab import Duty
 from .chart import status_chart_png
 from .pages import (
+    FACILITY_TITLE,
+    INSTITUTION_TITLE,
     IndexGroup,
     facility_context,
     index_html,
     institution_context,
     overview_html,
+    page_rule,
     render_letter,
     wrap_letters,
 )
@@ -136,6 +139,7 @@ class _Letter:
     context: dict[str, object]
     stem: str = ""
     html: str = ""  # the rendered <section>
+    rule: str = ""  # its @page rule (running head, page numbers)
 
 
 def write_reports(
@@ -161,7 +165,7 @@ def write_reports(
     progress
         Called as ``progress(stage, done, total)``; stages are the keys of ``STAGES_JA``.
     today
-        The date printed on the documents and counted down to 2027-03-31 (default: today).
+        The date printed on the documents and counted down to ``vocab.DEADLINE`` (default: today).
     pdf
         ``each``: the bundles and one PDF per letter; ``bundle``: the bundles only; ``none``:
         HTML only. Without a Chromium-based browser no PDF is written and ``notes`` says so.
@@ -208,22 +212,24 @@ def write_reports(
             + "、".join(unset)
         )
 
+    # One 文書番号 sequence over the run: the requests first, then the notices (index order).
+    n_requests = len(data.requested_institutions)
     letters = {
         "institutions": [
             _Letter(
                 i.institution_id,
-                f"協力医療機関のお願い {i.name}",
+                f"{INSTITUTION_TITLE} {i.name}",
                 i.municipality_code,
-                institution_context(data, i, f"i{k}"),
+                institution_context(data, i, f"i{k}", seq=k),
             )
             for k, i in enumerate(_by_place(data.requested_institutions))
         ],
         "facilities": [
             _Letter(
                 f.facility_id,
-                f"協力医療機関の提案のお知らせ {f.name}",
+                f"{FACILITY_TITLE} {f.name}",
                 f.municipality_code,
-                facility_context(data, f, f"f{k}"),
+                facility_context(data, f, f"f{k}", seq=n_requests + k),
             )
             for k, f in enumerate(_by_place(data.demand_facilities))
         ],
@@ -235,11 +241,15 @@ def write_reports(
         for k, letter in enumerate(items, start=1):
             letter.stem = safe_name(letter.item_id, taken, str(letter.context["name"]))
             letter.html = render_letter(letter.context)
+            letter.rule = page_rule(letter.context)
             path = out / stage / f"{letter.stem}.html"
-            pages[letter.item_id] = _write(path, wrap_letters(letter.title, [letter.html]))
+            pages[letter.item_id] = _write(
+                path, wrap_letters(letter.title, [letter.html], [letter.rule])
+            )
             report(stage, k, len(items))
         files.files[stage] = _write(
-            out / f"{stage}.html", wrap_letters(bundle_titles[stage], [x.html for x in items])
+            out / f"{stage}.html",
+            wrap_letters(bundle_titles[stage], [x.html for x in items], [x.rule for x in items]),
         )
     lap("letters")
 
@@ -405,7 +415,7 @@ class _Printing:
         for start in range(0, len(items), BATCH):
             batch = items[start : start + BATCH]
             html = Path(self.tmp.name) / f"{stage}-{start // BATCH:04d}.html"
-            _write(html, wrap_letters(title, [x.html for x in batch]))
+            _write(html, wrap_letters(title, [x.html for x in batch], [x.rule for x in batch]))
             self.total += 1
             futures.append(self.pool.submit(self._batch, html, batch, out / stage, each))
         self.bundles.append((stage, title, futures))

@@ -10,8 +10,10 @@ Entry points for the CLI and the web API:
 - :mod:`matcher.store.imports` — idempotent upserts of facilities, institutions, filings and
   declarations;
 - :mod:`matcher.store.areas` — areas and what belongs to them;
-- :mod:`matcher.store.workflow` — load an area into an ``Instance``, run a re-plan, change a
-  proposal's status with a version check;
+- :mod:`matcher.store.planning` — ``run_plan``, the one way to re-plan an area (its input from
+  :mod:`matcher.store.planner_input`, its write in :mod:`matcher.store.run_write`);
+- :mod:`matcher.store.proposal_commands` — propose by hand, change a proposal's status with a
+  version check; :mod:`matcher.store.proposals` and :mod:`matcher.store.runs` — their reads;
 - :mod:`matcher.store.export` — the current state as tables (CSV with BOM, Excel).
 - :mod:`matcher.store.report_input` — a stored run rebuilt as the core's input and result (reports).
 """

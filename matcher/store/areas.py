@@ -136,11 +136,18 @@ def _not_found(code: str) -> NotFoundError:
 
 
 def get_visible_area(session: Session, scope: CodeSet, code: str) -> AreaRow:
-    """The stored area ``code`` if it lies wholly within ``scope``, else ``NotFoundError``."""
+    """The area ``code`` if it lies wholly within ``scope``, else ``NotFoundError``: a stored
+    one, or a bare prefecture or municipality code not stored yet (transient, as ``get_area``
+    gives it: a run stores it, as ``kyoryoku run`` does)."""
     area = session.scalar(
         select(AreaRow).where(AreaRow.code == code).options(selectinload(AreaRow.municipalities))
     )
-    if area is None or not scope.covers(area_codes(area)):
+    if area is None:
+        try:
+            area = get_area(session, code)
+        except NotFoundError:
+            raise _not_found(code) from None
+    if not scope.covers(area_codes(area)):
         raise _not_found(code)
     return area
 

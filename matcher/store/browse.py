@@ -1,5 +1,7 @@
-"""Lists a coordinator works through all day: facilities and institutions searched, filtered,
-sorted and paginated, and the audit trail (who changed what when), within a scope.
+"""List filters: the facility and institution lists searched, filtered, sorted and paginated.
+
+``Page``, ``paginate`` and ``normalise`` serve every paginated list (the audit trail and the
+proposals list too).
 
 The filters work on what ``store.state`` computes (a facility's status, missing and pending
 requirements; an institution's remaining capacity), never on a second definition of them.
@@ -7,30 +9,18 @@ requirements; an institution's remaining capacity), never on a second definition
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ..geo import EARTH_RADIUS_KM
 from ..model import FACILITY_KINDS, parse_capabilities
-from ..progress import municipality_names as municipality_names  # one definition, re-exported
-from ..reference import municipalities
-from ..vocab import CodeSet, FacilityKind, Status, code5_of
-from .areas import member_filter
+from ..reference import municipality_point
+from ..vocab import FacilityKind, Status, code5_of
 from .models import (
     ACTIVE_STATUSES,
-    AreaRow,
-    FacilityRow,
-    InstitutionRow,
-    ProposalHistoryRow,
-    ProposalRow,
-    RunRow,
 )
 from .state import FacilityState
 
@@ -75,15 +65,6 @@ def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
 def normalise(text: object) -> str:
     """Search form of a text: NFKC (全角英数 → 半角), lower case, no spaces."""
     return "".join(unicodedata.normalize("NFKC", str(text or "")).casefold().split())
-
-
-def municipality_point(code: str) -> tuple[float, float] | None:
-    """The reference point (lat, lon) of a municipality, ``None`` if the code is unknown."""
-    code = code5_of(code)
-    for m in municipalities():
-        if m.code5 == code:
-            return m.lat, m.lon
-    return None
 
 
 def _capability(code: str) -> int:
@@ -294,213 +275,3 @@ def browse_institutions(
         for d, km, live in page.items
     ]
     return Page(items, page.total, page.page, page.per_page)
-
-
-# --- audit trail -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    """Filters of the audit page."""
-
-    actor: str = ""
-    what: str = ""  # "proposal" | "run" | "" (both)
-    status: str = ""  # the proposal status changed to
-    facility: str = ""  # facility id or name (part of)
-    since: dt.date | None = None
-    until: dt.date | None = None
-    page: int = 1
-    per_page: int = PER_PAGE[1]
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One change: a proposal's status change (its history row) or a run of an area."""
-
-    at: dt.datetime  # naive UTC
-    actor: str
-    what: str  # "proposal" | "run"
-    proposal_id: int | None = None
-    facility_id: str = ""
-    facility_name: str = ""
-    institution_name: str = ""
-    from_status: str | None = None
-    to_status: str = ""
-    note: str = ""
-    run_id: int | None = None
-    area_name: str = ""
-    detail: dict[str, object] = field(default_factory=dict)
-
-
-def _day_range(query: AuditQuery, column: Any) -> list[Any]:
-    conds = []
-    if query.since is not None:
-        conds.append(column >= dt.datetime.combine(query.since, dt.time()) - JST_OFFSET)
-    if query.until is not None:
-        end = dt.datetime.combine(query.until + dt.timedelta(days=1), dt.time())
-        conds.append(column < end - JST_OFFSET)
-    return conds
-
-
-JST_OFFSET = dt.timedelta(hours=9)  # the audit's days are Japanese days; the store keeps UTC
-
-
-def audit_trail(
-    session: Session, areas: Sequence[AreaRow], scope: CodeSet, query: AuditQuery
-) -> Page[AuditEntry]:
-    """Proposal history rows of facilities in ``scope`` and runs of ``areas`` (the visible
-    ones), newest first, filtered by ``query`` (days in JST) and paginated."""
-    limit = max(1, query.page) * query.per_page
-    entries: list[AuditEntry] = []
-    total = 0
-    if query.what in ("", "proposal"):
-        conds = [member_filter(scope, FacilityRow.code5), *_day_range(query, ProposalHistoryRow.at)]
-        if query.actor:
-            conds.append(ProposalHistoryRow.actor == query.actor)
-        if query.status:
-            conds.append(ProposalHistoryRow.to_status == query.status)
-        if query.facility:
-            like = f"%{query.facility}%"
-            conds.append(FacilityRow.facility_id.like(like) | FacilityRow.name.like(like))
-        base = (
-            select(
-                ProposalHistoryRow, ProposalRow.facility_id, FacilityRow.name, InstitutionRow.name
-            )
-            .join(ProposalRow, ProposalRow.id == ProposalHistoryRow.proposal_id)
-            .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
-            .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
-            .where(*conds)
-        )
-        total += session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        for h, fid, fname, iname in session.execute(
-            base.order_by(ProposalHistoryRow.at.desc(), ProposalHistoryRow.id.desc()).limit(limit)
-        ):
-            entries.append(
-                AuditEntry(
-                    h.at,
-                    h.actor,
-                    "proposal",
-                    proposal_id=h.proposal_id,
-                    facility_id=fid,
-                    facility_name=fname,
-                    institution_name=iname,
-                    from_status=h.from_status,
-                    to_status=h.to_status,
-                    note=h.note,
-                    run_id=h.run_id,
-                )
-            )
-    if query.what in ("", "run") and not query.status and not query.facility:
-        names = {a.id: a.name for a in areas}
-        if names:
-            conds = [RunRow.area_id.in_(sorted(names)), *_day_range(query, RunRow.finished_at)]
-            if query.actor:
-                conds.append(RunRow.actor == query.actor)
-            q = select(RunRow).where(*conds)
-            total += session.scalar(select(func.count()).select_from(q.subquery())) or 0
-            for r in session.scalars(q.order_by(RunRow.finished_at.desc()).limit(limit)):
-                entries.append(
-                    AuditEntry(
-                        r.finished_at,
-                        r.actor,
-                        "run",
-                        run_id=r.id,
-                        area_name=names[r.area_id],
-                        detail={
-                            "mode": r.mode,
-                            "new": r.n_new,
-                            "kept": r.n_kept,
-                            "dropped": r.n_dropped,
-                        },
-                    )
-                )
-    entries.sort(key=lambda e: e.at, reverse=True)
-    start = (max(1, query.page) - 1) * query.per_page
-    return Page(entries[start : start + query.per_page], total, max(1, query.page), query.per_page)
-
-
-def audit_actors(session: Session, scope: CodeSet) -> list[str]:
-    """Everyone who changed a proposal of a facility in ``scope`` (for the filter's choices)."""
-    return list(
-        session.scalars(
-            select(ProposalHistoryRow.actor)
-            .join(ProposalRow, ProposalRow.id == ProposalHistoryRow.proposal_id)
-            .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
-            .where(member_filter(scope, FacilityRow.code5))
-            .distinct()
-            .order_by(ProposalHistoryRow.actor)
-        )
-    )
-
-
-# --- a run's changes ---------------------------------------------------------------------------
-
-
-def run_notes(session: Session, run_id: int) -> dict[int, str]:
-    """Proposal id → the note of the history row run ``run_id`` wrote for it (last one wins)."""
-    return {
-        h.proposal_id: h.note
-        for h in session.scalars(
-            select(ProposalHistoryRow)
-            .where(ProposalHistoryRow.run_id == run_id)
-            .order_by(ProposalHistoryRow.id)
-        )
-    }
-
-
-def named_changes(
-    session: Session,
-    changes: Iterable[Any],
-    notes: Mapping[int, str],
-    planned: Mapping[tuple[str, str], tuple[int, float]] | None = None,
-) -> list[dict[str, object]]:
-    """``PlanChange`` items with the facility's and institution's names, what the pair covers and
-    the reason (history note), in the order new, kept, dropped, released. ``planned`` (pair →
-    covers, km) gives what a previewed plan's pairs cover (their rows were never stored)."""
-    planned = planned or {}
-    changes = list(changes)
-    fac_ids = sorted({c.facility_id for c in changes})
-    inst_ids = sorted({c.institution_id for c in changes})
-    fnames = dict(
-        session.execute(
-            select(FacilityRow.facility_id, FacilityRow.name).where(
-                FacilityRow.facility_id.in_(fac_ids)
-            )
-        ).all()
-    )
-    inames = dict(
-        session.execute(
-            select(InstitutionRow.institution_id, InstitutionRow.name).where(
-                InstitutionRow.institution_id.in_(inst_ids)
-            )
-        ).all()
-    )
-    rows = {
-        p.id: p
-        for p in session.scalars(
-            select(ProposalRow).where(ProposalRow.id.in_([c.proposal_id for c in changes]))
-        )
-    }
-    order = {"new": 0, "kept": 1, "dropped": 2, "released": 3}
-    out = []
-    for c in sorted(changes, key=lambda c: (order.get(c.change, 9), c.facility_id)):
-        p = rows.get(c.proposal_id)
-        covers, km = planned.get(
-            (c.facility_id, c.institution_id),
-            (0, 0.0) if p is None else (p.covers, p.distance_km),
-        )
-        out.append(
-            {
-                "proposal_id": c.proposal_id,
-                "facility_id": c.facility_id,
-                "facility_name": fnames.get(c.facility_id, ""),
-                "institution_id": c.institution_id,
-                "institution_name": inames.get(c.institution_id, ""),
-                "change": c.change,
-                "status": c.status,
-                "covers": covers,
-                "distance_km": round(km, 1),
-                "note": notes.get(c.proposal_id, ""),
-            }
-        )
-    return out

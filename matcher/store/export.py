@@ -27,8 +27,8 @@ from ..sources.simple_csv import facilities_frame, institutions_frame
 from ..sources.textfile import write_csv
 from .areas import area_facilities, get_area, member_filter
 from .models import AreaRow, InstitutionRow, RunRow
+from .proposals import list_proposals
 from .state import facility_states, institution_states
-from .workflow import list_proposals
 
 SHEETS_JA = {
     "summary": "概要",
@@ -180,12 +180,38 @@ def state_frames(
     }
 
 
+# Columns a reader looks at first in the workbook: the name, then every Japanese-headed column;
+# the simple format's code columns (what ``db import-csv`` reads back) follow.
+LEAD_COLUMNS = ("name",)
+
+
+def excel_order(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its columns in the workbook's order (``LEAD_COLUMNS``, Japanese headers, then
+    the rest, each group in the frame's order); the CSV keeps the frame's order."""
+    lead = [c for c in LEAD_COLUMNS if c in df.columns]
+    ja = [c for c in df.columns if c not in lead and not str(c).isascii()]
+    return df[lead + ja + [c for c in df.columns if c not in lead and c not in ja]]
+
+
 def write_xlsx(frames: Mapping[str, pd.DataFrame], out: str | Path | BinaryIO) -> None:
-    """One workbook, a sheet per table (``SHEETS_JA`` names); every text cell passes
-    ``safe_cell``: formula-like text is never evaluated, control characters are dropped."""
-    with pd.ExcelWriter(out, engine="openpyxl") as xl:
-        for name, df in frames.items():
-            safe_frame(df).to_excel(xl, sheet_name=SHEETS_JA.get(name, name), index=False)
+    """One workbook, a sheet per table (``SHEETS_JA`` names), Japanese headers first
+    (``excel_order``), laid out for A4 as the reports' workbook is (widths from the content,
+    long text wrapped, fitted to the page width, print titles and page numbers); every text cell
+    passes ``safe_cell``: formula-like text is never evaluated, control characters are
+    dropped."""
+    from openpyxl import Workbook
+
+    from ..reports.workbook import print_setup, sheet_title, write_sheet
+
+    wb = Workbook()
+    taken: set[str] = set()
+    for k, (name, df) in enumerate(frames.items()):
+        ws = wb.active if k == 0 else wb.create_sheet()
+        assert ws is not None  # a new workbook has an active sheet
+        ws.title = sheet_title(SHEETS_JA.get(name, name), taken)
+        write_sheet(ws, excel_order(df))
+        print_setup(ws, ws.title)
+    wb.save(out)
 
 
 def csv_bytes(df: pd.DataFrame) -> bytes:

@@ -1,13 +1,17 @@
-"""One run of an area at a time: a per-area lock held from reading the state to the commit.
+"""The store's locks: one run of an area at a time, and the capacity ledger's lock.
 
-PostgreSQL: a session-level advisory lock on a connection of its own, keyed by the schema and
-the area code (released by the server when the connection ends, also when the process dies).
-SQLite: an exclusive ``flock`` on a small file beside the database (``kyoryoku.db.area-39.lock``),
-released by the operating system when the process ends — a crashed run never leaves a stale
-lock, which a lock row would. In-memory SQLite: a lock of the process.
+``area_lock`` — a per-area lock held from reading the state to the commit. PostgreSQL: a
+session-level advisory lock on a connection of its own, keyed by the schema and the area code
+(released by the server when the connection ends, also when the process dies). SQLite: an
+exclusive ``flock`` on a small file beside the database (``kyoryoku.db.area-39.lock``), released
+by the operating system when the process ends — a crashed run never leaves a stale lock, which a
+lock row would. In-memory SQLite: a lock of the process. It is not a database transaction: while
+a run solves, coordinators keep changing proposals (the run re-reads their decisions at commit,
+see ``matcher.store.planning.run_plan``).
 
-The lock is not a database transaction: while a run solves, coordinators keep changing proposals
-(the run re-reads their decisions at commit, see ``matcher.store.workflow.run_plan``).
+``xact_lock`` — a named lock held until the caller's transaction ends (PostgreSQL: a
+transaction-level advisory lock on the same key as ``area_lock``; a SQLite write transaction
+already excludes every other writer); ``ledger_lock`` is the capacity ledger's.
 """
 
 from __future__ import annotations
@@ -22,12 +26,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from ..settings import get_settings
 from .db import Store, translated
 from .errors import RunInProgressError
 
 _POLL = 0.1
+# The advisory-lock key of a name (an area code, ``LEDGER``): two schemas of one server never share
+# a lock. Every advisory lock below is taken on it.
+_KEY = "hashtextextended(current_schema() || '/kyoryoku-area/' || :code, 0)"
+LEDGER = "*ledger*"  # the capacity ledger's lock name (no area code looks like it)
 _process_locks: dict[str, threading.Lock] = {}
 _process_guard = threading.Lock()
 
@@ -48,7 +57,6 @@ def _lock_file(database: str, area_code: str) -> Path:
 
 @contextmanager
 def _pg_lock(store: Store, area_code: str, wait: float) -> Iterator[None]:
-    key = "hashtextextended(current_schema() || '/kyoryoku-area/' || :code, 0)"
     with translated():
         conn = store.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
@@ -56,7 +64,7 @@ def _pg_lock(store: Store, area_code: str, wait: float) -> Iterator[None]:
         while True:
             with translated():
                 got = conn.execute(
-                    text(f"SELECT pg_try_advisory_lock({key})"), {"code": area_code}
+                    text(f"SELECT pg_try_advisory_lock({_KEY})"), {"code": area_code}
                 ).scalar()
             if got:
                 break
@@ -67,7 +75,7 @@ def _pg_lock(store: Store, area_code: str, wait: float) -> Iterator[None]:
             yield
         finally:
             try:
-                conn.execute(text(f"SELECT pg_advisory_unlock({key})"), {"code": area_code})
+                conn.execute(text(f"SELECT pg_advisory_unlock({_KEY})"), {"code": area_code})
             except Exception:  # the connection died: the server has released the lock already
                 conn.invalidate()
     finally:
@@ -126,3 +134,18 @@ def area_lock(store: Store, area_code: str, wait: float | None = None) -> Iterat
     else:
         with _process_lock(f"{url}|{area_code}", area_code, wait):
             yield
+
+
+def xact_lock(session: Session, name: str) -> None:
+    """Hold the lock ``name`` until ``session``'s transaction ends (PostgreSQL: waits for
+    whoever holds it; SQLite: nothing to do, its write transaction already excludes every other
+    writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_advisory_xact_lock({_KEY})"), {"code": name})
+
+
+def ledger_lock(session: Session) -> None:
+    """The capacity ledger's lock for the rest of this transaction: whatever adds a live
+    proposal (a run's commit, a hand-made proposal) re-reads the ledger under it, so two areas
+    never promise the same capacity twice."""
+    xact_lock(session, LEDGER)

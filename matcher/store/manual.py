@@ -1,7 +1,8 @@
 """Limits a proposal entered by hand must respect, as the planner does: the distance limits of
 the latest run of an area holding the facility (defaults when none has run) and the
-institution's remaining declared capacity. ``workflow.propose`` refuses a proposal beyond them
-unless the coordinator gives a reason to override, which is kept in the proposal's history."""
+institution's remaining declared capacity. ``proposal_commands.propose`` refuses a proposal
+beyond them unless the coordinator gives a reason to override, which is kept in the proposal's
+history."""
 
 from __future__ import annotations
 

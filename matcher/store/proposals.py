@@ -1,22 +1,66 @@
-"""Proposals as a coordinator reads them, within a scope of municipality codes: one proposal,
-lists filtered by area, status, facility or institution (plain dicts, list order), cached."""
+"""Proposals as a coordinator reads them: one proposal (with its history), and the one query
+that lists proposals filtered by scope, area, status, facility, institution or run.
+
+Every list of proposals comes from ``list_proposals``'s query and in its one order (``ORDER``):
+by facility, then distance, then institution, then id — the CLI's ``proposals list``, the export,
+the JSON API and the pages alike (the printable 提案一覧 re-sorts its page, ``proposal_list``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from ..model import format_capabilities
 from ..vocab import CodeSet, ProposalStatus
-from .areas import area_codes, member_filter
+from .areas import area_codes, get_area, member_filter
 from .cache import ValueCache
 from .db import Store
-from .errors import NotFoundError
-from .models import AreaRow, FacilityRow, InstitutionRow, ProposalHistoryRow, ProposalRow
-from .workflow import proposal_history
+from .errors import NotFoundError, TransitionError
+from .models import (
+    AreaRow,
+    FacilityRow,
+    InstitutionRow,
+    ProposalHistoryRow,
+    ProposalRow,
+    RunProposalRow,
+)
+
+ORDER = (
+    ProposalRow.facility_id,
+    ProposalRow.distance_km,
+    ProposalRow.institution_id,
+    ProposalRow.id,
+)
+
+
+def proposal_row(session: Session, proposal_id: int, lock: bool = False) -> ProposalRow:
+    """Proposal ``proposal_id`` as stored now (``lock``: locked for update until the transaction
+    ends), else ``NotFoundError``."""
+    q = select(ProposalRow).where(ProposalRow.id == proposal_id)
+    if lock:
+        q = q.with_for_update()
+    p = session.scalar(q.execution_options(populate_existing=True))
+    if p is None:
+        raise NotFoundError(f"提案 {proposal_id} は存在しません")
+    return p
+
+
+def proposal_history(session: Session, proposal_id: int) -> list[ProposalHistoryRow]:
+    """A proposal's history rows, oldest first (``NotFoundError`` for an unknown id)."""
+    proposal_row(session, proposal_id)
+    return list(
+        session.scalars(
+            select(ProposalHistoryRow)
+            .where(ProposalHistoryRow.proposal_id == proposal_id)
+            .order_by(ProposalHistoryRow.id)
+        )
+    )
 
 
 def get_proposal(session: Session, scope: CodeSet, proposal_id: int) -> ProposalRow:
@@ -58,7 +102,7 @@ def named_proposal_dict(session: Session, p: ProposalRow) -> dict[str, object]:
 
 
 def history_dicts(session: Session, proposal_id: int) -> list[dict[str, object]]:
-    """A proposal's history rows, oldest first."""
+    """``proposal_history`` as dicts."""
     return [history_dict(h) for h in proposal_history(session, proposal_id)]
 
 
@@ -74,36 +118,118 @@ def history_dict(h: ProposalHistoryRow) -> dict[str, object]:
     }
 
 
-_PROPOSAL_COLUMNS = (
-    ProposalRow.id,
-    ProposalRow.facility_id,
-    ProposalRow.institution_id,
-    ProposalRow.covers,
-    ProposalRow.distance_km,
-    ProposalRow.status,
-    ProposalRow.version,
-    ProposalRow.run_id,
-    ProposalRow.updated_at,
-    ProposalRow.updated_by,
-)
-_ORDER = (ProposalRow.facility_id, ProposalRow.distance_km, ProposalRow.id)
+@dataclass(frozen=True)
+class ProposalView:
+    """A proposal with the names a coordinator needs (for lists, exports and the CLI)."""
+
+    id: int
+    facility_id: str
+    facility_name: str
+    institution_id: str
+    institution_name: str
+    covers: str
+    distance_km: float
+    status: str
+    status_ja: str
+    version: int
+    run_id: int | None
+    updated_at: dt.datetime
+    updated_by: str
+
+
+def _rows(
+    session: Session,
+    scope: CodeSet | None = None,
+    area: str | AreaRow | None = None,
+    status: Iterable[str] | str | None = None,
+    facility_id: str | None = None,
+    institution_id: str | None = None,
+    run_id: int | None = None,
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """The one query of proposals: plain columns with the facility's and institution's names
+    and the facility's municipality, filtered, in ``ORDER``."""
+    q = (
+        select(
+            ProposalRow.id,
+            ProposalRow.facility_id,
+            ProposalRow.institution_id,
+            ProposalRow.covers,
+            ProposalRow.distance_km,
+            ProposalRow.status,
+            ProposalRow.version,
+            ProposalRow.run_id,
+            ProposalRow.updated_at,
+            ProposalRow.updated_by,
+            FacilityRow.name.label("facility_name"),
+            InstitutionRow.name.label("institution_name"),
+            FacilityRow.code5,
+        )
+        .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
+        .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
+    )
+    if scope is not None:
+        q = q.where(member_filter(scope, FacilityRow.code5))
+    if area is not None:
+        a = get_area(session, area) if isinstance(area, str) else area
+        q = q.where(member_filter(a, FacilityRow.code5))
+    if status is not None:
+        statuses = [status] if isinstance(status, str) else list(status)
+        known = [s.value for s in ProposalStatus]
+        bad = [s for s in statuses if s not in known]
+        if bad:
+            raise TransitionError(f"不明な状態「{bad[0]}」(使えるのは {', '.join(known)})")
+        q = q.where(ProposalRow.status.in_(statuses))
+    if facility_id is not None:
+        q = q.where(ProposalRow.facility_id == facility_id)
+    if institution_id is not None:
+        q = q.where(ProposalRow.institution_id == institution_id)
+    if run_id is not None:
+        q = q.join(RunProposalRow, RunProposalRow.proposal_id == ProposalRow.id).where(
+            RunProposalRow.run_id == run_id
+        )
+    return session.execute(q.order_by(*ORDER)).all()
+
+
+def list_proposals(
+    session: Session,
+    area: str | AreaRow | None = None,
+    status: Iterable[str] | str | None = None,
+    facility_id: str | None = None,
+    institution_id: str | None = None,
+    run_id: int | None = None,
+    scope: CodeSet | None = None,
+) -> list[ProposalView]:
+    """Proposals filtered by area (a code or a stored area), status, facility, institution, run
+    (the run's plan) and ``scope`` (the user's municipalities), in ``ORDER``. An unknown status
+    is a ``TransitionError``; an unknown area code a ``NotFoundError``."""
+    return [
+        ProposalView(
+            r.id,
+            r.facility_id,
+            r.facility_name,
+            r.institution_id,
+            r.institution_name,
+            format_capabilities(r.covers),
+            r.distance_km,
+            r.status,
+            ProposalStatus(r.status).label_ja,
+            r.version,
+            r.run_id,
+            r.updated_at,
+            r.updated_by,
+        )
+        for r in _rows(session, scope, area, status, facility_id, institution_id, run_id)
+    ]
 
 
 def all_proposals(
     session: Session, facility_id: str | None = None
 ) -> list[tuple[str, dict[str, object]]]:
-    """(facility code5, proposal dict) of every proposal (or one facility's), in list order:
+    """(facility code5, proposal dict) of every proposal (or one facility's), in ``ORDER``:
     plain column rows, no ORM objects."""
-    q = (
-        select(*_PROPOSAL_COLUMNS, FacilityRow.name, InstitutionRow.name, FacilityRow.code5)
-        .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
-        .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
-    )
-    if facility_id is not None:
-        q = q.where(ProposalRow.facility_id == facility_id)
-    q = q.order_by(*_ORDER)
     return [
-        (str(row[-1]), proposal_dict(row, str(row[-3]), str(row[-2]))) for row in session.execute(q)
+        (str(r.code5), proposal_dict(r, r.facility_name, r.institution_name))
+        for r in _rows(session, facility_id=facility_id)
     ]
 
 
@@ -144,20 +270,9 @@ def scoped_proposals(
     facility_id: str | None = None,
     institution_id: str | None = None,
 ) -> list[dict[str, object]]:
-    """Proposals of facilities within ``scope`` (and ``area``), filtered, in list order."""
-    q = (
-        select(ProposalRow, FacilityRow.name, InstitutionRow.name)
-        .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
-        .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
-        .where(member_filter(scope, FacilityRow.code5))
-    )
-    if area is not None:
-        q = q.where(member_filter(area, FacilityRow.code5))
-    if status is not None:
-        q = q.where(ProposalRow.status.in_(list(status)))
-    if facility_id is not None:
-        q = q.where(ProposalRow.facility_id == facility_id)
-    if institution_id is not None:
-        q = q.where(ProposalRow.institution_id == institution_id)
-    q = q.order_by(*_ORDER)
-    return [proposal_dict(p, fn, inn) for p, fn, inn in session.execute(q)]
+    """``list_proposals`` of facilities within ``scope`` (and ``area``) as ``proposal_dict``
+    items (the JSON API's shape), in ``ORDER``."""
+    return [
+        proposal_dict(r, r.facility_name, r.institution_name)
+        for r in _rows(session, scope, area, status, facility_id, institution_id)
+    ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..match import candidate_graph, positions_of, result_of
+from ..match import result_of_pairs
 from ..model import Instance
 from ..params import MatchParams
 from ..progress import Progress
@@ -28,8 +28,9 @@ from ..result import BASELINE_KEYS, MatchResult, Proposal, SolveInfo
 from .areas import area_codes
 from .errors import NotFoundError
 from .models import AreaRow, ProposalRow, RunProposalRow, RunRow
+from .planner_input import AreaState, load_state
 from .progress import progress_by_year
-from .workflow import AreaState, get_run, load_state
+from .runs import get_run
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,6 @@ def run_input(session: Session, run_id: int) -> RunInput:
         )
     )
     pairs = [(p.facility_id, p.institution_id) for p in rows if p.id not in carried]
-    problem, cand = candidate_graph(state.instance, params, forbidden=state.forbidden)
-    chosen, absent = positions_of(state.instance, cand, pairs)
     info = SolveInfo(
         run.mode,  # type: ignore[arg-type]  # a stored mode is one of MODES (RunRow.mode is str)
         run.proven_optimal,
@@ -109,7 +108,7 @@ def run_input(session: Session, run_id: int) -> RunInput:
         {k: float(v) for k, v in run.seconds.items()},
         {"run_id": run.id, "area_code": area.code, "input_exact": exact},
     )
-    result = result_of(state.instance, problem, cand, chosen, params, info)
+    result, absent = result_of_pairs(state.instance, params, pairs, info, state.forbidden)
     # The greedy baseline was computed with the run on its input: keep the stored values.
     stored_baseline = {k: run.counts[k] for k in BASELINE_KEYS if k in run.counts}
     result = replace(result, counts={**result.counts, **stored_baseline})

@@ -12,7 +12,7 @@
   one (contacted ones are not partners yet).
 
 The dashboard, the status table, lists, the facility page, exports, reports of stored runs and
-the planner (``workflow.load_state``) all read these functions; nothing else computes them.
+the planner (``planner_input.load_state``) all read these functions; nothing else computes them.
 """
 
 from __future__ import annotations

@@ -15,11 +15,10 @@ from api_support import CHROMIUM, PASSWORD, make_app, require_browser, serve
 @pytest.fixture()
 def server(tmp_path):
     require_browser()
-    from matcher.store.workflow import plan
+    from matcher.store.planning import run_plan
 
     app = make_app(tmp_path, tiles_url="http://127.0.0.1:9/{z}/{x}/{y}.png")
-    with app.state.store.write() as s:
-        plan(s, "area-a", actor="test")
+    run_plan(app.state.store, "area-a", actor="test")
     with serve(app) as url:
         yield url
     app.state.store.dispose()

@@ -14,8 +14,8 @@ from test_api_workspace import page_login
 
 from matcher.result import OFFERS_UNKNOWN_WARNING_JA, warnings_of_counts
 from matcher.store.models import DeclarationRow, InstitutionRow, RunRow
+from matcher.store.planning import run_plan
 from matcher.store.report_input import run_input
-from matcher.store.workflow import run_plan
 
 WARNING_HEAD = OFFERS_UNKNOWN_WARNING_JA.split("{n}")[0]
 

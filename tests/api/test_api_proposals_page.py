@@ -11,7 +11,8 @@ from api_support import A_LAT, A_LON, csrf_of, page_login
 
 from matcher.model import Facility
 from matcher.store.imports import import_facilities
-from matcher.store.workflow import plan, propose
+from matcher.store.planning import run_plan
+from matcher.store.proposal_commands import propose
 
 FOLLOW_REDIRECTS = False
 EXTRA = 22  # facilities FX01… in 高知市, each proposed to I2 by hand: 25 proposals in all
@@ -21,9 +22,9 @@ EXTRA = 22  # facilities FX01… in 高知市, each proposed to I2 by hand: 25 p
 def _proposals(app) -> None:
     """Both areas planned (FA1–I1, FA2–I2, FB1–I3) and the extra facilities' proposals, before
     the client starts."""
+    run_plan(app.state.store, "area-a", actor="test")
+    run_plan(app.state.store, "area-b", actor="test")
     with app.state.store.write() as s:
-        plan(s, "area-a", actor="test")
-        plan(s, "area-b", actor="test")
         extra = [
             Facility(
                 f"FX{i:02d}",

@@ -9,15 +9,14 @@ import pytest
 from api_support import login
 from openpyxl import load_workbook
 
-from matcher.store.workflow import plan
+from matcher.store.planning import run_plan
 
 
 @pytest.fixture()
 def app(app):
     """The conftest app with one run planned in each area."""
-    with app.state.store.write() as s:
-        app.state.run_a = plan(s, "area-a", actor="coord_a")
-        app.state.run_b = plan(s, "area-b", actor="coord_b")
+    app.state.run_a = run_plan(app.state.store, "area-a", actor="coord_a")
+    app.state.run_b = run_plan(app.state.store, "area-b", actor="coord_b")
     return app
 
 

@@ -13,8 +13,8 @@ from matcher.match import match
 from matcher.model import Instance
 from matcher.result import BASELINE_KEYS, baseline_of_counts
 from matcher.store.models import RunRow
+from matcher.store.planning import run_plan
 from matcher.store.report_input import run_input
-from matcher.store.workflow import run_plan
 
 
 def test_match_keeps_the_greedy_baseline_of_the_same_input(kochi_small: Instance) -> None:

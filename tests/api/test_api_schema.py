@@ -17,11 +17,10 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 def web(tmp_path_factory):
     from fastapi.testclient import TestClient
 
-    from matcher.store.workflow import plan
+    from matcher.store.planning import run_plan
 
     app = make_app(tmp_path_factory.mktemp("schema"), run_wait=5.0)
-    with app.state.store.write() as s:
-        plan(s, "area-a", actor="test")
+    run_plan(app.state.store, "area-a", actor="test")
     with TestClient(app) as c:
         token = c.post("/api/session", json={"username": "pref", "password": PASSWORD}).json()[
             "token"

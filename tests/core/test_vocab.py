@@ -16,7 +16,7 @@ from matcher import vocab
 from matcher.model import status_of
 from matcher.params import MODES, Mode
 from matcher.sources.importing import SOURCES, Source
-from matcher.store.workflow import TRANSITIONS, ProposalStatus
+from matcher.store.proposal_commands import TRANSITIONS, ProposalStatus
 from matcher.vocab import (
     CAPABILITIES,
     DEADLINE,
@@ -47,7 +47,7 @@ def test_proposal_transitions() -> None:
     for final in ("agreed", "declined", "withdrawn"):
         assert PROPOSAL_TRANSITIONS[vocab.ProposalStatus(final)] == frozenset()
     assert vocab.ProposalStatus.PROPOSED not in PROPOSAL_TRANSITIONS[vocab.ProposalStatus.CONTACTED]
-    # The workflow's table is the same rule keyed by plain codes.
+    # The proposal commands' table is the same rule keyed by plain codes.
     assert TRANSITIONS == {
         k.value: frozenset(v.value for v in allowed) for k, allowed in PROPOSAL_TRANSITIONS.items()
     }

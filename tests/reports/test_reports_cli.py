@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from matcher.cli import app
 from matcher.sources.simple_csv import write_facilities, write_institutions
+from matcher.wareki import wareki
 
 runner = CliRunner()
 
@@ -43,6 +45,9 @@ def report(facilities: Path, institutions: Path, out: Path, *options: str):
 def test_report_command_writes_everything(tmp_path: Path) -> None:
     facs, insts = _inputs(tmp_path)
     out = tmp_path / "out"
+    # The letter is dated 2026-04-01 (the countdown below); the reply deadline must not be past
+    # on the day the test runs.
+    reply_by = max(date.today(), date(2026, 4, 1)) + timedelta(days=30)
     r = report(
         facs,
         insts,
@@ -54,12 +59,13 @@ def test_report_command_writes_everything(tmp_path: Path) -> None:
         "--sender-org",
         "高知県 長寿社会課",
         "--reply-by",
-        "2026-05-15",
+        reply_by.isoformat(),
+        "--allow-missing-sender",
     )
     assert r.exit_code == 0, r.output
     assert "帳票を書き出しました" in r.output and "医療機関への依頼 2 件" in r.output
     letter = (out / "institutions" / "高知中央病院_H1.html").read_text("utf-8")
-    assert "高知県 長寿社会課" in letter and "2026年5月15日までに" in letter
+    assert "高知県 長寿社会課" in letter and f"{wareki(reply_by, weekday=True)}まで" in letter
     assert "【未設定: 担当者】" in letter  # the options not given stay visible placeholders
     assert "施設へのお知らせ 4 件" in r.output
     wb = load_workbook(out / "report.xlsx")

@@ -27,7 +27,7 @@ def test_one_request_per_institution_with_its_facilities(written) -> None:
     out, _, _, files, _ = written
     assert set(files.institution_pages) == {"H1", "C1"}  # H2 gets nothing: no request
     h1 = _text(files.institution_pages["H1"])
-    assert "高知中央病院" in h1 and "協力医療機関となっていただくことのお願い" in h1
+    assert "高知中央病院" in h1 and "協力医療機関となっていただくことについて(依頼)" in h1
     assert "特養さくら" in h1 and "老健みどり" in h1
     assert "グループホームあおば" not in h1
     assert "高知県高知市本町1-1" in h1 and "1.4 km" in h1

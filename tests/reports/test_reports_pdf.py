@@ -59,7 +59,7 @@ def test_every_single_document_renders(written, tmp_path) -> None:
 def test_japanese_text_survives_in_pdf(written) -> None:
     out, _, _, files, _ = written
     h1 = _text(files.institution_pages["H1"].with_suffix(".pdf"))
-    assert "協力医療機関となっていただくことのお願い" in h1 and "高知中央病院" in h1
+    assert "協力医療機関となっていただくことについて(依頼)" in h1 and "高知中央病院" in h1
     assert "特養さくら" in h1 and "老健みどり" in h1 and "グループホームあおば" not in h1
     f4 = _text(files.facility_pages["F4"].with_suffix(".pdf"))
     assert "特養やまびこ" in f4 and "四万十遠方病院" in f4

@@ -42,6 +42,8 @@ def test_workbook_sheets_in_order(written) -> None:
         "未充足の理由別",
         "周辺に医療機関が少ない",
         "医療機関別",
+        "提案一覧",
+        "代替候補",
         "近い順との比較",
         "高知市",
         "檮原町",
@@ -93,17 +95,25 @@ def test_municipality_sheet_lists_every_facility_with_its_proposal(written) -> N
         rows["F2"]["提案1 医療機関名"] == "はりまやクリニック"
         and rows["F2"]["提案1 対応する要件"] == "②"
     )
-    assert "高知中央病院" in rows["F2"]["代替候補"]  # the hospital could also give ②
+    assert "代替候補" not in rows["F2"]  # one row per alternative in their own sheet
+    alternatives = _rows(wb["代替候補"])
+    f2 = [(r["順位"], r["医療機関名"]) for r in alternatives if r["施設ID"] == "F2"]
+    assert f2 == [(1, "高知中央病院")]  # the hospital could also give ②
+    proposals = {(r["施設ID"], r["医療機関ID"]) for r in _rows(wb["提案一覧"])}
+    assert proposals == {("F1", "H1"), ("F2", "C1"), ("F3", "H1")}
     assert rows["F3"]["届出なし"] == "届出なし"
-    assert rows["F5"]["提案1 医療機関ID"] is None and rows["F5"]["不足していた要件"] is None
+    assert rows["F5"]["提案1 医療機関名"] is None and rows["F5"]["不足していた要件"] is None
     f4 = _rows(wb["檮原町"])[0]
     assert (f4["施設名"], f4["未充足の要件"]) == ("特養やまびこ", "③")
     assert "範囲内に提供できる医療機関なし" in f4["未充足の理由"]
-    # Column widths fit the longest cell (full-width characters count double).
+    # A name fits its column (full-width characters count double) or wraps in a taller row.
     ws = wb["高知市"]
     header = [c.value for c in ws[1]]
-    name_col = ws.column_dimensions[chr(ord("A") + header.index("施設名"))]
-    assert name_col.width >= len("グループホームあおば") * 2
+    col = header.index("施設名") + 1
+    width = ws.column_dimensions[chr(ord("A") + col - 1)].width
+    row = next(r for r in range(2, ws.max_row + 1) if ws.cell(r, 1).value == "F2")
+    if width < len("グループホームあおば") * 2:
+        assert ws.cell(row, col).alignment.wrap_text and ws.row_dimensions[row].height > 20
 
 
 def test_gap_sheets(written) -> None:
@@ -130,7 +140,7 @@ def test_gap_sheets(written) -> None:
     )
     assert insts["C1"]["受入枠"] is None and insts["C1"]["受入枠の申告"] == "申告なし(上限なし)"
     overview = {r["項目"]: r["値"] for r in _rows(wb["概要"])}
-    assert overview["経過措置の期限(2027-03-31)までの日数"] == 364
+    assert overview["経過措置の期限(令和9年3月31日)までの日数"] == 364
     assert overview["対象地域"] == "高知県"
 
 

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from api.routes.imports import run_import, run_source_import
-from api.users import User
 from matcher._errors import InputError
 from matcher.store.db import open_store
 from matcher.store.errors import DatabaseBusyError, RunInProgressError
 from matcher.store.locks import area_lock
+from matcher.usecases.actor import Actor
+from matcher.usecases.imports import run_import, run_source_import
+from matcher.usecases.unit import UnitOfWork
+from matcher.vocab import CodeSet
 
 ROOT = Path(__file__).resolve().parents[2]
-USER = User(1, "coord", "調整担当", "coordinator", ("39",))
+USER = Actor("coord", "coordinator", CodeSet.of(["39"]))
 
 
 @pytest.fixture
@@ -87,17 +89,19 @@ def test_upload_limit_is_read_per_upload_and_named_in_the_message(sqlite_store, 
     data = b"facility_id,name\n" + b"F1,x\n" * 300  # 1,517 bytes
     monkeypatch.setenv("KYORYOKU_MAX_UPLOAD_BYTES", "1000")
     with pytest.raises(InputError, match=r"1,517 バイト、上限 1,000 バイト"):
-        run_import(sqlite_store, USER, "facilities", "f.csv", data)
+        run_import(UnitOfWork(sqlite_store), USER, "facilities", "f.csv", data)
     monkeypatch.setenv("KYORYOKU_MAX_UPLOAD_BYTES", "1500")
     with pytest.raises(InputError, match=r"上限 1,500 バイト"):
-        run_import(sqlite_store, USER, "facilities", "f.csv", data)
+        run_import(UnitOfWork(sqlite_store), USER, "facilities", "f.csv", data)
 
 
 def test_upload_limit_applies_to_the_total_of_a_source_import(sqlite_store, monkeypatch):
     data = b"x" * 600
     monkeypatch.setenv("KYORYOKU_MAX_UPLOAD_BYTES", "1000")
     with pytest.raises(InputError, match=r"合計 1,200 バイト、上限 1,000 バイト"):
-        run_source_import(sqlite_store, USER, "kaigo", [("a.csv", data), ("b.csv", data)])
+        run_source_import(
+            UnitOfWork(sqlite_store), USER, "kaigo", [("a.csv", data), ("b.csv", data)]
+        )
 
 
 # --- nothing reads a setting at import ------------------------------------------------------

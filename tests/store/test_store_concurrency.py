@@ -22,13 +22,9 @@ from matcher.store.imports import (
     import_simple,
 )
 from matcher.store.models import AreaRow, ProposalRow, RunRow
-from matcher.store.workflow import (
-    ensure_area,
-    list_proposals,
-    proposal_history,
-    run_plan,
-    set_status,
-)
+from matcher.store.planning import ensure_area, run_plan
+from matcher.store.proposal_commands import set_status
+from matcher.store.proposals import list_proposals, proposal_history
 
 SINCE = dt.date(2025, 4, 1)
 

@@ -15,7 +15,8 @@ from matcher.store.db import open_store
 from matcher.store.facilities import cached_facility_detail, facility_index
 from matcher.store.imports import import_simple
 from matcher.store.models import ProposalRow
-from matcher.store.workflow import run_plan, set_status
+from matcher.store.planning import run_plan
+from matcher.store.proposal_commands import set_status
 from matcher.vocab import CodeSet
 
 SCOPE = CodeSet.of(["39"])

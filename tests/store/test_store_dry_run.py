@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from matcher.store.db import open_store
 from matcher.store.models import ProposalHistoryRow, ProposalRow, RunRow
-from matcher.store.workflow import run_plan
+from matcher.store.planning import run_plan
 
 
 def _counts(store) -> tuple[int, int, int]:

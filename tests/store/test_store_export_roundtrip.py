@@ -9,7 +9,7 @@ from matcher.sources.simple_csv import load_facilities, load_institutions
 from matcher.store.db import open_store
 from matcher.store.export import state_frames, write_export
 from matcher.store.imports import import_simple
-from matcher.store.workflow import run_plan
+from matcher.store.planning import run_plan
 from matcher.validate import FACILITY_COLUMNS, INSTITUTION_COLUMNS
 
 

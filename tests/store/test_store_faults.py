@@ -24,7 +24,7 @@ from matcher.store.errors import (
     StoreError,
 )
 from matcher.store.imports import import_simple
-from matcher.store.workflow import run_plan
+from matcher.store.planning import run_plan
 
 
 def one_line(exc: BaseException) -> str:
@@ -153,12 +153,12 @@ def test_a_run_that_fails_at_commit_leaves_nothing(store, monkeypatch):
     with store.write() as s:
         import_simple(s, [fac("F1"), fac("F2", dlat=0.01)], [inst("H1")], 2025)
     before = snapshot(store)
-    from matcher.store import workflow
+    from matcher.store import planning
 
     def broken(*args, **kwargs):
         raise store_db.translate(OSError(errno.ENOSPC, "No space left on device"))
 
-    monkeypatch.setattr(workflow, "_write_run", broken)
+    monkeypatch.setattr(planning, "write_run", broken)
     with pytest.raises(StorageFullError):
         run_plan(store, "39")
     after = snapshot(store)

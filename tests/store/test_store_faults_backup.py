@@ -18,7 +18,8 @@ from store_fixtures import PG_BASE, fac, inst
 from matcher.store.db import open_store
 from matcher.store.imports import import_simple
 from matcher.store.models import ProposalHistoryRow, ProposalRow
-from matcher.store.workflow import run_plan, set_status
+from matcher.store.planning import run_plan
+from matcher.store.proposal_commands import set_status
 
 
 def seed(store):

@@ -36,7 +36,7 @@ def test_run_in_progress_is_a_503_that_says_so(tmp_path, monkeypatch):
     def busy(*args, **kwargs):
         raise RunInProgressError("地域「area-a」は別の計算が実行中です (10 秒待ちました)。")
 
-    monkeypatch.setattr("api.jobs.run_plan", busy)
+    monkeypatch.setattr("matcher.usecases.runs.run_plan", busy)
     with TestClient(app, raise_server_exceptions=False) as client:
         headers = login(client, "coord_a")
         r = client.post("/api/runs", json={"area_code": "area-a"}, headers=headers)

@@ -19,8 +19,8 @@ from matcher.match import match
 from matcher.sources.sample_region import SampleFiles, expected_canonical, navii_id
 from matcher.sources.textfile import read_table
 from matcher.store.models import FilingRow
+from matcher.store.planner_input import load_state
 from matcher.store.source_imports import import_source
-from matcher.store.workflow import load_state
 
 REGISTRY = Path(__file__).resolve().parents[2] / "data" / "sample" / "registry"
 FILES = SampleFiles.of(REGISTRY)

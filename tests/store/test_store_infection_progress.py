@@ -27,9 +27,10 @@ from matcher.store.imports import (
     import_simple,
 )
 from matcher.store.models import AreaRow
+from matcher.store.planner_input import load_state
 from matcher.store.progress import progress_by_year
+from matcher.store.proposal_commands import propose, set_status
 from matcher.store.state import all_facility_states, infection_institutions, institution_states
-from matcher.store.workflow import load_state, propose, set_status
 from matcher.vocab import CodeSet
 
 AREA = "area-i"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from store_fixtures import DATABASES, fac, fresh_store, inst
@@ -17,8 +17,9 @@ from matcher.store.export import state_frames
 from matcher.store.imports import import_simple
 from matcher.store.manual import LimitExceeded, remaining_capacity
 from matcher.store.models import InstitutionRow, ProposalRow
+from matcher.store.planning import run_plan
+from matcher.store.proposal_commands import propose, set_status
 from matcher.store.state import LEDGER_STATUSES, current_declarations, institution_states
-from matcher.store.workflow import propose, run_plan, set_status
 
 MUNIS = ("392014", "392022", "392031")  # 高知市, 室戸市, 安芸市 (codes only; points are ours)
 
@@ -86,6 +87,7 @@ def regions(draw):
 @settings(
     max_examples=10,
     deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # each example is a whole store
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=regions(), decide=st.lists(st.sampled_from(["contacted", "agreed", "declined"])))
@@ -183,7 +185,10 @@ def test_an_area_run_over_another_areas_proposals_needs_confirmation(store):
         assert _live_count(s, "H1") + _live_count(s, "H2") == len(first.result.proposals)
     done = run_plan(store, "K1", narrow, replace_other_areas=True)
     notes = _notes(store, done.run_id)
-    assert notes and all(n.startswith("地域「高知県」の計算 1 の提案を、") for n in notes.values())
+    assert notes and all(
+        n.startswith("地域「高知県」の計算 1 の提案を、地域「拠点1」の計算 ")
+        for n in notes.values()
+    )
 
 
 def test_a_withdrawal_says_why(store):

@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import at_km
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, given, settings
 from store_fixtures import DATABASES, fresh_store
+from strategies import simple_files
 
 from matcher.infection import is_infection_agreement
 from matcher.match import match
-from matcher.model import FACILITY_KINDS, Facility, Institution, filed_partner_pairs
+from matcher.model import Facility, Institution, filed_partner_pairs
 from matcher.params import MatchParams
 from matcher.sources.simple_csv import (
     load_facilities,
@@ -30,77 +29,11 @@ from matcher.sources.simple_csv import (
 )
 from matcher.store.export import state_frames, write_export
 from matcher.store.imports import import_simple
-from matcher.store.workflow import run_plan
+from matcher.store.planning import run_plan
 
-KINDS = sorted(FACILITY_KINDS)
 YEAR = 2025
 DAY = dt.date(2026, 4, 1)
 PARAMS = MatchParams(max_km={1: 15.0, 2: 12.0, 4: 20.0})  # type: ignore[dict-item]
-
-
-@st.composite
-def simple_files(draw) -> tuple[list[Facility], list[Institution]]:
-    """Facilities and institutions as a coordinator's simple-format files would hold them."""
-    coord = st.floats(-12, 12, allow_nan=False).map(lambda v: round(v, 3))
-    n_i = draw(st.integers(1, 6))
-    institutions = []
-    for k in range(n_i):
-        hospital = draw(st.booleans())
-        lat, lon = at_km(draw(coord), draw(coord))
-        extra: dict[str, str] = {}
-        if draw(st.booleans()):
-            extra["infection_agreement"] = "true"
-        if draw(st.booleans()):
-            extra["corporate_number"] = draw(st.sampled_from(["1000000000001", "1000000000002"]))
-        institutions.append(
-            Institution(
-                f"I{k:02d}",
-                f"医療機関{k}",
-                "hospital" if hospital else "clinic",
-                round(lat, 6),
-                round(lon, 6),
-                draw(st.integers(1, 7)) if hospital else draw(st.integers(1, 3)),
-                draw(st.one_of(st.none(), st.integers(0, 3))),
-                "392014",
-                f"高知県高知市本町{k + 1}",
-                extra=extra,
-            )
-        )
-    ids = [i.institution_id for i in institutions] + ["X99"]  # X99: not in the file
-    n_f = draw(st.integers(1, 7))
-    facilities = []
-    for k in range(n_f):
-        kind = draw(st.sampled_from(KINDS))
-        required = FACILITY_KINDS[kind].required
-        covered = draw(st.integers(0, 7)) & required
-        partners = draw(st.lists(st.sampled_from(ids), max_size=2, unique=True))
-        has = True if covered or partners else draw(st.sampled_from([None, False]))
-        extra = {}
-        if partners:
-            extra["partner_ids"] = "+".join(partners)
-        if k and draw(st.integers(0, 3)) == 0:  # a second registration of the previous building
-            prev = facilities[-1]
-            lat, lon = prev.lat, prev.lon
-            extra["site_id"] = prev.extra.setdefault("site_id", f"S{k}")
-        else:
-            lat, lon = at_km(draw(coord), draw(coord))
-        if draw(st.booleans()):
-            extra["corporate_number"] = draw(st.sampled_from(["1000000000001", "1000000000003"]))
-        facilities.append(
-            Facility(
-                f"F{k:02d}",
-                f"施設{k}",
-                kind,
-                round(lat, 6),
-                round(lon, 6),
-                covered,
-                has,
-                "392014",
-                f"高知県高知市桟橋通{k + 1}",
-                extra=extra,
-            )
-        )
-    return facilities, institutions
 
 
 def _values(result) -> tuple:
@@ -127,6 +60,7 @@ def _through_files(facilities, institutions, folder):
 @settings(
     max_examples=12,
     deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],  # each example is a whole store
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(data=simple_files())

@@ -9,8 +9,10 @@ from store_fixtures import fac, inst
 
 from matcher.store.imports import import_simple
 from matcher.store.models import InstitutionRow
+from matcher.store.planning import run_plan
+from matcher.store.proposal_commands import set_status
+from matcher.store.proposals import list_proposals
 from matcher.store.state import institution_states
-from matcher.store.workflow import list_proposals, plan, set_status
 from matcher.vocab import ProposalStatus
 
 
@@ -27,8 +29,7 @@ def seed(store) -> None:
 
 def test_site_gets_one_partner_and_counts_once_when_contacted(store) -> None:
     seed(store)
-    with store.write() as s:
-        report = plan(s, "39", actor="t")
+    report = run_plan(store, "39", actor="t")
     assert report.result.objective.partnerships == 1
     with store.read() as s:
         rows = {(p.facility_id, p.institution_id): p for p in list_proposals(s, "39")}
@@ -41,7 +42,6 @@ def test_site_gets_one_partner_and_counts_once_when_contacted(store) -> None:
         import datetime as dt
 
         assert institution_states(s, [h1], dt.date.today())["H1"].used == 1
-    with store.write() as s:
-        again = plan(s, "39", actor="t")
+    again = run_plan(store, "39", actor="t")
     assert not again.of("released")
     assert {(c.facility_id, c.institution_id) for c in again.of("kept")} == set(rows)

@@ -23,7 +23,8 @@ from matcher.model import format_capabilities_ja, parse_capabilities
 from matcher.store.areas import save_area
 from matcher.store.export import state_frames
 from matcher.store.imports import Filing, FilingPartner, import_filings, import_simple
-from matcher.store.workflow import load_state, propose, set_status
+from matcher.store.planner_input import load_state
+from matcher.store.proposal_commands import propose, set_status
 from matcher.vocab import CodeSet
 
 AREA = "area-t"

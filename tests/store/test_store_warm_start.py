@@ -13,14 +13,11 @@ from matcher.model import Instance
 from matcher.sites import Sites
 from matcher.store.db import Store
 from matcher.store.imports import Declaration, import_declarations, import_simple
-from matcher.store.workflow import (
-    PlanReport,
-    list_proposals,
-    load_state,
-    previous_plan,
-    run_plan,
-    set_status,
-)
+from matcher.store.planner_input import load_state
+from matcher.store.planning import previous_plan, run_plan
+from matcher.store.proposal_commands import set_status
+from matcher.store.proposals import list_proposals
+from matcher.store.run_write import PlanReport
 
 Pair = tuple[str, str]
 AREA = "39"

@@ -9,19 +9,15 @@ from sqlalchemy import select
 from store_fixtures import fac, inst, seed_small_region, snapshot
 
 from matcher._errors import SolverError
-from matcher.store import workflow
+from matcher.store import planning, run_write
 from matcher.store.errors import ConflictError, NotFoundError, TransitionError
 from matcher.store.imports import import_simple
 from matcher.store.models import ProposalHistoryRow, RunRow
-from matcher.store.workflow import (
-    list_proposals,
-    load_state,
-    plan,
-    proposal_history,
-    propose,
-    run_changes,
-    set_status,
-)
+from matcher.store.planner_input import load_state
+from matcher.store.planning import run_plan
+from matcher.store.proposal_commands import propose, set_status
+from matcher.store.proposals import list_proposals, proposal_history
+from matcher.store.runs import run_changes
 
 seed = seed_small_region
 
@@ -31,9 +27,8 @@ def pairs(report, change):
 
 
 def replan(store, **kw):
-    """Re-plan area 39 in a transaction of its own."""
-    with store.write() as s:
-        return plan(s, "39", **kw)
+    """Re-plan area 39."""
+    return run_plan(store, "39", **kw)
 
 
 def live(s, fid=None):
@@ -156,8 +151,7 @@ def test_proposals_no_longer_needed_are_dropped(store):
 
 def test_stale_version_is_a_conflict(store):
     seed(store)
-    with store.write() as s:
-        pid = plan(s, "39").of("new")[0].proposal_id
+    pid = replan(store).of("new")[0].proposal_id
     with store.write() as s:
         set_status(s, pid, "contacted", 1, "山田")
     with pytest.raises(
@@ -172,8 +166,7 @@ def test_stale_version_is_a_conflict(store):
 
 def test_concurrent_updates_cannot_overwrite_each_other(store):
     seed(store)
-    with store.write() as s:
-        pid = plan(s, "39").of("new")[0].proposal_id
+    pid = replan(store).of("new")[0].proposal_id
     outcomes: list[str] = []
     barrier = threading.Barrier(6)
 
@@ -199,8 +192,8 @@ def test_concurrent_updates_cannot_overwrite_each_other(store):
 
 def test_lifecycle_and_unknown_ids(store):
     seed(store)
+    pid = replan(store).of("new")[0].proposal_id
     with store.write() as s:
-        pid = plan(s, "39").of("new")[0].proposal_id
         set_status(s, pid, "agreed", 1, "山田")
     with pytest.raises(TransitionError, match="「合意」から「打診中」に変更できません"):
         with store.write() as s:
@@ -239,9 +232,9 @@ def test_failing_run_leaves_the_store_unchanged(store, monkeypatch, where):
         def boom(*args, **kwargs):
             raise SolverError("ソルバーが失敗しました (テスト)")
 
-        monkeypatch.setattr(workflow, "match", boom)
+        monkeypatch.setattr(planning, "match", boom)
     else:
-        real = workflow._history
+        real = run_write.record_history
         calls = {"n": 0}
 
         def history(*args, **kwargs):
@@ -250,7 +243,7 @@ def test_failing_run_leaves_the_store_unchanged(store, monkeypatch, where):
                 raise SolverError("途中で失敗しました (テスト)")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(workflow, "_history", history)
+        monkeypatch.setattr(run_write, "record_history", history)
         # force a change so that the run writes several history rows
         with store.write() as s:
             import_simple(s, [fac("F4", dlat=0.002), fac("F5", dlat=0.003)], [], 2025)
@@ -284,7 +277,7 @@ def test_filed_partners_are_never_proposed_as_new(store):
         state = load_state(s, "39")
         f3 = next(f for f in state.instance.facilities if f.facility_id == "F3")
         assert f3.partner_ids == ("H1",) and f3.covered == 1
-        second = plan(s, "39", actor="t")
+    second = replan(store, actor="t")
     got = {p.institution_id for p in second.result.proposals if p.facility_id == "F3"}
     assert got == {"H2"}  # ②③ from the other hospital, never from its filed partner
     with store.read() as s:

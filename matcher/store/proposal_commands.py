@@ -1,0 +1,167 @@
+"""What a coordinator does to a proposal: propose a pair by hand, change a proposal's status.
+
+A status change is version-checked (optimistic: a stale version is a ``ConflictError``) and
+follows the lifecycle ``TRANSITIONS``; every change appends a history row (``record_history``,
+also used by a run's commit). How each decision weighs in the next run: ``planner_input``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..vocab import PROPOSAL_TRANSITIONS
+from ..vocab import ProposalStatus as ProposalStatusCode
+from .errors import ConflictError, NotFoundError, TransitionError
+from .locks import ledger_lock
+from .manual import LimitExceeded, check_proposal
+from .models import (
+    ACTIVE_STATUSES,
+    FacilityRow,
+    InstitutionRow,
+    ProposalHistoryRow,
+    ProposalRow,
+    utcnow,
+)
+from .proposals import proposal_row
+
+ProposalStatus = Literal["proposed", "contacted", "agreed", "declined", "withdrawn"]
+STATUS_LABELS_JA = {s.value: s.label_ja for s in ProposalStatusCode}
+TRANSITIONS: dict[str, frozenset[str]] = {
+    k.value: frozenset(v.value for v in allowed) for k, allowed in PROPOSAL_TRANSITIONS.items()
+}
+
+
+def record_history(
+    session: Session,
+    p: ProposalRow,
+    from_status: str | None,
+    actor: str,
+    note: str,
+    run_id: int | None = None,
+) -> None:
+    """Append the history row of a change of ``p`` (to its status and version now)."""
+    session.add(
+        ProposalHistoryRow(
+            proposal_id=p.id,
+            at=utcnow(),
+            actor=actor,
+            from_status=from_status,
+            to_status=p.status,
+            note=note,
+            run_id=run_id,
+            version=p.version,
+        )
+    )
+
+
+def set_status(
+    session: Session,
+    proposal_id: int,
+    status: ProposalStatus,
+    expected_version: int,
+    actor: str,
+    note: str = "",
+) -> ProposalRow:
+    """Move a proposal to ``status`` if nobody changed it since the caller read
+    ``expected_version``.
+
+    Raises ``ConflictError`` on a stale version, ``TransitionError`` on a change the lifecycle does
+    not allow, ``NotFoundError`` for an unknown id.
+    """
+    if status not in TRANSITIONS:
+        raise TransitionError(f"不明な状態「{status}」(使えるのは {', '.join(TRANSITIONS)})")
+    p = proposal_row(session, proposal_id, lock=True)
+    if p.version != expected_version:
+        raise ConflictError(
+            f"提案 {proposal_id} は他の人が先に更新しました (あなたの版: {expected_version}、"
+            f"現在の版: {p.version}、現在の状態: {STATUS_LABELS_JA[p.status]})。"
+            "最新の内容を読み込んでから、もう一度操作してください",
+            expected_version,
+            p.version,
+        )
+    if status not in TRANSITIONS[p.status]:
+        allowed = "、".join(STATUS_LABELS_JA[s] for s in sorted(TRANSITIONS[p.status])) or "なし"
+        raise TransitionError(
+            f"提案 {proposal_id} は「{STATUS_LABELS_JA[p.status]}」から"
+            f"「{STATUS_LABELS_JA[status]}」に変更できません (変更できる状態: {allowed})"
+        )
+    before = p.status
+    now = utcnow()
+    p.status, p.updated_by, p.updated_at, p.status_at = status, actor, now, now
+    try:
+        session.flush()
+    except StaleDataError:
+        raise ConflictError(
+            f"提案 {proposal_id} は他の人が同時に更新しました。"
+            "最新の内容を読み込んでから、もう一度操作してください",
+            expected_version,
+        ) from None
+    record_history(session, p, before, actor, note)
+    session.flush()
+    return p
+
+
+def propose(
+    session: Session,
+    facility_id: str,
+    institution_id: str,
+    actor: str,
+    note: str = "",
+    covers: int | None = None,
+    override_reason: str = "",
+) -> ProposalRow:
+    """A proposal a coordinator enters by hand (no run); ``covers`` defaults to what the
+    institution offers of the facility's required capabilities. Beyond the distance limits of
+    the area's latest run or the institution's remaining capacity it is refused
+    (``manual.LimitExceeded``) unless ``override_reason`` says why; the reason and what was
+    exceeded go into the history."""
+    fac = session.get(FacilityRow, facility_id)
+    inst = session.get(InstitutionRow, institution_id)
+    if fac is None:
+        raise NotFoundError(f"施設 {facility_id} は存在しません")
+    if inst is None:
+        raise NotFoundError(f"医療機関 {institution_id} は存在しません")
+    live = session.scalar(
+        select(ProposalRow).where(
+            ProposalRow.facility_id == facility_id,
+            ProposalRow.institution_id == institution_id,
+            ProposalRow.status.in_(ACTIVE_STATUSES),
+        )
+    )
+    if live is not None:
+        raise ConflictError(
+            f"この組み合わせには既に提案 {live.id} ({STATUS_LABELS_JA[live.status]}) があります"
+        )
+    ledger_lock(session)
+    check = check_proposal(session, fac, inst, covers)
+    if check.filed_partner:  # an existing partnership is never proposed as a new one
+        raise ConflictError(
+            f"{inst.name} はこの施設が届け出た既存の協力医療機関です。新たな提案にはできません"
+        )
+    covers, km, problems = check.covers, check.km, list(check.problems)
+    if problems and not override_reason.strip():
+        raise LimitExceeded(problems)
+    if problems:
+        exceeded, why = "; ".join(problems), override_reason.strip()
+        note = f"{note or '手入力で提案'} / 条件を超えて提案: {why} ({exceeded})"
+    now = utcnow()
+    p = ProposalRow(
+        run_id=None,
+        facility_id=facility_id,
+        institution_id=institution_id,
+        covers=covers,
+        distance_km=km,
+        status="proposed",
+        created_at=now,
+        updated_at=now,
+        updated_by=actor,
+        status_at=now,
+    )
+    session.add(p)
+    session.flush()
+    record_history(session, p, None, actor, note or "手入力で提案")
+    return p

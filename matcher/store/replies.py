@@ -1,0 +1,1515 @@
+"""Answers to the letters: one-time links, answers turned into decisions, and held answers.
+
+A **letter** is (run, recipient kind, recipient id): the run's live proposals of one institution
+(a request) or of one facility (a notice). It is made when its first link is issued and keeps
+the rows it asked, each with the status, covers and version the proposal had then.
+
+A **link** carries a token of 256 random bits (``secrets.token_urlsafe(32)``); only its SHA-256 is
+stored. It expires at the end of the reply deadline (JST), is revoked by the coordinator or by a
+re-issue, and reads nothing but its own letter. Until the coordinator locks the letter, the
+recipient may answer again to correct.
+
+An **answer** (through the link, a returned Excel form, or typed by a coordinator) is checked as a
+whole first — nothing of it is applied when one part is wrong — and then each part becomes a
+decision through the store's own ``set_status`` and ``import_declarations``:
+
+============  ==========================  ==========================
+answer        institution (request)       facility (notice)
+============  ==========================  ==========================
+accept        受入可 → agreed             希望する → contacted
+decline       不可 → declined             希望しない → declined
+conditional   条件付き → contacted        相談したい → contacted
+============  ==========================  ==========================
+
+(A facility's wish alone does not make a partnership: the institution's yes does.) The
+condition or reason goes into the proposal's history note and stays on the answer's item for the
+coordinator. Capacity, offers (①②③) and 第二種協定指定医療機関 become a declaration whose
+source names the letter, when they differ from the one in force.
+
+A row meets a **changed proposal** when someone else changed it since the letter (or since the
+last answer the reply system applied to it) and it is no longer a live proposal with the same
+covers — decided, withdrawn, re-planned. It is then **held** with both versions for the
+coordinator, never applied blind; so is an answer the lifecycle does not allow from the current
+state (a correction from 受入可 to 不可 after it was agreed). A proposal merely moved from
+proposed to contacted (the coordinator phoned) is not a conflict.
+
+Each part has a hash of its content: when the latest item of the same part of the same letter
+has the same hash, the answer is a **duplicate** and nothing is applied (the same Excel file
+twice, the link form sent again unchanged).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, cast
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .._errors import InputError, RowIssue
+from ..model import FACILITY_KINDS
+from ..vocab import Duty, admissible_offers
+from ..vocab import ProposalStatus as Status
+from .errors import NotFoundError, StoreError
+from .imports import Declaration, import_declarations
+from .models import (
+    AreaRow,
+    FacilityRow,
+    InstitutionRow,
+    ProposalRow,
+    RunProposalRow,
+    RunRow,
+    utcnow,
+)
+from .proposal_commands import TRANSITIONS, set_status
+from .proposal_commands import ProposalStatus as StatusCode
+from .reply_models import ReplyAnswerRow, ReplyItemRow, ReplyLetterRow, ReplyTokenRow
+from .state import current_declarations, institution_states, latest_filings
+from .web_audit import record as audit
+
+RecipientKind = Literal["institution", "facility"]
+Channel = Literal["link", "excel", "coordinator"]
+AnswerCode = Literal["accept", "decline", "conditional"]
+LinkState = Literal["none", "active", "expired", "revoked"]
+
+RECIPIENT_KINDS: tuple[RecipientKind, ...] = ("institution", "facility")
+ANSWER_CODES: tuple[AnswerCode, ...] = ("accept", "decline", "conditional")
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+# Letters are asked about proposals still waiting for a decision.
+LIVE = (Status.PROPOSED.value, Status.CONTACTED.value)
+
+ANSWER_LABELS_JA: dict[str, dict[str, str]] = {
+    "institution": {"accept": "受入可", "decline": "不可", "conditional": "条件付き"},
+    "facility": {"accept": "希望する", "decline": "希望しない", "conditional": "相談したい"},
+}
+# What each answer asks of the proposal (module docstring).
+ANSWER_STATUS: dict[str, dict[str, str]] = {
+    "institution": {
+        "accept": Status.AGREED.value,
+        "decline": Status.DECLINED.value,
+        "conditional": Status.CONTACTED.value,
+    },
+    "facility": {
+        "accept": Status.CONTACTED.value,
+        "decline": Status.DECLINED.value,
+        "conditional": Status.CONTACTED.value,
+    },
+}
+CHANNEL_LABELS_JA = {"link": "回答リンク", "excel": "Excel の回答票", "coordinator": "担当者の入力"}
+OUTCOME_LABELS_JA = {
+    "applied": "反映しました",
+    "held": "保留 (担当者が確認します)",
+    "unchanged": "変更なし",
+    "duplicate": "前回と同じ回答 (取り込み済み)",
+    "rejected": "受け付けませんでした",
+}
+PARTNER_CHANGES_JA = {"add": "追加", "end": "終了"}
+DECLARATION_LABEL_JA = "受入枠・対応できる要件"
+PARTNERS_LABEL_JA = "協力医療機関の変更"
+RECIPIENT_LABELS_JA = {"institution": "医療機関への依頼", "facility": "施設へのお知らせ"}
+
+# Bounds of an answer's free text and numbers (the forms say the same).
+MAX_REASON = 500
+MAX_PERSON = 100
+MAX_CONTACT = 200
+MAX_NOTE = 1000
+MAX_PARTNER_CHANGES = 5
+MAX_CAPACITY = 999
+
+
+class LinkRefused(StoreError):
+    """A token that opens nothing: unknown (guessed), expired or revoked."""
+
+    MESSAGES = {
+        "unknown": "このリンクは無効です。アドレスを確かめてください。",
+        "expired": "回答期限を過ぎたため、このリンクは使えません。"
+        "回答が必要な場合は、依頼文書に記載の担当までご連絡ください。",
+        "revoked": "このリンクは使えなくなりました (新しいリンクが発行された可能性があります)。"
+        "依頼文書に記載の担当までご連絡ください。",
+    }
+
+    def __init__(self, reason: Literal["unknown", "expired", "revoked"]) -> None:
+        self.reason = reason
+        super().__init__(self.MESSAGES[reason])
+
+
+class LetterLocked(StoreError):
+    """The coordinator closed the letter's answers."""
+
+    def __init__(self, letter_id: int) -> None:
+        super().__init__(
+            f"回答票 L{letter_id} の受付は締め切られています。"
+            "修正が必要な場合は、依頼文書に記載の担当までご連絡ください。"
+        )
+
+
+# --- views ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LetterRow:
+    """One asked proposal as the letter asked it (``asked_*``) and as it is now."""
+
+    proposal_id: int
+    facility_id: str
+    facility_name: str
+    facility_kind: str
+    facility_address: str
+    institution_id: str
+    institution_name: str
+    institution_kind: str
+    institution_address: str
+    covers: int
+    km: float
+    status: str
+    version: int
+    asked_status: str
+    asked_version: int
+    asked_covers: int
+
+    @property
+    def duty(self) -> str:
+        """The facility's duty code (``mandatory``/``effort``; "" for an unknown kind)."""
+        kind = FACILITY_KINDS.get(self.facility_kind)
+        return kind.duty.value if kind is not None else ""
+
+    @property
+    def mandatory(self) -> bool:
+        return self.duty == Duty.MANDATORY.value
+
+
+@dataclass(frozen=True)
+class LetterView:
+    """A letter with its rows and what its recipient's form shows besides them."""
+
+    id: int
+    run_id: int
+    area_code: str
+    area_name: str
+    kind: str
+    recipient_id: str
+    recipient_name: str
+    recipient_address: str
+    deadline: dt.date | None
+    locked: bool
+    rows: tuple[LetterRow, ...]
+    capacity: int | None = None  # institution: declared now (None: not declared)
+    offers: int = 0  # institution: what it offers now (declaration or registry)
+    infection_agreement: bool = False  # institution: 第二種協定指定医療機関 now
+    partners: tuple[str, ...] = ()  # facility: the partners its latest filing names
+    link: LinkState = "none"
+    link_expires_at: dt.datetime | None = None
+
+    @property
+    def code(self) -> str:
+        """The letter's number as printed (``L12``)."""
+        return f"L{self.id}"
+
+    @property
+    def proposal_ids(self) -> tuple[int, ...]:
+        return tuple(r.proposal_id for r in self.rows)
+
+    def row(self, proposal_id: int) -> LetterRow | None:
+        return next((r for r in self.rows if r.proposal_id == proposal_id), None)
+
+    def answer_label(self, code: str) -> str:
+        return ANSWER_LABELS_JA[self.kind].get(code, code)
+
+
+@dataclass(frozen=True)
+class LetterSummary:
+    """A letter in the run's list: recipient, link, answers."""
+
+    id: int
+    kind: str
+    recipient_id: str
+    recipient_name: str
+    n_rows: int
+    deadline: dt.date | None
+    locked: bool
+    link: LinkState
+    link_expires_at: dt.datetime | None
+    answers: int
+    last_answer_at: dt.datetime | None
+    held: int
+
+    @property
+    def code(self) -> str:
+        return f"L{self.id}"
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    """A freshly issued token (the only moment it exists in clear)."""
+
+    letter_id: int
+    kind: str
+    recipient_id: str
+    recipient_name: str
+    token: str
+    expires_at: dt.datetime
+    deadline: dt.date
+
+    @property
+    def code(self) -> str:
+        return f"L{self.letter_id}"
+
+    def path(self) -> str:
+        return f"/r/{self.token}"
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowAnswer:
+    """The answer to one row: ``accept``/``decline``/``conditional``, reason or condition, from."""
+
+    proposal_id: int
+    answer: str
+    reason: str = ""
+    from_date: dt.date | None = None
+    line: int | None = None  # the row of the returned file it came from (for messages)
+
+
+@dataclass(frozen=True)
+class PartnerChange:
+    """A change of a facility's current partners it reports (confirmed by the coordinator)."""
+
+    name: str
+    change: str  # add | end
+    covers: int = 0
+
+
+@dataclass(frozen=True)
+class LetterAnswer:
+    """Everything a recipient may answer; blank fields (None, "") are not answered."""
+
+    rows: tuple[RowAnswer, ...] = ()
+    capacity: int | None = None
+    offers: int | None = None
+    infection_agreement: bool | None = None
+    partner_changes: tuple[PartnerChange, ...] = ()
+    person: str = ""
+    contact: str = ""
+    note: str = ""
+
+    def is_empty(self) -> bool:
+        return not (
+            self.rows
+            or self.capacity is not None
+            or self.offers is not None
+            or self.infection_agreement is not None
+            or self.partner_changes
+            or self.person
+            or self.contact
+            or self.note
+        )
+
+    def row(self, proposal_id: int) -> RowAnswer | None:
+        return next((r for r in self.rows if r.proposal_id == proposal_id), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["rows"] = [
+            {**r, "from_date": r["from_date"].isoformat() if r["from_date"] else None}
+            for r in out["rows"]
+        ]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LetterAnswer:
+        return cls(
+            rows=tuple(
+                RowAnswer(
+                    int(r["proposal_id"]),
+                    str(r["answer"]),
+                    str(r.get("reason") or ""),
+                    dt.date.fromisoformat(r["from_date"]) if r.get("from_date") else None,
+                )
+                for r in d.get("rows", [])
+            ),
+            capacity=d.get("capacity"),
+            offers=d.get("offers"),
+            infection_agreement=d.get("infection_agreement"),
+            partner_changes=tuple(
+                PartnerChange(str(p["name"]), str(p["change"]), int(p.get("covers") or 0))
+                for p in d.get("partner_changes", [])
+            ),
+            person=str(d.get("person") or ""),
+            contact=str(d.get("contact") or ""),
+            note=str(d.get("note") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What became of one part of an answer."""
+
+    item: str  # row | declaration | partners | file
+    outcome: str
+    message: str
+    proposal_id: int | None = None
+    label: str = ""  # what the part is about (a facility's or institution's name)
+    answer: str = ""
+
+    @property
+    def outcome_ja(self) -> str:
+        return OUTCOME_LABELS_JA.get(self.outcome, self.outcome)
+
+
+@dataclass(frozen=True)
+class AnswerResult:
+    """One answer (or refused file) and the results of its parts."""
+
+    answer_id: int
+    letter_id: int | None
+    outcome: str
+    items: tuple[ItemResult, ...] = ()
+    file_name: str = ""
+    message: str = ""
+    channel: str = ""
+    at: dt.datetime | None = None
+
+    @property
+    def outcome_ja(self) -> str:
+        return OUTCOME_LABELS_JA.get(self.outcome, self.outcome)
+
+    def count(self, outcome: str) -> int:
+        return sum(i.outcome == outcome for i in self.items)
+
+
+@dataclass(frozen=True)
+class HeldItem:
+    """An answer part waiting for the coordinator, with the letter's and today's versions."""
+
+    id: int
+    letter_id: int
+    kind: str
+    recipient_name: str
+    item: str
+    proposal_id: int | None
+    answer: str
+    answer_ja: str
+    detail: dict[str, Any]
+    message: str
+    versions: dict[str, Any]
+    channel: str
+    at: dt.datetime
+    resolved: bool = False
+    resolution: str = ""
+
+
+# --- letters ------------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    """The stored form of a token (SHA-256, hex)."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def deadline_end(deadline: dt.date) -> dt.datetime:
+    """The end of the deadline day in Japan, as the store's naive UTC."""
+    end = dt.datetime.combine(deadline + dt.timedelta(days=1), dt.time(0), JST)
+    return end.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def today_jst() -> dt.date:
+    return dt.datetime.now(JST).date()
+
+
+def run_recipients(session: Session, run_id: int) -> dict[tuple[str, str], list[ProposalRow]]:
+    """The letters of run ``run_id``: (kind, recipient id) → its live proposals in the run."""
+    if session.get(RunRow, run_id) is None:
+        raise NotFoundError(f"計算 {run_id} は存在しません")
+    rows = session.scalars(
+        select(ProposalRow)
+        .join(RunProposalRow, RunProposalRow.proposal_id == ProposalRow.id)
+        .where(RunProposalRow.run_id == run_id, ProposalRow.status.in_(LIVE))
+        .order_by(ProposalRow.distance_km, ProposalRow.id)
+    )
+    out: dict[tuple[str, str], list[ProposalRow]] = {}
+    for p in rows:
+        out.setdefault(("institution", p.institution_id), []).append(p)
+        out.setdefault(("facility", p.facility_id), []).append(p)
+    return dict(sorted(out.items()))
+
+
+def _snapshot(p: ProposalRow) -> dict[str, Any]:
+    return {
+        "proposal_id": p.id,
+        "facility_id": p.facility_id,
+        "institution_id": p.institution_id,
+        "covers": p.covers,
+        "km": round(p.distance_km, 3),
+        "status": p.status,
+        "version": p.version,
+    }
+
+
+def asked_before(session: Session, run_id: int) -> set[tuple[str, str, int]]:
+    """(kind, recipient, proposal) already asked by a letter of another run: a proposal a re-plan
+    kept is not asked again (the earlier letter's link still answers it; re-issue it when its
+    deadline passed)."""
+    out: set[tuple[str, str, int]] = set()
+    for letter in session.scalars(select(ReplyLetterRow).where(ReplyLetterRow.run_id != run_id)):
+        out.update(
+            (letter.recipient_kind, letter.recipient_id, int(r["proposal_id"])) for r in letter.rows
+        )
+    return out
+
+
+def ensure_letters(
+    session: Session, run_id: int, actor: str, deadline: dt.date | None = None
+) -> list[ReplyLetterRow]:
+    """The letters of run ``run_id``, made for the recipients that have none yet (a letter keeps
+    the rows it was made with). A letter asks only what no earlier letter asked the same
+    recipient: the next round's letters go to new requests only."""
+    existing = {
+        (r.recipient_kind, r.recipient_id): r
+        for r in session.scalars(select(ReplyLetterRow).where(ReplyLetterRow.run_id == run_id))
+    }
+    asked = asked_before(session, run_id)
+    now = utcnow()
+    out = []
+    for (kind, rid), props in run_recipients(session, run_id).items():
+        letter = existing.get((kind, rid))
+        if letter is None:
+            new = [p for p in props if (kind, rid, p.id) not in asked]
+            if not new:
+                continue
+            letter = ReplyLetterRow(
+                run_id=run_id,
+                recipient_kind=kind,
+                recipient_id=rid,
+                rows=[_snapshot(p) for p in new],
+                deadline=deadline,
+                created_at=now,
+                created_by=actor[:100],
+                locked_by="",
+            )
+            session.add(letter)
+        out.append(letter)
+    session.flush()
+    return out
+
+
+def _letter(session: Session, letter_id: int) -> ReplyLetterRow:
+    letter = session.get(ReplyLetterRow, letter_id)
+    if letter is None:
+        raise NotFoundError(f"回答票 L{letter_id} は存在しません")
+    return letter
+
+
+def _recipient_name(session: Session, kind: str, rid: str) -> str:
+    row: InstitutionRow | FacilityRow | None = (
+        session.get(InstitutionRow, rid) if kind == "institution" else session.get(FacilityRow, rid)
+    )
+    return row.name if row is not None else rid
+
+
+def _new_token(
+    session: Session, letter: ReplyLetterRow, deadline: dt.date, actor: str
+) -> IssuedLink:
+    now = utcnow()
+    for t in session.scalars(
+        select(ReplyTokenRow).where(
+            ReplyTokenRow.letter_id == letter.id, ReplyTokenRow.revoked_at.is_(None)
+        )
+    ):
+        t.revoked_at, t.revoked_by, t.revoked_reason = now, actor[:100], "reissued"
+    token = secrets.token_urlsafe(32)
+    expires = deadline_end(deadline)
+    session.add(
+        ReplyTokenRow(
+            letter_id=letter.id,
+            token_hash=token_hash(token),
+            issued_at=now,
+            issued_by=actor[:100],
+            expires_at=expires,
+            revoked_by="",
+            revoked_reason="",
+        )
+    )
+    letter.deadline = deadline
+    session.flush()
+    audit(
+        session,
+        actor[:100],
+        "reply.link",
+        f"回答票 L{letter.id}",
+        {"expires_at": expires.isoformat(), "deadline": deadline.isoformat()},
+    )
+    return IssuedLink(
+        letter.id,
+        letter.recipient_kind,
+        letter.recipient_id,
+        _recipient_name(session, letter.recipient_kind, letter.recipient_id),
+        token,
+        expires,
+        deadline,
+    )
+
+
+def _check_deadline(deadline: dt.date, today: dt.date | None) -> None:
+    today = today or today_jst()
+    if deadline < today:
+        raise InputError(
+            RowIssue(
+                "",
+                None,
+                "deadline",
+                deadline.isoformat(),
+                f"回答期限 {deadline.isoformat()} は過ぎています (今日: {today.isoformat()})",
+            )
+        )
+
+
+def issue_links(
+    session: Session,
+    run_id: int,
+    deadline: dt.date,
+    actor: str,
+    *,
+    reissue: bool = False,
+    today: dt.date | None = None,
+) -> list[IssuedLink]:
+    """Tokens for the letters of run ``run_id`` that have no live link (``reissue``: for every
+    letter, revoking the links before). The tokens exist in clear only in what this returns."""
+    _check_deadline(deadline, today)
+    now = utcnow()
+    out = []
+    for letter in ensure_letters(session, run_id, actor, deadline):
+        if not reissue and _live_token(session, letter.id, now) is not None:
+            continue
+        out.append(_new_token(session, letter, deadline, actor))
+    return out
+
+
+def reissue_link(
+    session: Session,
+    letter_id: int,
+    actor: str,
+    deadline: dt.date | None = None,
+    today: dt.date | None = None,
+) -> IssuedLink:
+    """A new token for one letter; the letter's earlier links stop working."""
+    letter = _letter(session, letter_id)
+    deadline = deadline or letter.deadline
+    if deadline is None:
+        raise InputError(RowIssue("", None, "deadline", None, "回答期限を指定してください"))
+    _check_deadline(deadline, today)
+    return _new_token(session, letter, deadline, actor)
+
+
+def revoke_links(session: Session, letter_id: int, actor: str) -> int:
+    """End every live link of a letter; how many were live."""
+    _letter(session, letter_id)
+    now = utcnow()
+    n = 0
+    for t in session.scalars(
+        select(ReplyTokenRow).where(
+            ReplyTokenRow.letter_id == letter_id, ReplyTokenRow.revoked_at.is_(None)
+        )
+    ):
+        t.revoked_at, t.revoked_by, t.revoked_reason = now, actor[:100], "revoked"
+        n += 1
+    session.flush()
+    audit(session, actor[:100], "reply.revoke", f"回答票 L{letter_id}", {"links": n})
+    return n
+
+
+def set_locked(session: Session, letter_id: int, locked: bool, actor: str) -> None:
+    """Close (or reopen) a letter's answers: a locked letter's link shows the answers only."""
+    letter = _letter(session, letter_id)
+    letter.locked_at = utcnow() if locked else None
+    letter.locked_by = actor[:100] if locked else ""
+    session.flush()
+    audit(session, actor[:100], "reply.lock" if locked else "reply.unlock", f"回答票 L{letter_id}")
+
+
+def _live_token(session: Session, letter_id: int, now: dt.datetime) -> ReplyTokenRow | None:
+    return session.scalar(
+        select(ReplyTokenRow)
+        .where(
+            ReplyTokenRow.letter_id == letter_id,
+            ReplyTokenRow.revoked_at.is_(None),
+            ReplyTokenRow.expires_at > now,
+        )
+        .order_by(ReplyTokenRow.id.desc())
+        .limit(1)
+    )
+
+
+def _link_state(
+    session: Session, letter_id: int, now: dt.datetime
+) -> tuple[LinkState, dt.datetime | None]:
+    t = session.scalar(
+        select(ReplyTokenRow)
+        .where(ReplyTokenRow.letter_id == letter_id)
+        .order_by(ReplyTokenRow.id.desc())
+        .limit(1)
+    )
+    if t is None:
+        return "none", None
+    if t.revoked_at is not None:
+        return "revoked", t.expires_at
+    return ("active" if t.expires_at > now else "expired"), t.expires_at
+
+
+def letter_for_token(session: Session, token: str, now: dt.datetime | None = None) -> int:
+    """The letter a token opens, or ``LinkRefused`` (unknown, expired, revoked)."""
+    if not TOKEN_PATTERN.fullmatch(token or ""):
+        raise LinkRefused("unknown")
+    t = session.scalar(select(ReplyTokenRow).where(ReplyTokenRow.token_hash == token_hash(token)))
+    if t is None:
+        raise LinkRefused("unknown")
+    if t.revoked_at is not None:
+        raise LinkRefused("revoked")
+    if (now or utcnow()) >= t.expires_at:
+        raise LinkRefused("expired")
+    return t.letter_id
+
+
+def letter_run_area(session: Session, letter_id: int) -> str:
+    """The code of the area whose run the letter belongs to (for scope checks)."""
+    letter = _letter(session, letter_id)
+    run = session.get(RunRow, letter.run_id)
+    area = session.get(AreaRow, run.area_id) if run is not None else None
+    if area is None:  # pragma: no cover - foreign keys keep both
+        raise NotFoundError(f"回答票 L{letter_id} は存在しません")
+    return area.code
+
+
+def letter_view(session: Session, letter_id: int, today: dt.date | None = None) -> LetterView:
+    """A letter with its rows as asked and as they are now, and its recipient's current data."""
+    letter = _letter(session, letter_id)
+    run = session.get(RunRow, letter.run_id)
+    area = session.get(AreaRow, run.area_id) if run is not None else None
+    ids = [int(r["proposal_id"]) for r in letter.rows]
+    now_rows = (
+        {p.id: p for p in session.scalars(select(ProposalRow).where(ProposalRow.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    fac_ids = {str(r["facility_id"]) for r in letter.rows}
+    inst_ids = {str(r["institution_id"]) for r in letter.rows}
+    facs = {
+        f.facility_id: f
+        for f in session.scalars(select(FacilityRow).where(FacilityRow.facility_id.in_(fac_ids)))
+    }
+    insts = {
+        i.institution_id: i
+        for i in session.scalars(
+            select(InstitutionRow).where(InstitutionRow.institution_id.in_(inst_ids))
+        )
+    }
+    rows = []
+    for r in letter.rows:
+        pid = int(r["proposal_id"])
+        p = now_rows.get(pid)
+        f, i = facs.get(str(r["facility_id"])), insts.get(str(r["institution_id"]))
+        rows.append(
+            LetterRow(
+                pid,
+                str(r["facility_id"]),
+                f.name if f else str(r["facility_id"]),
+                f.kind if f else "",
+                f.address if f else "",
+                str(r["institution_id"]),
+                i.name if i else str(r["institution_id"]),
+                i.kind if i else "",
+                i.address if i else "",
+                int(p.covers if p else r["covers"]),
+                float(p.distance_km if p else r["km"]),
+                p.status if p else str(r["status"]),
+                p.version if p else int(r["version"]),
+                str(r["status"]),
+                int(r["version"]),
+                int(r["covers"]),
+            )
+        )
+    kind, rid = letter.recipient_kind, letter.recipient_id
+    extra: dict[str, Any] = {}
+    if kind == "institution":
+        row = session.get(InstitutionRow, rid)
+        name, address = (row.name, row.address) if row else (rid, "")
+        if row is not None:
+            st = institution_states(session, [row], today or today_jst())[rid]
+            extra = {
+                "capacity": st.declared,
+                "offers": st.offers,
+                "infection_agreement": st.infection_agreement,
+            }
+    else:
+        frow = session.get(FacilityRow, rid)
+        name, address = (frow.name, frow.address) if frow else (rid, "")
+        filing = latest_filings(session, [rid]).get(rid)
+        extra = {
+            "partners": tuple(p.partner_name or p.institution_id or "" for p in filing.partners)
+            if filing
+            else ()
+        }
+    link, expires = _link_state(session, letter.id, utcnow())
+    return LetterView(
+        letter.id,
+        letter.run_id,
+        area.code if area else "",
+        area.name if area else "",
+        kind,
+        rid,
+        name,
+        address,
+        letter.deadline,
+        letter.locked_at is not None,
+        tuple(rows),
+        link=link,
+        link_expires_at=expires,
+        **extra,
+    )
+
+
+def letter_summaries(session: Session, run_id: int) -> list[LetterSummary]:
+    """The letters made for run ``run_id`` (institutions first), with link and answer counts."""
+    letters = list(
+        session.scalars(
+            select(ReplyLetterRow)
+            .where(ReplyLetterRow.run_id == run_id)
+            .order_by(ReplyLetterRow.recipient_kind.desc(), ReplyLetterRow.recipient_id)
+        )
+    )
+    if not letters:
+        return []
+    ids = [x.id for x in letters]
+    answers = {
+        lid: (n, last)
+        for lid, n, last in session.execute(
+            select(ReplyAnswerRow.letter_id, func.count(), func.max(ReplyAnswerRow.at))
+            .where(ReplyAnswerRow.letter_id.in_(ids), ReplyAnswerRow.outcome != "rejected")
+            .group_by(ReplyAnswerRow.letter_id)
+        )
+    }
+    held = dict(
+        session.execute(
+            select(ReplyItemRow.letter_id, func.count())
+            .where(
+                ReplyItemRow.letter_id.in_(ids),
+                ReplyItemRow.outcome == "held",
+                ReplyItemRow.resolved_at.is_(None),
+            )
+            .group_by(ReplyItemRow.letter_id)
+        ).all()
+    )
+    names = dict(
+        session.execute(
+            select(InstitutionRow.institution_id, InstitutionRow.name).where(
+                InstitutionRow.institution_id.in_(
+                    [x.recipient_id for x in letters if x.recipient_kind == "institution"]
+                )
+            )
+        ).all()
+    )
+    fac_names = dict(
+        session.execute(
+            select(FacilityRow.facility_id, FacilityRow.name).where(
+                FacilityRow.facility_id.in_(
+                    [x.recipient_id for x in letters if x.recipient_kind == "facility"]
+                )
+            )
+        ).all()
+    )
+    now = utcnow()
+    out = []
+    for x in letters:
+        link, expires = _link_state(session, x.id, now)
+        n, last = answers.get(x.id, (0, None))
+        table = names if x.recipient_kind == "institution" else fac_names
+        out.append(
+            LetterSummary(
+                x.id,
+                x.recipient_kind,
+                x.recipient_id,
+                table.get(x.recipient_id, x.recipient_id),
+                len(x.rows),
+                x.deadline,
+                x.locked_at is not None,
+                link,
+                expires,
+                int(n),
+                last,
+                int(held.get(x.id, 0)),
+            )
+        )
+    return out
+
+
+# --- checking an answer ------------------------------------------------------------------------
+
+
+def check_answer(letter: LetterView, answer: LetterAnswer, source: str = "回答") -> None:
+    """Every problem of ``answer`` against ``letter`` at once (``InputError``), or nothing.
+
+    A row of another letter, an unknown choice, a condition without its text, a number or a
+    text out of bounds: the whole answer is refused, so that nothing of it is applied.
+    """
+    issues: list[RowIssue] = []
+
+    def bad(column: str, value: object, message: str, row: int | None = None) -> None:
+        issues.append(RowIssue(source, row, column, None if value is None else str(value), message))
+
+    asked = set(letter.proposal_ids)
+    seen: set[int] = set()
+    for k, r in enumerate(answer.rows, start=1):
+        n = r.line or k
+        if r.proposal_id not in asked:
+            bad("整理番号", r.proposal_id, "この回答票にない行です", n)
+            continue
+        if r.proposal_id in seen:
+            bad("整理番号", r.proposal_id, "同じ行に二つの回答があります", n)
+        seen.add(r.proposal_id)
+        if r.answer not in ANSWER_CODES:
+            choices = "・".join(ANSWER_LABELS_JA[letter.kind].values())
+            bad("回答", r.answer, f"回答は {choices} のいずれかを選んでください", n)
+        elif r.answer == "conditional" and not r.reason.strip():
+            bad(
+                "理由・条件",
+                "",
+                f"「{letter.answer_label('conditional')}」のときは条件を書いてください",
+                n,
+            )
+        if len(r.reason) > MAX_REASON:
+            bad("理由・条件", None, f"{MAX_REASON} 文字以内で書いてください", n)
+        if r.from_date is not None and not dt.date(2024, 1, 1) <= r.from_date <= dt.date(
+            2100, 12, 31
+        ):
+            bad("受入開始日", r.from_date, "日付が正しくありません", n)
+    if letter.kind == "facility" and (
+        answer.capacity is not None
+        or answer.offers is not None
+        or answer.infection_agreement is not None
+    ):
+        bad("受入枠", None, "施設の回答票に医療機関の項目は書けません")
+    if letter.kind == "institution" and answer.partner_changes:
+        bad("協力医療機関の変更", None, "医療機関の回答票に施設の項目は書けません")
+    if answer.capacity is not None and not 0 <= answer.capacity <= MAX_CAPACITY:
+        bad(
+            "受入可能な施設数", answer.capacity, f"0 から {MAX_CAPACITY} までの整数で書いてください"
+        )
+    if answer.offers is not None and not 0 <= answer.offers <= 7:
+        bad("対応できる要件", answer.offers, "①②③ から選んでください")
+    if len(answer.partner_changes) > MAX_PARTNER_CHANGES:
+        bad("協力医療機関の変更", len(answer.partner_changes), "多すぎます")
+    for n, c in enumerate(answer.partner_changes, start=1):
+        if not c.name.strip() or len(c.name) > 200:
+            bad("医療機関名", c.name[:50], "医療機関名を 200 文字以内で書いてください", n)
+        if c.change not in PARTNER_CHANGES_JA:
+            bad("変更", c.change, "「追加」か「終了」を選んでください", n)
+        if not 0 <= c.covers <= 7:
+            bad("要件", c.covers, "①②③ から選んでください", n)
+    for column, text, limit in (
+        ("ご担当者", answer.person, MAX_PERSON),
+        ("連絡先", answer.contact, MAX_CONTACT),
+        ("備考", answer.note, MAX_NOTE),
+    ):
+        if len(text) > limit:
+            bad(column, None, f"{limit} 文字以内で書いてください")
+    if not issues and answer.is_empty():
+        bad("回答", None, "回答がありません。少なくとも一つの項目に答えてください")
+    if issues:
+        raise InputError(issues)
+
+
+# --- applying an answer ----------------------------------------------------------------------
+
+
+def _hash(*parts: object) -> str:
+    text = json.dumps(parts, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _latest_item(
+    session: Session, letter_id: int, item: str, proposal_id: int | None
+) -> ReplyItemRow | None:
+    q = select(ReplyItemRow).where(
+        ReplyItemRow.letter_id == letter_id,
+        ReplyItemRow.item == item,
+        ReplyItemRow.outcome.in_(("applied", "held", "unchanged")),
+    )
+    if proposal_id is not None:
+        q = q.where(ReplyItemRow.proposal_id == proposal_id)
+    return session.scalar(q.order_by(ReplyItemRow.id.desc()).limit(1))
+
+
+def _known_version(session: Session, row: LetterRow) -> int:
+    """The proposal's version as the reply system last saw it: the letter's, or the one an
+    applied answer (of any letter) left."""
+    after = session.scalar(
+        select(func.max(ReplyItemRow.version_after)).where(
+            ReplyItemRow.proposal_id == row.proposal_id,
+            ReplyItemRow.version_after.is_not(None),
+        )
+    )
+    return max(row.asked_version, int(after or 0))
+
+
+def _version_dict(p: ProposalRow) -> dict[str, Any]:
+    return {
+        "status": p.status,
+        "covers": p.covers,
+        "km": round(p.distance_km, 3),
+        "version": p.version,
+        "updated_by": p.updated_by,
+        "updated_at": p.updated_at.isoformat(),
+    }
+
+
+def _label(status: str) -> str:
+    return Status(status).label_ja
+
+
+@dataclass
+class _Item:
+    item: str
+    outcome: str
+    message: str
+    proposal_id: int | None = None
+    label: str = ""
+    answer: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+    item_hash: str = ""
+    versions: dict[str, Any] = field(default_factory=dict)
+    version_after: int | None = None
+
+
+def _apply_row(
+    session: Session,
+    letter: LetterView,
+    row: LetterRow,
+    ra: RowAnswer,
+    channel: str,
+    actor: str,
+) -> _Item:
+    answer_ja = letter.answer_label(ra.answer)
+    label = row.facility_name if letter.kind == "institution" else row.institution_name
+    detail = {
+        "reason": ra.reason,
+        "from_date": ra.from_date.isoformat() if ra.from_date else None,
+    }
+    h = _hash(letter.id, "row", row.proposal_id, ra.answer, ra.reason.strip(), detail["from_date"])
+    item = _Item("row", "", "", row.proposal_id, label, ra.answer, detail, h)
+    last = _latest_item(session, letter.id, "row", row.proposal_id)
+    if last is not None and last.item_hash == h:
+        item.outcome, item.message = "duplicate", "前回と同じ回答です"
+        return item
+    p = session.get(ProposalRow, row.proposal_id, populate_existing=True)
+    if p is None:  # pragma: no cover - proposals are never deleted
+        item.outcome, item.message = "held", "提案が見つかりません"
+        return item
+    target = ANSWER_STATUS[letter.kind][ra.answer]
+    asked = {
+        "status": row.asked_status,
+        "covers": row.asked_covers,
+        "version": row.asked_version,
+        "run_id": letter.run_id,
+    }
+    versions = {"letter": asked, "now": _version_dict(p)}
+    changed = p.version != _known_version(session, row)
+    still_live = p.status in LIVE and p.covers == row.asked_covers
+    if changed and not still_live:
+        if p.status == target:
+            item.outcome = "unchanged"
+            item.message = f"既に「{_label(p.status)}」になっています"
+        else:
+            item.outcome, item.versions = "held", versions
+            item.message = (
+                f"回答票を送った後に提案が変わりました (送付時: {_label(row.asked_status)}、"
+                f"現在: {_label(p.status)})。担当者が確認します"
+            )
+        return item
+    if p.status == target:
+        item.outcome = "unchanged"
+        item.message = f"「{_label(p.status)}」のままです" + (
+            f" (条件: {ra.reason.strip()})" if ra.reason.strip() else ""
+        )
+        return item
+    if target not in TRANSITIONS[p.status]:
+        item.outcome, item.versions = "held", versions
+        item.message = (
+            f"現在の「{_label(p.status)}」から「{_label(target)}」には変更できません。"
+            "担当者が確認します"
+        )
+        return item
+    note = f"{CHANNEL_LABELS_JA[channel]}で回答 (回答票 L{letter.id}): {answer_ja}"
+    if ra.reason.strip():
+        note += f" / 理由・条件: {ra.reason.strip()}"
+    if ra.from_date:
+        note += f" / 開始日: {ra.from_date.isoformat()}"
+    changed_row = set_status(session, p.id, cast(StatusCode, target), p.version, actor, note)
+    item.outcome, item.version_after = "applied", changed_row.version
+    item.message = f"「{_label(target)}」にしました"
+    return item
+
+
+def _apply_declaration(
+    session: Session,
+    letter: LetterView,
+    answer: LetterAnswer,
+    channel: str,
+    today: dt.date,
+) -> _Item | None:
+    if letter.kind != "institution" or (
+        answer.capacity is None and answer.offers is None and answer.infection_agreement is None
+    ):
+        return None
+    iid = letter.recipient_id
+    detail = {
+        "capacity": answer.capacity,
+        "offers": answer.offers,
+        "infection_agreement": answer.infection_agreement,
+    }
+    h = _hash(letter.id, "declaration", detail)
+    item = _Item("declaration", "", "", None, DECLARATION_LABEL_JA, "", detail, h)
+    last = _latest_item(session, letter.id, "declaration", None)
+    if last is not None and last.item_hash == h:
+        item.outcome, item.message = "duplicate", "前回と同じ回答です"
+        return item
+    row = session.get(InstitutionRow, iid)
+    if row is None:  # pragma: no cover - institutions are never deleted
+        item.outcome, item.message = "held", "医療機関が見つかりません"
+        return item
+    st = institution_states(session, [row], today)[iid]
+    differs = (
+        (answer.capacity is not None and answer.capacity != st.declared)
+        or (answer.offers is not None and admissible_offers(row.kind, answer.offers) != st.offers)
+        or (
+            answer.infection_agreement is not None
+            and answer.infection_agreement != st.infection_agreement
+        )
+    )
+    if not differs:
+        item.outcome, item.message = "unchanged", "受入枠・対応できる要件は今の申告と同じです"
+        return item
+    # The declaration in force, with what was answered written over it.
+    now = current_declarations(session, [iid], today).get(iid)
+    import_declarations(
+        session,
+        [
+            Declaration(
+                iid,
+                valid_from=today,
+                capacity=answer.capacity
+                if answer.capacity is not None
+                else (now.capacity if now else None),
+                offers=answer.offers
+                if answer.offers is not None
+                else (now.offers if now else None),
+                willing=True if answer.capacity is not None else (now.willing if now else True),
+                source=f"回答票 L{letter.id} ({CHANNEL_LABELS_JA[channel]})",
+                infection_agreement=answer.infection_agreement
+                if answer.infection_agreement is not None
+                else (now.infection_agreement if now else None),
+            )
+        ],
+    )
+    item.outcome = "applied"
+    item.message = "受入枠・対応できる要件の申告として登録しました"
+    return item
+
+
+def _partners_item(letter: LetterView, answer: LetterAnswer, session: Session) -> _Item | None:
+    if letter.kind != "facility" or not answer.partner_changes:
+        return None
+    changes = [asdict(c) for c in answer.partner_changes]
+    h = _hash(letter.id, "partners", changes)
+    item = _Item("partners", "", "", None, PARTNERS_LABEL_JA, "", {"changes": changes}, h)
+    last = _latest_item(session, letter.id, "partners", None)
+    if last is not None and last.item_hash == h:
+        item.outcome, item.message = "duplicate", "前回と同じ回答です"
+        return item
+    item.outcome = "held"
+    item.message = "協力医療機関の変更は、担当者が確認してから届出に反映します"
+    return item
+
+
+def record_answer(
+    session: Session,
+    letter_id: int,
+    answer: LetterAnswer,
+    channel: Channel,
+    actor: str,
+    *,
+    file_name: str = "",
+    file_hash: str = "",
+    batch: str = "",
+    today: dt.date | None = None,
+    source: str = "回答",
+) -> AnswerResult:
+    """Check ``answer`` as a whole, then apply it part by part (module docstring).
+
+    Raises ``InputError`` (nothing applied) for a wrong answer and ``LetterLocked`` when the
+    letter's answers are closed — except for answers a coordinator types in.
+    """
+    letter_row = _letter(session, letter_id)
+    if letter_row.locked_at is not None and channel != "coordinator":
+        raise LetterLocked(letter_id)
+    today = today or today_jst()
+    letter = letter_view(session, letter_id, today)
+    check_answer(letter, answer, source)
+    items: list[_Item] = []
+    for ra in sorted(answer.rows, key=lambda r: letter.proposal_ids.index(r.proposal_id)):
+        row = letter.row(ra.proposal_id)
+        assert row is not None  # check_answer refused rows of other letters
+        items.append(_apply_row(session, letter, row, ra, channel, actor))
+    for extra in (
+        _apply_declaration(session, letter, answer, channel, today),
+        _partners_item(letter, answer, session),
+    ):
+        if extra is not None:
+            items.append(extra)
+    outcomes = {i.outcome for i in items}
+    outcome = next(
+        (o for o in ("held", "applied", "unchanged") if o in outcomes),
+        "duplicate" if items else "applied",
+    )
+    stored = ReplyAnswerRow(
+        letter_id=letter_id,
+        channel=channel,
+        actor=actor[:100],
+        at=utcnow(),
+        content=answer.as_dict(),
+        outcome=outcome,
+        message="",
+        file_name=file_name[:300],
+        file_hash=file_hash,
+        batch=batch,
+    )
+    session.add(stored)
+    session.flush()
+    for i in items:
+        session.add(
+            ReplyItemRow(
+                answer_id=stored.id,
+                letter_id=letter_id,
+                item=i.item,
+                proposal_id=i.proposal_id,
+                answer=i.answer,
+                detail=i.detail,
+                item_hash=i.item_hash,
+                outcome=i.outcome,
+                message=i.message,
+                versions=i.versions,
+                version_after=i.version_after,
+                resolved_by="",
+                resolution="",
+            )
+        )
+    session.flush()
+    audit(
+        session,
+        actor[:100],
+        "reply.answer",
+        f"回答票 L{letter_id}",
+        {
+            "channel": channel,
+            "run_id": letter.run_id,
+            "recipient": f"{letter.kind}:{letter.recipient_id}",
+            "outcome": outcome,
+            "items": {o: sum(i.outcome == o for i in items) for o in sorted(outcomes)},
+            **({"file": file_name[:200]} if file_name else {}),
+        },
+    )
+    return AnswerResult(
+        stored.id,
+        letter_id,
+        outcome,
+        tuple(
+            ItemResult(i.item, i.outcome, i.message, i.proposal_id, i.label, i.answer)
+            for i in items
+        ),
+        file_name,
+        channel=channel,
+        at=stored.at,
+    )
+
+
+def record_refused(
+    session: Session,
+    file_name: str,
+    message: str,
+    actor: str,
+    *,
+    issues: Sequence[RowIssue] = (),
+    letter_id: int | None = None,
+    file_hash: str = "",
+    batch: str = "",
+    channel: Channel = "excel",
+) -> AnswerResult:
+    """Keep a refused file (or answer) with its reasons; nothing of it was applied."""
+    row = ReplyAnswerRow(
+        letter_id=letter_id,
+        channel=channel,
+        actor=actor[:100],
+        at=utcnow(),
+        content={},
+        outcome="rejected",
+        message=message[:2000],
+        file_name=file_name[:300],
+        file_hash=file_hash,
+        batch=batch,
+    )
+    session.add(row)
+    session.flush()
+    items = []
+    for i in issues:
+        where = "、".join(x for x in (f"{i.row} 行目" if i.row else "", i.column or "") if x)
+        text = f"{where}: {i.message}" if where else i.message
+        items.append(ItemResult("file" if i.row is None else "row", "rejected", text))
+        session.add(
+            ReplyItemRow(
+                answer_id=row.id,
+                letter_id=letter_id,
+                item="file" if i.row is None else "row",
+                answer="",
+                detail={"row": i.row, "column": i.column},
+                item_hash="",
+                outcome="rejected",
+                message=text[:2000],
+                versions={},
+                resolved_by="",
+                resolution="",
+            )
+        )
+    session.flush()
+    return AnswerResult(
+        row.id, letter_id, "rejected", tuple(items), file_name, message, channel, row.at
+    )
+
+
+def record_duplicate_file(
+    session: Session,
+    file_name: str,
+    letter_id: int | None,
+    file_hash: str,
+    earlier: ReplyAnswerRow,
+    actor: str,
+    batch: str,
+) -> AnswerResult:
+    """Keep the note that a file came again (nothing applied)."""
+    message = (
+        f"同じファイルを取り込み済みです (回答 {earlier.id}、"
+        f"{earlier.at.replace(tzinfo=dt.UTC).astimezone(JST):%Y-%m-%d %H:%M})。"
+        "何も反映していません"
+    )
+    row = ReplyAnswerRow(
+        letter_id=letter_id,
+        channel="excel",
+        actor=actor[:100],
+        at=utcnow(),
+        content={},
+        outcome="duplicate",
+        message=message,
+        file_name=file_name[:300],
+        file_hash=file_hash,
+        batch=batch,
+    )
+    session.add(row)
+    session.flush()
+    return AnswerResult(row.id, letter_id, "duplicate", (), file_name, message, "excel", row.at)
+
+
+def earlier_file(session: Session, file_hash: str) -> ReplyAnswerRow | None:
+    """The answer an identical file (same bytes) already brought in, if any."""
+    return session.scalar(
+        select(ReplyAnswerRow)
+        .where(
+            ReplyAnswerRow.file_hash == file_hash,
+            ReplyAnswerRow.outcome.not_in(("rejected", "duplicate")),
+        )
+        .order_by(ReplyAnswerRow.id)
+        .limit(1)
+    )
+
+
+# --- reading answers back ------------------------------------------------------------------
+
+
+def latest_answer(session: Session, letter_id: int) -> LetterAnswer | None:
+    """The letter's last accepted answer (to fill the form again for a correction)."""
+    row = session.scalar(
+        select(ReplyAnswerRow)
+        .where(
+            ReplyAnswerRow.letter_id == letter_id,
+            ReplyAnswerRow.outcome.not_in(("rejected", "duplicate")),
+        )
+        .order_by(ReplyAnswerRow.id.desc())
+        .limit(1)
+    )
+    return LetterAnswer.from_dict(row.content) if row is not None else None
+
+
+def _result(
+    row: ReplyAnswerRow, items: Iterable[ReplyItemRow], labels: dict[int, str]
+) -> AnswerResult:
+    return AnswerResult(
+        row.id,
+        row.letter_id,
+        row.outcome,
+        tuple(
+            ItemResult(
+                i.item,
+                i.outcome,
+                i.message,
+                i.proposal_id,
+                _ITEM_LABELS.get(i.item) or labels.get(i.proposal_id or 0, ""),
+                i.answer,
+            )
+            for i in items
+        ),
+        row.file_name,
+        row.message,
+        row.channel,
+        row.at,
+    )
+
+
+_ITEM_LABELS = {"declaration": DECLARATION_LABEL_JA, "partners": PARTNERS_LABEL_JA}
+
+
+def _items_of(session: Session, answer_ids: list[int]) -> dict[int, list[ReplyItemRow]]:
+    out: dict[int, list[ReplyItemRow]] = {}
+    if answer_ids:
+        for i in session.scalars(
+            select(ReplyItemRow)
+            .where(ReplyItemRow.answer_id.in_(answer_ids))
+            .order_by(ReplyItemRow.id)
+        ):
+            out.setdefault(i.answer_id, []).append(i)
+    return out
+
+
+def letter_answers(session: Session, letter: LetterView) -> list[AnswerResult]:
+    """Every answer of a letter, newest first, with the results of its parts."""
+    rows = list(
+        session.scalars(
+            select(ReplyAnswerRow)
+            .where(ReplyAnswerRow.letter_id == letter.id)
+            .order_by(ReplyAnswerRow.id.desc())
+        )
+    )
+    labels = {
+        r.proposal_id: r.facility_name if letter.kind == "institution" else r.institution_name
+        for r in letter.rows
+    }
+    items = _items_of(session, [r.id for r in rows])
+    return [_result(r, items.get(r.id, []), labels) for r in rows]
+
+
+def batch_results(session: Session, batch: str) -> list[AnswerResult]:
+    """The files of one upload, in the order they were read."""
+    rows = list(
+        session.scalars(
+            select(ReplyAnswerRow).where(ReplyAnswerRow.batch == batch).order_by(ReplyAnswerRow.id)
+        )
+    )
+    items = _items_of(session, [r.id for r in rows])
+    return [_result(r, items.get(r.id, []), {}) for r in rows]
+
+
+def held_items(
+    session: Session, letter_ids: Iterable[int] | None = None, include_resolved: bool = False
+) -> list[HeldItem]:
+    """Answer parts waiting for the coordinator (held, or conditional and not yet seen), oldest
+    first; ``letter_ids`` limits them to letters the caller may see."""
+    q = (
+        select(ReplyItemRow, ReplyAnswerRow, ReplyLetterRow)
+        .join(ReplyAnswerRow, ReplyAnswerRow.id == ReplyItemRow.answer_id)
+        .join(ReplyLetterRow, ReplyLetterRow.id == ReplyItemRow.letter_id)
+        .where(ReplyItemRow.outcome.in_(("held", "applied", "unchanged")))
+        .where(
+            (ReplyItemRow.outcome == "held")
+            | ((ReplyItemRow.answer == "conditional") & (ReplyItemRow.item == "row"))
+        )
+        .order_by(ReplyItemRow.id)
+    )
+    if letter_ids is not None:
+        ids = list(letter_ids)
+        if not ids:
+            return []
+        q = q.where(ReplyItemRow.letter_id.in_(ids))
+    if not include_resolved:
+        q = q.where(ReplyItemRow.resolved_at.is_(None))
+    out = []
+    for item, ans, letter in session.execute(q):
+        out.append(
+            HeldItem(
+                item.id,
+                letter.id,
+                letter.recipient_kind,
+                _recipient_name(session, letter.recipient_kind, letter.recipient_id),
+                item.item,
+                item.proposal_id,
+                item.answer,
+                ANSWER_LABELS_JA[letter.recipient_kind].get(item.answer, ""),
+                dict(item.detail),
+                item.message,
+                dict(item.versions),
+                ans.channel,
+                ans.at,
+                item.resolved_at is not None,
+                item.resolution,
+            )
+        )
+    return out
+
+
+def resolve_item(
+    session: Session,
+    item_id: int,
+    action: Literal["apply", "dismiss"],
+    actor: str,
+    note: str = "",
+) -> ItemResult:
+    """The coordinator's decision on a held (or conditional) part: ``apply`` the answer to the
+    proposal as it is now (the lifecycle still decides what is allowed: ``TransitionError``), or
+    ``dismiss`` it (seen, nothing changed)."""
+    item = session.get(ReplyItemRow, item_id, populate_existing=True)
+    if item is None or item.letter_id is None or item.resolved_at is not None:
+        raise NotFoundError(f"確認待ちの回答 {item_id} は見つかりません")
+    letter = _letter(session, item.letter_id)
+    message = "確認済み (変更なし)"
+    if action == "apply" and item.item == "row" and item.outcome == "held":
+        assert item.proposal_id is not None
+        target = ANSWER_STATUS[letter.recipient_kind][item.answer]
+        p = session.get(ProposalRow, item.proposal_id, populate_existing=True)
+        assert p is not None
+        answer_ja = ANSWER_LABELS_JA[letter.recipient_kind][item.answer]
+        text = f"保留していた回答を担当者が反映 (回答票 L{letter.id}): {answer_ja}"
+        reason = str(item.detail.get("reason") or "").strip()
+        if reason:
+            text += f" / 理由・条件: {reason}"
+        if note.strip():
+            text += f" / {note.strip()}"
+        if p.status != target:
+            changed = set_status(session, p.id, cast(StatusCode, target), p.version, actor, text)
+            item.version_after = changed.version
+        message = f"回答どおり「{_label(target)}」にしました"
+    elif action == "apply" and item.item == "partners":
+        message = "協力医療機関の変更を確認しました (届出は別途更新してください)"
+    item.resolved_at, item.resolved_by = utcnow(), actor[:100]
+    item.resolution = action
+    session.flush()
+    audit(
+        session,
+        actor[:100],
+        "reply.resolve",
+        f"回答票 L{letter.id}",
+        {"item": item.id, "action": action, "proposal_id": item.proposal_id},
+    )
+    return ItemResult(item.item, item.outcome, message, item.proposal_id, "", item.answer)

@@ -1,0 +1,142 @@
+"""The tables of the answers that come back: letters, their one-time links, answers and items.
+
+Registered on the store's one ``Base`` (``matcher.store.models``), created by revision
+``0008_replies``. The logic is ``matcher.store.replies``'s.
+
+- ``reply_letters``: one letter = (run, recipient kind, recipient id); ``rows`` keeps what the
+  letter asked (each proposal with the status, covers and version it had when the letter was
+  made), so that an answer can be compared with the proposal as it is now.
+- ``reply_tokens``: the letter's one-time links; only the SHA-256 of a token is stored, one live
+  token per letter (a re-issue revokes the one before).
+- ``reply_answers``: one submission (link, Excel file, typed by a coordinator) or one refused
+  Excel file; ``batch`` groups the files of one upload.
+- ``reply_items``: what became of each part of an answer (a row, the declaration, partner
+  changes): applied, held for the coordinator (with both versions), unchanged, duplicate or
+  rejected; ``item_hash`` makes a second arrival of the same answer apply nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .models import Base, utcnow
+
+RECIPIENT_KINDS = ("institution", "facility")
+CHANNELS = ("link", "excel", "coordinator")
+OUTCOMES = ("applied", "held", "unchanged", "duplicate", "rejected")
+
+
+class ReplyLetterRow(Base):
+    """A letter of a run to one institution or facility, and whether its answers are locked."""
+
+    __tablename__ = "reply_letters"
+    __table_args__ = (
+        UniqueConstraint("run_id", "recipient_kind", "recipient_id", name="uq_reply_letters"),
+        CheckConstraint(
+            "recipient_kind IN ('institution', 'facility')", name="ck_reply_letters_kind"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="RESTRICT"), index=True)
+    recipient_kind: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(String(40))
+    # [{proposal_id, facility_id, institution_id, covers, km, status, version}] as asked
+    rows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    deadline: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(100), default="")
+    locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    locked_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class ReplyTokenRow(Base):
+    """A one-time link of a letter: the SHA-256 of its token, expiry and revocation."""
+
+    __tablename__ = "reply_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    letter_id: Mapped[int] = mapped_column(
+        ForeignKey("reply_letters.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    issued_by: Mapped[str] = mapped_column(String(100), default="")
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_by: Mapped[str] = mapped_column(String(100), default="")
+    revoked_reason: Mapped[str] = mapped_column(String(32), default="")
+
+
+class ReplyAnswerRow(Base):
+    """One answer as it arrived (``content``: the answer's fields), or one refused file."""
+
+    __tablename__ = "reply_answers"
+    __table_args__ = (
+        CheckConstraint(
+            "channel IN ('link', 'excel', 'coordinator')", name="ck_reply_answers_channel"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    letter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reply_letters.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(100), default="")
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outcome: Mapped[str] = mapped_column(String(16), default="applied")
+    message: Mapped[str] = mapped_column(Text, default="")
+    file_name: Mapped[str] = mapped_column(String(300), default="")
+    file_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    batch: Mapped[str] = mapped_column(String(32), default="", index=True)
+
+
+class ReplyItemRow(Base):
+    """What became of one part of an answer; a held item waits for the coordinator."""
+
+    __tablename__ = "reply_items"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN ('applied', 'held', 'unchanged', 'duplicate', 'rejected')",
+            name="ck_reply_items_outcome",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    answer_id: Mapped[int] = mapped_column(
+        ForeignKey("reply_answers.id", ondelete="CASCADE"), index=True
+    )
+    letter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reply_letters.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    item: Mapped[str] = mapped_column(String(16))  # row | declaration | partners | file
+    proposal_id: Mapped[int | None] = mapped_column(
+        ForeignKey("proposals.id"), nullable=True, index=True
+    )
+    answer: Mapped[str] = mapped_column(String(16), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    item_hash: Mapped[str] = mapped_column(String(64), default="", index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text, default="")
+    # both versions of a held row: {"letter": {...}, "now": {...}}
+    versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    version_after: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
+    resolution: Mapped[str] = mapped_column(String(16), default="")
