@@ -3,7 +3,6 @@ as ①②③, times in JST — registered once as Jinja filters and globals (``i
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,8 +27,8 @@ from matcher.vocab import (
     RunStage,
     Status,
 )
+from matcher.wareki import jst
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 # One table for every page: the name a template uses → the vocabulary's enum.
 LABEL_TABLES: dict[str, Any] = {
     "kind": FacilityKind,
@@ -77,16 +76,6 @@ def caps_ja(value: object) -> str:
         return format_capabilities_ja(parse_capabilities(value))
     except ValueError:
         return str(value)
-
-
-def jst(value: object, seconds: bool = False) -> str:
-    """A stored time (naive UTC ``datetime`` or ISO text) in JST, ``2026-04-01 09:30``."""
-    if value is None or value == "":
-        return ""
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def url_with(request: Request, **changes: Any) -> str:

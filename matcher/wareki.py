@@ -16,6 +16,18 @@ ERAS: tuple[tuple[dt.date, str], ...] = (
     (dt.date(1926, 12, 25), "昭和"),
 )
 WEEKDAYS_JA = "月火水木金土日"
+# Japan Standard Time: the store keeps naive UTC; every time shown to a person is in JST.
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+
+def jst(value: object, seconds: bool = False) -> str:
+    """A stored time (naive UTC ``datetime`` or ISO text) in JST, ``2026-04-01 09:30``."""
+    if value is None or value == "":
+        return ""
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def era_of(day: dt.date) -> tuple[str, int]:

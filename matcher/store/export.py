@@ -25,6 +25,8 @@ from ..sites import site_ids
 from ..sources.cells import safe_frame
 from ..sources.simple_csv import facilities_frame, institutions_frame
 from ..sources.textfile import write_csv
+from ..vocab import Mode
+from ..wareki import jst, wareki
 from .areas import area_facilities, get_area, member_filter
 from .models import AreaRow, InstitutionRow, RunRow
 from .proposals import list_proposals
@@ -48,14 +50,14 @@ def summary_frame(session: Session, area: AreaRow, on: dt.date) -> pd.DataFrame:
     rows: list[tuple[str, object]] = []
     if run is not None:
         rows += [("警告", w) for w in warnings_of_counts(run.counts)]
-    rows += [("地域", f"{area.name} ({area.code})"), ("出力日", on.isoformat())]
+    rows += [("地域", area.name), ("出力日", wareki(on, western=True))]
     if run is None:
         rows.append(("最新の計算", "なし"))
     else:
         rows += [
             ("最新の計算", run.id),
-            ("計算日時(UTC)", run.finished_at.isoformat(timespec="seconds")),
-            ("方式", run.mode),
+            ("計算日時(日本時間)", jst(run.finished_at)),
+            ("方式", Mode(run.mode).label_ja),
         ]
     return pd.DataFrame(rows, columns=["項目", "値"])
 
