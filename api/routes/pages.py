@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from matcher.usecases import areas, facilities, imports, institutions, proposals, runs
-from matcher.usecases.errors import ConflictError, InputError, LimitExceeded, TransitionError
+from matcher.usecases import areas, imports, institutions, proposals, runs
+from matcher.usecases.errors import ConflictError, InputError, TransitionError
 from matcher.usecases.runs import run_request
 from matcher.vocab import Mode
 
@@ -142,32 +141,6 @@ def map_page(
         facilities=view.facilities,
         tiles_url=request.app.state.tiles_url,
         tiles_attribution=request.app.state.tiles_attribution,
-    )
-
-
-@router.post("/facilities/{facility_id}/propose")
-def facility_propose(
-    facility_id: str,
-    institution_id: Annotated[str, Form(title="医療機関")],
-    sess: WriterSessionDep,
-    uow: UowDep,
-    note: Note = "",
-    override_reason: Annotated[str, Form(max_length=2000, title="理由")] = "",
-    list_query: Annotated[str, Form(alias="back", max_length=2000, title="一覧の条件")] = "",
-) -> Response:
-    """Propose an institution for the facility, then back to its page (with the facility list's
-    query it was opened from, which that page validates before using it)."""
-    back = f"/facilities/{quote(facility_id, safe='')}"
-    if list_query:
-        back += "?" + urlencode({"back": list_query})
-    try:
-        facilities.propose(uow, sess.user.actor, facility_id, institution_id, note, override_reason)
-    except ConflictError:
-        return flash_redirect(back, "err", "exists")
-    except LimitExceeded:
-        return flash_redirect(back, "err", "limits")
-    return flash_redirect(
-        back, "msg", "proposed-override" if override_reason.strip() else "proposed"
     )
 
 

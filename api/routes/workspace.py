@@ -18,7 +18,7 @@ without script); the only script, ``static/runs.js``, shows a running job's prog
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode
 
@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from matcher.usecases import audit, facilities, institutions, proposals, runs
 from matcher.usecases.audit import AuditQuery
-from matcher.usecases.errors import RunInProgressError
+from matcher.usecases.errors import ConflictError, LimitExceeded, RunInProgressError
 from matcher.usecases.facilities import FACILITY_SORTS, PER_PAGE, FacilityQuery
 from matcher.usecases.institutions import INSTITUTION_SORTS, InstitutionQuery
 from matcher.usecases.proposals import ProposalQuery
@@ -40,7 +40,7 @@ from matcher.vocab import CAPABILITIES, Capability, Mode, Status
 
 from .. import labels
 from ..deps import JobsDep, Session, SessionDep, UowDep, WriterSessionDep
-from ..render import render
+from ..render import flash_redirect, render
 from ..schemas import RunIn
 
 router = APIRouter(include_in_schema=False)
@@ -237,14 +237,29 @@ def facility_page(
     """The whole story of one facility: state, filed partners, proposals (live and past),
     candidates (paginated) and, when nothing is needed, why. ``back`` is the facility list's
     query it was opened from: the way back to the list keeps its filters."""
+    return _facility(request, sess, uow, facility_id, cpage, facility_list_query(back))
+
+
+def _facility(
+    request: Request,
+    sess: Session,
+    uow: UnitOfWork,
+    facility_id: str,
+    cpage: int,
+    back: str,
+    status_code: int = 200,
+    refused: Mapping[str, object] | None = None,
+) -> HTMLResponse:
+    """The facility page; ``refused``: a hand-made proposal the rules blocked (which rules,
+    the note as typed, the override offered), shown at its candidate."""
     view = facilities.facility_page(uow, sess.user.actor, facility_id, cpage)
-    back = facility_list_query(back)
     # the actions' redirects come back here, list query and all
     here = f"/facilities/{quote(facility_id, safe='')}"
     return render(
         request,
         "facility.html",
         sess,
+        status_code,
         list_url=f"{FACILITY_LIST}?{back}" if back else FACILITY_LIST,
         here=f"{here}?{urlencode({'back': back})}" if back else here,
         back=back,
@@ -258,6 +273,37 @@ def facility_page(
         open_missing=view.open_missing,
         max_km=view.max_km,
         action_labels=labels.ACTION_LABELS_JA,
+        refused=refused,
+    )
+
+
+@router.post("/facilities/{facility_id}/propose", response_model=None)
+def facility_propose(
+    facility_id: str,
+    request: Request,
+    institution_id: Annotated[str, Form(title="医療機関")],
+    sess: WriterSessionDep,
+    uow: UowDep,
+    note: Annotated[str, Form(max_length=2000, title="メモ")] = "",
+    override_reason: Annotated[str, Form(max_length=2000, title="理由")] = "",
+    list_query: Annotated[str, Form(alias="back", max_length=BACK_MAX, title="一覧の条件")] = "",
+) -> Response:
+    """Propose an institution for the facility, then back to its page (with the facility list's
+    query, validated before use). A proposal the planner's rules block comes back on the page
+    (422) naming each rule, with the note as typed and the override (a reason) offered."""
+    back = facility_list_query(list_query)
+    target = f"/facilities/{quote(facility_id, safe='')}"
+    if back:
+        target += "?" + urlencode({"back": back})
+    try:
+        facilities.propose(uow, sess.user.actor, facility_id, institution_id, note, override_reason)
+    except ConflictError:
+        return flash_redirect(target, "err", "exists")
+    except LimitExceeded as exc:
+        refused = {"institution_id": institution_id, "problems": exc.problems, "note": note}
+        return _facility(request, sess, uow, facility_id, 1, back, 422, refused)
+    return flash_redirect(
+        target, "msg", "proposed-override" if override_reason.strip() else "proposed"
     )
 
 

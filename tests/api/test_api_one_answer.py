@@ -6,8 +6,6 @@ through ``POST /api/runs`` plans to the same five objective values as ``kyoryoku
 
 from __future__ import annotations
 
-import datetime as dt
-
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from sqlalchemy import select
@@ -33,6 +31,7 @@ from matcher.store.models import (
     FilingPartnerRow,
     FilingRow,
     InstitutionRow,
+    ProposalRow,
     RunRow,
 )
 from matcher.store.report_input import run_input
@@ -152,19 +151,84 @@ def test_web_and_cli_import_and_plan_alike(tmp_path_factory, data):
             assert _content(by_web) == _content(by_cli)
             r = client.post("/api/runs", json={"area_code": "39", "max_km": MAX_KM}, headers=h)
             assert r.status_code in (201, 202), r.text
-        for store in (by_cli, by_web):
-            with store.read() as s:
-                run = s.scalars(select(RunRow).order_by(RunRow.id.desc())).first()
-                assert run is not None
-                stored = (
-                    run.mandatory_full,
-                    run.effort_full,
-                    run.pairs_covered,
-                    run.partnerships,
-                    round(run.distance_km, 6),
+            _check_runs(by_cli, by_web, expected)
+            # the same decisions through each path (agreed, declined, contacted: in pair
+            # order), then a second run on each
+            decisions = dict(zip(_live_pairs(by_cli), DECISIONS, strict=False))
+            assert _live_pairs(by_web) == _live_pairs(by_cli)
+            for (fid, iid), status in decisions.items():
+                pid, version = _proposal(by_cli, fid, iid)
+                r = runner.invoke(
+                    cli,
+                    [
+                        "proposals",
+                        "set-status",
+                        str(pid),
+                        status,
+                        "--version",
+                        str(version),
+                        "--db",
+                        url,
+                    ],
                 )
+                assert r.exit_code == 0, r.output
+                pid, version = _proposal(by_web, fid, iid)
+                r = client.post(
+                    f"/api/proposals/{pid}/status",
+                    json={"status": status, "version": version},
+                    headers=h,
+                )
+                assert r.status_code == 200, r.text
+            r = runner.invoke(cli, ["run", "--area", "39", "--db", url, "--max-km", km])
+            assert r.exit_code == 0, r.output
+            r = client.post("/api/runs", json={"area_code": "39", "max_km": MAX_KM}, headers=h)
+            assert r.status_code in (201, 202), r.text
+        assert _live_pairs(by_web) == _live_pairs(by_cli)
+        _check_runs(by_cli, by_web, None)
+
+
+DECISIONS = ("agreed", "declined", "contacted")
+
+
+def _live_pairs(store) -> list[tuple[str, str]]:
+    with store.read() as s:
+        return sorted(
+            (p.facility_id, p.institution_id)
+            for p in s.scalars(select(ProposalRow).where(ProposalRow.status != "withdrawn"))
+        )
+
+
+def _proposal(store, fid: str, iid: str) -> tuple[int, int]:
+    with store.read() as s:
+        p = s.scalars(
+            select(ProposalRow).where(
+                ProposalRow.facility_id == fid,
+                ProposalRow.institution_id == iid,
+                ProposalRow.status == "proposed",
+            )
+        ).one()
+        return p.id, p.version
+
+
+def _check_runs(by_cli, by_web, expected: tuple | None) -> None:
+    """Both stores' latest runs have the same five values (``expected`` when given), and the
+    report rebuilt from each stored run says the same."""
+    values = []
+    for store in (by_cli, by_web):
+        with store.read() as s:
+            run = s.scalars(select(RunRow).order_by(RunRow.id.desc())).first()
+            assert run is not None
+            stored = (
+                run.mandatory_full,
+                run.effort_full,
+                run.pairs_covered,
+                run.partnerships,
+                round(run.distance_km, 6),
+            )
+            if expected is not None:
                 assert stored == expected
-                report = run_input(s, run.id)
-                assert report.exact
-                assert _values(report.result.objective) == expected
-        assert dt.date.today()  # the declarations of both paths start today
+            report = run_input(s, run.id)
+            assert report.exact
+            assert _values(report.result.objective) == stored
+            values.append(stored)
+    assert values[0] == values[1]

@@ -3,6 +3,7 @@ status changes, uploads showing rejects, the printable list."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from api_support import PASSWORD, csrf_of, make_app, page_login
@@ -209,3 +210,32 @@ def test_logout(client):
     token = csrf_of(client.get("/").text)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 303
     assert client.get("/").status_code == 303
+
+
+def test_a_refused_hand_proposal_names_the_rule_keeps_the_note_and_offers_the_override(tmp_path):
+    """提案する beyond the planner's rules: the page comes back (422) at that candidate with each
+    rule named, the typed note kept and the override asked for; with a reason it is made."""
+    app = make_app(tmp_path)
+    with TestClient(app, follow_redirects=False) as c:
+        page_login(c, "coord_a")
+        page = c.get("/facilities/FA1")
+        assert page.status_code == 200
+        token = csrf_of(page.text)
+        # a declared capacity of 0 for I1 makes the ledger refuse it
+        from matcher.store.imports import Declaration, import_declarations
+
+        with app.state.store.write() as s:
+            import_declarations(s, [Declaration("I1", dt.date(2025, 4, 1), 0)])
+        form = {"csrf_token": token, "institution_id": "I1", "note": "院長に電話済み"}
+        r = c.post("/facilities/FA1/propose", data=form)
+        assert r.status_code == 422
+        assert 'id="propose-refused"' in r.text and "受入枠:" in r.text
+        assert "院長に電話済み</textarea>" in r.text
+        assert 'name="override_reason"' in r.text
+        token = csrf_of(r.text)
+        ok = c.post(
+            "/facilities/FA1/propose",
+            data={**form, "csrf_token": token, "override_reason": "県の調整会議で了承"},
+        )
+        assert ok.status_code == 303
+    app.state.store.dispose()
