@@ -11,6 +11,7 @@ from matcher.model import (
     FACILITY_KINDS,
     Capability,
     Facility,
+    GeocodePrecision,
     Instance,
     Institution,
     format_capabilities,
@@ -134,6 +135,10 @@ def simple_files(draw) -> tuple[list[Facility], list[Institution]]:
                 has,
                 "392014",
                 f"高知県高知市桟橋通{k + 1}",
+                # placed at its municipality's point (approximate) now and then
+                draw(
+                    st.sampled_from([GeocodePrecision.EXACT] * 4 + [GeocodePrecision.MUNICIPALITY])
+                ),
                 extra=extra,
             )
         )
