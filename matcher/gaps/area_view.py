@@ -500,6 +500,12 @@ def _ranges(rows: Sequence[UncoverableRow]) -> tuple[RangeStep, ...]:
     return tuple(out)
 
 
+def _improves(mandatory: int, effort: int) -> bool:
+    """Whether a change is better as the matching ranks proposals: more fully covered 義務
+    facilities first, then 努力義務 (+4 義務 −4 努力義務 nets 0 but is better)."""
+    return (mandatory, effort) > (0, 0)
+
+
 def _changes(
     region: Region,
     area: AreaInfo,
@@ -524,7 +530,7 @@ def _changes(
             int(r.gain_effort_full),
         )
         for r in cap.itertuples(index=False)
-        if r.gain_full > 0
+        if _improves(int(r.gain_mandatory_full), int(r.gain_effort_full))
     ]
     limit = "受入枠の上限なし" if site_capacity is None else f"受入 {site_capacity} 施設まで"
     out += [
@@ -537,7 +543,7 @@ def _changes(
             int(r.gain_effort_full),
         )
         for r in site.itertuples(index=False)
-        if int(r.gain_mandatory_full) + int(r.gain_effort_full) > 0
+        if _improves(int(r.gain_mandatory_full), int(r.gain_effort_full))
     ]
     out.sort(key=lambda c: (-c.gain_mandatory, -c.gain_effort, c.change, c.target))
     return tuple(out)
