@@ -1,4 +1,5 @@
-"""The ``kyoryoku gaps`` command: capacity-gap tables (CSV) and a map (PNG) for an area."""
+"""The ``kyoryoku gaps`` command: capacity-gap tables (CSV, Japanese headings), a map and the
+what-if charts (PNG) for an area."""
 
 from __future__ import annotations
 
@@ -41,6 +42,12 @@ def gaps_cmd(
         "gaussian", "--decay", help="2SFCA の距離減衰: step | linear | gaussian"
     ),
     whatif: bool = typer.Option(True, "--whatif/--no-whatif", help="受入枠・新設の効果を計算する"),
+    whatif_measure: str = typer.Option(
+        "objective",
+        "--whatif-measure",
+        help="what-if で比べるもの: objective (全要件を満たす施設の数、同数なら満たされる要件・"
+        "新たな連携の数・総距離で順位付け) | coverage (全要件を満たす施設の数だけ。速い)",
+    ),
     site_capacity: int | None = typer.Option(
         5, "--site-capacity", help="新設医療機関の受入枠 (what-if)"
     ),
@@ -61,16 +68,23 @@ def gaps_cmd(
 ) -> None:
     """地域の受入枠の不足・空白地域・広域連携の必要性を分析し、表 (CSV) と地図 (PNG) を書き出します
     。"""
+    from ..gaps import ja
     from ..gaps.access import DECAYS
     from ..gaps.region import Region, restrict_area
     from ..gaps.tables import gap_tables
-    from ..gaps.whatif import WhatIfStats
+    from ..gaps.whatif import MEASURES, WhatIfStats
     from ..match import match
     from ..parallel import Sequential, open_executor
     from ..sources.textfile import write_csv
 
     if decay not in DECAYS:
         err.print(f"[bold red]エラー:[/] 不明な距離減衰「{decay}」(使えるのは {', '.join(DECAYS)})")
+        raise typer.Exit(2)
+    if whatif_measure not in MEASURES:
+        err.print(
+            f"[bold red]エラー:[/] 不明な what-if の尺度「{whatif_measure}」"
+            f"(使えるのは {', '.join(MEASURES)})"
+        )
         raise typer.Exit(2)
     params = match_params(max_km, max_new_partners, road_factor)
     # Opened first: a missing Dask or an unreachable scheduler stops the run before the solve.
@@ -89,12 +103,21 @@ def gaps_cmd(
     region = Region.of(instance, params)
     stats = WhatIfStats()
     tables = run_guarded(
-        gap_tables, region, result, decay, whatif, site_capacity, stats, executor=executor
+        gap_tables,
+        region,
+        result,
+        decay,
+        whatif,
+        site_capacity,
+        stats,
+        executor=executor,
+        measure=whatif_measure,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
-        write_csv(df, out_dir / f"{name}.csv")
+        write_csv(ja.in_japanese(df, name), out_dir / f"{name}.csv")
     map_path = _write_map(region, result, tables["uncoverable"], out_dir / "map.png")
+    charts = _write_whatif_charts(tables, out_dir, site_capacity) if whatif else []
     o = result.objective
     out.print(
         f"全要件を満たすようになる施設: 義務 {o.mandatory_full} 件、努力義務 {o.effort_full} 件 "
@@ -102,16 +125,17 @@ def gaps_cmd(
     )
     out.print(f"範囲内に候補のない (施設, 要件): {len(tables['uncoverable'])} 件")
     if whatif:
-        out.print(
-            f"what-if: {stats.candidates} 件を評価 (再計算 {stats.resolved}、証明 {stats.witnessed}"
-            "、"
-            f"省略 {sum(stats.skipped.values())}) {stats.seconds:.1f} 秒"
-        )
+        out.print(ja.stats_line(stats), highlight=False)
+        short = result.counts["demand_facilities"] - o.mandatory_full - o.effort_full
+        for name, kind in ja.WHATIF_TABLES.items():
+            for line in ja.whatif_lines(tables[name], kind, open_after=short):
+                out.print(line, highlight=False, markup=False, soft_wrap=True)
     out.print(f"結果を書き出しました: {out_dir.resolve()}")
     for name in tables:
         out.print(f"  {name}.csv")
-    if map_path is not None:
-        out.print(f"  {map_path.name}")
+    for path in [map_path, *charts]:
+        if path is not None:
+            out.print(f"  {path.name}")
 
 
 def _write_map(
@@ -138,6 +162,36 @@ def _write_map(
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def _write_whatif_charts(
+    tables: dict[str, pd.DataFrame], out_dir: Path, site_capacity: int | None
+) -> list[Path]:
+    """A chart per what-if with a candidate that changes the proposal (none otherwise: the
+    summary says so); skipped when matplotlib is not installed (the map said so already)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    from ..gaps.plot import whatif_chart
+
+    limit = "受入枠の上限なし" if site_capacity is None else f"受入枠 {site_capacity}"
+    titles = {
+        "whatif_capacity": "受入枠を 1 増やしたときの提案の変化(上位15医療機関)",
+        "whatif_sites": f"①②③の医療機関({limit})を市区町村役場の位置に新設したときの提案の変化",
+    }
+    written = []
+    for name, title in titles.items():
+        fig = whatif_chart(tables[name], title=title)
+        if fig is None:
+            continue
+        fig.savefig(out_dir / f"{name}.png", dpi=120)
+        plt.close(fig)
+        written.append(out_dir / f"{name}.png")
+    return written
 
 
 def register(app: typer.Typer) -> None:

@@ -131,6 +131,124 @@ def region_map(
     return fig
 
 
+# The panels of a what-if chart, in ranking order: (columns, heading, English heading, colours).
+# Bars are the changes themselves; a panel is drawn only when some charted candidate changes it.
+WHATIF_PANELS: tuple[tuple[tuple[str, ...], str, str, tuple[str, ...]], ...] = (
+    (
+        ("gain_mandatory_full", "gain_effort_full"),
+        "全要件を満たす施設の増減",
+        "fully covered facilities",
+        ("#d7191c", "#fdae61"),
+    ),
+    (("gain_pairs_covered",), "満たされる要件の増減", "pairs covered", ("#2c7fb8",)),
+    (
+        ("change_partnerships",),
+        "新たな連携の増減(少ないほど良い)",
+        "new partnerships (fewer is better)",
+        ("#7b3294",),
+    ),
+    (
+        ("change_distance_km",),
+        "総距離の増減 km(短いほど良い)",
+        "total km (less is better)",
+        ("#1a9641",),
+    ),
+)
+_WHATIF_SERIES = {
+    "gain_mandatory_full": ("義務施設", "mandatory"),
+    "gain_effort_full": ("努力義務施設", "effort"),
+}
+
+
+def whatif_chart(table: pd.DataFrame, top: int = 15, title: str | None = None) -> Figure | None:
+    """The best ``top`` candidates of a what-if table (``capacity_whatif`` / ``site_whatif``)
+    that change the optimal proposal, one row each in rank order, with a panel per level that
+    changes (fully covered 義務 and 努力義務 side by side, then pairs, partnerships, km).
+
+    Candidates that change nothing are never drawn; ``None`` when no candidate changes anything
+    (say so instead of drawing an empty chart). Each panel axes has gid ``whatif:<column>``.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from .whatif import changed
+
+    font = japanese_font()
+    shown = table[changed(table)].head(top)
+    if shown.empty:
+        return None
+    panels = [
+        panel
+        for panel in WHATIF_PANELS
+        if all(c in shown.columns for c in panel[0]) and (shown[list(panel[0])] != 0).any().any()
+    ]
+    key = "institution_id" if "institution_id" in shown.columns else "municipality_code"
+    names = shown["name"] if font else shown[key]
+    labels = [f"{r}. {n}" for r, n in zip(shown["rank"], names, strict=True)]
+    y = np.arange(len(shown))
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(2.2 + 3.0 * len(panels), 1.4 + 0.32 * len(shown)),
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
+    for ax, (columns, ja, en, colors) in zip(axes[0], panels, strict=True):
+        ax.set_gid(f"whatif:{columns[0]}")
+        width = 0.8 / len(columns)
+        for k, (column, color) in enumerate(zip(columns, colors, strict=True)):
+            values = shown[column].to_numpy(float)
+            offset = (k - (len(columns) - 1) / 2) * width
+            series = _WHATIF_SERIES.get(column)
+            bars = ax.barh(
+                y + offset,
+                values,
+                height=width,
+                color=color,
+                label=_label(*series, font) if series else None,
+            )
+            ax.bar_label(
+                bars,
+                labels=[_signed(v, column) if v else "" for v in values],
+                padding=2,
+                fontsize=7,
+            )
+        ax.axvline(0, color="#555555", lw=0.6)
+        ax.margins(x=0.25)
+        if columns[0] != "change_distance_km":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(_label(ja, en, font), fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[0, 0].set_yticks(y, labels, fontsize=8)
+    axes[0, 0].invert_yaxis()
+    if title:
+        fig.suptitle(title if font else "what-if", fontsize=10)
+    note = _label(
+        "順位: 全要件を満たす義務施設 → 努力義務施設 → 満たされる要件の多い順、"
+        "同じなら新たな連携 → 総距離の少ない順",
+        "rank: mandatory, effort, pairs (more first), then partnerships, km (fewer first)",
+        font,
+    )
+    if any(len(p[0]) > 1 for p in panels):  # the note goes with the legend, under the panels
+        fig.legend(
+            *axes[0, 0].get_legend_handles_labels(),
+            loc="outside lower center",
+            ncols=2,
+            fontsize=8,
+            frameon=False,
+            title=note,
+            title_fontsize=7,
+        )
+    else:
+        fig.supxlabel(note, fontsize=7)
+    return fig
+
+
+def _signed(value: float, column: str) -> str:
+    return f"{value:+.1f}" if column == "change_distance_km" else f"{int(value):+d}"
+
+
 # Okinawa's main island is drawn moved into the Sea of Japan, framed, as maps of Japan do.
 OKINAWA_SHIFT = (5.5, 12.5)
 MISSING_HATCH = "////"

@@ -11,7 +11,7 @@ from .balance import balance
 from .boundary import crossings, scope_comparison
 from .region import Region, chosen_of
 from .uncoverable import uncoverable
-from .whatif import WhatIfStats, capacity_whatif, site_whatif
+from .whatif import WhatIfMeasure, WhatIfStats, capacity_whatif, site_whatif
 
 
 def gap_tables(
@@ -22,9 +22,14 @@ def gap_tables(
     site_capacity: int | None = 5,
     stats: WhatIfStats | None = None,
     executor: Executor | None = None,
+    measure: WhatIfMeasure = "objective",
 ) -> dict[str, pd.DataFrame]:
-    """Table name → DataFrame; ``result`` is the region's optimal run (``matcher.match.match``).
-    ``executor`` runs the what-if re-solves (``matcher.parallel``; default: this process)."""
+    """Table name → DataFrame (code columns; ``matcher.gaps.ja.in_japanese`` for people);
+    ``result`` is the region's optimal run (``matcher.match.match``). ``executor`` runs the
+    what-if re-solves (``matcher.parallel``; default: this process); ``measure``: what the
+    what-if compares (``matcher.gaps.whatif``; default all five levels, so that equal coverage
+    gains — and a region where every facility can already be covered — are ranked by
+    partnerships and km)."""
     chosen = chosen_of(region, result.proposals)
     access = accessibility(region, decay)
     scopes, by_muni = scope_comparison(region)
@@ -41,9 +46,9 @@ def gap_tables(
     if whatif:
         stats = stats if stats is not None else WhatIfStats()
         tables["whatif_capacity"] = capacity_whatif(
-            region, chosen=chosen, stats=stats, executor=executor
+            region, chosen=chosen, stats=stats, executor=executor, measure=measure
         )
         tables["whatif_sites"] = site_whatif(
-            region, capacity=site_capacity, stats=stats, executor=executor
+            region, capacity=site_capacity, stats=stats, executor=executor, measure=measure
         )
     return tables

@@ -23,14 +23,27 @@ unimodular, so an unused unit does not prove that one more unit is worthless (th
 covers those cases that are provable). One more unit of capacity gains at most one fully
 covered facility: removing the extra partnership from the better proposal uncovers at most
 one facility. Re-solves stop after the two levels that count (fully covered 義務, 努力義務).
+
+``measure="objective"`` re-solves all five levels instead, so that candidates with the same
+coverage gain are ranked by what else the optimal proposal gains — more (facility,
+requirement) pairs covered, fewer new partnerships, fewer km — as the matching itself ranks
+proposals. Where every facility with a candidate is already fully covered (the bundled sample)
+this is the only difference a change can make. Only the provable no-ops are skipped then
+(``unlimited``, ``no_candidates``, ``not_binding``, ``no_demand_in_range``): the LP test and
+the "component fully covered" shortcut say nothing about levels 3–5.
+
+The ranking is lexicographic in the gains, never in their sum: with more capacity the optimum
+may cover 4 more 義務 facilities and 4 fewer 努力義務 ones, a net of 0 that is still the better
+proposal (``gain_full``, the net, is kept for callers that want it; it does not rank).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from itertools import combinations
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -39,13 +52,18 @@ from scipy.spatial import cKDTree
 from ..candidates import Candidates, Problem, build_candidates
 from ..geo import km_to_chord, unit_vectors
 from ..model import ALL_MASK
-from ..objective import coverage_after
+from ..objective import coverage_after, evaluate
 from ..parallel import Executor, open_executor
 from ..params import MatchParams
 from ..reference import Municipality, municipalities
-from ..solve.optimal import StageResult, solve_levels
+from ..solve.optimal import StageResult, solve_levels, solve_optimal
 from ..vocab import Level
 from .region import Region, subproblem
+
+WhatIfMeasure = Literal["coverage", "objective"]
+MEASURES: tuple[WhatIfMeasure, ...] = ("coverage", "objective")
+# Km differences below this are the solver's tolerance on the distance level, not a change.
+KM_RESOLUTION = 0.01
 
 
 def full_counts(
@@ -55,6 +73,31 @@ def full_counts(
     got = coverage_after(problem, cand, chosen)
     full = (problem.missing > 0) & (got == problem.missing)
     return full, int((full & problem.mandatory).sum()), int((full & ~problem.mandatory).sum())
+
+
+def component_objectives(
+    problem: Problem, cand: Candidates, chosen: np.ndarray, fac_label: np.ndarray, count: int
+) -> np.ndarray:
+    """The five objective values of a proposal per component (rows), in ``Level`` order."""
+    got = coverage_after(problem, cand, chosen)
+    full = (problem.missing > 0) & (got == problem.missing)
+    pairs = sum(((got & bit) > 0).astype(np.int64) for bit in (1, 2, 4))
+    at = fac_label[cand.fac[chosen]]
+    return np.column_stack(
+        [
+            np.bincount(fac_label[full & problem.mandatory], minlength=count),
+            np.bincount(fac_label[full & ~problem.mandatory], minlength=count),
+            np.bincount(fac_label, weights=pairs, minlength=count),
+            np.bincount(at, minlength=count),
+            np.bincount(at, weights=cand.km[chosen], minlength=count),
+        ]
+    ).astype(float)
+
+
+def _objective(problem: Problem, cand: Candidates, max_partners: int) -> np.ndarray:
+    """The five objective values of the lexicographic optimum (``Level`` order)."""
+    chosen, _ = solve_optimal(problem, cand, max_partners, workers=1)
+    return np.array(astuple(evaluate(problem, cand, chosen)), float)
 
 
 @dataclass(frozen=True)
@@ -173,9 +216,37 @@ class WhatIfStats:
     seconds: float = 0.0
 
 
-def _resolve(problem: Problem, cand: Candidates, max_partners: int) -> tuple[int, int]:
+def _resolve(problem: Problem, cand: Candidates, max_partners: int, objective: bool) -> np.ndarray:
+    """Levels 1–2 (fully covered 義務, 努力義務) or, with ``objective``, all five levels."""
+    if objective:
+        return _objective(problem, cand, max_partners)
     opt = full_optimum(problem, cand, max_partners)
-    return opt.mandatory_full, opt.effort_full
+    return np.array([opt.mandatory_full, opt.effort_full], float)
+
+
+def _gains(row: dict[str, object], new: np.ndarray, old: np.ndarray) -> None:
+    """Write the gains of ``new`` over ``old`` (levels in ``Level`` order) into a table row."""
+    m, e = int(round(new[0] - old[0])), int(round(new[1] - old[1]))
+    row.update(gain_mandatory_full=m, gain_effort_full=e, gain_full=m + e)
+    if len(new) > 2:
+        km = round(float(new[4] - old[4]), 2)
+        row.update(
+            gain_pairs_covered=int(round(new[2] - old[2])),
+            change_partnerships=int(round(new[3] - old[3])),
+            change_distance_km=km if abs(km) >= KM_RESOLUTION else 0.0,
+        )
+
+
+def _check_measure(measure: str) -> None:
+    if measure not in MEASURES:
+        raise ValueError(f"不明な what-if の尺度「{measure}」(使えるのは {', '.join(MEASURES)})")
+
+
+def changed(table: pd.DataFrame) -> pd.Series:
+    """Rows of a what-if table whose change improves the optimal proposal at all (a gain in
+    some level); the others gain nothing and are never charted."""
+    columns = [c for c in (*GAIN_COLUMNS, *OBJECTIVE_COLUMNS) if c in table.columns]
+    return (table[columns].fillna(0) != 0).any(axis=1)
 
 
 def capacity_whatif(
@@ -185,6 +256,7 @@ def capacity_whatif(
     stats: WhatIfStats | None = None,
     workers: int = 1,
     executor: Executor | None = None,
+    measure: WhatIfMeasure = "coverage",
 ) -> pd.DataFrame:
     """Gain in fully covered facilities from ``extra`` more capacity at each institution, ranked.
 
@@ -196,12 +268,17 @@ def capacity_whatif(
     proposal), ``used`` shows the capacity it takes. ``workers`` > 1 runs the independent
     component re-solves in a process pool, ``executor`` (``matcher.parallel``, e.g. Dask) where
     it says; the table is the same (a process pool needs a main guard in the caller).
+    ``measure="objective"``: all five levels (module docstring), adding ``gain_pairs_covered``,
+    ``change_partnerships`` and ``change_distance_km``, which rank equal coverage gains.
     """
+    _check_measure(measure)
     t0 = time.perf_counter()
     stats = stats if stats is not None else WhatIfStats()
     p, c = region.problem, region.cand
     params = region.params
+    objective = measure == "objective"
     base = full_optimum(p, c, params.max_new_partners, extra)
+    base_levels = _base_levels(region, base, objective)
     demand = p.missing > 0
     got = coverage_after(p, c, base.chosen)
     partners = partners_of(c, base.chosen)
@@ -224,6 +301,10 @@ def capacity_whatif(
             reason = "no_candidates"
         elif p.capacity[i] >= reach[i]:
             reason = "not_binding"
+        elif objective:
+            reason = "resolved"  # levels 3–5 may change anywhere the constraint can bind
+            jobs.append((len(rows), int(i), int(comp)))
+            stats.resolved += 1
         elif base.comp_open[comp] == 0:
             reason = "component_full"
         elif not may_m and not base.may_gain[1, i]:
@@ -246,34 +327,41 @@ def capacity_whatif(
         if reason not in ("resolved", "witness"):
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
         inst = region.instance.institutions[i]
-        rows.append(
-            {
-                "institution_id": inst.institution_id,
-                "name": inst.name,
-                "kind": inst.kind,
-                "municipality_code": region.inst_municipality[i],
-                "capacity": None if inst.capacity is None else inst.capacity,
-                "facilities_in_range": int(reach[i]),
-                "used": None if used is None else int(used[i]),
-                "gain_mandatory_full": int(gain_m),
-                "gain_effort_full": int(gain_e),
-                "gain_full": int(gain_m + gain_e),
-                "reason": reason,
-            }
-        )
+        row: dict[str, object] = {
+            "institution_id": inst.institution_id,
+            "name": inst.name,
+            "kind": inst.kind,
+            "municipality_code": region.inst_municipality[i],
+            "capacity": inst.capacity,
+            "facilities_in_range": int(reach[i]),
+            "used": None if used is None else int(used[i]),
+            "reason": reason,
+        }
+        proven = np.zeros(base_levels.shape[1])
+        proven[:2] = gain_m, gain_e  # 0, or the witness's 1 (levels 3–5 are never proven here)
+        _gains(row, proven, np.zeros_like(proven))
+        rows.append(row)
     context = _CapacityContext(
-        p, c, base.fac_label, base.inst_label, params.max_new_partners, extra
+        p, c, base.fac_label, base.inst_label, params.max_new_partners, extra, objective
     )
     resolved = (executor or open_executor(workers)).map(
         _capacity_resolve, context, [(i, comp) for _, i, comp in jobs]
     )
-    for (row, _, comp), (m, e) in zip(jobs, resolved, strict=True):
-        gain_m, gain_e = m - int(base.comp_mandatory[comp]), e - int(base.comp_effort[comp])
-        rows[row].update(
-            gain_mandatory_full=gain_m, gain_effort_full=gain_e, gain_full=gain_m + gain_e
-        )
+    for (row_at, _, comp), levels in zip(jobs, resolved, strict=True):
+        _gains(rows[row_at], levels, base_levels[comp])
     stats.seconds += time.perf_counter() - t0
-    return _ranked(pd.DataFrame(rows, columns=CAPACITY_COLUMNS), "institution_id")
+    columns = _with_levels(CAPACITY_COLUMNS, objective)
+    table = pd.DataFrame(rows, columns=columns).astype({"capacity": "Int64", "used": "Int64"})
+    return rank_changes(table, "institution_id")
+
+
+def _base_levels(region: Region, base: FullOptimum, objective: bool) -> np.ndarray:
+    """Per component, the base optimum's levels 1–2 or (``objective``) all five levels."""
+    if not objective:
+        return np.column_stack([base.comp_mandatory, base.comp_effort]).astype(float)
+    p, c = region.problem, region.cand
+    chosen, _ = solve_optimal(p, c, region.params.max_new_partners, workers=1)
+    return component_objectives(p, c, chosen, base.fac_label, len(base.comp_open))
 
 
 @dataclass(frozen=True)
@@ -286,10 +374,12 @@ class _CapacityContext:
     inst_label: np.ndarray
     max_partners: int
     extra: int
+    objective: bool = False  # all five levels, not only 1–2
 
 
-def _capacity_resolve(ctx: _CapacityContext, job: tuple[int, int]) -> tuple[int, int]:
-    """Levels 1–2 of one component with ``extra`` more capacity at one institution."""
+def _capacity_resolve(ctx: _CapacityContext, job: tuple[int, int]) -> np.ndarray:
+    """Levels 1–2 (or all five) of one component with ``extra`` more capacity at one
+    institution."""
     i, comp = job
     capacity = ctx.problem.capacity.copy()
     capacity[i] += ctx.extra
@@ -300,7 +390,7 @@ def _capacity_resolve(ctx: _CapacityContext, job: tuple[int, int]) -> tuple[int,
         np.flatnonzero(ctx.inst_label == comp),
         capacity,
     )
-    return _resolve(sub, sc, ctx.max_partners)
+    return _resolve(sub, sc, ctx.max_partners, ctx.objective)
 
 
 CAPACITY_COLUMNS = [
@@ -316,6 +406,9 @@ CAPACITY_COLUMNS = [
     "gain_full",
     "reason",
 ]
+GAIN_COLUMNS = ["gain_mandatory_full", "gain_effort_full"]
+# Levels 3–5 (``measure="objective"``): gains in pairs covered, changes in partnerships and km.
+OBJECTIVE_COLUMNS = ["gain_pairs_covered", "change_partnerships", "change_distance_km"]
 SITE_COLUMNS = [
     "municipality_code",
     "name",
@@ -329,11 +422,29 @@ SITE_COLUMNS = [
 ]
 
 
-def _ranked(df: pd.DataFrame, key: str) -> pd.DataFrame:
+def _with_levels(columns: list[str], objective: bool) -> list[str]:
+    """The table's columns, with those of levels 3–5 before ``reason`` when computed."""
+    if not objective:
+        return columns
+    at = columns.index("reason")
+    return [*columns[:at], *OBJECTIVE_COLUMNS, *columns[at:]]
+
+
+def rank_changes(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """A what-if table sorted as the matching ranks proposals, with a ``rank`` column first:
+    more fully covered 義務 facilities, then 努力義務 ones, then (when computed) more pairs
+    covered, fewer new partnerships, fewer km; ``key`` (the id) last, so that equal candidates
+    keep a fixed order."""
+    order = [("gain_mandatory_full", False), ("gain_effort_full", False)]
+    if "change_distance_km" in df.columns:
+        order += [
+            ("gain_pairs_covered", False),
+            ("change_partnerships", True),
+            ("change_distance_km", True),
+        ]
+    order.append((key, True))
     df = df.sort_values(
-        ["gain_mandatory_full", "gain_effort_full", key],
-        ascending=[False, False, True],
-        kind="stable",
+        [c for c, _ in order], ascending=[a for _, a in order], kind="stable"
     ).reset_index(drop=True)
     df.insert(0, "rank", np.arange(1, len(df) + 1))
     return df
@@ -360,6 +471,7 @@ def site_whatif(
     stats: WhatIfStats | None = None,
     workers: int = 1,
     executor: Executor | None = None,
+    measure: WhatIfMeasure = "coverage",
 ) -> pd.DataFrame:
     """Gain from a new institution offering ``offers`` with ``capacity`` at each site, ranked.
 
@@ -367,11 +479,15 @@ def site_whatif(
     facilities are in. Distances of the new institution are great-circle × road factor.
     The re-solves (one per site with demand in range) run as in ``capacity_whatif``:
     ``workers`` > 1 in a process pool, ``executor`` where it says; the table is the same.
+    ``measure``: as in ``capacity_whatif``.
     """
+    _check_measure(measure)
     t0 = time.perf_counter()
     stats = stats if stats is not None else WhatIfStats()
     p, c, params = region.problem, region.cand, region.params
+    objective = measure == "objective"
     base = full_optimum(p, c, params.max_new_partners)
+    base_levels = _base_levels(region, base, objective)
     if sites is None:
         prefs = {code[:2] for code in region.fac_municipality}
         sites = [m for m in municipalities() if m.prefecture_code in prefs]
@@ -389,10 +505,9 @@ def site_whatif(
             else np.zeros(0, np.int64)
         )
         comps = np.unique(base.fac_label[near])
-        gain_m = gain_e = 0
         if len(near) == 0:
             reason = "no_demand_in_range"
-        elif base.comp_open[comps].sum() == 0:
+        elif base.comp_open[comps].sum() == 0 and not objective:
             reason = "component_full"
         else:
             jobs.append((site.lat, site.lon, tuple(map(int, comps))))
@@ -401,31 +516,35 @@ def site_whatif(
             stats.resolved += 1
         if reason != "resolved":
             stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
-        rows.append(
-            {
-                "municipality_code": site.code5,
-                "name": f"{site.prefecture}{site.name}",
-                "lat": site.lat,
-                "lon": site.lon,
-                "demand_in_range": int(len(near)),
-                "gain_mandatory_full": int(gain_m),
-                "gain_effort_full": int(gain_e),
-                "gain_full": int(gain_m + gain_e),
-                "reason": reason,
-            }
-        )
+        row: dict[str, object] = {
+            "municipality_code": site.code5,
+            "name": f"{site.prefecture}{site.name}",
+            "lat": site.lat,
+            "lon": site.lon,
+            "demand_in_range": int(len(near)),
+            "reason": reason,
+        }
+        _gains(row, np.zeros(base_levels.shape[1]), np.zeros(base_levels.shape[1]))
+        rows.append(row)
     context = _SiteContext(
-        p, c, params, base.fac_label, base.inst_label, offers, capacity, region.travel is not None
+        p,
+        c,
+        params,
+        base.fac_label,
+        base.inst_label,
+        offers,
+        capacity,
+        region.travel is not None,
+        objective,
     )
     resolved = (executor or open_executor(workers)).map(_site_resolve, context, jobs)
-    for row, (_, _, near_comps), ((m, e), without) in zip(job_rows, jobs, resolved, strict=True):
-        at = list(near_comps)  # without the site: the base optimum's share, unless re-solved
-        m0, e0 = without or (int(base.comp_mandatory[at].sum()), int(base.comp_effort[at].sum()))
-        rows[row].update(
-            gain_mandatory_full=m - m0, gain_effort_full=e - e0, gain_full=m - m0 + e - e0
-        )
+    for row_at, (_, _, near_comps), (levels, without) in zip(job_rows, jobs, resolved, strict=True):
+        # Without the site: the base optimum's share of the components, unless re-solved.
+        old = without if without is not None else base_levels[list(near_comps)].sum(axis=0)
+        _gains(rows[row_at], levels, old)
     stats.seconds += time.perf_counter() - t0
-    return _ranked(pd.DataFrame(rows, columns=SITE_COLUMNS), "municipality_code")
+    columns = _with_levels(SITE_COLUMNS, objective)
+    return rank_changes(pd.DataFrame(rows, columns=columns), "municipality_code")
 
 
 @dataclass(frozen=True)
@@ -440,20 +559,21 @@ class _SiteContext:
     offers: int
     capacity: int | None
     resolve_base: bool  # the base used road distances: re-solve it with great-circle ones
+    objective: bool = False  # all five levels, not only 1–2
 
 
 def _site_resolve(
     ctx: _SiteContext, job: tuple[float, float, tuple[int, ...]]
-) -> tuple[tuple[int, int], tuple[int, int] | None]:
-    """Levels 1–2 of the components near a site with a new institution there, and without it
-    when ``resolve_base`` (else None: the base optimum's counts hold)."""
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Levels 1–2 (or all five) of the components near a site with a new institution there,
+    and without it when ``resolve_base`` (else None: the base optimum's values hold)."""
     lat, lon, comps = job
     facs = np.flatnonzero(np.isin(ctx.fac_label, comps))
     insts = np.flatnonzero(np.isin(ctx.inst_label, comps))
     sub0, _ = subproblem(ctx.problem, ctx.cand, facs, insts)
     sub = with_institution(sub0, lat, lon, ctx.offers, ctx.capacity)
     max_partners = ctx.params.max_new_partners
-    m, e = _resolve(sub, build_candidates(sub, ctx.params), max_partners)
+    levels = _resolve(sub, build_candidates(sub, ctx.params), max_partners, ctx.objective)
     if not ctx.resolve_base:
-        return (m, e), None
-    return (m, e), _resolve(sub0, build_candidates(sub0, ctx.params), max_partners)
+        return levels, None
+    return levels, _resolve(sub0, build_candidates(sub0, ctx.params), max_partners, ctx.objective)

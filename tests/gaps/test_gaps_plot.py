@@ -164,3 +164,65 @@ def test_region_map_in_japanese_with_outline_names_and_legend_inside(_agg) -> No
     assert {t.get_fontname() for lg in fig.legends for t in lg.get_texts()} == {
         fonts.japanese_font().family
     }
+
+
+def _whatif_table(rows: list[tuple]) -> pd.DataFrame:
+    columns = ["rank", "institution_id", "name", "gain_mandatory_full", "gain_effort_full"]
+    columns += ["gain_pairs_covered", "change_partnerships", "change_distance_km"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _bars(ax) -> list[float]:
+    return [round(p.get_width(), 6) for p in ax.patches]
+
+
+def test_whatif_chart_draws_mandatory_and_effort_apart_and_never_a_zero_candidate(_agg) -> None:
+    from matcher import fonts
+    from matcher.gaps.plot import whatif_chart
+
+    if fonts.japanese_font() is None:
+        pytest.skip("日本語フォントがありません")
+    # Regression (notebook 03): ranks 9–15 added 4 義務 facilities each and were drawn as bars of
+    # 0 — the chart drew the net 義務 + 努力義務. "Z" changes nothing and is never drawn.
+    table = _whatif_table(
+        [
+            (1, "a", "A病院", 4, 1, 10, 4, -66.1),
+            (2, "b", "B病院", 4, -4, 0, 4, -117.2),
+            (3, "c", "Cクリニック", 0, 0, 0, -1, 8.7),
+            (4, "z", "Z病院", 0, 0, 0, 0, 0.0),
+        ]
+    )
+    fig = whatif_chart(table, title="テスト")
+    assert fig is not None
+    fig.canvas.draw()  # a missing glyph would warn: warnings are errors here
+    panels = {ax.get_gid(): ax for ax in fig.axes}
+    assert list(panels) == [
+        "whatif:gain_mandatory_full",
+        "whatif:gain_pairs_covered",
+        "whatif:change_partnerships",
+        "whatif:change_distance_km",
+    ]
+    first = panels["whatif:gain_mandatory_full"]
+    assert [t.get_text() for t in first.get_yticklabels()] == [
+        "1. A病院",
+        "2. B病院",
+        "3. Cクリニック",
+    ]
+    assert _bars(first) == [4, 4, 0, 1, -4, 0]  # 義務 bars, then 努力義務 bars
+    assert _bars(panels["whatif:change_distance_km"]) == [-66.1, -117.2, 8.7]
+    assert fig.legends and all(_inside(fig, lg) for lg in fig.legends)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["義務施設", "努力義務施設"]
+
+
+def test_whatif_chart_leaves_out_levels_that_do_not_change_and_says_none(_agg) -> None:
+    from matcher.gaps.plot import whatif_chart
+
+    km_only = _whatif_table([(1, "a", "A", 0, 0, 0, 0, -3.9), (2, "b", "B", 0, 0, 0, 0, 0.0)])
+    fig = whatif_chart(km_only)
+    assert fig is not None
+    assert [ax.get_gid() for ax in fig.axes] == ["whatif:change_distance_km"]
+    assert len(fig.axes[0].get_yticklabels()) == 1
+    assert not fig.legends  # nothing to tell apart
+    nothing = _whatif_table([(1, "a", "A", 0, 0, 0, 0, 0.0)])
+    assert whatif_chart(nothing) is None
+    assert whatif_chart(nothing.drop(columns=["change_distance_km"])) is None

@@ -13,7 +13,7 @@ from conftest import at_km, fac, problem_and_candidates
 from conftest import tight_instance as _tight
 
 from matcher.gaps.region import Region
-from matcher.gaps.whatif import WhatIfStats, capacity_whatif, site_whatif
+from matcher.gaps.whatif import WhatIfStats, capacity_whatif, changed, rank_changes, site_whatif
 from matcher.model import ALL_MASK, Instance, Institution, InstitutionKind
 from matcher.objective import evaluate
 from matcher.reference import Municipality, municipalities_of
@@ -129,3 +129,112 @@ def test_capacity_whatif_in_a_process_pool_equals_sequential() -> None:
     pooled = capacity_whatif(region, stats=two, workers=2)
     assert one.resolved == two.resolved > 0
     pd.testing.assert_frame_equal(sequential, pooled)
+
+
+def _levels(problem, cand, params) -> np.ndarray:
+    """All five objective values of the whole problem's optimum (no what-if code)."""
+    chosen, report = solve_optimal(problem, cand, params.max_new_partners)
+    assert report.proven
+    o = evaluate(problem, cand, chosen)
+    return np.array(
+        [o.mandatory_full, o.effort_full, o.pairs_covered, o.partnerships, o.distance_km]
+    )
+
+
+LEVEL_COLUMNS = [
+    "gain_mandatory_full",
+    "gain_effort_full",
+    "gain_pairs_covered",
+    "change_partnerships",
+    "change_distance_km",
+]
+
+
+def _lexicographic_key(row) -> tuple:
+    """The matching's own order: more 義務, 努力義務, pairs; fewer partnerships, km."""
+    return (
+        -row.gain_mandatory_full,
+        -row.gain_effort_full,
+        -row.gain_pairs_covered,
+        row.change_partnerships,
+        row.change_distance_km,
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_capacity_whatif_objective_equals_brute_force_on_all_five_levels(seed: int) -> None:
+    # Undeclared capacities stay unlimited: most facilities can be covered, so many
+    # institutions change only the partnerships or the km — what ranks them.
+    region = Region.of(_tight(seed, undeclared=None), PARAMS)
+    p, c = region.problem, region.cand
+    base = _levels(p, c, PARAMS)
+    table = capacity_whatif(region, measure="objective")
+    by_id = table.set_index("institution_id")
+    for k, inst in enumerate(region.instance.institutions):
+        if not inst.offers:
+            continue
+        capacity = p.capacity.copy()
+        if capacity[k] >= 0:
+            capacity[k] += 1
+        delta = _levels(replace(p, capacity=capacity), c, PARAMS) - base
+        row = by_id.loc[inst.institution_id]
+        assert [row[col] for col in LEVEL_COLUMNS[:4]] == list(delta[:4]), (inst, row.reason)
+        assert row.change_distance_km == pytest.approx(delta[4], abs=0.01), inst
+    # Ranked as the matching ranks proposals, the institution id last.
+    keys = [(*_lexicographic_key(r), r.institution_id) for r in table.itertuples()]
+    assert keys == sorted(keys)
+    assert list(table["rank"]) == list(range(1, len(table) + 1))
+
+
+def test_objective_ranking_breaks_coverage_ties_by_partnerships_and_km() -> None:
+    # On this instance some institutions gain coverage and many only km: with the coverage
+    # measure every zero-coverage row ties and falls back to the institution id.
+    region = Region.of(_tight(1, undeclared=None), PARAMS)
+    coverage = capacity_whatif(region)
+    objective = capacity_whatif(region, measure="objective")
+    assert (coverage[LEVEL_COLUMNS[:2]].to_numpy() == 0).all(axis=1).sum() > 1
+    moved = objective[
+        (objective[LEVEL_COLUMNS[:2]] == 0).all(axis=1) & (objective.change_distance_km < 0)
+    ]
+    assert len(moved) >= 2, objective  # institutions that only shorten the proposal's km
+    assert list(moved.change_distance_km) == sorted(moved.change_distance_km)
+    assert changed(objective).sum() > changed(coverage).sum()
+    # Unchanged rows come last, and only they.
+    flags = list(changed(objective))
+    assert flags == sorted(flags, reverse=True)
+
+
+def test_site_whatif_objective_equals_brute_force() -> None:
+    instance = _tight(4, undeclared=None)
+    region = Region.of(instance, PARAMS)
+    base = _levels(*problem_and_candidates(instance, PARAMS), PARAMS)
+    sites = list(municipalities_of("鳥取県"))[:6]
+    table = site_whatif(region, sites=sites, capacity=2, measure="objective")
+    for site in sites:
+        more = Instance.of(instance.facilities, [*instance.institutions, _new_hospital(site, 2)])
+        delta = _levels(*problem_and_candidates(more, PARAMS), PARAMS) - base
+        row = table.set_index("municipality_code").loc[site.code5]
+        assert [row[col] for col in LEVEL_COLUMNS[:4]] == list(delta[:4]), site
+        assert row.change_distance_km == pytest.approx(delta[4], abs=0.01), site
+
+
+def test_a_gain_of_mandatory_paid_with_effort_is_ranked_above_nothing() -> None:
+    # Regression (notebook 03's chart): +4 義務 −4 努力義務 nets 0 in ``gain_full`` but is the
+    # better proposal; it ranks above a change that gains nothing and counts as a change.
+    rows = pd.DataFrame(
+        {
+            "institution_id": ["a", "b", "c"],
+            "gain_mandatory_full": [0, 4, 0],
+            "gain_effort_full": [0, -4, 1],
+            "gain_full": [0, 0, 1],
+        }
+    )
+    ranked = rank_changes(rows, "institution_id")
+    assert list(ranked.institution_id) == ["b", "c", "a"]
+    assert list(changed(ranked)) == [True, True, False]
+
+
+def test_unknown_measure_is_refused() -> None:
+    region = Region.of(_tight(1), PARAMS)
+    with pytest.raises(ValueError, match="不明な what-if の尺度「km」"):
+        capacity_whatif(region, measure="km")  # type: ignore[arg-type]

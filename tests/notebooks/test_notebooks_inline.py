@@ -3,8 +3,10 @@
 The older test runs them with Agg, which shows no figure, so a missing glyph or a legend
 drawn off the figure went unseen. Here each notebook runs as Jupyter runs it; a cell added
 before it keeps the figures open, a cell added after it draws every figure and reports, as
-JSON: the figures, the texts whose glyphs fell back to another font, and the legends that
-reach outside their figure.
+JSON: the figures, the texts whose glyphs fell back to another font, the legends and titles
+that reach outside their figure — and, from IPython's output cache, every table the notebook
+shows with an English heading or a code where its Japanese label belongs, and every other
+value shown as an English repr (``Objective(mandatory_full=…)``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ REPORT = """\
 import json as _json
 import warnings as _warnings
 import matplotlib.pyplot as _plt
-_out = {"backend": _plt.get_backend(), "figures": 0, "missing": [], "outside": []}
+_out = {"backend": _plt.get_backend(), "figures": 0, "missing": [], "outside": [], "english": []}
 for _n in _plt.get_fignums():
     _fig = _plt.figure(_n)
     with _warnings.catch_warnings(record=True) as _seen:
@@ -52,6 +54,31 @@ for _n in _plt.get_fignums():
             if not _in:
                 _names = " / ".join(t.get_text() for t in _l.get_texts())
                 _out["outside"].append(f"figure {_n}: {_names}")
+    _texts = [_fig._suptitle, _fig._supxlabel, *(_ax.title for _ax in _fig.axes)]
+    for _t in [t for t in _texts if t is not None and t.get_text()]:
+        _e = _t.get_window_extent()
+        if _e.x0 < _box.x0 - 1 or _e.x1 > _box.x1 + 1:
+            _out["outside"].append(f"figure {_n}: {_t.get_text()}")
+
+import re as _re
+import pandas as _pd
+from matcher.gaps import ja as _ja
+_codes = {c for _m in _ja.VALUES_JA.values() for c in _m} - {""}
+def _english(label):
+    return isinstance(label, str) and label.isascii() and _re.search("[A-Za-z]", label)
+for _k, _v in sorted(Out.items()):
+    if isinstance(_v, (_pd.DataFrame, _pd.Series)):
+        _f = _v.to_frame() if isinstance(_v, _pd.Series) else _v
+        _heads = [*_f.columns.names, *_f.index.names]
+        _heads += [l for c in _f.columns for l in (c if isinstance(c, tuple) else (c,))]
+        _bad = [h for h in _heads if _english(h)]
+        _cells = {str(x) for c in _f.columns if _f[c].dtype == object for x in _f[c]}
+        _cells |= {str(x) for x in _f.index.to_flat_index()}
+        _bad += sorted(_cells & _codes)
+        if _bad:
+            _out["english"].append(f"Out[{_k}]: {_bad[:5]}")
+    elif _re.search(r"[A-Za-z_]{3,}=", repr(_v)):
+        _out["english"].append(f"Out[{_k}]: {repr(_v)[:80]}")
 print("REPORT" + _json.dumps(_out, ensure_ascii=False))
 """
 
@@ -91,3 +118,5 @@ def test_notebook_figures_under_the_inline_backend(
     assert report["figures"] >= 1 and len(images) >= report["figures"], report
     assert not report["missing"], report["missing"][:3]
     assert not report["outside"], report["outside"]
+    # Every table shown has Japanese headings and labels, no code (consult, component_full …).
+    assert not report["english"], report["english"]
