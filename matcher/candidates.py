@@ -113,10 +113,10 @@ class Candidates:
         # Pairs are sorted by facility: the CSR rows of the facilities are ready, no conversion.
         # Weak connectivity of facility → institution edges is the undirected one. National
         # graph: 0.48 s against 1.2 s through a COO matrix and ``directed=False``.
+        # Float64 entries: scipy's own dtype, so it does not convert them (which also sorted
+        # every row's indices): 0.11 s instead of 0.33 s of CPU.
         indptr = np.r_[self.fac_start(), np.full(self.n_inst, len(self.fac))]
-        graph = csr_matrix(
-            (np.ones(len(self.fac), np.int8), self.n_fac + self.inst, indptr), shape=(n, n)
-        )
+        graph = csr_matrix((np.ones(len(self.fac)), self.n_fac + self.inst, indptr), shape=(n, n))
         count, labels = connected_components(graph, directed=True, connection="weak")
         return count, labels[: self.n_fac], labels[self.n_fac :]
 
@@ -223,6 +223,8 @@ def build_candidates(
                         tree, km_to_chord(r) * (1 + 1e-9), output_type="ndarray"
                     )
                     found.append((sub[pairs["i"]], members[pairs["j"]], pairs["v"]))
+            if not found:  # nothing these facilities miss is offered by anyone
+                return empty, empty, np.zeros(0), np.zeros(0, np.uint8)
             li, lj, chords = (np.concatenate([f[k] for f in found]) for k in range(3))
             km = chord_to_km(chords) * params.road_factor
             covers = nd[li] & offers[lj] & limits(km)
@@ -284,7 +286,11 @@ def _covers_by_km(params: MatchParams) -> Callable[[np.ndarray], np.ndarray]:
     edges = np.array(limits)
 
     def allowed(km: np.ndarray) -> np.ndarray:
-        return np.asarray(masks[np.searchsorted(edges, km, side="left")], np.uint8)
+        # How many limits km exceeds: a comparison per limit beats ``searchsorted`` (3 limits).
+        above = np.zeros(len(km), np.intp)
+        for edge in edges:
+            above += km > edge
+        return np.asarray(masks[above], np.uint8)
 
     return allowed
 
@@ -311,11 +317,13 @@ def _order_by_fac_km_inst(fac: np.ndarray, km: np.ndarray, inst: np.ndarray) -> 
     group: np.ndarray
     if fbits <= 16 and kmax > 0:
         # A chunk's facilities: two stable 16-bit sorts (numpy sorts those by radix, in linear
-        # time), km quantised to 65,536 steps, then facility.
-        q = np.minimum(np.asarray(km, float) * (65535 / kmax), 65535).astype(np.uint16)
+        # time), km quantised to 65,536 steps, then facility. National candidates: 0.12 s
+        # against 0.27 s for the packed 64-bit sort below.
+        q = (np.asarray(km, float) * (65535 / kmax)).astype(np.uint16)  # km ≤ kmax: no overflow
         order = np.argsort(q, kind="stable")
-        order = order[np.argsort((fac - low).astype(np.uint16)[order], kind="stable")]
-        group = ((fac[order] - low) << 16) | q[order].astype(np.int64)
+        f16 = (fac - low).astype(np.uint16)
+        order = order[np.argsort(f16[order], kind="stable")]
+        group = (f16[order].astype(np.int64) << 16) | q[order]
     elif qbits >= 20 and kmax > 0:
         top = (1 << qbits) - 1
         q = np.minimum(np.asarray(km, float) * (top / kmax), top).astype(np.uint64)

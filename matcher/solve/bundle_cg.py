@@ -119,7 +119,7 @@ class BundlePricing:
         most P disjoint subsets, so its part is the cheapest such collection (or nothing).
         """
         rc_z = z_cost + self.rc_z
-        return float(row_upper @ self.y + np.minimum(rc_z, 0.0).sum() + self.fac_lb.sum())
+        return float((row_upper * self.y).sum() + np.minimum(rc_z, 0.0).sum() + self.fac_lb.sum())
 
 
 # Sets of pairwise disjoint capability subsets (the bundles one facility can hold at once).

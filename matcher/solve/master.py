@@ -103,6 +103,31 @@ class HighsMaster:
         self._fresh = True
         return self.n_rows - 1
 
+    def forbid_columns(self, cols: np.ndarray) -> np.ndarray:
+        """Columns that may no longer be chosen: deleted where nonbasic (the basis stays valid,
+        and every simplex iteration prices fewer columns), else held at 0. Returns the
+        positions deleted (the later columns move down)."""
+        if len(cols) == 0:
+            return np.zeros(0, np.int64)
+        status = np.array([int(v) for v in self.h.getBasis().col_status], np.int64)[cols]
+        basic = status == int(highspy.HighsBasisStatus.kBasic)
+        held, gone = cols[basic], np.sort(cols[~basic])
+        if len(held):
+            n = len(held)
+            self.h.changeColsBounds(n, held.astype(np.int32), np.zeros(n), np.zeros(n))
+        if len(gone):
+            self.h.deleteCols(len(gone), gone.astype(np.int32))
+        self._fresh = True
+        return gone
+
+    def make_tight(self, rows: np.ndarray, upper: np.ndarray) -> None:
+        """Rows that must hold with equality (lower bound = upper bound)."""
+        if len(rows):
+            n = len(rows)
+            up = np.asarray(upper, float)
+            self.h.changeRowsBounds(n, rows.astype(np.int32), up, up)  # type: ignore[attr-defined]
+            self._fresh = True
+
     def set_costs(self, cost: np.ndarray) -> None:
         n = len(cost)
         self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.asarray(cost, float))
@@ -155,6 +180,8 @@ class HighsMaster:
         self.milp_runs += 1
         x = np.asarray(h.getSolution().col_value)
         reported = float(h.getInfo().objective_function_value)
-        if abs(float(np.dot(h.getLp().col_cost_, x)) - reported) > 1e-6 * max(1.0, abs(reported)):
+        if abs(float((np.asarray(h.getLp().col_cost_) * x).sum()) - reported) > 1e-6 * max(
+            1.0, abs(reported)
+        ):
             raise SolverError("HiGHS returned a solution that does not match its objective value")
         return x, reported

@@ -25,12 +25,21 @@ then reduced-cost fixing, which is exact. A proposal is called optimal only when
 every component was proven so. With ``workers > 1`` the smaller components are solved in a
 second process while this one solves the largest (same results as sequentially).
 
+Between stages (``fixing``, default in ``solve_optimal``, pattern formulation) the next stage is
+not given dense rows "level ≤ its optimum" but reduced-cost fixing with the stage's final duals
+(``PatternSolver.next_stage``): only the patterns, pairs and "no partner" choices an optimum can
+use stay, the capacity rows it must fill become equalities, and the dropped columns leave the
+master. The later stages' LPs are smaller and have no dense rows; each later stage's solution is
+checked to keep the earlier levels, and a component that would not is solved again with rows.
+
 National instance (43,000 × 23,000, 6.6 M pairs; ``benchmarks/national.py``, one run): the
-bundle formulation proved the optimum in 208 s, the pattern formulation in 28 s, the same one.
+bundle formulation proved the optimum in 208 s, the pattern formulation in 28 s (issue 17), with
+fixing and the pricing scan of ``pattern.PairGroups`` in about 9 s, the same optimum.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +56,9 @@ from .bundle import BITS, BundleModel, ComponentGraph, Stage
 from .bundle_cg import BundleSolver
 from .greedy import solve_greedy
 from .pattern import PatternModel, PatternSolver
-from .staged import ComponentOutcome, StageResult
+from .staged import ComponentOutcome, StageFixingFailed, StageResult
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["StageResult", "OptimalReport", "solve_levels", "solve_optimal", "stages_of"]
 
@@ -151,6 +162,8 @@ class _ComponentTask:
     start_source: np.ndarray  # 0: the greedy proposal, 1: the previous one
     specs: tuple[StageSpec, ...]
     formulation: str = "pattern"
+    fixing: bool = False  # reduced-cost fixing between stages (pattern formulation)
+    duals: bool = True  # capacity duals in the stage results (only ``on_level`` reads them)
 
 
 def _solve_component(task: _ComponentTask) -> ComponentOutcome:
@@ -181,17 +194,26 @@ def _solve_component(task: _ComponentTask) -> ComponentOutcome:
     ok = (local < len(model.pairs)) & (
         model.pairs[np.minimum(local, len(model.pairs) - 1)] == task.start_pairs
     )
-    try:
-        solver: BundleSolver | PatternSolver
+    stages = stages_of(task.specs, model, task.max_partners)
+
+    def solver(fixing: bool) -> BundleSolver | PatternSolver:
+        out: BundleSolver | PatternSolver
         if isinstance(model, PatternModel):
-            solver = PatternSolver(
-                model, task.cand, task.deadline, local[ok], task.start_source[ok]
+            out = PatternSolver(
+                model, task.cand, task.deadline, local[ok], task.start_source[ok], fixing
             )
         else:
-            solver = BundleSolver(model, task.cand, task.deadline, local[ok], task.start_masks[ok])
-        solver.solve(
-            task.component, stages_of(task.specs, model, task.max_partners), outcome, trivial
-        )
+            out = BundleSolver(model, task.cand, task.deadline, local[ok], task.start_masks[ok])
+        out.want_duals = task.duals
+        return out
+
+    try:
+        try:
+            solver(task.fixing).solve(task.component, stages, outcome, trivial)
+        except StageFixingFailed as why:
+            _log.warning("component %d: %s; solved again with level rows", task.component, why)
+            outcome = ComponentOutcome(task.fallback, [trivial[0]] + [None] * 4)
+            solver(False).solve(task.component, stages, outcome, trivial)
     except SolverTimeLimit:
         outcome.stopped = outcome.stopped or Stage((Level.MANDATORY_FULL,), (1.0,))
     if outcome.stopped is not None:
@@ -202,28 +224,34 @@ def _solve_component(task: _ComponentTask) -> ComponentOutcome:
     return outcome
 
 
-def _solve_remote(job: _Remapped) -> ComponentOutcome:
-    """``_solve_component`` in a worker process, positions mapped back to the full graph."""
-    outcome = _solve_component(job.task)
-    outcome.chosen = job.pairs[outcome.chosen]
-    outcome.results = [replace(r, chosen=job.pairs[r.chosen]) for r in outcome.results]
-    return outcome
+def _solve_remote(jobs: list[_Remapped]) -> list[ComponentOutcome]:
+    """``_solve_component`` of each job in a worker process, positions mapped back to the full
+    graph. One list per worker: the problem they share is pickled once (national: 1.5 MB, not
+    30 MB for 20 components)."""
+    out = []
+    for job in jobs:
+        outcome = _solve_component(job.task)
+        outcome.chosen = job.pairs[outcome.chosen]
+        outcome.results = [replace(r, chosen=job.pairs[r.chosen]) for r in outcome.results]
+        out.append(outcome)
+    return out
 
 
 def start_bundles(cand: Candidates, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A proposal's pairs with the capabilities each adds, nearest first (bundles partition)."""
-    got: dict[int, int] = {}
-    out_p, out_m = [], []
-    key = lambda p: (cand.fac[p], cand.km[p], cand.inst[p])  # noqa: E731
-    for p in sorted(np.asarray(chosen).tolist(), key=key):
-        f = int(cand.fac[p])
-        add = int(cand.covers[p]) & ~got.get(f, 0)
-        got[f] = got.get(f, 0) | add
-        if add:
-            out_p.append(int(p))
-            out_m.append(add)
-    order = np.argsort(np.array(out_p, np.int64), kind="stable")
-    return np.array(out_p, np.int64)[order], np.array(out_m, np.int64)[order]
+    # Candidate positions are in (facility, km, institution) order: sorting them is that order.
+    p = np.unique(np.asarray(chosen, np.int64))
+    f = cand.fac[p]
+    covers = cand.covers[p].astype(np.int64)
+    rank = np.arange(len(p)) - np.searchsorted(f, f, side="left")
+    got = covers.copy()  # what the facility's pairs up to this one cover
+    for r in range(1, int(rank.max(initial=0)) + 1):
+        at = np.flatnonzero(rank == r)
+        got[at] |= got[at - 1]
+    before = np.where(rank > 0, got[np.maximum(np.arange(len(p)) - 1, 0)], 0)
+    add = covers & ~before
+    keep = add != 0
+    return p[keep], add[keep]
 
 
 def solve_levels(
@@ -238,6 +266,7 @@ def solve_levels(
     workers: int | None = None,
     progress: Progress | None = None,
     formulation: str = "pattern",
+    fixing: bool = False,
 ) -> tuple[np.ndarray, OptimalReport]:
     """Solve the given stages of levels component by component; the one loop every caller uses.
 
@@ -249,7 +278,10 @@ def solve_levels(
     objective values. ``workers`` > 1 solves the smaller components in a second process while this
     one solves the largest (identical results; default 1). ``formulation``: ``"pattern"``
     (default, ``pattern``) or ``"bundle"`` (``bundle_cg``): the same optimum, kept both as
-    independent formulations the tests compare.
+    independent formulations the tests compare. ``fixing`` (pattern formulation): restrict each
+    later stage by reduced-cost fixing instead of level rows (module docstring); off here, since
+    it changes what ``on_level``'s capacity duals of a later stage mean (the what-if analysis
+    reads them), on in ``solve_optimal``.
     """
     if formulation not in ("pattern", "bundle"):
         raise ValueError(f"unknown formulation {formulation!r}")
@@ -295,6 +327,8 @@ def solve_levels(
                 ss[on],
                 tuple(tuple(Level(v) for v in spec) for spec in levels),
                 formulation,
+                fixing and formulation == "pattern",
+                on_level is not None,
             )
         )
     report.components = len(tasks)
@@ -331,8 +365,9 @@ def solve_levels(
 
 
 def _workers(workers: int | None, n_pairs: int) -> int:
-    # Sequential unless asked: on the national instance one component holds 97 % of the demand,
-    # so a second process saves < 3 % there, and a spawned pool needs the caller's
+    # Sequential unless asked: on the national instance one component holds 97 % of the demand
+    # and the 20 others take 0.2 s of CPU (issue 26), less than spawning a process costs (two
+    # processes / one: 0.77–1.31 in three benchmark runs), and a spawned pool needs the caller's
     # ``if __name__ == "__main__"`` guard (fork is unsafe in the threaded web service).
     if workers is not None:
         return max(1, min(workers, os.cpu_count() or 1))
@@ -355,8 +390,8 @@ def _run_tasks(
     def finished(k: int, outcome: ComponentOutcome) -> None:
         nonlocal done
         outcomes[k] = outcome
-        done += len(np.unique(cand.fac[tasks[k].pairs]))
         if progress:
+            done += len(np.unique(cand.fac[tasks[k].pairs]))
             progress(done, total)
 
     if workers <= 1 or len(tasks) < 2:
@@ -364,11 +399,13 @@ def _run_tasks(
             finished(k, _solve_component(task))
         return [o for o in outcomes if o is not None]
     big = len(tasks) - 1  # sizes ascending
-    with ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_solve_remote, _slim(t)) for t in tasks[:big]]
+    share = [list(range(w, big, workers - 1)) for w in range(min(workers - 1, big))]
+    with ProcessPoolExecutor(len(share), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_solve_remote, [_slim(tasks[k]) for k in ks]) for ks in share]
         finished(big, _solve_component(tasks[big]))
-        for k, fut in enumerate(futures):
-            finished(k, fut.result())
+        for ks, fut in zip(share, futures, strict=True):
+            for k, outcome in zip(ks, fut.result(), strict=True):
+                finished(k, outcome)
     return [o for o in outcomes if o is not None]
 
 
@@ -394,6 +431,8 @@ def _slim(task: _ComponentTask) -> _Remapped:
         task.start_source,
         task.specs,
         task.formulation,
+        task.fixing,
+        task.duals,
     )
     return _Remapped(slim, p)
 
@@ -468,13 +507,14 @@ def solve_optimal(
     previous: np.ndarray | None = None,
     workers: int | None = None,
     formulation: str = "pattern",
+    fixing: bool = True,
 ) -> tuple[np.ndarray, OptimalReport]:
     """Positions into ``cand`` of the lexicographically optimal proposal, and how it was proven.
 
     With a time limit, components not finished keep the last proven stage's proposal (or the
     greedy one); the report then names the first level whose proven bound the proposal does not
     reach, with both values — never calling the result optimal — and ``report.levels`` lists
-    value, bound and gap per level. ``previous``, ``workers``, ``formulation``: see
+    value, bound and gap per level. ``previous``, ``workers``, ``formulation``, ``fixing``: see
     ``solve_levels``.
     """
     return solve_levels(
@@ -487,4 +527,5 @@ def solve_optimal(
         workers=workers,
         progress=progress,
         formulation=formulation,
+        fixing=fixing,
     )

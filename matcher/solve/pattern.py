@@ -22,12 +22,19 @@ and the facility's part depends only on the union U: h(U) = −μ3·|U| − [U =
 μ2). Since a ≥ 0, the cheapest pattern takes for each covers value v at most the cheapest pair
 of f with covers v, so it is the best of ≤ 63 combinations of covers values per facility: exact
 and O(pairs). Several pairs with the same covers value are never cheaper (a ≥ 0), more than
-three never needed (three values can always cover what more cover).
+three never needed (three values can always cover what more cover). The cheapest pair of a
+(facility, covers value) is found by scanning its pairs nearest first only while μ4 + μ5·km can
+still beat the best a found (``PairGroups.minima``): a few pairs, not all, per round.
+
+Between stages the solver fixes by reduced cost (``PatternSolver.next_stage``) instead of adding
+level rows: capacity rows may then be equalities, whose duals — and a — may have either sign.
 """
 
 from __future__ import annotations
 
-from functools import cached_property, reduce
+import math
+from dataclasses import dataclass, replace
+from functools import reduce
 from itertools import combinations
 from operator import or_
 
@@ -38,7 +45,7 @@ from ..candidates import Candidates, Problem
 from ..vocab import Level
 from .bundle import ColumnEntries, ComponentGraph, Stage
 from .master import HighsMaster
-from .staged import INT_TOL, RC_TOL, StagedSolver, best_per_facility
+from .staged import INT_TOL, RC_TOL, StagedSolver, StageFixingFailed, best_per_facility
 
 POPCOUNT = np.array([bin(u).count("1") for u in range(8)], np.int64)
 _WIDTH = 3  # at most three pairs per pattern (three capabilities)
@@ -47,6 +54,113 @@ _COMBOS: tuple[tuple[int, ...], ...] = tuple(
     c for k in range(1, _WIDTH + 1) for c in combinations(range(1, 8), k)
 )
 _PER_FAC_ADD = 7  # new patterns per facility per round: the best of each union
+
+
+@dataclass(frozen=True)
+class PairGroups:
+    """Pairs grouped by (facility, covers value), each group in (km, institution) order: what
+    pricing scans every round."""
+
+    order: np.ndarray  # pair positions (model order)
+    start: np.ndarray  # first position of each group
+    f: np.ndarray  # facility of each group
+    v: np.ndarray  # covers value of each group
+    of: np.ndarray  # group of each position
+    km: np.ndarray  # per position
+    caprow: np.ndarray  # per position: the capacity row of its institution (−1: none)
+    allowed: np.ndarray | None = None  # per position: left by reduced-cost fixing (None: all)
+    tight: np.ndarray | None = None  # allowed positions at equality rows (duals may be > 0)
+
+    def restricted(self, allowed: np.ndarray, equal_rows: np.ndarray, n_rows: int) -> PairGroups:
+        """The same groups with only the ``allowed`` pairs (model order) priced."""
+        keep = allowed[self.order]
+        is_equal = np.zeros(n_rows + 1, bool)
+        is_equal[equal_rows] = True
+        return replace(self, allowed=keep, tight=np.flatnonzero(is_equal[self.caprow] & keep))
+
+    def minima(
+        self, ye: np.ndarray, mu_partner: float, mu_km: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per group: the cheapest a = μ4 + μ5·km − y_cap(i) and its position (first on ties).
+
+        With y ≤ 0, a ≥ μ4 + μ5·km and km does not decrease along a group, so a group is
+        scanned only until that lower bound of its next pair reaches the cheapest a found (at
+        the latest at the first pair whose institution's dual is 0); pairs at equality rows
+        (``tight``), whose duals may be positive, are looked at apart. National component: a
+        few pairs per group instead of all 4.7 M pairs every round.
+        """
+        n_groups, n = len(self.start), len(self.order)
+        end = np.r_[self.start[1:], n]
+        best = np.full(n_groups, np.inf)
+        at = self.start.copy()
+        pos = self.start.copy()
+        active = np.arange(n_groups)
+        for _ in range(_PREFIX_STEPS):
+            p = pos[active]
+            a = mu_partner - ye[self.caprow[p]]
+            if mu_km != 0:
+                a += mu_km * self.km[p]
+            if self.allowed is not None:
+                a[~self.allowed[p]] = np.inf
+            better = a < best[active]
+            best[active[better]] = a[better]
+            at[active[better]] = p[better]
+            nxt = p + 1
+            alive = nxt < end[active]
+            floor = mu_partner + mu_km * self.km[np.minimum(nxt, n - 1)]
+            alive &= floor < best[active]
+            active = active[alive]
+            if len(active) == 0:
+                break
+            pos[active] = nxt[alive]
+        else:  # long scans (dense areas, every nearby institution full): the rest whole
+            lo, hi = pos[active], end[active]
+            rest = np.repeat(hi - np.cumsum(hi - lo), hi - lo) + np.arange(int((hi - lo).sum()))
+            self._take(
+                best,
+                at,
+                active[np.repeat(np.arange(len(active)), hi - lo)],
+                rest,
+                ye,
+                mu_partner,
+                mu_km,
+            )
+        if self.tight is not None:
+            tight = self.tight[ye[self.caprow[self.tight]] > 0]
+            if len(tight):
+                self._take(best, at, self.of[tight], tight, ye, mu_partner, mu_km)
+        return best, at
+
+    def _take(
+        self,
+        best: np.ndarray,
+        at: np.ndarray,
+        grp: np.ndarray,
+        cand: np.ndarray,
+        ye: np.ndarray,
+        mu_partner: float,
+        mu_km: float,
+    ) -> None:
+        """Improve ``best``/``at`` of groups ``grp`` with the positions ``cand`` (ties: first)."""
+        a = mu_partner - ye[self.caprow[cand]]
+        if mu_km != 0:
+            a = a + mu_km * self.km[cand]
+        if self.allowed is not None:
+            a[~self.allowed[cand]] = np.inf
+        keep = a <= best[grp]
+        if not keep.any():
+            return
+        grp, a, cand = grp[keep], a[keep], cand[keep]
+        order = np.lexsort((cand, a, grp))
+        g = grp[order]
+        first = order[np.r_[True, g[1:] != g[:-1]]]
+        g, a, cand = grp[first], a[first], cand[first]
+        win = (a < best[g]) | ((a == best[g]) & (cand < at[g]))
+        best[g[win]] = a[win]
+        at[g[win]] = cand[win]
+
+
+_PREFIX_STEPS = 32
 
 
 class PatternModel(ComponentGraph):
@@ -75,14 +189,39 @@ class PatternModel(ComponentGraph):
         )
         # Representatives for the reduced-cost enumeration: every pair at an institution with a
         # capacity row, and of the others only the nearest of each group (see ``_add_within``).
-        capped = self.r_cap[self.pair_i] >= 0
-        free = np.flatnonzero(~capped[self.grp_order])
+        self.capped = self.r_cap[self.pair_i] >= 0
+        self.representative = self.representatives(np.ones(len(self.pairs), bool))
+        self.groups = PairGroups(
+            self.grp_order,
+            self.grp_start,
+            self.grp_f,
+            self.grp_v,
+            self.grp_of,
+            self.pair_km[self.grp_order],
+            self.r_cap[self.pair_i[self.grp_order]],
+        )
+        self.pair_caprow = self.r_cap[self.pair_i]
+        self.fac_start = np.searchsorted(self.pair_f, np.arange(len(self.facs) + 1))
+        self.pair_group_cell = self.pair_f * 8 + self.pair_covers  # into ``best.ravel()``
+        # The combination (index into ``combos``) of a set of covers values, by its bit set.
+        self.combo_of_values = np.full(256, -1, np.int64)
+        for k, combo in enumerate(self.combos):
+            self.combo_of_values[sum(1 << v for v in combo)] = k
+
+    def representatives(self, allowed: np.ndarray) -> np.ndarray:
+        """Among ``allowed`` pairs: every one with a capacity row, and of the others the nearest
+        of each (facility, covers value) group (see ``PatternSolver._add_within``)."""
+        free = np.flatnonzero(~self.capped[self.grp_order] & allowed[self.grp_order])
         g = self.grp_of[free]
-        self.representative = capped.copy()
-        self.representative[self.grp_order[free[np.r_[True, g[1:] != g[:-1]][: len(g)]]]] = True
-        # Per-pair arrays in group order: pricing reads them every round without a gather.
-        self.grp_km = self.pair_km[self.grp_order]
-        self.grp_caprow = self.r_cap[self.pair_i[self.grp_order]]
+        out = self.capped & allowed
+        out[self.grp_order[free[np.r_[True, g[1:] != g[:-1]][: len(g)]]]] = True
+        return np.asarray(out, bool)
+
+    def combo_index(self, pairs: np.ndarray) -> np.ndarray:
+        """Index into ``combos`` of patterns (rows of pair positions padded with −1)."""
+        on = pairs >= 0
+        bits = np.where(on, np.left_shift(1, self.pair_covers[np.maximum(pairs, 0)]), 0)
+        return np.asarray(self.combo_of_values[np.bitwise_or.reduce(bits, axis=1)], np.int64)
 
     def level_costs(
         self, level: Level, f: np.ndarray, union: np.ndarray, n: np.ndarray, km: np.ndarray
@@ -100,13 +239,35 @@ class PatternModel(ComponentGraph):
         return np.asarray(km, float)
 
 
+@dataclass(frozen=True)
+class Allowed:
+    """What reduced-cost fixing between stages left (see ``PatternSolver.next_stage``)."""
+
+    pair: np.ndarray  # bool per pair (model order)
+    groups: PairGroups  # the allowed pairs, grouped for pricing
+    combo: np.ndarray  # bool per (facility, combination of covers values)
+    forced: np.ndarray  # bool per facility: must take a pattern (convexity row tight)
+    equal_rows: np.ndarray  # rows made equalities (their duals may be positive)
+
+
 class PatternPricing:
     """Reduced costs of every pattern at one dual vector, and the Lagrangian bound."""
 
     def __init__(
-        self, model: PatternModel, stage: Stage, obj_rows: dict[Level, int], y: np.ndarray
+        self,
+        model: PatternModel,
+        stage: Stage,
+        obj_rows: dict[Level, int],
+        y: np.ndarray,
+        allowed: Allowed | None = None,
     ) -> None:
         m = self.model = model
+        self.allowed = allowed
+        # Duals of ≤ rows are ≤ 0; HiGHS may return −0.0 or 1e-17: clipped, LB(y) stays valid.
+        raw = np.asarray(y, float)
+        y = np.minimum(raw, 0.0)
+        if allowed is not None:
+            y[allowed.equal_rows] = raw[allowed.equal_rows]
         self.y = y
         ye = self.ye = np.append(y, 0.0)  # row index -1 → dual 0
         mu = {level: 0.0 for level in Level}
@@ -116,46 +277,68 @@ class PatternPricing:
             mu[level] -= ye[row]
         self.mu = mu
         nf = len(m.facs)
-        # a per pair, computed in group order (the L1–L4 stages have no km term).
-        va = mu[Level.PARTNERSHIPS] - ye[m.grp_caprow]
-        if mu[Level.DISTANCE] != 0:
-            va += mu[Level.DISTANCE] * m.grp_km
-        self._va = va
+        groups = m.groups if allowed is None else allowed.groups
         # Cheapest pair of each (facility, covers value); first in (km, institution) on ties.
-        gmin = np.minimum.reduceat(va, m.grp_start) if len(va) else np.zeros(0)
-        at_min = np.flatnonzero(va <= gmin[m.grp_of])
-        g = m.grp_of[at_min]
-        first = at_min[np.r_[True, g[1:] != g[:-1]][: len(g)]]  # groups are contiguous
+        gmin, gpos = groups.minima(ye, mu[Level.PARTNERSHIPS], mu[Level.DISTANCE])
         self.best = np.full((nf, 8), np.inf)
         self.best_pair = np.full((nf, 8), -1, np.int64)
-        self.best[m.grp_f, m.grp_v] = gmin
-        self.best_pair[m.grp_f, m.grp_v] = m.grp_order[first]
+        self.best[groups.f, groups.v] = gmin
+        self.best_pair[groups.f, groups.v] = groups.order[gpos]
         bonus = -np.where(m.mandatory, mu[Level.MANDATORY_FULL], mu[Level.EFFORT_FULL])
         u = np.arange(8)
         self.h = -mu[Level.PAIRS_COVERED] * POPCOUNT[u][None, :] + np.where(
             u[None, :] == m.miss[:, None], bonus[:, None], 0.0
         )
-        self.conv = -ye[m.r_conv]  # ≥ 0
+        self.conv = -ye[m.r_conv]  # ≥ 0 unless the row is an equality
         cost = np.empty((nf, len(m.combos)))
         for k, combo in enumerate(m.combos):
             cost[:, k] = self.best[:, list(combo)].sum(axis=1) + self.h[:, m.combo_union[k]]
         self.rc = cost + self.conv[:, None]  # inf where a covers value is missing
-        self.rc_min = np.minimum(self.rc.min(axis=1), 0.0)
+        if allowed is None:
+            self.rc_min = np.minimum(self.rc.min(axis=1), 0.0)
+        else:
+            self.rc[~allowed.combo] = np.inf
+            cheapest = self.rc.min(axis=1)
+            # A facility that must take a pattern has no "nothing" option at reduced cost 0.
+            self.rc_min = np.where(allowed.forced, cheapest, np.minimum(cheapest, 0.0))
 
-    @cached_property
-    def a(self) -> np.ndarray:
-        """a per pair in the model's pair order (≥ 0: partnership, km and capacity prices)."""
-        out = np.empty(len(self._va))
-        out[self.model.grp_order] = self._va
-        return out
+    def a_at(self, pairs: np.ndarray | None = None) -> np.ndarray:
+        """a of the given pairs (model order; all by default): partnership, km and capacity
+        prices; ≥ 0 but where an equality row's dual is positive; inf where reduced-cost fixing
+        dropped the pair."""
+        m = self.model
+        caprow = m.pair_caprow if pairs is None else m.pair_caprow[pairs]
+        out = self.mu[Level.PARTNERSHIPS] - self.ye[caprow]
+        if self.mu[Level.DISTANCE] != 0:
+            out += self.mu[Level.DISTANCE] * (m.pair_km if pairs is None else m.pair_km[pairs])
+        if self.allowed is not None:
+            out[~(self.allowed.pair if pairs is None else self.allowed.pair[pairs])] = np.inf
+        return np.asarray(out, float)
 
     def bound(self, row_upper: np.ndarray, z_cost: np.ndarray) -> float:
         """LB(y) = b·y + Σ_f min(0, cheapest pattern of f): valid for every feasible solution."""
-        return float(row_upper @ self.y + self.rc_min.sum())
+        # Not ``row_upper @ y``: a BLAS dot wakes OpenBLAS's threads, whose spinning took 1.6 s
+        # of CPU from the two cores in a national solve (the same in ``level_value``).
+        return float((row_upper * self.y).sum() + self.rc_min.sum())
+
+    def exact_bound(self, row_upper: np.ndarray) -> float:
+        """``bound`` summed without rounding drift (its value is compared with an integer)."""
+        return math.fsum(np.asarray(row_upper) * self.y) + math.fsum(self.rc_min)
+
+    def extra(self, pairs: np.ndarray | None = None) -> np.ndarray:
+        """Per pair (all, or the given ones): a − the cheapest a of its (facility, covers value)
+        group; inf where not allowed."""
+        m = self.model
+        cell = m.pair_group_cell if pairs is None else m.pair_group_cell[pairs]
+        with np.errstate(invalid="ignore"):  # inf − inf in a group with nothing allowed
+            out = self.a_at(pairs) - self.best.ravel()[cell]
+        if self.allowed is not None:
+            out[~(self.allowed.pair if pairs is None else self.allowed.pair[pairs])] = np.inf
+        return np.asarray(out, float)
 
     def pattern_rc(self, f: np.ndarray, pairs: np.ndarray, union: np.ndarray) -> np.ndarray:
         """Reduced costs of given patterns (``pairs`` padded with −1)."""
-        a = np.where(pairs >= 0, self.a[np.maximum(pairs, 0)], 0.0).sum(axis=1)
+        a = np.where(pairs >= 0, self.a_at(np.maximum(pairs, 0)), 0.0).sum(axis=1)
         return np.asarray(a + self.h[f, union] + self.conv[f], float)
 
 
@@ -174,9 +357,14 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
         deadline: float | None,
         start_pairs: np.ndarray,
         start_source: np.ndarray,
+        fixing: bool = False,
     ) -> None:
         self.cand = cand
         self.model = m = model
+        self.fixing = fixing
+        self.allowed: Allowed | None = None
+        self.representative = m.representative
+        self.fixed_levels: dict[Level, float] = {}  # fixed by ``next_stage`` (checked after)
         empty = ColumnEntries(np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0))
         self.master = HighsMaster(m.row_upper, empty, deadline)
         self.row_upper = list(m.row_upper)
@@ -188,7 +376,10 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
         self.pat_union = np.zeros(0, np.int64)
         self.pat_n = np.zeros(0, np.int64)
         self.pat_km = np.zeros(0)
-        self._seen: set[tuple[int, ...]] = set()
+        self._keys = np.zeros(0, np.int64)  # sorted keys of the patterns in the master
+        self._tuples: set[tuple[int, ...]] = set()  # the same where keys would overflow
+        degree = np.bincount(m.pair_f, minlength=1)
+        self._span = int(degree.max()) + 1  # > any offset of a pair within its facility
         self._initial_columns(start_pairs, start_source)
 
     # --- columns -------------------------------------------------------------------------------
@@ -205,11 +396,43 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
         width = min(m.max_partners, _WIDTH)  # a start beyond the partner limit is no pattern
         rows += [ps for ps in by.values() if len(ps) <= width]
         self._add(self._pack(rows), None)
-        self._add(self._pack([[int(p)] for p in m.grp_order[m.grp_start]]), None)
+        nearest = np.full((len(m.grp_start), _WIDTH), -1, np.int64)
+        nearest[:, 0] = m.grp_order[m.grp_start]
+        self._add(nearest, None)
         zero = PatternPricing(
             m, Stage((Level.PARTNERSHIPS, Level.DISTANCE), (1000.0, 1.0)), {}, np.zeros(m.n_rows)
         )
         self._add(self._best_patterns(zero, np.inf), None)
+
+    def _fresh(self, pairs: np.ndarray) -> np.ndarray:
+        """Rows of ``pairs`` (sorted patterns) not yet in the master, first occurrences, in order.
+
+        A pattern's key is an integer from the offsets of its pairs within its facility's
+        (contiguous) pairs, kept sorted; a Python set of tuples where that would not fit.
+        """
+        span = self._span
+        if len(self.model.pairs) * span * span >= 2**62:
+            keep = []
+            for k, key in enumerate(map(tuple, pairs.tolist())):
+                if key not in self._tuples:
+                    self._tuples.add(key)
+                    keep.append(k)
+            return np.array(keep, np.int64)
+        p0 = pairs[:, 0]
+        rest = np.where(pairs[:, 1:] >= 0, pairs[:, 1:] - p0[:, None], 0)
+        keys, first = np.unique((p0 * span + rest[:, 0]) * span + rest[:, 1], return_index=True)
+        known = self._keys
+        pos = np.searchsorted(known, keys)
+        new = pos == len(known)
+        if len(known):
+            new |= known[np.minimum(pos, len(known) - 1)] != keys
+        self._keys = np.insert(known, pos[new], keys[new])
+        return np.sort(first[new])
+
+    @property
+    def _seen(self) -> set[tuple[int, ...]]:
+        """The patterns in the master (padded tuples of pair positions)."""
+        return set(map(tuple, self.pat_pairs.tolist()))
 
     def _pack(self, rows: list[list[int]]) -> np.ndarray:
         out = np.full((len(rows), _WIDTH), -1, np.int64)
@@ -223,12 +446,8 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
             return 0
         pairs = np.sort(np.where(pairs < 0, np.iinfo(np.int64).max, pairs), axis=1)
         pairs[pairs == np.iinfo(np.int64).max] = -1
-        keep = []
-        for k, key in enumerate(map(tuple, pairs.tolist())):
-            if key not in self._seen:
-                self._seen.add(key)
-                keep.append(k)
-        if not keep:
+        keep = self._fresh(pairs)
+        if len(keep) == 0:
             return 0
         pairs = pairs[keep]
         m = self.model
@@ -307,7 +526,78 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
         return self._stage_costs(stage, self.pat_f, self.pat_union, self.pat_n, self.pat_km)
 
     def pricing(self, stage: Stage, y: np.ndarray) -> PatternPricing:
-        return PatternPricing(self.model, stage, self.obj_rows, y)
+        return PatternPricing(self.model, stage, self.obj_rows, y, self.allowed)
+
+    # --- reduced-cost fixing between stages ----------------------------------------------------
+    def next_stage(self, stage: Stage, values: dict[Level, float], pricing: PatternPricing) -> None:
+        """Restrict the next stages to what an optimum of this stage can look like.
+
+        For any feasible x and the duals y of ``pricing`` (y ≤ 0 on ≤ rows), exactly
+        c·x − LB(y) = Σ_f (rc of f's pattern, or conv_f if it has none, − m_f)
+        + Σ_i |y_i|·slack_i with every term ≥ 0 (m_f: f's part of LB). An optimum x (c·x = V)
+        therefore has every term ≤ δ = V − LB(y): patterns with a pair whose a exceeds its
+        group's cheapest by more, or a combination of covers values costing more, are dropped;
+        a facility whose "nothing" costs more must take a pattern and a capacity row with
+        |y_i| > δ is tight (slacks are integral). When δ is 0 (the usual case: the stage's LP
+        bound is its optimum) those terms are all 0 for every x left, so c·x = V holds without
+        the dense level rows, which are then left out (the levels are checked on each later
+        stage's solution: ``check_fixed``); otherwise the rows are added as well.
+        """
+        if not self.fixing:
+            super().next_stage(stage, values, pricing)
+            return
+        m = self.model
+        value = sum(w * values[level] for level, w in zip(stage.levels, stage.weights, strict=True))
+        delta = max(value - pricing.exact_bound(np.asarray(self.row_upper)), 0.0)
+        # Terms are sums of a few numbers of the weights' size: rounding stays far below this.
+        tol = 1e-6 + 1e-9 * max(stage.weights)
+        if delta > tol:
+            super().next_stage(stage, values, pricing)
+        self.fixed_levels.update({level: values[level] for level in stage.levels})
+        limit = delta + tol
+        allowed = self.allowed
+        pair_ok = pricing.extra() <= limit
+        combo_term = pricing.rc - pricing.rc_min[:, None]
+        combo_ok = combo_term <= limit
+        empty_term = pricing.conv - pricing.rc_min
+        forced = empty_term > limit
+        if allowed is not None:
+            pair_ok &= allowed.pair
+            combo_ok &= allowed.combo
+            forced |= allowed.forced
+        if np.any(forced & ~combo_ok.any(axis=1)):
+            raise StageFixingFailed("a facility that must take a pattern has none left")
+        # The master: columns no longer allowed get upper bound 0, forced rows become tight.
+        on = self.pat_pairs >= 0
+        ok = np.where(on, pair_ok[np.maximum(self.pat_pairs, 0)], True).all(axis=1)
+        combo = m.combo_index(self.pat_pairs)
+        ok &= (combo >= 0) & combo_ok[self.pat_f, np.maximum(combo, 0)]
+        gone = self.master.forbid_columns(self.n_z + np.flatnonzero(~ok)) - self.n_z
+        if len(gone):
+            keep = np.ones(len(self.pat_f), bool)
+            keep[gone] = False
+            self.pat_f, self.pat_pairs = self.pat_f[keep], self.pat_pairs[keep]
+            self.pat_union, self.pat_n, self.pat_km = (
+                self.pat_union[keep],
+                self.pat_n[keep],
+                self.pat_km[keep],
+            )
+        was = np.zeros(len(forced), bool) if allowed is None else allowed.forced
+        new_forced = m.r_conv[forced & ~was]
+        self.master.make_tight(new_forced, np.ones(len(new_forced)))
+        y_cap = pricing.ye[m.r_cap]
+        rows = m.r_cap[(m.r_cap >= 0) & (y_cap < -limit)]
+        self.master.make_tight(rows, m.row_upper[rows])
+        before = np.zeros(0, np.int64) if allowed is None else allowed.equal_rows
+        equal = np.unique(np.concatenate((before, m.r_conv[forced], rows)))
+        groups = m.groups.restricted(pair_ok, equal, m.n_rows)
+        self.allowed = Allowed(pair_ok, groups, combo_ok, forced, equal)
+        self.representative = m.representatives(pair_ok)
+
+    def check_fixed(self, x: np.ndarray) -> None:
+        for level, value in self.fixed_levels.items():
+            if abs(self.level_value(level, x) - value) > 0.5:
+                raise StageFixingFailed(f"{level.key} {self.level_value(level, x)} != {value}")
 
     def _best_patterns(self, pricing: PatternPricing, below: float) -> np.ndarray:
         """Each facility's cheapest pattern of every union with reduced cost < ``below``."""
@@ -360,7 +650,18 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
         slack_all = thr[:, None] - pricing.rc
         if facilities is not None:
             slack_all[~facilities] = -np.inf
-        extra = pricing.a - pricing.best[m.pair_f, m.pair_covers]
+        # Only the pairs of facilities with some combination within the limit, and of those the
+        # representatives within the largest slack (a neighbourhood MILP: a few hundred
+        # facilities, not the 4.7 M pairs of the national component).
+        most = np.nan_to_num(slack_all.max(axis=1), neginf=-1.0)
+        live = np.flatnonzero(most >= -1e-9)
+        lo, hi = m.fac_start[live], m.fac_start[live + 1]
+        pool = np.repeat(hi - np.cumsum(hi - lo), hi - lo) + np.arange(int((hi - lo).sum()))
+        pool = pool[self.representative[pool]]
+        extra_c = pricing.extra(pool)
+        near = extra_c <= most[m.pair_f[pool]] + 1e-9
+        pool, extra_c = pool[near], extra_c[near]
+        pool_f, pool_v = m.pair_f[pool], m.pair_covers[pool]
         found = []
         for k, combo in enumerate(m.combos):
             slack = slack_all[:, k]
@@ -371,9 +672,11 @@ class PatternSolver(StagedSolver[PatternModel, PatternPricing]):
             ok_f[fs] = True
             table: pd.DataFrame | None = None
             for col, v in enumerate(combo):
-                sel = np.flatnonzero((m.pair_covers == v) & ok_f[m.pair_f] & m.representative)
-                sel = sel[extra[sel] <= slack[m.pair_f[sel]] + 1e-9]
-                part = pd.DataFrame({"f": m.pair_f[sel], f"p{col}": sel, f"e{col}": extra[sel]})
+                sel = np.flatnonzero((pool_v == v) & ok_f[pool_f])
+                sel = sel[extra_c[sel] <= slack[pool_f[sel]] + 1e-9]
+                part = pd.DataFrame(
+                    {"f": pool_f[sel], f"p{col}": pool[sel], f"e{col}": extra_c[sel]}
+                )
                 if table is None:
                     table = part
                     table["e"] = table.pop("e0")
