@@ -11,9 +11,12 @@ path has to remember to clear anything.
 
 Finer still, for proposal changes: a trigger logs the facility and the institution each proposal
 change touches (``store_change_log``, revision 0006). A facility's page stays cached while the
-facility is unchanged (the capacities it shows come from one entry per institution); the
-facility index (every facility's state) is patched for the facilities that changed instead of
-being recomputed (``patch``).
+facility is unchanged (the capacities it shows come from the ledger of every institution, kept
+in one entry); the facility index (every facility's state) and the list of every proposal are
+patched for the facilities that changed, and the ledger for the institutions whose line moved,
+instead of being recomputed (``patch``). What a facility page reads besides its own proposals
+is kept in registry-only entries (the institutions by place, the filed partners), so a page
+opened for the first time costs one query.
 
 Reading the counters (through ``matcher.store.cache.ChangeFeed``, which owns the SQL and what
 the log keys mean): on a SQLite file, the feed's commit token (it moves when anyone else
@@ -39,16 +42,19 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import FastAPI, Request
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from matcher.store.cache import (
     CHANGE_TOPICS,
     ChangeFeed,
+    ValueCache,
+    any_change,
     change_keys,
-    changed_facility,
     facility_change,
     institution_change,
+    patch_subjects,
 )
 from matcher.store.db import local_commits
 
@@ -62,20 +68,26 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "session": ("sessions", "users"),
     "areas": ("registry",),
     "facility_codes": ("registry",),
+    "facility_ids": ("registry",),
+    "facility_order": ("registry",),
+    "filed_partners": ("registry",),
+    "institution_table": ("registry",),
     "facility_index": ("registry", "proposals"),
-    "facility_states": ("registry", "proposals"),
     "facility_detail": ("registry", "proposals"),
     "facility_detail_json": ("registry", "proposals"),
     "proposals": ("registry", "proposals"),
+    "proposals_json": ("registry", "proposals"),
+    "facilities_json": ("registry", "proposals"),
     "workspace_institutions": ("registry", "proposals"),
-    "institution_capacity": ("registry", "proposals"),
+    "institution_ledger": ("registry", "proposals"),
 }
 # Keys whose proposal dependency is followed through the change log (revision 0006) instead of
 # the ``proposals`` counter: a facility's page on its own proposals (the capacities it shows are
-# laid over it from ``institution_capacity`` entries, one per institution), the served JSON on
-# both, and the facility index is patched facility by facility.
+# laid over it from the ledger of every institution), the served JSON on both; the facility
+# index and the list of every proposal are patched facility by facility, the ledger institution
+# by institution (``matcher.store.cache.patch_subjects``).
 LOGGED = frozenset(
-    {"facility_detail", "facility_detail_json", "facility_index", "institution_capacity"}
+    {"facility_detail", "facility_detail_json", "facility_index", "institution_ledger", "proposals"}
 )
 # PostgreSQL has no cheap "did anyone commit" token: the counters are read at most this often,
 # and at once after this process committed — another worker's change shows within this delay.
@@ -95,17 +107,22 @@ def topics_of(key: Hashable) -> tuple[str, ...]:
     return TOPICS.get(head, CHANGE_TOPICS) if isinstance(head, str) else CHANGE_TOPICS
 
 
+_NESTED = frozenset({dict, list, tuple})
+
+
 def _institutions_in(value: object, out: set[str]) -> set[str]:
     """Every ``institution_id`` anywhere in a value made of dicts and lists."""
-    if isinstance(value, dict):
+    # exact types, and no call for a scalar: this walks every facility page computed
+    if type(value) is dict:
         for k, v in value.items():
-            if k == "institution_id" and isinstance(v, str):
+            if k == "institution_id" and type(v) is str:
                 out.add(v)
-            else:
+            elif type(v) in _NESTED:
                 _institutions_in(v, out)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _institutions_in(v, out)
+    elif type(value) in _NESTED:
+        for v in value:  # type: ignore[attr-defined]
+            if type(v) in _NESTED:
+                _institutions_in(v, out)
     return out
 
 
@@ -193,6 +210,7 @@ class ReadCache:
             self._floor, self._key_seq = rows[-1][0], {}
         for i, k in rows:
             self._key_seq[k] = i
+            self._key_seq[any_change(k)] = i
         self._seq = rows[-1][0]
 
     def _tag(self, key: Hashable, logged: bool) -> Tag:
@@ -208,9 +226,9 @@ class ReadCache:
             return False
         return all(self._key_seq.get(k, -1) <= entry.seq for k in entry.deps)
 
-    def _changed_facilities(self, since: int) -> frozenset[str]:
-        changed = (changed_facility(k) for k, i in self._key_seq.items() if i > since)
-        return frozenset(f for f in changed if f is not None)
+    def _changed(self, key: Hashable, since: int) -> frozenset[str]:
+        """What ``key``'s patch is given: the facilities (or institutions) changed since."""
+        return patch_subjects(key, (k for k, i in self._key_seq.items() if i > since))
 
     def _deps(self, key: Hashable, value: object) -> frozenset[str] | None:
         """The change-log keys a logged value depends on (None: every proposal change)."""
@@ -234,13 +252,10 @@ class ReadCache:
         if not (isinstance(key, tuple) and len(key) == 2 and key[0] == "facility_detail_json"):
             return seq
         detail = self._values.get(("facility_detail", key[1]))
+        ledger = self._values.get(("institution_ledger",))
         if detail is None:
             return -1
-        parts = [detail.seq]
-        for i in _institutions_in(detail.value, set()):
-            cap = self._values.get(("institution_capacity", i))
-            parts.append(-1 if cap is None else cap.seq)
-        return min(seq, *parts)
+        return min(seq, detail.seq, -1 if ledger is None else ledger.seq)
 
     def get(
         self,
@@ -251,9 +266,10 @@ class ReadCache:
         """The value of ``key``: cached, or computed now (once, however many threads ask).
 
         ``compute`` must read the store itself (it runs after the counters are read, so its
-        snapshot is at least as new as they say). ``patch(old, facility_ids)``, when given,
-        brings a value up to date after proposal changes of those facilities only (used
-        instead of ``compute`` when nothing else changed).
+        snapshot is at least as new as they say). ``patch(old, ids)``, when given, brings a
+        value up to date after proposal changes of those facilities only (of those
+        institutions' ledger lines for the ledger: ``patch_subjects``), used instead of
+        ``compute`` when nothing else changed.
         """
         with self._lock:
             if _only_cached.get() and self._due():
@@ -287,7 +303,7 @@ class ReadCache:
                     and entry.seq >= self._floor
                 )
                 changed = (
-                    self._changed_facilities(entry.seq)
+                    self._changed(key, entry.seq)
                     if patchable and entry is not None
                     else frozenset()
                 )
@@ -325,6 +341,18 @@ async def cached_call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> 
     finally:
         _only_cached.reset(flag)
     return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def cached_json(
+    cache: ValueCache, key: Hashable, model: TypeAdapter[Any], compute: Callable[[], object]
+) -> bytes:
+    """The JSON body of ``compute()``'s view as the response model ``model`` says it, serialised
+    once per change of what ``key`` depends on (its ``TOPICS``): a list of hundreds of items is
+    not validated and encoded again for every request. ``key`` must name everything the answer
+    depends on (the scope, the query)."""
+    return cache.get(
+        key, lambda: model.dump_json(model.validate_python(compute(), from_attributes=True))
+    )
 
 
 _create = threading.Lock()

@@ -29,6 +29,7 @@ from itsdangerous import BadSignature, SignatureExpired
 from matcher.store.db import Store
 from matcher.store.models import utcnow
 from matcher.usecases.actor import Actor
+from matcher.usecases.reports import ReportShelf, ReportStarter
 from matcher.usecases.runs import RunStarter
 from matcher.usecases.unit import UnitOfWork
 from matcher.vocab import CodeSet
@@ -222,6 +223,18 @@ async def get_jobs(request: Request) -> RunStarter:
     return jobs
 
 
+async def get_report_jobs(request: Request) -> ReportStarter:
+    """Where report ZIPs are built and followed (``api.jobs.Jobs``)."""
+    jobs: ReportStarter = request.app.state.jobs
+    return jobs
+
+
+async def get_report_shelf(request: Request) -> ReportShelf:
+    """Where built report ZIPs are kept (``KYORYOKU_REPORT_DIR``)."""
+    shelf: ReportShelf = request.app.state.report_shelf
+    return shelf
+
+
 async def read_uploads(files: list[UploadFile]) -> list[tuple[str, bytes]]:
     """The uploaded files as (name, bytes), for ``matcher.usecases.imports``."""
     return [(f.filename or "upload.csv", await f.read()) for f in files]
@@ -238,3 +251,5 @@ UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 ActorDep = Annotated[Actor, Depends(current_actor)]
 WriterActorDep = Annotated[Actor, Depends(writing_actor)]
 JobsDep = Annotated[RunStarter, Depends(get_jobs)]
+ReportJobsDep = Annotated[ReportStarter, Depends(get_report_jobs)]
+ShelfDep = Annotated[ReportShelf, Depends(get_report_shelf)]

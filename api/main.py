@@ -7,6 +7,7 @@ web's users and audit tables) and mounts one router per resource.
 from __future__ import annotations
 
 import secrets
+import tempfile
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from matcher.settings import get_settings
 from matcher.store.db import open_store
+from matcher.usecases.reports import ReportShelf
 
 from . import errors
 from .jobs import Jobs
@@ -27,6 +29,7 @@ from .routes import (
     facilities,
     imports,
     institutions,
+    intake,
     map,
     pages,
     proposals,
@@ -49,6 +52,7 @@ def create_app(
     tiles_url: str | None = None,
     session_seconds: int | None = None,
     run_wait: float = 1.0,
+    report_dir: Path | None = None,
     secure_cookies: bool | None = None,
     session_idle_seconds: int | None = None,
 ) -> FastAPI:
@@ -56,7 +60,9 @@ def create_app(
     ``./kyoryoku.db``). Settings not given come from ``KYORYOKU_SECRET_KEY`` (else a random key:
     sessions end when the server restarts), ``KYORYOKU_TILES_URL`` (empty: no background map),
     ``KYORYOKU_SESSION_SECONDS`` (default 8 hours), ``KYORYOKU_SESSION_IDLE_SECONDS`` and
-    ``KYORYOKU_SECURE_COOKIES``; the security settings are ``api.security``'s."""
+    ``KYORYOKU_SECURE_COOKIES``; built report ZIPs are kept in ``report_dir`` (default
+    ``KYORYOKU_REPORT_DIR``, else the OS temporary folder); the security settings are
+    ``api.security``'s."""
     store = open_store(database_url, upgrade=True)
     app = FastAPI(
         title="協力医療機関マッチング (kyoryoku-match)",
@@ -80,11 +86,16 @@ def create_app(
     )
     app.state.run_wait = run_wait
     app.state.jobs = Jobs(store, wait=run_wait)
+    app.state.report_shelf = ReportShelf(
+        report_dir or Path(settings.report_dir or Path(tempfile.gettempdir()) / "kyoryoku-reports"),
+        store.engine.url.render_as_string(hide_password=True),
+    )
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     install_security(app, settings)
     errors.install(app)  # after the security's HTTP handler, which it falls back to
     workspace.install(app)  # the coordinator's lists, facility page, runs, audit (api.labels)
     replies.install(app)  # reply links and forms; before imports (/api/imports/replies)
+    intake.install(app)  # the 相談窓口: public pages and the coordinator's queue
     for module in (
         auth,
         areas,

@@ -1,23 +1,33 @@
 """Request bodies and response models of the JSON API.
 
-Each response model names the fields of the use case's view it documents
-(``matcher.usecases.views``: same names, same nesting; ``tests/api/test_api_views.py`` checks
-that they agree), so ``/docs`` shows every answer. Routes return the views and FastAPI validates
-them into these models by attribute. Run parameters default to ``matcher.params.MatchParams``.
+Each response model is made from the use case's view it documents (``matcher.usecases.views``:
+its fields, types, defaults and docstring; a nested view becomes the nested view's model) with a
+Japanese description per field added here, so ``/docs`` shows every answer and no field is
+written twice. Routes return the views and FastAPI validates them into these models by
+attribute. Run parameters default to ``matcher.params.MatchParams``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
+import operator
 import re
-from typing import Annotated
+import types
+import typing
+from types import GenericAlias
+from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticUndefined
 
+from matcher.usecases import views
 from matcher.usecases.runs import DEFAULTS, RunRequest, run_request
 from matcher.vocab import (
     CAPABILITIES,
+    NO_FILING_JA,
     Capability,
     FacilityKind,
     InstitutionKind,
@@ -127,10 +137,6 @@ class ErrorOut(_Out):
     detail: str | list[object] = Field(description="日本語の説明 (入力の誤りは項目ごとの一覧)")
 
 
-_CAPS = "要件の組み合わせ (consult・care・admit を + でつなぐ、例 consult+care)"
-_TIME = "日時 (UTC、ISO 8601)"
-
-
 # --- session -----------------------------------------------------------------------------------
 
 
@@ -163,321 +169,199 @@ class SessionsEndedOut(OkOut):
     sessions_ended: int = Field(description="無効にしたセッションの数")
 
 
-# --- facilities --------------------------------------------------------------------------------
-
-
-class FacilityOut(_Out):
-    """A facility and its state."""
-
-    facility_id: str
-    name: str
-    kind: str = Field(description="施設種別のコード (tokuyo・gh …)")
-    kind_ja: str
-    duty: str = Field(description="mandatory (義務) または effort (努力義務)")
-    lat: float
-    lon: float
-    municipality_code: str
-    address: str
-    status: str = Field(description="all・partial・none・no_partner・unknown (①〜④と届出なし)")
-    status_ja: str
-    required: str = Field(description=f"必要な要件: {_CAPS}")
-    covered: str = Field(description="満たしている要件 (届出と合意した提案)")
-    covered_agreed: str = Field(description="そのうち合意した提案による要件")
-    missing: str = Field(description="不足している要件")
-    pending: str = Field(description="打診中の提案が満たす見込みの要件 (まだ満たしていない扱い)")
-    filing_year: int | None = Field(description="最新の届出の年度 (届出がなければ null)")
-    unknown: bool = Field(description="届出がなく状況が分からない")
-    has_infection_partner: bool = Field(description="第二種協定指定医療機関が協力医療機関にいる")
-
-
-class FacilityListOut(_Out):
-    total: int = Field(description="条件に合う施設の数 (limit・offset の前)")
-    items: list[FacilityOut]
-
-
-class PartnerOut(_Out):
-    """A partner named in the facility's latest filing."""
-
-    partner_name: str
-    institution_id: str | None
-    covers: str
-    infection_agreement: bool
-
-
-class InstitutionOut(_Out):
-    """An institution with its offers and capacity now."""
-
-    institution_id: str
-    name: str
-    kind: str = Field(description="hospital・clinic …")
-    kind_ja: str
-    lat: float
-    lon: float
-    municipality_code: str
-    address: str
-    offers: str = Field(description=f"提供できる要件: {_CAPS}")
-    declared_capacity: int | None = Field(description="申告された受入可能数 (申告なしは null)")
-    used_capacity: int = Field(description="合意・打診中・提案中で使っている数")
-    remaining_capacity: int | None = Field(description="残り (申告なしは null)")
-    infection_agreement: bool = Field(description="第二種協定指定医療機関")
-
-
-class ProposalOut(_Out):
-    """A proposal (``version``: send it with the next status change)."""
-
-    id: int
-    facility_id: str
-    facility_name: str
-    institution_id: str
-    institution_name: str
-    covers: str = Field(description=f"この提案が満たす要件: {_CAPS}")
-    distance_km: float
-    status: str = Field(description="proposed・contacted・agreed・declined・withdrawn")
-    status_ja: str
-    version: int
-    run_id: int | None = Field(description="提案した計算 (手入力なら null)")
-    updated_at: str = Field(description=_TIME)
-    updated_by: str
-
-
-class HistoryOut(_Out):
-    at: str = Field(description=_TIME)
-    actor: str
-    from_status: str | None
-    to_status: str
-    note: str
-    version: int
-    run_id: int | None
-
-
-class ProposalDetailOut(ProposalOut):
-    history: list[HistoryOut] = Field(description="状態の変更 (古い順)")
-
-
-class InstitutionDetailOut(InstitutionOut):
-    proposals: list[ProposalOut]
-
-
-class CandidateOut(InstitutionOut):
-    """An institution that would add a missing requirement, nearest first."""
-
-    rank: int
-    distance_km: float
-    covers: str = Field(description="不足している要件のうち満たせるもの")
-    proposal: ProposalOut | None = Field(description="この組み合わせの提案 (あれば)")
-    declined: bool
-
-
-class FacilityDetailOut(FacilityOut):
-    partners: list[PartnerOut] = Field(description="最新の届出の協力医療機関")
-    proposals: list[ProposalOut]
-    candidates: list[CandidateOut] = Field(description="候補 (近い順)")
-    alternatives: list[CandidateOut] = Field(description="まだ提案していない候補 (近い5件)")
-
-
-# --- areas, status table, map ------------------------------------------------------------------
-
-
-class AreaOut(_Out):
-    code: str
-    name: str
-    kind: str = Field(description="prefecture・municipality・renkei (連携拠点の地域)")
-    municipalities: list[str] = Field(description="構成する市区町村・都道府県のコード")
-
-
-class AreaDetailOut(AreaOut):
-    status_counts: dict[str, int] = Field(description="状況ごとの施設数")
-
-
-class StatusColumnOut(_Out):
-    key: str
-    label: str
-
-
-class StatusRowOut(_Out):
-    """One (area, kind) row of the seed table: a count and a share (%) per status."""
-
-    area_code: str
-    area_name: str
-    kind: str = Field(description="施設種別 (total は計)")
-    kind_ja: str
-    all: int
-    partial: int
-    none: int
-    no_partner: int
-    unknown: int
-    total: int
-    share_all: float
-    share_partial: float
-    share_none: float
-    share_no_partner: float
-    share_unknown: float
-    infection_partner: int = Field(description="第二種協定指定医療機関を協力医療機関に含む施設")
-    share_infection_partner: float
-
-
-class StatusTableOut(_Out):
-    columns: list[StatusColumnOut]
-    days_left: int = Field(description="経過措置の期限までの日数")
-    rows: list[StatusRowOut]
-
-
-class MapFacilityOut(_Out):
-    facility_id: str
-    name: str
-    kind_ja: str
-    lat: float
-    lon: float
-    status: str
-    status_ja: str
-    missing: str
-
-
-class MapInstitutionOut(_Out):
-    institution_id: str
-    name: str
-    kind: str
-    lat: float
-    lon: float
-    offers: str
-    declared_capacity: int | None
-    remaining_capacity: int | None
-
-
-class MapProposalOut(_Out):
-    id: int
-    facility_id: str
-    institution_id: str
-    status: str
-
-
-class MapOut(_Out):
-    facilities: list[MapFacilityOut]
-    institutions: list[MapInstitutionOut] = Field(description="施設の近くの医療機関")
-    proposals: list[MapProposalOut] = Field(description="提案中・打診中・合意の提案")
-
-
-class OutlineOut(_Out):
-    name: str
-    rings: list[list[float]] = Field(description="輪郭の点 (経度・緯度)")
-
-
-class TownOut(_Out):
-    code: str
-    name: str
-    lat: float
-    lon: float
-
-
-class MapBackgroundOut(_Out):
-    outlines: list[OutlineOut]
-    municipalities: list[TownOut]
-
-
-# --- runs and jobs -----------------------------------------------------------------------------
-
-
-class RunOut(_Out):
-    id: int
-    area_code: str
-    mode: str = Field(description="optimal・greedy・stable")
-    params: dict[str, object] = Field(description="計算の条件 (距離の上限など)")
-    mandatory_full: int = Field(description="全要件を満たす義務施設")
-    effort_full: int = Field(description="全要件を満たす努力義務施設")
-    pairs_covered: int = Field(description="満たす要件の数")
-    partnerships: int = Field(description="新規連携の数")
-    distance_km: float = Field(description="総距離")
-    proven_optimal: bool
-    message: str
-    counts: dict[str, object]
-    n_new: int
-    n_kept: int
-    n_dropped: int
-    actor: str
-    started_at: str = Field(description=_TIME)
-    finished_at: str = Field(description=_TIME)
-    seconds: dict[str, object] = Field(description="段階ごとの所要時間 (秒)")
-
-
-class RunChangeOut(_Out):
-    proposal_id: int
-    facility_id: str
-    institution_id: str
-    change: str = Field(description="new・kept・dropped・released")
-    status: str = Field(description="提案の今の状態")
-
-
-class RunDetailOut(RunOut):
-    changes: list[RunChangeOut]
-
-
-class JobOut(_Out):
-    job_id: int
-    area_code: str
-    mode: str
-    state: str = Field(description="running・done・failed")
-    stage: str
-    done: int
-    total: int
-    run_id: int | None
-    error: str | None
-    seconds: float
-
-
-class JobStartedOut(JobOut):
-    poll: str | None = Field(None, description="計算中: 進捗を問い合わせる URL")
-    run: RunOut | None = Field(None, description="待つ間に終わった計算")
-
-
-# --- audit log ---------------------------------------------------------------------------------
-
-
-class AuditOut(_Out):
-    id: int
-    at: str = Field(description=_TIME)
-    actor: str
-    action: str = Field(description="proposal.status・proposal.create・run.create・import.* …")
-    target: str
-    detail: dict[str, object]
-
-
-# --- imports -----------------------------------------------------------------------------------
-
-
-class IssueOut(_Out):
-    file: str
-    row: int | None
-    column: str | None
-    value: str | None
-    message: str
-    severity: str = Field(description="error または warning")
-
-
-class RejectOut(_Out):
-    row: int | None
-    issues: list[IssueOut]
-    file: str | None = None
-    category: str | None = Field(None, description="error・skipped・unmatched (公開データ等)")
-    category_ja: str | None = None
-    values: dict[str, str] | None = Field(None, description="除外した行の値 (公開データ等)")
-
-
-class ImportCountsOut(_Out):
-    read: int
-    accepted: int
-    rejected: int
-    error: int
-    skipped: int
-    unmatched: int
-    warnings: int
-
-
-class ImportOut(_Out):
-    kind: str
-    file: str
-    accepted: int
-    rejected: int
-    rejects: list[RejectOut]
-    warnings: list[IssueOut]
-    stats: dict[str, str] = Field(description="表ごとの件数 (追加・更新・変更なし)")
-    counts: ImportCountsOut | None = Field(None, description="公開データ・届出・申出の行数")
+# --- responses derived from the views ----------------------------------------------------------
+
+# view → its response model (a nested view's field points at the nested view's model)
+_MODELS: dict[type, type[_Out]] = {}
+# view → the descriptions of its fields, its bases' included (a detail view keeps them)
+_DESCRIPTIONS: dict[type, dict[str, str]] = {}
+
+
+def _annotation(hint: object) -> Any:
+    """A view field's type as the model's: a view → its model, ``tuple[X, ...]`` → ``list[X]``,
+    ``Any`` → ``object``."""
+    if hint is Any:
+        return object
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _MODELS[hint]
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is None:
+        return hint
+    if origin is tuple:
+        if len(args) != 2 or args[1] is not Ellipsis:
+            raise TypeError(f"a view's tuple is tuple[X, ...], not {hint}")
+        return GenericAlias(list, (_annotation(args[0]),))
+    if origin is types.UnionType:
+        return functools.reduce(operator.or_, map(_annotation, args))
+    return origin[tuple(map(_annotation, args))]
+
+
+def _out(view: type, model_name: str | None = None, /, **descriptions: str) -> type[_Out]:
+    """The response model of ``view``: its fields, types and defaults, ``descriptions`` (Japanese,
+    for ``/docs``) added to the bases' ones; named ``…Out`` after the view unless
+    ``model_name``. A nested view's model must be made first."""
+    fields = {f.name: f for f in dataclasses.fields(view)}
+    unknown = sorted(set(descriptions) - set(fields))
+    if unknown:
+        raise TypeError(f"{view.__name__} has no field {', '.join(unknown)}")
+    described = {
+        name: text
+        for base in view.__mro__[:0:-1]
+        for name, text in _DESCRIPTIONS.get(base, {}).items()
+    }
+    described |= descriptions
+    hints = typing.get_type_hints(view)
+    definitions: dict[str, Any] = {}
+    for name, f in fields.items():
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError(f"{view.__name__}.{name}: a default factory has no model default")
+        default = PydanticUndefined if f.default is dataclasses.MISSING else f.default
+        definitions[name] = (
+            _annotation(hints[name]),
+            Field(default, description=described.get(name)),
+        )
+    doc = view.__doc__
+    if doc is not None and doc.startswith(f"{view.__name__}("):
+        doc = None  # the signature dataclass writes for a view without a docstring
+    model = create_model(
+        model_name or view.__name__.removesuffix("View") + "Out",
+        __base__=_Out,
+        __module__=__name__,
+        __doc__=doc,
+        **definitions,
+    )
+    _MODELS[view] = model
+    _DESCRIPTIONS[view] = described
+    return model
+
+
+def many(model: type[_Out]) -> Any:
+    """``list[model]``, a list answer's ``response_model`` (the type checker cannot subscript a
+    model made at import)."""
+    return GenericAlias(list, (model,))
+
+
+_CAPS = "要件の組み合わせ (consult・care・admit を + でつなぐ、例 consult+care)"
+_TIME = "日時 (UTC、ISO 8601)"
+
+# facilities and institutions
+FacilityOut = _out(
+    views.FacilityView,
+    kind="施設種別のコード (tokuyo・gh …)",
+    duty="mandatory (義務) または effort (努力義務)",
+    status=f"{'・'.join(s.value for s in Status)} (①〜④と{NO_FILING_JA})",
+    required=f"必要な要件: {_CAPS}",
+    covered="満たしている要件 (届出と合意した提案)",
+    covered_agreed="そのうち合意した提案による要件",
+    missing="不足している要件",
+    pending="打診中の提案が満たす見込みの要件 (まだ満たしていない扱い)",
+    filing_year="最新の届出の年度 (届出がなければ null)",
+    unknown="届出がなく状況が分からない",
+    has_infection_partner="第二種協定指定医療機関が協力医療機関にいる",
+)
+FacilityListOut = _out(views.FacilityListView, total="条件に合う施設の数 (limit・offset の前)")
+PartnerOut = _out(views.PartnerView)
+InstitutionOut = _out(
+    views.InstitutionView,
+    kind="hospital・clinic …",
+    offers=f"提供できる要件: {_CAPS}",
+    declared_capacity="申告された受入可能数 (申告なしは null)",
+    used_capacity="合意・打診中・提案中で使っている数",
+    remaining_capacity="残り (申告なしは null)",
+    infection_agreement="第二種協定指定医療機関",
+)
+
+# proposals
+ProposalOut = _out(
+    views.ProposalView,
+    covers=f"この提案が満たす要件: {_CAPS}",
+    status="proposed・contacted・agreed・declined・withdrawn",
+    run_id="提案した計算 (手入力なら null)",
+    updated_at=_TIME,
+)
+HistoryOut = _out(views.HistoryView, at=_TIME)
+ProposalDetailOut = _out(views.ProposalDetailView, history="状態の変更 (古い順)")
+InstitutionDetailOut = _out(views.InstitutionDetailView)
+CandidateOut = _out(
+    views.CandidateView,
+    covers="不足している要件のうち満たせるもの",
+    proposal="この組み合わせの提案 (あれば)",
+)
+FacilityDetailOut = _out(
+    views.FacilityDetailView,
+    partners="最新の届出の協力医療機関",
+    candidates="候補 (近い順)",
+    alternatives="まだ提案していない候補 (近い5件)",
+)
+
+# areas, status table, map
+AreaOut = _out(
+    views.AreaView,
+    kind="prefecture・municipality・renkei (連携拠点の地域)",
+    municipalities="構成する市区町村・都道府県のコード",
+)
+AreaDetailOut = _out(views.AreaDetailView, status_counts="状況ごとの施設数")
+StatusColumnOut = _out(views.StatusColumnView)
+StatusRowOut = _out(
+    views.StatusRowView,
+    kind="施設種別 (total は計)",
+    infection_partner="第二種協定指定医療機関を協力医療機関に含む施設",
+)
+StatusTableOut = _out(views.StatusTableView, days_left="経過措置の期限までの日数")
+MapFacilityOut = _out(views.MapFacilityView)
+MapInstitutionOut = _out(views.MapInstitutionView)
+MapProposalOut = _out(views.MapProposalView)
+MapOut = _out(
+    views.MapView,
+    institutions="施設の近くの医療機関",
+    proposals="提案中・打診中・合意の提案",
+)
+OutlineOut = _out(views.OutlineView, rings="輪郭の点 (経度・緯度)")
+TownOut = _out(views.TownView)
+MapBackgroundOut = _out(views.MapBackgroundView)
+
+# runs and jobs
+RunOut = _out(
+    views.RunView,
+    mode="optimal・greedy・stable",
+    params="計算の条件 (距離の上限など)",
+    mandatory_full="全要件を満たす義務施設",
+    effort_full="全要件を満たす努力義務施設",
+    pairs_covered="満たす要件の数",
+    partnerships="新規連携の数",
+    distance_km="総距離",
+    started_at=_TIME,
+    finished_at=_TIME,
+    seconds="段階ごとの所要時間 (秒)",
+)
+RunChangeOut = _out(
+    views.RunChangeView, change="new・kept・dropped・released", status="提案の今の状態"
+)
+RunDetailOut = _out(views.RunDetailView)
+JobOut = _out(views.JobView, state="running・done・failed")
+JobStartedOut = _out(
+    views.JobStartedView, poll="計算中: 進捗を問い合わせる URL", run="待つ間に終わった計算"
+)
+
+# audit log
+AuditOut = _out(
+    views.AuditLogEntryView,
+    "AuditOut",
+    at=_TIME,
+    action="proposal.status・proposal.create・run.create・import.* …",
+)
+
+# imports
+IssueOut = _out(views.IssueView, severity="error または warning")
+RejectOut = _out(
+    views.RejectView,
+    category="error・skipped・unmatched (公開データ等)",
+    values="除外した行の値 (公開データ等)",
+)
+ImportCountsOut = _out(views.ImportCountsView)
+ImportOut = _out(
+    views.ImportResultView,
+    "ImportOut",
+    stats="表ごとの件数 (追加・更新・変更なし)",
+    counts="公開データ・届出・申出の行数",
+)

@@ -16,6 +16,15 @@ declaring a capacity (half the generated one: tight), as ``run.py`` does.
 
 Times are medians; the ratios are warm / cold of this run (the machine is shared: absolute
 times move by ±30 %). Both starts must give the same proposals (checked and printed).
+
+``--sample`` (issue 26): the bundled sample prefecture (高知県, 704 facilities × 408
+institutions, ``api.cli.load_sample``) planned as area 39 in a fresh SQLite file and a fresh
+PostgreSQL database (``KYORYOKU_TEST_PG_URL``; skipped when it does not answer). Each round makes
+``--decisions`` decisions on proposals of the last run (declined, agreed, contacted in turn) and
+re-plans the area from the click to the saved run, twice — ``POST /api/runs`` through the web
+(in-process ``TestClient``, the run answered within its wait: 201) and ``run_plan`` itself — each
+beside a cold start of the same state (``run_plan(warm_start=False)``) and with the run's own
+split (load, solve, commit) and the machine's load average; target ≤ 0.3 s.
 """
 
 from __future__ import annotations
@@ -176,14 +185,177 @@ def store_level(
             store.dispose()
 
 
+def load_average() -> str:
+    import os
+
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover - not on Linux/macOS
+        return "?"
+
+
+def sample_database(db: str, folder: Path) -> tuple[str, Callable[[], None]] | None:
+    """A fresh database of ``db`` (None: the PostgreSQL server does not answer) and its drop."""
+    if db == "sqlite":
+        return f"sqlite:///{folder / 'replan.db'}", lambda: None
+    import os
+    import random
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from matcher.settings import get_settings
+
+    base = get_settings().test_pg_url
+    name = f"kyoryoku_replan_{os.getpid()}_{random.randrange(10**6)}"
+    try:
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server: say so, measure SQLite only
+        print(f"PostgreSQL ({base}) に接続できません: {type(exc).__name__}")
+        return None
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :d AND pid <> pg_backend_pid()"
+                ),
+                {"d": name},
+            )
+            c.execute(text(f'DROP DATABASE "{name}"'))
+        admin.dispose()
+
+    return make_url(base).set(database=name).render_as_string(hide_password=False), drop
+
+
+def sample_level(db: str, decisions: int, repeat: int) -> dict[str, list[float]] | None:
+    """Click → saved run on the sample prefecture after ``decisions`` decisions, ``repeat``
+    rounds: seconds per path (web, run_plan, cold run_plan) and the run's own split."""
+    from fastapi.testclient import TestClient
+
+    from api.cli import load_sample
+    from api.main import create_app
+    from matcher.store.db import open_store
+    from matcher.store.planning import run_plan
+    from matcher.store.proposal_commands import set_status
+    from matcher.store.proposals import list_proposals
+    from matcher.store.runs import get_run
+
+    password = "bench-pass-1"
+    steps = ("declined", "agreed", "contacted")
+    with tempfile.TemporaryDirectory() as tmp:
+        made = sample_database(db, Path(tmp))
+        if made is None:
+            return None
+        url, drop = made
+        try:
+            load_sample(url, Path(__file__).resolve().parents[1] / "data" / "sample", password)
+            store = open_store(url)
+            first = run_plan(store, "39", actor="demo-pref", replace_other_areas=True)
+            print(f"{db}: 高知県 first run_plan {len(first.result.proposals)} pairs", flush=True)
+            app = create_app(url, secret_key="bench", tiles_url="", report_dir=Path(tmp) / "r")
+            out: dict[str, list[float]] = {}
+            with TestClient(app) as client:
+                r = client.post(
+                    "/api/session", json={"username": "demo-pref", "password": password}
+                )
+                client.headers["Authorization"] = f"Bearer {r.json()['token']}"
+                body = {"area_code": "39", "replace_other_areas": True}
+                client.post("/api/runs", json=body)  # imports and first-use costs out of the way
+                k = 0
+
+                def decide() -> None:
+                    nonlocal k
+                    with store.write() as s:
+                        live = list_proposals(s, "39", status="proposed")
+                        for j in range(decisions):
+                            p = live[(k * 37 + j * 53) % len(live)]
+                            set_status(s, p.id, steps[(k + j) % 3], p.version, "bench")  # type: ignore[arg-type]
+                            k += 1
+
+                for n in range(repeat):
+                    decide()
+                    t = time.perf_counter()
+                    r = client.post("/api/runs", json=body)
+                    web = time.perf_counter() - t
+                    assert r.status_code == 201, r.text
+                    run_id = r.json()["run_id"]
+                    with store.read() as s:
+                        split = dict(get_run(s, run_id).seconds)
+                    decide()
+                    t = time.perf_counter()
+                    run_plan(store, "39", actor="bench", replace_other_areas=True)
+                    plan = time.perf_counter() - t
+                    decide()
+                    t = time.perf_counter()
+                    run_plan(store, "39", actor="bench", replace_other_areas=True, warm_start=False)
+                    cold = time.perf_counter() - t
+                    for key, value in (
+                        ("web", web),
+                        ("run_plan", plan),
+                        ("cold", cold),
+                        ("load", split.get("load", 0.0)),
+                        ("solve", split.get("total", 0.0)),
+                        ("commit", split.get("commit", 0.0)),
+                    ):
+                        out.setdefault(key, []).append(value)
+                    print(
+                        f"  {db} #{n + 1}: web {web:.3f} s, run_plan {plan:.3f} s, "
+                        f"cold {cold:.3f} s (run {run_id}: load {split.get('load', 0):.3f}, "
+                        f"match {split.get('total', 0):.3f}, commit {split.get('commit', 0):.3f})",
+                        flush=True,
+                    )
+            app.state.jobs.join_all()
+            app.state.store.dispose()
+            store.dispose()
+            return out
+        finally:
+            drop()
+
+
+def sample_main(decisions: int, repeat: int) -> None:
+    print(f"負荷 (開始時、load average 1/5/15 分): {load_average()}", flush=True)
+    rows = {db: sample_level(db, decisions, repeat) for db in ("sqlite", "postgresql")}
+    med = statistics.median
+    print(
+        f"\nclick → saved run, 高知県 704 × 408 after {decisions} decisions "
+        f"(medians of {repeat}; target ≤ 0.3 s):"
+    )
+    for db, row in rows.items():
+        if row is None:
+            continue
+        print(
+            f"  {db:<10} web (POST /api/runs) {med(row['web']):.3f} s  "
+            f"run_plan {med(row['run_plan']):.3f} s  beside cold start {med(row['cold']):.3f} s "
+            f"(warm / cold {med(row['run_plan']) / med(row['cold']):.2f}); the run's split: "
+            f"load {med(row['load']):.3f} + match {med(row['solve']):.3f} "
+            f"+ commit {med(row['commit']):.3f} s"
+        )
+    print(f"負荷 (終了時): {load_average()}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--prefecture", default="北海道", help="都道府県名 (「全国」で全国)")
     ap.add_argument("--scale", type=float, default=1.0)
-    ap.add_argument("--decisions", type=int, default=10)
+    ap.add_argument(
+        "--decisions", type=int, default=None, help="decisions before re-planning (10; --sample 5)"
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-store", action="store_true", help="match level only")
+    ap.add_argument(
+        "--sample",
+        action="store_true",
+        help="the sample prefecture, click → saved run on SQLite and PostgreSQL (issue 26)",
+    )
     args = ap.parse_args()
+    if args.sample:
+        sample_main(args.decisions or 5, args.repeat)
+        return
+    args.decisions = args.decisions or 10
     params = MatchParams()
     japan = args.prefecture == "全国"
     instance = generate(

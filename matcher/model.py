@@ -6,6 +6,7 @@ set of capabilities is one small integer in numpy arrays; ``Capability`` names t
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -106,8 +107,11 @@ def parse_capabilities(value: object) -> int:
     return mask
 
 
+@functools.lru_cache(maxsize=64)
 def format_capabilities(mask: int) -> str:
     """The canonical text of a mask: codes joined by ``+`` in ①②③ order."""
+    # cached: every page and list formats the same few masks thousands of times, and each
+    # ``mask & c`` goes through the enum machinery
     return "+".join(CAPABILITY_CODES[c] for c in CAPABILITIES if mask & c)
 
 

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     )
     login_lock_seconds: int = Field(30, gt=0, description="最初のロックの長さ (秒)")
     login_lock_max_seconds: int = Field(900, gt=0, description="ロックの最長 (秒)")
+    intake_public: bool = Field(
+        False,
+        description="相談窓口の公開ページ (/soudan) を開く。開くとログインなしで誰でも施設名と"
+        "市区町村を書いて相談・協力医療機関の変更を送れる (接続元ごとに 1 時間 5 件、全体で"
+        "1 時間 100 件まで)。回答リンクからの相談窓口はこの設定によらず使える",
+    )
     run_lock_wait: float = Field(
         10.0, ge=0, description="同じ地域の計算が実行中のとき、次の計算が待つ最長時間 (秒)"
     )
@@ -76,6 +82,12 @@ class Settings(BaseSettings):
     )
     chromium: str = Field(
         "", description="PDF 作成に使う Chromium の実行ファイル。空なら PATH から探す"
+    )
+    report_dir: str = Field(
+        "",
+        description="作成した帳票一式 (ZIP) を保管するフォルダ。空なら OS の一時フォルダの "
+        "kyoryoku-reports。同じ計算・同じ指定の帳票は次から即座に返す "
+        "(取り込み・提案の内容の変更で作り直し、30 日使われないものは削除)",
     )
     test_pg_url: str = Field(
         "postgresql+psycopg://postgres@127.0.0.1:5432/test",

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,6 +143,7 @@ def make_app(tmp_path: Path, **kwargs):
     url = fresh_store(tmp_path)
     kwargs.setdefault("secret_key", "test-secret")
     kwargs.setdefault("tiles_url", "")
+    kwargs.setdefault("report_dir", tmp_path / "reports")
     return create_app(url, **kwargs)
 
 
@@ -168,6 +170,31 @@ def require_browser() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true ではブラウザのテストを省略できません: {missing}")
         pytest.skip(missing)
+
+
+@contextlib.contextmanager
+def browser_page() -> Iterator[Any]:
+    """A page of headless Chromium (after ``require_browser``), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
+def browser_login(page: Any, base: str, username: str) -> None:
+    """Log in on the login page ``page`` shows; it must land on the dashboard."""
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base + "/")
 
 
 def _free_port() -> int:
@@ -216,19 +243,21 @@ def page_login(client, username: str) -> None:
     assert r.status_code == 303 and r.headers["location"] == "/"
 
 
+# The run form's fields for area A (optimal, the default distances).
+RUN_PARAMS = {
+    "area_code": "area-a",
+    "mode": "optimal",
+    "consult_km": "30",
+    "care_km": "16",
+    "admit_km": "30",
+    "max_new_partners": "2",
+    "include_unknown": "1",
+}
+
+
 def run_form(token: str, **extra: str) -> dict[str, str]:
-    """The run form for area A (optimal, the default distances) with ``extra`` fields."""
-    return {
-        "area_code": "area-a",
-        "mode": "optimal",
-        "consult_km": "30",
-        "care_km": "16",
-        "admit_km": "30",
-        "max_new_partners": "2",
-        "include_unknown": "1",
-        **extra,
-        "csrf_token": token,
-    }
+    """The run form for area A (``RUN_PARAMS``) with ``extra`` fields."""
+    return {**RUN_PARAMS, **extra, "csrf_token": token}
 
 
 def assert_session_expires(tmp_path: Path, wait: float, **app_kwargs) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,6 +112,27 @@ def snapshot(store: Store) -> dict[str, list[tuple]]:
             pk = list(table.primary_key.columns) or list(table.columns)
             out[name] = [tuple(r) for r in conn.execute(select(table).order_by(*pk))]
     return out
+
+
+@contextmanager
+def write_held(store: Store) -> Iterator[threading.Event]:
+    """Another thread holds ``store``'s write transaction until the event yielded is set (at the
+    latest when the block ends)."""
+    holding, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write():
+            holding.set()
+            done.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert holding.wait(10)
+        yield done
+    finally:
+        done.set()
+        t.join()
 
 
 # A tiny region around 高知市 (all in municipality 392014 unless told).

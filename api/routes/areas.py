@@ -10,12 +10,12 @@ from matcher.usecases.views import AreaDetailView, AreaView
 
 from ..deps import ActorDep, UowDep
 from ..errors import ERROR_RESPONSES
-from ..schemas import AreaDetailOut, AreaOut
+from ..schemas import AreaDetailOut, AreaOut, many
 
 router = APIRouter(prefix="/api/areas", tags=["areas"], responses=ERROR_RESPONSES)
 
 
-@router.get("", summary="地域の一覧", response_model=list[AreaOut])
+@router.get("", summary="地域の一覧", response_model=many(AreaOut))
 def list_areas(actor: ActorDep, uow: UowDep) -> tuple[AreaView, ...]:
     return areas.list_areas(uow, actor)
 

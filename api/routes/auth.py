@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from ..deps import COOKIE, SessionDep, store_of
 from ..schemas import LoginIn, LoginOut, MeOut, OkOut, SessionsEndedOut
 from ..security.login import attempt_login, end_session, set_cookie, user_dict
-from ..security.login import cookie_secure as cookie_secure  # the reply pages' cookies
 from ..users import change_password, revoke_sessions
 
 router = APIRouter(prefix="/api/session", tags=["session"])

@@ -12,9 +12,9 @@ from pydantic import TypeAdapter
 from matcher.usecases import facilities
 from matcher.usecases.actor import Actor
 from matcher.usecases.unit import UnitOfWork
-from matcher.usecases.views import FacilityListView, ProposalView
+from matcher.usecases.views import ProposalView
 
-from ..cache import cached_call
+from ..cache import cached_call, cached_json
 from ..deps import ActorDep, UowDep, WriterActorDep
 from ..errors import ERROR_RESPONSES
 from ..schemas import (
@@ -28,6 +28,7 @@ from ..schemas import (
 
 router = APIRouter(prefix="/api/facilities", tags=["facilities"], responses=ERROR_RESPONSES)
 _DETAIL = TypeAdapter(FacilityDetailOut)
+_LIST = TypeAdapter(FacilityListOut)
 
 
 @router.get(
@@ -44,26 +45,58 @@ async def list_facilities(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
-) -> FacilityListView:
-    return await cached_call(
-        facilities.list_facilities,
+) -> Response:
+    body = await cached_call(
+        list_json,
         uow,
         actor,
         area,
-        {s.value for s in status} if status else None,
+        frozenset(s.value for s in status) if status else None,
         None if kind is None else kind.value,
         municipality,
         limit,
         offset,
     )
+    return Response(body, media_type="application/json")
 
 
 def detail_json(uow: UnitOfWork, actor: Actor, facility_id: str) -> bytes:
-    """The facility page's answer as JSON, serialised once per store change."""
-    view = facilities.facility_detail(uow, actor, facility_id)
-    return uow.cache.get(
+    """The facility page's answer as JSON, serialised once per change of the facility or of an
+    institution it shows (``api.cache``: the page is not even rebuilt while its JSON holds)."""
+    facilities.require_visible(uow, actor, facility_id)
+    return cached_json(
+        uow.cache,
         ("facility_detail_json", facility_id),
-        lambda: _DETAIL.dump_json(_DETAIL.validate_python(view, from_attributes=True)),
+        _DETAIL,
+        lambda: facilities.facility_detail(uow, actor, facility_id),
+    )
+
+
+def list_json(
+    uow: UnitOfWork,
+    actor: Actor,
+    area: str | None,
+    statuses: frozenset[str] | None,
+    kind: str | None,
+    municipality: str | None,
+    limit: int,
+    offset: int,
+) -> bytes:
+    """The facility list's answer as JSON, serialised once per store change."""
+    return cached_json(
+        uow.cache,
+        ("facilities_json", actor.scope, area, statuses, kind, municipality, limit, offset),
+        _LIST,
+        lambda: facilities.list_facilities(
+            uow,
+            actor,
+            area,
+            None if statuses is None else set(statuses),
+            kind,
+            municipality,
+            limit,
+            offset,
+        ),
     )
 
 

@@ -12,13 +12,13 @@ from matcher.usecases.views import InstitutionDetailView, InstitutionView
 
 from ..deps import ActorDep, UowDep
 from ..errors import ERROR_RESPONSES
-from ..schemas import InstitutionDetailOut, InstitutionKind, InstitutionOut
+from ..schemas import InstitutionDetailOut, InstitutionKind, InstitutionOut, many
 
 router = APIRouter(prefix="/api/institutions", tags=["institutions"], responses=ERROR_RESPONSES)
 
 
 @router.get(
-    "", summary="医療機関の一覧 (申告された受入枠と使用数)", response_model=list[InstitutionOut]
+    "", summary="医療機関の一覧 (申告された受入枠と使用数)", response_model=many(InstitutionOut)
 )
 def list_institutions(
     actor: ActorDep, uow: UowDep, kind: Annotated[InstitutionKind | None, Query()] = None

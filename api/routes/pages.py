@@ -15,7 +15,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from matcher.usecases import areas, imports, institutions, proposals, runs
+from matcher.usecases import areas, imports, institutions, proposals, replies, runs
 from matcher.usecases.errors import ConflictError, InputError, TransitionError
 from matcher.usecases.runs import run_request
 from matcher.vocab import Mode
@@ -124,6 +124,7 @@ def dashboard(request: Request, sess: SessionDep, uow: UowDep) -> HTMLResponse:
         infection=view.infection,
         infection_label=view.infection_label,
         progress=view.progress,
+        rounds=replies.rounds_of(uow, sess.user.actor),
     )
 
 

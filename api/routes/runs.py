@@ -13,7 +13,7 @@ from matcher.usecases.views import JobStartedView, JobView, RunDetailView, RunVi
 
 from ..deps import ActorDep, JobsDep, UowDep, WriterActorDep
 from ..errors import ERROR_RESPONSES
-from ..schemas import IntId, JobOut, JobStartedOut, RunDetailOut, RunIn, RunOut
+from ..schemas import IntId, JobOut, JobStartedOut, RunDetailOut, RunIn, RunOut, many
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=ERROR_RESPONSES)
 
@@ -43,7 +43,7 @@ def job_status(job_id: IntId, actor: ActorDep, uow: UowDep, jobs: JobsDep) -> Jo
     return runs.visible_job(uow, actor, jobs, job_id)
 
 
-@router.get("", summary="計算の一覧", response_model=list[RunOut])
+@router.get("", summary="計算の一覧", response_model=many(RunOut))
 def list_runs(
     actor: ActorDep, uow: UowDep, area: Annotated[str | None, Query()] = None
 ) -> tuple[RunView, ...]:

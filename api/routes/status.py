@@ -12,7 +12,7 @@ from matcher.usecases.views import AuditLogEntryView, StatusTableView
 
 from ..deps import ActorDep, UowDep
 from ..errors import ERROR_RESPONSES
-from ..schemas import AuditOut, StatusTableOut
+from ..schemas import AuditOut, StatusTableOut, many
 
 router = APIRouter(prefix="/api", tags=["status"], responses=ERROR_RESPONSES)
 
@@ -29,7 +29,7 @@ def get_status_table(
 @router.get(
     "/audit",
     summary="監査ログ (都道府県ユーザーは全員分、その他は本人の操作)",
-    response_model=list[AuditOut],
+    response_model=many(AuditOut),
 )
 def get_audit(
     actor: ActorDep, uow: UowDep, limit: Annotated[int, Query(ge=1, le=5000)] = 200

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
@@ -30,8 +30,8 @@ from pydantic import BaseModel, Field, ValidationError
 from matcher.usecases import audit, facilities, institutions, proposals, runs
 from matcher.usecases.audit import AuditQuery
 from matcher.usecases.errors import ConflictError, LimitExceeded, RunInProgressError
-from matcher.usecases.facilities import FACILITY_SORTS, PER_PAGE, FacilityQuery
-from matcher.usecases.institutions import INSTITUTION_SORTS, InstitutionQuery
+from matcher.usecases.facilities import FACILITY_SORTS, PER_PAGE, FacilityListPage, FacilityQuery
+from matcher.usecases.institutions import INSTITUTION_SORTS, InstitutionListPage, InstitutionQuery
 from matcher.usecases.proposals import ProposalQuery
 from matcher.usecases.runs import DEFAULTS
 from matcher.usecases.unit import UnitOfWork
@@ -173,16 +173,12 @@ def facility_list(
     """Every facility in the user's scope, searched, filtered, sorted and paginated; each
     facility's link carries the list's query (``back``) for the way back."""
     view = facilities.facility_list(uow, sess.user.actor, params.facility_query(), params.area)
-    return render(
+    return _list_page(
         request,
         "facility_list.html",
         sess,
-        result=view.result,
-        query=view.query,
-        municipalities=view.municipalities,
-        sorts=FACILITY_SORTS,
-        per_page=PER_PAGE,
-        capabilities=CAPABILITY_CHOICES,
+        view,
+        FACILITY_SORTS,
         area=view.area,
         areas=view.areas,
         back=params.query_string(),
@@ -209,16 +205,29 @@ def institution_list(
         requests=params.requests,
     )
     view = institutions.institution_list(uow, sess.user.actor, query)
+    return _list_page(request, "institution_list.html", sess, view, INSTITUTION_SORTS)
+
+
+def _list_page(
+    request: Request,
+    template: str,
+    sess: Session,
+    view: FacilityListPage | InstitutionListPage,
+    sorts: tuple[str, ...],
+    **own: Any,
+) -> HTMLResponse:
+    """A facility or institution list page: its rows, the search form's choices and ``own``."""
     return render(
         request,
-        "institution_list.html",
+        template,
         sess,
         result=view.result,
         query=view.query,
         municipalities=view.municipalities,
-        sorts=INSTITUTION_SORTS,
+        sorts=sorts,
         per_page=PER_PAGE,
         capabilities=CAPABILITY_CHOICES,
+        **own,
     )
 
 

@@ -12,6 +12,13 @@ MESSAGES: dict[str, str] = {
     "proposed": "提案に加えました",
     "proposed-override": "距離・受入枠の条件を超える提案を、理由を記録して加えました",
     "logged-out": "ログアウトしました",
+    "reply-answered": "回答を登録しました",
+    "reply-revoked": "リンクを無効にしました",
+    "reply-locked": "回答の受付を締め切りました",
+    "reply-unlocked": "回答の受付を再開しました",
+    "reply-resolved": "確認待ちの回答を処理しました",
+    "intake-updated": "相談を更新しました",
+    "intake-confirmed": "協力医療機関の変更を届出に反映しました",
     **{f"status-{k}": f"提案を「{label}」にしました" for k, label in STATUS_LABELS_JA.items()},
 }
 ERRORS: dict[str, str] = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -49,37 +50,48 @@ def keys(username: str, address: str) -> tuple[str, str]:
     return f"user:{username.strip().lower()[:100]}", f"addr:{address[:100]}"
 
 
-def retry_after(session: Session, username: str, address: str) -> int:
-    """Seconds until a login for this account from this address may be tried (0: now)."""
+def locked_for(session: Session, keys: Iterable[str]) -> int:
+    """Seconds the longest lock among ``keys`` still lasts (0: none is locked)."""
     now = utcnow()
-    rows = session.scalars(
-        select(LoginThrottleRow).where(LoginThrottleRow.key.in_(keys(username, address)))
-    )
+    rows = session.scalars(select(LoginThrottleRow).where(LoginThrottleRow.key.in_(list(keys))))
     waits = [(r.locked_until - now).total_seconds() for r in rows if r.locked_until is not None]
     return max(0, math.ceil(max(waits, default=0)))
 
 
-def failed(session: Session, username: str, address: str, policy: ThrottlePolicy) -> dict[str, int]:
-    """Count a failed login; the locks it starts, by key (empty: none)."""
+def count_failure(session: Session, key: str, free: int, policy: ThrottlePolicy) -> int:
+    """Count one failure against ``key`` (counts an hour old are forgotten first); the lock it
+    starts (seconds, 0: none yet). Logins count ``user:``/``addr:`` keys, the public forms
+    (``api.security.public``) ``reply:`` keys."""
     now = utcnow()
     session.execute(
         delete(LoginThrottleRow).where(LoginThrottleRow.last_failed_at < now - FORGET_AFTER)
     )
-    locks: dict[str, int] = {}
-    account, addr = keys(username, address)
-    for key, free in ((account, policy.account_free), (addr, policy.address_free)):
-        row = session.get(LoginThrottleRow, key)
-        if row is None:
-            row = LoginThrottleRow(key=key, failures=0, last_failed_at=now)
-            session.add(row)
-        row.failures += 1
-        row.last_failed_at = now
-        seconds = policy.lock_for(row.failures, free)
-        if seconds:
-            row.locked_until = now + dt.timedelta(seconds=seconds)
-            locks[key] = seconds
+    row = session.get(LoginThrottleRow, key)
+    if row is None:
+        row = LoginThrottleRow(key=key, failures=0, last_failed_at=now)
+        session.add(row)
+    row.failures += 1
+    row.last_failed_at = now
+    seconds = policy.lock_for(row.failures, free)
+    if seconds:
+        row.locked_until = now + dt.timedelta(seconds=seconds)
     session.flush()
-    return locks
+    return seconds
+
+
+def retry_after(session: Session, username: str, address: str) -> int:
+    """Seconds until a login for this account from this address may be tried (0: now)."""
+    return locked_for(session, keys(username, address))
+
+
+def failed(session: Session, username: str, address: str, policy: ThrottlePolicy) -> dict[str, int]:
+    """Count a failed login; the locks it starts, by key (empty: none)."""
+    account, addr = keys(username, address)
+    locks = {
+        key: count_failure(session, key, free, policy)
+        for key, free in ((account, policy.account_free), (addr, policy.address_free))
+    }
+    return {key: seconds for key, seconds in locks.items() if seconds}
 
 
 def succeeded(session: Session, username: str) -> None:

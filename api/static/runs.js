@@ -1,4 +1,5 @@
-// The run's progress page: polls the job and moves to the run's page when it is stored.
+// A job's progress page: polls the job; done, it moves to the run's page (a run) or to
+// ``data-done`` (a report ZIP: the download starts and the page stays).
 (function () {
   "use strict";
   var box = document.getElementById("run-progress");
@@ -12,6 +13,12 @@
     fetch(box.dataset.poll, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
       .then(function (job) {
+        if (job.state === "done" && box.dataset.done) {
+          bar.max = 1; bar.value = 1;
+          stage.textContent = "完了しました。ダウンロードを開始します…(" + job.seconds + " 秒)";
+          window.location.assign(box.dataset.done);
+          return;
+        }
         if (job.state === "done" && job.run_id) { window.location.replace("/runs/" + job.run_id); return; }
         if (job.state === "failed") { stage.textContent = "計算に失敗しました: " + (job.error || ""); stage.setAttribute("role", "alert"); return; }
         if (job.total) {

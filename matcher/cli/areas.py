@@ -23,12 +23,19 @@ from .common import (
     URL_HELP,
     MaxKmOption,
     MaxNewPartnersOption,
+    ReplyByOption,
     RoadFactorOption,
+    SenderAddressOption,
+    SenderEmailOption,
+    SenderPersonOption,
+    SenderPhoneOption,
     err,
     fail,
     match_params,
     out,
+    parse_date,
     run_guarded,
+    sender_of,
 )
 from .store import open_store_checked
 
@@ -168,6 +175,7 @@ def list_cmd(
 
 @areas_app.command("report")
 def report_cmd(
+    ctx: typer.Context,
     area: str = typer.Argument(..., help="区域のコード (例: kousou-3902、areas list で確認)"),
     out_dir: Path = typer.Option(..., "--out", help="出力フォルダ"),
     whatif: bool = typer.Option(
@@ -184,11 +192,11 @@ def report_cmd(
         5, "--site-capacity", help="新設する在宅療養支援診療所の受入施設数 (what-if)"
     ),
     sender_org: str = typer.Option("", "--sender-org", help="発信者 (依頼文)"),
-    sender_person: str = typer.Option("", "--sender-person", help="担当者名"),
-    sender_phone: str = typer.Option("", "--sender-phone", help="担当の電話番号"),
-    sender_email: str = typer.Option("", "--sender-email", help="担当のメールアドレス"),
-    sender_address: str = typer.Option("", "--sender-address", help="担当課の所在地"),
-    reply_by: str | None = typer.Option(None, "--reply-by", help="回答期限 (YYYY-MM-DD)"),
+    sender_person: SenderPersonOption = "",
+    sender_phone: SenderPhoneOption = "",
+    sender_email: SenderEmailOption = "",
+    sender_address: SenderAddressOption = "",
+    reply_by: ReplyByOption = None,
     reply_method: str = typer.Option("", "--reply-method", help="回答方法"),
     document_number: str = typer.Option("", "--document-number", help="文書番号"),
     date: str | None = typer.Option(None, "--date", help="作成日 (YYYY-MM-DD、省略時は今日)"),
@@ -196,25 +204,12 @@ def report_cmd(
 ) -> None:
     """区域の調整会議資料 (HTML・PDF・Excel) と、郡市医師会には協力依頼文を作成します。"""
     from ..reports.meeting import write_meeting
-    from ..reports.sender import Sender
     from ..store.area_report import area_report_of
     from ..store.areas import get_area
 
     params = match_params(max_km, max_new_partners, road_factor)
-    today = run_guarded(_date, date, "--date") or dt.date.today()
-    sender = run_guarded(
-        lambda: Sender(
-            organisation=sender_org,
-            person=sender_person,
-            phone=sender_phone,
-            email=sender_email,
-            address=sender_address,
-            reply_by=_date(reply_by, "--reply-by"),
-            reply_method=reply_method,
-            document_number=document_number,
-            addressee="onchu",
-        )
-    )
+    today = run_guarded(parse_date, date) or dt.date.today()
+    sender = run_guarded(sender_of, ctx.params, addressee="onchu")  # the options, by name
     with open_store_checked(url) as store:
 
         def work() -> AreaView:
@@ -235,15 +230,6 @@ def report_cmd(
         if path is not None:
             out.print(f"  {path}", highlight=False)
     err.print(files.note, highlight=False)
-
-
-def _date(value: str | None, option: str) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{option} は YYYY-MM-DD で指定してください (値: {value})") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -18,6 +19,7 @@ from ..result import MatchResult
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from ..reports.sender import Sender
     from ..validate import Validated
 
 T = TypeVar("T")
@@ -58,6 +60,23 @@ CountSitesOption = Annotated[
 PreferCorporationOption = Annotated[
     bool, typer.Option("--prefer-same-corporation", help=PREFER_CORPORATION_HELP)
 ]
+
+# The letters' sender (``report``, ``areas report``): the options both name alike, and the
+# parameter of each ``Sender`` field (``sender_of``; ``reply_by`` is parsed).
+SenderPersonOption = Annotated[str, typer.Option("--sender-person", help="担当者名")]
+SenderPhoneOption = Annotated[str, typer.Option("--sender-phone", help="担当の電話番号")]
+SenderEmailOption = Annotated[str, typer.Option("--sender-email", help="担当のメールアドレス")]
+SenderAddressOption = Annotated[str, typer.Option("--sender-address", help="担当課の所在地")]
+ReplyByOption = Annotated[str | None, typer.Option("--reply-by", help="回答期限 (YYYY-MM-DD)")]
+SENDER_PARAMS = {
+    "organisation": "sender_org",
+    "person": "sender_person",
+    "phone": "sender_phone",
+    "email": "sender_email",
+    "address": "sender_address",
+    "reply_method": "reply_method",
+    "document_number": "document_number",
+}
 
 err = Console(stderr=True)
 out = Console()
@@ -137,6 +156,28 @@ def match_params(
             count_site_registrations=count_sites,
             prefer_same_corporation=prefer_corporation,
         )
+    )
+
+
+def parse_date(text: str | None, option: str = "--date") -> dt.date | None:
+    """The day an option gives as ``YYYY-MM-DD`` (``None`` when not given)."""
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} の日付「{text}」が不正です (例: 2026-04-01)") from None
+
+
+def sender_of(params: Mapping[str, Any], **more: Any) -> Sender:
+    """The letters' ``Sender`` from a command's parameters (``ctx.params``: ``SENDER_PARAMS`` and
+    ``reply_by``), ``more`` added."""
+    from ..reports.sender import Sender
+
+    return Sender(
+        **{name: params[param] for name, param in SENDER_PARAMS.items()},
+        reply_by=parse_date(params["reply_by"], "--reply-by"),
+        **more,
     )
 
 

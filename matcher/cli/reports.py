@@ -19,7 +19,12 @@ from .common import (
     URL_HELP,
     MaxKmOption,
     MaxNewPartnersOption,
+    ReplyByOption,
     RoadFactorOption,
+    SenderAddressOption,
+    SenderEmailOption,
+    SenderPersonOption,
+    SenderPhoneOption,
     SkipUnknownOption,
     TimeLimitOption,
     err,
@@ -27,9 +32,11 @@ from .common import (
     load_instance,
     match_params,
     out,
+    parse_date,
     print_summary,
     progress_bar,
     run_guarded,
+    sender_of,
 )
 from .store import open_store_checked
 
@@ -55,21 +62,13 @@ SENDER_OPTIONS = {
 }
 
 
-def _parse_date(text: str | None, option: str = "--date") -> dt.date | None:
-    if not text:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{option} の日付「{text}」が不正です (例: 2026-04-01)") from None
-
-
 def _check_pdf(pdf: str, modes: tuple[str, ...]) -> None:
     if pdf not in modes:
         raise ValueError(f"不明な PDF の指定「{pdf}」(使えるのは {', '.join(modes)})")
 
 
 def report_cmd(
+    ctx: typer.Context,
     run: int | None = typer.Argument(
         None, metavar="RUN", help="計算ID (保存した計算の帳票を作る)", show_default=False
     ),
@@ -94,11 +93,11 @@ def report_cmd(
     sender_org: str = typer.Option(
         "", "--sender-org", help="発信者 (例: 高知県 子ども・福祉政策部 長寿社会課長)"
     ),
-    sender_person: str = typer.Option("", "--sender-person", help="担当者名"),
-    sender_phone: str = typer.Option("", "--sender-phone", help="担当の電話番号"),
-    sender_email: str = typer.Option("", "--sender-email", help="担当のメールアドレス"),
-    sender_address: str = typer.Option("", "--sender-address", help="担当課の所在地"),
-    reply_by: str | None = typer.Option(None, "--reply-by", help="回答期限 (YYYY-MM-DD)"),
+    sender_person: SenderPersonOption = "",
+    sender_phone: SenderPhoneOption = "",
+    sender_email: SenderEmailOption = "",
+    sender_address: SenderAddressOption = "",
+    reply_by: ReplyByOption = None,
     reply_method: str = typer.Option(
         "", "--reply-method", help="回答方法 (例: 同封の回答票をメールで)"
     ),
@@ -124,24 +123,12 @@ def report_cmd(
     計算IDを指定するとデータベースに保存した計算の提案から、省略すると --facilities と
     --institutions の CSV でマッチングを実行して作成します。
     """
-    from ..reports import PDF_MODES, STAGES_JA, Sender, write_reports
+    from ..reports import PDF_MODES, STAGES_JA, write_reports
 
     run_guarded(_check_pdf, pdf, PDF_MODES)
-    today = run_guarded(_parse_date, date)
-    sender = run_guarded(
-        lambda: Sender(
-            organisation=sender_org,
-            person=sender_person,
-            phone=sender_phone,
-            email=sender_email,
-            address=sender_address,
-            reply_by=_parse_date(reply_by, "--reply-by"),
-            reply_method=reply_method,
-            document_number=document_number,
-            number_start=number_start,
-            addressee=addressee,  # type: ignore[arg-type]  # checked by Sender
-        )
-    )
+    today = run_guarded(parse_date, date)
+    # the --sender-* and --reply-* options reach the sender by name; Sender checks the addressee
+    sender = run_guarded(sender_of, ctx.params, number_start=number_start, addressee=addressee)
     if run is None and (facilities is None or institutions is None):
         err.print(
             "[bold red]エラー:[/] 計算ID、または --facilities と --institutions の両方を指定してく"

@@ -18,13 +18,14 @@ the printed material, the workbook and the letter show the same numbers:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from openpyxl import Workbook
 
-from ..gaps.area_view import AreaView
+from ..gaps.area_view import AreaView, HelpingInstitution
 from ..model import CAPABILITIES, INSTITUTION_KIND_JA, format_capabilities_ja
 from ..reference import municipalities
 from ..vocab import DEADLINE, Capability, Duty, GeocodePrecision, ProposalStatus, Status
@@ -33,25 +34,15 @@ from .pages import css, environment
 from .pdf import ChromiumPrinter, find_chromium, pdf_backend
 from .sender import Sender
 from .svgmap import Line, Place, Point, SvgMap
-from .tables import STATUS_COLORS
+from .tables import STATUS_COLORS, rows_of, table_of
 from .workbook import print_setup, sheet_title, write_sheet
 
 DISCUSS_COLOR = "#6a1b9a"  # institutions whose role the meeting discusses
 CROSS_COLOR = "#1565c0"  # partners of 広域 cases
 TOP_INSTITUTIONS = 30  # institutions able to help listed on paper (the workbook has all)
 PENDING_JA = ProposalStatus.CONTACTED.label_ja  # what contacted proposals would add
-# The columns of the short facilities the printed page lists (the workbook has all).
-SHORT_PRINTED = (
-    "施設名",
-    "種別",
-    "区分",
-    "市区町村",
-    "状況",
-    "不足している要件",
-    PENDING_JA,
-    "範囲内に医療機関がない要件",
-    "提案",
-)
+# The columns of the short facilities the printed page leaves out (the workbook has all).
+SHORT_UNPRINTED = ("施設ID", "共管")
 
 
 def _marks(mask: int) -> str:
@@ -69,6 +60,30 @@ def _capacity(value: int | None) -> str:
 
 def _title(view: AreaView, what: str) -> str:
     return f"{view.area.name} {what}"
+
+
+def _proposals_ja(counts: Iterable[tuple[str, int]]) -> str:
+    """「提案中 2、打診中 1」: proposals by status."""
+    return "、".join(f"{_status_ja(s)} {n}" for s, n in counts)
+
+
+def _helping_columns(
+    capacity: Callable[[int | None], object],
+) -> dict[str, Callable[[HelpingInstitution], object]]:
+    """The institutions able to help, a declared capacity shown by ``capacity``."""
+    return {
+        "医療機関ID": lambda h: h.institution_id,
+        "名称": lambda h: h.name,
+        "種別": lambda h: INSTITUTION_KIND_JA.get(h.kind, h.kind),
+        "市区町村": lambda h: h.municipality_name,
+        "区域内": lambda h: "○" if h.inside else "",
+        "提供できる要件": lambda h: _marks(h.offers),
+        "受入枠(申告)": lambda h: capacity(h.declared),
+        "使用中": lambda h: h.used,
+        "残り": lambda h: capacity(h.remaining),
+        "範囲内の不足施設": lambda h: h.needed,
+        "提案": lambda h: _proposals_ja(h.proposals),
+    }
 
 
 # --- tables (the workbook; the page reads the same view) -------------------------------------
@@ -121,98 +136,40 @@ def meeting_tables(view: AreaView) -> dict[str, pd.DataFrame]:
             for d in Duty
         ]
     )
-    short = pd.DataFrame(
-        [
-            {
-                "施設ID": f.facility_id,
-                "施設名": f.name,
-                "種別": f.kind_ja,
-                "区分": f.duty.label_ja,
-                "市区町村": f.municipality_name,
-                "状況": f.status.label_ja,
-                "不足している要件": f.missing_ja,
-                PENDING_JA: format_capabilities_ja(f.pending) if f.pending else "",
-                "範囲内に医療機関がない要件": (
-                    format_capabilities_ja(f.uncoverable) if f.uncoverable else ""
-                ),
-                "提案": "、".join(f"{_status_ja(s)} {n}" for s, n in f.proposals),
-                "共管": "、".join(f.shared_with),
-            }
-            for f in view.short
-        ],
-        columns=[
-            "施設ID",
-            "施設名",
-            "種別",
-            "区分",
-            "市区町村",
-            "状況",
-            "不足している要件",
-            PENDING_JA,
-            "範囲内に医療機関がない要件",
-            "提案",
-            "共管",
-        ],
+    short = table_of(
+        view.short,
+        {
+            "施設ID": lambda f: f.facility_id,
+            "施設名": lambda f: f.name,
+            "種別": lambda f: f.kind_ja,
+            "区分": lambda f: f.duty.label_ja,
+            "市区町村": lambda f: f.municipality_name,
+            "状況": lambda f: f.status.label_ja,
+            "不足している要件": lambda f: f.missing_ja,
+            PENDING_JA: lambda f: format_capabilities_ja(f.pending) if f.pending else "",
+            "範囲内に医療機関がない要件": lambda f: (
+                format_capabilities_ja(f.uncoverable) if f.uncoverable else ""
+            ),
+            "提案": lambda f: _proposals_ja(f.proposals),
+            "共管": lambda f: "、".join(f.shared_with),
+        },
     )
-    helping = pd.DataFrame(
-        [
-            {
-                "医療機関ID": h.institution_id,
-                "名称": h.name,
-                "種別": INSTITUTION_KIND_JA.get(h.kind, h.kind),
-                "市区町村": h.municipality_name,
-                "区域内": "○" if h.inside else "",
-                "提供できる要件": _marks(h.offers),
-                "受入枠(申告)": h.declared,
-                "使用中": h.used,
-                "残り": h.remaining,
-                "範囲内の不足施設": h.needed,
-                "提案": "、".join(f"{_status_ja(s)} {n}" for s, n in h.proposals),
-            }
-            for h in view.institutions
-        ],
-        columns=[
-            "医療機関ID",
-            "名称",
-            "種別",
-            "市区町村",
-            "区域内",
-            "提供できる要件",
-            "受入枠(申告)",
-            "使用中",
-            "残り",
-            "範囲内の不足施設",
-            "提案",
-        ],
-    )
-    discuss = pd.DataFrame(
-        [
-            {
-                "医療機関ID": d.institution_id,
-                "名称": d.name,
-                "種別": INSTITUTION_KIND_JA.get(d.kind, d.kind),
-                "市区町村": d.municipality_name,
-                "区域内": "○" if d.inside else "",
-                "最寄りとなる範囲外の施設数": len(d.nearest_for),
-                "最も遠い施設まで(km)": round(d.farthest_km, 1) if d.nearest_for else None,
-                "受入枠+1で全要件を満たす施設": d.capacity_gain
-                if view.changes is not None
-                else None,
-                "施設": "、".join(d.nearest_for),
-            }
-            for d in view.discuss
-        ],
-        columns=[
-            "医療機関ID",
-            "名称",
-            "種別",
-            "市区町村",
-            "区域内",
-            "最寄りとなる範囲外の施設数",
-            "最も遠い施設まで(km)",
-            "受入枠+1で全要件を満たす施設",
-            "施設",
-        ],
+    helping = table_of(view.institutions, _helping_columns(lambda v: v))
+    discuss = table_of(
+        view.discuss,
+        {
+            "医療機関ID": lambda d: d.institution_id,
+            "名称": lambda d: d.name,
+            "種別": lambda d: INSTITUTION_KIND_JA.get(d.kind, d.kind),
+            "市区町村": lambda d: d.municipality_name,
+            "区域内": lambda d: "○" if d.inside else "",
+            "最寄りとなる範囲外の施設数": lambda d: len(d.nearest_for),
+            "最も遠い施設まで(km)": lambda d: round(d.farthest_km, 1) if d.nearest_for else None,
+            "受入枠+1で全要件を満たす施設": lambda d: (
+                d.capacity_gain if view.changes is not None else None
+            ),
+            "施設": lambda d: "、".join(d.nearest_for),
+        },
     )
     tables = {
         "概要": pd.DataFrame(summary, columns=["項目", "値"]),
@@ -223,103 +180,65 @@ def meeting_tables(view: AreaView) -> dict[str, pd.DataFrame]:
         "協議する医療機関": discuss,
     }
     if view.changes is not None:
-        tables["何があれば埋まるか"] = pd.DataFrame(
-            [
-                {
-                    "順位": k,
-                    "変更": c.label,
-                    f"全要件を満たす施設の増({Duty.MANDATORY.label_ja})": c.gain_mandatory,
-                    f"全要件を満たす施設の増({Duty.EFFORT.label_ja})": c.gain_effort,
-                }
-                for k, c in enumerate(view.changes, start=1)
-            ],
-            columns=[
-                "順位",
-                "変更",
-                f"全要件を満たす施設の増({Duty.MANDATORY.label_ja})",
-                f"全要件を満たす施設の増({Duty.EFFORT.label_ja})",
-            ],
+        tables["何があれば埋まるか"] = table_of(
+            enumerate(view.changes, start=1),
+            {
+                "順位": lambda kc: kc[0],
+                "変更": lambda kc: kc[1].label,
+                f"全要件を満たす施設の増({Duty.MANDATORY.label_ja})": lambda kc: (
+                    kc[1].gain_mandatory
+                ),
+                f"全要件を満たす施設の増({Duty.EFFORT.label_ja})": lambda kc: kc[1].gain_effort,
+            },
         )
-    tables["距離の上限を広げると"] = pd.DataFrame(
-        [
-            {
-                "要件": Capability(r.capability).label_ja,
-                "現在の上限(km)": r.range_km,
-                "広げた上限(km)": r.km,
-                "範囲内に入る施設(累計)": r.facilities,
-            }
-            for r in view.ranges
-        ],
-        columns=["要件", "現在の上限(km)", "広げた上限(km)", "範囲内に入る施設(累計)"],
+    tables["距離の上限を広げると"] = table_of(
+        view.ranges,
+        {
+            "要件": lambda r: Capability(r.capability).label_ja,
+            "現在の上限(km)": lambda r: r.range_km,
+            "広げた上限(km)": lambda r: r.km,
+            "範囲内に入る施設(累計)": lambda r: r.facilities,
+        },
     )
-    tables["範囲内に医療機関がない"] = pd.DataFrame(
-        [
-            {
-                "施設ID": r.facility_id,
-                "施設名": r.name,
-                "市区町村": r.municipality_name,
-                "要件": Capability(r.capability).label_ja,
-                "上限(km)": r.range_km,
-                "最寄りの医療機関": r.nearest_name,
-                "距離(km)": round(r.nearest_km, 1),
-            }
-            for r in view.uncoverable
-        ],
-        columns=[
-            "施設ID",
-            "施設名",
-            "市区町村",
-            "要件",
-            "上限(km)",
-            "最寄りの医療機関",
-            "距離(km)",
-        ],
+    tables["範囲内に医療機関がない"] = table_of(
+        view.uncoverable,
+        {
+            "施設ID": lambda r: r.facility_id,
+            "施設名": lambda r: r.name,
+            "市区町村": lambda r: r.municipality_name,
+            "要件": lambda r: Capability(r.capability).label_ja,
+            "上限(km)": lambda r: r.range_km,
+            "最寄りの医療機関": lambda r: r.nearest_name,
+            "距離(km)": lambda r: round(r.nearest_km, 1),
+        },
     )
-    tables["広域"] = pd.DataFrame(
-        [
-            {
-                "施設ID": c.facility_id,
-                "施設名": c.facility_name,
-                "施設の市区町村": c.facility_municipality,
-                "医療機関ID": c.institution_id,
-                "医療機関": c.institution_name,
-                "医療機関の市区町村": c.institution_municipality,
-                "医療機関の区域・都道府県": c.other_side,
-                "他の都道府県": "○" if c.other_prefecture else "",
-                "距離(km)": round(c.distance_km, 1),
-                "要件": _marks(c.covers),
-                "根拠": _basis_ja(c.basis),
-            }
-            for c in view.cross
-        ],
-        columns=[
-            "施設ID",
-            "施設名",
-            "施設の市区町村",
-            "医療機関ID",
-            "医療機関",
-            "医療機関の市区町村",
-            "医療機関の区域・都道府県",
-            "他の都道府県",
-            "距離(km)",
-            "要件",
-            "根拠",
-        ],
+    tables["広域"] = table_of(
+        view.cross,
+        {
+            "施設ID": lambda c: c.facility_id,
+            "施設名": lambda c: c.facility_name,
+            "施設の市区町村": lambda c: c.facility_municipality,
+            "医療機関ID": lambda c: c.institution_id,
+            "医療機関": lambda c: c.institution_name,
+            "医療機関の市区町村": lambda c: c.institution_municipality,
+            "医療機関の区域・都道府県": lambda c: c.other_side,
+            "他の都道府県": lambda c: "○" if c.other_prefecture else "",
+            "距離(km)": lambda c: round(c.distance_km, 1),
+            "要件": lambda c: _marks(c.covers),
+            "根拠": lambda c: _basis_ja(c.basis),
+        },
     )
     names = {f.facility_id: f.name for f in view.facilities}
     inames = {i.institution_id: i.name for i in view.reach}
-    tables["回答"] = pd.DataFrame(
-        [
-            {
-                "提案ID": p.id,
-                "施設": names.get(p.facility_id, p.facility_id),
-                "医療機関": inames.get(p.institution_id, p.institution_id),
-                "要件": _marks(p.covers),
-                "状態": _status_ja(p.status),
-            }
-            for p in view.answers
-        ],
-        columns=["提案ID", "施設", "医療機関", "要件", "状態"],
+    tables["回答"] = table_of(
+        view.answers,
+        {
+            "提案ID": lambda p: p.id,
+            "施設": lambda p: names.get(p.facility_id, p.facility_id),
+            "医療機関": lambda p: inames.get(p.institution_id, p.institution_id),
+            "要件": lambda p: _marks(p.covers),
+            "状態": lambda p: _status_ja(p.status),
+        },
     )
     return tables
 
@@ -413,23 +332,32 @@ def _map(view: AreaView, width: int = 560, height: int = 470) -> tuple[str, list
     return svg, [{"shape": s, "color": c, "label": t} for s, c, t in legend]
 
 
-def _context(view: AreaView) -> dict[str, object]:
+def _figures(view: AreaView) -> dict[str, object]:
+    """What the meeting pages and the 郡市医師会 letter both print: the area's municipalities,
+    the deadline, the ranges and what is short by duty × requirement."""
     by_duty = view.short_by_duty()
     need = view.short_by_requirement()
-    tables = meeting_tables(view)
-    svg, legend = _map(view)
     return {
         "css": css(),
-        "view": view,
-        "title": _title(view, "調整会議資料 協力医療機関の確保状況"),
-        "today": wareki(view.today),
         "deadline": wareki(DEADLINE),
         "municipalities": "、".join(_names(view)),
-        "statuses": [(s.short_ja, s.heading_ja) for s in Status],
         "by_duty": [(d.label_ja, by_duty[d], [need[d][c] for c in CAPABILITIES]) for d in Duty],
         "capabilities": [c.label_ja for c in CAPABILITIES],
         "ranges_text": _ranges_text(view),
         "n_uncoverable": len({r.facility_id for r in view.uncoverable}),
+    }
+
+
+def _context(view: AreaView) -> dict[str, object]:
+    tables = meeting_tables(view)
+    short = tables["不足している施設"]
+    svg, legend = _map(view)
+    return {
+        **_figures(view),
+        "view": view,
+        "title": _title(view, "調整会議資料 協力医療機関の確保状況"),
+        "today": wareki(view.today),
+        "statuses": [(s.short_ja, s.heading_ja) for s in Status],
         "proposals": [(_status_ja(s), n) for s, n in view.proposal_counts],
         "map_svg": svg,
         "map_legend": legend,
@@ -455,28 +383,16 @@ def _context(view: AreaView) -> dict[str, object]:
         "cross": tables["広域"].to_dict("records"),
         "helping": _helping_rows(view),
         "n_helping": len(view.institutions),
-        "short": tables["不足している施設"].to_dict("records"),
-        "short_columns": SHORT_PRINTED,
+        "short": short.to_dict("records"),
+        "short_columns": tuple(c for c in short.columns if c not in SHORT_UNPRINTED),
         "marks": _marks,
     }
 
 
 def _helping_rows(view: AreaView) -> list[dict[str, object]]:
-    return [
-        {
-            "名称": h.name,
-            "種別": INSTITUTION_KIND_JA.get(h.kind, h.kind),
-            "市区町村": h.municipality_name,
-            "区域内": "○" if h.inside else "",
-            "提供できる要件": _marks(h.offers),
-            "受入枠(申告)": _capacity(h.declared),
-            "使用中": h.used,
-            "残り": _capacity(h.remaining),
-            "範囲内の不足施設": h.needed,
-            "提案": "、".join(f"{_status_ja(s)} {n}" for s, n in h.proposals),
-        }
-        for h in view.institutions[:TOP_INSTITUTIONS]
-    ]
+    columns = _helping_columns(_capacity)
+    del columns["医療機関ID"]  # the page names them
+    return rows_of(view.institutions[:TOP_INSTITUTIONS], columns)
 
 
 def meeting_html(view: AreaView) -> str:
@@ -494,8 +410,6 @@ def association_letter_html(
     could help, the reply deadline and a reply form (fields not set print as placeholders)."""
     letter_date = letter_date or view.today
     members = [h for h in view.institutions if h.inside]
-    by_duty = view.short_by_duty()
-    need = view.short_by_requirement()
     shared = sorted(
         {(f.municipality_name, "、".join(f.shared_with)) for f in view.short if f.shared_with}
     )
@@ -503,21 +417,14 @@ def association_letter_html(
         environment()
         .get_template("association_letter.html")
         .render(
+            **_figures(view),
             **{
-                "css": css(),
                 "title": "高齢者施設等の協力医療機関の確保に関するご協力のお願い",
                 "to": view.area.name,
                 "today": wareki(letter_date),
                 "number": sender.number_of(seq),
                 "sender": sender.context(),
-                "deadline": wareki(DEADLINE),
                 "days_left": view.days_left,
-                "municipalities": "、".join(_names(view)),
-                "by_duty": [
-                    (d.label_ja, by_duty[d], [need[d][c] for c in CAPABILITIES]) for d in Duty
-                ],
-                "capabilities": [c.label_ja for c in CAPABILITIES],
-                "n_uncoverable": len({r.facility_id for r in view.uncoverable}),
                 "members": [
                     {
                         "name": h.name,
@@ -542,10 +449,9 @@ def association_letter_html(
                     for f in view.short
                 ],
                 "shared": shared,
-                "ranges_text": _ranges_text(view),
                 "pending_ja": PENDING_JA,
                 "reply_rows": max(5, min(len(members), 12)),
-            }
+            },
         )
     )
 

@@ -205,6 +205,7 @@ def form_html(letter: LetterView, url: str = "", today: dt.date | None = None) -
         .render(
             title=f"{_TITLE[letter.kind]} {letter.code} {letter.recipient_name}",
             css=css() + reply_css(),
+            rules="",  # one page, no running head
             body=body,
         )
     )

@@ -8,9 +8,11 @@ numbers stay numbers (``None`` where there is nothing, never an empty string).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,7 @@ from ..model import (
     CAPABILITIES,
     FACILITY_KINDS,
     INSTITUTION_KIND_JA,
+    Capability,
     Facility,
     Instance,
     Institution,
@@ -43,6 +46,7 @@ from ..vocab import DEADLINE, NO_FILING_JA, Duty, GeocodePrecision, Level, Mode,
 from ..wareki import nendo, wareki
 from .sender import Sender
 
+T = TypeVar("T")
 NEAREST = 3  # nearest institutions listed for a facility nobody can cover in range
 
 # The seed table's columns, in its order (the vocabulary's); no_partner is shown apart from ③.
@@ -67,6 +71,18 @@ INCREMENT_LABELS_JA: dict[Level, str] = {
     Level.DISTANCE: "新たな協力関係の総距離(km)",
 }
 ALL_AREA = "(全体)"
+
+
+def rows_of(
+    items: Iterable[T], columns: Mapping[str, Callable[[T], object]]
+) -> list[dict[str, object]]:
+    """A row per item: heading → the item's value."""
+    return [{h: value(x) for h, value in columns.items()} for x in items]
+
+
+def table_of(items: Iterable[T], columns: Mapping[str, Callable[[T], object]]) -> pd.DataFrame:
+    """``rows_of`` as a table, its headings kept when there are no items."""
+    return pd.DataFrame(rows_of(items, columns), columns=list(columns))
 
 
 def status_text(status: Status) -> str:
@@ -416,149 +432,94 @@ class ReportData:
 
     def institution_table(self) -> pd.DataFrame:
         """One row per institution with proposals: what is asked of it and the capacity left."""
-        rows = []
-        for i in self.requested_institutions:
-            props = self.proposals_of_institution[i.institution_id]
-            rows.append(
-                {
-                    "医療機関ID": i.institution_id,
-                    "医療機関名": i.name,
-                    "種別": INSTITUTION_KIND_JA[i.kind],
-                    "市区町村": self.municipality_name(i.municipality_code),
-                    "住所": i.address,
-                    "提供できる要件": capability_marks(i.offers),
-                    "受入枠": i.capacity,
-                    "受入枠の申告": "申告あり" if i.capacity is not None else "申告なし(上限なし)",
-                    "依頼する施設数": len(props),
-                    **{
-                        f"うち{c.label_ja}": sum(bool(p.covers & c) for p in props)
-                        for c in CAPABILITIES
-                    },
-                    "残り枠": self.remaining_capacity(i),
-                    "最遠距離(km)": round(max(p.distance_km for p in props), 1),
-                    "依頼する施設": "、".join(self.facility[p.facility_id].name for p in props),
-                }
-            )
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "医療機関ID",
-                "医療機関名",
-                "種別",
-                "市区町村",
-                "住所",
-                "提供できる要件",
-                "受入枠",
-                "受入枠の申告",
-                "依頼する施設数",
-                *[f"うち{c.label_ja}" for c in CAPABILITIES],
-                "残り枠",
-                "最遠距離(km)",
-                "依頼する施設",
-            ],
+
+        def asked(i: Institution) -> list[Proposal]:
+            return self.proposals_of_institution[i.institution_id]
+
+        def asked_for(c: Capability) -> Callable[[Institution], object]:
+            return lambda i: sum(bool(p.covers & c) for p in asked(i))
+
+        return table_of(
+            self.requested_institutions,
+            {
+                "医療機関ID": lambda i: i.institution_id,
+                "医療機関名": lambda i: i.name,
+                "種別": lambda i: INSTITUTION_KIND_JA[i.kind],
+                "市区町村": lambda i: self.municipality_name(i.municipality_code),
+                "住所": lambda i: i.address,
+                "提供できる要件": lambda i: capability_marks(i.offers),
+                "受入枠": lambda i: i.capacity,
+                "受入枠の申告": lambda i: (
+                    "申告あり" if i.capacity is not None else "申告なし(上限なし)"
+                ),
+                "依頼する施設数": lambda i: len(asked(i)),
+                **{f"うち{c.label_ja}": asked_for(c) for c in CAPABILITIES},
+                "残り枠": self.remaining_capacity,
+                "最遠距離(km)": lambda i: round(max(p.distance_km for p in asked(i)), 1),
+                "依頼する施設": lambda i: "、".join(
+                    self.facility[p.facility_id].name for p in asked(i)
+                ),
+            },
         )
 
     def proposal_table(self) -> pd.DataFrame:
         """One row per proposed partnership, with names (the workbook's 提案一覧)."""
-        rows = []
-        for p in self.result.proposals:
-            f, i = self.facility[p.facility_id], self.institution[p.institution_id]
-            rows.append(
-                {
-                    "施設ID": f.facility_id,
-                    "施設名": f.name,
-                    "市区町村": self.municipality_name(f.municipality_code),
-                    "医療機関ID": i.institution_id,
-                    "医療機関名": i.name,
-                    "種別": INSTITUTION_KIND_JA[i.kind],
-                    "対応する要件": capability_marks(p.covers),
-                    "距離(km)": round(p.distance_km, 1),
-                    "既存の協力医療機関": "○" if self.is_existing(p) else "",
-                }
-            )
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "施設ID",
-                "施設名",
-                "市区町村",
-                "医療機関ID",
-                "医療機関名",
-                "種別",
-                "対応する要件",
-                "距離(km)",
-                "既存の協力医療機関",
-            ],
+        fac, inst = self.facility, self.institution
+        return table_of(
+            self.result.proposals,
+            {
+                "施設ID": lambda p: p.facility_id,
+                "施設名": lambda p: fac[p.facility_id].name,
+                "市区町村": lambda p: self.municipality_name(fac[p.facility_id].municipality_code),
+                "医療機関ID": lambda p: p.institution_id,
+                "医療機関名": lambda p: inst[p.institution_id].name,
+                "種別": lambda p: INSTITUTION_KIND_JA[inst[p.institution_id].kind],
+                "対応する要件": lambda p: capability_marks(p.covers),
+                "距離(km)": lambda p: round(p.distance_km, 1),
+                "既存の協力医療機関": lambda p: "○" if self.is_existing(p) else "",
+            },
         )
 
     def alternatives_table(self) -> pd.DataFrame:
         """One row per alternative of a facility (代替候補, in rank order): the institutions to
         ask when the proposed one declines, by name (their ids are in ``alternatives.csv``)."""
-        rows = []
-        for f in self.demand_facilities:
-            for a in self.alternatives_of.get(f.facility_id, []):
-                i = self.institution[a.institution_id]
-                rows.append(
-                    {
-                        "施設ID": f.facility_id,
-                        "施設名": f.name,
-                        "市区町村": self.municipality_name(f.municipality_code),
-                        "順位": a.rank,
-                        "医療機関名": i.name,
-                        "種別": INSTITUTION_KIND_JA[i.kind],
-                        "対応できる要件": capability_marks(a.covers),
-                        "距離(km)": round(a.distance_km, 1),
-                        "残り枠": a.remaining_capacity,
-                    }
-                )
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "施設ID",
-                "施設名",
-                "市区町村",
-                "順位",
-                "医療機関名",
-                "種別",
-                "対応できる要件",
-                "距離(km)",
-                "残り枠",
+        fac, inst = self.facility, self.institution
+        return table_of(
+            [
+                a
+                for f in self.demand_facilities
+                for a in self.alternatives_of.get(f.facility_id, [])
             ],
+            {
+                "施設ID": lambda a: a.facility_id,
+                "施設名": lambda a: fac[a.facility_id].name,
+                "市区町村": lambda a: self.municipality_name(fac[a.facility_id].municipality_code),
+                "順位": lambda a: a.rank,
+                "医療機関名": lambda a: inst[a.institution_id].name,
+                "種別": lambda a: INSTITUTION_KIND_JA[inst[a.institution_id].kind],
+                "対応できる要件": lambda a: capability_marks(a.covers),
+                "距離(km)": lambda a: round(a.distance_km, 1),
+                "残り枠": lambda a: a.remaining_capacity,
+            },
         )
 
     def uncovered_table(self) -> pd.DataFrame:
         """One row per (facility, capability) still missing after the proposal, with the reason."""
-        rows = []
-        for u in self.result.unmatched:
-            f = self.facility[u.facility_id]
-            rows.append(
-                {
-                    "施設ID": f.facility_id,
-                    "施設名": f.name,
-                    "施設種別": f.info.label_ja,
-                    "義務区分": f.info.duty.label_ja,
-                    "市区町村": self.municipality_name(f.municipality_code),
-                    "要件": format_capabilities_ja(u.capability),
-                    "理由": Reason(u.reason).label_ja,
-                    "理由コード": u.reason,
-                    "範囲内の候補数": self.outcome[f.facility_id].candidates,
-                    NO_FILING_JA: no_filing_text(self.outcome[f.facility_id]),
-                }
-            )
-        return pd.DataFrame(
-            rows,
-            columns=[
-                "施設ID",
-                "施設名",
-                "施設種別",
-                "義務区分",
-                "市区町村",
-                "要件",
-                "理由",
-                "理由コード",
-                "範囲内の候補数",
-                NO_FILING_JA,
-            ],
+        fac, outcome = self.facility, self.outcome
+        return table_of(
+            self.result.unmatched,
+            {
+                "施設ID": lambda u: u.facility_id,
+                "施設名": lambda u: fac[u.facility_id].name,
+                "施設種別": lambda u: fac[u.facility_id].info.label_ja,
+                "義務区分": lambda u: fac[u.facility_id].info.duty.label_ja,
+                "市区町村": lambda u: self.municipality_name(fac[u.facility_id].municipality_code),
+                "要件": lambda u: format_capabilities_ja(u.capability),
+                "理由": lambda u: Reason(u.reason).label_ja,
+                "理由コード": lambda u: u.reason,
+                "範囲内の候補数": lambda u: outcome[u.facility_id].candidates,
+                NO_FILING_JA: lambda u: no_filing_text(outcome[u.facility_id]),
+            },
         )
 
     def reason_table(self) -> pd.DataFrame:

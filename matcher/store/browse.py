@@ -25,6 +25,7 @@ from .models import (
 from .state import FacilityState
 
 T = TypeVar("T")
+U = TypeVar("U")
 PER_PAGE = (20, 50, 100)
 _STATUS_ORDER = {s.value: k for k, s in enumerate(Status)}
 _KIND_ORDER = {k.value: n for n, k in enumerate(FacilityKind)}
@@ -51,6 +52,10 @@ class Page(Generic[T]):
     @property
     def last(self) -> int:
         return min(self.total, self.page * self.per_page)
+
+    def map(self, fn: Callable[[T], U]) -> Page[U]:
+        """This page with ``fn`` applied to each item."""
+        return Page([fn(x) for x in self.items], self.total, self.page, self.per_page)
 
 
 def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import sqlite3
 import weakref
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import PoolProxiedConnection
+
+from .models import StoreChangeRow
 
 T = TypeVar("T")
 # The topics counted in ``store_changes`` (revision 0004's triggers; one per group of tables).
@@ -30,8 +33,9 @@ _INSTITUTION = "institution:"
 
 class ValueCache(Protocol):
     """``get(key, compute)``: the value of ``key``, computed by ``compute()`` when not cached.
-    ``patch(old, facility_ids)``, if given, may bring a cached value up to date instead when only
-    those facilities' proposals changed (a cache may ignore it).
+    ``patch(old, ids)``, if given, may bring a cached value up to date instead when only the
+    proposals of those facilities (or the ledger lines of those institutions, for the ledger:
+    ``patch_subjects``) changed (a cache may ignore it).
 
     Values are shared between callers: they must not be mutated.
     """
@@ -74,19 +78,54 @@ def changed_facility(change: str) -> str | None:
     return change[len(_FACILITY) :] if change.startswith(_FACILITY) else None
 
 
+def changed_institution(change: str) -> str | None:
+    """The institution a change-log key names (``None`` for a facility's key)."""
+    return change[len(_INSTITUTION) :] if change.startswith(_INSTITUTION) else None
+
+
+def any_change(change: str) -> str:
+    """The key that stands for every change-log key of ``change``'s kind: a reader that notes
+    it beside each key it reads can tell whether *any* institution (or facility) changed."""
+    return (_INSTITUTION if change.startswith(_INSTITUTION) else _FACILITY) + "*"
+
+
+ANY_INSTITUTION = _INSTITUTION + "*"
+
+
 def change_keys(key: Hashable) -> frozenset[str] | None:
     """The change-log keys the store's cached value of ``key`` depends on (``None``: it may
     change with any proposal change). A facility's page (``facility_detail``) changes with its
-    own proposals; an institution's capacity (``institution_capacity``) with the proposals that
-    move it."""
+    own proposals; the ledger of every institution (``institution_ledger``) with the proposals
+    that move some institution's line (``ANY_INSTITUTION``)."""
+    if key == ("institution_ledger",):
+        return frozenset({ANY_INSTITUTION})
     if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str)):
         return None
     head, ident = key
     if head == "facility_detail":  # the candidates' capacity is laid over it when served
         return frozenset({facility_change(ident)})
-    if head == "institution_capacity":
-        return frozenset({institution_change(ident)})
     return None
+
+
+def patch_subjects(key: Hashable, changes: Iterable[str]) -> frozenset[str]:
+    """What a patchable value of ``key`` is brought up to date for after ``changes`` (change-log
+    keys): the institutions whose line moved for the ledger (``institution_ledger``), else the
+    facilities whose proposals changed (the facility index, the list of every proposal)."""
+    pick = changed_institution if key == ("institution_ledger",) else changed_facility
+    found = (pick(k) for k in changes)
+    return frozenset(f for f in found if f is not None and f != "*")
+
+
+def change_counters(session: Session, topics: Sequence[str]) -> dict[str, int]:
+    """The change counters of ``topics`` as ``session`` sees them. Equal counters at two moments
+    mean nobody committed a write to those topics' tables in between: what was read from them
+    then still holds."""
+    rows = session.execute(
+        select(StoreChangeRow.topic, StoreChangeRow.version).where(
+            StoreChangeRow.topic.in_(list(topics))
+        )
+    )
+    return {str(t): int(v) for t, v in rows}
 
 
 def _autocommit(pg: PoolProxiedConnection) -> None:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
+import numpy as np
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
@@ -24,15 +27,22 @@ from .cache import NO_CACHE, ValueCache
 from .db import Store
 from .errors import NotFoundError
 from .institutions import institution_dict
-from .models import AreaRow, DeclarationRow, FacilityRow, InstitutionRow, ProposalRow
-from .proposals import all_proposals, proposal_dict
+from .models import (
+    AreaRow,
+    DeclarationRow,
+    FacilityRow,
+    FilingPartnerRow,
+    FilingRow,
+    InstitutionRow,
+)
+from .proposals import all_proposals
 from .state import (
     FacilityState,
     all_facility_states,
     facility_states,
-    infection_institutions,
     institution_states,
-    latest_filings,
+    latest_year,
+    refresh_states,
     registry_facility,
 )
 
@@ -132,18 +142,19 @@ def facility_index(cache: ValueCache, store: Store) -> FacilityIndex:
         )
 
     def patch(old: FacilityIndex, changed: frozenset[str]) -> FacilityIndex:
-        # only these facilities' proposals changed: their states again, the others kept
-        if not changed:
+        # only these facilities' proposals changed (the registry did not: the cache's tag): their
+        # proposals read again, their filings kept (``refresh_states``), the others kept
+        mine = [old.by_id[f] for f in sorted(changed) if f in old.by_id]
+        if not mine:
             return old
         with store.read() as s:
-            rows = list(
-                s.scalars(select(FacilityRow).where(FacilityRow.facility_id.in_(sorted(changed))))
-            )
-            fresh = {st.facility_id: st for st in facility_states(s, rows)}
-        states = tuple(fresh.get(st.facility_id, st) for st in old.states)
+            fresh = {st.facility_id: st for st in refresh_states(s, mine)}
+        by_id = dict(old.by_id)  # the same order: the index's (facility id) order
         dicts = dict(old.dicts)
-        dicts.update({fid: facility_dict(st) for fid, st in fresh.items() if fid in old.by_id})
-        return FacilityIndex(states, {st.facility_id: st for st in states}, dicts)
+        for fid, st in fresh.items():
+            if fid in by_id:
+                by_id[fid], dicts[fid] = st, facility_dict(st)
+        return FacilityIndex(tuple(by_id.values()), by_id, dicts)
 
     return cache.get(("facility_index",), compute, patch)
 
@@ -157,22 +168,25 @@ def cached_facility_states(
     municipality: str | None = None,
 ) -> tuple[FacilityIndex, list[FacilityState]]:
     """``facility_states(scoped_facilities(...))`` from the cached index (same rows, same order),
-    with the index they come from."""
+    with the index they come from. Which facilities match depends on the registry only (kept
+    across proposal changes); their states come from the index (patched per facility)."""
     code = None if municipality is None else code5_of(municipality)
     members = None if area is None else area_codes(area)
 
-    def compute() -> tuple[FacilityIndex, list[FacilityState]]:
-        index = facility_index(cache, store)
-        return index, [
-            st
-            for st in index.states
+    def compute() -> tuple[str, ...]:
+        return tuple(
+            st.facility_id
+            for st in facility_index(cache, store).states
             if scope.contains(st.row.code5)
             and (members is None or members.contains(st.row.code5))
             and (kind is None or st.row.kind == kind)
             and (code is None or st.row.code5 == code)
-        ]
+        )
 
-    return cache.get(("facility_states", scope, members, kind, code), compute)
+    ids = cache.get(("facility_ids", scope, members, kind, code), compute)
+    index = facility_index(cache, store)
+    by_id = index.by_id
+    return index, [by_id[f] for f in ids if f in by_id]
 
 
 def cached_facility_detail(
@@ -181,29 +195,38 @@ def cached_facility_detail(
     """One facility (``facility_dict``) with its partners, proposals, candidates and alternatives
     (``NotFoundError`` outside ``scope``). The body does not depend on the scope once the
     facility is in it: every proposal of an in-scope facility is in scope."""
-    code5 = facility_codes(cache, store).get(facility_id)
-    if code5 is None or not scope.contains(code5):
-        raise _not_found(facility_id)
-
-    def compute() -> dict[str, object]:
+    check_scope(cache, store, scope, facility_id)
+    if cache is NO_CACHE:
         with store.read() as s:
             return facility_detail(s, facility_id)
+    on = dt.date.today()
+
+    def compute() -> dict[str, object]:
+        # everything but the facility's own proposals comes from cached tables (``CachedPages``)
+        source = CachedPages(cache, store, on)
+        with store.read() as s:
+            return facility_detail(s, facility_id, source)
 
     body = cache.get(("facility_detail", facility_id), compute)
-    if cache is NO_CACHE:
-        return body
     # The page stays cached while its own facility is unchanged; the candidates' capacity (which
-    # any proposal to those institutions moves) is laid over it from per-institution entries.
-    on = dt.date.today()
+    # any proposal to those institutions moves) is laid over it from the ledger.
+    ledger = cached_institution_ledger(cache, store, on)
     candidates, changed = [], False
     for c in body["candidates"]:  # type: ignore[attr-defined]
-        now = cached_institution_capacity(cache, store, str(c["institution_id"]), on)
-        if any(c[k] != v for k, v in now.items()):
-            c, changed = {**c, **now}, True
+        now = ledger.get(str(c["institution_id"]))
+        if now is not None and any(c[k] != now[k] for k in CAPACITY_FIELDS):
+            c, changed = {**c, **{k: now[k] for k in CAPACITY_FIELDS}}, True
         candidates.append(c)
     if not changed:
         return body
     return {**body, "candidates": candidates, "alternatives": alternatives_of(candidates)}
+
+
+def check_scope(cache: ValueCache, store: Store, scope: CodeSet, facility_id: str) -> None:
+    """``NotFoundError`` unless facility ``facility_id`` exists and lies in ``scope``."""
+    code5 = facility_codes(cache, store).get(facility_id)
+    if code5 is None or not scope.contains(code5):
+        raise _not_found(facility_id)
 
 
 def facility_codes(cache: ValueCache, store: Store) -> dict[str, str]:
@@ -223,21 +246,43 @@ def facility_codes(cache: ValueCache, store: Store) -> dict[str, str]:
 CAPACITY_FIELDS = ("declared_capacity", "used_capacity", "remaining_capacity")
 
 
-def cached_institution_capacity(
-    cache: ValueCache, store: Store, institution_id: str, on: dt.date
-) -> dict[str, object]:
-    """An institution's declared, used and remaining capacity now (``institution_dict``'s
-    fields), through ``cache``."""
+def institution_ledger(
+    session: Session, institution_ids: Sequence[str] | None, on: dt.date
+) -> dict[str, dict[str, object]]:
+    """``institution_dict`` (offers, declared, used, remaining capacity, 第二種協定) of each of
+    ``institution_ids`` (every institution when ``None``) on ``on``."""
+    q = select(InstitutionRow)
+    if institution_ids is not None:
+        if not institution_ids:
+            return {}
+        q = q.where(InstitutionRow.institution_id.in_(list(institution_ids)))
+    rows = list(session.scalars(q))
+    states = institution_states(session, rows, on)
+    return {r.institution_id: institution_dict(states[r.institution_id]) for r in rows}
 
-    def compute() -> dict[str, object]:
+
+def cached_institution_ledger(
+    cache: ValueCache, store: Store, on: dt.date
+) -> dict[str, dict[str, object]]:
+    """``institution_ledger`` of every institution, through ``cache``: computed once, then
+    brought up to date for the institutions whose ledger line a proposal change moved."""
+
+    def compute() -> dict[str, dict[str, object]]:
         with store.read() as s:
-            row = s.get(InstitutionRow, institution_id)
-            if row is None:
-                return {}
-            d = institution_dict(institution_states(s, [row], on)[institution_id])
-        return {k: d[k] for k in CAPACITY_FIELDS}
+            return institution_ledger(s, None, on)
 
-    return cache.get(("institution_capacity", institution_id), compute)
+    def patch(
+        old: dict[str, dict[str, object]], changed: frozenset[str]
+    ) -> dict[str, dict[str, object]]:
+        if not changed:
+            return old
+        with store.read() as s:
+            fresh = institution_ledger(s, sorted(changed), on)
+        new = {k: v for k, v in old.items() if k not in changed}
+        new.update(fresh)
+        return new
+
+    return cache.get(("institution_ledger",), compute, patch)
 
 
 def alternatives_of(candidates: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -245,31 +290,179 @@ def alternatives_of(candidates: list[dict[str, object]]) -> list[dict[str, objec
     return [c for c in candidates if c["proposal"] is None][:5]
 
 
-def facility_detail(session: Session, facility_id: str) -> dict[str, object]:
-    """The facility page's data (no scope check: see ``cached_facility_detail``)."""
-    row = session.get(FacilityRow, facility_id)
-    if row is None:  # deleted since the caller looked
+# --- what a facility page reads besides its own proposals --------------------------------------
+
+# (institution id, kind, lat, lon, offers as the candidate search reads them)
+SearchRow = tuple[str, str, float, float, int]
+
+
+@dataclass(frozen=True)
+class FiledPartner:
+    """A partner named in a facility's latest filing."""
+
+    partner_name: str
+    institution_id: str | None
+    covers: int
+    infection_agreement: bool | None  # as filed
+
+
+class PageSource(Protocol):
+    """What ``facility_detail`` reads besides the facility's own proposals."""
+
+    def state(self, facility_id: str) -> FacilityState | None: ...
+
+    def partners(self, facility_id: str) -> Sequence[FiledPartner]: ...
+
+    def near(self, lat: float, lon: float, reach_km: float) -> list[SearchRow]: ...
+
+    def institutions(self, institution_ids: Sequence[str]) -> Mapping[str, dict[str, object]]: ...
+
+
+class StorePages:
+    """``PageSource`` read from the store in ``session`` (a few queries per page)."""
+
+    def __init__(self, session: Session, on: dt.date) -> None:
+        self.session, self.on = session, on
+
+    def state(self, facility_id: str) -> FacilityState | None:
+        row = self.session.get(FacilityRow, facility_id)
+        return None if row is None else facility_states(self.session, [row])[0]
+
+    def partners(self, facility_id: str) -> Sequence[FiledPartner]:
+        return filed_partners(self.session, [facility_id]).get(facility_id, ())
+
+    def near(self, lat: float, lon: float, reach_km: float) -> list[SearchRow]:
+        return near_institutions(self.session, lat, lon, reach_km, self.on)
+
+    def institutions(self, institution_ids: Sequence[str]) -> Mapping[str, dict[str, object]]:
+        return institution_ledger(self.session, institution_ids, self.on)
+
+
+@dataclass(frozen=True)
+class InstitutionTable:
+    """Every institution as the candidate search reads them (``search_rows``), in the store's
+    id order, with their coordinates as arrays for the box test."""
+
+    rows: tuple[SearchRow, ...]
+    lat: np.ndarray
+    lon: np.ndarray
+
+    @classmethod
+    def of(cls, rows: Sequence[SearchRow]) -> InstitutionTable:
+        lat = np.array([r[2] for r in rows], dtype=np.float64)
+        lon = np.array([r[3] for r in rows], dtype=np.float64)
+        return cls(tuple(rows), lat, lon)
+
+    def near(self, lat: float, lon: float, reach_km: float) -> list[SearchRow]:
+        """``near_institutions`` without a query: the same box, the same rows, the same order."""
+        la0, la1, lo0, lo1 = search_box(lat, lon, reach_km)
+        hit = (self.lat >= la0) & (self.lat <= la1) & (self.lon >= lo0) & (self.lon <= lo1)
+        return [self.rows[k] for k in np.flatnonzero(hit)]
+
+
+class CachedPages:
+    """``PageSource`` from the read cache: each facility's state (``facility_index``), the filed
+    partners and the institution table (kept until the registry changes) and the ledger
+    (``cached_institution_ledger``) — a page computed cold reads only its own proposals."""
+
+    def __init__(self, cache: ValueCache, store: Store, on: dt.date) -> None:
+        self.cache, self.store, self.on = cache, store, on
+
+    def state(self, facility_id: str) -> FacilityState | None:
+        return facility_index(self.cache, self.store).by_id.get(facility_id)
+
+    def partners(self, facility_id: str) -> Sequence[FiledPartner]:
+        def compute() -> dict[str, tuple[FiledPartner, ...]]:
+            with self.store.read() as s:
+                return filed_partners(s, None)
+
+        return self.cache.get(("filed_partners",), compute).get(facility_id, ())
+
+    def near(self, lat: float, lon: float, reach_km: float) -> list[SearchRow]:
+        def compute() -> InstitutionTable:
+            with self.store.read() as s:
+                return InstitutionTable.of(search_rows(s, self.on))
+
+        return self.cache.get(("institution_table",), compute).near(lat, lon, reach_km)
+
+    def institutions(self, institution_ids: Sequence[str]) -> Mapping[str, dict[str, object]]:
+        return cached_institution_ledger(self.cache, self.store, self.on)
+
+
+def filed_partners(
+    session: Session, facility_ids: Sequence[str] | None
+) -> dict[str, tuple[FiledPartner, ...]]:
+    """The partners named in each facility's latest filing (every facility's when ``None``), in
+    the filing's order."""
+    if facility_ids is not None and not facility_ids:
+        return {}
+    latest, is_latest = latest_year(None if facility_ids is None else list(facility_ids))
+    out: dict[str, list[FiledPartner]] = {}
+    for fid, name, iid, covers, infection in session.execute(
+        select(
+            FilingRow.facility_id,
+            FilingPartnerRow.partner_name,
+            FilingPartnerRow.institution_id,
+            FilingPartnerRow.covers,
+            FilingPartnerRow.infection_agreement,
+        )
+        .join(FilingRow, FilingRow.id == FilingPartnerRow.filing_id)
+        .join(latest, is_latest)
+        .order_by(FilingRow.facility_id, FilingPartnerRow.position)
+    ):
+        out.setdefault(str(fid), []).append(FiledPartner(name, iid, covers, infection))
+    return {f: tuple(ps) for f, ps in out.items()}
+
+
+def facility_detail(
+    session: Session, facility_id: str, source: PageSource | None = None
+) -> dict[str, object]:
+    """The facility page's data (no scope check: see ``cached_facility_detail``): its state,
+    filed partners, proposals, candidates and alternatives. ``source`` gives everything but the
+    facility's proposals (default: read in ``session``)."""
+    on = dt.date.today()
+    src = source or StorePages(session, on)
+    state = src.state(facility_id)
+    if state is None:  # deleted since the caller looked
         raise _not_found(facility_id)
-    state = facility_states(session, [row])[0]
-    filing = latest_filings(session, [facility_id]).get(facility_id)
-    filed = list(filing.partners if filing else [])
-    infection = infection_institutions(
-        session, sorted({p.institution_id for p in filed if p.institution_id}), dt.date.today()
-    )
+    proposals = [d for _, d in all_proposals(session, facility_id=facility_id)]
+    found = facility_candidates(src, state)
+    filed = src.partners(facility_id)
+    named = sorted({p.institution_id for p in filed if p.institution_id})
+    insts = src.institutions(sorted({*named, *(iid for iid, _, _ in found)}))
     partners = [
         {
             "partner_name": p.partner_name,
             "institution_id": p.institution_id,
             "covers": format_capabilities(p.covers),
-            "infection_agreement": bool(p.infection_agreement) or p.institution_id in infection,
+            "infection_agreement": bool(p.infection_agreement)
+            or bool(p.institution_id and insts[p.institution_id]["infection_agreement"]),
         }
         for p in filed
     ]
-    candidates = facility_candidates(session, state)
+    # the pair's proposal as the candidate shows it: the last one made (withdrawn ones no longer
+    # bind the pair), without the names the page shows anyway
+    pairs = {d["institution_id"]: d for d in sorted(proposals, key=lambda d: d["id"])}  # type: ignore[arg-type, return-value]
+    candidates = []
+    for k, (iid, km, covers) in enumerate(found):
+        p = pairs.get(iid)
+        shown = p if p is not None and p["status"] in _SHOWN else None
+        candidates.append(
+            {
+                "rank": k + 1,
+                **insts[iid],
+                "distance_km": round(km, 3),
+                "covers": format_capabilities(covers),
+                "proposal": None
+                if shown is None
+                else {**shown, "facility_name": "", "institution_name": ""},
+                "declined": shown is not None and shown["status"] == ProposalStatus.DECLINED,
+            }
+        )
     return {
         **facility_dict(state),
         "partners": partners,
-        "proposals": [d for _, d in all_proposals(session, facility_id=facility_id)],
+        "proposals": proposals,
         "candidates": candidates,
         "alternatives": alternatives_of(candidates),
     }
@@ -278,42 +471,42 @@ def facility_detail(session: Session, facility_id: str) -> dict[str, object]:
 # --- candidates of one facility ----------------------------------------------------------------
 
 
-def near_institutions(
-    session: Session, lat: float, lon: float, reach_km: float, on: dt.date
-) -> list[tuple[str, str, float, float, int]]:
-    """(id, kind, lat, lon, offers) of institutions in a box around a point, as plain tuples
-    (ORM objects for a few hundred rows would cost more than the whole candidate search);
-    offers as declared when a declaration in force says so, clinics never admitting."""
+def search_box(lat: float, lon: float, reach_km: float) -> tuple[float, float, float, float]:
+    """(lat min, lat max, lon min, lon max) of the box around a point that holds every
+    institution within ``reach_km`` of it."""
     dlat = reach_km / 111.0
     dlon = reach_km / (111.0 * max(0.1, math.cos(math.radians(abs(lat) + dlat))))
-    rows = session.execute(
-        select(
-            InstitutionRow.institution_id,
-            InstitutionRow.kind,
-            InstitutionRow.lat,
-            InstitutionRow.lon,
-            InstitutionRow.offers,
-        )
-        .where(
-            InstitutionRow.lat.between(lat - dlat, lat + dlat),
-            InstitutionRow.lon.between(lon - dlon, lon + dlon),
-        )
-        .order_by(InstitutionRow.institution_id)
-    ).all()
-    ids = [r[0] for r in rows]
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
+
+
+def search_rows(
+    session: Session, on: dt.date, box: tuple[float, float, float, float] | None = None
+) -> list[SearchRow]:
+    """(id, kind, lat, lon, offers) of institutions (in ``box``, else all) in id order, as plain
+    tuples (ORM objects for a few hundred rows would cost more than the whole candidate search);
+    offers as declared when a declaration in force says so, clinics never admitting."""
+    q = select(
+        InstitutionRow.institution_id,
+        InstitutionRow.kind,
+        InstitutionRow.lat,
+        InstitutionRow.lon,
+        InstitutionRow.offers,
+    )
+    if box is not None:
+        la0, la1, lo0, lo1 = box
+        q = q.where(InstitutionRow.lat.between(la0, la1), InstitutionRow.lon.between(lo0, lo1))
+    rows = session.execute(q.order_by(InstitutionRow.institution_id)).all()
     # Declarations that replace the registry's offers (rare): the one in force, latest start wins.
     override: dict[str, int] = {}
-    if ids:
-        for iid, offers in session.execute(
-            select(DeclarationRow.institution_id, DeclarationRow.offers)
-            .where(
-                DeclarationRow.institution_id.in_(ids),
-                DeclarationRow.offers.is_not(None),
-                DeclarationRow.valid_from <= on,
-                or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
-            )
-            .order_by(DeclarationRow.valid_from)
-        ):
+    if rows:
+        d = select(DeclarationRow.institution_id, DeclarationRow.offers).where(
+            DeclarationRow.offers.is_not(None),
+            DeclarationRow.valid_from <= on,
+            or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
+        )
+        if box is not None:
+            d = d.where(DeclarationRow.institution_id.in_([r[0] for r in rows]))
+        for iid, offers in session.execute(d.order_by(DeclarationRow.valid_from)):
             if offers is not None:
                 override[iid] = offers
     return [
@@ -322,32 +515,26 @@ def near_institutions(
     ]
 
 
+def near_institutions(
+    session: Session, lat: float, lon: float, reach_km: float, on: dt.date
+) -> list[SearchRow]:
+    """``search_rows`` in the box around a point that holds everything within ``reach_km``."""
+    return search_rows(session, on, search_box(lat, lon, reach_km))
+
+
 def facility_candidates(
-    session: Session,
-    state: FacilityState,
-    params: MatchParams | None = None,
-    on: dt.date | None = None,
-) -> list[dict[str, object]]:
-    """Institutions in range that would add one of the facility's missing capabilities, nearest
-    first, with remaining capacity and the pair's proposal (if any). What contacted proposals
-    would add is not looked for again, as in the store's re-planning (``load_state``)."""
+    source: PageSource, state: FacilityState, params: MatchParams | None = None
+) -> list[tuple[str, float, int]]:
+    """(institution id, km, covers) of the institutions in range that would add one of the
+    facility's missing capabilities, nearest first (``candidates.build_candidates``). What
+    contacted proposals would add is not looked for again, as in the store's re-planning
+    (``load_state``)."""
     params = params or MatchParams()
-    on = on or dt.date.today()
     row = state.row
-    pairs = {
-        p.institution_id: p
-        for p in session.scalars(
-            select(ProposalRow)
-            .where(ProposalRow.facility_id == row.facility_id)
-            .order_by(ProposalRow.id)
-        )
-    }
     fac: Facility = state.planning_facility()
     if not fac.missing:
         return []
-    near = near_institutions(
-        session, row.lat, row.lon, params.max_range_km / params.road_factor + 1.0, on
-    )
+    near = source.near(row.lat, row.lon, params.max_range_km / params.road_factor + 1.0)
     # Capacity does not change which pairs are candidates: it is looked up for those only.
     models = [
         Institution(iid, "", kind, ilat, ilon, offers)  # type: ignore[arg-type]
@@ -355,33 +542,14 @@ def facility_candidates(
     ]
     instance = Instance.of([fac], models)
     cand = build_candidates(Problem.from_instance(instance, params), params)
-    found = [instance.institutions[int(cand.inst[k])].institution_id for k in range(len(cand))]
-    by_id = (
-        {
-            r.institution_id: r
-            for r in session.scalars(
-                select(InstitutionRow).where(InstitutionRow.institution_id.in_(found))
-            )
-        }
-        if found
-        else {}
-    )
-    states = institution_states(session, list(by_id.values()), on)
-    out = []
-    for k, iid in enumerate(found):
-        p = pairs.get(iid)
-        shown = p if p is not None and p.status in _SHOWN else None
-        out.append(
-            {
-                "rank": k + 1,
-                **institution_dict(states[iid]),
-                "distance_km": round(float(cand.km[k]), 3),
-                "covers": format_capabilities(int(cand.covers[k])),
-                "proposal": None if shown is None else proposal_dict(shown),
-                "declined": shown is not None and shown.status == ProposalStatus.DECLINED,
-            }
+    return [
+        (
+            instance.institutions[int(cand.inst[k])].institution_id,
+            float(cand.km[k]),
+            int(cand.covers[k]),
         )
-    return out
+        for k in range(len(cand))
+    ]
 
 
 def site_registrations(session: Session, facility_id: str) -> list[dict[str, str]]:

@@ -122,7 +122,10 @@ def create_job(
     actor: str,
     params: dict[str, object],
     note: str = "",
+    run_id: int | None = None,
 ) -> Job:
+    """A running job of this worker. A run's job gets its ``run_id`` when done; a job that
+    works on a stored run (its reports: ``mode`` ``report``) names it from the start."""
     now = utcnow()
     row = JobRow(
         area_code=area_code,
@@ -134,6 +137,7 @@ def create_job(
         stage="wait",
         done=0,
         total=0,
+        run_id=run_id,
         worker=worker_id(),
         created_at=now,
         heartbeat_at=now,
@@ -157,6 +161,26 @@ def get_job(store: Store, job_id: int) -> Job:
         if is_orphan(row):
             _fail_orphan(row)
         return Job.of(row)
+
+
+def running_job(store: Store, mode: str, run_id: int, params: dict[str, object]) -> Job | None:
+    """A running job of ``mode`` on run ``run_id`` with exactly ``params`` (the oldest), if any;
+    one whose worker is gone is marked failed and not returned."""
+    with store.read() as s:
+        ids = [
+            r.id
+            for r in s.scalars(
+                select(JobRow)
+                .where(JobRow.state == "running", JobRow.mode == mode, JobRow.run_id == run_id)
+                .order_by(JobRow.id)
+            )
+            if r.params == params
+        ]
+    for job_id in ids:
+        job = get_job(store, job_id)
+        if job.state == "running":
+            return job
+    return None
 
 
 def fail_orphans(store: Store) -> int:

@@ -15,6 +15,7 @@ Decisions and the next run:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -56,8 +57,9 @@ class AreaState:
     capacity_used: dict[str, int]
     states: tuple[FacilityState, ...] = ()  # each facility's state (status, pending) as shown
 
-    @property
+    @functools.cached_property
     def input_hash(self) -> str:
+        """``snapshot_hash`` of the state (computed once: a run compares and stores it)."""
         return snapshot_hash(self.instance, self.forbidden)
 
 

@@ -7,6 +7,7 @@ warm start from the area's previous plan (``previous_plan``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable, Iterable
 
@@ -17,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from ..match import Progress, match
 from ..params import MatchParams, Mode
+from ..result import MatchResult
 from .areas import get_area, member_filter
+from .cache import change_counters
 from .db import Store
 from .errors import NotFoundError
 from .locks import area_lock, ledger_lock
@@ -29,7 +32,7 @@ from .models import (
     RunProposalRow,
     utcnow,
 )
-from .planner_input import prepare
+from .planner_input import AreaState, prepare
 from .run_write import PlanReport, latest_run_id, preview_run, write_run
 from .state import proposal_states
 
@@ -92,6 +95,14 @@ def _warm_start(session: Session, area_code: str, warm: bool) -> frozenset[tuple
     return (previous_plan(session, area_code) or None) if warm else None
 
 
+def _read_mark(session: Session, on: dt.date | None) -> tuple[object, ...]:
+    """What the state a run plans from (``prepare``) depends on, as a value to compare: the
+    change counters of the registry and the proposals (``cache.change_counters``) and the day.
+    Equal marks: the state read under the first one still holds."""
+    counters = change_counters(session, ("registry", "proposals"))
+    return tuple(sorted(counters.items())), on or dt.date.today()
+
+
 def run_plan(
     store: Store,
     area_code: str,
@@ -118,7 +129,9 @@ def run_plan(
        for a run in progress (then ``RunInProgressError``); runs of an area thus form one chain.
     2. Read the state in a short transaction and solve with no transaction open, so coordinators
        keep changing proposals meanwhile.
-    3. In the commit transaction read the state again. If decisions changed during the solve
+    3. In the commit transaction read the state again — unless the store's change counters
+       (registry, proposals) say nobody committed anything since it was read, when it is still
+       the state now. If decisions changed during the solve
        (declined, contacted, agreed, imports), solve again from the new state, at most
        ``replans`` times; after that, store the plan without the pairs declined meanwhile (their
        facilities are reported in ``PlanReport.unplanned``) and keep pairs contacted or agreed
@@ -155,19 +168,18 @@ def run_plan(
     with area_lock(store, code, lock_wait):
         t0 = time.perf_counter()
         with store.write() as s:
+            seen = _read_mark(s, on)
             state, releases = prepare(s, code, params, on, release, note)
             previous = _warm_start(s, code, warm_start)
         seconds = {"load": time.perf_counter() - t0}
-        for attempt in range(replans + 1):
-            result = match(
-                state.instance,
-                params,
-                mode,
-                None,
-                progress,
-                forbidden=state.forbidden,
-                previous=previous,
+
+        def solve(st: AreaState, warm: frozenset[tuple[str, str]] | None) -> MatchResult:
+            return match(
+                st.instance, params, mode, None, progress, forbidden=st.forbidden, previous=warm
             )
+
+        for attempt in range(replans + 1):
+            result = solve(state, previous)
             if before_commit is not None:
                 before_commit(attempt)
             if progress:
@@ -175,45 +187,29 @@ def run_plan(
             t1 = time.perf_counter()
             with store.write() as s:
                 ledger_lock(s)  # the ledger read below stays true until this commits
-                now_state, now_releases = prepare(s, code, params, on, release, note)
+                mark = _read_mark(s, on)
+                if mark == seen:  # nobody committed a change since it was read: the
+                    now_state, now_releases = state, releases  # state read then is the state now
+                else:
+                    now_state, now_releases = prepare(s, code, params, on, release, note)
                 if now_state.input_hash != state.input_hash:
                     if warm_start:  # the plan just computed is the closest one
                         previous = frozenset(
                             (p.facility_id, p.institution_id) for p in result.proposals
                         )
                     if attempt < replans:
-                        state = now_state
+                        state, releases, seen = now_state, now_releases, mark
                         continue
                     # Re-plans used up: solve once more inside the commit transaction, under
                     # the ledger lock, so the stored plan never promises capacity taken meanwhile.
                     state = now_state
-                    result = match(
-                        state.instance,
-                        params,
-                        mode,
-                        None,
-                        progress,
-                        forbidden=state.forbidden,
-                        previous=previous,
-                    )
+                    result = solve(state, previous)
                 seconds["commit"] = time.perf_counter() - t1
                 seconds["replans"] = attempt
-                if dry_run:
-                    return preview_run(
-                        s, code, params, mode, actor, note, now_state, now_releases, result, started
-                    )
-                return write_run(
-                    s,
-                    code,
-                    params,
-                    mode,
-                    actor,
-                    note,
-                    now_state,
-                    now_releases,
-                    result,
-                    started,
-                    seconds,
-                    replace_other_areas,
+                write = functools.partial(
+                    write_run, s, code, params, mode, actor, note, now_state, now_releases, result
                 )
+                if dry_run:  # rolled back: it says which other areas' runs instead of refusing
+                    return preview_run(s, now_releases, functools.partial(write, started, {}))
+                return write(started, seconds, replace_other_areas)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -7,6 +7,7 @@ also used by a run's commit). How each decision weighs in the next run: ``planne
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from sqlalchemy import select
@@ -148,13 +149,29 @@ def propose(
     if problems:
         exceeded, why = "; ".join(problems), override_reason.strip()
         note = f"{note or '手入力で提案'} / 条件を超えて提案: {why} ({exceeded})"
-    now = utcnow()
+    return add_proposal(
+        session, facility_id, institution_id, covers, km, actor, note or "手入力で提案", utcnow()
+    )
+
+
+def add_proposal(
+    session: Session,
+    facility_id: str,
+    institution_id: str,
+    covers: int,
+    distance_km: float,
+    actor: str,
+    note: str,
+    now: dt.datetime,
+    run_id: int | None = None,
+) -> ProposalRow:
+    """A new proposal (``run_id``: the run's, ``None``: by hand) and its first history row."""
     p = ProposalRow(
-        run_id=None,
+        run_id=run_id,
         facility_id=facility_id,
         institution_id=institution_id,
         covers=covers,
-        distance_km=km,
+        distance_km=distance_km,
         status="proposed",
         created_at=now,
         updated_at=now,
@@ -163,5 +180,5 @@ def propose(
     )
     session.add(p)
     session.flush()
-    record_history(session, p, None, actor, note or "手入力で提案")
+    record_history(session, p, None, actor, note, run_id)
     return p

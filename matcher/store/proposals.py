@@ -8,12 +8,11 @@ the JSON API and the pages alike (the printable 提案一覧 re-sorts its page, 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from ..model import format_capabilities
@@ -118,9 +117,11 @@ def history_dict(h: ProposalHistoryRow) -> dict[str, object]:
     }
 
 
+# ``proposal_dict`` as an object: what every list, the export, the CLI and the JSON API
+# (``usecases.views``) read of a proposal.
 @dataclass(frozen=True)
 class ProposalView:
-    """A proposal with the names a coordinator needs (for lists, exports and the CLI)."""
+    """A proposal as the coordinator sees it (``version``: for the next status change)."""
 
     id: int
     facility_id: str
@@ -133,8 +134,30 @@ class ProposalView:
     status_ja: str
     version: int
     run_id: int | None
-    updated_at: dt.datetime
+    updated_at: str
     updated_by: str
+
+
+_BASE = (
+    select(
+        ProposalRow.id,
+        ProposalRow.facility_id,
+        ProposalRow.institution_id,
+        ProposalRow.covers,
+        ProposalRow.distance_km,
+        ProposalRow.status,
+        ProposalRow.version,
+        ProposalRow.run_id,
+        ProposalRow.updated_at,
+        ProposalRow.updated_by,
+        FacilityRow.name.label("facility_name"),
+        InstitutionRow.name.label("institution_name"),
+        FacilityRow.code5,
+    )
+    .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
+    .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
+)
+_ONE_FACILITY = _BASE.where(ProposalRow.facility_id == bindparam("facility_id")).order_by(*ORDER)
 
 
 def _rows(
@@ -148,25 +171,10 @@ def _rows(
 ) -> Sequence[Row[*tuple[Any, ...]]]:
     """The one query of proposals: plain columns with the facility's and institution's names
     and the facility's municipality, filtered, in ``ORDER``."""
-    q = (
-        select(
-            ProposalRow.id,
-            ProposalRow.facility_id,
-            ProposalRow.institution_id,
-            ProposalRow.covers,
-            ProposalRow.distance_km,
-            ProposalRow.status,
-            ProposalRow.version,
-            ProposalRow.run_id,
-            ProposalRow.updated_at,
-            ProposalRow.updated_by,
-            FacilityRow.name.label("facility_name"),
-            InstitutionRow.name.label("institution_name"),
-            FacilityRow.code5,
-        )
-        .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
-        .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
-    )
+    if facility_id is not None and (scope, area, status, institution_id, run_id) == (None,) * 5:
+        # one facility's (its page, a patch of the cached list): built once, not per call
+        return session.execute(_ONE_FACILITY, {"facility_id": facility_id}).all()
+    q = _BASE
     if scope is not None:
         q = q.where(member_filter(scope, FacilityRow.code5))
     if area is not None:
@@ -203,21 +211,8 @@ def list_proposals(
     (the run's plan) and ``scope`` (the user's municipalities), in ``ORDER``. An unknown status
     is a ``TransitionError``; an unknown area code a ``NotFoundError``."""
     return [
-        ProposalView(
-            r.id,
-            r.facility_id,
-            r.facility_name,
-            r.institution_id,
-            r.institution_name,
-            format_capabilities(r.covers),
-            r.distance_km,
-            r.status,
-            ProposalStatus(r.status).label_ja,
-            r.version,
-            r.run_id,
-            r.updated_at,
-            r.updated_by,
-        )
+        # proposal_dict's values are the view's fields
+        ProposalView(**proposal_dict(r, r.facility_name, r.institution_name))  # type: ignore[arg-type]
         for r in _rows(session, scope, area, status, facility_id, institution_id, run_id)
     ]
 
@@ -242,13 +237,27 @@ def cached_proposals(
     facility_id: str | None = None,
     institution_id: str | None = None,
 ) -> list[dict[str, object]]:
-    """``scoped_proposals`` from a cached list of all proposals (same items, same order)."""
+    """``scoped_proposals`` from a cached list of all proposals (same items, same order): read
+    once, then patched for the facilities whose proposals changed."""
 
     def compute() -> list[tuple[str, dict[str, object]]]:
         with store.read() as s:
             return all_proposals(s)
 
-    everything = cache.get(("proposals",), compute)
+    def patch(
+        old: list[tuple[str, dict[str, object]]], changed: frozenset[str]
+    ) -> list[tuple[str, dict[str, object]]]:
+        if not changed:
+            return old
+        with store.read() as s:
+            fresh = [x for f in sorted(changed) for x in all_proposals(s, facility_id=f)]
+        # ``ORDER`` begins with the facility: each facility's proposals are one block, and the
+        # blocks follow the store's order of facility ids (its collation, not Python's)
+        rank = facility_order(cache, store)
+        kept = [x for x in old if x[1]["facility_id"] not in changed]
+        return sorted(kept + fresh, key=lambda x: rank.get(str(x[1]["facility_id"]), len(rank)))
+
+    everything = cache.get(("proposals",), compute, patch)
     wanted = None if status is None else set(status)
     members = None if area is None else area_codes(area)
     return [
@@ -260,6 +269,17 @@ def cached_proposals(
         and (facility_id is None or d["facility_id"] == facility_id)
         and (institution_id is None or d["institution_id"] == institution_id)
     ]
+
+
+def facility_order(cache: ValueCache, store: Store) -> dict[str, int]:
+    """Each facility id's position in the store's order of facility ids, through ``cache``."""
+
+    def compute() -> dict[str, int]:
+        with store.read() as s:
+            ids = s.scalars(select(FacilityRow.facility_id).order_by(FacilityRow.facility_id))
+            return {str(f): k for k, f in enumerate(ids)}
+
+    return cache.get(("facility_order",), compute)
 
 
 def scoped_proposals(

@@ -24,7 +24,9 @@ conditional   条件付き → contacted        相談したい → contacted
 (A facility's wish alone does not make a partnership: the institution's yes does.) The
 condition or reason goes into the proposal's history note and stays on the answer's item for the
 coordinator. Capacity, offers (①②③) and 第二種協定指定医療機関 become a declaration whose
-source names the letter, when they differ from the one in force.
+source names the letter, when they differ from the one in force. A facility's changes of its
+partners become a request in the 相談窓口's queue (``matcher.store.intake``), where the
+coordinator confirms them into its filing.
 
 A row meets a **changed proposal** when someone else changed it since the letter (or since the
 last answer the reply system applied to it) and it is no longer a live proposal with the same
@@ -56,8 +58,13 @@ from .._errors import InputError, RowIssue
 from ..model import FACILITY_KINDS
 from ..vocab import Duty, admissible_offers
 from ..vocab import ProposalStatus as Status
+from ..wareki import JST
 from .errors import NotFoundError, StoreError
 from .imports import Declaration, import_declarations
+from .intake import MAX_PARTNER_CHANGES as MAX_PARTNER_CHANGES
+from .intake import PARTNER_CHANGES_JA as PARTNER_CHANGES_JA
+from .intake import IntakeRequest, partner_change_issues, request_code, submit, text_issues
+from .intake import PartnerChange as PartnerChange
 from .models import (
     AreaRow,
     FacilityRow,
@@ -80,7 +87,6 @@ LinkState = Literal["none", "active", "expired", "revoked"]
 
 RECIPIENT_KINDS: tuple[RecipientKind, ...] = ("institution", "facility")
 ANSWER_CODES: tuple[AnswerCode, ...] = ("accept", "decline", "conditional")
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 # Letters are asked about proposals still waiting for a decision.
 LIVE = (Status.PROPOSED.value, Status.CONTACTED.value)
@@ -110,7 +116,6 @@ OUTCOME_LABELS_JA = {
     "duplicate": "前回と同じ回答 (取り込み済み)",
     "rejected": "受け付けませんでした",
 }
-PARTNER_CHANGES_JA = {"add": "追加", "end": "終了"}
 DECLARATION_LABEL_JA = "受入枠・対応できる要件"
 PARTNERS_LABEL_JA = "協力医療機関の変更"
 RECIPIENT_LABELS_JA = {"institution": "医療機関への依頼", "facility": "施設へのお知らせ"}
@@ -120,7 +125,6 @@ MAX_REASON = 500
 MAX_PERSON = 100
 MAX_CONTACT = 200
 MAX_NOTE = 1000
-MAX_PARTNER_CHANGES = 5
 MAX_CAPACITY = 999
 
 
@@ -151,6 +155,11 @@ class LetterLocked(StoreError):
 
 
 # --- views ---------------------------------------------------------------------------------
+
+
+def letter_code(letter_id: int) -> str:
+    """A letter's number as the forms, pages and audit print it (``L12``)."""
+    return f"L{letter_id}"
 
 
 @dataclass(frozen=True)
@@ -210,7 +219,7 @@ class LetterView:
     @property
     def code(self) -> str:
         """The letter's number as printed (``L12``)."""
-        return f"L{self.id}"
+        return letter_code(self.id)
 
     @property
     def proposal_ids(self) -> tuple[int, ...]:
@@ -225,13 +234,14 @@ class LetterView:
 
 @dataclass(frozen=True)
 class LetterSummary:
-    """A letter in the run's list: recipient, link, answers."""
+    """A letter in the run's list: recipient, how many rows it asks, link, answers."""
 
     id: int
+    code: str
     kind: str
     recipient_id: str
     recipient_name: str
-    n_rows: int
+    rows: int
     deadline: dt.date | None
     locked: bool
     link: LinkState
@@ -239,10 +249,6 @@ class LetterSummary:
     answers: int
     last_answer_at: dt.datetime | None
     held: int
-
-    @property
-    def code(self) -> str:
-        return f"L{self.id}"
 
 
 @dataclass(frozen=True)
@@ -256,10 +262,6 @@ class IssuedLink:
     token: str
     expires_at: dt.datetime
     deadline: dt.date
-
-    @property
-    def code(self) -> str:
-        return f"L{self.letter_id}"
 
     def path(self) -> str:
         return f"/r/{self.token}"
@@ -277,15 +279,6 @@ class RowAnswer:
     reason: str = ""
     from_date: dt.date | None = None
     line: int | None = None  # the row of the returned file it came from (for messages)
-
-
-@dataclass(frozen=True)
-class PartnerChange:
-    """A change of a facility's current partners it reports (confirmed by the coordinator)."""
-
-    name: str
-    change: str  # add | end
-    covers: int = 0
 
 
 @dataclass(frozen=True)
@@ -322,6 +315,7 @@ class LetterAnswer:
             {**r, "from_date": r["from_date"].isoformat() if r["from_date"] else None}
             for r in out["rows"]
         ]
+        out["partner_changes"] = [c.as_dict() for c in self.partner_changes]
         return out
 
     @classmethod
@@ -339,10 +333,7 @@ class LetterAnswer:
             capacity=d.get("capacity"),
             offers=d.get("offers"),
             infection_agreement=d.get("infection_agreement"),
-            partner_changes=tuple(
-                PartnerChange(str(p["name"]), str(p["change"]), int(p.get("covers") or 0))
-                for p in d.get("partner_changes", [])
-            ),
+            partner_changes=tuple(PartnerChange.from_dict(p) for p in d.get("partner_changes", [])),
             person=str(d.get("person") or ""),
             contact=str(d.get("contact") or ""),
             note=str(d.get("note") or ""),
@@ -359,10 +350,10 @@ class ItemResult:
     proposal_id: int | None = None
     label: str = ""  # what the part is about (a facility's or institution's name)
     answer: str = ""
+    outcome_ja: str = field(init=False, default="")
 
-    @property
-    def outcome_ja(self) -> str:
-        return OUTCOME_LABELS_JA.get(self.outcome, self.outcome)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome_ja", OUTCOME_LABELS_JA.get(self.outcome, self.outcome))
 
 
 @dataclass(frozen=True)
@@ -377,10 +368,10 @@ class AnswerResult:
     message: str = ""
     channel: str = ""
     at: dt.datetime | None = None
+    outcome_ja: str = field(init=False, default="")
 
-    @property
-    def outcome_ja(self) -> str:
-        return OUTCOME_LABELS_JA.get(self.outcome, self.outcome)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome_ja", OUTCOME_LABELS_JA.get(self.outcome, self.outcome))
 
     def count(self, outcome: str) -> int:
         return sum(i.outcome == outcome for i in self.items)
@@ -506,6 +497,18 @@ def _letter(session: Session, letter_id: int) -> ReplyLetterRow:
     if letter is None:
         raise NotFoundError(f"回答票 L{letter_id} は存在しません")
     return letter
+
+
+def _names(session: Session, kind: str, ids: Iterable[str]) -> dict[str, str]:
+    """Id → name of the institutions (``kind``) or facilities among ``ids``."""
+    model: type[InstitutionRow] | type[FacilityRow] = (
+        InstitutionRow if kind == "institution" else FacilityRow
+    )
+    key = InstitutionRow.institution_id if kind == "institution" else FacilityRow.facility_id
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    return {k: n for k, n in session.execute(select(key, model.name).where(key.in_(wanted)))}
 
 
 def _recipient_name(session: Session, kind: str, rid: str) -> str:
@@ -678,6 +681,20 @@ def letter_for_token(session: Session, token: str, now: dt.datetime | None = Non
     return t.letter_id
 
 
+def letters_of_areas(session: Session, area_ids: Iterable[int]) -> list[int]:
+    """The letters of the runs of ``area_ids`` (the areas a user sees)."""
+    ids = list(area_ids)
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            select(ReplyLetterRow.id)
+            .join(RunRow, RunRow.id == ReplyLetterRow.run_id)
+            .where(RunRow.area_id.in_(ids))
+        )
+    )
+
+
 def letter_run_area(session: Session, letter_id: int) -> str:
     """The code of the area whose run the letter belongs to (for scope checks)."""
     letter = _letter(session, letter_id)
@@ -807,33 +824,20 @@ def letter_summaries(session: Session, run_id: int) -> list[LetterSummary]:
             .group_by(ReplyItemRow.letter_id)
         ).all()
     )
-    names = dict(
-        session.execute(
-            select(InstitutionRow.institution_id, InstitutionRow.name).where(
-                InstitutionRow.institution_id.in_(
-                    [x.recipient_id for x in letters if x.recipient_kind == "institution"]
-                )
-            )
-        ).all()
-    )
-    fac_names = dict(
-        session.execute(
-            select(FacilityRow.facility_id, FacilityRow.name).where(
-                FacilityRow.facility_id.in_(
-                    [x.recipient_id for x in letters if x.recipient_kind == "facility"]
-                )
-            )
-        ).all()
-    )
+    names: dict[str, dict[str, str]] = {
+        kind: _names(session, kind, [x.recipient_id for x in letters if x.recipient_kind == kind])
+        for kind in RECIPIENT_KINDS
+    }
     now = utcnow()
     out = []
     for x in letters:
         link, expires = _link_state(session, x.id, now)
         n, last = answers.get(x.id, (0, None))
-        table = names if x.recipient_kind == "institution" else fac_names
+        table = names[x.recipient_kind]
         out.append(
             LetterSummary(
                 x.id,
+                letter_code(x.id),
                 x.recipient_kind,
                 x.recipient_id,
                 table.get(x.recipient_id, x.recipient_id),
@@ -848,6 +852,147 @@ def letter_summaries(session: Session, run_id: int) -> list[LetterSummary]:
             )
         )
     return out
+
+
+# --- rounds --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundView:
+    """One round: the letters of one run — made, sent (a link issued), answered, still open
+    (sent, unanswered, not locked), answers held for the coordinator, the earliest deadline."""
+
+    run_id: int
+    area_code: str
+    area_name: str
+    letters: int
+    sent: int
+    answered: int
+    outstanding: int
+    held: int
+    deadline: dt.date | None
+    days_left: int | None  # to the deadline, from today (JST); negative once it passed
+
+
+def round_of(
+    run_id: int,
+    area_code: str,
+    area_name: str,
+    letters: Sequence[LetterSummary],
+    today: dt.date | None = None,
+) -> RoundView:
+    """The round of run ``run_id`` from its letters (``letter_summaries``)."""
+    sent = [x for x in letters if x.link != "none"]
+    deadline = min((x.deadline for x in letters if x.deadline is not None), default=None)
+    return RoundView(
+        run_id,
+        area_code,
+        area_name,
+        len(letters),
+        len(sent),
+        sum(x.answers > 0 for x in sent),
+        sum(x.answers == 0 and not x.locked for x in sent),
+        sum(x.held for x in letters),
+        deadline,
+        None if deadline is None else (deadline - (today or today_jst())).days,
+    )
+
+
+def rounds(session: Session, area_ids: Sequence[int], limit: int = 5) -> list[RoundView]:
+    """The rounds of the latest ``limit`` runs of ``area_ids`` that made letters, newest first."""
+    if not area_ids:
+        return []
+    runs = session.execute(
+        select(RunRow, AreaRow)
+        .join(AreaRow, AreaRow.id == RunRow.area_id)
+        .where(
+            RunRow.area_id.in_(area_ids),
+            RunRow.id.in_(select(ReplyLetterRow.run_id).distinct()),
+        )
+        .order_by(RunRow.id.desc())
+        .limit(limit)
+    ).all()
+    today = today_jst()
+    return [
+        round_of(run.id, area.code, area.name, letter_summaries(session, run.id), today)
+        for run, area in runs
+    ]
+
+
+@dataclass(frozen=True)
+class DeclineView:
+    """A decline a recipient sent (link or Excel) after its area's latest run: the pair to
+    re-plan, and the run whose parameters the re-plan's preview starts from."""
+
+    letter_id: int
+    proposal_id: int
+    facility_id: str
+    facility_name: str
+    institution_id: str
+    institution_name: str
+    channel: str
+    at: dt.datetime
+    run_id: int
+    area_code: str
+    area_name: str
+    mode: str
+    params: dict[str, Any]
+
+
+def declines_to_replan(session: Session, letter_ids: Iterable[int]) -> list[DeclineView]:
+    """Declines of ``letter_ids`` received through a link or a returned form that no run of the
+    letter's area has planned around yet (the area's latest run finished before the answer),
+    oldest first."""
+    ids = list(letter_ids)
+    if not ids:
+        return []
+    rows = session.execute(
+        select(ReplyItemRow, ReplyAnswerRow, RunRow, AreaRow, ProposalRow)
+        .join(ReplyAnswerRow, ReplyAnswerRow.id == ReplyItemRow.answer_id)
+        .join(ReplyLetterRow, ReplyLetterRow.id == ReplyItemRow.letter_id)
+        .join(RunRow, RunRow.id == ReplyLetterRow.run_id)
+        .join(AreaRow, AreaRow.id == RunRow.area_id)
+        .join(ProposalRow, ProposalRow.id == ReplyItemRow.proposal_id)
+        .where(
+            ReplyItemRow.letter_id.in_(ids),
+            ReplyItemRow.item == "row",
+            ReplyItemRow.answer == "decline",
+            ReplyItemRow.outcome == "applied",
+            ReplyAnswerRow.channel.in_(("link", "excel")),
+            ProposalRow.status == Status.DECLINED.value,
+        )
+        .order_by(ReplyItemRow.id)
+    ).all()
+    if not rows:
+        return []
+    latest = dict(
+        session.execute(
+            select(RunRow.area_id, func.max(RunRow.finished_at))
+            .where(RunRow.area_id.in_({area.id for *_, area, _ in rows}))
+            .group_by(RunRow.area_id)
+        ).all()
+    )
+    facs = _names(session, "facility", [p.facility_id for *_, p in rows])
+    insts = _names(session, "institution", [p.institution_id for *_, p in rows])
+    return [
+        DeclineView(
+            int(item.letter_id or 0),
+            p.id,
+            p.facility_id,
+            facs.get(p.facility_id, p.facility_id),
+            p.institution_id,
+            insts.get(p.institution_id, p.institution_id),
+            answer.channel,
+            answer.at,
+            run.id,
+            area.code,
+            area.name,
+            run.mode,
+            dict(run.params),
+        )
+        for item, answer, run, area, p in rows
+        if latest.get(area.id) is None or latest[area.id] <= answer.at
+    ]
 
 
 # --- checking an answer ------------------------------------------------------------------------
@@ -904,22 +1049,15 @@ def check_answer(letter: LetterView, answer: LetterAnswer, source: str = "回答
         )
     if answer.offers is not None and not 0 <= answer.offers <= 7:
         bad("対応できる要件", answer.offers, "①②③ から選んでください")
-    if len(answer.partner_changes) > MAX_PARTNER_CHANGES:
-        bad("協力医療機関の変更", len(answer.partner_changes), "多すぎます")
-    for n, c in enumerate(answer.partner_changes, start=1):
-        if not c.name.strip() or len(c.name) > 200:
-            bad("医療機関名", c.name[:50], "医療機関名を 200 文字以内で書いてください", n)
-        if c.change not in PARTNER_CHANGES_JA:
-            bad("変更", c.change, "「追加」か「終了」を選んでください", n)
-        if not 0 <= c.covers <= 7:
-            bad("要件", c.covers, "①②③ から選んでください", n)
-    for column, text, limit in (
-        ("ご担当者", answer.person, MAX_PERSON),
-        ("連絡先", answer.contact, MAX_CONTACT),
-        ("備考", answer.note, MAX_NOTE),
-    ):
-        if len(text) > limit:
-            bad(column, None, f"{limit} 文字以内で書いてください")
+    issues += partner_change_issues(answer.partner_changes, source)
+    issues += text_issues(
+        [
+            ("ご担当者", answer.person, MAX_PERSON),
+            ("連絡先", answer.contact, MAX_CONTACT),
+            ("備考", answer.note, MAX_NOTE),
+        ],
+        source,
+    )
     if not issues and answer.is_empty():
         bad("回答", None, "回答がありません。少なくとも一つの項目に答えてください")
     if issues:
@@ -986,6 +1124,46 @@ class _Item:
     item_hash: str = ""
     versions: dict[str, Any] = field(default_factory=dict)
     version_after: int | None = None
+    resolution: str = ""  # "intake": resolved at once, the request waits in the queue
+
+    def result(self) -> ItemResult:
+        return ItemResult(
+            self.item, self.outcome, self.message, self.proposal_id, self.label, self.answer
+        )
+
+
+# the fields of ``_Item`` stored as they are
+_ITEM_COLUMNS = (
+    "item",
+    "proposal_id",
+    "answer",
+    "detail",
+    "item_hash",
+    "outcome",
+    "versions",
+    "version_after",
+    "resolution",
+)
+
+
+def _store_items(
+    session: Session, answer_id: int, letter_id: int | None, items: Iterable[_Item]
+) -> None:
+    """The ``reply_items`` of one stored answer (or refused file)."""
+    now = utcnow()
+    for i in items:
+        columns = {name: getattr(i, name) for name in _ITEM_COLUMNS}
+        session.add(
+            ReplyItemRow(
+                answer_id=answer_id,
+                letter_id=letter_id,
+                **columns,
+                message=i.message[:2000],
+                resolved_at=now if i.resolution else None,
+                resolved_by="",
+            )
+        )
+    session.flush()
 
 
 def _apply_row(
@@ -1123,18 +1301,40 @@ def _apply_declaration(
     return item
 
 
-def _partners_item(letter: LetterView, answer: LetterAnswer, session: Session) -> _Item | None:
+def _partners_item(
+    letter: LetterView, answer: LetterAnswer, session: Session, actor: str
+) -> _Item | None:
+    """A facility's partner changes: a request in the 相談窓口's queue (its item is resolved at
+    once, so that the changes wait in one place: the queue, where confirming them updates the
+    filing)."""
     if letter.kind != "facility" or not answer.partner_changes:
         return None
-    changes = [asdict(c) for c in answer.partner_changes]
+    changes = [c.as_dict() for c in answer.partner_changes]
     h = _hash(letter.id, "partners", changes)
     item = _Item("partners", "", "", None, PARTNERS_LABEL_JA, "", {"changes": changes}, h)
     last = _latest_item(session, letter.id, "partners", None)
     if last is not None and last.item_hash == h:
         item.outcome, item.message = "duplicate", "前回と同じ回答です"
         return item
-    item.outcome = "held"
-    item.message = "協力医療機関の変更は、担当者が確認してから届出に反映します"
+    request = submit(
+        session,
+        IntakeRequest(
+            "partners",
+            partner_changes=answer.partner_changes,
+            person=answer.person,
+            contact=answer.contact,
+        ),
+        "reply",
+        actor,
+        letter_id=letter.id,
+        facility_id=letter.recipient_id,
+    )
+    item.outcome, item.resolution = "held", "intake"
+    item.detail = {**item.detail, "request_id": request.id}
+    item.message = (
+        f"協力医療機関の変更は相談窓口の受付 {request_code(request.id)} として、"
+        "担当者が確認してから届出に反映します"
+    )
     return item
 
 
@@ -1169,7 +1369,7 @@ def record_answer(
         items.append(_apply_row(session, letter, row, ra, channel, actor))
     for extra in (
         _apply_declaration(session, letter, answer, channel, today),
-        _partners_item(letter, answer, session),
+        _partners_item(letter, answer, session, actor),
     ):
         if extra is not None:
             items.append(extra)
@@ -1192,25 +1392,7 @@ def record_answer(
     )
     session.add(stored)
     session.flush()
-    for i in items:
-        session.add(
-            ReplyItemRow(
-                answer_id=stored.id,
-                letter_id=letter_id,
-                item=i.item,
-                proposal_id=i.proposal_id,
-                answer=i.answer,
-                detail=i.detail,
-                item_hash=i.item_hash,
-                outcome=i.outcome,
-                message=i.message,
-                versions=i.versions,
-                version_after=i.version_after,
-                resolved_by="",
-                resolution="",
-            )
-        )
-    session.flush()
+    _store_items(session, stored.id, letter_id, items)
     audit(
         session,
         actor[:100],
@@ -1229,10 +1411,7 @@ def record_answer(
         stored.id,
         letter_id,
         outcome,
-        tuple(
-            ItemResult(i.item, i.outcome, i.message, i.proposal_id, i.label, i.answer)
-            for i in items
-        ),
+        tuple(i.result() for i in items),
         file_name,
         channel=channel,
         at=stored.at,
@@ -1270,25 +1449,18 @@ def record_refused(
     for i in issues:
         where = "、".join(x for x in (f"{i.row} 行目" if i.row else "", i.column or "") if x)
         text = f"{where}: {i.message}" if where else i.message
-        items.append(ItemResult("file" if i.row is None else "row", "rejected", text))
-        session.add(
-            ReplyItemRow(
-                answer_id=row.id,
-                letter_id=letter_id,
-                item="file" if i.row is None else "row",
-                answer="",
-                detail={"row": i.row, "column": i.column},
-                item_hash="",
-                outcome="rejected",
-                message=text[:2000],
-                versions={},
-                resolved_by="",
-                resolution="",
-            )
-        )
-    session.flush()
+        detail = {"row": i.row, "column": i.column}
+        items.append(_Item("file" if i.row is None else "row", "rejected", text, detail=detail))
+    _store_items(session, row.id, letter_id, items)
     return AnswerResult(
-        row.id, letter_id, "rejected", tuple(items), file_name, message, channel, row.at
+        row.id,
+        letter_id,
+        "rejected",
+        tuple(i.result() for i in items),
+        file_name,
+        message,
+        channel,
+        row.at,
     )
 
 
@@ -1500,8 +1672,6 @@ def resolve_item(
             changed = set_status(session, p.id, cast(StatusCode, target), p.version, actor, text)
             item.version_after = changed.version
         message = f"回答どおり「{_label(target)}」にしました"
-    elif action == "apply" and item.item == "partners":
-        message = "協力医療機関の変更を確認しました (届出は別途更新してください)"
     item.resolved_at, item.resolved_by = utcnow(), actor[:100]
     item.resolution = action
     session.flush()

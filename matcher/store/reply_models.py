@@ -1,7 +1,8 @@
-"""The tables of the answers that come back: letters, their one-time links, answers and items.
+"""The tables of what comes back from outside: letters, their one-time links, answers and items
+(revision ``0008_replies``, logic in ``matcher.store.replies``), and the 相談窓口's requests
+(revision ``0009_intake``, logic in ``matcher.store.intake``).
 
-Registered on the store's one ``Base`` (``matcher.store.models``), created by revision
-``0008_replies``. The logic is ``matcher.store.replies``'s.
+Registered on the store's one ``Base`` (``matcher.store.models``).
 
 - ``reply_letters``: one letter = (run, recipient kind, recipient id); ``rows`` keeps what the
   letter asked (each proposal with the status, covers and version it had when the letter was
@@ -13,6 +14,9 @@ Registered on the store's one ``Base`` (``matcher.store.models``), created by re
 - ``reply_items``: what became of each part of an answer (a row, the declaration, partner
   changes): applied, held for the coordinator (with both versions), unchanged, duplicate or
   rejected; ``item_hash`` makes a second arrival of the same answer apply nothing.
+- ``intake_requests``: a facility's request to the 相談窓口 (for help, or reporting a change of
+  its partners) through its letter's link, the public page, or a reply form; the coordinator's
+  queue (status, assignee, due date, notes) and, once confirmed, the filing year it updated.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from .models import Base, utcnow
 RECIPIENT_KINDS = ("institution", "facility")
 CHANNELS = ("link", "excel", "coordinator")
 OUTCOMES = ("applied", "held", "unchanged", "duplicate", "rejected")
+INTAKE_CHANNELS = ("link", "public", "reply")
+INTAKE_STATUSES = ("received", "in_progress", "done")
 
 
 class ReplyLetterRow(Base):
@@ -140,3 +146,52 @@ class ReplyItemRow(Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     resolved_by: Mapped[str] = mapped_column(String(100), default="")
     resolution: Mapped[str] = mapped_column(String(16), default="")
+
+
+class IntakeRow(Base):
+    """A request to the 相談窓口 and where it stands in the coordinator's queue.
+
+    ``code5`` places it (the facility's municipality, or the one the public page was given): a
+    coordinator sees the requests of the municipalities in their scope. ``facility_id`` is known
+    for a letter's link or a reply, and set by the coordinator for a public request.
+    """
+
+    __tablename__ = "intake_requests"
+    __table_args__ = (
+        CheckConstraint(
+            "channel IN ('link', 'public', 'reply')", name="ck_intake_requests_channel"
+        ),
+        CheckConstraint(
+            "status IN ('received', 'in_progress', 'done')", name="ck_intake_requests_status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    letter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("reply_letters.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    facility_id: Mapped[str | None] = mapped_column(
+        ForeignKey("facilities.facility_id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    facility_name: Mapped[str] = mapped_column(String(200), default="")
+    municipality_code: Mapped[str] = mapped_column(String(8), default="")
+    code5: Mapped[str] = mapped_column(String(5), default="", index=True)
+    topic: Mapped[str] = mapped_column(String(32), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    # [{name, change (add | end), covers}] as reported
+    partner_changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    person: Mapped[str] = mapped_column(String(100), default="")
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    assignee: Mapped[str] = mapped_column(String(100), default="")
+    due_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # [{at, by, text}], oldest first
+    notes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(100), default="")
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    confirmed_by: Mapped[str] = mapped_column(String(100), default="")
+    filing_year: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -15,6 +15,8 @@ proposals themselves are the stored ones.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
@@ -27,7 +29,7 @@ from ..progress import Progress
 from ..result import BASELINE_KEYS, MatchResult, Proposal, SolveInfo
 from .areas import area_codes
 from .errors import NotFoundError
-from .models import AreaRow, ProposalRow, RunProposalRow, RunRow
+from .models import AreaRow, ProposalRow, RunProposalRow, RunRow, StoreChangeRow
 from .planner_input import AreaState, load_state
 from .progress import progress_by_year
 from .runs import get_run
@@ -156,6 +158,34 @@ def run_input(session: Session, run_id: int) -> RunInput:
         tuple(notes),
         progress_by_year(session, area_codes(area)),
     )
+
+
+def report_fingerprint(session: Session, run_id: int) -> str:
+    """What run ``run_id``'s reports depend on besides their date and options, as a SHA-256:
+    the registry (its change counter: facilities, institutions, filings, declarations, areas)
+    and the run's proposals as stored (pair, covers, distance). Statuses are not in it: the
+    reports read them as at the run's end (``run_input``), so agreeing or declining a proposal
+    later does not change them; a later run that changes a kept proposal's covers does.
+
+    Raises ``NotFoundError`` for an unknown run."""
+    get_run(session, run_id)
+    registry = session.scalar(
+        select(StoreChangeRow.version).where(StoreChangeRow.topic == "registry")
+    )
+    rows = session.execute(
+        select(
+            ProposalRow.id,
+            ProposalRow.facility_id,
+            ProposalRow.institution_id,
+            ProposalRow.covers,
+            ProposalRow.distance_km,
+        )
+        .join(RunProposalRow, RunProposalRow.proposal_id == ProposalRow.id)
+        .where(RunProposalRow.run_id == run_id)
+        .order_by(ProposalRow.id)
+    )
+    payload = [registry, [[i, f, n, c, round(km, 9)] for i, f, n, c, km in rows]]
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()
 
 
 def _with_stored(

@@ -8,10 +8,11 @@ by ``planning.run_plan`` inside its commit transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from ..model import format_capabilities, format_capabilities_ja
@@ -27,7 +28,7 @@ from .models import (
     utcnow,
 )
 from .planner_input import AreaState, Release
-from .proposal_commands import record_history
+from .proposal_commands import add_proposal, record_history
 from .proposals import proposal_row
 
 
@@ -213,6 +214,7 @@ def write_run(
                 active[(p.facility_id, p.institution_id)] = p
     live = {pair: p for pair, p in active.items() if p.status == "proposed"}
     linked: set[int] = set()
+    links: list[dict[str, object]] = []  # the run's plan: its run_proposals rows
     unplanned: list[str] = []
     for prop in result.proposals:
         pair = (prop.facility_id, prop.institution_id)
@@ -242,32 +244,30 @@ def write_run(
         elif row is not None:  # contacted or agreed while the run was solving: kept as it is
             change = "kept"
         else:
-            row = ProposalRow(
-                run_id=run.id,
-                facility_id=prop.facility_id,
-                institution_id=prop.institution_id,
-                covers=prop.covers,
-                distance_km=prop.distance_km,
-                status="proposed",
-                created_at=now,
-                updated_at=now,
-                updated_by=actor,
-                status_at=now,
+            row = add_proposal(
+                session,
+                prop.facility_id,
+                prop.institution_id,
+                prop.covers,
+                prop.distance_km,
+                actor,
+                note or f"計算 {run.id} で提案",
+                now,
+                run.id,
             )
-            session.add(row)
-            session.flush()
-            record_history(session, row, None, actor, note or f"計算 {run.id} で提案", run.id)
             change = "new"
         linked.add(row.id)
-        session.add(RunProposalRow(run_id=run.id, proposal_id=row.id, change=change))
+        links.append({"run_id": run.id, "proposal_id": row.id, "change": change})
         changes.append(PlanChange(row.id, row.facility_id, row.institution_id, change, row.status))
     for pid in state.kept:
         kept = session.get(ProposalRow, pid)
         if kept is None or pid in linked or kept.status != "contacted":
             continue
         linked.add(pid)
-        session.add(RunProposalRow(run_id=run.id, proposal_id=pid, change="kept"))
+        links.append({"run_id": run.id, "proposal_id": pid, "change": "kept"})
         changes.append(PlanChange(pid, kept.facility_id, kept.institution_id, "kept", kept.status))
+    if links:  # one bulk insert, no ORM object per link (hundreds per run)
+        session.execute(insert(RunProposalRow), links)
     dropped = sorted(live.values(), key=lambda r: r.id)
     others = other_area_runs(session, area.id, dropped)
     if others and not replace_other_areas:
@@ -307,23 +307,13 @@ def write_run(
 
 
 def preview_run(
-    session: Session,
-    code: str,
-    params: MatchParams,
-    mode: Mode,
-    actor: str,
-    note: str,
-    state: AreaState,
-    releases: list[Release],
-    result: MatchResult,
-    started: dt.datetime,
+    session: Session, releases: list[Release], write: Callable[[], PlanReport]
 ) -> PlanReport:
-    """``write_run`` in a savepoint rolled back at once: the report with the history notes."""
+    """``write`` (a ``write_run`` of ``releases`` in ``session``) in a savepoint rolled back at
+    once: the report with the history notes."""
     nested = session.begin_nested()
     try:
-        report = write_run(
-            session, code, params, mode, actor, note, state, releases, result, started, {}
-        )
+        report = write()
         notes = {
             h.proposal_id: h.note
             for h in session.scalars(

@@ -49,7 +49,7 @@ from ..sources.importing import (
     merge_listed_facilities,
 )
 from ..sources.report import ImportResult, RejectedRow
-from ..vocab import ALL_MASK, GeocodePrecision, InstitutionKind, admissible_offers
+from ..vocab import ALL_MASK, admissible_offers
 from .areas import code5_of
 from .imports import (
     Declaration,
@@ -63,7 +63,7 @@ from .imports import (
     import_institutions,
 )
 from .models import FacilityRow, InstitutionRow
-from .state import registry_facility
+from .state import registry_facility, registry_institution
 
 # The keys ``kouseikyoku.apply_flags`` adds to an institution's extra.
 FLAG_KEYS = ("medical_code", "flags", "flag_join", "already_partner")
@@ -116,22 +116,6 @@ class SourceImport:
         return lines
 
 
-def _institution(r: InstitutionRow) -> Institution:
-    return Institution(
-        r.institution_id,
-        r.name,
-        InstitutionKind(r.kind),
-        r.lat,
-        r.lon,
-        r.offers,
-        None,
-        r.municipality_code,
-        r.address,
-        GeocodePrecision(r.geocode),
-        dict(r.extra),
-    )
-
-
 def stored_facilities(session: Session) -> list[Facility]:
     """Every facility in the store (coverage not loaded: that is the filings')."""
     return [
@@ -143,7 +127,7 @@ def stored_facilities(session: Session) -> list[Facility]:
 def stored_institutions(session: Session) -> list[Institution]:
     """Every institution in the store with its stored offers (capacity is the declarations')."""
     return [
-        _institution(r)
+        registry_institution(r)
         for r in session.scalars(select(InstitutionRow).order_by(InstitutionRow.institution_id))
     ]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import ColumnElement, FromClause, Subquery, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -67,6 +67,7 @@ class FacilityState:
     n_contacted: int
     has_infection_partner: bool = False  # a filed or agreed partner is 第二種協定指定医療機関
     filed_partner_ids: tuple[str, ...] = ()  # registry ids of the partners its latest filing names
+    filed_infection: bool = False  # the part of ``has_infection_partner`` its filing gives
 
     @property
     def facility_id(self) -> str:
@@ -173,7 +174,9 @@ def proposal_states(as_of: dt.datetime | None = None) -> FromClause:
     )
 
 
-def _latest_year(ids: Sequence[str] | None) -> tuple[Subquery, ColumnElement[bool]]:
+def latest_year(ids: Sequence[str] | None) -> tuple[Subquery, ColumnElement[bool]]:
+    """The latest filing year of each facility of ``ids`` (all when ``None``) as a subquery, and
+    the join condition that keeps only ``FilingRow``s of that year."""
     q = select(FilingRow.facility_id, func.max(FilingRow.filing_year).label("year"))
     if ids is not None:
         q = q.where(FilingRow.facility_id.in_(ids))
@@ -187,7 +190,7 @@ def latest_filings(session: Session, facility_ids: Sequence[str]) -> dict[str, F
     """The latest filing of each facility, with its named partners loaded."""
     if not facility_ids:
         return {}
-    latest, is_latest = _latest_year(list(facility_ids))
+    latest, is_latest = latest_year(list(facility_ids))
     rows = session.scalars(
         select(FilingRow).join(latest, is_latest).options(selectinload(FilingRow.partners))
     )
@@ -199,7 +202,7 @@ def _filed(
 ) -> dict[str, tuple[int, int, bool]]:
     """facility id → (filing year, covered by the filing and its partners, filed partner);
     ``partners`` receives facility id → [(institution id, filed as 第二種協定)]."""
-    latest, is_latest = _latest_year(ids)
+    latest, is_latest = latest_year(ids)
     out: dict[str, tuple[int, int, bool]] = {}
     by_filing: dict[int, str] = {}
     for fid, year, has_partner, covered, filing_id in session.execute(
@@ -267,16 +270,19 @@ def facility_states(
     if len(ids) > _IN_LIMIT:  # type: ignore[arg-type]
         ids = None
     partners: dict[str, list[tuple[str | None, bool]]] = {}
-    filed = _filed(session, ids, partners)
+    filed = _filed(session, ids, partners)  # the filed partners
     filed_ids = {f: tuple(dict.fromkeys(i for i, _ in ps if i)) for f, ps in partners.items()}
-    decided = _decided(session, ids, as_of, partners)
-    named = sorted({i for ps in partners.values() for i, said in ps if i and not said})
+    agreed_with: dict[str, list[tuple[str | None, bool]]] = {}  # the agreed ones
+    decided = _decided(session, ids, as_of, agreed_with)
+    every = (*partners.values(), *agreed_with.values())
+    named = sorted({i for ps in every for i, said in ps if i and not said})
     infection = infection_institutions(session, named, (as_of.date() if as_of else dt.date.today()))
     out = []
     for r in rows:
         year, covered, partner = filed.get(r.facility_id, (None, 0, None))
         agreed, n_agreed, contacted, n_contacted = decided.get(r.facility_id, (0, 0, 0, 0))
-        has_infection = any(said or i in infection for i, said in partners.get(r.facility_id, ()))
+        by_filing = any(said or i in infection for i, said in partners.get(r.facility_id, ()))
+        by_agreement = any(i in infection for i, _ in agreed_with.get(r.facility_id, ()))
         out.append(
             FacilityState(
                 r,
@@ -287,8 +293,37 @@ def facility_states(
                 n_agreed,
                 contacted,
                 n_contacted,
-                has_infection,
+                by_filing or by_agreement,
                 filed_ids.get(r.facility_id, ()),
+                by_filing,
+            )
+        )
+    return out
+
+
+def refresh_states(session: Session, states: Sequence[FacilityState]) -> list[FacilityState]:
+    """``states`` brought up to date after changes of their proposals only (registry rows and
+    filings as they were): ``facility_states`` of the same rows, reading only the proposals (and
+    whether newly agreed partners are 第二種協定指定医療機関)."""
+    if not states:
+        return []
+    ids = [st.facility_id for st in states]
+    agreed_with: dict[str, list[tuple[str | None, bool]]] = {}
+    decided = _decided(session, ids if len(ids) <= _IN_LIMIT else None, None, agreed_with)
+    named = sorted({i for ps in agreed_with.values() for i, _ in ps if i})
+    infection = infection_institutions(session, named, dt.date.today()) if named else set()
+    out = []
+    for st in states:
+        agreed, n_agreed, contacted, n_contacted = decided.get(st.facility_id, (0, 0, 0, 0))
+        by_agreement = any(i in infection for i, _ in agreed_with.get(st.facility_id, ()))
+        out.append(
+            replace(
+                st,
+                covered_agreed=agreed,
+                n_agreed=n_agreed,
+                covered_contacted=contacted,
+                n_contacted=n_contacted,
+                has_infection_partner=st.filed_infection or by_agreement,
             )
         )
     return out
@@ -346,36 +381,42 @@ def capacity_use(
     """The capacity ledger: per declared institution, the partnerships that use its capacity —
     proposed and contacted ones, and agreed ones from the declaration's start on — across every
     run of every area and hand-made proposals; statuses as at ``as_of``. A site
-    (``matcher.sites``) counts once: its registrations share their partners.
+    (``matcher.sites``) counts once: its registrations share their partners. Which of an
+    institution's partner facilities are one site is decided among those partners alone, so an
+    institution's line is the same whichever other institutions are asked with it (the facility
+    page's one institution, a run's whole area, the web's ledger of every institution).
 
     ``replanned`` names facilities a run is about to plan again: their *proposed* pairs are left
     out (the run replaces them), their contacted and agreed ones stay."""
     if not decls:
         return {}
     ps = proposal_states(as_of)
-    rows = session.execute(
-        select(ps.c.institution_id, ps.c.facility_id, ps.c.status, ps.c.status_at).where(
-            ps.c.status.in_(LEDGER_STATUSES),
-            ps.c.institution_id.in_(list(decls)),
-        )
+    ids = list(decls)
+    q = select(ps.c.institution_id, ps.c.facility_id, ps.c.status, ps.c.status_at).where(
+        ps.c.status.in_(LEDGER_STATUSES)
     )
+    # every declared institution (the web's ledger): no IN list of thousands of ids
+    rows = session.execute(q if len(ids) > _IN_LIMIT else q.where(ps.c.institution_id.in_(ids)))
     again = set(replanned)
-    counted: list[tuple[str, str, bool]] = []
+    partners: dict[str, dict[str, bool]] = {}  # institution → facility → firm
     for row in rows:
         iid, fid, status, at = str(row[0]), str(row[1]), str(row[2]), row[3]
-        if status == ProposalStatus.PROPOSED and fid in again:
+        if iid not in decls or (status == ProposalStatus.PROPOSED and fid in again):
             continue
         if status != ProposalStatus.AGREED or at.date() >= decls[iid].valid_from:
-            counted.append((iid, fid, status in _FIRM))
-    site = site_of_facilities(session, sorted({fid for _, fid, _ in counted}))
-    used: dict[str, set[str]] = {}
-    firm: dict[str, set[str]] = {}
-    for iid, fid, is_firm in counted:
-        key = site.get(fid, fid)
-        used.setdefault(iid, set()).add(key)
-        if is_firm:
-            firm.setdefault(iid, set()).add(key)
-    return {iid: CapacityUse(len(keys), len(firm.get(iid, ()))) for iid, keys in used.items()}
+            mine = partners.setdefault(iid, {})
+            mine[fid] = mine.get(fid, False) or status in _FIRM
+    shared = sorted({fid for mine in partners.values() if len(mine) > 1 for fid in mine})
+    facilities = {f.facility_id: f for f in registry_facilities(session, shared)}
+    out = {}
+    for iid, mine in partners.items():
+        site: dict[str, str] = {}
+        if len(mine) > 1:  # sites among this institution's partners (``site_of_facilities``)
+            site = site_ids([facilities[f] for f in sorted(mine) if f in facilities])
+        used = {site.get(fid, fid) for fid in mine}
+        firm = {site.get(fid, fid) for fid, is_firm in mine.items() if is_firm}
+        out[iid] = CapacityUse(len(used), len(firm))
+    return out
 
 
 def registry_facility(
@@ -401,27 +442,55 @@ def registry_facility(
     )
 
 
+def registry_institution(
+    r: InstitutionRow,
+    offers: int | None = None,
+    capacity: int | None = None,
+    extra: dict[str, str] | None = None,
+) -> Institution:
+    """A stored institution as the core's ``Institution``: its registry data, its stored offers
+    unless ``offers`` is given, ``capacity`` (``None``: not declared) and its stored extra unless
+    ``extra`` is."""
+    return Institution(
+        r.institution_id,
+        r.name,
+        InstitutionKind(r.kind),
+        r.lat,
+        r.lon,
+        r.offers if offers is None else offers,
+        capacity,
+        r.municipality_code,
+        r.address,
+        GeocodePrecision(r.geocode),
+        dict(r.extra) if extra is None else extra,
+    )
+
+
+def registry_facilities(session: Session, facility_ids: Sequence[str]) -> list[Facility]:
+    """The registry's facilities of ``facility_ids`` (of a kind the model knows), in id order."""
+    rows: list[FacilityRow] = []
+    for k in range(0, len(facility_ids), _IN_LIMIT):
+        part = facility_ids[k : k + _IN_LIMIT]
+        rows += list(session.scalars(select(FacilityRow).where(FacilityRow.facility_id.in_(part))))
+    return sorted(
+        (registry_facility(r) for r in rows if r.kind in FACILITY_KINDS),
+        key=lambda f: f.facility_id,
+    )
+
+
 def site_of_facilities(session: Session, facility_ids: Sequence[str]) -> dict[str, str]:
     """facility_id → site id for those of ``facility_ids`` that share a site among themselves
     (``matcher.sites.site_ids``)."""
     if len(facility_ids) < 2:
         return {}
-    rows = []
-    for k in range(0, len(facility_ids), _IN_LIMIT):
-        part = facility_ids[k : k + _IN_LIMIT]
-        rows += list(session.scalars(select(FacilityRow).where(FacilityRow.facility_id.in_(part))))
-    facs = sorted(
-        (registry_facility(r) for r in rows if r.kind in FACILITY_KINDS),
-        key=lambda f: f.facility_id,
-    )
-    return site_ids(facs)
+    return site_ids(registry_facilities(session, facility_ids))
 
 
 def _filed_infection(session: Session, institution_ids: Sequence[str] | None) -> set[str]:
     """Institutions that a current filing (the latest of some facility) names as 第二種協定."""
     if institution_ids is not None and not institution_ids:
         return set()
-    latest, is_latest = _latest_year(None)
+    latest, is_latest = latest_year(None)
     q = (
         select(FilingPartnerRow.institution_id)
         .join(FilingRow, FilingRow.id == FilingPartnerRow.filing_id)
@@ -478,20 +547,7 @@ class InstitutionState:
     def institution(self, capacity: int | None) -> Institution:
         """The core's ``Institution``: registry data, the offers in force and ``capacity`` (the
         planner passes what is left for its run, an export the declared capacity)."""
-        r = self.row
-        return Institution(
-            r.institution_id,
-            r.name,
-            InstitutionKind(r.kind),
-            r.lat,
-            r.lon,
-            self.offers,
-            capacity,
-            r.municipality_code,
-            r.address,
-            GeocodePrecision(r.geocode),
-            self.planning_extra(),
-        )
+        return registry_institution(self.row, self.offers, capacity, self.planning_extra())
 
 
 def institution_states(

@@ -9,5 +9,7 @@ and the reports, never the web (``api``).
 Modules: ``actor``, ``unit``, ``views``; ``areas`` (areas, status table, dashboard, map),
 ``facilities`` (lists, facility page, hand-made proposal), ``institutions``, ``proposals``
 (lists, one proposal, status change, actions), ``runs`` (request, preview, start, follow, run
-page), ``imports`` (uploads), ``reports`` (a run's ZIP), ``exports``, ``audit``.
+page), ``imports`` (uploads), ``reports`` (a run's ZIP), ``exports``, ``audit``, ``replies``
+(a run's letters and links, answers, held answers, returned forms, rounds, declines to re-plan),
+``intake`` (the 相談窓口: requests, the queue, partner changes confirmed into filings).
 """

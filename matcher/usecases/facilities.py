@@ -25,6 +25,7 @@ from ..store.browse import FacilityQuery as FacilityQuery
 from ..store.facilities import (
     cached_facility_detail,
     cached_facility_states,
+    check_scope,
     get_facility,
     site_registrations,
 )
@@ -96,6 +97,12 @@ def list_facilities(
         total=len(items),
         items=tuple(from_dict(FacilityView, d) for d in items[offset : offset + limit]),
     )
+
+
+def require_visible(uow: UnitOfWork, actor: Actor, facility_id: str) -> None:
+    """``NotFoundError`` unless the facility exists and lies in the actor's scope (before an
+    answer cached per facility is served)."""
+    check_scope(uow.cache, uow.store, actor.scope, facility_id)
 
 
 def facility_detail(uow: UnitOfWork, actor: Actor, facility_id: str) -> FacilityDetailView:
@@ -172,12 +179,7 @@ def facility_list(
     page = browse_facilities(states, index.dicts, props, query)
     codes = tuple(sorted({st.row.code5 for st in states if st.row.code5}))
     return FacilityListPage(
-        result=Page(
-            [from_dict(FacilityListItem, d) for d in page.items],
-            page.total,
-            page.page,
-            page.per_page,
-        ),
+        result=page.map(lambda d: from_dict(FacilityListItem, d)),
         query=query,
         area=None if a is None else area_view(a),
         areas=area_choices(uow, actor),

@@ -68,12 +68,7 @@ def institution_list(uow: UnitOfWork, actor: Actor, query: InstitutionQuery) -> 
     page = browse_institutions(insts, props, query)
     codes = tuple(sorted({code5_of(d["municipality_code"]) for d in insts} - {""}))
     return InstitutionListPage(
-        result=Page(
-            [from_dict(InstitutionListItem, d) for d in page.items],
-            page.total,
-            page.page,
-            page.per_page,
-        ),
+        result=page.map(lambda d: from_dict(InstitutionListItem, d)),
         query=query,
         municipalities=municipality_choices(codes),
     )

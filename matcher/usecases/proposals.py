@@ -143,7 +143,7 @@ def proposals_page(
     page = browse_proposals(props, codes, query)
     towns = tuple(sorted({codes.get(str(p["facility_id"]), "") for p in props} - {""}))
     return ProposalsPage(
-        result=Page([proposal_view(d) for d in page.items], page.total, page.page, page.per_page),
+        result=page.map(proposal_view),
         query=query,
         area=None if a is None else area_view(a),
         areas=area_choices(uow, actor),

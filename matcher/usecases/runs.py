@@ -39,6 +39,7 @@ from .views import (
     RunDetailView,
     RunView,
     area_view,
+    from_dict,
     job_view,
     run_view,
 )
@@ -108,7 +109,7 @@ class NamedChange:
 
 
 def _named(d: Mapping[str, Any]) -> NamedChange:
-    return NamedChange(**{f.name: d[f.name] for f in dataclasses.fields(NamedChange)})
+    return from_dict(NamedChange, d)
 
 
 def run_area(session: Any, actor: Actor, run: RunRow, *, overlapping: bool) -> AreaRow:

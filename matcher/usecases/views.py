@@ -1,8 +1,9 @@
 """The views the use cases return: frozen, typed, one per thing a JSON answer or a page shows.
 
-A view's fields are its JSON fields; ``api.schemas`` declares a Pydantic model with the same
-fields for each (``tests/api/test_api_views.py`` checks that they agree), so ``/docs`` documents
-every answer. Capabilities are the simple format's codes (``consult+care``), times ISO text in
+A view's fields are its JSON fields; ``api.schemas`` makes a Pydantic model from each (its
+fields, types, defaults and docstring, with a description per field;
+``tests/api/test_api_views.py`` checks that they agree), so ``/docs`` documents every answer.
+Capabilities are the simple format's codes (``consult+care``), times ISO text in
 UTC, as the store writes them.
 """
 
@@ -17,6 +18,7 @@ from .._errors import RowIssue
 from ..store.areas import area_codes
 from ..store.jobs import Job
 from ..store.models import AreaRow, RunRow
+from ..store.proposals import ProposalView as ProposalView  # the store's reads are the view
 
 V = TypeVar("V")
 
@@ -110,25 +112,6 @@ class InstitutionView:
 
 
 # --- proposals ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProposalView:
-    """A proposal as the coordinator sees it (``version``: for the next status change)."""
-
-    id: int
-    facility_id: str
-    facility_name: str
-    institution_id: str
-    institution_name: str
-    covers: str
-    distance_km: float
-    status: str
-    status_ja: str
-    version: int
-    run_id: int | None
-    updated_at: str
-    updated_by: str
 
 
 @dataclass(frozen=True)

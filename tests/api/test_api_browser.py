@@ -9,7 +9,7 @@ Without ``/usr/bin/chromium`` (or Playwright) the test is skipped with the reaso
 from __future__ import annotations
 
 import pytest
-from api_support import CHROMIUM, PASSWORD, make_app, require_browser, serve
+from api_support import browser_login, browser_page, make_app, require_browser, serve
 
 
 @pytest.fixture()
@@ -25,41 +25,27 @@ def server(tmp_path):
 
 
 def test_login_map_facility_agree_dashboard(server):
-    from playwright.sync_api import sync_playwright
+    with browser_page() as page:
+        page.goto(server + "/")
+        assert "/login" in page.url
+        browser_login(page, server, "coord_a")
+        before = int(page.inner_text('td[data-kind="total"][data-status="all"]'))
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(server + "/")
-            assert "/login" in page.url
-            page.fill("input[name=username]", "coord_a")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(server + "/")
-            before = int(page.inner_text('td[data-kind="total"][data-status="all"]'))
+        page.click("text=地図")
+        page.wait_for_selector("#map[data-loaded]")
+        assert page.locator("path.fac-marker").count() == 2
+        assert page.locator("path.proposal-line").count() >= 1
 
-            page.click("text=地図")
-            page.wait_for_selector("#map[data-loaded]")
-            assert page.locator("path.fac-marker").count() == 2
-            assert page.locator("path.proposal-line").count() >= 1
+        page.click("#facility-list >> text=あおばグループホーム")
+        page.wait_for_selector("#proposals")
+        assert page.get_attribute("#facility-status", "data-status") == "partial"
+        row = page.locator("#proposals tr[data-status=proposed]").first
+        row.locator("summary", has_text="合意した").click()  # the confirmation opens
+        row.locator("button.act-agreed").click()
+        page.wait_for_selector(".flash")
+        assert page.get_attribute("#facility-status", "data-status") == "all"
 
-            page.click("#facility-list >> text=あおばグループホーム")
-            page.wait_for_selector("#proposals")
-            assert page.get_attribute("#facility-status", "data-status") == "partial"
-            row = page.locator("#proposals tr[data-status=proposed]").first
-            row.locator("summary", has_text="合意した").click()  # the confirmation opens
-            row.locator("button.act-agreed").click()
-            page.wait_for_selector(".flash")
-            assert page.get_attribute("#facility-status", "data-status") == "all"
-
-            page.click("text=ダッシュボード")
-            after = int(page.inner_text('td[data-kind="total"][data-status="all"]'))
-            assert after == before + 1
-            assert int(page.inner_text('[data-proposals="agreed"]')) == 1
-        finally:
-            browser.close()
+        page.click("text=ダッシュボード")
+        after = int(page.inner_text('td[data-kind="total"][data-status="all"]'))
+        assert after == before + 1
+        assert int(page.inner_text('[data-proposals="agreed"]')) == 1

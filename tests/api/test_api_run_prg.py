@@ -9,20 +9,20 @@ import re
 from urllib.parse import urlencode
 
 import pytest
-from api_support import CHROMIUM, PASSWORD, csrf_of, make_app, page_login, require_browser, serve
+from api_support import (
+    RUN_PARAMS,
+    browser_login,
+    browser_page,
+    csrf_of,
+    make_app,
+    page_login,
+    require_browser,
+    serve,
+)
 
 from matcher.store.models import ProposalRow, RunRow
 
 FOLLOW_REDIRECTS = False
-PARAMS = {
-    "area_code": "area-a",
-    "mode": "optimal",
-    "consult_km": "30",
-    "care_km": "16",
-    "admit_km": "30",
-    "max_new_partners": "2",
-    "include_unknown": "1",
-}
 
 
 def stored(client) -> tuple[int, int]:
@@ -40,13 +40,13 @@ def test_the_parameter_form_asks_for_the_preview_by_get(client):
 
 def test_preview_by_get_stores_nothing_and_confirm_redirects(client):
     page_login(client, "coord_a")
-    preview = client.get("/runs/preview", params=PARAMS)
+    preview = client.get("/runs/preview", params=RUN_PARAMS)
     assert preview.status_code == 200, preview.text[-1500:]
     assert "まだ保存していません" in preview.text and 'id="confirm-run"' in preview.text
     assert stored(client) == (0, 0)
     confirm = re.search(r'<form method="post" action="/runs/confirm".*?</form>', preview.text, re.S)
     assert confirm and 'name="csrf_token"' in confirm.group(0)
-    r = client.post("/runs/confirm", data={**PARAMS, "csrf_token": csrf_of(preview.text)})
+    r = client.post("/runs/confirm", data={**RUN_PARAMS, "csrf_token": csrf_of(preview.text)})
     assert r.status_code == 303
     location = r.headers["location"]
     assert re.fullmatch(r"/runs/\d+|/runs/progress/\d+", location), location
@@ -62,7 +62,7 @@ def test_preview_by_get_stores_nothing_and_confirm_redirects(client):
 
 def test_a_viewer_gets_no_preview(client):
     page_login(client, "viewer_a")
-    assert client.get("/runs/preview", params=PARAMS).status_code == 403
+    assert client.get("/runs/preview", params=RUN_PARAMS).status_code == 403
 
 
 @pytest.fixture()
@@ -76,32 +76,18 @@ def server(tmp_path):
 
 
 def test_back_after_confirm_shows_the_preview_not_a_resubmission(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            page = browser.new_page()
-            page.goto(server + "/login")
-            page.fill("input[name=username]", "coord_a")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("button[type=submit]")
-            page.wait_for_url(server + "/")
-            page.goto(server + "/runs/new?" + urlencode({"area": "area-a"}))
-            page.click("#preview-button")
-            page.wait_for_selector("#confirm-run")
-            preview_url = page.url
-            assert "/runs/preview?" in preview_url and "csrf_token" not in preview_url
-            page.click("#confirm-run")
-            page.wait_for_selector("#run-done", timeout=60_000)
-            assert re.search(r"/runs/\d+$", page.url)
-            page.go_back()  # a POST result here would be Chromium's ERR_CACHE_MISS page
-            page.wait_for_selector("#confirm-run")
-            assert page.url == preview_url
-            assert "まだ保存していません" in page.inner_text("main")
-        finally:
-            browser.close()
+    with browser_page() as page:
+        page.goto(server + "/login")
+        browser_login(page, server, "coord_a")
+        page.goto(server + "/runs/new?" + urlencode({"area": "area-a"}))
+        page.click("#preview-button")
+        page.wait_for_selector("#confirm-run")
+        preview_url = page.url
+        assert "/runs/preview?" in preview_url and "csrf_token" not in preview_url
+        page.click("#confirm-run")
+        page.wait_for_selector("#run-done", timeout=60_000)
+        assert re.search(r"/runs/\d+$", page.url)
+        page.go_back()  # a POST result here would be Chromium's ERR_CACHE_MISS page
+        page.wait_for_selector("#confirm-run")
+        assert page.url == preview_url
+        assert "まだ保存していません" in page.inner_text("main")

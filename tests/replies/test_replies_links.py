@@ -336,6 +336,10 @@ def test_returned_excel_forms_through_the_api_and_the_page(
     body = r.json()
     assert r.status_code == 200 and body["counts"]["applied"] == 1
     assert body["files"][0]["items"][0]["outcome"] == "applied"
+    assert (body["files"][0]["outcome_ja"], body["files"][0]["items"][0]["outcome_ja"]) == (
+        "反映しました",
+        "反映しました",
+    )
     assert _status(app, pid) == "declined"
     r = client.post("/api/imports/replies", files=files, data={"page": "true", "csrf_token": csrf})
     assert r.status_code == 303 and r.headers["location"].startswith("/replies?batch=")

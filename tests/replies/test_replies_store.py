@@ -15,6 +15,7 @@ from store_fixtures import snapshot
 from matcher._errors import InputError
 from matcher.store.db import Store
 from matcher.store.errors import TransitionError
+from matcher.store.intake import list_requests
 from matcher.store.models import AuditRow, DeclarationRow, ProposalHistoryRow, ProposalRow
 from matcher.store.planning import run_plan
 from matcher.store.proposal_commands import set_status
@@ -38,6 +39,7 @@ from matcher.store.replies import (
     token_hash,
 )
 from matcher.store.reply_models import ReplyTokenRow
+from matcher.vocab import CodeSet
 
 
 def _status(store: Store, pid: int) -> str:
@@ -326,9 +328,23 @@ def test_partner_changes_wait_for_the_coordinator(store: Store) -> None:
         LetterAnswer(partner_changes=(PartnerChange("山田医院", "add", 3),), person="佐藤"),
     )
     assert [(i.item, i.outcome) for i in res.items] == [("partners", "held")]
+    assert "相談窓口の受付 R" in res.items[0].message
     with store.read() as s:
-        (held,) = held_items(s)
-    assert held.detail["changes"] == [{"name": "山田医院", "change": "add", "covers": 3}]
+        assert held_items(s) == []  # they wait in one place: the 相談窓口's queue
+        (request,) = list_requests(s, CodeSet.of(["39"]))
+    assert (request.channel, request.letter_id, request.facility_id) == ("reply", f2, "F2")
+    assert [(c.name, c.change, c.covers) for c in request.partner_changes] == [
+        ("山田医院", "add", 3)
+    ]
+    assert request.person == "佐藤" and request.status == "received"
+    again = _answer(
+        store,
+        f2,
+        LetterAnswer(partner_changes=(PartnerChange("山田医院", "add", 3),), person="佐藤"),
+    )
+    assert again.items[0].outcome == "duplicate"
+    with store.read() as s:
+        assert len(list_requests(s, CodeSet.of(["39"]))) == 1
 
 
 def test_every_answer_and_link_is_audited_without_the_token(store: Store) -> None:

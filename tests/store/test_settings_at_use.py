@@ -5,11 +5,11 @@ module of ``matcher/`` or ``api/`` reads a setting or the environment while bein
 from __future__ import annotations
 
 import ast
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from store_fixtures import write_held
 
 from matcher._errors import InputError
 from matcher.store.db import open_store
@@ -62,26 +62,15 @@ def test_busy_timeout_is_read_when_a_store_is_opened(tmp_path, monkeypatch):
 def test_a_short_busy_timeout_gives_up_soon(tmp_path, monkeypatch):
     monkeypatch.setenv("KYORYOKU_BUSY_TIMEOUT_MS", "100")
     store = open_store(f"sqlite:///{tmp_path / 'b.db'}")
-    holding, done = threading.Event(), threading.Event()
-
-    def hold():
-        with store.write():
-            holding.set()
-            done.wait(30)
-
-    t = threading.Thread(target=hold)
-    t.start()
     try:
-        assert holding.wait(10)
-        start = time.perf_counter()
-        with pytest.raises(DatabaseBusyError, match="使用中"):
-            with store.write():
-                pass
-        # 3 attempts of 0.1 s (and short pauses), not of the default 10 s
-        assert time.perf_counter() - start < 5
+        with write_held(store):
+            start = time.perf_counter()
+            with pytest.raises(DatabaseBusyError, match="使用中"):
+                with store.write():
+                    pass
+            # 3 attempts of 0.1 s (and short pauses), not of the default 10 s
+            assert time.perf_counter() - start < 5
     finally:
-        done.set()
-        t.join()
         store.dispose()
 
 

@@ -111,7 +111,9 @@ def test_capacity_change_recomputes_only_the_changed_facility_page(store, other,
     computed = []
     full = store_facilities.facility_detail
     monkeypatch.setattr(
-        store_facilities, "facility_detail", lambda s, f: computed.append(f) or full(s, f)
+        store_facilities,
+        "facility_detail",
+        lambda s, f, *source: computed.append(f) or full(s, f, *source),
     )
     target = next(c for c in report.of("new") if c.facility_id == "F1")
     change(other, target.proposal_id, "withdrawn")  # H1/C1's used capacity moves

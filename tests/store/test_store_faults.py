@@ -11,7 +11,7 @@ import time
 
 import pytest
 from sqlalchemy import text
-from store_fixtures import PG_BASE, fac, inst, require_pg, snapshot
+from store_fixtures import PG_BASE, fac, inst, require_pg, snapshot, write_held
 
 from matcher.store import db as store_db
 from matcher.store.db import open_store, translate
@@ -124,28 +124,17 @@ def test_sqlite_writer_waits_for_another_writer(tmp_path):
 def test_sqlite_writer_gives_up_with_one_line_after_the_retries(tmp_path, monkeypatch):
     monkeypatch.setenv("KYORYOKU_BUSY_TIMEOUT_MS", "100")
     store = open_store(f"sqlite:///{tmp_path / 'b.db'}", upgrade=True)
-    holding, done = threading.Event(), threading.Event()
-
-    def hold():
-        with store.write():
-            holding.set()
-            done.wait(30)
-
-    t = threading.Thread(target=hold)
-    t.start()
-    assert holding.wait(10)
     try:
-        with pytest.raises(DatabaseBusyError, match="使用中") as info:
-            with store.write() as s:
-                import_simple(s, [fac("F2")], [inst("H2")], 2025)
-        one_line(info.value)
-        # transact retries the whole short write; once the holder ends it goes through
-        threading.Timer(0.2, done.set).start()
-        monkeypatch.setattr(store_db, "WRITE_ATTEMPTS", 20)
-        assert store.transact(lambda s: import_simple(s, [fac("F3")], [inst("H3")], 2025))
+        with write_held(store) as done:
+            with pytest.raises(DatabaseBusyError, match="使用中") as info:
+                with store.write() as s:
+                    import_simple(s, [fac("F2")], [inst("H2")], 2025)
+            one_line(info.value)
+            # transact retries the whole short write; once the holder ends it goes through
+            threading.Timer(0.2, done.set).start()
+            monkeypatch.setattr(store_db, "WRITE_ATTEMPTS", 20)
+            assert store.transact(lambda s: import_simple(s, [fac("F3")], [inst("H3")], 2025))
     finally:
-        done.set()
-        t.join()
         store.dispose()
 
 

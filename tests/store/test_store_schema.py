@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from store_fixtures import fac, inst
 
-from matcher.store import reply_models  # noqa: F401  (its tables on Base, revision 0008)
+from matcher.store import reply_models  # noqa: F401  (its tables on Base, revisions 0008 and 0009)
 from matcher.store.db import DEFAULT_FILE, ENV_URL, database_url, open_store
 from matcher.store.errors import StoreError
 from matcher.store.migrate import MIGRATIONS, current_revision, downgrade, head_revision
@@ -28,7 +28,7 @@ def test_migrations_ship_inside_the_package():
     assert list((MIGRATIONS / "versions").glob("0003_*.py"))
     assert list((MIGRATIONS / "versions").glob("0004_*.py"))
     assert list((MIGRATIONS / "versions").glob("0005_*.py"))
-    assert head_revision() == "0008_replies"
+    assert head_revision() == "0009_intake"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):

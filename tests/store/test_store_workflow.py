@@ -9,7 +9,7 @@ from sqlalchemy import select
 from store_fixtures import fac, inst, seed_small_region, snapshot
 
 from matcher._errors import SolverError
-from matcher.store import planning, run_write
+from matcher.store import planning, proposal_commands, run_write
 from matcher.store.errors import ConflictError, NotFoundError, TransitionError
 from matcher.store.imports import import_simple
 from matcher.store.models import ProposalHistoryRow, RunRow
@@ -234,7 +234,7 @@ def test_failing_run_leaves_the_store_unchanged(store, monkeypatch, where):
 
         monkeypatch.setattr(planning, "match", boom)
     else:
-        real = run_write.record_history
+        real = proposal_commands.record_history
         calls = {"n": 0}
 
         def history(*args, **kwargs):
@@ -243,7 +243,9 @@ def test_failing_run_leaves_the_store_unchanged(store, monkeypatch, where):
                 raise SolverError("途中で失敗しました (テスト)")
             return real(*args, **kwargs)
 
-        monkeypatch.setattr(run_write, "record_history", history)
+        # the run's history rows: its new proposals' (``add_proposal``) and the others'
+        for module in (proposal_commands, run_write):
+            monkeypatch.setattr(module, "record_history", history)
         # force a change so that the run writes several history rows
         with store.write() as s:
             import_simple(s, [fac("F4", dlat=0.002), fac("F5", dlat=0.003)], [], 2025)
