@@ -629,6 +629,9 @@ def main() -> int:
     ap.add_argument(
         "--url", help="既に起動しているサーバー (demo ユーザーのパスワードは --password)"
     )
+    ap.add_argument(
+        "--server-pid", type=int, help="--url のサーバーのプロセス ID (CPU 時間の表示用)"
+    )
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn のワーカー数")
     ap.add_argument("--password", default=PASSWORD)
@@ -675,6 +678,8 @@ def main() -> int:
         try:
             if args.url:
                 url = args.url.rstrip("/")
+                if args.server_pid:
+                    SERVER.append(args.server_pid)
             else:
                 database_url, drop = fresh_database(args.db, Path(tmp))
                 proc, url = start_server(database_url, args.workers, args.mix == "prefecture")

@@ -177,7 +177,9 @@ def test_run_page_preview_then_confirm(client):
     page = client.get(target, follow_redirects=True)
     assert page.status_code == 200
     html = page.text
-    assert "前回との比較" in html and "/api/runs/" in html and "依頼状" in html
+    run_id = page.url.path.rstrip("/").rsplit("/", 1)[-1]  # the run's page, after any progress page
+    # the reports: through their page (a job with progress, then the kept ZIP)
+    assert "前回との比較" in html and f'href="/runs/{run_id}/reports"' in html and "依頼状" in html
     assert "最適化" in html and "optimal</td>" not in html
     assert client.get("/runs/999").status_code == 404
 
