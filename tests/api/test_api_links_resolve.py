@@ -57,6 +57,7 @@ def test_every_link_shown_resolves_for_the_role(app, user):
         page_login(c, user)
         seen: set[str] = set()
         per_path: dict[str, int] = {}
+        seen_from: dict[str, str] = {}  # link → the page that showed it
         queue = deque(["/"])
         broken: list[tuple[str, str, int]] = []
         while queue and len(seen) < MAX_PAGES:
@@ -82,9 +83,6 @@ def test_every_link_shown_resolves_for_the_role(app, user):
                     queue.append(link)
         assert not broken, f"{user}: links that do not resolve (url, shown on, status): {broken}"
         assert len(seen) > 5  # the crawl really went somewhere
-
-
-seen_from: dict[str, str] = {}
 
 
 def test_a_coordinators_dashboard_knows_the_wider_run(app):
