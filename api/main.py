@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 
+from matcher.memory import tune_allocator
 from matcher.settings import get_settings
 from matcher.store.db import open_store
 from matcher.usecases.reports import ReportShelf
@@ -63,6 +64,7 @@ def create_app(
     ``KYORYOKU_SECURE_COOKIES``; built report ZIPs are kept in ``report_dir`` (default
     ``KYORYOKU_REPORT_DIR``, else the OS temporary folder); the security settings are
     ``api.security``'s."""
+    tune_allocator()  # each worker process builds its own app: plans reuse heap memory
     store = open_store(database_url, upgrade=True)
     app = FastAPI(
         title="協力医療機関マッチング (kyoryoku-match)",

@@ -4,14 +4,16 @@ baseline, all measured in the same run (``python benchmarks/national.py [--quick
 
 Prints, for the synthetic national instance (43,000 facilities × 23,000 institutions, every
 institution declaring a capacity): the candidate graph (first call in this process, then the
-issue-17 search and the bare k-d tree search); greedy; the current solver as ``solve_optimal``
-runs it (one process) and with ``--workers`` processes (the small components in a second one),
-and the issue-17 solver, each with its five objective values; with ``--anytime`` seconds (value,
-bound and gap per level); a re-plan after a few decisions, cold and warm-started; the bundle
-formulation and the pre-issue-17 solver (``previous_optimal.py``). ``--quick`` leaves out the
-last four (minutes). Every figure carries the machine's load (``os.getloadavg``, 1 min) when it
-was measured: the 2-core machine is shared, absolute times move by ±30 % or more, and ratios are
-against numbers of this same run.
+issue-17 search, a warm call and the bare k-d tree search, then the first call in fresh
+processes with glibc's default allocator settings and with ``matcher.memory``'s, as the CLI and
+the web workers run — this process runs with the latter unless ``--allocator default``);
+greedy; the current solver as ``solve_optimal`` runs it (one process) and with ``--workers``
+processes (the small components in a second one), and the issue-17 solver, each with its five
+objective values; with ``--anytime`` seconds (value, bound and gap per level); a re-plan after
+a few decisions, cold and warm-started; the bundle formulation and the pre-issue-17 solver
+(``previous_optimal.py``). ``--quick`` leaves out the last four (minutes). Every figure carries
+the machine's load (``os.getloadavg``, 1 min) when it was measured: the 2-core machine is
+shared, absolute times move by ±30 % or more, and ratios are against numbers of this same run.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from matcher.candidates import Candidates, Problem, build_candidates  # noqa: E402
 from matcher.generate import generate  # noqa: E402
+from matcher.memory import tune_allocator  # noqa: E402
 from matcher.objective import Objective, evaluate  # noqa: E402
 from matcher.params import MatchParams  # noqa: E402
 from matcher.solve.greedy import solve_greedy  # noqa: E402
@@ -145,6 +148,41 @@ def timed_solve(
     return chosen, report, seconds[0], obj
 
 
+_FRESH = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+from matcher.candidates import Problem, build_candidates
+from matcher.generate import generate
+from matcher.memory import tune_allocator
+from matcher.params import MatchParams
+if {tuned}:
+    tune_allocator()
+p = MatchParams()
+japan = generate(None, n_facilities={nf}, n_institutions={ni}, seed=1, capacity_factor=0.5,
+                 declared_share=1.0)
+problem = Problem.from_instance(japan, p)
+w, c = time.perf_counter(), time.process_time()
+build_candidates(problem, p)
+print(json.dumps([time.perf_counter() - w, time.process_time() - c]))
+"""
+
+
+def fresh_first_candidates(n_fac: int, n_inst: int, setting: str) -> tuple[float, float]:
+    """(wall, CPU) of the first candidate search in a new process, allocator as ``setting``."""
+    import json
+    import subprocess
+
+    code = _FRESH.format(
+        root=str(Path(__file__).resolve().parents[1]),
+        tuned=setting == "tuned",
+        nf=n_fac,
+        ni=n_inst,
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall, cpu = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(wall), float(cpu)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--facilities", type=int, default=43000)
@@ -162,7 +200,21 @@ def main() -> None:
     )
     ap.add_argument("--anytime", type=float, default=5.0)
     ap.add_argument("--decisions", type=int, default=20)
+    ap.add_argument(
+        "--allocator",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="tuned: the allocator as the CLI and the web workers set it (matcher.memory); "
+        "default: glibc's defaults",
+    )
+    ap.add_argument(
+        "--fresh-runs",
+        type=int,
+        default=3,
+        help="first candidate search in this many fresh processes per allocator setting (0: none)",
+    )
     args = ap.parse_args()
+    tuned = args.allocator == "tuned" and tune_allocator()
     import issue17.candidates as before_cand
     import issue17.optimal as before
 
@@ -177,7 +229,10 @@ def main() -> None:
         declared_share=1.0,
     )
     problem = Problem.from_instance(japan, params)
-    print(f"instance {len(japan.facilities)} × {len(japan.institutions)}, {os.cpu_count()} cores")
+    print(
+        f"instance {len(japan.facilities)} × {len(japan.institutions)}, {os.cpu_count()} cores, "
+        f"allocator {'tuned (matcher.memory)' if tuned else 'default'}"
+    )
     line("generate", clock.seconds())
 
     clock = Clock()
@@ -198,6 +253,16 @@ def main() -> None:
     clock = Clock()
     build_candidates(problem, params)
     line("  candidates again (warm)", clock.seconds())
+    for setting in ("default", "tuned") if args.fresh_runs else ():
+        runs = sorted(
+            fresh_first_candidates(args.facilities, args.institutions, setting)
+            for _ in range(args.fresh_runs)
+        )
+        line(
+            f"  first call, fresh, {setting}",
+            runs[len(runs) // 2],
+            extra=f"median of {len(runs)}; wall {', '.join(f'{w:.2f}' for w, _ in runs)}",
+        )
     line("  k-d tree search alone (floor)", raw_search(problem, params))
 
     clock = Clock()

@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 
 import typer
 
+from ..memory import tune_allocator
 from . import areas, gaps, match, reports, sample, sources, store
 
 app = typer.Typer(
@@ -20,6 +21,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+
+@app.callback()
+def _process() -> None:
+    # The CLI is a process of its own: its plans reuse heap memory (``matcher.memory``).
+    tune_allocator()
+
 
 for _module in (match, sources, sample, store, reports, gaps, areas):
     _module.register(app)

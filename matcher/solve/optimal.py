@@ -51,6 +51,7 @@ import numpy as np
 
 from .._errors import SolverTimeLimit
 from ..candidates import Candidates, Problem
+from ..memory import tune_allocator
 from ..vocab import Level
 from .bundle import BITS, BundleModel, ComponentGraph, Stage
 from .bundle_cg import BundleSolver
@@ -228,6 +229,7 @@ def _solve_remote(jobs: list[_Remapped]) -> list[ComponentOutcome]:
     """``_solve_component`` of each job in a worker process, positions mapped back to the full
     graph. One list per worker: the problem they share is pickled once (national: 1.5 MB, not
     30 MB for 20 components)."""
+    tune_allocator()  # a spawned process: the parent's allocator settings do not carry over
     out = []
     for job in jobs:
         outcome = _solve_component(job.task)
