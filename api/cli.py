@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-if TYPE_CHECKING:
-    from matcher.store.areas import AreaKind
+from matcher.vocab import AreaKind
 
+if TYPE_CHECKING:
     from .users import User
 
 T = TypeVar("T")
@@ -21,11 +21,11 @@ users_app = typer.Typer(help="Web のユーザー管理", no_args_is_help=True)
 
 SAMPLE_AREAS: tuple[tuple[str, str, AreaKind, list[str]], ...] = (
     # code, name, kind, members
-    ("39", "高知県", "prefecture", ["39"]),
+    ("39", "高知県", AreaKind.PREFECTURE, ["39"]),
     (
         "kochi-chuo",
         "高知市・南国市・香南市 在宅医療連携拠点",
-        "renkei",
+        AreaKind.RENKEI,
         ["39201", "39204", "39211"],
     ),
 )

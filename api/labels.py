@@ -15,15 +15,18 @@ from matcher.reports.pages import compare_objectives
 from matcher.result import baseline_of_counts, warnings_of_counts
 from matcher.usecases.views import RunView
 from matcher.vocab import (
+    BACKUP_LABEL_JA,
     CAPABILITIES,
     DEADLINE_JA,
     NO_FILING_JA,
+    AreaKind,
     Duty,
     FacilityKind,
     InstitutionKind,
     Mode,
     ProposalStatus,
     Reason,
+    RoundStrategy,
     RunStage,
     Status,
 )
@@ -39,6 +42,8 @@ LABEL_TABLES: dict[str, Any] = {
     "reason": Reason,
     "institution_kind": InstitutionKind,
     "stage": RunStage,
+    "round_strategy": RoundStrategy,
+    "area_kind": AreaKind,
 }
 # The buttons of a proposal's actions (their order: ``matcher.usecases.proposals.ACTION_ORDER``).
 ACTION_LABELS_JA = {
@@ -133,4 +138,5 @@ def install(env: Environment) -> None:
         capability_labels={c.code: c.label_ja for c in CAPABILITIES},
         deadline_ja=DEADLINE_JA,
         no_filing_label=NO_FILING_JA,
+        backup_label=BACKUP_LABEL_JA,
     )

@@ -33,6 +33,7 @@ from matcher.vocab import (
     InstitutionKind,
     Mode,
     ProposalStatus,
+    RoundStrategy,
     Status,
 )
 
@@ -108,6 +109,8 @@ class RunIn(BaseModel):
     note: str = Field("", max_length=2000)
     # 第二種協定指定医療機関 preference: the share of their km the solvers do not see (0 = off)
     prefer_infection_agreement: float = Field(DEFAULTS.prefer_infection_agreement, ge=0, lt=1)
+    # How the run's requests go out: none, reserve, backups (条件付き依頼), reserve+backups
+    round_strategy: RoundStrategy = RoundStrategy(DEFAULTS.round_strategy)
     # A run that withdraws proposals of another area's run needs this (the preview says which).
     replace_other_areas: bool = False
 
@@ -122,6 +125,7 @@ class RunIn(BaseModel):
             time_limit=self.time_limit,
             include_unknown=self.include_unknown,
             prefer_infection_agreement=self.prefer_infection_agreement,
+            round_strategy=self.round_strategy.value,
             note=self.note,
             replace_other_areas=self.replace_other_areas,
         )
@@ -278,6 +282,8 @@ ProposalOut = _out(
     status="proposed・contacted・agreed・declined・withdrawn",
     run_id="提案した計算 (手入力なら null)",
     updated_at=_TIME,
+    backup_for="条件付き依頼なら、予備として添えた先の提案 (第一候補) の ID。"
+    "第一候補が不可・取り下げのときだけ合意になります (通常の依頼は null)",
 )
 HistoryOut = _out(views.HistoryView, at=_TIME)
 ProposalDetailOut = _out(views.ProposalDetailView, history="状態の変更 (古い順)")
@@ -297,7 +303,8 @@ FacilityDetailOut = _out(
 # areas, status table, map
 AreaOut = _out(
     views.AreaView,
-    kind="prefecture・municipality・renkei (連携拠点の地域)",
+    kind="prefecture・municipality・renkei (連携拠点の地域)・kousou (構想区域)"
+    "・ishikai (郡市医師会)",
     municipalities="構成する市区町村・都道府県のコード",
 )
 AreaDetailOut = _out(views.AreaDetailView, status_counts="状況ごとの施設数")

@@ -2,8 +2,10 @@
 ask, answers come back, re-plan, ask again — get to the plan that knew every answer in advance?
 
 ``python benchmarks/rounds.py`` (defaults: 鳥取県・高知県・島根県, 400 facilities × 120
-institutions each, seeds 1 and 2, p = 0.2, 3 rounds, the optimal planner, every strategy: about
-five minutes; ``--modes greedy`` for nearest-first, ``--help`` for the rest).
+institutions each, seeds 1 and 2, p = 0.2, 3 rounds, the optimal planner, the strategies
+``none``, ``reserve+backups`` and both with same-day replacement: two to three minutes;
+``--modes greedy`` for nearest-first, ``--help`` for the rest). It prints the machine's load at
+the start and the end.
 
 The region: ``matcher.generate`` with every institution declaring a capacity scaled by
 ``--capacity`` (default 0.5: tight), imported into a throwaway SQLite store as one prefecture
@@ -12,52 +14,76 @@ area.
 **Answers.** Each request (facility, institution) is declined with probability ``p``, decided
 once per pair by a seeded hash, so that the simulation and the oracle see the same answers.
 Every round goes through the product: ``store.planning.run_plan`` plans (honouring agreed and
-declined pairs), ``store.replies.issue_links`` makes the round's letters (each asks only what
-no earlier letter asked), and each institution answers its letter as a whole through
-``store.replies.record_answer`` (受入可 → agreed, 不可 → declined). Facilities' letters are not
-answered (a facility's wish does not change coverage).
+declined pairs) under the round's ``MatchParams.round_strategy``, ``store.replies.issue_links``
+makes the round's letters (each asks only what no earlier letter asked; a run's backup requests
+are rows of their institutions' letters), and each institution answers its letter as a whole
+through ``store.replies.record_answer`` (受入可 → agreed, 不可 → declined; the product settles
+the backups as the answers come in). Facilities' letters are not answered (a facility's wish
+does not change coverage).
 
 **Measured per round:** the 義務 facilities fully covered (latest filing ∪ agreed) that were
 not before the first round, as a share of the **oracle**'s — the optimum (``matcher.match``) on
 the same region with every pair that would decline forbidden (its ``mandatory_full``); the
 newly covered 努力義務 facilities; the letters (institution letters) and requests (their rows,
-+ backups) sent. The oracle allows each facility ``max_new_partners`` once; rounds allow them
-per round, so a later round may pass 100 %.
+backups included) sent. The oracle allows each facility ``max_new_partners`` once; rounds
+allow them per round, so a later round may pass 100 %.
 
-**Strategies** (``--strategies``):
+**Strategies** (``--strategies``): the product's ``round_strategy``
+(``matcher.store.round_strategy``; this script defines none of its rules) —
 
-- ``none``: the product as it is.
-- ``backups``: after each round's plan, for the 義務 facilities the plan completes, a second
-  institution is asked for a pair whose coverage hangs on one scarce pair — an institution in
-  range that covers all the pair covers, proposed by hand (``proposal_commands.propose``, the
-  planner's candidate rule; by default *conditional*: it needs no capacity left now, with the
-  override reason saying so; ``--spare-only``: only where the plan left capacity). Pairs are
-  taken scarcest first (fewest such alternatives, then the nearest), up to ``--backup-share``
-  (default 0.3) × the round's requests. Answers in: the primary accepted → the backup is
-  withdrawn; the primary declined and the backup accepted → agreed if the institution still has
-  room, else withdrawn; a backup that declines is declined.
-- ``reserve``: in the first ``--reserve-rounds`` (default 1) the proposals that complete no 義務
-  facility are held back (withdrawn; the next run plans them again), so that their capacity
-  stays free for the 義務 facilities' replacements (``scarce-reserve``: only those of
-  institutions the plan fills).
-- ``reserve+backups`` (and ``scarce-reserve+backups``): both.
+- ``none``: as planned.
+- ``reserve`` (in the first ``--reserve-rounds``, default 1): the new requests that complete no
+  義務 facility are not asked yet (the next run plans them again), so that their capacity stays
+  free for the 義務 facilities' replacements.
+- ``backups``: for the 義務 facilities the plan completes, a second institution is asked
+  (条件付き依頼) for a pair whose coverage hangs on one scarce pair, scarcest first, up to
+  ``--backup-share`` (the product's ``BACKUP_SHARE``, 0.3) × the run's new requests, and only
+  where the capacity ledger has room counting the backup. Primary agreed → backup withdrawn;
+  backup 受入可 while the primary is open → 打診中, agreed once the primary is declined.
+- ``reserve+backups``: both.
 
-**Measured** (2-core machine, 2026-12; mean (min) share of the oracle's newly covered 義務
-facilities after rounds 1 / 2 / 3; requests in all rounds against ``none``):
+and each with ``+same-day``: once a round's answers are in, the area is re-planned the same day
+(``--same-day`` re-plans, default 1, each with the round's strategy) and the replacements are
+asked and answered within the round — the coordinator taking the re-plan the product offers on
+a decline (issue 23 item 6); it is a way of working, not a run option.
 
-- 400 × 120, seeds 3 and 4 (the strategies were tuned on seeds 1 and 2): ``none`` 69.8 / 88.2
-  (79.5) / 90.8; ``backups`` 82.1 / 94.8 / 97.0 at 1.24× requests (share 0.2: 79.1 / 92.9 /
-  95.6 at 1.16×); ``reserve`` 69.5 / 91.6 / 95.3 at 0.99×; ``reserve+backups`` 78.1 /
-  **97.1** (91.2) / 98.8 at **1.18×** (1.04× letters).
-- 800 × 240, seeds 5 and 6: ``none`` 76.3 / 94.1 (91.5) / 95.6; ``backups`` 85.9 / 99.0 /
-  99.4 at 1.25× (share 0.2: 83.6 / 97.7 / 98.6 at 1.17×); ``reserve`` 75.9 / 93.8 / 96.7 at
-  0.98×; ``reserve+backups`` 82.6 / **98.9** (96.1) / 99.5 at **1.17×** requests (1.04×
-  letters).
+**Measured** (2-core machine shared with other work, 2026-12; mean (min) share of the oracle's
+newly covered 義務 facilities after rounds 1 / 2; requests and letters in both rounds against
+``none``'s; three prefectures × two seeds that were not the tuning seeds 1 and 2; the same
+numbers on a re-run — the simulation is deterministic):
+
+- 400 × 120, seeds 3 and 4 (load 1.3 at the start, 6.6 at the end): ``none`` 69.8 / 88.2
+  (79.5); ``reserve+backups`` 76.0 / 93.6 (86.0) at 1.07× requests (1.12× letters) — backups
+  limited to the ledger's room are fewer than the earlier benchmark-only backups that ignored
+  capacity (97.1 % at 1.18×, but promising capacity no institution had);
+  ``none+same-day`` 88.2 / 91.2 (81.8) at 1.05× (1.07× letters); ``reserve+same-day`` 91.2 /
+  **96.4** (89.5) at **1.03×** (1.16× letters); ``reserve+backups+same-day`` 94.8 / **96.7**
+  (89.5) at 1.17× (1.27× letters). Per seed after round 2, ``reserve+same-day``: seed 3 96.5
+  (min 89.5), seed 4 96.2 (90.9); ``reserve+backups+same-day``: 96.5 (89.5), 97.0 (93.2). A
+  backup share of 0.5 (96.7 at 1.22×), two same-day re-plans (96.7 at 1.18×) or ``reserve`` in
+  both rounds (96.7, the 努力義務 a round later again) add nothing after two rounds.
+- 800 × 240, seeds 5 and 6 (load 2.4 / 4.2): ``none`` 76.3 / 94.1 (91.5); ``reserve+backups``
+  81.5 / 94.9 (93.0) at 1.06×; ``reserve+same-day`` 94.4 / **98.2** (97.2) at **1.02×** (1.14×
+  letters; seed 5 98.7, seed 6 97.6); ``reserve+backups+same-day`` 96.2 / 98.1 (97.2) at 1.16×
+  (1.25× letters).
+- Without same-day replacement, three rounds (400 × 120, seeds 3 and 4): ``none`` 90.8,
+  ``backups`` 91.6 (1.04×), ``reserve`` 95.0 (0.99×), ``reserve+backups`` 95.7 (1.11×).
+
+What wins is holding capacity back in the first round and re-planning the day the declines
+arrive; backups add little once replacements go out the same day. The target (≥ 98 % after
+two rounds at ≤ 1.2× the letters) is met on 800 × 240, not on 400 × 120. What is left there is
+lock-in, not slowness: on the two weakest regions (島根県 seed 3 at 89.5 %, 高知県 seed 4 at
+90.9–93.2 %) the 義務 facilities the oracle covers and the loop does not are those whose oracle
+partners' capacity was agreed, in an earlier answer, to another 義務 facility that the oracle
+covers with different partners — or that hold one agreed partner while the other declined.
+Only a first plan that anticipates declines (keeping alternatives for the facilities with few)
+would close it.
+
 - Nearest-first (``--modes greedy``, 400 × 120, seeds 1–4, no strategy): 34.9 / 45.5 / 48.0
   of the optimum's oracle — it does not put 義務 facilities first.
 
 The price of ``reserve``: the 努力義務 facilities' requests go out one round later (newly
-covered after round 2: 555 instead of 650 at 800 × 240; after round 3: 679 against 677).
+covered after round 2: 271–321 instead of 327 at 400 × 120; 533–650 against 650 at 800 × 240).
 """
 
 from __future__ import annotations
@@ -66,6 +92,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import hashlib
+import os
 import statistics
 import sys
 import tempfile
@@ -77,18 +104,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from matcher.generate import generate  # noqa: E402
-from matcher.geo import haversine_km  # noqa: E402
 from matcher.match import match  # noqa: E402
 from matcher.model import FACILITY_KINDS, Instance  # noqa: E402
-from matcher.params import MatchParams  # noqa: E402
+from matcher.params import ROUND_STRATEGIES, MatchParams  # noqa: E402
+from matcher.store import round_strategy as strategies  # noqa: E402
 from matcher.store.areas import save_area  # noqa: E402
+from matcher.store.backups import BackupRow  # noqa: E402
 from matcher.store.db import Store, open_store  # noqa: E402
-from matcher.store.errors import StoreError  # noqa: E402
 from matcher.store.imports import import_simple  # noqa: E402
-from matcher.store.manual import LimitExceeded  # noqa: E402
-from matcher.store.models import FacilityRow, InstitutionRow, ProposalRow  # noqa: E402
+from matcher.store.models import FacilityRow  # noqa: E402
 from matcher.store.planning import run_plan  # noqa: E402
-from matcher.store.proposal_commands import propose, set_status  # noqa: E402
 from matcher.store.replies import (  # noqa: E402
     LetterAnswer,
     RowAnswer,
@@ -96,8 +121,8 @@ from matcher.store.replies import (  # noqa: E402
     letter_view,
     record_answer,
 )
-from matcher.store.state import facility_states, institution_states  # noqa: E402
-from matcher.vocab import Duty, ProposalStatus, admissible_offers  # noqa: E402
+from matcher.store.state import facility_states  # noqa: E402
+from matcher.vocab import Duty  # noqa: E402
 
 Pair = tuple[str, str]
 AREA = "bench"
@@ -161,57 +186,12 @@ def complete(store: Store, duty: Duty = Duty.MANDATORY) -> set[str]:
         }
 
 
-def _planned(store: Store) -> tuple[list[ProposalRow], dict[str, object]]:
-    """The proposals waiting to be asked, and each facility's state."""
-    with store.read() as s:
-        live = list(s.query(ProposalRow).filter_by(status=ProposalStatus.PROPOSED.value))
-        states = {st.facility_id: st for st in facility_states(s, list(s.query(FacilityRow)))}
-        s.expunge_all()
-    return live, states
-
-
-def _completes_mandatory(props: list[ProposalRow], st: object) -> bool:
-    kind = FACILITY_KINDS[st.row.kind]  # type: ignore[attr-defined]
-    planned = st.covered | sum(p.covers for p in props)  # type: ignore[attr-defined]
-    return kind.duty is Duty.MANDATORY and not kind.required & ~planned
-
-
-def reserve(store: Store, scarce_only: bool = False) -> int:
-    """Hold back (withdraw, to be planned again next round) the proposals that complete no
-    義務 facility — ``scarce_only``: only those of institutions the plan fills (no capacity
-    left) — so that their capacity stays free for the 義務 facilities' replacements. How many."""
-    live, states = _planned(store)
-    by_fac: dict[str, list[ProposalRow]] = defaultdict(list)
-    for p in live:
-        by_fac[p.facility_id].append(p)
-    full: set[str] = set()
-    if scarce_only:
-        with store.read() as s:
-            rows = list(s.query(InstitutionRow))
-            full = {
-                iid
-                for iid, st in institution_states(s, rows, TODAY).items()
-                if st.remaining is not None and st.remaining <= 0
-            }
-    held = [
-        p
-        for fid, ps in by_fac.items()
-        if not _completes_mandatory(ps, states[fid])
-        for p in ps
-        if not scarce_only or p.institution_id in full
-    ]
-    for p in held:
-        with store.write() as s:
-            set_status(s, p.id, "withdrawn", p.version, ACTOR, "次の回に回す (予備の受入枠)")
-    return len(held)
-
-
 @dataclasses.dataclass
 class Round:
     letters: int
-    requests: int
-    backups: int
-    held: int  # proposals held back for the next round (``reserve``)
+    requests: int  # rows of the institutions' letters, backups included
+    backups: int  # of them: conditional backup requests (``round_strategy``)
+    held: int  # new requests held back for the next round (``reserve``)
     covered: int  # newly covered 義務 facilities after the round's answers
     effort: int  # newly covered 努力義務 facilities
 
@@ -220,7 +200,7 @@ def _answer_letters(
     store: Store, run_id: int, declined: Callable[[str, str], bool]
 ) -> tuple[int, int, set[Pair]]:
     """Issue the run's letters and answer every institution's as a whole; (letters, requests,
-    the declined pairs)."""
+    the declined pairs). Backups are settled by the product as the answers are recorded."""
     with store.write() as s:
         links = [x for x in issue_links(s, run_id, TODAY + dt.timedelta(days=14), ACTOR)]
     letters = requests = 0
@@ -242,105 +222,13 @@ def _answer_letters(
     return letters, requests, refused
 
 
-def _km(a: object, b: object) -> float:
-    return float(haversine_km(a.lat, a.lon, b.lat, b.lon))  # type: ignore[attr-defined]
-
-
-def _backups(
-    store: Store,
-    params: MatchParams,
-    budget: int,
-    facilities: dict[str, object],
-    institutions: dict[str, object],
-    conditional: bool,
-) -> list[tuple[int, int]]:
-    """Propose backups for the round's plan (module docstring); (primary id, backup id) pairs.
-    ``conditional``: a backup needs no capacity left now (it is taken up only if the primary
-    declines and the institution still has room when the answers are in)."""
-    live, states = _planned(store)
-    with store.read() as s:
-        taken = {(p.facility_id, p.institution_id) for p in s.query(ProposalRow)}
-        remaining = {
-            iid: st.remaining
-            for iid, st in institution_states(s, list(s.query(InstitutionRow)), TODAY).items()
-        }
-
-    def room(iid: str, used: int = 0) -> bool:
-        left = remaining.get(iid)
-        return conditional or left is None or left - used > 0
-
-    by_fac: dict[str, list[ProposalRow]] = defaultdict(list)
-    for p in live:
-        by_fac[p.facility_id].append(p)
-    options = []
-    for fid, props in by_fac.items():
-        if not _completes_mandatory(props, states[fid]):
-            continue  # only 義務 facilities the plan completes
-        f = facilities[fid]
-        for p in props:
-            alts = []
-            for iid, inst in institutions.items():
-                if iid == p.institution_id or (fid, iid) in taken or not room(iid):
-                    continue
-                km = _km(f, inst) * params.road_factor
-                offers = admissible_offers(inst.kind, inst.offers)  # type: ignore[attr-defined]
-                if params.reach(km) & offers & p.covers == p.covers:
-                    alts.append((km, iid))
-            if alts:
-                options.append((len(alts), p.distance_km, p.id, fid, p.covers, sorted(alts)))
-    options.sort()  # scarcest first: fewest alternatives, then the nearest primary
-    out = []
-    used: dict[str, int] = defaultdict(int)
-    reason = "予備の依頼: 元の依頼が不可で、受入枠が残っているときだけ" if conditional else ""
-    for _, _, pid, fid, covers, alts in options:
-        if len(out) >= budget:
-            break
-        for _, iid in alts:
-            if not room(iid, used[iid]):
-                continue
-            try:
-                with store.write() as s:
-                    b = propose(s, fid, iid, ACTOR, "予備の依頼", covers, reason)
-                    out.append((pid, b.id))
-                used[iid] += 1
-                break
-            except (LimitExceeded, StoreError):
-                continue
-    return out
-
-
-def _settle_backups(
-    store: Store, pairs: list[tuple[int, int]], declined: Callable[[str, str], bool]
-) -> None:
-    """The backups once the round's answers are in: declined; withdrawn (the primary accepted,
-    or no room left); agreed (the primary declined, the backup accepted and fits)."""
-
-    def move(pid: int, status: str, note: str) -> None:
-        with store.write() as s:
-            b = s.get(ProposalRow, pid)
-            assert b is not None
-            set_status(s, b.id, status, b.version, ACTOR, note)  # type: ignore[arg-type]
-
-    wanted = []
-    for primary, backup in pairs:
-        with store.read() as s:
-            p, b = s.get(ProposalRow, primary), s.get(ProposalRow, backup)
-            assert p is not None and b is not None
-            pair, primary_status = (b.facility_id, b.institution_id), p.status
-        if declined(*pair):
-            move(backup, "declined", "予備の依頼: 不可")
-        elif primary_status != ProposalStatus.DECLINED.value:
-            move(backup, "withdrawn", "予備の依頼: 元の依頼が受入可のため取り下げ")
-        else:
-            wanted.append((backup, pair[1]))
-    for backup, iid in wanted:  # the ledger counts every backup still proposed, this one too
-        with store.read() as s:
-            inst = s.get(InstitutionRow, iid)
-            left = institution_states(s, [inst], TODAY)[iid].remaining  # type: ignore[list-item]
-        if left is None or left >= 0:
-            move(backup, "agreed", "予備の依頼: 元の依頼が不可のため合意")
-        else:
-            move(backup, "withdrawn", "予備の依頼: 受入枠が残っていないため取り下げ")
+def round_strategy(strategy: str, k: int, reserve_rounds: int) -> str:
+    """The product's ``round_strategy`` for round ``k`` (0-based) of a simulated ``strategy``:
+    ``reserve`` only in the first ``reserve_rounds`` rounds."""
+    parts = [
+        m for m in strategy.split("+") if m != SAME_DAY and (m != "reserve" or k < reserve_rounds)
+    ]
+    return "+".join(parts) or "none"
 
 
 def simulate(
@@ -349,13 +237,14 @@ def simulate(
     mode: str,
     declined: Callable[[str, str], bool],
     rounds: int,
-    backups: float,
-    reserve_rounds: int = 0,
-    conditional: bool = True,
-    scarce_only: bool = False,
+    strategy: str = "none",
+    reserve_rounds: int = 1,
+    same_day: int = 0,
 ) -> list[Round]:
-    facilities = {f.facility_id: f for f in instance.facilities}
-    institutions = {i.institution_id: i for i in instance.institutions}
+    """Plan, ask, answer, re-plan ``rounds`` times through the product, with ``strategy``
+    (``MatchParams.round_strategy`` values; ``reserve`` only in the first ``reserve_rounds``).
+    ``same_day``: re-plans within each round once its answers are in (the same-day replacement
+    of the declined requests, with the round's strategy), each asked and answered in the round."""
     with tempfile.TemporaryDirectory() as folder:
         store = open_region(Path(folder), instance)
         try:
@@ -363,33 +252,36 @@ def simulate(
             before_effort = complete(store, Duty.EFFORT)
             out = []
             for k in range(rounds):
-                report = run_plan(store, AREA, params, mode, actor=ACTOR)  # type: ignore[arg-type]
-                assert report.run_id is not None
-                held = reserve(store, scarce_only) if k < reserve_rounds else 0
-                with store.read() as s:
-                    new = s.query(ProposalRow).filter_by(status="proposed").count()
-                extra: list[tuple[int, int]] = []
-                if backups > 0 and new:
-                    budget = int(backups * new)
-                    extra = _backups(store, params, budget, facilities, institutions, conditional)
-                letters, requests, _ = _answer_letters(store, report.run_id, declined)
-                _settle_backups(store, extra, declined)
+                now = dataclasses.replace(
+                    params,
+                    round_strategy=round_strategy(strategy, k, reserve_rounds),  # type: ignore[arg-type]
+                )
+                letters = requests = backups = held = 0
+                for wave in range(1 + same_day):
+                    report = run_plan(store, AREA, now, mode, actor=ACTOR)  # type: ignore[arg-type]
+                    if wave and not report.of("new"):
+                        break  # nothing declined is left to replace
+                    # the solve's plan against what was stored (``reserve`` holds back the rest)
+                    held += report.result.objective.partnerships - len(report.result.proposals)
+                    with store.read() as s:
+                        backups += s.query(BackupRow).filter_by(run_id=report.run_id).count()
+                    sent, asked, _ = _answer_letters(store, report.run_id, declined)
+                    letters, requests = letters + sent, requests + asked
                 covered = len(complete(store) - before)
                 effort = len(complete(store, Duty.EFFORT) - before_effort)
-                out.append(Round(letters, requests, len(extra), held, covered, effort))
+                out.append(Round(letters, requests, backups, held, covered, effort))
         finally:
             store.dispose()
     return out
 
 
-STRATEGIES = (
-    "none",
-    "backups",
-    "reserve",
-    "reserve+backups",
-    "scarce-reserve",
-    "scarce-reserve+backups",
-)
+# the product's strategies, and each with same-day replacement of the declines (``--same-day``)
+SAME_DAY = "same-day"
+STRATEGIES = (*ROUND_STRATEGIES, *(f"{x}+{SAME_DAY}" for x in ROUND_STRATEGIES))
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -402,19 +294,30 @@ def main() -> None:
     ap.add_argument("--p", type=float, default=0.2, help="probability that a request declines")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--modes", nargs="+", default=["optimal"], help="optimal, greedy")
-    ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument(
-        "--backup-share", type=float, default=0.3, help="backups per round / the round's requests"
+        "--strategies",
+        nargs="+",
+        default=["none", "reserve+backups", "none+same-day", "reserve+backups+same-day"],
+        choices=STRATEGIES,
+    )
+    ap.add_argument(
+        "--backup-share",
+        type=float,
+        default=strategies.BACKUP_SHARE,
+        help="backups per round / the round's new requests (the product's BACKUP_SHARE)",
     )
     ap.add_argument(
         "--reserve-rounds", type=int, default=1, help="rounds that ask only what completes 義務"
     )
     ap.add_argument(
-        "--spare-only",
-        action="store_true",
-        help="backups only where capacity is left after the plan (default: conditional backups)",
+        "--same-day",
+        type=int,
+        default=1,
+        help="re-plans per round once its answers are in (strategies ending +same-day)",
     )
     args = ap.parse_args()
+    print(f"machine load (1/5/15 min) at start: {_load()}; {os.cpu_count()} cores", flush=True)
+    strategies.BACKUP_SHARE = args.backup_share  # a tuning knob: read when backups are added
     params = MatchParams()
     # (mode, strategy) → per run: shares by round, requests, letters, effort by round
     table: dict[tuple[str, str], list[tuple[list[float], int, int, list[int]]]] = defaultdict(list)
@@ -433,13 +336,12 @@ def main() -> None:
                         mode,
                         declined,
                         args.rounds,
-                        args.backup_share if "backups" in strategy else 0.0,
-                        args.reserve_rounds if "reserve" in strategy else 0,
-                        not args.spare_only,
-                        strategy.startswith("scarce"),
+                        strategy,
+                        args.reserve_rounds,
+                        args.same_day if SAME_DAY in strategy.split("+") else 0,
                     )
                     shares = [100.0 * r.covered / best if best else 100.0 for r in result]
-                    requests = sum(r.requests + r.backups for r in result)
+                    requests = sum(r.requests for r in result)
                     letters = sum(r.letters for r in result)
                     table[(mode, strategy)].append(
                         (shares, requests, letters, [r.effort for r in result])
@@ -448,12 +350,14 @@ def main() -> None:
                         f"{prefecture} seed {seed} {mode:<7} {strategy:<15} oracle {best} 義務; "
                         + "; ".join(
                             f"r{k + 1}: {r.covered} ({s:.1f} %) 努力 {r.effort}, letters "
-                            f"{r.letters}, requests {r.requests}+{r.backups} (held {r.held})"
+                            f"{r.letters}, requests {r.requests} (backups {r.backups}, "
+                            f"held {r.held})"
                             for k, (r, s) in enumerate(zip(result, shares, strict=True))
                         )
                         + f"  [{time.perf_counter() - t:.1f} s]",
                         flush=True,
                     )
+    print(f"machine load at the end: {_load()}")
     print(
         "\nmean (min) share of the oracle's newly covered 義務 facilities by round; requests and "
         "letters sent in all rounds (ratio to no strategy); newly covered 努力義務 by round:"

@@ -9,8 +9,10 @@ from . import vocab
 from .model import CAPABILITIES, CAPABILITY_CODES, Capability, normalize_text
 
 Mode = Literal["optimal", "greedy", "stable"]
+RoundStrategy = Literal["none", "reserve", "backups", "reserve+backups"]
 # The codes of ``vocab.Mode``; ``Mode`` above is their static type for the solvers' callers.
 MODES: tuple[Mode, ...] = cast(tuple[Mode, ...], vocab.Mode.codes())
+ROUND_STRATEGIES = cast(tuple[RoundStrategy, ...], vocab.RoundStrategy.codes())
 
 DEFAULT_MAX_KM = {Capability.CONSULT: 30.0, Capability.CARE: 16.0, Capability.ADMIT: 30.0}
 
@@ -33,6 +35,9 @@ class MatchParams:
     # Among otherwise equal proposals, fewest partnerships across corporations before least km
     # (``matcher.corporation``).
     prefer_same_corporation: bool = False
+    # How the store sends the run's round of requests (``matcher.store.round_strategy``); the
+    # solvers do not read it.
+    round_strategy: RoundStrategy = "none"
 
     def __post_init__(self) -> None:
         if self.max_new_partners < 1:
@@ -51,6 +56,11 @@ class MatchParams:
             raise ValueError(
                 "prefer_infection_agreement は 0 以上 1 未満で指定してください "
                 f"(値: {self.prefer_infection_agreement})"
+            )
+        if self.round_strategy not in ROUND_STRATEGIES:
+            raise ValueError(
+                f"round_strategy「{self.round_strategy}」は不明です "
+                f"(使えるのは {', '.join(ROUND_STRATEGIES)})"
             )
 
     @property
@@ -76,6 +86,8 @@ class MatchParams:
             out["count_site_registrations"] = True
         if self.prefer_same_corporation:
             out["prefer_same_corporation"] = True
+        if self.round_strategy != "none":
+            out["round_strategy"] = self.round_strategy
         return out
 
     @classmethod
@@ -110,6 +122,7 @@ class MatchParams:
             prefer_same_corporation=bool(
                 data.get("prefer_same_corporation", d.prefer_same_corporation)
             ),
+            round_strategy=cast(RoundStrategy, str(data.get("round_strategy", d.round_strategy))),
         )
 
 

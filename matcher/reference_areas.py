@@ -36,11 +36,11 @@ from typing import Literal
 from ._errors import InputError, RowIssue
 from .progress import municipality_names
 from .reference import municipalities, prefectures
-from .vocab import CodeSet, code5_of
+from .vocab import AREA_KIND_LABELS_JA, CodeSet, code5_of
 
 ReferenceKind = Literal["kousou", "ishikai"]
 REFERENCE_KINDS: tuple[ReferenceKind, ...] = ("kousou", "ishikai")
-KIND_LABELS_JA: dict[str, str] = {"kousou": "構想区域", "ishikai": "郡市医師会"}
+KIND_LABELS_JA: dict[str, str] = {k: AREA_KIND_LABELS_JA[k] for k in REFERENCE_KINDS}
 BUNDLED_FILE = "secondary_medical_areas.csv"
 MAX_KEY = 40  # the store's area code column (String(40))
 

@@ -181,6 +181,17 @@ class Mode(_Labelled):
     STABLE = "stable"
 
 
+class RoundStrategy(_Labelled):
+    """How a run sends its round of requests (``matcher.store.round_strategy``): as planned,
+    holding back those that complete no 義務 facility, with conditional backup requests, or
+    both."""
+
+    NONE = "none"
+    RESERVE = "reserve"
+    BACKUPS = "backups"
+    RESERVE_BACKUPS = "reserve+backups"
+
+
 class RunStage(_Labelled):
     """The stages a run reports while it works (``Progress`` callbacks, the web's job)."""
 
@@ -218,6 +229,41 @@ class GeocodePrecision(_Labelled):
     MUNICIPALITY = "municipality"
 
 
+class AreaKind(enum.StrEnum):
+    """What an area is (``areas.kind``, its check constraint ``ck_areas_kind``): a prefecture, a
+    municipality, a 在宅医療連携拠点's area, a 地域医療構想区域 or a 郡市医師会's area (the last
+    three: sets of municipalities). Its labels are kept apart from ``LABELS_JA`` because
+    都道府県・市区町村 are also column names everywhere."""
+
+    PREFECTURE = "prefecture"
+    MUNICIPALITY = "municipality"
+    RENKEI = "renkei"
+    KOUSOU = "kousou"
+    ISHIKAI = "ishikai"
+
+    @property
+    def label_ja(self) -> str:
+        return AREA_KIND_LABELS_JA[self]
+
+    @classmethod
+    def codes(cls) -> tuple[str, ...]:
+        return tuple(m.value for m in cls)
+
+
+AREA_KIND_LABELS_JA: dict[str, str] = {
+    AreaKind.PREFECTURE: "都道府県",
+    AreaKind.MUNICIPALITY: "市区町村",
+    AreaKind.RENKEI: "在宅医療連携拠点の圏域",
+    AreaKind.KOUSOU: "構想区域",
+    AreaKind.ISHIKAI: "郡市医師会",
+}
+
+
+def area_kind_ja(kind: str) -> str:
+    """The label of an area kind (the code itself when it is none)."""
+    return AREA_KIND_LABELS_JA.get(kind, kind)
+
+
 class Level(enum.IntEnum):
     """The objective levels of MODEL.md in lexicographic order (1 is the most important)."""
 
@@ -244,6 +290,9 @@ LEVEL_LABELS_JA = {
     Level.PARTNERSHIPS: "新規連携数",
     Level.DISTANCE: "総距離 (km)",
 }
+
+# A backup request (``RoundStrategy.BACKUPS``): taken up only when the request it backs is declined.
+BACKUP_LABEL_JA = "条件付き依頼"
 
 # A facility without any filing, and only such a facility (``has_partner`` unknown and nothing
 # covered: ``Status.UNKNOWN``), is said to have 「届出なし」.
@@ -276,6 +325,12 @@ LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
         ProposalStatus.WITHDRAWN: "取り下げ",
     },
     Mode: {Mode.OPTIMAL: "最適化", Mode.GREEDY: "近い順 (比較用)", Mode.STABLE: "安定マッチング"},
+    RoundStrategy: {
+        RoundStrategy.NONE: "計画どおりに依頼する",
+        RoundStrategy.RESERVE: "受入枠を残す (義務施設を満たさない依頼は次の回に)",
+        RoundStrategy.BACKUPS: "条件付き依頼を添える (代わりの少ない組み合わせに予備の依頼)",
+        RoundStrategy.RESERVE_BACKUPS: "受入枠を残し、条件付き依頼を添える (初回向け)",
+    },
     RunStage: {
         RunStage.WAIT: "同じ地域の計算の終了を待っています",
         RunStage.LOAD: "データを読み込んでいます",

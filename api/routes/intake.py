@@ -11,8 +11,10 @@ address and ``SENDS_PER_HOUR`` in all per hour; it shows nothing of any facility
 answer is the request's number only.
 
 **Coordinator pages** (login; requests of the municipalities in the scope): ``/intake`` (the
-queue by status), ``/intake/{id}`` (the request, status / assignee / due date / facility /
-note, and the confirmation of partner changes into the filing). JSON: ``GET /api/intake``,
+queue by status), ``/intake/new`` (a request taken by telephone, in person or by mail: channel,
+who took it, when; for a facility or a municipality of the scope), ``/intake/{id}`` (the
+request, status / assignee / due date / facility / note, and the confirmation of partner changes
+into the filing). JSON: ``GET /api/intake``, ``POST /api/intake`` (a taken request),
 ``GET /api/intake/{id}``, ``POST /api/intake/{id}``, ``POST /api/intake/{id}/confirm``.
 """
 
@@ -30,19 +32,30 @@ from matcher.settings import get_settings
 from matcher.usecases import intake, replies
 from matcher.usecases.errors import InputError, NotFoundError
 from matcher.usecases.intake import (
+    CHANNEL_LABELS_JA,
     MAX_CONTACT,
     MAX_MESSAGE,
     MAX_NAME,
     MAX_PERSON,
     STATUS_LABELS_JA,
+    TAKEN_CHANNELS,
     TOPIC_LABELS_JA,
     IntakeRequest,
     IntakeView,
     PartnerChange,
 )
 from matcher.vocab import CAPABILITIES
+from matcher.wareki import JST
 
-from ..deps import ActorDep, SessionDep, UowDep, WriterActorDep, WriterSessionDep, client_address
+from ..deps import (
+    ActorDep,
+    Session,
+    SessionDep,
+    UowDep,
+    WriterActorDep,
+    WriterSessionDep,
+    client_address,
+)
 from ..errors import ERROR_RESPONSES
 from ..render import flash_redirect, page, render
 from ..schemas import IntId
@@ -52,7 +65,7 @@ router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api/intake", tags=["intake"], responses=ERROR_RESPONSES)
 
 SENDS_PER_ADDRESS = 5  # public requests per client address an hour
-SENDS_PER_HOUR = 100  # public requests an hour from all addresses (per worker)
+SENDS_PER_HOUR = 100  # public requests an hour from all addresses (all workers together)
 SENDS_PER_LETTER = 10  # requests through one letter's link an hour
 PUBLIC = "/soudan"
 
@@ -62,10 +75,10 @@ def install(app: FastAPI) -> None:
     app.state.intake_forms = public.FormGuard(
         public.derived_key(app, b"kyoryoku-intake-csrf"), "kyoryoku_soudan", PUBLIC
     )
-    app.state.intake_per_address = public.RateWindow(SENDS_PER_ADDRESS, 3600.0)
-    app.state.intake_per_hour = public.RateWindow(SENDS_PER_HOUR, 3600.0)
-    app.state.intake_per_letter = public.RateWindow(SENDS_PER_LETTER, 3600.0)
     public.install(app)
+    app.state.intake_per_address = public.RateWindow(SENDS_PER_ADDRESS, 3600.0, "intake-address")
+    app.state.intake_per_hour = public.RateWindow(SENDS_PER_HOUR, 3600.0, "intake-all")
+    app.state.intake_per_letter = public.RateWindow(SENDS_PER_LETTER, 3600.0, "intake-letter")
     app.include_router(api)
     app.include_router(router)
 
@@ -268,6 +281,55 @@ def queue_page(
     )
 
 
+def _taken_form(
+    request: Request,
+    sess: Session,
+    values: dict[str, str],
+    status_code: int = 200,
+    errors: Any = (),
+) -> Response:
+    return render(
+        request,
+        "replies_intake_new.html",
+        sess,
+        status_code,
+        **_choices(),
+        channels=[(c, CHANNEL_LABELS_JA[c]) for c in TAKEN_CHANNELS],
+        municipalities=intake.scope_municipalities(sess.user.actor),
+        values=values,
+        errors=errors,
+    )
+
+
+@router.get("/intake/new", response_class=HTMLResponse)
+def taken_form(request: Request, sess: WriterSessionDep) -> Response:
+    now = dt.datetime.now(JST).strftime("%Y-%m-%dT%H:%M")
+    return _taken_form(request, sess, {"taken_by": sess.user.username, "taken_at": now})
+
+
+@router.post("/intake/new", response_class=HTMLResponse)
+async def taken_create(request: Request, sess: WriterSessionDep, uow: UowDep) -> Response:
+    form = await request.form(max_files=0, max_fields=100)
+    fields = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    facility_id = fields.get("facility_id", "").strip()[:40]
+    req = intake.request_from_fields(fields, public=not facility_id)
+    try:
+        view = await run_in_threadpool(
+            intake.take,
+            uow,
+            sess.user.actor,
+            req,
+            fields.get("channel", ""),
+            fields.get("taken_by", ""),
+            intake.taken_time_from_text(fields.get("taken_at", "")),
+            facility_id or None,
+        )
+    except InputError as exc:
+        lines = [f"{i.column}: {i.message}" if i.column else i.message for i in exc.issues]
+        return _taken_form(request, sess, fields, 422, lines)
+    return flash_redirect(f"/intake/{view.id}", "msg", "intake-taken")
+
+
 @router.get("/intake/{request_id}", response_class=HTMLResponse)
 def request_page(request_id: IntId, request: Request, sess: SessionDep, uow: UowDep) -> Response:
     view = intake.request_page(uow, sess.user.actor, request_id)
@@ -365,6 +427,52 @@ class IntakeConfirmIn(BaseModel):
     changes: list[PartnerChangeIn] = Field(max_length=20)
     covered: int | None = Field(
         None, ge=0, le=7, description="届出の①②③のうち医療機関ごとでない分 (省略: 今のまま)"
+    )
+
+
+class IntakeTakenIn(BaseModel):
+    """A request a coordinator took by telephone, in person or by mail: for a facility of the
+    scope (``facility_id``), or one named with a municipality of the scope."""
+
+    channel: str = Field(description="phone (電話)・visit (来所)・mail (メール)")
+    taken_by: str = Field(min_length=1, max_length=MAX_PERSON, description="受け付けた人")
+    taken_at: dt.datetime = Field(
+        description="受け付けた日時 (タイムゾーンなしは日本時間、未来の日時は 422)"
+    )
+    facility_id: str | None = Field(None, max_length=40, description="施設 (分かれば)")
+    facility_name: str = Field("", max_length=MAX_NAME, description="施設名 (施設が不明のとき)")
+    municipality: str = Field(
+        "", max_length=8, description="市区町村コード (施設が不明のとき、担当地域の中)"
+    )
+    topic: str = Field("", description="partner_search・agreement・filing・partners・other")
+    message: str = Field("", max_length=MAX_MESSAGE)
+    partner_changes: list[PartnerChangeIn] = Field([], max_length=5)
+    person: str = Field("", max_length=MAX_PERSON, description="相談者のお名前")
+    contact: str = Field("", max_length=MAX_CONTACT, description="相談者の連絡先")
+
+
+@api.post(
+    "",
+    summary="電話・来所・メールで受けた相談を受付に登録 (経路・受付者・受付日時)",
+    response_model=IntakeView,
+    status_code=201,
+)
+def take_request(body: IntakeTakenIn, actor: WriterActorDep, uow: UowDep) -> IntakeView:
+    changes = tuple(
+        PartnerChange(c.name, c.change, c.covers, c.institution_id or None)
+        for c in body.partner_changes
+    )
+    req = IntakeRequest(
+        topic=body.topic or ("partners" if changes else ""),
+        message=body.message,
+        partner_changes=changes,
+        person=body.person,
+        contact=body.contact,
+        facility_name="" if body.facility_id else body.facility_name,
+        municipality_code="" if body.facility_id else body.municipality,
+    )
+    return intake.take(
+        uow, actor, req, body.channel, body.taken_by, body.taken_at, body.facility_id
     )
 
 

@@ -36,12 +36,13 @@ from matcher.usecases.proposals import ProposalQuery
 from matcher.usecases.runs import DEFAULTS
 from matcher.usecases.unit import UnitOfWork
 from matcher.usecases.views import JobView
-from matcher.vocab import CAPABILITIES, Capability, Mode, Status
+from matcher.vocab import CAPABILITIES, Capability, Mode, RoundStrategy, Status
 
 from .. import labels
 from ..deps import JobsDep, Session, SessionDep, UowDep, WriterSessionDep
 from ..render import flash_redirect, render
 from ..schemas import RunIn
+from ..security import previews
 
 router = APIRouter(include_in_schema=False)
 QueryT = TypeVar("QueryT")
@@ -444,6 +445,9 @@ class RunForm(BaseModel):
     prefer_infection_agreement: float = Field(
         DEFAULTS.prefer_infection_agreement, title="第二種協定指定医療機関の優先"
     )
+    round_strategy: RoundStrategy = Field(
+        RoundStrategy(DEFAULTS.round_strategy), title="依頼の出し方"
+    )
     replace_other_areas: str = Field("", title="他の地域の提案も取り下げる")
 
     def run_in(self, where: str) -> RunIn:
@@ -463,6 +467,7 @@ class RunForm(BaseModel):
                     "include_unknown": self.include_unknown == "1",
                     "note": self.note,
                     "prefer_infection_agreement": self.prefer_infection_agreement,
+                    "round_strategy": self.round_strategy,
                     "replace_other_areas": self.replace_other_areas == "1",
                 }
             )
@@ -515,7 +520,17 @@ def run_preview(
 ) -> HTMLResponse:
     """What the run would change (new, kept, withdrawn, released — with reasons), computed by
     the planner without storing anything. A GET (the parameter form's method): the browser
-    keeps it in its history as a page it may load again."""
+    keeps it in its history as a page it may load again. Computed only for a request from this
+    site (``security.previews``): another site's link or image gets a page that asks first."""
+    if previews.cross_site(request):
+        return render(
+            request,
+            "run_preview_refused.html",
+            sess,
+            403,
+            body=body,
+            message=previews.CROSS_SITE_JA,
+        )
     return _preview(request, body, sess, uow)
 
 
@@ -528,11 +543,25 @@ def run_preview_form(
 
 
 def _preview(request: Request, body: RunIn, sess: Session, uow: UnitOfWork) -> HTMLResponse:
+    """The preview page, in one of the user's preview slots (``previews.PreviewSlots``)."""
     try:
-        preview = runs.preview_run(uow, sess.user.actor, body.request())
-    except RunInProgressError as exc:
+        with previews.preview_slots(request).hold(sess.user.id):
+            preview = runs.preview_run(uow, sess.user.actor, body.request())
+    except (RunInProgressError, previews.PreviewBusy) as exc:
+        busy = isinstance(exc, previews.PreviewBusy)
         areas = runs.run_areas(uow, sess.user.actor)
-        return render(request, "run_new.html", sess, 409, areas=areas, body=body, error=str(exc))
+        page = render(
+            request,
+            "run_new.html",
+            sess,
+            429 if busy else 409,
+            areas=areas,
+            body=body,
+            error=str(exc),
+        )
+        if busy:
+            page.headers["Retry-After"] = "5"
+        return page
     return render(request, "run_preview.html", sess, body=body, preview=preview)
 
 

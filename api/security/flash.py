@@ -19,6 +19,7 @@ MESSAGES: dict[str, str] = {
     "reply-resolved": "確認待ちの回答を処理しました",
     "intake-updated": "相談を更新しました",
     "intake-confirmed": "協力医療機関の変更を届出に反映しました",
+    "intake-taken": "電話・来所・メールの相談を受付に登録しました",
     **{f"status-{k}": f"提案を「{label}」にしました" for k, label in STATUS_LABELS_JA.items()},
 }
 ERRORS: dict[str, str] = {

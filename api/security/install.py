@@ -61,6 +61,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     origins = frozenset(
         o.strip().rstrip("/") for o in settings.allowed_origins.split(",") if o.strip()
     )
+    app.state.allowed_origins = origins  # also for the pages that check a GET (``previews``)
     # Starlette wraps the app in the reverse order of add_middleware: the headers are outermost,
     # so even a refusal from the guard carries them.
     app.add_middleware(

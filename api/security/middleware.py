@@ -68,6 +68,24 @@ def error_response(
     )
 
 
+def foreign_origin(headers: Mapping[str, str], allowed_origins: frozenset[str]) -> bool:
+    """Whether a request's Origin (or, without one, Referer) is another site than this one (the
+    ``Host`` it came to, or one of ``allowed_origins``). A request with neither is no browser's
+    (API clients, curl): not foreign (CSRF tokens still apply to what it changes)."""
+    host = headers.get("host", "")
+    origin = headers.get("origin")
+    if origin is None:
+        referer = headers.get("referer")
+        if not referer:
+            return False
+        parts = urlsplit(referer)
+        origin = f"{parts.scheme}://{parts.netloc}"
+    if origin in allowed_origins:
+        return False
+    parts = urlsplit(origin)
+    return not (origin != "null" and parts.scheme in ("http", "https") and parts.netloc == host)
+
+
 class RequestGuard:
     """Body size limits, pre-authentication of bodies and the Origin check."""
 
@@ -146,18 +164,7 @@ class RequestGuard:
 
     def _origin_refused(self, headers: dict[str, str]) -> str | None:
         """Why a state-changing request's Origin (or, without one, Referer) is refused."""
-        host = headers.get("host", "")
-        origin = headers.get("origin")
-        if origin is None:
-            referer = headers.get("referer")
-            if not referer:
-                return None  # not a browser (API clients, curl): CSRF tokens still apply
-            parts = urlsplit(referer)
-            origin = f"{parts.scheme}://{parts.netloc}"
-        if origin in self.allowed_origins:
-            return None
-        parts = urlsplit(origin)
-        if origin != "null" and parts.scheme in ("http", "https") and parts.netloc == host:
+        if not foreign_origin(headers, self.allowed_origins):
             return None
         return "別のサイトから送られた変更の要求は受け付けません (Origin が一致しません)"
 

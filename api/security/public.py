@@ -2,9 +2,16 @@
 相談窓口 (``/r/{token}/soudan``, the public ``/soudan``) — and what guards them besides what
 guards every page (``middleware``):
 
-- *floods*: at most ``RATE_PER_ADDRESS`` requests a minute per client address (``RateWindow``,
-  in the worker's memory: cheap enough to answer a flood); the routes add their own windows
-  (answers per letter, requests per address and per hour);
+- *floods*: at most ``RATE_PER_ADDRESS`` requests a minute per client address (``RateWindow``);
+  the routes add their own windows (answers per letter, requests per address and per hour).
+  The windows are kept in the store (``public_rate_windows``), shared by every worker process
+  (kept in each worker's memory, N workers let N times the limit through). A refused hit only reads
+  (a flood costs no writes); an allowed one is one short write transaction that re-checks under
+  the row's lock (PostgreSQL ``FOR UPDATE``, SQLite's write lock), so concurrent workers never
+  let more than the limit through. Keys are stored as their HMAC under a key derived from the
+  service's secret, the same in every worker as the sessions need it (``KYORYOKU_SECRET_KEY``;
+  no address or letter id in clear); rows whose hits have all left their
+  window are purged, and a window keeps at most ``max_keys`` keys (the ones expiring first go);
 - *guessing and probing*: every refused token, forged form or foreign row counts against the
   address in the login throttle's table (``throttle.count_failure``, key ``reply:<address>``,
   the login's policy): after ``FREE_FAILURES`` the address is locked (30 s doubling), checked
@@ -28,15 +35,20 @@ import logging
 import math
 import re
 import secrets
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 from starlette.middleware import Middleware
+
+from matcher.store.db import Store
+from matcher.store.models import PublicRateRow
 
 from ..deps import client_address, store_of
 from . import throttle
@@ -52,29 +64,87 @@ _TOKEN_IN_PATH = re.compile(r"/r/[^/?#\s\"]+")
 T = TypeVar("T")
 
 
+def slide(hits: Sequence[float], now: float, limit: int, seconds: float) -> tuple[list[float], int]:
+    """One hit at ``now`` in a sliding window: the hits still inside it after this one, and the
+    seconds to wait (0: allowed, and ``now`` counted; else nothing added)."""
+    live = sorted(h for h in hits if h > now - seconds)
+    if len(live) >= limit:
+        return live, max(1, math.ceil(live[-limit] + seconds - now))
+    return [*live, now], 0
+
+
 class RateWindow:
-    """At most ``limit`` hits per key in any ``seconds`` (sliding window, this worker's memory,
-    at most ``max_keys`` keys: the oldest are forgotten first)."""
+    """At most ``limit`` hits per key in any ``seconds`` (sliding window), counted in the store
+    (``public_rate_windows``, row ``name``/key hash) so that every worker shares it; at most
+    ``max_keys`` keys (those expiring first are dropped). ``clock`` gives epoch seconds (the
+    workers' common time)."""
 
-    def __init__(self, limit: int, seconds: float, max_keys: int = 20_000) -> None:
-        self.limit, self.seconds, self.max_keys = limit, seconds, max_keys
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        limit: int,
+        seconds: float,
+        name: str = "",
+        max_keys: int = 20_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.limit, self.seconds, self.max_keys, self.clock = limit, seconds, max_keys, clock
+        self.name = (name or f"{limit}/{seconds:g}s")[:40]
 
-    def hit(self, key: str, now: float | None = None) -> int:
-        """Count a hit; the seconds to wait (0: allowed, and counted)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            hits = self._hits.pop(key, None) or deque()
-            while hits and hits[0] <= now - self.seconds:
-                hits.popleft()
-            self._hits[key] = hits  # most recently used last
-            if len(hits) >= self.limit:
-                return max(1, math.ceil(hits[0] + self.seconds - now))
-            hits.append(now)
-            while len(self._hits) > self.max_keys:
-                self._hits.pop(next(iter(self._hits)))
-            return 0
+    def hit(self, store: Store, key_hash: str, now: float | None = None) -> int:
+        """Count a hit of the key whose HMAC is ``key_hash``; the seconds to wait (0: allowed,
+        and counted). Refused without writing when the stored window is already full."""
+        now = self.clock() if now is None else now
+        with store.read() as s:
+            row = s.get(PublicRateRow, (self.name, key_hash))
+            if row is not None:
+                _, wait = slide(row.hits, now, self.limit, self.seconds)
+                if wait:
+                    return wait
+        return store.transact(lambda s: self._count(s, key_hash, now))
+
+    def _count(self, session: Session, key_hash: str, now: float) -> int:
+        """The hit, under the row's lock: purge expired rows, add the key's row if new (and keep
+        the window within ``max_keys``), slide it."""
+        session.execute(delete(PublicRateRow).where(PublicRateRow.expires_at <= now))
+        dialect = session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        added = cast(
+            "CursorResult[Any]",
+            session.execute(
+                insert(PublicRateRow)
+                .values(window_name=self.name, key_hash=key_hash, hits=[], expires_at=now)
+                .on_conflict_do_nothing()
+            ),
+        ).rowcount
+        if added:
+            self._drop_beyond_max_keys(session, key_hash)
+        row = session.get(
+            PublicRateRow, (self.name, key_hash), with_for_update=True, populate_existing=True
+        )
+        if row is None:  # dropped as one of the oldest of a full window: never the new key
+            raise AssertionError("the rate row just added is gone")  # pragma: no cover
+        hits, wait = slide(row.hits, now, self.limit, self.seconds)
+        if not wait:
+            row.hits = hits
+            row.expires_at = max(hits) + self.seconds
+        return wait
+
+    def _drop_beyond_max_keys(self, session: Session, keep: str) -> None:
+        """Keep the window within ``max_keys`` rows: drop the ones expiring first (not ``keep``)."""
+        in_window = PublicRateRow.window_name == self.name
+        count = session.scalar(select(func.count()).select_from(PublicRateRow).where(in_window))
+        extra = (count or 0) - self.max_keys
+        if extra <= 0:
+            return
+        oldest = list(
+            session.scalars(
+                select(PublicRateRow.key_hash)
+                .where(in_window, PublicRateRow.key_hash != keep)
+                .order_by(PublicRateRow.expires_at, PublicRateRow.key_hash)
+                .limit(extra)
+            )
+        )
+        session.execute(delete(PublicRateRow).where(in_window, PublicRateRow.key_hash.in_(oldest)))
 
 
 class PublicThrottled(throttle.LoginThrottled):
@@ -92,9 +162,17 @@ def _failure_key(address: str) -> str:
     return f"reply:{address[:100]}"
 
 
+def key_hash(app: FastAPI, window: RateWindow, key: str) -> str:
+    """What the store keeps of ``key`` (an address, a letter) in ``window``: its HMAC-SHA-256
+    under the app's rate key (``install``), never the key itself."""
+    secret: bytes = app.state.public_rate_key
+    return hmac.new(secret, f"{window.name}|{key}".encode(), hashlib.sha256).hexdigest()
+
+
 def hit(request: Request, window: RateWindow, key: str) -> None:
-    """Count a hit of ``key`` in ``window``; ``PublicThrottled`` beyond its limit."""
-    wait = window.hit(key)
+    """Count a hit of ``key`` in ``window`` (shared by every worker); ``PublicThrottled``
+    beyond its limit."""
+    wait = window.hit(store_of(request), key_hash(request.app, window, key))
     if wait:
         raise PublicThrottled(wait)
 
@@ -238,11 +316,12 @@ def derived_key(app: FastAPI, purpose: bytes) -> bytes:
 
 
 def install(app: FastAPI) -> None:
-    """Once per app: the address window, ``PublicBodies`` just outside the security guard, and
-    the log filter."""
+    """Once per app: the address window and the key its rows are hashed under, ``PublicBodies``
+    just outside the security guard, and the log filter."""
     if getattr(app.state, "public_rate", None) is not None:
         return
-    app.state.public_rate = RateWindow(RATE_PER_ADDRESS, 60.0)
+    app.state.public_rate = RateWindow(RATE_PER_ADDRESS, 60.0, "public-address")
+    app.state.public_rate_key = derived_key(app, b"kyoryoku-public-rate")
     guard = next(
         (k for k, m in enumerate(app.user_middleware) if getattr(m, "cls", None) is RequestGuard),
         len(app.user_middleware),

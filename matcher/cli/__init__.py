@@ -23,7 +23,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _process() -> None:
     # The CLI is a process of its own: its plans reuse heap memory (``matcher.memory``).

@@ -5,6 +5,7 @@ SQLAlchemy is imported inside the commands so that ``kyoryoku match`` does not n
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 from collections.abc import Iterator
@@ -198,14 +199,17 @@ def area_cmd(
     code: str = typer.Argument(..., help="地域コード (例: kochi-chuo)"),
     name: str = typer.Option(..., "--name", help="地域名"),
     kind: str = typer.Option(
-        "renkei", "--kind", help="prefecture | municipality | renkei (在宅医療連携拠点)"
+        "renkei",
+        "--kind",
+        help="prefecture | municipality | renkei (在宅医療連携拠点) | kousou (構想区域)"
+        " | ishikai (郡市医師会)",
     ),
     municipalities: str = typer.Option(
         ..., "--municipalities", help="市区町村コードをカンマ区切りで (都道府県は2桁)"
     ),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
-    """地域 (都道府県・市区町村・在宅医療連携拠点の圏域) を登録または更新します。"""
+    """地域 (都道府県・市区町村・連携拠点の圏域・構想区域・郡市医師会) を登録・更新します。"""
     from ..store.areas import save_area
 
     with open_store_checked(url) as store:
@@ -213,7 +217,7 @@ def area_cmd(
 
         def work() -> tuple[str, list[str]]:
             with store.write() as s:
-                area = save_area(s, code, name, kind, members)  # type: ignore[arg-type]
+                area = save_area(s, code, name, kind, members)
                 return area.code, [m.code for m in area.municipalities]
 
         code_, members_ = run_guarded(work)
@@ -233,6 +237,12 @@ def run_cmd(
     prefer_infection: PreferInfectionOption = 0.0,
     count_sites: CountSitesOption = False,
     prefer_corporation: PreferCorporationOption = False,
+    round_strategy: str = typer.Option(
+        "none",
+        "--round-strategy",
+        help="依頼の出し方: none (計画どおり) | reserve (義務施設を満たさない依頼は次の回に) | "
+        "backups (代わりの少ない組み合わせに条件付き依頼を添える) | reserve+backups (初回向け)",
+    ),
     release: list[int] = typer.Option(
         [], "--release", help="打診中の提案を解放する (提案ID、複数可)"
     ),
@@ -266,6 +276,9 @@ def run_cmd(
         count_sites,
         prefer_corporation,
     )
+    params = run_guarded(
+        lambda: dataclasses.replace(params, round_strategy=round_strategy)  # type: ignore[arg-type]
+    )
     with open_store_checked(url) as store:
 
         def work() -> PlanReport:
@@ -293,6 +306,14 @@ def run_cmd(
             f"新規 {len(report.of('new'))} 件、継続 {len(report.of('kept'))} 件、取り下げ "
             f"{len(report.of('dropped'))} 件"
         )
+        if params.round_strategy != "none":
+            from ..store.models import RunRow
+            from ..vocab import RoundStrategy
+
+            with store.read() as s:
+                run = s.get(RunRow, report.run_id)
+                said = "" if run is None else run.message
+            out.print(f"  依頼の出し方: {RoundStrategy(params.round_strategy).label_ja} — {said}")
         for c in report.of("released"):
             out.print(f"  解放: 提案 {c.proposal_id} ({c.facility_id} × {c.institution_id})")
         if report.other_area_count:

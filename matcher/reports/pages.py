@@ -1,22 +1,20 @@
-"""Printable HTML pages: a request per institution, a notice per facility, the area overview."""
+"""Printable HTML pages: a request per institution, a notice per facility — each followed by its
+回答票 (``replyform``'s form with the letter's rows) — and the area overview."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
-from functools import lru_cache
-from importlib import resources
 from typing import TypedDict
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from .. import fonts
 from ..model import CAPABILITIES, FACILITY_KINDS, INSTITUTION_KIND_JA, Duty, Facility, Institution
 from ..objective import Objective
 from ..reference import municipalities
 from ..vocab import (
+    BACKUP_LABEL_JA,
     DEADLINE,
     UNNAMED_PARTNERS_JA,
     Capability,
@@ -26,11 +24,13 @@ from ..vocab import (
     Status,
 )
 from ..wareki import nendo, wareki
-from .sender import Recipient
+from .replyform import NO_PARTNER_NAMES_JA, form_fields, form_row
+from .sender import Recipient, reply_sentence
 from .svgmap import Line, Place, Point, SvgMap
 from .tables import (
     ALL_AREA,
     INCREMENT_LABELS_JA,
+    ROOM_JA,
     STATUS_COLORS,
     STATUS_ORDER,
     STATUS_SHORT_JA,
@@ -39,12 +39,25 @@ from .tables import (
     status_text,
 )
 
+# Re-exported: meeting.py and older callers take the environment and styles from here.
+from .templating import css as css
+from .templating import css_string as css_string
+from .templating import environment as environment
+
 INSTITUTION_COLOR = "#1565c0"
 ALTERNATIVE_COLOR = "#90a4ae"
 EXISTING_COLOR = "#6a1b9a"
+EXISTING_JA = "既存の協力医療機関"  # a proposal to a filed partner (a review, not a new partner)
 LETTER_MAP = (250, 190)
 # The 介護報酬改定 that asks for 協力医療機関 with ①②③ (令和6年度).
 REVISION_YEAR = 2024
+# ``SolveInfo.details`` key of a stored run's 条件付き依頼 ([facility id, institution id] pairs,
+# ``store.report_input.run_input``): the request letters mark them and say when they apply.
+BACKUPS_KEY = "backups"
+BACKUP_SENTENCE_JA = (
+    f"{BACKUP_LABEL_JA}の施設は、第一候補の医療機関がお引き受けできない場合(不可の回答・取り下げ)に"
+    "限りお願いするもので、第一候補がお引き受けいただいた場合は取り下げます。"
+)
 INSTITUTION_TITLE = "協力医療機関となっていただくことについて(依頼)"
 FACILITY_TITLE = "協力医療機関の候補について(お知らせ)"
 # 時下 opening of a prefecture's 依頼文 (no 拝啓/敬具 pair: 記 … 以上 carries the requests).
@@ -54,43 +67,10 @@ OPENING_JA = (
 )
 
 
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    env = Environment(
-        loader=PackageLoader("matcher.reports", "templates"),
-        autoescape=select_autoescape(["html"]),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["css_string"] = css_string
-    env.filters["nendo"] = nendo
-    return env
-
-
-def css_string(text: str) -> Markup:
-    """``text`` as a quoted CSS string that is safe inside ``<style>`` (the running heads of the
-    printed pages carry recipients' names)."""
-    escaped = (
-        " ".join(text.split())
-        .replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("<", "\\3c ")
-        .replace(">", "\\3e ")
-    )
-    return Markup(f'"{escaped}"')
-
-
 def home_ja(area: str) -> str:
     """How a letter calls the sending prefecture: 本県, 本都, 本道 or 本府 (本県 when unknown)."""
     base = area.removesuffix("ほか")
     return f"本{base[-1]}" if base[-1:] in ("都", "道", "府", "県") else "本県"
-
-
-@lru_cache(maxsize=1)
-def css() -> str:
-    text = resources.files("matcher.reports").joinpath("templates/report.css").read_text("utf-8")
-    return text.replace("/*FONT*/", fonts.css_font_family())
 
 
 def _cap_label(bit: int) -> str:
@@ -143,7 +123,8 @@ def _header(data: ReportData) -> dict[str, object]:
         "capabilities": [c.label_ja for c in CAPABILITIES],
         "mandatory_ja": Duty.MANDATORY.label_ja,
         "duty_note": duty_note(),
-        # The 回答票 of the reply-form feature (``reply_block`` in pages.html); none yet.
+        # The online reply block (link, QR code) of a stored letter in its reply section
+        # (``reply_block`` in pages.html): a batch letter has no link. Its 回答票 is ``form``.
         "reply_form": None,
     }
 
@@ -166,6 +147,40 @@ def _letter_head(
         "running_title": css_string(title),
         "running_to": css_string(to),
     }
+
+
+def _reply_form(
+    data: ReportData,
+    seq: int,
+    name: str,
+    page_name: object,
+    kind: Recipient,
+    rows: list[dict[str, object]],
+    capacity: int | None = None,
+    offers: int = 0,
+    partners: Sequence[str] = (),
+    partners_none: str = NO_PARTNER_NAMES_JA,
+) -> dict[str, object]:
+    """The 回答票 printed after the ``seq``-th batch letter (``replyform.form_fields``): the
+    letter's rows, its 文書番号 and deadline, on the letter's pages; without a stored letter
+    there is no number, key or link, so it asks for this paper back by the sender's method."""
+    sender = data.sender.context()
+    deadline, number = sender["reply_by"], data.sender.number_of(seq)
+    return form_fields(
+        kind,
+        rows,
+        recipient=name,
+        area=data.area_name,
+        today=_date_ja(data.today),
+        deadline=deadline["value"] if deadline["set"] else "",
+        reference=number["value"] if number["set"] else "",
+        how=reply_sentence(sender, "this"),
+        page_name=str(page_name),
+        capacity=capacity,
+        offers=offers,
+        partners=list(partners),
+        partners_none=partners_none,
+    )
 
 
 def _facility_cells(f: Facility) -> dict[str, object]:
@@ -200,6 +215,10 @@ def institution_context(
     any_approx = data.approximate(inst)
     statuses: set[Status] = set()
     new = [p for p in props if not data.is_existing(p)]
+    backups = {
+        (str(f), str(i))
+        for f, i in data.result.info.details.get(BACKUPS_KEY, ())  # type: ignore[attr-defined]
+    }
     for p in props:
         f = data.facility[p.facility_id]
         o = data.outcome[f.facility_id]
@@ -214,6 +233,7 @@ def institution_context(
             "km": _km_text(p.distance_km, approx),
             "asks": ["○" if p.covers & c else "" for c in CAPABILITIES],
             "ask_marks": capability_marks(p.covers),
+            "backup": (p.facility_id, inst.institution_id) in backups,
         }
         if data.is_existing(p):
             existing.append(row)
@@ -248,18 +268,47 @@ def institution_context(
     if any_approx:
         legend.append(("hollow", "#546e7a", "概略位置(市区町村の代表点)"))
     far = max((p.distance_km for p in new), default=0.0)
+    head = _letter_head(data, inst.name, "institution", INSTITUTION_TITLE, anchor, seq)
+    form_rows = [
+        form_row(
+            int(str(r["no"])),
+            str(r["name"]),
+            str(r["kind"]),
+            p.covers,
+            p.distance_km,
+            duty=str(r["duty"]),
+            address=data.facility[p.facility_id].address,
+            km_text=str(r["km"]),
+        )
+        for r, p in zip(rows, new, strict=True)
+    ]
     return {
         **_header(data),
-        **_letter_head(data, inst.name, "institution", INSTITUTION_TITLE, anchor, seq),
+        **head,
+        "form": _reply_form(
+            data,
+            seq,
+            inst.name,
+            head["page_name"],
+            "institution",
+            form_rows,
+            capacity=data.declared_capacity(inst),
+            offers=inst.offers,
+        ),
         "type": "institution",
         "id": inst.institution_id,
         "name": inst.name,
         "kind": INSTITUTION_KIND_JA[inst.kind],
         "contact": data.contact(inst),
-        "capacity": inst.capacity,
+        "capacity": data.declared_capacity(inst),
+        "room": data.room(inst) if data.room_differs(inst) else None,
+        "room_label": ROOM_JA,
         "remaining": data.remaining_capacity(inst),
         "n_new": len(new),
         "n_mandatory": sum(bool(r["mandatory"]) for r in rows),
+        "n_backup": sum(bool(r["backup"]) for r in rows),
+        "backup_label": BACKUP_LABEL_JA,
+        "backup_sentence": BACKUP_SENTENCE_JA,
         "far_km": f"{far:.1f}",
         "rows": rows,
         "existing": existing,
@@ -283,22 +332,29 @@ def facility_context(
             {"name": i.name if i else iid, "kind": INSTITUTION_KIND_JA[i.kind] if i else ""}
         )
     has_existing_proposal = False
+    form_rows: list[dict[str, object]] = []
     for p in data.proposals_of_facility.get(f.facility_id, []):
         i = data.institution[p.institution_id]
         approx = data.pair_approximate(f.facility_id, i.institution_id)
         any_approx |= approx
         existing = data.is_existing(p)
         has_existing_proposal |= existing
+        km = _km_text(p.distance_km, approx)
         proposals.append(
             {
                 "name": i.name,
                 "kind": INSTITUTION_KIND_JA[i.kind],
                 "contact": data.contact(i),
                 "covers": capability_marks(p.covers),
-                "km": _km_text(p.distance_km, approx),
+                "km": km,
                 "existing": existing,
                 "infection": i.institution_id in data.infection_ids,
             }
+        )
+        # the form's row: the same institution, marked when it is already a partner
+        kind = INSTITUTION_KIND_JA[i.kind] + (f" {EXISTING_JA}" if existing else "")
+        form_rows.append(
+            form_row(len(form_rows) + 1, i.name, kind, p.covers, p.distance_km, km_text=km)
         )
         points.append(
             Point(
@@ -360,9 +416,20 @@ def facility_context(
         legend.append(("dashed", ALTERNATIVE_COLOR, "代替候補(番号は順位)"))
     if any_approx:
         legend.append(("hollow", "#546e7a", "概略位置(市区町村の代表点)"))
+    head = _letter_head(data, f.name, "facility", FACILITY_TITLE, anchor, seq)
     return {
         **_header(data),
-        **_letter_head(data, f.name, "facility", FACILITY_TITLE, anchor, seq),
+        **head,
+        "form": _reply_form(
+            data,
+            seq,
+            f.name,
+            head["page_name"],
+            "facility",
+            form_rows,
+            partners=[str(r["name"]) for r in partners],
+            partners_none=UNNAMED_PARTNERS_JA[o.status_before],
+        ),
         "type": "facility",
         "id": f.facility_id,
         **_facility_cells(f),

@@ -4,7 +4,9 @@
   QR code as inline SVG and short instructions (the letters' template places it where its
   ``reply_block`` placeholder is);
 - ``form_html(letter, url)``: the printable form in the letters' style (one A4 page for most
-  letters), to enclose with the letter;
+  letters), to enclose with the letter; ``form_fields``/``form_row`` are what the form shows, also
+  for the batch letters of ``kyoryoku report`` (``pages``: no stored letter, so no code, no key
+  and no link — the paper form asks for an answer by the sender's method);
 - ``form_workbook(letter, key)``: the same form as an Excel file: only the answer cells are
   unlocked, the sheet is protected, choices come from lists, and a very hidden sheet carries the
   letter's id, its rows and an HMAC-SHA256 checksum of them under the service's secret key;
@@ -47,7 +49,7 @@ from ..store.replies import (
     RowAnswer,
 )
 from ..vocab import CAPABILITIES, FacilityKind, InstitutionKind
-from .pages import css, environment
+from .templating import css, environment
 
 FORM_MARK = "kyoryoku-reply-form"
 FORM_VERSION = 1
@@ -58,6 +60,7 @@ FORM_LIMITS = ArchiveLimits(max_total_bytes=20 * 1024 * 1024, max_members=200)
 HEADER_ROW = 7
 PARTNER_ROWS = 3  # blank rows a facility's form offers for changes of its partners
 YES, NO = "はい", "いいえ"
+NO_PARTNER_NAMES_JA = "(届出に医療機関名の記載がありません)"  # a facility's form, no partner named
 
 _TITLE = {
     "institution": "協力医療機関のお願いに対する回答票",
@@ -112,7 +115,8 @@ def reply_block(url: str, deadline: dt.date | None, kind: str = "institution") -
     """What a letter prints about answering online: link, QR code, short instructions.
 
     ``kind`` (``institution``/``facility``) chooses 貴院/貴施設. The markup uses the classes
-    ``reply-link``, ``qr``, ``url`` of the reply form's stylesheet (``reply_css``).
+    ``reply-link``, ``qr``, ``url`` of the reply form's stylesheet (replyform.css, part of
+    ``templating.css``).
     """
     return Markup(
         environment()
@@ -148,63 +152,128 @@ def _duty_ja(row: LetterRow) -> str:
     return kind.duty.label_ja if kind else ""
 
 
-def form_context(
-    letter: LetterView, url: str = "", today: dt.date | None = None
+def form_row(
+    no: int,
+    name: str,
+    kind: str,
+    covers: int,
+    km: float,
+    *,
+    duty: str = "",
+    address: str = "",
+    key: int | str = "",
+    km_text: str = "",
 ) -> dict[str, object]:
-    """What the printed form shows (also the Excel form's texts)."""
-    institution = letter.kind == "institution"
-    rows = []
-    for n, r in enumerate(letter.rows, start=1):
-        rows.append(
-            {
-                "no": n,
-                "key": r.proposal_id,
-                "name": r.facility_name if institution else r.institution_name,
-                "kind": _kind_ja(r.facility_kind if institution else r.institution_kind),
-                "duty": _duty_ja(r) if institution else "",
-                "address": r.facility_address if institution else r.institution_address,
-                "caps": _caps(r.asked_covers),
-                "km": f"{r.km:.1f}",
-            }
-        )
+    """One asked row of a form: the facility (institution's form) or the institution (facility's
+    form), what is asked (``covers``) and the distance (``km_text``: as the letter prints it)."""
     return {
-        "kind": letter.kind,
-        "title": _TITLE[letter.kind],
-        "code": letter.code,
-        "recipient": letter.recipient_name,
-        "area": letter.area_name,
-        "deadline": _date_ja(letter.deadline),
-        "today": _date_ja(today or dt.date.today()),
-        "rows": rows,
-        "choices": [ANSWER_LABELS_JA[letter.kind][c] for c in ANSWER_CODES],
-        "capabilities": [c.label_ja for c in CAPABILITIES],
-        "capacity": "申告なし" if letter.capacity is None else f"{letter.capacity} 施設",
-        "offers": "".join(c.mark for c in CAPABILITIES if letter.offers & c) or "なし",
-        "partners": list(letter.partners),
-        "partner_rows": PARTNER_ROWS,
-        "changes": list(PARTNER_CHANGES_JA.values()),
-        "link": reply_block(url, letter.deadline, letter.kind) if url else "",
+        "no": no,
+        "key": key,
+        "name": name,
+        "kind": kind,
+        "duty": duty,
+        "address": address,
+        "caps": _caps(covers),
+        "km": f"{km:.1f}",
+        "km_text": km_text or f"{km:.1f} km",
     }
 
 
-def reply_css() -> str:
-    """The reply form's and the reply block's styles (added to the letters' stylesheet)."""
-    from importlib import resources
+def form_fields(
+    kind: str,
+    rows: list[dict[str, object]],
+    *,
+    recipient: str,
+    area: str,
+    today: str,
+    deadline: str = "",
+    code: str = "",
+    capacity: int | None = None,
+    offers: int = 0,
+    partners: tuple[str, ...] | list[str] = (),
+    partners_none: str = NO_PARTNER_NAMES_JA,
+    link: Markup | str = "",
+    how: Markup | str = "",
+    reference: str = "",
+    page_name: str = "",
+) -> dict[str, object]:
+    """What the printed form (``reply_form`` in replyform.html) shows: ``rows`` from ``form_row``;
+    ``code`` the stored letter's number (none in a batch), ``how`` how to answer (default: this
+    paper or the enclosed Excel form), ``reference`` the letter's 文書番号, ``page_name`` the
+    letter's named page (its running head and page numbers)."""
+    return {
+        "kind": kind,
+        "title": _TITLE[kind],
+        "code": code,
+        "recipient": recipient,
+        "area": area,
+        "deadline": deadline,
+        "today": today,
+        "rows": rows,
+        "choices": [ANSWER_LABELS_JA[kind][c] for c in ANSWER_CODES],
+        "capabilities": [c.label_ja for c in CAPABILITIES],
+        "capacity": "申告なし" if capacity is None else f"{capacity}施設",
+        "offers": "".join(c.mark for c in CAPABILITIES if offers & c) or "なし",
+        "partners": list(partners),
+        "partners_none": partners_none,
+        "partner_rows": PARTNER_ROWS,
+        "changes": list(PARTNER_CHANGES_JA.values()),
+        "link": link,
+        "how": how,
+        "reference": reference,
+        "page_name": page_name,
+    }
 
-    return resources.files("matcher.reports").joinpath("templates/replyform.css").read_text("utf-8")
+
+def form_context(
+    letter: LetterView, url: str = "", today: dt.date | None = None
+) -> dict[str, object]:
+    """What the printed form of a stored letter shows (also the Excel form's texts)."""
+    institution = letter.kind == "institution"
+    rows = [
+        form_row(
+            n,
+            r.facility_name if institution else r.institution_name,
+            _kind_ja(r.facility_kind if institution else r.institution_kind),
+            r.asked_covers,
+            r.km,
+            duty=_duty_ja(r) if institution else "",
+            address=r.facility_address if institution else r.institution_address,
+            key=r.proposal_id,
+        )
+        for n, r in enumerate(letter.rows, start=1)
+    ]
+    return form_fields(
+        letter.kind,
+        rows,
+        recipient=letter.recipient_name,
+        area=letter.area_name,
+        today=_date_ja(today or dt.date.today()),
+        deadline=_date_ja(letter.deadline),
+        code=letter.code,
+        capacity=letter.capacity,
+        offers=letter.offers,
+        partners=letter.partners,
+        link=reply_block(url, letter.deadline, letter.kind) if url else "",
+    )
+
+
+def form_section(fields: dict[str, object]) -> Markup:
+    """The form's ``<section>`` (``form_fields``) in the letters' template."""
+    module = environment().get_template("replyform.html").module
+    return Markup(module.reply_form(fields))  # type: ignore[attr-defined]
 
 
 def form_html(letter: LetterView, url: str = "", today: dt.date | None = None) -> str:
     """The printable reply form of ``letter`` as a whole HTML document (with the link block when
     ``url`` is given)."""
-    template = environment().get_template("replyform.html")
-    body = template.module.reply_form(form_context(letter, url, today))  # type: ignore[attr-defined]
+    body = form_section(form_context(letter, url, today))
     return (
         environment()
         .get_template("document.html")
         .render(
             title=f"{_TITLE[letter.kind]} {letter.code} {letter.recipient_name}",
-            css=css() + reply_css(),
+            css=css(),  # the letters' styles and the form's
             rules="",  # one page, no running head
             body=body,
         )

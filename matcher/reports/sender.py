@@ -10,9 +10,12 @@ deadline before the letter's date or already past, or a field left blank, is an 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Literal, get_args
+from typing import Literal, TypedDict, get_args
+
+from markupsafe import Markup, escape
 
 from .._errors import MatcherError
 from ..wareki import wareki
@@ -35,6 +38,23 @@ ADDRESSEES: tuple[Addressee, ...] = get_args(Addressee)
 Recipient = Literal["institution", "facility"]
 HEAD_TITLE_JA: dict[Recipient, str] = {"institution": "院長", "facility": "施設長"}
 SEQUENCE = "{n}"  # in a 文書番号, replaced by the letter's number in the sequence
+# How a reply method may end (「メールで」「メールにて」「専用フォームより」「担当課まで」); a
+# method ending otherwise (「メール又はFAX」) is followed by 「で」.
+METHOD_ENDINGS = ("で", "にて", "より", "から", "まで", "へ")
+# What a method may name as the thing sent (「同封の回答票をメールで」): the sentence then fills in
+# that form instead of naming a form twice.
+FORM_NOUNS = ("回答票", "調査票", "回答書", "用紙", "様式")
+# Where the reply request stands: in a letter with a 回答票 enclosed, on the 回答票 itself, or in
+# a letter without one.
+FormMention = Literal["enclosed", "this", "none"]
+
+
+class Printed(TypedDict):
+    """A sender field as a letter prints it: the text (or its placeholder) and whether it is
+    set."""
+
+    value: str
+    set: bool
 
 
 class SenderError(MatcherError, ValueError):
@@ -57,7 +77,7 @@ class Sender:
     email: str = ""
     address: str = ""
     reply_by: date | None = None
-    reply_method: str = ""  # e.g. 同封の回答票をメールで
+    reply_method: str = ""  # e.g. メール又はFAX, 同封の回答票をメールで (``ReplyMethod``)
     # 「高長第{n}号」: {n} counts the letters up from ``number_start``; without {n} (「事務連絡」,
     # 「高長第120号」) every letter carries the same text.
     document_number: str = ""
@@ -109,10 +129,10 @@ class Sender:
         if problems:
             raise SenderError(problems, missing)
 
-    def context(self) -> dict[str, object]:
+    def context(self) -> dict[str, Printed]:
         """Each field as printed: ``{"value": text, "set": bool}`` (dates in 令和, the reply
         deadline with its day of the week)."""
-        out: dict[str, object] = {}
+        out: dict[str, Printed] = {}
         for f in fields(self):
             if f.name not in FIELD_LABELS_JA:
                 continue
@@ -127,7 +147,7 @@ class Sender:
             }
         return out
 
-    def number_of(self, k: int) -> dict[str, object]:
+    def number_of(self, k: int) -> Printed:
         """The 文書番号 of the ``k``-th letter (0-based) as printed, like ``context``'s fields."""
         if not self.document_number:
             return {"value": PLACEHOLDER.format(FIELD_LABELS_JA["document_number"]), "set": False}
@@ -142,3 +162,61 @@ class Sender:
         if self.addressee == "onchu":
             return "", "御中"
         return HEAD_TITLE_JA[who], "様"
+
+
+@dataclass(frozen=True)
+class ReplyMethod:
+    """A reply method as the sender wrote it, split for the reply request: the form it names
+    (「同封の回答票」, "" when none) and how it is sent, ending in a particle (「メール又はFAXで」,
+    "" when it says nothing more)."""
+
+    form: str
+    means: str
+
+    @classmethod
+    def parse(cls, text: str) -> ReplyMethod:
+        """「同封の回答票をメール又はFAXで」 → (同封の回答票, メール又はFAXで); 「メール」 → ("",
+        メールで); 「メールにて」 and 「フォームより」 keep their particle."""
+        text = text.strip().rstrip("、。,. \u3000")
+        head, sep, tail = text.rpartition("を")
+        if sep and head.strip().endswith(FORM_NOUNS):
+            form, means = head.strip(), tail.strip()
+        elif text.endswith(FORM_NOUNS):
+            form, means = text, ""
+        else:
+            form, means = "", text
+        if means and not means.endswith(METHOD_ENDINGS):
+            means += "で"
+        return cls(form, means)
+
+
+def printed(field: Printed) -> Markup:
+    """A field of ``Sender.context`` as printed: its value, or its placeholder marked red."""
+    if field["set"]:
+        return escape(field["value"])
+    return Markup('<span class="ph">{}</span>').format(field["value"])
+
+
+def reply_sentence(fields: Mapping[str, Printed], where: FormMention = "enclosed") -> Markup:
+    """The reply request of every letter and form, from ``Sender.context``'s fields: 「回答票に
+    記入のうえ、<strong>令和9年1月15日(金)まで</strong>にメール又はFAXでご回答ください。」
+
+    ``where``: ``enclosed`` — a letter with a 回答票 (the one the method names, else 「回答票」);
+    ``this`` — the 回答票 itself (「この用紙に記入のうえ、…」); ``none`` — a letter without one.
+    The method's own ending is kept (で, にて, より …; 「で」 when it has none) and a form it names
+    is named once.
+    """
+    method_field = fields["reply_method"]
+    if method_field["set"]:
+        method = ReplyMethod.parse(str(method_field["value"]))
+        form, means = method.form, escape(method.means)
+    else:
+        form, means = "", printed(method_field) + "で"
+    by = Markup("<strong>{}まで</strong>に").format(printed(fields["reply_by"]))
+    if where == "this":
+        return Markup("この用紙に記入のうえ、{}{}ご回答ください。").format(by, means)
+    if where == "enclosed":
+        return Markup("{}に記入のうえ、{}{}ご回答ください。").format(form or "回答票", by, means)
+    if form:
+        return Markup("{}{}を{}ご提出ください。").format(by, form, means)
+    return Markup("{}{}ご回答ください。").format(by, means)

@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
+from ..capacity import declared_capacity, partnerships_used
 from ..geo import haversine_km
 from ..infection import LABEL_JA as INFECTION_JA
 from ..infection import has_infection_partner, infection_ids
@@ -71,6 +72,8 @@ INCREMENT_LABELS_JA: dict[Level, str] = {
     Level.DISTANCE: "新たな協力関係の総距離(km)",
 }
 ALL_AREA = "(全体)"
+# The room a run had at an institution, beside its declared 受入枠 (``ReportData.room``).
+ROOM_JA = "今回お願いできる枠(他の依頼で使用中の分を除く)"
 
 
 def rows_of(
@@ -285,10 +288,46 @@ class ReportData:
     def max_partners_shown(self) -> int:
         return max([len(v) for v in self.proposals_of_facility.values()] + [1])
 
+    # -- capacity (``matcher.capacity``) -------------------------------------------------------
+    @cached_property
+    def _capacity_used(self) -> dict[str, int]:
+        """What the run's proposals use of each institution's capacity, a site once, as the
+        planner counts it (``capacity.partnerships_used``)."""
+        return partnerships_used(
+            self.instance,
+            ((p.facility_id, p.institution_id) for p in self.result.proposals),
+            self.result.params.count_site_registrations,
+        )
+
+    def used_capacity(self, inst: Institution) -> int:
+        """Places the run's proposals take at ``inst`` (the registrations of a site: one)."""
+        return self._capacity_used.get(inst.institution_id, 0)
+
+    @staticmethod
+    def declared_capacity(inst: Institution) -> int | None:
+        """The institution's declared capacity (``None``: not declared), what a letter's
+        「申告いただいた受入枠」 says, even when the run had less room (a stored run after
+        another area's: ``capacity.declared_capacity``)."""
+        return declared_capacity(inst)
+
+    @staticmethod
+    def room(inst: Institution) -> int | None:
+        """The places the run could give (``Institution.capacity``: the declaration, less what
+        other runs' live and agreed partnerships use for a stored run)."""
+        return inst.capacity
+
+    def room_differs(self, inst: Institution) -> bool:
+        """Whether the run had less (or, overbooked, other) room than the declaration: the
+        letters then print the room as its own figure."""
+        return self.room(inst) != self.declared_capacity(inst)
+
     def remaining_capacity(self, inst: Institution) -> int | None:
+        """Places left after the run's proposals (``None``: not declared): the room less what
+        they use, a site once — the alternatives' 残り of the same run and, for a stored run,
+        the facility page's 残り."""
         if inst.capacity is None:
             return None
-        return inst.capacity - len(self.proposals_of_institution.get(inst.institution_id, []))
+        return inst.capacity - self.used_capacity(inst)
 
     # -- isolated facilities ----------------------------------------------------------------
     @cached_property
@@ -448,10 +487,11 @@ class ReportData:
                 "市区町村": lambda i: self.municipality_name(i.municipality_code),
                 "住所": lambda i: i.address,
                 "提供できる要件": lambda i: capability_marks(i.offers),
-                "受入枠": lambda i: i.capacity,
+                "受入枠": self.declared_capacity,
                 "受入枠の申告": lambda i: (
                     "申告あり" if i.capacity is not None else "申告なし(上限なし)"
                 ),
+                ROOM_JA: self.room,
                 "依頼する施設数": lambda i: len(asked(i)),
                 **{f"うち{c.label_ja}": asked_for(c) for c in CAPABILITIES},
                 "残り枠": self.remaining_capacity,

@@ -1,8 +1,9 @@
 """Institutions' own declarations (willing? how many new facilities? which of ①②③?) → institutions.
 
 A declaration is the hospital's word and overrides what registry flags implied: declared offers
-replace inferred ones, an institution that is not willing offers nothing (capacity 0), and a
-declared capacity bounds its new partnerships. Declarations name the institution by registry
+replace inferred ones, an institution that is not willing takes no new partner (capacity 0; what
+it offers is still shown), and a declared capacity bounds its new partnerships
+(``declared_terms``, the store's rule too). Declarations name the institution by registry
 id or 医療機関コード, else by name (+ address); what matches no institution is reported.
 Offers are given either as one column (``consult+care``, ``①②`` …) or as three yes/no columns.
 """
@@ -180,16 +181,38 @@ class _Index:
         return hit
 
 
+def declared_terms(
+    kind: str,
+    offers: int,
+    willing: bool,
+    declared_offers: int | None,
+    declared_capacity: int | None,
+) -> tuple[int, int | None]:
+    """What an institution offers and how many new partner facilities it takes under its
+    declaration, as (offers, capacity): the one rule of the file path (``apply_declarations``,
+    read by ``kyoryoku match``) and the store (``store.state.terms_in_force``, read by the
+    planner and every page).
+
+    Declared offers replace the registry's ``offers`` (kept when the declaration states none),
+    clinics never admitting (``vocab.admissible_offers``). The capacity is the declaration's
+    alone (``None``: not declared, unlimited; an earlier capacity never fills in). An
+    institution that is not willing keeps its offers — what it can do, shown as such on every
+    page — and takes no new partner: capacity 0, so its pairs stay candidates that capacity
+    rules out (reason ``capacity``, 残り 0), never "no candidate" or "offers unknown".
+    """
+    shown = admissible_offers(kind, offers if declared_offers is None else declared_offers)
+    return shown, (declared_capacity if willing else 0)
+
+
 def apply_declarations(
     institutions: Iterable[Institution], declarations: Iterable[Declaration]
 ) -> ImportResult[Institution]:
-    """Institutions with their declarations applied (every institution returned, input order).
-
-    Not willing → offers 0 and capacity 0. Willing → declared offers replace the inferred ones
-    (kept when not stated), declared capacity is set. A clinic declaring ③ loses ③ (warning).
-    ``extra["declared"]`` is ``"true"`` for institutions with a declaration. Declarations
-    matching no or several institutions are ``unmatched``; a second declaration for the same
-    institution replaces the first, with a warning.
+    """Institutions with their declarations applied (every institution returned, input order):
+    offers and capacity as ``declared_terms`` says, as the store reads the same declaration
+    (not willing → capacity 0, offers kept; capacity left blank → not declared). A
+    clinic declaring ③ loses ③ (warning). ``extra["declared"]`` is ``"true"`` for institutions
+    with a declaration. Declarations matching no or several institutions are ``unmatched``; a
+    second declaration for the same institution replaces the first, with a warning.
     """
     insts = list(institutions)
     chosen, out = match_declarations(insts, declarations)
@@ -198,16 +221,10 @@ def apply_declarations(
         if d is None:
             out.items.append(inst)
             continue
-        extra = {**inst.extra, "declared": "true"}
-        if not d.willing:
-            out.items.append(dataclasses.replace(inst, offers=0, capacity=0, extra=extra))
-            continue
-        offers = inst.offers if d.offers is None else d.offers
-        admissible = admissible_offers(inst.kind, offers)
-        if admissible != offers:  # a clinic declaring ③
+        offers, capacity = declared_terms(inst.kind, inst.offers, d.willing, d.offers, d.capacity)
+        if d.offers is not None and d.offers & ~offers:  # a clinic declaring ③: dropped
             out.warnings.append(clinic_admit_ignored(d))
-            offers = admissible
-        capacity = inst.capacity if d.capacity is None else d.capacity
+        extra = {**inst.extra, "declared": "true"}
         out.items.append(
             dataclasses.replace(inst, offers=int(offers), capacity=capacity, extra=extra)
         )

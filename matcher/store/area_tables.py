@@ -2,10 +2,10 @@
 
 Each area of a table (``matcher.reference_areas.ReferenceArea``) is one row of ``areas`` with its
 municipalities in ``area_municipalities``, saved by ``areas.save_area``: membership, scoping,
-runs and every list treat it as any other area (``CodeSet`` / ``member_filter``). No migration:
-the areas' ``kind`` column only admits ``prefecture``, ``municipality`` and ``renkei``
-(``ck_areas_kind``), so a reference area is stored as ``renkei`` — a set of municipalities — and
-its own kind is read from its code (``kousou-…``, ``ishikai-…``; ``area_kind``).
+runs and every list treat it as any other area (``CodeSet`` / ``member_filter``). Its kind is
+stored as itself (``kousou``, ``ishikai``: ``vocab.AreaKind``, since revision 0010; before, the
+check constraint admitted only ``renkei`` for a set of municipalities, and the migration moved
+those whose code the tables made — ``kousou-…``, ``ishikai-…`` — to their own kind).
 """
 
 from __future__ import annotations
@@ -16,26 +16,22 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..reference_areas import (
-    KIND_LABELS_JA,
     AreaTable,
     ReferenceKind,
     TableRow,
     code_of_key,
     prefecture_code,
-    reference_kind_of,
     table_name,
     table_of_rows,
 )
+from ..vocab import AREA_KIND_LABELS_JA as AREA_KIND_LABELS_JA
 from .areas import area_codes, list_areas, save_area
 from .models import AreaRow, RunRow
 
-# The stored kind of a reference area (the check constraint admits no other set kind).
-STORED_KIND = "renkei"
-
 
 def area_kind(area: AreaRow) -> str:
-    """``kousou`` / ``ishikai`` for a reference area, else the stored kind."""
-    return reference_kind_of(area.code) or area.kind
+    """The area's kind (``vocab.AreaKind``), as stored."""
+    return area.kind
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ def reference_rows(
     pref = prefecture_code(prefecture) if prefecture else None
     q = (
         select(AreaRow)
-        .where(AreaRow.code.like(f"{kind}-%"))
+        .where(AreaRow.kind == kind)
         .options(selectinload(AreaRow.municipalities))
         .order_by(AreaRow.code)
     )
@@ -72,7 +68,7 @@ def save_table(session: Session, table: AreaTable, prune: bool = True) -> TableS
     out = TableSaved()
     wanted = {a.key for a in table.areas}
     for a in table.areas:
-        save_area(session, a.key, a.display_name, STORED_KIND, a.members)  # type: ignore[arg-type]
+        save_area(session, a.key, a.display_name, table.kind, a.members)
         out.saved.append(a.key)
     if prune:
         for pref in table.prefectures:
@@ -104,12 +100,3 @@ def same_kind_areas(session: Session, area: AreaRow) -> list[AreaRow]:
     areas, the other stored areas of their kind), by code."""
     kind = area_kind(area)
     return [a for a in list_areas(session) if a.code != area.code and area_kind(a) == kind]
-
-
-# How each kind of area is called (the reference kinds' labels are the core's).
-AREA_KIND_LABELS_JA = {
-    "prefecture": "都道府県",
-    "municipality": "市区町村",
-    "renkei": "在宅医療連携拠点の圏域",
-    **KIND_LABELS_JA,
-}

@@ -1,4 +1,5 @@
-"""Areas: a prefecture, a municipality, or a 在宅医療連携拠点 area given as a set of municipalities.
+"""Areas: a prefecture, a municipality, or a set of municipalities — a 在宅医療連携拠点's area, a
+構想区域 or a 郡市医師会's area (``vocab.AreaKind``).
 
 Membership is by municipality code: an area holds 5-digit municipality codes and/or 2-digit
 prefecture codes, and a facility belongs to it when the first five (or two) digits of its own
@@ -9,21 +10,22 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable
-from typing import Literal
 
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, Session, selectinload
 
 from .._errors import InputError
-from ..vocab import CodeSet, code5_of
+from ..vocab import AreaKind, CodeSet, code5_of
 from .cache import ValueCache
 from .db import Store
 from .errors import NotFoundError
 from .models import AreaMunicipalityRow, AreaRow, FacilityRow
 
 __all__ = [
+    "AreaKind",
     "area_codes",
     "cached_visible_area",
+    "check_kind",
     "code5_of",
     "get_area",
     "get_visible_area",
@@ -32,8 +34,6 @@ __all__ = [
     "save_area",
     "visible_areas",
 ]
-
-AreaKind = Literal["prefecture", "municipality", "renkei"]
 
 
 def _member_code(value: str) -> str:
@@ -46,21 +46,28 @@ def _member_code(value: str) -> str:
     return code
 
 
+def check_kind(kind: str) -> AreaKind:
+    """``kind`` as an ``AreaKind`` (``InputError`` naming the known kinds otherwise)."""
+    if kind not in AreaKind.codes():
+        known = " / ".join(f"{k.value} ({k.label_ja})" for k in AreaKind)
+        raise InputError(f"不明な地域の種類「{kind}」({known})")
+    return AreaKind(kind)
+
+
 def save_area(
-    session: Session, code: str, name: str, kind: AreaKind, members: Iterable[str]
+    session: Session, code: str, name: str, kind: AreaKind | str, members: Iterable[str]
 ) -> AreaRow:
     """Create the area ``code`` or replace its name, kind and members (idempotent)."""
-    if kind not in ("prefecture", "municipality", "renkei"):
-        raise InputError(f"不明な地域の種類「{kind}」(prefecture / municipality / renkei)")
+    kind = check_kind(kind)
     wanted = sorted({_member_code(m) for m in members})
     if not wanted:
         raise InputError(f"地域「{code}」に市区町村が一つもありません")
     area = session.scalar(select(AreaRow).where(AreaRow.code == code))
     if area is None:
-        area = AreaRow(code=code, name=name, kind=kind)
+        area = AreaRow(code=code, name=name, kind=kind.value)
         session.add(area)
     else:
-        area.name, area.kind = name, kind
+        area.name, area.kind = name, kind.value
     have = {m.code for m in area.municipalities}
     if have != set(wanted):
         area.municipalities = [m for m in area.municipalities if m.code in wanted]
@@ -101,7 +108,7 @@ def get_area(session: Session, code: str, create: bool = False) -> AreaRow:
     if existing is not None:
         return existing
     if create:
-        return save_area(session, c, name, kind, [c])  # type: ignore[arg-type]
+        return save_area(session, c, name, kind, [c])
     return AreaRow(code=c, name=name, kind=kind, municipalities=[AreaMunicipalityRow(code=c)])
 
 

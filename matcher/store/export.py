@@ -25,7 +25,7 @@ from ..sites import site_ids
 from ..sources.cells import safe_frame
 from ..sources.simple_csv import facilities_frame, institutions_frame
 from ..sources.textfile import write_csv
-from ..vocab import Mode
+from ..vocab import BACKUP_LABEL_JA, Mode
 from ..wareki import jst, wareki
 from .areas import area_facilities, get_area, member_filter
 from .models import AreaRow, InstitutionRow, RunRow
@@ -115,9 +115,13 @@ def state_frames(
             "run_id": "" if p.run_id is None else p.run_id,
             "updated_at": p.updated_at,
             "updated_by": p.updated_by,
+            "backup_for": "" if p.backup_for is None else p.backup_for,
             "施設名": p.facility_name,
             "医療機関名": p.institution_name,
             "状態": p.status_ja,
+            BACKUP_LABEL_JA: ""
+            if p.backup_for is None
+            else f"提案 {p.backup_for} が不可・取り下げのときだけ合意",
         }
         for p in proposals
     ]
@@ -173,9 +177,11 @@ def state_frames(
                 "run_id",
                 "updated_at",
                 "updated_by",
+                "backup_for",
                 "施設名",
                 "医療機関名",
                 "状態",
+                BACKUP_LABEL_JA,
             ],
         ),
         "institutions": institutions,

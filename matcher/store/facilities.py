@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..candidates import Problem, build_candidates
 from ..model import FACILITY_KINDS, Facility, Instance, Institution, format_capabilities
 from ..params import MatchParams
 from ..sites import site_mates
-from ..vocab import CodeSet, ProposalStatus, admissible_offers, code5_of
+from ..vocab import CodeSet, ProposalStatus, code5_of
 from .areas import area_codes, member_filter
 from .cache import NO_CACHE, ValueCache
 from .db import Store
@@ -29,7 +29,6 @@ from .errors import NotFoundError
 from .institutions import institution_dict
 from .models import (
     AreaRow,
-    DeclarationRow,
     FacilityRow,
     FilingPartnerRow,
     FilingRow,
@@ -39,9 +38,11 @@ from .proposals import all_proposals
 from .state import (
     FacilityState,
     all_facility_states,
+    current_declarations,
     facility_states,
     institution_states,
     latest_year,
+    offers_in_force,
     refresh_states,
     registry_facility,
 )
@@ -484,7 +485,8 @@ def search_rows(
 ) -> list[SearchRow]:
     """(id, kind, lat, lon, offers) of institutions (in ``box``, else all) in id order, as plain
     tuples (ORM objects for a few hundred rows would cost more than the whole candidate search);
-    offers as declared when a declaration in force says so, clinics never admitting."""
+    offers as the planner and the ledger read them (``state.offers_in_force`` of the declaration
+    in force, ``state.current_declarations``)."""
     q = select(
         InstitutionRow.institution_id,
         InstitutionRow.kind,
@@ -496,21 +498,11 @@ def search_rows(
         la0, la1, lo0, lo1 = box
         q = q.where(InstitutionRow.lat.between(la0, la1), InstitutionRow.lon.between(lo0, lo1))
     rows = session.execute(q.order_by(InstitutionRow.institution_id)).all()
-    # Declarations that replace the registry's offers (rare): the one in force, latest start wins.
-    override: dict[str, int] = {}
-    if rows:
-        d = select(DeclarationRow.institution_id, DeclarationRow.offers).where(
-            DeclarationRow.offers.is_not(None),
-            DeclarationRow.valid_from <= on,
-            or_(DeclarationRow.valid_to.is_(None), DeclarationRow.valid_to >= on),
-        )
-        if box is not None:
-            d = d.where(DeclarationRow.institution_id.in_([r[0] for r in rows]))
-        for iid, offers in session.execute(d.order_by(DeclarationRow.valid_from)):
-            if offers is not None:
-                override[iid] = offers
+    if not rows:
+        return []
+    decls = current_declarations(session, None if box is None else [r[0] for r in rows], on)
     return [
-        (iid, kind, ilat, ilon, admissible_offers(kind, override.get(iid, offers)))
+        (iid, kind, ilat, ilon, offers_in_force(kind, offers, decls.get(iid)))
         for iid, kind, ilat, ilon, offers in rows
     ]
 

@@ -377,14 +377,29 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
     return stats
 
 
-def _decl_content(d: Declaration | DeclarationRow) -> tuple[object, ...]:
-    return (d.capacity, d.offers, bool(d.willing), d.valid_to, d.infection_agreement)
+def _decl_content(d: Declaration | DeclarationRow, valid_to: dt.date | None) -> tuple[object, ...]:
+    return (d.capacity, d.offers, bool(d.willing), valid_to, d.infection_agreement)
+
+
+def _declared_end(
+    has: Sequence[DeclarationRow], valid_from: dt.date, valid_to: dt.date | None
+) -> dt.date | None:
+    """The end of a declaration starting on ``valid_from`` among the institution's stored
+    declarations ``has``: its own ``valid_to``, but never past the day before a later one
+    starts (the later declaration closed it; at most one is in force on any day)."""
+    later = [r.valid_from for r in has if r.valid_from > valid_from]
+    if later and (valid_to is None or valid_to >= min(later)):
+        return min(later) - dt.timedelta(days=1)
+    return valid_to
 
 
 def import_declarations(session: Session, declarations: Iterable[Declaration]) -> ImportStats:
     """Store declarations; one that repeats the institution's current declaration changes nothing.
 
-    A declaration starting after the open one closes it the day before (history kept).
+    A declaration starting after the open one closes it the day before (history kept). A
+    declaration read again with its start date updates that declaration's content, and an
+    older one keeps the end a newer declaration gave it: re-importing an old file never puts
+    two declarations in force on the same day.
     """
     items = sorted(declarations, key=lambda d: (d.institution_id, d.valid_from))
     stats = ImportStats()
@@ -399,6 +414,11 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
     for d in items:
         if d.capacity is not None and d.capacity < 0:
             raise InputError(f"医療機関 {d.institution_id} の受入枠が負です (値: {d.capacity})")
+        if d.valid_to is not None and d.valid_to < d.valid_from:
+            raise InputError(
+                f"医療機関 {d.institution_id} の申告の終了日 {d.valid_to} が"
+                f"開始日 {d.valid_from} より前です"
+            )
     existing: dict[str, list[DeclarationRow]] = {}
     for chunk in _chunks(ids):
         for row in session.scalars(
@@ -408,16 +428,17 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
     now = utcnow()
     for d in items:
         has = existing.setdefault(d.institution_id, [])
+        valid_to = _declared_end(has, d.valid_from, d.valid_to)
         same = next((r for r in has if r.valid_from == d.valid_from), None)
         if same is not None:
-            if _decl_content(same) == _decl_content(d):
+            if _decl_content(same, same.valid_to) == _decl_content(d, valid_to):
                 stats.unchanged += 1
             else:
                 same.capacity, same.offers, same.willing, same.valid_to = (
                     d.capacity,
                     d.offers,
                     d.willing,
-                    d.valid_to,
+                    valid_to,
                 )
                 same.infection_agreement = d.infection_agreement
                 same.source, same.imported_at = d.source, now
@@ -428,7 +449,7 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
         if (
             latest is not None
             and latest.valid_to is None
-            and _decl_content(latest) == _decl_content(d)
+            and _decl_content(latest, None) == _decl_content(d, d.valid_to)
         ):
             stats.unchanged += 1  # the same declaration read again later (e.g. the same CSV)
             continue
@@ -436,10 +457,6 @@ def import_declarations(session: Session, declarations: Iterable[Declaration]) -
             if r.valid_to is None or r.valid_to >= d.valid_from:
                 r.valid_to = d.valid_from - dt.timedelta(days=1)
                 stats.superseded += 1
-        later = [r.valid_from for r in has if r.valid_from > d.valid_from]
-        valid_to = d.valid_to
-        if later and (valid_to is None or valid_to >= min(later)):
-            valid_to = min(later) - dt.timedelta(days=1)
         row = DeclarationRow(
             institution_id=d.institution_id,
             valid_from=d.valid_from,

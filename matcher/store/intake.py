@@ -4,9 +4,12 @@ facility's partners written into its filing.
 A **request** arrives through a facility's letter link (``link``: the facility is known), the
 public page a prefecture may switch on (``public``: the facility names itself and its
 municipality, which places the request in the queue of the coordinators of that municipality),
-or the partner changes of a reply form (``reply``). It asks for help (``topic``, ``message``),
-reports a change of the facility's partners (``partner_changes``), or both. Every request is
-checked as a whole (``check_request``): bounded texts, no control characters, known choices.
+or the partner changes of a reply form (``reply``); or a coordinator takes it by telephone, in
+person or by mail (``phone``, ``visit``, ``mail``: ``TAKEN_CHANNELS``) and enters it with who
+took it and when (``taken_by``, ``taken_at``), for a facility or a municipality of their scope.
+It asks for help (``topic``, ``message``), reports a change of the facility's partners
+(``partner_changes``), or both. Every request is checked as a whole (``check_request``,
+``check_taken``): bounded texts, no control characters, known choices.
 
 The **queue**: ``received`` (受付) → ``in_progress`` (対応中) → ``done`` (完了), reopened from
 done to in progress; each change is version-checked (``ConflictError`` when someone else changed
@@ -24,8 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -43,7 +47,7 @@ from .reply_models import IntakeRow
 from .state import latest_filings
 from .web_audit import record as audit
 
-IntakeChannel = Literal["link", "public", "reply"]
+IntakeChannel = Literal["link", "public", "reply", "phone", "visit", "mail"]
 IntakeStatus = Literal["received", "in_progress", "done"]
 
 STATUS_LABELS_JA: dict[str, str] = {"received": "受付", "in_progress": "対応中", "done": "完了"}
@@ -56,7 +60,14 @@ CHANNEL_LABELS_JA: dict[str, str] = {
     "link": "回答リンクの相談窓口",
     "public": "相談窓口のページ",
     "reply": "回答票",
+    "phone": "電話",
+    "visit": "来所",
+    "mail": "メール",
 }
+# The channels of a request a coordinator takes and enters (who took it and when).
+TAKEN_CHANNELS: tuple[IntakeChannel, ...] = ("phone", "visit", "mail")
+# How far ahead of the server's clock a taken request's time may be (clocks differ a little).
+TAKEN_AHEAD = dt.timedelta(minutes=5)
 TOPIC_LABELS_JA: dict[str, str] = {
     "partner_search": "協力医療機関が見つからない",
     "agreement": "協定の結び方・内容",
@@ -158,6 +169,8 @@ class IntakeView:
     confirmed_at: dt.datetime | None
     confirmed_by: str
     filing_year: int | None
+    taken_by: str  # a request taken by telephone, in person or by mail: who took it
+    taken_at: dt.datetime | None  # and when (UTC, as every stored time)
 
 
 def request_code(request_id: int) -> str:
@@ -281,7 +294,31 @@ def _view(r: IntakeRow) -> IntakeView:
         r.confirmed_at,
         r.confirmed_by,
         r.filing_year,
+        r.taken_by,
+        r.taken_at,
     )
+
+
+def check_taken(
+    channel: str, taken_by: str, taken_at: dt.datetime | None, now: dt.datetime
+) -> None:
+    """A request a coordinator takes (``TAKEN_CHANNELS``) names who took it (bounded text) and
+    when (UTC, not after ``now``); any other names neither (``InputError``)."""
+    if channel not in TAKEN_CHANNELS:
+        if taken_by or taken_at is not None:
+            raise InputError(
+                f"経路「{CHANNEL_LABELS_JA.get(channel, channel)}」に受付者はありません"
+            )
+        return
+    issues = text_issues([("受付者", taken_by, MAX_PERSON)])
+    if not taken_by.strip():
+        issues.append(RowIssue("相談", None, "受付者", None, "受け付けた人を書いてください"))
+    if taken_at is None:
+        issues.append(RowIssue("相談", None, "受付日時", None, "受け付けた日時を書いてください"))
+    elif taken_at > now + TAKEN_AHEAD:
+        issues.append(RowIssue("相談", None, "受付日時", None, "受付日時が未来になっています"))
+    if issues:
+        raise InputError(issues)
 
 
 def submit(
@@ -292,17 +329,37 @@ def submit(
     *,
     letter_id: int | None = None,
     facility_id: str | None = None,
+    taken_by: str = "",
+    taken_at: dt.datetime | None = None,
+    scope: CodeSet | None = None,
 ) -> IntakeView:
     """Check ``req`` and put it in the queue (status 受付). A known facility (``facility_id``)
-    names and places the request; a public one is placed by its municipality."""
-    check_request(req, public=facility_id is None)
+    names and places the request; a public one is placed by its municipality. A request a
+    coordinator took (``TAKEN_CHANNELS``) names who took it and when (``check_taken``) and must
+    be placed in ``scope`` (the coordinator's)."""
+    now = utcnow()
+    issues: list[RowIssue] = []
+    checks: tuple[Callable[[], None], ...] = (
+        partial(check_request, req, public=facility_id is None),
+        partial(check_taken, channel, taken_by, taken_at, now),
+    )
+    for check in checks:
+        try:
+            check()
+        except InputError as exc:
+            issues += exc.issues  # every problem at once
+    if issues:
+        raise InputError(issues)
     name, municipality = clean_text(req.facility_name), req.municipality_code
     if facility_id is not None:
         facility = session.get(FacilityRow, facility_id)
-        if facility is None:
+        if facility is None or (scope is not None and facility.code5 not in scope):
             raise NotFoundError(f"施設 {facility_id} は見つかりません")
         name, municipality = facility.name[:MAX_NAME], facility.municipality_code
-    now = utcnow()
+    elif scope is not None and not scope.contains(municipality):
+        raise InputError(
+            [RowIssue("相談", None, "市区町村", None, "担当地域の市区町村を選んでください")]
+        )
     topic = req.topic
     row = IntakeRow(
         channel=channel,
@@ -324,21 +381,20 @@ def submit(
         updated_at=now,
         updated_by=actor[:100],
         confirmed_by="",
+        taken_by=taken_by.strip(),
+        taken_at=taken_at,
     )
     session.add(row)
     session.flush()
-    audit(
-        session,
-        actor[:100],
-        "intake.submit",
-        f"相談 {request_code(row.id)}",
-        {
-            "channel": channel,
-            "topic": topic,
-            "letter_id": letter_id,
-            "partners": len(req.partner_changes),
-        },
-    )
+    detail: dict[str, Any] = {
+        "channel": channel,
+        "topic": topic,
+        "letter_id": letter_id,
+        "partners": len(req.partner_changes),
+    }
+    if channel in TAKEN_CHANNELS:
+        detail |= {"taken_by": row.taken_by, "taken_at": taken_at.isoformat() if taken_at else None}
+    audit(session, actor[:100], "intake.submit", f"相談 {request_code(row.id)}", detail)
     return _view(row)
 
 

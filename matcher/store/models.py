@@ -29,8 +29,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..vocab import AreaKind
+
 ACTIVE_STATUSES = ("proposed", "contacted", "agreed")
-AREA_KINDS = ("prefecture", "municipality", "renkei")
+AREA_KINDS = AreaKind.codes()
 
 
 def utcnow() -> dt.datetime:
@@ -166,11 +168,15 @@ class DeclarationRow(Base):
 
 
 class AreaRow(Base):
-    """A prefecture, a municipality or a 在宅医療連携拠点 area (a set of municipalities)."""
+    """A prefecture, a municipality, or a set of municipalities: a 在宅医療連携拠点's area, a
+    構想区域 or a 郡市医師会's area (``vocab.AreaKind``; the last two since revision 0010)."""
 
     __tablename__ = "areas"
     __table_args__ = (
-        CheckConstraint("kind IN ('prefecture', 'municipality', 'renkei')", name="ck_areas_kind"),
+        CheckConstraint(
+            "kind IN ('prefecture', 'municipality', 'renkei', 'kousou', 'ishikai')",
+            name="ck_areas_kind",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -415,3 +421,21 @@ class StoreChangeLogRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(80))
+
+
+class PublicRateRow(Base):
+    """One key's hits in one rate window of the public pages (``api.security.public``), shared
+    by every worker process (revision 0012).
+
+    ``key_hash`` is the HMAC-SHA-256 of the key (a client address, a letter) under a key derived
+    from the service's secret: no address or letter id is stored in clear. ``hits`` holds the
+    times (epoch seconds) of the hits still inside the window, at most the window's limit;
+    a row whose ``expires_at`` (its last hit leaving the window) has passed is purged.
+    """
+
+    __tablename__ = "public_rate_windows"
+
+    window_name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[list[float]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

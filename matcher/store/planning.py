@@ -33,6 +33,7 @@ from .models import (
     utcnow,
 )
 from .planner_input import AreaState, prepare
+from .round_strategy import write_round
 from .run_write import PlanReport, latest_run_id, preview_run, write_run
 from .state import proposal_states
 
@@ -154,6 +155,10 @@ def run_plan(
     ``OtherAreaProposalsError`` unless this says the coordinator confirmed it (the dry run's
     ``PlanReport.other_areas`` says which runs and how many proposals, for the preview).
 
+    ``params.round_strategy`` says how the run's requests go out (``round_strategy.write_round``):
+    ``reserve`` leaves out the new requests that complete no 義務 facility, ``backups`` adds
+    条件付き依頼 to the run; ``none`` stores the plan as solved.
+
     ``warm_start`` seeds the first solve with the area's previous plan (``previous_plan``: the
     same objective values in a fraction of the time) and each re-solve with the plan just
     computed; ``False`` solves from scratch (benchmarks).
@@ -206,10 +211,28 @@ def run_plan(
                     result = solve(state, previous)
                 seconds["commit"] = time.perf_counter() - t1
                 seconds["replans"] = attempt
-                write = functools.partial(
-                    write_run, s, code, params, mode, actor, note, now_state, now_releases, result
+                plan = functools.partial(
+                    write_run, s, code, params, mode, actor, note, now_state, now_releases
                 )
+                # the plan written under the run's ``round_strategy`` (``none``: as planned)
+                write = functools.partial(write_round, s, params, actor, now_state, result)
                 if dry_run:  # rolled back: it says which other areas' runs instead of refusing
-                    return preview_run(s, now_releases, functools.partial(write, started, {}))
-                return write(started, seconds, replace_other_areas)
+                    return preview_run(
+                        s,
+                        now_releases,
+                        functools.partial(
+                            write,
+                            functools.partial(
+                                plan, started=started, seconds={}, replace_other_areas=True
+                            ),
+                        ),
+                    )
+                return write(
+                    functools.partial(
+                        plan,
+                        started=started,
+                        seconds=seconds,
+                        replace_other_areas=replace_other_areas,
+                    )
+                )
     raise AssertionError("unreachable")  # pragma: no cover

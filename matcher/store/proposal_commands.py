@@ -8,6 +8,7 @@ also used by a run's commit). How each decision weighs in the next run: ``planne
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Literal
 
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..vocab import PROPOSAL_TRANSITIONS
 from ..vocab import ProposalStatus as ProposalStatusCode
+from .backups import BackupRow, agree_refusal, settlements
 from .errors import ConflictError, NotFoundError, TransitionError
 from .locks import ledger_lock
 from .manual import LimitExceeded, check_proposal
@@ -70,6 +72,9 @@ def set_status(
     """Move a proposal to ``status`` if nobody changed it since the caller read
     ``expected_version``.
 
+    A decided request settles its conditional backups (``settle_backups``); a backup is not
+    agreed while the request it backs is open (``backups.agree_refusal``).
+
     Raises ``ConflictError`` on a stale version, ``TransitionError`` on a change the lifecycle does
     not allow, ``NotFoundError`` for an unknown id.
     """
@@ -90,6 +95,9 @@ def set_status(
             f"提案 {proposal_id} は「{STATUS_LABELS_JA[p.status]}」から"
             f"「{STATUS_LABELS_JA[status]}」に変更できません (変更できる状態: {allowed})"
         )
+    refusal = agree_refusal(session, p) if status == ProposalStatusCode.AGREED.value else ""
+    if refusal:
+        raise TransitionError(refusal)
     before = p.status
     now = utcnow()
     p.status, p.updated_by, p.updated_at, p.status_at = status, actor, now, now
@@ -103,7 +111,48 @@ def set_status(
         ) from None
     record_history(session, p, before, actor, note)
     session.flush()
+    settle_backups(session, [p], actor)
     return p
+
+
+def settle_backups(
+    session: Session, decided: Iterable[ProposalRow], actor: str, run_id: int | None = None
+) -> list[ProposalRow]:
+    """Settle the open backups of the ``decided`` proposals as ``backups.settlements`` says —
+    the one place every status change applies it: ``set_status``, and a run's withdrawals and
+    releases (``run_write``, ``run_id`` in the history). A backup moved is itself settled in
+    turn; one left open becomes an ordinary request (its ``proposal_backups`` row is deleted,
+    its history says why; touched so that cached lists see it). The backups changed."""
+    decided = list(decided)
+    ids = [p.id for p in decided]
+    backed: set[int] = set()  # one query for a run's hundreds of withdrawals, not one each
+    for k in range(0, len(ids), 500):
+        backed.update(
+            session.scalars(
+                select(BackupRow.primary_id).where(BackupRow.primary_id.in_(ids[k : k + 500]))
+            )
+        )
+    changed: list[ProposalRow] = []
+    for p in decided:
+        if p.id not in backed:
+            continue
+        for backup, to, why in settlements(session, p):
+            b = proposal_row(session, backup.id, lock=True)
+            before, now = b.status, utcnow()
+            if to is None:
+                row = session.get(BackupRow, b.id)
+                if row is not None:  # through the session: a later ``backup_of`` sees it gone
+                    session.delete(row)
+                b.updated_by, b.updated_at = actor, now
+            else:
+                b.status, b.updated_by, b.updated_at, b.status_at = to, actor, now, now
+            session.flush()
+            record_history(session, b, before, actor, why, run_id)
+            changed.append(b)
+            if to is not None:
+                changed += settle_backups(session, [b], actor, run_id)
+    session.flush()
+    return changed
 
 
 def propose(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from ..model import format_capabilities
 from ..vocab import CodeSet, ProposalStatus
 from .areas import area_codes, get_area, member_filter
+from .backups import BackupRow, backup_of
 from .cache import ValueCache
 from .db import Store
 from .errors import NotFoundError, TransitionError
@@ -72,8 +73,11 @@ def get_proposal(session: Session, scope: CodeSet, proposal_id: int) -> Proposal
     raise NotFoundError(f"提案 {proposal_id} は見つかりません")
 
 
-def proposal_dict(p: Any, fac_name: str = "", inst_name: str = "") -> dict[str, object]:
-    """A proposal (row or column tuple) as the coordinator sees it."""
+def proposal_dict(
+    p: Any, fac_name: str = "", inst_name: str = "", backup_for: int | None = None
+) -> dict[str, object]:
+    """A proposal (row or column tuple) as the coordinator sees it (``backup_for``: the
+    request it backs when it is a 条件付き依頼)."""
     return {
         "id": p.id,
         "facility_id": p.facility_id,
@@ -88,6 +92,7 @@ def proposal_dict(p: Any, fac_name: str = "", inst_name: str = "") -> dict[str, 
         "run_id": p.run_id,
         "updated_at": p.updated_at.isoformat(timespec="seconds"),
         "updated_by": p.updated_by,
+        "backup_for": backup_for,
     }
 
 
@@ -97,7 +102,13 @@ def named_proposal_dict(session: Session, p: ProposalRow) -> dict[str, object]:
         session.get(FacilityRow, p.facility_id),
         session.get(InstitutionRow, p.institution_id),
     )
-    return proposal_dict(p, fac.name if fac else "", inst.name if inst else "")
+    backup = backup_of(session, p.id)
+    return proposal_dict(
+        p,
+        fac.name if fac else "",
+        inst.name if inst else "",
+        None if backup is None else backup.primary_id,
+    )
 
 
 def history_dicts(session: Session, proposal_id: int) -> list[dict[str, object]]:
@@ -136,6 +147,7 @@ class ProposalView:
     run_id: int | None
     updated_at: str
     updated_by: str
+    backup_for: int | None  # a 条件付き依頼: the request it backs (``store.backups``)
 
 
 _BASE = (
@@ -153,9 +165,11 @@ _BASE = (
         FacilityRow.name.label("facility_name"),
         InstitutionRow.name.label("institution_name"),
         FacilityRow.code5,
+        BackupRow.primary_id.label("backup_for"),
     )
     .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
     .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
+    .outerjoin(BackupRow, BackupRow.backup_id == ProposalRow.id)
 )
 _ONE_FACILITY = _BASE.where(ProposalRow.facility_id == bindparam("facility_id")).order_by(*ORDER)
 
@@ -212,7 +226,7 @@ def list_proposals(
     is a ``TransitionError``; an unknown area code a ``NotFoundError``."""
     return [
         # proposal_dict's values are the view's fields
-        ProposalView(**proposal_dict(r, r.facility_name, r.institution_name))  # type: ignore[arg-type]
+        ProposalView(**proposal_dict(r, r.facility_name, r.institution_name, r.backup_for))  # type: ignore[arg-type]
         for r in _rows(session, scope, area, status, facility_id, institution_id, run_id)
     ]
 
@@ -223,7 +237,7 @@ def all_proposals(
     """(facility code5, proposal dict) of every proposal (or one facility's), in ``ORDER``:
     plain column rows, no ORM objects."""
     return [
-        (str(r.code5), proposal_dict(r, r.facility_name, r.institution_name))
+        (str(r.code5), proposal_dict(r, r.facility_name, r.institution_name, r.backup_for))
         for r in _rows(session, facility_id=facility_id)
     ]
 
@@ -293,6 +307,6 @@ def scoped_proposals(
     """``list_proposals`` of facilities within ``scope`` (and ``area``) as ``proposal_dict``
     items (the JSON API's shape), in ``ORDER``."""
     return [
-        proposal_dict(r, r.facility_name, r.institution_name)
+        proposal_dict(r, r.facility_name, r.institution_name, r.backup_for)
         for r in _rows(session, scope, area, status, facility_id, institution_id)
     ]

@@ -21,7 +21,8 @@ decline       不可 → declined             希望しない → declined
 conditional   条件付き → contacted        相談したい → contacted
 ============  ==========================  ==========================
 
-(A facility's wish alone does not make a partnership: the institution's yes does.) The
+(A facility's wish alone does not make a partnership: the institution's yes does. A 条件付き依頼's
+受入可 is 打診中 until the request it backs is decided: ``matcher.store.backups``.) The
 condition or reason goes into the proposal's history note and stays on the answer's item for the
 coordinator. Capacity, offers (①②③) and 第二種協定指定医療機関 become a declaration whose
 source names the letter, when they differ from the one in force. A facility's changes of its
@@ -56,9 +57,10 @@ from sqlalchemy.orm import Session
 
 from .._errors import InputError, RowIssue
 from ..model import FACILITY_KINDS
-from ..vocab import Duty, admissible_offers
+from ..vocab import BACKUP_LABEL_JA, Duty, admissible_offers
 from ..vocab import ProposalStatus as Status
 from ..wareki import JST
+from .backups import answer_target, backups_of, settled_note
 from .errors import NotFoundError, StoreError
 from .imports import Declaration, import_declarations
 from .intake import MAX_PARTNER_CHANGES as MAX_PARTNER_CHANGES
@@ -182,6 +184,14 @@ class LetterRow:
     asked_status: str
     asked_version: int
     asked_covers: int
+    backup_for: int | None = None  # a 条件付き依頼: the proposal it backs (``round_strategy``)
+
+    @property
+    def backup_note(self) -> str:
+        """What the row is when it is a backup request, for the form and the coordinator."""
+        if self.backup_for is None:
+            return ""
+        return f"{BACKUP_LABEL_JA} (提案 {self.backup_for} が不可のときだけ合意になります)"
 
     @property
     def duty(self) -> str:
@@ -728,6 +738,7 @@ def letter_view(session: Session, letter_id: int, today: dt.date | None = None) 
             select(InstitutionRow).where(InstitutionRow.institution_id.in_(inst_ids))
         )
     }
+    backs = backups_of(session, ids)
     rows = []
     for r in letter.rows:
         pid = int(r["proposal_id"])
@@ -751,6 +762,7 @@ def letter_view(session: Session, letter_id: int, today: dt.date | None = None) 
                 str(r["status"]),
                 int(r["version"]),
                 int(r["covers"]),
+                backs.get(pid),
             )
         )
     kind, rid = letter.recipient_kind, letter.recipient_id
@@ -1201,7 +1213,10 @@ def _apply_row(
     changed = p.version != _known_version(session, row)
     still_live = p.status in LIVE and p.covers == row.asked_covers
     if changed and not still_live:
-        if p.status == target:
+        moot = settled_note(session, p)
+        if moot:
+            item.outcome, item.message = "unchanged", moot
+        elif p.status == target:
             item.outcome = "unchanged"
             item.message = f"既に「{_label(p.status)}」になっています"
         else:
@@ -1211,6 +1226,7 @@ def _apply_row(
                 f"現在: {_label(p.status)})。担当者が確認します"
             )
         return item
+    target, conditional = answer_target(session, p, target)  # a backup's yes waits its primary
     if p.status == target:
         item.outcome = "unchanged"
         item.message = f"「{_label(p.status)}」のままです" + (
@@ -1225,13 +1241,15 @@ def _apply_row(
         )
         return item
     note = f"{CHANNEL_LABELS_JA[channel]}で回答 (回答票 L{letter.id}): {answer_ja}"
+    if conditional:
+        note += f" / {conditional}"
     if ra.reason.strip():
         note += f" / 理由・条件: {ra.reason.strip()}"
     if ra.from_date:
         note += f" / 開始日: {ra.from_date.isoformat()}"
     changed_row = set_status(session, p.id, cast(StatusCode, target), p.version, actor, note)
     item.outcome, item.version_after = "applied", changed_row.version
-    item.message = f"「{_label(target)}」にしました"
+    item.message = f"「{_label(target)}」にしました" + (f" ({conditional})" if conditional else "")
     return item
 
 

@@ -15,7 +15,8 @@ Registered on the store's one ``Base`` (``matcher.store.models``).
   changes): applied, held for the coordinator (with both versions), unchanged, duplicate or
   rejected; ``item_hash`` makes a second arrival of the same answer apply nothing.
 - ``intake_requests``: a facility's request to the 相談窓口 (for help, or reporting a change of
-  its partners) through its letter's link, the public page, or a reply form; the coordinator's
+  its partners) through its letter's link, the public page, or a reply form, or taken by a
+  coordinator by telephone, in person or by mail (revision ``0011_intake_taken``); the coordinator's
   queue (status, assignee, due date, notes) and, once confirmed, the filing year it updated.
 """
 
@@ -42,7 +43,7 @@ from .models import Base, utcnow
 RECIPIENT_KINDS = ("institution", "facility")
 CHANNELS = ("link", "excel", "coordinator")
 OUTCOMES = ("applied", "held", "unchanged", "duplicate", "rejected")
-INTAKE_CHANNELS = ("link", "public", "reply")
+INTAKE_CHANNELS = ("link", "public", "reply", "phone", "visit", "mail")
 INTAKE_STATUSES = ("received", "in_progress", "done")
 
 
@@ -159,7 +160,8 @@ class IntakeRow(Base):
     __tablename__ = "intake_requests"
     __table_args__ = (
         CheckConstraint(
-            "channel IN ('link', 'public', 'reply')", name="ck_intake_requests_channel"
+            "channel IN ('link', 'public', 'reply', 'phone', 'visit', 'mail')",
+            name="ck_intake_requests_channel",
         ),
         CheckConstraint(
             "status IN ('received', 'in_progress', 'done')", name="ck_intake_requests_status"
@@ -195,3 +197,6 @@ class IntakeRow(Base):
     confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     confirmed_by: Mapped[str] = mapped_column(String(100), default="")
     filing_year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # a request taken by telephone, in person or by mail: who took it and when (revision 0011)
+    taken_by: Mapped[str] = mapped_column(String(100), default="")
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

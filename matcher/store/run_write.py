@@ -1,6 +1,7 @@
 """A run's write: its plan stored against what the store holds now, and what changed (and why).
 
-``write_run`` stores the run, its new, kept and dropped proposals and their history;
+``write_run`` stores the run, its new, kept and dropped proposals and their history (a
+withdrawn request settles its conditional backups: ``proposal_commands.settle_backups``);
 ``preview_run`` does the same in a savepoint rolled back at once (the dry run). Both are called
 by ``planning.run_plan`` inside its commit transaction.
 """
@@ -28,7 +29,7 @@ from .models import (
     utcnow,
 )
 from .planner_input import AreaState, Release
-from .proposal_commands import add_proposal, record_history
+from .proposal_commands import add_proposal, record_history, settle_backups
 from .proposals import proposal_row
 
 
@@ -59,12 +60,30 @@ class PlanReport:
     changes: tuple[PlanChange, ...]
     unplanned: tuple[str, ...] = ()
     notes: dict[int, str] = field(default_factory=dict)  # dry run: proposal id → history note
+    # dry run: proposal id → (covers, km) as the rolled-back rows had them (a 条件付き依頼 is
+    # in no plan: this is where the preview reads what it would cover)
+    shown: dict[int, tuple[int, float]] = field(default_factory=dict)
     # proposals of other areas' runs this run withdraws: run id → its label, and how many
     other_areas: dict[int, str] = field(default_factory=dict)
     other_area_count: int = 0
 
     def of(self, change: str) -> list[PlanChange]:
         return [c for c in self.changes if c.change == change]
+
+    def planned_pairs(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """(facility id, institution id) → (covers, km) of every pair the run asks: its plan's,
+        and (dry run) those it adds beyond the plan, e.g. its 条件付き依頼 — what a preview
+        shows for rows that were never stored."""
+        out = {
+            (c.facility_id, c.institution_id): self.shown[c.proposal_id]
+            for c in self.changes
+            if c.proposal_id in self.shown
+        }
+        out.update(
+            ((p.facility_id, p.institution_id), (p.covers, p.distance_km))
+            for p in self.result.proposals
+        )
+        return out
 
 
 def latest_run_id(session: Session, area_id: int) -> int | None:
@@ -184,6 +203,7 @@ def write_run(
     session.flush()
     changes: list[PlanChange] = []
     now = utcnow()
+    released: list[ProposalRow] = []
     for r in releases:
         p = proposal_row(session, r.proposal_id, lock=True)
         if p.status not in ("proposed", "contacted"):
@@ -192,8 +212,10 @@ def write_run(
         p.status, p.updated_by, p.updated_at, p.status_at = "withdrawn", actor, now, now
         session.flush()
         record_history(session, p, before, actor, r.reason, run.id if r.by_run else None)
+        released.append(p)
         if r.by_run:
             changes.append(PlanChange(p.id, p.facility_id, p.institution_id, "released", p.status))
+    settle_backups(session, released, actor, run.id)  # as any withdrawal settles its backups
     fac_ids = [f.facility_id for f in state.instance.facilities]
     active: dict[tuple[str, str], ProposalRow] = {}
     declined: set[tuple[str, str]] = set()
@@ -282,6 +304,7 @@ def write_run(
         changes.append(
             PlanChange(row.id, row.facility_id, row.institution_id, "dropped", "withdrawn")
         )
+    settle_backups(session, dropped, actor, run.id)  # after the drops: a dropped backup stays so
     if unplanned:
         names = "、".join(sorted(set(unplanned)))
         run.message = (
@@ -310,7 +333,7 @@ def preview_run(
     session: Session, releases: list[Release], write: Callable[[], PlanReport]
 ) -> PlanReport:
     """``write`` (a ``write_run`` of ``releases`` in ``session``) in a savepoint rolled back at
-    once: the report with the history notes."""
+    once: the report with the history notes and what each changed proposal covers (``shown``)."""
     nested = session.begin_nested()
     try:
         report = write()
@@ -321,6 +344,16 @@ def preview_run(
             )
         }
         notes.update({r.proposal_id: r.reason for r in releases})
+        ids = sorted({c.proposal_id for c in report.changes})
+        shown = {
+            int(pid): (int(covers), float(km))
+            for k in range(0, len(ids), 500)
+            for pid, covers, km in session.execute(
+                select(ProposalRow.id, ProposalRow.covers, ProposalRow.distance_km).where(
+                    ProposalRow.id.in_(ids[k : k + 500])
+                )
+            )
+        }
     finally:
         nested.rollback()
-    return replace(report, notes=notes)
+    return replace(report, notes=notes, shown=shown)

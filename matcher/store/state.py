@@ -36,6 +36,7 @@ from ..model import (
     status_of,
 )
 from ..sites import site_ids
+from ..sources.declarations import declared_terms
 from ..vocab import ALL_MASK, GeocodePrecision, InstitutionKind, ProposalStatus, admissible_offers
 from .models import (
     ACTIVE_STATUSES,
@@ -354,6 +355,28 @@ def current_declarations(
     return out
 
 
+def terms_in_force(
+    kind: str, registry_offers: int, declaration: DeclarationRow | None
+) -> tuple[int, int | None]:
+    """(offers, declared capacity) of an institution under its declaration in force, by the
+    rule ``kyoryoku match``'s declarations file follows too (``sources.declarations.
+    declared_terms``: not willing → capacity 0, offers kept); without a declaration the
+    registry's offers and no capacity declared (unlimited)."""
+    if declaration is None:
+        return admissible_offers(kind, registry_offers), None
+    return declared_terms(
+        kind, registry_offers, bool(declaration.willing), declaration.offers, declaration.capacity
+    )
+
+
+def offers_in_force(kind: str, registry_offers: int, declaration: DeclarationRow | None) -> int:
+    """What an institution offers now: its declaration in force's offers, or the registry's when
+    that declaration states none (``offers`` NULL; an older declaration never fills in), clinics
+    never admitting (``terms_in_force``). The ledger, the planner and the facility page's
+    candidates all read this."""
+    return terms_in_force(kind, registry_offers, declaration)[0]
+
+
 # The statuses whose partnerships use an institution's declared capacity (the one ledger): live
 # proposals (proposed, contacted) of every run of every area and by hand, and agreed ones — the
 # store's ACTIVE_STATUSES (its change-log triggers follow the same set, revision 0007).
@@ -528,7 +551,7 @@ class InstitutionState:
     """An institution now: what it offers and how much of its declared capacity is used."""
 
     row: InstitutionRow
-    offers: int  # the declaration's offers or the registry's, clinics never admitting
+    offers: int  # ``offers_in_force``: the declaration in force's, else the registry's
     declared: int | None  # None: not declared (unlimited); 0 when unwilling
     used: int  # the ledger: proposed + contacted + agreed (``capacity_use``)
     willing: bool
@@ -567,11 +590,10 @@ def institution_states(
     out = {}
     for r in rows:
         d = decls.get(r.institution_id)
-        offers = r.offers if d is None or d.offers is None else d.offers
-        declared = None if d is None else (0 if not d.willing else d.capacity)
+        offers, declared = terms_in_force(r.kind, r.offers, d)
         out[r.institution_id] = InstitutionState(
             r,
-            admissible_offers(r.kind, offers),
+            offers,
             declared,
             use.get(r.institution_id, _NO_USE).used,
             True if d is None else bool(d.willing),

@@ -6,7 +6,9 @@ The public side takes no actor: a request through a link names the facility of t
 live token opened; a public request names its facility in words and one of the municipalities
 of the stored areas, which places it in those coordinators' queue. Neither shows anything of
 other facilities. The coordinator's side reads and changes only requests of municipalities in
-the actor's scope; a request's facility must lie in it too.
+the actor's scope; a request's facility must lie in it too. A coordinator also enters the
+requests taken by telephone, in person or by mail (``take``): the channel, who took it and when,
+for a facility or a municipality of their scope; they join the same queue.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from ..store.intake import MAX_MESSAGE as MAX_MESSAGE
 from ..store.intake import MAX_NAME as MAX_NAME
 from ..store.intake import MAX_PERSON as MAX_PERSON
 from ..store.intake import STATUS_LABELS_JA as STATUS_LABELS_JA
+from ..store.intake import TAKEN_CHANNELS as TAKEN_CHANNELS
 from ..store.intake import TOPIC_LABELS_JA as TOPIC_LABELS_JA
 from ..store.intake import TRANSITIONS as TRANSITIONS
 from ..store.intake import FilingPreview as FilingPreview
@@ -46,6 +49,7 @@ from ..store.intake import (
 from ..store.models import FacilityRow
 from ..store.replies import letter_view
 from ..vocab import CAPABILITIES, code5_of
+from ..wareki import JST
 from .actor import Actor
 from .replies import (
     contact_text,
@@ -147,6 +151,70 @@ def request_summary(req: IntakeRequest, municipality: str = "") -> list[tuple[st
     out += partner_changes_text(req.partner_changes)
     out += contact_text(req.person, req.contact)
     return out
+
+
+# --- requests a coordinator takes --------------------------------------------------------------
+
+
+def scope_municipalities(actor: Actor) -> tuple[tuple[str, str], ...]:
+    """The municipalities of the actor's scope, as (code5, name), by code: where a request the
+    coordinator takes may be placed."""
+    return tuple(sorted((m, n) for m, n in municipality_names().items() if actor.scope.contains(m)))
+
+
+def stored_time(moment: dt.datetime) -> dt.datetime:
+    """A time as the store keeps it (naive UTC); a naive ``moment`` is Japan time (JST), as
+    the pages show and take every time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=JST)
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def taken_time_from_text(text: str) -> dt.datetime | None:
+    """A form's 受付日時 (``2026-12-06T10:30``, JST) as given (naive: ``take`` reads it as
+    JST); ``None`` when empty (``InputError`` when it is not a time)."""
+    if not text.strip():
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            [
+                RowIssue(
+                    "相談", None, "受付日時", text[:20], "日時ではありません (例 2026-12-06 10:30)"
+                )
+            ]
+        ) from None
+
+
+def take(
+    uow: UnitOfWork,
+    actor: Actor,
+    req: IntakeRequest,
+    channel: str,
+    taken_by: str,
+    taken_at: dt.datetime | None,
+    facility_id: str | None = None,
+) -> IntakeView:
+    """Put a request the coordinator took by telephone, in person or by mail in the queue
+    (受付), for a facility of the actor's scope (``facility_id``) or one named with a
+    municipality of it; ``taken_at`` as ``stored_time`` reads it. Audited."""
+    actor.require_writer()
+    if channel not in TAKEN_CHANNELS:
+        known = "・".join(f"{c} ({CHANNEL_LABELS_JA[c]})" for c in TAKEN_CHANNELS)
+        raise InputError(f"受付の経路「{channel[:20]}」は不明です ({known})")
+    at = stored_time(taken_at) if taken_at is not None else None
+    with uow.write() as s:
+        return submit(
+            s,
+            req,
+            channel,  # one of TAKEN_CHANNELS, checked above
+            actor.username,
+            facility_id=facility_id or None,
+            taken_by=taken_by,
+            taken_at=at,
+            scope=actor.scope,
+        )
 
 
 # --- the coordinator's queue -------------------------------------------------------------------

@@ -300,9 +300,7 @@ def preview_run(uow: UnitOfWork, actor: Actor, request: RunRequest) -> RunPrevie
         dry_run=True,
     )
     result = report.result
-    planned = {
-        (p.facility_id, p.institution_id): (p.covers, p.distance_km) for p in result.proposals
-    }
+    planned = report.planned_pairs()  # its 条件付き依頼 too: their rows were rolled back
     with uow.read() as s:
         changes = tuple(_named(c) for c in named_changes(s, report.changes, report.notes, planned))
     names = {f.facility_id: f.name for f in report.state.instance.facilities}

@@ -31,8 +31,8 @@ def test_tables_of_two_prefectures_are_stored_and_read_back(store) -> None:
             [a.key for a in kochi.areas] + ["kousou-36-県北", "kousou-36-県南"]
         )
         aki = get_area(s, "kousou-3901")
-        # Stored as a set of municipalities (the areas' check constraint), read as 構想区域.
-        assert (aki.kind, area_kind(aki), aki.name) == ("renkei", "kousou", "安芸(構想区域)")
+        # Stored as a 構想区域 of its own (revision 0010; stored as renkei before).
+        assert (aki.kind, area_kind(aki), aki.name) == ("kousou", "kousou", "安芸(構想区域)")
         assert area_codes(aki) == CodeSet.of(kochi.areas[0].members)
         assert [a.code for a in same_kind_areas(s, aki)][:3] == [
             "kousou-36-県北",

@@ -28,8 +28,8 @@ def test_the_decline_simulator_runs_each_strategy() -> None:
     declined = rounds.declines(1, 0.2)
     assert declined("F1", "I1") == rounds.declines(1, 0.2)("F1", "I1")  # seeded, per pair
     best = rounds.oracle(instance, MatchParams(), "optimal", declined)
-    plain = rounds.simulate(instance, MatchParams(), "optimal", declined, 2, 0.0)
-    both = rounds.simulate(instance, MatchParams(), "optimal", declined, 2, 0.3, 1)
+    plain = rounds.simulate(instance, MatchParams(), "optimal", declined, 2, "none")
+    both = rounds.simulate(instance, MatchParams(), "optimal", declined, 2, "reserve+backups", 1)
     assert best > 0 and len(plain) == len(both) == 2
     assert plain[0].backups == 0 and plain[0].held == 0
     assert both[0].held > 0 and both[0].backups > 0

@@ -55,7 +55,8 @@ def test_letters_render_to_png_with_ink(written, tmp_path) -> None:
         stem = tmp_path / pdf.stem
         subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(stem)], check=True)
         pngs = sorted(tmp_path.glob(f"{pdf.stem}*.png"))
-        assert len(pngs) == 1 and pngs[0].stat().st_size > 3000, pdf.name
+        assert len(pngs) == 2, pdf.name  # the letter and its 回答票
+        assert all(p.stat().st_size > 3000 for p in pngs), pdf.name
 
 
 def test_per_letter_pdfs_hold_their_own_recipient(written) -> None:

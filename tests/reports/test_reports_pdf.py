@@ -1,4 +1,5 @@
-"""PDFs render (pdftoppm → PNG), one page per letter, with the Japanese text intact."""
+"""PDFs render (pdftoppm → PNG), one page per letter and one for its 回答票, with the Japanese text
+intact."""
 
 from __future__ import annotations
 
@@ -33,11 +34,11 @@ def _png(pdf: Path, tmp: Path) -> list[Path]:
     return sorted(tmp.glob(f"{pdf.stem}*.png"))
 
 
-def test_bundles_render_one_page_each(written, tmp_path) -> None:
+def test_bundles_render_a_letter_and_its_reply_form_each(written, tmp_path) -> None:
     out, _, _, files, _ = written
     assert files.pdf_backend and all(n.startswith("差出人") for n in files.notes)
-    assert _pages(out / "institutions.pdf") == 2
-    assert _pages(out / "facilities.pdf") == 4
+    assert _pages(out / "institutions.pdf") == 2 * 2  # each letter and its 回答票
+    assert _pages(out / "facilities.pdf") == 4 * 2
     for name in ("overview", "institutions", "facilities"):
         pngs = _png(out / f"{name}.pdf", tmp_path)
         assert pngs and all(p.stat().st_size > 2000 for p in pngs), name
@@ -52,7 +53,7 @@ def test_every_single_document_renders(written, tmp_path) -> None:
     for page in [*files.institution_pages.values(), *files.facility_pages.values()]:
         pdf = page.with_suffix(".pdf")
         assert pdf in files.pdfs
-        assert _pages(pdf) == 1, pdf.name
+        assert _pages(pdf) == 2, pdf.name  # the letter and its 回答票
         assert _png(pdf, tmp_path)[0].stat().st_size > 2000
 
 

@@ -28,7 +28,7 @@ def test_migrations_ship_inside_the_package():
     assert list((MIGRATIONS / "versions").glob("0003_*.py"))
     assert list((MIGRATIONS / "versions").glob("0004_*.py"))
     assert list((MIGRATIONS / "versions").glob("0005_*.py"))
-    assert head_revision() == "0009_intake"
+    assert head_revision() == "0013_backup_requests"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from matcher.store import reply_models  # noqa: F401  (registers the reply tables on Base)
+from matcher.store import backups, reply_models  # noqa: F401  (their tables on Base)
 from matcher.store.db import make_engine
 from matcher.store.models import Base
 
