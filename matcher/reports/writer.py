@@ -14,12 +14,16 @@ Layout of ``out_dir``::
 
 Letters are ordered by the recipient's municipality, so the printed bundles come out in the
 index's order. PDFs: the letters are printed in batches by one or two reused browsers, each batch
-is cut into one PDF per letter and the batches are joined into the bundles (``pdfpages``).
+is cut into one PDF per letter and the batches are joined into the bundles (``pdfpages``). The
+browsers start with the call and print each batch as soon as it is written, while this thread goes
+on with the other letters, the workbook, the CSV files, the overview and the index.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import queue
 import re
 import tempfile
 import threading
@@ -29,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .. import fonts
 from ..model import Facility, Instance, Institution
@@ -180,6 +184,15 @@ def write_reports(
     filing_years
         The store's progress over 年度 (``store.progress.progress_by_year``): with two or more
         years, the workbook gets 年度別推移 and 好事例の候補 sheets and the overview a block.
+
+    Returns
+    -------
+    ReportFiles
+        Its ``seconds`` are the wall-clock seconds of the stages run one after another on the
+        calling thread (baseline, letters, workbook, csv, overview, index); with ``pdf`` they add
+        up to the whole call. The printing overlaps them: the browsers start with the call, each
+        batch of ``BATCH`` letters is printed on other threads as soon as it is written, and
+        ``pdf`` is only the time still waited for the printing after the last stage.
     """
     import time
 
@@ -197,73 +210,79 @@ def write_reports(
         files.seconds[stage] = files.seconds.get(stage, 0.0) + now - clock
         clock = now
 
-    report("baseline", 0, 1)
-    if baseline is None and result.baseline is None:  # ``match`` computes it with the run
-        baseline = greedy_baseline(instance, result)
-    data = ReportData(
-        instance, result, today or date.today(), sender or Sender(), baseline, filing_years
-    )
-    report("baseline", 1, 1)
-    lap("baseline")
-    unset = data.sender.missing()
-    if unset:
-        files.notes.append(
-            "差出人・回答方法の未設定の項目は、文書に【未設定】と表示しています: "
-            + "、".join(unset)
-        )
-
-    # One 文書番号 sequence over the run: the requests first, then the notices (index order).
-    n_requests = len(data.requested_institutions)
-    letters = {
-        "institutions": [
-            _Letter(
-                i.institution_id,
-                f"{INSTITUTION_TITLE} {i.name}",
-                i.municipality_code,
-                institution_context(data, i, f"i{k}", seq=k),
-            )
-            for k, i in enumerate(_by_place(data.requested_institutions))
-        ],
-        "facilities": [
-            _Letter(
-                f.facility_id,
-                f"{FACILITY_TITLE} {f.name}",
-                f.municipality_code,
-                facility_context(data, f, f"f{k}", seq=n_requests + k),
-            )
-            for k, f in enumerate(_by_place(data.demand_facilities))
-        ],
-    }
-    bundle_titles = {"institutions": "医療機関への依頼", "facilities": "施設へのお知らせ"}
-    for stage, items in letters.items():
-        taken: set[str] = set()
-        pages = files.institution_pages if stage == "institutions" else files.facility_pages
-        for k, letter in enumerate(items, start=1):
-            letter.stem = safe_name(letter.item_id, taken, str(letter.context["name"]))
-            letter.html = render_letter(letter.context)
-            letter.rule = page_rule(letter.context)
-            path = out / stage / f"{letter.stem}.html"
-            pages[letter.item_id] = _write(
-                path, wrap_letters(letter.title, [letter.html], [letter.rule])
-            )
-            report(stage, k, len(items))
-        files.files[stage] = _write(
-            out / f"{stage}.html",
-            wrap_letters(bundle_titles[stage], [x.html for x in items], [x.rule for x in items]),
-        )
-    lap("letters")
-
     exe, backend_note = pdf_backend()
-    printing: _Printing | None = None
-    if pdf != "none" and exe is None:
-        files.notes.append(backend_note)
-    elif pdf != "none" and exe is not None:
-        files.pdf_backend = exe
-        printing = _Printing(exe, report)
-        for stage, items in letters.items():
-            printing.add_letters(stage, items, bundle_titles[stage], out, each=pdf == "each")
-
+    # The browsers start first: their start-up (~0.5 s of CPU each) overlaps the letters.
+    printing = _Printing(exe, report) if pdf != "none" and exe is not None else None
     try:
+        report("baseline", 0, 1)
+        if baseline is None and result.baseline is None:  # ``match`` computes it with the run
+            baseline = greedy_baseline(instance, result)
+        data = ReportData(
+            instance, result, today or date.today(), sender or Sender(), baseline, filing_years
+        )
+        report("baseline", 1, 1)
+        lap("baseline")
+        unset = data.sender.missing()
+        if unset:
+            files.notes.append(
+                "差出人・回答方法の未設定の項目は、文書に【未設定】と表示しています: "
+                + "、".join(unset)
+            )
+
+        # One 文書番号 sequence over the run: the requests first, then the notices (index order).
+        n_requests = len(data.requested_institutions)
+        letters = {
+            "institutions": [
+                _Letter(
+                    i.institution_id,
+                    f"{INSTITUTION_TITLE} {i.name}",
+                    i.municipality_code,
+                    institution_context(data, i, f"i{k}", seq=k),
+                )
+                for k, i in enumerate(_by_place(data.requested_institutions))
+            ],
+            "facilities": [
+                _Letter(
+                    f.facility_id,
+                    f"{FACILITY_TITLE} {f.name}",
+                    f.municipality_code,
+                    facility_context(data, f, f"f{k}", seq=n_requests + k),
+                )
+                for k, f in enumerate(_by_place(data.demand_facilities))
+            ],
+        }
+        bundle_titles = {"institutions": "医療機関への依頼", "facilities": "施設へのお知らせ"}
+        if pdf != "none" and exe is None:
+            files.notes.append(backend_note)
+        elif printing is not None:
+            files.pdf_backend = exe
+            # every letter batch and the overview, so that the progress total never changes
+            printing.expect(sum(-(-len(items) // BATCH) for items in letters.values()) + 1)
+        for stage, items in letters.items():
+            taken: set[str] = set()
+            pages = files.institution_pages if stage == "institutions" else files.facility_pages
+            for k, letter in enumerate(items, start=1):
+                letter.stem = safe_name(letter.item_id, taken, str(letter.context["name"]))
+                letter.html = render_letter(letter.context)
+                letter.rule = page_rule(letter.context)
+                path = out / stage / f"{letter.stem}.html"
+                pages[letter.item_id] = _write(
+                    path, wrap_letters(letter.title, [letter.html], [letter.rule])
+                )
+                report(stage, k, len(items))
+                if printing is not None and (k % BATCH == 0 or k == len(items)):
+                    batch = items[(k - 1) // BATCH * BATCH : k]  # printed while the rest is written
+                    printing.add_batch(
+                        stage, bundle_titles[stage], batch, out / stage, pdf == "each"
+                    )
+            files.files[stage] = _write(
+                out / f"{stage}.html",
+                wrap_letters(
+                    bundle_titles[stage], [x.html for x in items], [x.rule for x in items]
+                ),
+            )
+        lap("letters")
+
         report("workbook", 0, 1)
         files.files["workbook"] = write_workbook(data, out / "report.xlsx")
         report("workbook", 1, 1)
@@ -283,21 +302,41 @@ def write_reports(
         files.files["chart"] = out / "chart_status.png"
         html, outside = overview_html(data, chart)
         files.files["overview"] = _write(out / "overview.html", html)
+        if printing is not None:
+            printing.add_single(files.files["overview"])
         if outside:
             files.notes.append(
                 f"概要の地図には遠隔地(島しょ部など)の {outside} 地点を表示していません"
             )
         report("overview", 1, 1)
         lap("overview")
+
+        # Made while the last PDFs print (it links the ones planned); written once they all are.
+        planned = printing.planned(out) if printing is not None else []
+        index = _index_page(data, letters, files, bundle_titles, unset, planned)
+        lap("index")
         if printing is not None:
-            printing.add_single(files.files["overview"])
             files.pdfs = printing.finish(out)
             lap("pdf")
     finally:
         if printing is not None:
             printing.close()
+    files.files["index"] = _write(out / "index.html", index)
+    lap("index")
+    return files
 
-    has_pdf = set(files.pdfs)
+
+def _index_page(
+    data: ReportData,
+    letters: dict[str, list[_Letter]],
+    files: ReportFiles,
+    titles: dict[str, str],
+    unset: list[str],
+    pdfs: Sequence[Path],
+) -> str:
+    """``index.html``: the letters grouped by municipality, linking the PDFs among ``pdfs``."""
+    out = files.out_dir
+    has_pdf = set(pdfs)
 
     def rel(path: Path) -> str:
         return path.relative_to(out).as_posix()
@@ -347,20 +386,18 @@ def write_reports(
     ordered = [groups[k] for k in sorted(groups, key=lambda c: (c == "", c))]
     bundles = [
         {
-            "label": bundle_titles[stage],
+            "label": titles[stage],
             "html": f"{stage}.html",
             "pdf": pdf_of(files.files[stage]),
         }
         for stage in letters
     ]
     shown = [n for n in files.notes if not n.startswith("差出人")]
-    index = index_html(data, ordered, bundles, pdf_of(files.files["overview"]), shown, unset)
-    files.files["index"] = _write(out / "index.html", index)
-    lap("index")
-    return files
+    return index_html(data, ordered, bundles, pdf_of(files.files["overview"]), shown, unset)
 
 
 _Placed = TypeVar("_Placed", Facility, Institution)
+_T = TypeVar("_T")
 
 
 def _by_place(items: Sequence[_Placed]) -> list[_Placed]:
@@ -375,55 +412,96 @@ def _id_of(x: Facility | Institution) -> str:
     return x.facility_id if isinstance(x, Facility) else x.institution_id
 
 
+_Job = tuple[Callable[[ChromiumPrinter], Any], Future[Any]]
+_FIRST, _LETTERS, _STOP = 0, 1, 2  # job priorities: the overview, letter batches, the end
+
+
+@dataclass
+class _Bundle:
+    title: str
+    batches: list[Future[tuple[PdfFile, list[Path]]]] = field(default_factory=list)
+    letters: list[Path] = field(default_factory=list)  # the one-letter PDFs, in order
+
+
 class _Printing:
-    """PDF jobs on up to two reused browsers, started as soon as the letters are written."""
+    """PDF jobs on up to two reused browsers, one worker thread each, started at once so that
+    their start-up overlaps the letters being written. Letter batches print in the order given;
+    the overview goes before the batches still waiting, so that it never prints last alone."""
 
     def __init__(self, exe: str, progress: Progress, workers: int | None = None) -> None:
         self.exe = exe
         self.progress = progress
-        self.n = max(1, workers or min(os.cpu_count() or 1, MAX_PDF_WORKERS))
-        self.pool = ThreadPoolExecutor(max_workers=self.n)
-        self.local = threading.local()
-        self.printers: list[ChromiumPrinter] = []
+        n = max(1, workers or min(os.cpu_count() or 1, MAX_PDF_WORKERS))
+        self.queue: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
+        self.order = itertools.count()  # first come, first served within a priority
         self.lock = threading.Lock()
+        self.printers: list[ChromiumPrinter] = []
         self.tmp = tempfile.TemporaryDirectory(prefix="kyoryoku-pdf-")
-        self.jobs: list[tuple[str, list[Future[tuple[PdfFile, list[Path]]]]]] = []
-        self.bundles: list[tuple[str, str, list[Future[tuple[PdfFile, list[Path]]]]]] = []
-        self.singles: list[Future[Path]] = []
+        self.bundles: dict[str, _Bundle] = {}
+        self.singles: list[tuple[Path, Future[Path]]] = []  # (HTML, its PDF)
         self.total = 0
         self.done = 0
+        self.threads = [
+            threading.Thread(target=self._work, name=f"kyoryoku-pdf-{k}", daemon=True)
+            for k in range(n)
+        ]
+        for thread in self.threads:
+            thread.start()
 
-    def _printer(self) -> ChromiumPrinter:
-        printer = getattr(self.local, "printer", None)
-        if printer is None:
+    def _work(self) -> None:
+        """Start a browser, then print jobs until told to stop; when the browser cannot start,
+        every job this worker takes fails with that error."""
+        failed: Exception | None = None
+        try:
             printer = ChromiumPrinter(self.exe)
-            printer.start()
             with self.lock:
                 self.printers.append(printer)
-            self.local.printer = printer
-        return printer
+            printer.start()
+        except Exception as exc:
+            failed = exc
+        while (job := self.queue.get()[2]) is not None:
+            run, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                if failed is not None:
+                    raise failed
+                future.set_result(run(printer))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def _submit(self, priority: int, run: Callable[[ChromiumPrinter], _T]) -> Future[_T]:
+        future: Future[_T] = Future()
+        self.queue.put((priority, next(self.order), (run, future)))
+        return future
+
+    def expect(self, jobs: int) -> None:
+        """The number of jobs to come, for the progress total."""
+        self.total = jobs
 
     def _tick(self) -> None:
         with self.lock:
             self.done += 1
-            self.progress("pdf", self.done, self.total)
+            self.progress("pdf", self.done, max(self.total, self.done))
 
-    def add_letters(
-        self, stage: str, items: list[_Letter], title: str, out: Path, each: bool
+    def add_batch(
+        self, stage: str, title: str, batch: list[_Letter], folder: Path, each: bool
     ) -> None:
-        futures = []
-        for start in range(0, len(items), BATCH):
-            batch = items[start : start + BATCH]
-            html = Path(self.tmp.name) / f"{stage}-{start // BATCH:04d}.html"
-            _write(html, wrap_letters(title, [x.html for x in batch], [x.rule for x in batch]))
-            self.total += 1
-            futures.append(self.pool.submit(self._batch, html, batch, out / stage, each))
-        self.bundles.append((stage, title, futures))
+        """Print ``batch`` as the next part of the ``stage`` bundle (and, with ``each``, cut it
+        into one PDF per letter in ``folder``)."""
+        bundle = self.bundles.setdefault(stage, _Bundle(title))
+        html = Path(self.tmp.name) / f"{stage}-{len(bundle.batches):04d}.html"
+        _write(html, wrap_letters(title, [x.html for x in batch], [x.rule for x in batch]))
+        bundle.batches.append(
+            self._submit(_LETTERS, lambda p: self._batch(p, html, batch, folder, each))
+        )
+        if each:
+            bundle.letters += [folder / f"{x.stem}.pdf" for x in batch]
 
     def _batch(
-        self, html: Path, batch: list[_Letter], folder: Path, each: bool
+        self, printer: ChromiumPrinter, html: Path, batch: list[_Letter], folder: Path, each: bool
     ) -> tuple[PdfFile, list[Path]]:
-        pdf = PdfFile.parse(self._printer().pdf_bytes(html), html.name)
+        pdf = PdfFile.parse(printer.pdf_bytes(html), html.name)
         written = []
         if each:
             names = [str(x.context["anchor"]) for x in batch]
@@ -434,31 +512,45 @@ class _Printing:
         return pdf, written
 
     def add_single(self, html: Path) -> None:
-        self.total += 1
-        self.singles.append(self.pool.submit(self._single, html))
+        """Print ``html`` to the PDF beside it, before the letter batches still waiting."""
+        self.singles.append((html, self._submit(_FIRST, lambda p: self._single(p, html))))
 
-    def _single(self, html: Path) -> Path:
-        path = self._printer().print_pdf(html, html.with_suffix(".pdf"))
+    def _single(self, printer: ChromiumPrinter, html: Path) -> Path:
+        path = printer.print_pdf(html, html.with_suffix(".pdf"))
         self._tick()
         return path
 
+    def planned(self, out: Path) -> list[Path]:
+        """Every PDF that ``finish`` returns, in its order."""
+        paths = [html.with_suffix(".pdf") for html, _ in self.singles]
+        for stage, bundle in self.bundles.items():
+            paths += [out / f"{stage}.pdf", *bundle.letters]
+        return paths
+
     def finish(self, out: Path) -> list[Path]:
-        """Wait for every job, join the batches into the bundles; every PDF written."""
-        written: list[Path] = [f.result() for f in self.singles]
-        for stage, title, futures in self.bundles:
-            parts = [f.result() for f in futures]
-            if not parts:
-                continue
-            bundle = out / f"{stage}.pdf"
-            pdfs = [(pdf, range(len(pdf.pages))) for pdf, _ in parts]
-            write_pages(pdfs, bundle, title)
-            written.append(bundle)
-            for _, each in parts:
-                written.extend(each)
-        return written
+        """Wait for every job and join the batches into the bundles (each as soon as its own
+        batches are printed); every PDF written, in the order of ``planned``."""
+        written: list[Path] = []
+        for stage, bundle in self.bundles.items():
+            parts = [f.result() for f in bundle.batches]
+            path = out / f"{stage}.pdf"
+            write_pages([(pdf, range(len(pdf.pages))) for pdf, _ in parts], path, bundle.title)
+            written += [path, *(p for _, each in parts for p in each)]
+        return [f.result() for _, f in self.singles] + written
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Cancel the jobs still waiting, stop the workers, then both browsers at once."""
+        while True:
+            try:
+                _, _, job = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[1].cancel()
+        for _ in self.threads:
+            self.queue.put((_STOP, next(self.order), None))
+        for thread in self.threads:
+            thread.join()
         with ThreadPoolExecutor(max_workers=max(1, len(self.printers))) as closing:
             list(closing.map(ChromiumPrinter.close, self.printers))  # both browsers at once
         self.tmp.cleanup()
