@@ -7,7 +7,9 @@ the rows it asked, each with the status, covers and version the proposal had the
 A **link** carries a token of 256 random bits (``secrets.token_urlsafe(32)``); only its SHA-256 is
 stored. It expires at the end of the reply deadline (JST), is revoked by the coordinator or by a
 re-issue, and reads nothing but its own letter. Until the coordinator locks the letter, the
-recipient may answer again to correct.
+recipient may answer again to correct. Issuing an institution letter's link asks its requests:
+those still 提案中 become 打診中 (``_ask``), so a re-plan keeps them until the answer comes; a
+facility notice asks nothing and changes no status.
 
 An **answer** (through the link, a returned Excel form, or typed by a coordinator) is checked as a
 whole first — nothing of it is applied when one part is wrong — and then each part becomes a
@@ -76,7 +78,7 @@ from .models import (
     RunRow,
     utcnow,
 )
-from .proposal_commands import TRANSITIONS, set_status
+from .proposal_commands import TRANSITIONS, record_history, set_status
 from .proposal_commands import ProposalStatus as StatusCode
 from .reply_models import ReplyAnswerRow, ReplyItemRow, ReplyLetterRow, ReplyTokenRow
 from .state import current_declarations, institution_states, latest_filings
@@ -528,9 +530,44 @@ def _recipient_name(session: Session, kind: str, rid: str) -> str:
     return row.name if row is not None else rid
 
 
+def _ask(session: Session, letter: ReplyLetterRow, actor: str) -> list[int]:
+    """Mark an institution letter's requests as asked: each row still 提案中 exactly as the
+    letter shows it becomes 打診中 through ``set_status`` (history 「回答票 L12 を送付」, backups
+    settled), so that a re-plan keeps it (``planner_input``: contacted pairs are kept) instead
+    of withdrawing a request whose answer is on its way. The row's snapshot is then retaken, so
+    the letter's own answer never meets a "changed" proposal because of this move. A facility
+    notice asks nothing of an institution and moves nothing; a row changed since the letter
+    (or already moved) is left as it is, so issuing again changes nothing. The ids moved."""
+    if letter.recipient_kind != "institution":
+        return []
+    rows = [dict(r) for r in letter.rows]
+    ids = [int(r["proposal_id"]) for r in rows]
+    now_rows = {
+        p.id: p
+        for p in session.scalars(
+            select(ProposalRow)
+            .where(ProposalRow.id.in_(ids))
+            .execution_options(populate_existing=True)
+        )
+    }
+    moved: list[int] = []
+    for k, r in enumerate(rows):
+        p = now_rows.get(int(r["proposal_id"]))
+        if p is None or p.status != Status.PROPOSED.value or p.version != int(r["version"]):
+            continue
+        note = f"回答票 {letter_code(letter.id)} を送付"
+        rows[k] = _snapshot(set_status(session, p.id, "contacted", p.version, actor, note))
+        moved.append(p.id)
+    if moved:
+        letter.rows = rows  # a new list: the JSON column sees the change
+        session.flush()
+    return moved
+
+
 def _new_token(
     session: Session, letter: ReplyLetterRow, deadline: dt.date, actor: str
 ) -> IssuedLink:
+    moved = _ask(session, letter, actor)
     now = utcnow()
     for t in session.scalars(
         select(ReplyTokenRow).where(
@@ -558,7 +595,11 @@ def _new_token(
         actor[:100],
         "reply.link",
         f"回答票 L{letter.id}",
-        {"expires_at": expires.isoformat(), "deadline": deadline.isoformat()},
+        {
+            "expires_at": expires.isoformat(),
+            "deadline": deadline.isoformat(),
+            **({"contacted": moved} if moved else {}),
+        },
     )
     return IssuedLink(
         letter.id,
@@ -1227,11 +1268,23 @@ def _apply_row(
             )
         return item
     target, conditional = answer_target(session, p, target)  # a backup's yes waits its primary
+    note = f"{CHANNEL_LABELS_JA[channel]}で回答 (回答票 L{letter.id}): {answer_ja}"
+    if conditional:
+        note += f" / {conditional}"
+    if ra.reason.strip():
+        note += f" / 理由・条件: {ra.reason.strip()}"
+    if ra.from_date:
+        note += f" / 開始日: {ra.from_date.isoformat()}"
     if p.status == target:
         item.outcome = "unchanged"
         item.message = f"「{_label(p.status)}」のままです" + (
             f" (条件: {ra.reason.strip()})" if ra.reason.strip() else ""
         )
+        # A 条件付き to a request already 打診中 (its letter was sent): the condition still goes
+        # into the history, as the module docstring promises.
+        if ra.reason.strip():
+            record_history(session, p, p.status, actor, note)
+            session.flush()
         return item
     if target not in TRANSITIONS[p.status]:
         item.outcome, item.versions = "held", versions
@@ -1240,13 +1293,6 @@ def _apply_row(
             "担当者が確認します"
         )
         return item
-    note = f"{CHANNEL_LABELS_JA[channel]}で回答 (回答票 L{letter.id}): {answer_ja}"
-    if conditional:
-        note += f" / {conditional}"
-    if ra.reason.strip():
-        note += f" / 理由・条件: {ra.reason.strip()}"
-    if ra.from_date:
-        note += f" / 開始日: {ra.from_date.isoformat()}"
     changed_row = set_status(session, p.id, cast(StatusCode, target), p.version, actor, note)
     item.outcome, item.version_after = "applied", changed_row.version
     item.message = f"「{_label(target)}」にしました" + (f" ({conditional})" if conditional else "")

@@ -90,7 +90,7 @@ def test_link_answer_becomes_a_decision_the_coordinator_sees(
     assert "さくら特養" not in page.text  # another letter's row (I2's)
     r = _confirm(client, i1, {f"a_{pid}": "accept", f"from_{pid}": "2026-04-01"})
     assert r.status_code == 200 and "この内容で送信する" in r.text and "受入可" in r.text
-    assert _status(app, pid) == "proposed"  # confirmation first, nothing applied yet
+    assert _status(app, pid) == "contacted"  # as issuing left it: confirmation first
     r = _send(client, i1, {f"a_{pid}": "accept", f"from_{pid}": "2026-04-01"})
     assert r.status_code == 303 and r.headers["location"] == i1.path() + "/done"
     done = client.get(r.headers["location"])
@@ -138,7 +138,7 @@ def test_expired_revoked_and_reissued_tokens_are_refused(app: FastAPI, client: T
     pid = _row_of(app, fa1)
     r = client.post(fa1.path(), data={"csrf_token": csrf, f"a_{pid}": "decline"})
     assert r.status_code == 410
-    assert _status(app, pid) == "proposed"
+    assert _status(app, pid) == "contacted"  # as issuing left it
 
 
 def _csrf(client: TestClient) -> str:
@@ -157,7 +157,7 @@ def test_a_token_never_reaches_another_letters_rows(app: FastAPI, client: TestCl
         i1.path() + "/send", data={"csrf_token": _form(client, i1), f"a_{other}": "decline"}
     )
     assert r.status_code == 422
-    assert (_status(app, mine), _status(app, other)) == ("proposed", "proposed")
+    assert (_status(app, mine), _status(app, other)) == ("contacted", "contacted")
 
 
 def test_forms_without_the_right_csrf_token_are_refused(app: FastAPI, client: TestClient) -> None:
@@ -177,7 +177,7 @@ def test_forms_without_the_right_csrf_token_are_refused(app: FastAPI, client: Te
         headers={"Origin": "https://evil.example"},
     )
     assert r.status_code == 403
-    assert _status(app, pid) == "proposed"
+    assert _status(app, pid) == "contacted"  # as issuing left it
 
 
 def test_a_flood_is_answered_429(app: FastAPI, client: TestClient) -> None:
@@ -329,7 +329,7 @@ def test_returned_excel_forms_through_the_api_and_the_page(
     login(client, "coord_b")  # another area's coordinator: not their letter
     r = client.post("/api/imports/replies", files=files, headers={"X-CSRF-Token": _csrf(client)})
     assert r.status_code == 200 and r.json()["files"][0]["outcome"] == "rejected"
-    assert _status(app, pid) == "proposed"
+    assert _status(app, pid) == "contacted"  # as issuing left it
     login(client, "coord_a")
     csrf = _csrf(client)
     r = client.post("/api/imports/replies", files=files, headers={"X-CSRF-Token": csrf})
@@ -351,16 +351,7 @@ def test_held_answers_are_decided_on_the_page(app: FastAPI, client: TestClient) 
     links = _links(app)
     i1 = links["I1"]
     pid = _row_of(app, i1)
-    login(client, "coord_a")
-    csrf = _csrf(client)
-    with app.state.store.read() as s:
-        version = s.get(ProposalRow, pid).version
-    r = client.post(
-        f"/api/proposals/{pid}/status",
-        json={"status": "contacted", "version": version},
-        headers={"X-CSRF-Token": csrf},
-    )
-    assert r.status_code == 200, r.text
+    assert _status(app, pid) == "contacted"  # issuing the letter asked it
     with app.state.store.write() as s:
         p = s.get(ProposalRow, pid)
         p.covers = 1  # re-planned: another set of requirements since the letter

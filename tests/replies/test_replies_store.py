@@ -146,7 +146,8 @@ def test_institution_answers_become_decisions_with_the_letter_in_the_history(sto
             )
         ),
     )
-    assert [(i.proposal_id, i.outcome) for i in res.items] == [(1, "applied"), (2, "applied")]
+    # 2 was already 打診中 (its letter was sent): the condition changes no status
+    assert [(i.proposal_id, i.outcome) for i in res.items] == [(1, "applied"), (2, "unchanged")]
     assert (_status(store, 1), _status(store, 2)) == ("agreed", "contacted")
     with store.read() as s:
         notes = {
@@ -183,14 +184,14 @@ def test_decline_is_final_and_a_facility_wish_is_not_an_agreement(store: Store) 
 def test_an_answer_meeting_a_changed_proposal_is_held_with_both_versions(store: Store) -> None:
     region = planned_region(store)
     with store.write() as s:
-        set_status(s, 3, "declined", 1, "coord", "電話で辞退")
+        set_status(s, 3, "declined", 2, "coord", "電話で辞退")  # v2: issuing asked it
     h1 = region.link("institution", "H1").letter_id
     res = _answer(store, h1, LetterAnswer((RowAnswer(3, "accept"),)))
     assert res.outcome == "held" and res.items[0].outcome == "held"
     assert _status(store, 3) == "declined"  # never applied blind
     with store.read() as s:
         (held,) = held_items(s)
-    assert held.versions["letter"]["status"] == "proposed"
+    assert held.versions["letter"]["status"] == "contacted"  # as the letter asked it
     assert held.versions["now"]["status"] == "declined"
     assert held.versions["now"]["updated_by"] == "coord"
     with store.write() as s:
@@ -205,8 +206,8 @@ def test_an_answer_meeting_a_changed_proposal_is_held_with_both_versions(store: 
 def test_a_withdrawn_proposal_holds_the_answer_and_a_phoned_one_does_not(store: Store) -> None:
     region = planned_region(store)
     with store.write() as s:
-        set_status(s, 1, "withdrawn", 1, "coord", "計画から外した")
-        set_status(s, 2, "contacted", 1, "coord", "電話で打診")
+        set_status(s, 1, "withdrawn", 2, "coord", "計画から外した")  # v2: issuing asked it
+        # 2 is 打診中 already: issuing the letter asked it (the coordinator's phone call)
     res = _answer(
         store,
         region.link("institution", "C1").letter_id,
@@ -232,8 +233,7 @@ def test_a_correction_the_lifecycle_refuses_is_held_and_applied_by_the_coordinat
 def test_a_held_answer_is_applied_by_the_coordinator_on_the_proposal_as_it_is(store: Store) -> None:
     region = planned_region(store)
     with store.write() as s:
-        set_status(s, 3, "contacted", 1, "coord")
-        p = s.get(ProposalRow, 3)
+        p = s.get(ProposalRow, 3)  # 打診中: issuing the letter asked it
         assert p is not None
         p.covers = 3  # a re-plan changed what it covers
     res = _answer(

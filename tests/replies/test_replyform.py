@@ -171,7 +171,8 @@ def test_returned_forms_import_file_by_file_all_or_nothing(store: Store) -> None
     assert "条件を書いてください" in refused.message
     assert any("9 行目" in i.message for i in refused.items)
     assert _status(store, 3) == "agreed"
-    assert _status(store, 1) == "proposed"  # the bad file's valid row was not applied either
+    # the bad file's valid row was not applied either (打診中: as issuing left it)
+    assert _status(store, 1) == "contacted"
     # the same ZIP again applies nothing; the fixed file alone then applies
     before = snapshot(store)
     with store.write() as s:
@@ -217,7 +218,7 @@ def test_forms_of_letters_outside_the_scope_and_oversized_uploads_are_refused(st
         report = import_returned_forms(s, [("many.zip", many.getvalue())], KEY, "c", limits=tiny)
     assert report.files[0].outcome == "rejected"
     assert "上限" in report.files[0].message
-    assert _status(store, 3) == "proposed"
+    assert _status(store, 3) == "contacted"  # as issuing left it
 
 
 def test_a_form_filled_again_shows_the_previous_answer(store: Store) -> None:

@@ -59,18 +59,22 @@ def first_round(store) -> tuple[int, int, int]:
     return report.run_id, backup, primary
 
 
-def test_a_replan_that_withdraws_the_request_agrees_its_accepted_backup(store):
-    """The backup said 受入可 (打診中, its coverage counted): the next run no longer needs the
-    request it backs and withdraws it — the backup is agreed, as a decline would have made it."""
+def test_a_replan_keeps_the_asked_request_and_its_decline_agrees_the_accepted_backup(store):
+    """The backup said 受入可 (打診中, its coverage counted). The request it backs went out in
+    its institution's letter too (issued with the run's letters: 打診中), so the next run keeps
+    it instead of withdrawing it; its institution's 不可 then agrees the backup."""
     run_id, backup, primary = first_round(store)
     answer(store, run_id, props(store)[backup].institution_id, accept=True)
     assert props(store)[backup].status == "contacted"
+    assert props(store)[primary].status == "contacted"  # asked by its letter
     report = run_plan(store, "39", MatchParams(), actor="t")
     after = props(store)
-    assert after[primary].status == "withdrawn"
-    assert primary in {c.proposal_id for c in report.of("dropped")}
-    assert after[backup].status == "agreed"
-    assert any(f"提案 {primary} が取り下げ" in n for n in history(store, backup))
+    assert after[primary].status == "contacted" and after[backup].status == "contacted"
+    assert primary not in {c.proposal_id for c in report.of("dropped")}
+    answer(store, run_id, after[primary].institution_id, accept=False)
+    after = props(store)
+    assert after[primary].status == "declined" and after[backup].status == "agreed"
+    assert any(f"提案 {primary} が辞退" in n for n in history(store, backup))
     backups_settled(store)
     ledger_within_capacity(store)
 
