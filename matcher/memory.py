@@ -5,9 +5,10 @@ thousands of times. With glibc's defaults each such array is an ``mmap`` / ``mun
 (fresh pages, zeroed, faulted in one by one, both threads contending for the address space)
 until the dynamic threshold has grown; a fresh process — a CLI run, a new web worker — pays
 that on its first plan. Raising the mmap threshold to 32 MB and keeping up to 256 MB of freed
-heap lets those arrays reuse pages. National benchmark, first candidate search in a fresh
-process: 0.61–0.66 s of CPU instead of 0.73–0.92 s, the proven optimum about 10 % faster, peak
-RSS 1.31 → 1.36 GB (``benchmarks/national.py`` measures both in one run).
+heap lets those arrays reuse pages. National benchmark, first candidate search in fresh
+processes on a quiet machine (median of 3–5, same runs): 0.34–0.39 s wall and 0.61–0.67 s of
+CPU with these settings against 0.40–0.43 s and 0.68–0.71 s with glibc's defaults; peak RSS of
+the whole benchmark 1.31 → 1.35 GB (``benchmarks/national.py`` prints both every run).
 
 Process-wide, so only entry points call ``tune_allocator`` (the CLI, the web app's factory,
 solver worker processes, benchmarks), never library functions. A no-op off glibc, and when the
