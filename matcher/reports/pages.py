@@ -279,6 +279,7 @@ def institution_context(
             duty=str(r["duty"]),
             address=data.facility[p.facility_id].address,
             km_text=str(r["km"]),
+            note=f"【{BACKUP_LABEL_JA}】" if r["backup"] else "",
         )
         for r, p in zip(rows, new, strict=True)
     ]

@@ -163,11 +163,14 @@ def form_row(
     address: str = "",
     key: int | str = "",
     km_text: str = "",
+    note: str = "",
 ) -> dict[str, object]:
     """One asked row of a form: the facility (institution's form) or the institution (facility's
-    form), what is asked (``covers``) and the distance (``km_text``: as the letter prints it)."""
+    form), what is asked (``covers``) and the distance (``km_text``: as the letter prints it);
+    ``note``: a mark the letter's row carries too (e.g. 【条件付き依頼】)."""
     return {
         "no": no,
+        "note": note,
         "key": key,
         "name": name,
         "kind": kind,

@@ -91,6 +91,9 @@ def test_the_stored_runs_request_letter_marks_the_backup(store, planned):
     rows = props(store)
     asked = _letter(store, run_id, rows[backup].institution_id)
     assert f"【{BACKUP_LABEL_JA}】" in asked and BACKUP_SENTENCE_JA in asked
+    # the 回答票 printed after the letter marks the same row
+    form = asked[asked.index("お願いに対する回答票") :]
+    assert f"【{BACKUP_LABEL_JA}】" in form
     first = _letter(store, run_id, rows[primary].institution_id)
     assert BACKUP_LABEL_JA not in first and BACKUP_SENTENCE_JA not in first
 
