@@ -74,9 +74,11 @@ STAGES_JA = {
     "pdf": "PDF",
 }
 MAX_PDF_WORKERS = 2  # each Chromium uses a few hundred MB; more rarely pays off on 2 cores
-# Letters per printed batch: measured on 東京都 (875 letters, 2 cores) 16–48 are within 10 % of
-# each other; smaller batches make smaller per-letter PDFs (each carries its batch's font subset).
-BATCH = 24
+# Letters per printed batch. 東京都 (875 letters with their 回答票, 2 cores, same runs, load
+# 0.6–2.5): 48 took 11.8 s twice, 24 took 12.5–12.9 s; printing 328 two-page letters alone, the
+# browser's CPU was 4.50 s in batches of 24, 3.73 s of 48, 3.70 s of 96 (a document's fixed cost
+# is ~70 ms). Every letter's PDF carries its batch's font subset; the 878 PDFs stayed at 124 MB.
+BATCH = 48
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\s]+')
 _UNSAFE_ID = re.compile(r"[^0-9A-Za-z_.\-]")
 
