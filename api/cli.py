@@ -194,7 +194,7 @@ def serve(
         pw = _guard(load_sample, database_url, sample, demo_password)
         out.print(
             f"サンプルを読み込みました。デモ ユーザー: [bold]{DEMO_USER}[/] / パスワード: [bold]"
-            f"{pw}[/]"
+            f"{pw}[/] "
             f"(県担当: demo-pref、閲覧: demo-viewer、同じパスワード)"
         )
     from .main import create_app

@@ -81,17 +81,7 @@ class Jobs:
             daemon=True,
             name=f"kyoryoku-run-{job.id}",
         )
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        with self._beat_lock:
-            self._waiting.add(job.id)
-        thread.start()
-        thread.join(self.wait if wait is None else wait)
-        with self._beat_lock:
-            self._waiting.discard(job.id)
-            error = self._errors.pop(job.id, None)
-        if error is not None:
-            raise error
-        return store_jobs.get_job(self.store, job.id)
+        return self._launch(job.id, thread, wait)
 
     def start_job(
         self,
@@ -116,18 +106,23 @@ class Jobs:
             daemon=True,
             name=f"kyoryoku-{mode}-{job.id}",
         )
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         self._by_job[job.id] = thread
+        return self._launch(job.id, thread, wait)
+
+    def _launch(self, job_id: int, thread: threading.Thread, wait: float | None) -> Job:
+        """Start a job's thread and wait up to ``wait`` seconds (default ``self.wait``) for it;
+        an error it raised within the wait is raised here (``_run`` / ``_work`` leave it)."""
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         with self._beat_lock:
-            self._waiting.add(job.id)
+            self._waiting.add(job_id)
         thread.start()
         self._join(thread, self.wait if wait is None else wait)
         with self._beat_lock:
-            self._waiting.discard(job.id)
-            error = self._errors.pop(job.id, None)
+            self._waiting.discard(job_id)
+            error = self._errors.pop(job_id, None)
         if error is not None:
             raise error
-        return store_jobs.get_job(self.store, job.id)
+        return store_jobs.get_job(self.store, job_id)
 
     def running(self, mode: str, run_id: int, params: dict[str, object]) -> Job | None:
         """A running job of ``mode`` on run ``run_id`` with these ``params`` (any worker's)."""

@@ -75,34 +75,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-PG_URL = os.environ.get("KYORYOKU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
 def fresh_database(db: str, tmp: Path) -> tuple[str, object]:
     """A fresh store URL and how to drop it afterwards."""
     if db == "sqlite":
         return f"sqlite:///{tmp / 'bench.db'}", lambda: None
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from throwaway_db import throwaway_postgres
 
-    name = f"kyoryoku_bench_{os.getpid()}_{random.randrange(10**6)}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :d AND pid <> pg_backend_pid()"
-                ),
-                {"d": name},
-            )
-            c.execute(text(f'DROP DATABASE "{name}"'))
-        admin.dispose()
-
-    return make_url(PG_URL).set(database=name).render_as_string(hide_password=False), drop
+    return throwaway_postgres("kyoryoku_bench")
 
 
 def start_server(

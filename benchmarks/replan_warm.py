@@ -198,37 +198,15 @@ def sample_database(db: str, folder: Path) -> tuple[str, Callable[[], None]] | N
     """A fresh database of ``db`` (None: the PostgreSQL server does not answer) and its drop."""
     if db == "sqlite":
         return f"sqlite:///{folder / 'replan.db'}", lambda: None
-    import os
-    import random
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from throwaway_db import throwaway_postgres
 
     from matcher.settings import get_settings
 
-    base = get_settings().test_pg_url
-    name = f"kyoryoku_replan_{os.getpid()}_{random.randrange(10**6)}"
     try:
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'CREATE DATABASE "{name}"'))
+        return throwaway_postgres("kyoryoku_replan")
     except Exception as exc:  # no server: say so, measure SQLite only
-        print(f"PostgreSQL ({base}) に接続できません: {type(exc).__name__}")
+        print(f"PostgreSQL ({get_settings().test_pg_url}) に接続できません: {type(exc).__name__}")
         return None
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :d AND pid <> pg_backend_pid()"
-                ),
-                {"d": name},
-            )
-            c.execute(text(f'DROP DATABASE "{name}"'))
-        admin.dispose()
-
-    return make_url(base).set(database=name).render_as_string(hide_password=False), drop
 
 
 def sample_level(db: str, decisions: int, repeat: int) -> dict[str, list[float]] | None:
