@@ -220,7 +220,8 @@ def cached_facility_detail(
         candidates.append(c)
     if not changed:
         return body
-    return {**body, "candidates": candidates, "alternatives": alternatives_of(candidates)}
+    partners: list[dict[str, object]] = body["partners"]  # type: ignore[assignment]
+    return {**body, "candidates": candidates, "alternatives": alternatives_of(candidates, partners)}
 
 
 def check_scope(cache: ValueCache, store: Store, scope: CodeSet, facility_id: str) -> None:
@@ -286,9 +287,14 @@ def cached_institution_ledger(
     return cache.get(("institution_ledger",), compute, patch)
 
 
-def alternatives_of(candidates: list[dict[str, object]]) -> list[dict[str, object]]:
-    """The candidates a coordinator could still propose: no proposal yet, nearest five."""
-    return [c for c in candidates if c["proposal"] is None][:5]
+def alternatives_of(
+    candidates: list[dict[str, object]], partners: Sequence[Mapping[str, object]]
+) -> list[dict[str, object]]:
+    """The candidates a coordinator could still propose: no proposal yet and not a partner the
+    facility filed (the planner never proposes those and ``manual.check_proposal`` refuses
+    them), nearest five."""
+    filed = {p["institution_id"] for p in partners if p["institution_id"]}
+    return [c for c in candidates if c["proposal"] is None and c["institution_id"] not in filed][:5]
 
 
 # --- what a facility page reads besides its own proposals --------------------------------------
@@ -465,7 +471,7 @@ def facility_detail(
         "partners": partners,
         "proposals": proposals,
         "candidates": candidates,
-        "alternatives": alternatives_of(candidates),
+        "alternatives": alternatives_of(candidates, partners),
     }
 
 
