@@ -24,11 +24,13 @@ from matcher.store.replies import (
     issue_links,
     letter_view,
     record_answer,
+    today_jst,
 )
 from matcher.vocab import Capability
 
 FOLLOW_REDIRECTS = False
-DEADLINE = dt.date.today() + dt.timedelta(days=9)
+# the product counts days in JST (``store.replies.today_jst``): from 15:00 UTC it is tomorrow there
+DEADLINE = today_jst() + dt.timedelta(days=9)
 PARAMS = MatchParams(
     max_km={Capability.CONSULT: 25.0, Capability.CARE: 12.0, Capability.ADMIT: 40.0},
     max_new_partners=1,
