@@ -73,8 +73,10 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "filed_partners": ("registry",),
     "institution_table": ("registry",),
     "facility_index": ("registry", "proposals"),
-    "facility_detail": ("registry", "proposals"),
-    "facility_detail_json": ("registry", "proposals"),
+    "run_params": ("registry", "runs"),
+    # a page's candidates use the ranges of its area's latest run (``run_params``)
+    "facility_detail": ("registry", "proposals", "runs"),
+    "facility_detail_json": ("registry", "proposals", "runs"),
     "proposals": ("registry", "proposals"),
     "proposals_json": ("registry", "proposals"),
     "facilities_json": ("registry", "proposals"),
@@ -108,6 +110,13 @@ def topics_of(key: Hashable) -> tuple[str, ...]:
 
 
 _NESTED = frozenset({dict, list, tuple})
+
+
+def _site_changes(page: object) -> frozenset[str]:
+    """A facility page's site mates' change-log keys: a pair declined for another registration
+    of the building closes it for the page too (``store.facilities.closed_institutions``)."""
+    mates = page.get("site_mates", ()) if isinstance(page, dict) else ()
+    return frozenset(facility_change(str(m)) for m in mates)
 
 
 def _institutions_in(value: object, out: set[str]) -> set[str]:
@@ -238,13 +247,22 @@ class ReadCache:
             and key[0] == "facility_detail_json"
             and isinstance(key[1], str)
         ):
-            return change_keys(key)  # the store's own values
+            keys = change_keys(key)  # the store's own values
+            if keys is None or not (isinstance(key, tuple) and key[0] == "facility_detail"):
+                return keys
+            return keys | _site_changes(value)
         # the served page, capacities included
         detail = self._values.get(("facility_detail", key[1]))
         if detail is None:
             return None
         shown = _institutions_in(detail.value, set())
-        return frozenset({facility_change(key[1]), *(institution_change(i) for i in shown)})
+        return frozenset(
+            {
+                facility_change(key[1]),
+                *_site_changes(detail.value),
+                *(institution_change(i) for i in shown),
+            }
+        )
 
     def _derived_seq(self, key: Hashable, seq: int) -> int:
         """A value built from other entries is as old as the oldest of them (a change landing

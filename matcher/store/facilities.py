@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,19 +20,21 @@ from sqlalchemy.orm import Session
 from ..candidates import Problem, build_candidates
 from ..model import FACILITY_KINDS, Facility, Instance, Institution, format_capabilities
 from ..params import MatchParams
-from ..sites import site_mates
+from ..sites import site_groups, site_mates
 from ..vocab import CodeSet, ProposalStatus, code5_of
 from .areas import area_codes, member_filter
 from .cache import NO_CACHE, ValueCache
 from .db import Store
 from .errors import NotFoundError
 from .institutions import institution_dict
+from .manual import run_params
 from .models import (
     AreaRow,
     FacilityRow,
     FilingPartnerRow,
     FilingRow,
     InstitutionRow,
+    ProposalRow,
 )
 from .proposals import all_proposals
 from .state import (
@@ -220,8 +222,8 @@ def cached_facility_detail(
         candidates.append(c)
     if not changed:
         return body
-    partners: list[dict[str, object]] = body["partners"]  # type: ignore[assignment]
-    return {**body, "candidates": candidates, "alternatives": alternatives_of(candidates, partners)}
+    closed: list[str] = body["closed_institutions"]  # type: ignore[assignment]
+    return {**body, "candidates": candidates, "alternatives": alternatives_of(candidates, closed)}
 
 
 def check_scope(cache: ValueCache, store: Store, scope: CodeSet, facility_id: str) -> None:
@@ -288,13 +290,38 @@ def cached_institution_ledger(
 
 
 def alternatives_of(
-    candidates: list[dict[str, object]], partners: Sequence[Mapping[str, object]]
+    candidates: list[dict[str, object]], closed: Iterable[object]
 ) -> list[dict[str, object]]:
-    """The candidates a coordinator could still propose: no proposal yet and not a partner the
-    facility filed (the planner never proposes those and ``manual.check_proposal`` refuses
-    them), nearest five."""
-    filed = {p["institution_id"] for p in partners if p["institution_id"]}
-    return [c for c in candidates if c["proposal"] is None and c["institution_id"] not in filed][:5]
+    """The candidates a coordinator could still propose: no proposal yet and not ``closed`` (a
+    partner filed, or a pair declined, for the facility's site: ``closed_institutions``), nearest
+    five — the alternatives ``kyoryoku match`` lists (``explain.alternatives_of``)."""
+    shut = set(closed)
+    return [c for c in candidates if c["proposal"] is None and c["institution_id"] not in shut][:5]
+
+
+def closed_institutions(
+    session: Session,
+    facility_id: str,
+    mates: Sequence[str],
+    filed: Callable[[str], Sequence[FiledPartner]],
+) -> list[str]:
+    """The institutions the planner never proposes to the facility (``match.candidate_graph``):
+    partners filed for it or, with its site merged (``mates``, ``matcher.sites``), for any
+    registration of its building, and pairs declined for another registration of the building
+    (a pair excluded for one registration is excluded for the building: ``Sites.spread``). Its
+    own declined pairs are its proposals."""
+    out = {p.institution_id for m in (facility_id, *mates) for p in filed(m) if p.institution_id}
+    if mates:
+        out.update(
+            str(i)
+            for i in session.scalars(
+                select(ProposalRow.institution_id).where(
+                    ProposalRow.facility_id.in_(list(mates)),
+                    ProposalRow.status == ProposalStatus.DECLINED,
+                )
+            )
+        )
+    return sorted(out)
 
 
 # --- what a facility page reads besides its own proposals --------------------------------------
@@ -324,6 +351,10 @@ class PageSource(Protocol):
 
     def institutions(self, institution_ids: Sequence[str]) -> Mapping[str, dict[str, object]]: ...
 
+    def params(self, code5: str) -> MatchParams: ...
+
+    def site_mates(self, facility_id: str) -> Sequence[str]: ...
+
 
 class StorePages:
     """``PageSource`` read from the store in ``session`` (a few queries per page)."""
@@ -343,6 +374,15 @@ class StorePages:
 
     def institutions(self, institution_ids: Sequence[str]) -> Mapping[str, dict[str, object]]:
         return institution_ledger(self.session, institution_ids, self.on)
+
+    def params(self, code5: str) -> MatchParams:
+        return run_params(self.session, code5)[0]
+
+    def site_mates(self, facility_id: str) -> Sequence[str]:
+        row = self.session.get(FacilityRow, facility_id)
+        if row is None:
+            return ()
+        return municipality_sites(self.session, row.code5).get(facility_id, ())
 
 
 @dataclass(frozen=True)
@@ -395,6 +435,24 @@ class CachedPages:
     def institutions(self, institution_ids: Sequence[str]) -> Mapping[str, dict[str, object]]:
         return cached_institution_ledger(self.cache, self.store, self.on)
 
+    def params(self, code5: str) -> MatchParams:
+        def compute() -> MatchParams:
+            with self.store.read() as s:
+                return run_params(s, code5)[0]
+
+        return self.cache.get(("run_params", code5), compute)
+
+    def site_mates(self, facility_id: str) -> Sequence[str]:
+        code5 = facility_codes(self.cache, self.store).get(facility_id)
+        if code5 is None:
+            return ()
+
+        def compute() -> dict[str, tuple[str, ...]]:
+            with self.store.read() as s:
+                return municipality_sites(s, code5)
+
+        return self.cache.get(("site_mates", code5), compute).get(facility_id, ())
+
 
 def filed_partners(
     session: Session, facility_ids: Sequence[str] | None
@@ -433,8 +491,13 @@ def facility_detail(
     if state is None:  # deleted since the caller looked
         raise _not_found(facility_id)
     proposals = [d for _, d in all_proposals(session, facility_id=facility_id)]
-    found = facility_candidates(src, state)
+    # the ranges of the area's latest run, as the planner and a hand-made proposal use them
+    params = src.params(state.row.code5)
+    found = facility_candidates(src, state, params)
     filed = src.partners(facility_id)
+    # the building's other registrations, when the run plans them as one site
+    mates = () if params.count_site_registrations else src.site_mates(facility_id)
+    closed = closed_institutions(session, facility_id, mates, src.partners)
     named = sorted({p.institution_id for p in filed if p.institution_id})
     insts = src.institutions(sorted({*named, *(iid for iid, _, _ in found)}))
     partners = [
@@ -471,7 +534,10 @@ def facility_detail(
         "partners": partners,
         "proposals": proposals,
         "candidates": candidates,
-        "alternatives": alternatives_of(candidates, partners),
+        "alternatives": alternatives_of(candidates, closed),
+        # what the page depends on besides its own proposals (``api.cache``)
+        "site_mates": list(mates),
+        "closed_institutions": closed,
     }
 
 
@@ -550,6 +616,25 @@ def facility_candidates(
     ]
 
 
+def _municipality_facilities(session: Session, code5: str) -> list[Facility]:
+    """The municipality's facilities as the planner reads them, in id order."""
+    rows = session.scalars(select(FacilityRow).where(FacilityRow.code5 == code5))
+    facilities = [registry_facility(r) for r in rows if r.kind in FACILITY_KINDS]
+    return sorted(facilities, key=lambda f: f.facility_id)  # Python's order on either database
+
+
+def municipality_sites(session: Session, code5: str) -> dict[str, tuple[str, ...]]:
+    """Each facility of the municipality that shares its building (``matcher.sites``) → the
+    ids of the building's other registrations."""
+    facilities = _municipality_facilities(session, code5)
+    out: dict[str, tuple[str, ...]] = {}
+    for group in site_groups(facilities):
+        ids = [facilities[k].facility_id for k in group]
+        for fid in ids:
+            out[fid] = tuple(m for m in ids if m != fid)
+    return out
+
+
 def site_registrations(session: Session, facility_id: str) -> list[dict[str, str]]:
     """The other registrations of the facility's building (``matcher.sites``: same corporation
     and place or address, or the same ``site_id``), looked for in its municipality: id, name,
@@ -557,9 +642,10 @@ def site_registrations(session: Session, facility_id: str) -> list[dict[str, str
     row = session.get(FacilityRow, facility_id)
     if row is None:
         return []
-    rows = session.scalars(select(FacilityRow).where(FacilityRow.code5 == row.code5))
-    facilities = [registry_facility(r) for r in rows if r.kind in FACILITY_KINDS]
+    facilities = _municipality_facilities(session, row.code5)
     return [
         {"facility_id": f.facility_id, "name": f.name, "kind": f.kind}
-        for f in site_mates(sorted(facilities, key=lambda f: f.facility_id), facility_id)
+        for f in site_mates(facilities, facility_id)
     ]
+
+

@@ -101,3 +101,49 @@ def test_cached_pages_lists_and_ledger_equal_the_store(store, db_url) -> None:
     finally:
         cache.close()
         other.dispose()
+
+
+def test_cached_pages_follow_a_new_runs_ranges_and_a_site_mates_decline(store, db_url) -> None:
+    """A run with other ranges changes every page's candidates (the page searches with the
+    area's latest run's ranges); a pair declined for one registration of a building closes it on
+    the page of the other registration (``facilities.closed_institutions``): the cached pages
+    follow both, as the uncached ones do."""
+    from matcher.params import MatchParams
+    from matcher.store.facilities import municipality_sites
+    from matcher.vocab import CAPABILITIES
+
+    seed(store)
+    other = open_store(db_url)
+    cache = ReadCache(store.engine)
+    try:
+        with store.read() as s:
+            ids = [st.facility_id for st in scoped_states(s, SCOPE)]
+            codes = sorted({st.row.code5 for st in scoped_states(s, SCOPE)})
+            mates = {f: m for c in codes for f, m in municipality_sites(s, c).items()}
+        shown = ids[::7]
+        same_answers(store, cache, shown)
+        with store.read() as s:
+            before = {f: facility_detail(s, f)["candidates"] for f in shown}
+        run_plan(other, "39", MatchParams(max_km=dict.fromkeys(CAPABILITIES, 6.0)), actor="t")
+        with store.read() as s:
+            after = {f: facility_detail(s, f)["candidates"] for f in shown}
+        assert before != after  # the narrower ranges leave candidates out
+        same_answers(store, cache, shown)
+        # a site mate's pair declined: the other registration's page closes it
+        assert mates, "the seed makes sites"
+        with store.read() as s:
+            live = list_proposals(s, "39", status="proposed")
+        mate_ids = {m for ms in mates.values() for m in ms}
+        declined = [p for p in live if p.facility_id in mate_ids][:3]
+        assert declined
+        same_answers(store, cache, sorted(mates))
+        decide(other, declined, [ProposalStatus.DECLINED])
+        same_answers(store, cache, sorted(mates))
+        with store.read() as s:
+            for p in declined:
+                for m in mates[p.facility_id]:
+                    alternatives = facility_detail(s, m)["alternatives"]
+                    assert p.institution_id not in {a["institution_id"] for a in alternatives}
+    finally:
+        cache.close()
+        other.dispose()
