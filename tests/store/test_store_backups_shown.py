@@ -66,6 +66,17 @@ def test_list_page_api_and_csv_mark_the_backup(store, planned, web):
     assert page.count("data-backup-for=") == 2  # the row and its note, for the backup only
     one = web.get(f"/proposals/{backup}").text
     assert 'id="proposal-backup"' in one and f"提案 {primary}" in one
+    # the facility's page marks the backup among its proposals, the request it backs not
+    facility = listed[backup]["facility_id"]
+    mine = web.get(f"/facilities/{facility}").text
+    proposals = re.search(r'<table id="proposals".*?</table>', mine, re.S)
+    assert proposals is not None
+    marked = re.findall(
+        r'<tr data-proposal="(\d+)"[^>]*>(?:(?!</tr>).)*data-backup-for="(\d+)"',
+        proposals.group(0),
+        re.S,
+    )
+    assert marked == [(str(backup), str(primary))]
     body = web.get("/api/exports/proposals.csv", params={"area": "39"}).content.decode("utf-8-sig")
     rows = {int(r["proposal_id"]): r for r in csv.DictReader(io.StringIO(body))}
     assert rows[backup]["backup_for"] == str(primary) and rows[primary]["backup_for"] == ""
@@ -77,6 +88,7 @@ def test_list_page_api_and_csv_mark_the_backup(store, planned, web):
     listed = {p["id"]: p for p in web.get("/api/proposals").json()}
     assert listed[backup]["backup_for"] is None
     assert "data-backup-for=" not in web.get("/proposals").text
+    assert "data-backup-for=" not in web.get(f"/facilities/{facility}").text
 
 
 def _letter(store, run_id: int, institution_id: str) -> str:
