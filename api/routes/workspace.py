@@ -545,6 +545,7 @@ def run_preview_form(
 def _preview(request: Request, body: RunIn, sess: Session, uow: UnitOfWork) -> HTMLResponse:
     """The preview page, in one of the user's preview slots (``previews.PreviewSlots``)."""
     try:
+        previews.count_start(request, sess.user.id)
         with previews.preview_slots(request).hold(sess.user.id):
             preview = runs.preview_run(uow, sess.user.actor, body.request())
     except (RunInProgressError, previews.PreviewBusy) as exc:
@@ -560,7 +561,8 @@ def _preview(request: Request, body: RunIn, sess: Session, uow: UnitOfWork) -> H
             error=str(exc),
         )
         if busy:
-            page.headers["Retry-After"] = "5"
+            wait = exc.wait if isinstance(exc, previews.PreviewRated) else 5
+            page.headers["Retry-After"] = str(wait)
         return page
     return render(request, "run_preview.html", sess, body=body, preview=preview)
 

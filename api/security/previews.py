@@ -13,7 +13,10 @@ Lax: sent on a top-level link from another site).
   the request is no browser's (tests, curl) and is answered.
 - ``PreviewSlots``: at most ``PREVIEWS_PER_USER`` previews of one user computed at once in this
   process; one more is refused (429) before anything is solved. Each worker process counts its
-  own (a user's requests normally reach the same few workers; the bound is against a flood).
+  own (a user's requests normally reach the same few workers).
+- ``count_start``: at most ``PREVIEWS_PER_MINUTE`` previews started by one user in any minute,
+  counted in the store (``public.RateWindow``, keyed by the user's id as an HMAC), so every
+  worker shares the bound: a flood spread over many workers is refused as one.
 """
 
 from __future__ import annotations
@@ -24,13 +27,21 @@ from contextlib import contextmanager
 
 from fastapi import Request
 
+from ..deps import store_of
 from .middleware import foreign_origin
+from .public import RateWindow, key_hash
 
 PREVIEWS_PER_USER = 2
+# A coordinator trying ranges previews a few times a minute; a script would do hundreds.
+PREVIEWS_PER_MINUTE = 12
 SAME_ORIGIN = frozenset({"same-origin", "none"})
 CROSS_SITE_JA = (
     "別のサイトのリンクや画像からの再計算の確認は受け付けません。"
     "内容を確かめてから、下のボタンで確認してください"
+)
+RATE_JA = (
+    "短い間に再計算の確認が続いたため、一時的に受け付けを止めています"
+    "(1 人 1 分あたり {n} 件まで)。{wait} 秒ほど待ってから、もう一度お試しください"
 )
 BUSY_JA = (
     "再計算の確認はすでに {n} 件計算中です。終わってから、もう一度お試しください"
@@ -53,6 +64,35 @@ class PreviewBusy(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(BUSY_JA.format(n=limit))
         self.limit = limit
+
+
+class PreviewRated(PreviewBusy):
+    """The user started ``PREVIEWS_PER_MINUTE`` previews within the last minute (all workers)."""
+
+    def __init__(self, limit: int, wait: int) -> None:
+        Exception.__init__(self, RATE_JA.format(n=limit, wait=wait))
+        self.limit, self.wait = limit, wait
+
+
+def preview_window(request: Request) -> RateWindow:
+    """The app's shared window of preview starts per user (made on first use)."""
+    state = request.app.state
+    window: RateWindow | None = getattr(state, "preview_rate", None)
+    if window is None:
+        with _MAKE:
+            window = getattr(state, "preview_rate", None)
+            if window is None:
+                window = state.preview_rate = RateWindow(PREVIEWS_PER_MINUTE, 60.0, "preview-user")
+    return window
+
+
+def count_start(request: Request, user_id: int) -> None:
+    """Count a preview started by ``user_id`` in the shared window; ``PreviewRated`` beyond it
+    (nothing is solved then)."""
+    window = preview_window(request)
+    wait = window.hit(store_of(request), key_hash(request.app, window, f"user:{user_id}"))
+    if wait:
+        raise PreviewRated(window.limit, wait)
 
 
 class PreviewSlots:

@@ -187,3 +187,38 @@ def test_in_chromium_another_sites_link_is_refused_then_the_button_previews(serv
         page.wait_for_selector("#confirm-run")
         assert "まだ保存していません" in page.inner_text("main")
         assert solves == ["area-a"]
+
+
+def test_preview_starts_per_user_are_counted_across_workers(tmp_path, solves):
+    """Two apps on one database (two workers): a user's preview starts share one window of
+    ``PREVIEWS_PER_MINUTE`` (here 3 per 60 s on a clock the test moves); the refused ones solve
+    nothing and say when to come back; another user is not held up; the window passes."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.security.public import RateWindow
+
+    now = [1_900_000_000.0]
+    first = make_app(tmp_path)
+    url = first.state.store.engine.url.render_as_string(hide_password=False)
+    second = create_app(url, secret_key="test-secret", tiles_url="")
+    for app in (first, second):
+        app.state.preview_rate = RateWindow(3, 60.0, "preview-user", clock=lambda: now[0])
+    try:
+        a, b = TestClient(first, follow_redirects=False), TestClient(second, follow_redirects=False)
+        for c in (a, b):
+            page_login(c, "coord_a")
+        codes = [c.get("/runs/preview", params=RUN_PARAMS).status_code for c in (a, b, a)]
+        assert codes == [200, 200, 200] and len(solves) == 3
+        refused = b.get("/runs/preview", params=RUN_PARAMS)  # the fourth, on the other worker
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
+        assert "1 人 1 分あたり 3 件まで" in refused.text and len(solves) == 3
+        other = TestClient(first, follow_redirects=False)
+        page_login(other, "pref")
+        assert other.get("/runs/preview", params=RUN_PARAMS).status_code == 200
+        now[0] += 60.0
+        assert a.get("/runs/preview", params=RUN_PARAMS).status_code == 200
+    finally:
+        for app in (first, second):
+            app.state.jobs.join_all()
+            app.state.store.dispose()
