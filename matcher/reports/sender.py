@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import date
+from functools import lru_cache
 from typing import Literal, TypedDict, get_args
 
 from markupsafe import Markup, escape
@@ -192,9 +193,15 @@ class ReplyMethod:
 
 def printed(field: Printed) -> Markup:
     """A field of ``Sender.context`` as printed: its value, or its placeholder marked red."""
-    if field["set"]:
-        return escape(field["value"])
-    return Markup('<span class="ph">{}</span>').format(field["value"])
+    return _printed(field["value"], field["set"])
+
+
+@lru_cache(maxsize=256, typed=True)
+def _printed(value: str, is_set: bool) -> Markup:
+    # Cached: every letter prints the same sender fields (11 a letter; Markup.format is slow).
+    if is_set:
+        return escape(value)
+    return Markup('<span class="ph">{}</span>').format(value)
 
 
 def reply_sentence(fields: Mapping[str, Printed], where: FormMention = "enclosed") -> Markup:
@@ -206,13 +213,23 @@ def reply_sentence(fields: Mapping[str, Printed], where: FormMention = "enclosed
     The method's own ending is kept (で, にて, より …; 「で」 when it has none) and a form it names
     is named once.
     """
-    method_field = fields["reply_method"]
-    if method_field["set"]:
-        method = ReplyMethod.parse(str(method_field["value"]))
+    method, by = fields["reply_method"], fields["reply_by"]
+    return _reply_sentence(
+        method["value"], bool(method["set"]), by["value"], bool(by["set"]), where
+    )
+
+
+@lru_cache(maxsize=64, typed=True)
+def _reply_sentence(
+    method_text: str, method_set: bool, by_text: str, by_set: bool, where: FormMention
+) -> Markup:
+    # Cached: every letter and its form print the same sentence (two a letter).
+    if method_set:
+        method = ReplyMethod.parse(str(method_text))
         form, means = method.form, escape(method.means)
     else:
-        form, means = "", printed(method_field) + "で"
-    by = Markup("<strong>{}まで</strong>に").format(printed(fields["reply_by"]))
+        form, means = "", _printed(method_text, False) + "で"
+    by = Markup("<strong>{}まで</strong>に").format(_printed(by_text, by_set))
     if where == "this":
         return Markup("この用紙に記入のうえ、{}{}ご回答ください。").format(by, means)
     if where == "enclosed":
