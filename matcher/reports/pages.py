@@ -58,6 +58,11 @@ BACKUP_SENTENCE_JA = (
     f"{BACKUP_LABEL_JA}の施設は、第一候補の医療機関がお引き受けできない場合(不可の回答・取り下げ)に"
     "限りお願いするもので、第一候補がお引き受けいただいた場合は取り下げます。"
 )
+# The same mark in a facility's notice: the institution is asked only if the first one declines.
+FACILITY_BACKUP_JA = (
+    f"{BACKUP_LABEL_JA}: 第一候補の医療機関がお引き受けできない場合に限り、"
+    "ご協議いただく医療機関です"
+)
 INSTITUTION_TITLE = "協力医療機関となっていただくことについて(依頼)"
 FACILITY_TITLE = "協力医療機関の候補について(お知らせ)"
 # 時下 opening of a prefecture's 依頼文 (no 拝啓/敬具 pair: 記 … 以上 carries the requests).
@@ -202,6 +207,15 @@ def _status_legend(statuses: Collection[Status]) -> list[tuple[str, str, str]]:
     return [("dot", STATUS_COLORS[s], STATUS_SHORT_JA[s]) for s in STATUS_ORDER if s in statuses]
 
 
+def backup_pairs(data: ReportData) -> set[tuple[str, str]]:
+    """The run's 条件付き依頼 as (facility id, institution id) (``BACKUPS_KEY``; none for a run
+    from files)."""
+    return {
+        (str(f), str(i))
+        for f, i in data.result.info.details.get(BACKUPS_KEY, ())  # type: ignore[attr-defined]
+    }
+
+
 def institution_context(
     data: ReportData, inst: Institution, anchor: str = "", seq: int = 0
 ) -> dict[str, object]:
@@ -215,10 +229,7 @@ def institution_context(
     any_approx = data.approximate(inst)
     statuses: set[Status] = set()
     new = [p for p in props if not data.is_existing(p)]
-    backups = {
-        (str(f), str(i))
-        for f, i in data.result.info.details.get(BACKUPS_KEY, ())  # type: ignore[attr-defined]
-    }
+    backups = backup_pairs(data)
     for p in props:
         f = data.facility[p.facility_id]
         o = data.outcome[f.facility_id]
@@ -334,6 +345,7 @@ def facility_context(
         )
     has_existing_proposal = False
     form_rows: list[dict[str, object]] = []
+    backups = backup_pairs(data)
     for p in data.proposals_of_facility.get(f.facility_id, []):
         i = data.institution[p.institution_id]
         approx = data.pair_approximate(f.facility_id, i.institution_id)
@@ -350,12 +362,16 @@ def facility_context(
                 "km": km,
                 "existing": existing,
                 "infection": i.institution_id in data.infection_ids,
+                "backup": (f.facility_id, i.institution_id) in backups,
             }
         )
         # the form's row: the same institution, marked when it is already a partner
         kind = INSTITUTION_KIND_JA[i.kind] + (f" {EXISTING_JA}" if existing else "")
+        note = f"【{BACKUP_LABEL_JA}】" if proposals[-1]["backup"] else ""
         form_rows.append(
-            form_row(len(form_rows) + 1, i.name, kind, p.covers, p.distance_km, km_text=km)
+            form_row(
+                len(form_rows) + 1, i.name, kind, p.covers, p.distance_km, km_text=km, note=note
+            )
         )
         points.append(
             Point(
@@ -449,6 +465,7 @@ def facility_context(
         "status_after_code": o.status_after.value,
         "missing_before": capability_marks(o.missing_before) or "なし",
         "proposals": proposals,
+        "backup_note": FACILITY_BACKUP_JA,
         "new_proposals": [r for r in proposals if not r["existing"]],
         "alternatives": alternatives,
         "nearest": nearest,

@@ -1,6 +1,7 @@
 """条件付き依頼 are shown where people see proposals, on SQLite and PostgreSQL: the proposals list
 page, one proposal's page, the JSON API (``backup_for``), the area's CSV export, and the printed
-request letter of the stored run (a mark and the sentence saying when it applies) — and no
+request letter of the stored run (a mark and the sentence saying when it applies) and the
+facility's notice (the backup institution marked, in its table and its 回答票) — and no
 longer once the request it backs is declined (then it is an ordinary request); the run preview
 says what a backup would cover (its rows are rolled back)."""
 
@@ -19,7 +20,12 @@ from test_store_round_strategy import backups, props, seed
 from api.main import create_app
 from api.users import add_user
 from matcher.params import MatchParams
-from matcher.reports.pages import BACKUP_SENTENCE_JA, institution_context, render_letter
+from matcher.reports.pages import (
+    BACKUP_SENTENCE_JA,
+    facility_context,
+    institution_context,
+    render_letter,
+)
 from matcher.reports.tables import ReportData
 from matcher.store.models import ProposalRow
 from matcher.store.planning import run_plan
@@ -108,6 +114,30 @@ def test_the_stored_runs_request_letter_marks_the_backup(store, planned):
     assert f"【{BACKUP_LABEL_JA}】" in form
     first = _letter(store, run_id, rows[primary].institution_id)
     assert BACKUP_LABEL_JA not in first and BACKUP_SENTENCE_JA not in first
+
+
+def test_the_stored_runs_facility_notice_marks_the_backup_institution(store, planned):
+    """The facility's notice lists the backup among its proposed institutions with the mark
+    (and its 回答票 row too); the institution of the request it backs carries none."""
+    run_id, backup, primary = planned
+    rows = props(store)
+    with store.read() as s:
+        got = run_input(s, run_id)
+    data = ReportData(got.instance, got.result)
+    facility = data.facility[rows[backup].facility_id]
+    notice = render_letter(facility_context(data, facility))
+    names = {p: data.institution[rows[p].institution_id].name for p in (backup, primary)}
+    table, form = notice.split("回答票", 1)
+    for part in (table, form):
+        row_of = {
+            p: re.search(
+                r"<td[^>]*>" + re.escape(html.escape(n)) + r"(?:(?!</tr>).)*</tr>", part, re.S
+            )
+            for p, n in names.items()
+        }
+        assert row_of[backup] is not None and row_of[primary] is not None, names
+        assert BACKUP_LABEL_JA in row_of[backup].group(0)
+        assert BACKUP_LABEL_JA not in row_of[primary].group(0)
 
 
 def test_the_run_preview_says_what_a_backup_would_cover(store, web):
