@@ -74,6 +74,14 @@ def main() -> None:
         f"PDF {len(files.pdfs)} 件 {size / 1e6:.0f} MB; Python の CPU {python_cpu:.2f} s、"
         "ブラウザの分は含まない)"
     )
+    if files.browser_cpu is not None:
+        cores = os.cpu_count() or 1
+        floor = (files.browser_cpu + python_cpu) / cores
+        print(
+            f"  {'browser CPU':<24} {files.browser_cpu:7.2f} s   "
+            f"(ブラウザ + Python の CPU {files.browser_cpu + python_cpu:.1f} s ÷ {cores} コア "
+            f"= {floor:.1f} s: 待ち時間のない場合の下限)"
+        )
     print(f"終了時の{load()}")
     for note in files.notes:
         print(f"  注意: {note}")

@@ -192,6 +192,26 @@ class ChromiumPrinter:
             self._profile.cleanup()
             self._profile = None
 
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds used so far by the browser and every process it started (its process
+        group, read from ``/proc``; ``None`` where there is none): the benchmark's measure of
+        what printing costs beside Python."""
+        if self._pid is None or not Path("/proc").is_dir():
+            return None
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            fields = stat[stat.rfind(")") + 2 :].split()
+            if int(fields[2]) == self._pid:  # the process group the browser leads
+                total += sum(int(f) for f in fields[11:15])  # own and reaped children's time
+        return total / tick
+
     # -- protocol --------------------------------------------------------------------------
     def _send(self, method: str, params: dict[str, Any], session: str = "") -> int:
         self._next_id += 1

@@ -95,6 +95,7 @@ class ReportFiles:
     pdf_backend: str | None = None
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    browser_cpu: float | None = None  # CPU seconds of the printing browsers (``cpu_seconds``)
 
 
 def safe_name(item_id: str, taken: set[str], name: str = "") -> str:
@@ -322,7 +323,7 @@ def write_reports(
             lap("pdf")
     finally:
         if printing is not None:
-            printing.close()
+            files.browser_cpu = printing.close()
     files.files["index"] = _write(out / "index.html", index)
     lap("index")
     return files
@@ -540,8 +541,9 @@ class _Printing:
             written += [path, *(p for _, each in parts for p in each)]
         return [f.result() for _, f in self.singles] + written
 
-    def close(self) -> None:
-        """Cancel the jobs still waiting, stop the workers, then both browsers at once."""
+    def close(self) -> float | None:
+        """Cancel the jobs still waiting, stop the workers, then both browsers at once; the
+        browsers' CPU seconds (``None`` where not known)."""
         while True:
             try:
                 _, _, job = self.queue.get_nowait()
@@ -553,9 +555,12 @@ class _Printing:
             self.queue.put((_STOP, next(self.order), None))
         for thread in self.threads:
             thread.join()
+        used = [p.cpu_seconds() for p in self.printers]
         with ThreadPoolExecutor(max_workers=max(1, len(self.printers))) as closing:
             list(closing.map(ChromiumPrinter.close, self.printers))  # both browsers at once
         self.tmp.cleanup()
+        known = [u for u in used if u is not None]
+        return sum(known) if known and len(known) == len(used) else None
 
 
 def _write(path: Path, text: str) -> Path:

@@ -73,6 +73,25 @@ def test_seconds_name_each_stage_once_in_order(tmp_path) -> None:
     assert list(files.seconds) == stages and all(s >= 0 for s in files.seconds.values())
 
 
+def test_the_browsers_cpu_is_counted_for_the_benchmark(tmp_path) -> None:
+    """``cpu_seconds`` counts the browser's whole process group (the renderer does the
+    printing): it grows with the pages printed, and is unknown once the browser is closed; the
+    report gives the two browsers' sum (``bench_reports.py`` prints it beside Python's)."""
+    pdf_tools_or_skip()
+    page = tmp_path / "page.html"
+    rows = "".join(f"<tr><td>{k}</td><td>{'協力医療機関' * 8}</td></tr>" for k in range(3000))
+    page.write_text(f"<!DOCTYPE html><html><body><table>{rows}</table></body></html>", "utf-8")
+    with ChromiumPrinter() as printer:
+        started = printer.cpu_seconds()
+        assert started is not None and started > 0  # starting a browser costs CPU
+        printer.pdf_bytes(page)
+        printed = printer.cpu_seconds()
+        assert printed is not None and printed > started
+    assert printer.cpu_seconds() is None
+    _, _, files, _ = write(tmp_path / "run", pdf="bundle")
+    assert files.browser_cpu is not None and files.browser_cpu > 0
+
+
 def test_a_browser_that_cannot_start_fails_the_run_cleanly(tmp_path, monkeypatch) -> None:
     exe = shutil.which("true")
     assert exe is not None
