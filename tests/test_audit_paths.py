@@ -338,16 +338,12 @@ def test_letters_from_files_and_from_the_run_request_the_same(letters: dict[str,
         assert a == b, name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export /api/exports/institutions.csv (and /api/institutions/I2 used_capacity) vs the "
-    "request letter's 依頼する施設数 (csv/institution_requests.csv): an institution that "
-    "declared no capacity has two live proposals and is asked for two facilities, but the "
-    "ledger says used 0 (store/state.capacity_use counts declared institutions only)",
-)
 def test_export_used_counts_the_requests_of_an_undeclared_institution(
     letters: dict[str, Any],
 ) -> None:
+    """An institution that declared no capacity (I2, unlimited) asked for two facilities shows
+    two used in the export, as the request letter asks two (MODEL.md: every view shows 使用 from
+    the ledger; it was 0, the ledger counting declared institutions only)."""
     requests = pd.read_csv(
         letters["folder"] / "from_run" / "csv" / "institution_requests.csv", dtype=str
     ).set_index("医療機関ID")

@@ -397,13 +397,16 @@ _NO_USE = CapacityUse(0, 0)
 
 def capacity_use(
     session: Session,
+    ids: Sequence[str],
     decls: dict[str, DeclarationRow],
     as_of: dt.datetime | None = None,
     replanned: Collection[str] = (),
 ) -> dict[str, CapacityUse]:
-    """The capacity ledger: per declared institution, the partnerships that use its capacity —
-    proposed and contacted ones, and agreed ones from the declaration's start on — across every
-    run of every area and hand-made proposals; statuses as at ``as_of``. A site
+    """The capacity ledger (MODEL.md): per institution of ``ids``, the partnerships that use its
+    capacity — proposed and contacted ones, and agreed ones (from the start of its declaration
+    in force, ``decls``, when it has one: agreements before it are what it declared around; one
+    that declared nothing counts every agreement, and has no limit) — across every run of every
+    area and hand-made proposals; statuses as at ``as_of``. A site
     (``matcher.sites``) counts once: its registrations share their partners. Which of an
     institution's partner facilities are one site is decided among those partners alone, so an
     institution's line is the same whichever other institutions are asked with it (the facility
@@ -411,22 +414,25 @@ def capacity_use(
 
     ``replanned`` names facilities a run is about to plan again: their *proposed* pairs are left
     out (the run replaces them), their contacted and agreed ones stay."""
-    if not decls:
+    if not ids:
         return {}
     ps = proposal_states(as_of)
-    ids = list(decls)
+    wanted = set(ids)
     q = select(ps.c.institution_id, ps.c.facility_id, ps.c.status, ps.c.status_at).where(
         ps.c.status.in_(LEDGER_STATUSES)
     )
-    # every declared institution (the web's ledger): no IN list of thousands of ids
-    rows = session.execute(q if len(ids) > _IN_LIMIT else q.where(ps.c.institution_id.in_(ids)))
+    # every institution (the web's ledger): no IN list of thousands of ids
+    rows = session.execute(
+        q if len(wanted) > _IN_LIMIT else q.where(ps.c.institution_id.in_(sorted(wanted)))
+    )
     again = set(replanned)
     partners: dict[str, dict[str, bool]] = {}  # institution → facility → firm
     for row in rows:
         iid, fid, status, at = str(row[0]), str(row[1]), str(row[2]), row[3]
-        if iid not in decls or (status == ProposalStatus.PROPOSED and fid in again):
+        if iid not in wanted or (status == ProposalStatus.PROPOSED and fid in again):
             continue
-        if status != ProposalStatus.AGREED or at.date() >= decls[iid].valid_from:
+        decl = decls.get(iid)
+        if status != ProposalStatus.AGREED or decl is None or at.date() >= decl.valid_from:
             mine = partners.setdefault(iid, {})
             mine[fid] = mine.get(fid, False) or status in _FIRM
     shared = sorted({fid for mine in partners.values() if len(mine) > 1 for fid in mine})
@@ -584,7 +590,7 @@ def institution_states(
     ``replanned``: see ``capacity_use``)."""
     ids = [r.institution_id for r in rows]
     decls = current_declarations(session, ids, on) if rows else {}
-    use = capacity_use(session, decls, as_of, replanned)
+    use = capacity_use(session, ids, decls, as_of, replanned)
     infection = _filed_infection(session, ids if len(ids) <= _IN_LIMIT else None)
     infection |= {i for i, d in decls.items() if d.infection_agreement}
     out = {}

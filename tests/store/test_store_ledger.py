@@ -44,10 +44,12 @@ def _check_ledger(store) -> None:
         states = institution_states(s, rows, dt.date.today())
         decls = current_declarations(s, None, dt.date.today())
         for iid, ist in states.items():
-            if iid not in decls:  # undeclared: unlimited, no ledger line
-                continue
             count = _live_count(s, iid)
+            # every institution's line counts its partnerships, a declared capacity or not
             assert ist.used == count, (iid, ist.used, count)
+            if iid not in decls or decls[iid].capacity is None:  # unlimited
+                assert ist.remaining is None, (iid, ist.remaining)
+                continue
             if decls[iid].capacity is not None:
                 assert count <= decls[iid].capacity, (iid, count, decls[iid].capacity)
                 assert remaining_capacity(s, iid, dt.date.today()) == ist.remaining
