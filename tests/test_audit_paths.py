@@ -353,14 +353,9 @@ def test_export_used_counts_the_requests_of_an_undeclared_institution(
     assert int(used) == asked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="proposal page (/proposals/{id}, jst filter: 2026-12-07 00:47) vs the store export "
-    "(kyoryoku export / /api/exports/proposals.csv and state.xlsx, column updated_at: "
-    "2026-12-06 15:47:56): the export writes the stored naive UTC time, 9 hours off the page "
-    "and not the JST the README promises for the store export (store/export.state_frames)",
-)
 def test_export_times_are_the_pages(letters: dict[str, Any]) -> None:
+    """The store export's proposal times are the pages' (JST, as the README promises; they were
+    the stored UTC, 9 hours off the proposal page)."""
     exported = letters["frames"]["proposals"].set_index("proposal_id")["updated_at"]
     for row in letters["rows"]:
         assert str(exported.loc[row.id]).replace("T", " ")[:16] == jst(row.updated_at)

@@ -113,7 +113,7 @@ def state_frames(
             "status": p.status,
             "version": p.version,
             "run_id": "" if p.run_id is None else p.run_id,
-            "updated_at": p.updated_at,
+            "updated_at": jst(p.updated_at, seconds=True),  # as the pages show it (JST)
             "updated_by": p.updated_by,
             "backup_for": "" if p.backup_for is None else p.backup_for,
             "施設名": p.facility_name,
