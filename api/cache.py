@@ -34,7 +34,6 @@ only when something has to be read from the store.
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -57,6 +56,7 @@ from matcher.store.cache import (
     patch_subjects,
 )
 from matcher.store.db import local_commits
+from matcher.wareki import today as today_jp
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -224,9 +224,9 @@ class ReadCache:
 
     def _tag(self, key: Hashable, logged: bool) -> Tag:
         if not self._versions and self._feed.has_commit_token:
-            return (self._data_version, dt.date.today())  # no counters: any commit invalidates
+            return (self._data_version, today_jp())  # no counters: any commit invalidates
         topics = [t for t in topics_of(key) if not (logged and t == "proposals")]
-        return (*(self._versions.get(t, 0) for t in topics), dt.date.today())
+        return (*(self._versions.get(t, 0) for t in topics), today_jp())
 
     def _fresh(self, entry: _Entry, logged: bool) -> bool:
         if not logged or entry.seq == self._seq:

@@ -47,10 +47,50 @@ and each with ``+same-day``: once a round's answers are in, the area is re-plann
 asked and answered within the round — the coordinator taking the re-plan the product offers on
 a decline (issue 23 item 6); it is a way of working, not a run option.
 
-**Measured** (2-core machine shared with other work, 2026-12; mean (min) share of the oracle's
-newly covered 義務 facilities after rounds 1 / 2; requests and letters in both rounds against
-``none``'s; three prefectures × two seeds that were not the tuning seeds 1 and 2; the same
-numbers on a re-run — the simulation is deterministic):
+Ways of working and measures not (yet) in the product, for ``reserve`` strategies:
+
+- ``--same-day-reserve``: every same-day re-plan asks only what completes 義務 facilities (the
+  努力義務 declines wait for the next round); ``--effort-wave N``: the run (counting same-day
+  re-plans) that first asks 努力義務.
+- ``--reserve-joins`` (``round_strategy.RESERVE_JOINS``, off in the product): ``reserve`` still
+  asks a held-back request whose institution the run writes to anyway — it joins that letter.
+- ``--hold`` (**simulated here**, not a product rule: the product records a 受入可 as agreed
+  at once): a 受入可 is held (left 打診中, not coverage) instead of agreed.
+  ``before``/``free``: only for a facility whose other request declined, and released before
+  the next re-plan when that re-plan (a dry run) cannot complete the facility (``free``: the
+  dry run plans with every held answer released and keeps held only what it chooses again).
+  ``all``: every 受入可 of a 義務 facility is held until the next re-plan, which is solved
+  twice — held answers kept, and released — and takes the released plan only when it completes
+  more 義務 facilities (then the held answers it does not choose again are released); the held
+  answers of complete facilities are agreed then, or at the end of the round. A released
+  answer's institution is told: in that run's letter when it gets one, else in a notice of its
+  own, counted as a letter.
+
+**Issue 23 item 7's target** (≥ 98 % of the oracle after two rounds at ≤ 1.2× the letters of
+``none``, 400 × 120): ``--strategies none reserve+same-day --rounds 2 --same-day 2 --hold all
+--reserve-joins --same-day-reserve`` (about a minute). Tuned on seeds 1 and 2 only; measured
+2026-12-06 (load 4.2 at the start):
+
+- seeds 3 and 4: **99.6** (min 97.7) after round 2 (97.8 (94.6) after round 1) at **1.19×
+  the letters** (767 against 644, of them 26 release notices; seed 3 1.17×, seed 4 1.22×) and
+  1.12× the requests; per seed 100.0 and 99.2; 努力義務 newly covered 286 against 327.
+- seeds 1 and 2 (tuning): 99.4 (98.1) at 1.10× the letters (1.19× without
+  ``--reserve-joins``, 努力義務 240 instead of 267).
+- the same with ``--hold free`` (the lead measured in the session before): seeds 3 and 4 97.9
+  (89.5) at 1.13× the letters; with ``--hold before`` 97.3 on seeds 1 and 2. ``--hold all`` with
+  one same-day re-plan: 97.6 on seeds 1 and 2; ``free`` plus backups: 97.3 at 1.20×. Asking in
+  round 1's first run only the 義務 facilities with few candidates (≤ K institutions, K 2–15)
+  moved seeds 1 and 2 between 97.3 and 98.5 with no trend: dropped as noise.
+
+What closes the gap is letting the day's re-plan move a 受入可 that another facility needs
+(the lock-in below): the held answer is not yet coverage, and the re-plan releases it only when
+that completes more 義務 facilities. The letter margin is thin (seed 4 alone: 1.22×).
+
+**Measured before item 7's hold** (2-core machine shared with other work, 2026-12; mean
+(min) share of the oracle's newly covered 義務 facilities after rounds 1 / 2; requests and
+letters in both rounds against ``none``'s; three prefectures × two seeds that were not the
+tuning seeds 1 and 2; the same numbers on a re-run — the simulation is deterministic; re-measured
+2026-12-06 for ``reserve+same-day``: the same):
 
 - 400 × 120, seeds 3 and 4 (load 1.3 at the start, 6.6 at the end): ``none`` 69.8 / 88.2
   (79.5); ``reserve+backups`` 76.0 / 93.6 (86.0) at 1.07× requests (1.12× letters) — backups
@@ -71,13 +111,14 @@ numbers on a re-run — the simulation is deterministic):
 
 What wins is holding capacity back in the first round and re-planning the day the declines
 arrive; backups add little once replacements go out the same day. The target (≥ 98 % after
-two rounds at ≤ 1.2× the letters) is met on 800 × 240, not on 400 × 120. What is left there is
+two rounds at ≤ 1.2× the letters) is met on 800 × 240, not on 400 × 120 without the hold. What
+is left there is
 lock-in, not slowness: on the two weakest regions (島根県 seed 3 at 89.5 %, 高知県 seed 4 at
 90.9–93.2 %) the 義務 facilities the oracle covers and the loop does not are those whose oracle
 partners' capacity was agreed, in an earlier answer, to another 義務 facility that the oracle
 covers with different partners — or that hold one agreed partner while the other declined.
-Only a first plan that anticipates declines (keeping alternatives for the facilities with few)
-would close it.
+The simulated ``--hold all`` (above) undoes exactly that lock-in before the answer becomes
+agreed: 島根県 seed 3 goes from 89.5 % to 100 %.
 
 - Nearest-first (``--modes greedy``, 400 × 120, seeds 1–4, no strategy): 34.9 / 45.5 / 48.0
   of the optimum's oracle — it does not put 義務 facilities first.
@@ -92,6 +133,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import hashlib
+import math
 import os
 import statistics
 import sys
@@ -112,8 +154,9 @@ from matcher.store.areas import save_area  # noqa: E402
 from matcher.store.backups import BackupRow  # noqa: E402
 from matcher.store.db import Store, open_store  # noqa: E402
 from matcher.store.imports import import_simple  # noqa: E402
-from matcher.store.models import FacilityRow  # noqa: E402
+from matcher.store.models import FacilityRow, ProposalRow  # noqa: E402
 from matcher.store.planning import run_plan  # noqa: E402
+from matcher.store.proposal_commands import set_status  # noqa: E402
 from matcher.store.replies import (  # noqa: E402
     LetterAnswer,
     RowAnswer,
@@ -194,32 +237,223 @@ class Round:
     held: int  # new requests held back for the next round (``reserve``)
     covered: int  # newly covered 義務 facilities after the round's answers
     effort: int  # newly covered 努力義務 facilities
+    notices: int = 0  # of the letters: notices releasing a held 受入可 (``--hold``)
+
+
+def released_to(store: Store, proposal_ids: list[int]) -> set[str]:
+    """The institutions of ``proposal_ids``."""
+    if not proposal_ids:
+        return set()
+    with store.read() as s:
+        return {
+            str(i)
+            for (i,) in s.query(ProposalRow.institution_id).filter(ProposalRow.id.in_(proposal_ids))
+        }
+
+
+def _missing_now(store: Store) -> dict[str, int]:
+    """Each facility's missing capabilities (latest filing ∪ agreed)."""
+    with store.read() as s:
+        return {st.facility_id: st.missing for st in facility_states(s, list(s.query(FacilityRow)))}
 
 
 def _answer_letters(
-    store: Store, run_id: int, declined: Callable[[str, str], bool]
-) -> tuple[int, int, set[Pair]]:
+    store: Store,
+    run_id: int,
+    declined: Callable[[str, str], bool],
+    held: dict[int, tuple[str, int]] | None = None,
+    hold_all: bool = False,
+) -> tuple[int, int, set[Pair], set[str]]:
     """Issue the run's letters and answer every institution's as a whole; (letters, requests,
-    the declined pairs). Backups are settled by the product as the answers are recorded."""
+    the declined pairs, the institutions written to). Backups are settled by the product as
+    the answers are recorded.
+
+    ``held`` (simulated hold): a 受入可 for a facility with a declined request in the same wave
+    (or already holding one) is not agreed but held (left 打診中, recorded in ``held``) unless
+    the facility is complete with it; once complete, its held answers are agreed."""
     with store.write() as s:
         links = [x for x in issue_links(s, run_id, TODAY + dt.timedelta(days=14), ACTOR)]
     letters = requests = 0
     refused: set[Pair] = set()
-    for link in links:
-        if link.kind != "institution":
-            continue
+    views = []
+    with store.read() as s:
+        for link in links:
+            if link.kind == "institution":
+                views.append((link.letter_id, letter_view(s, link.letter_id)))
+    keep: set[int] = set()  # accepted rows held (not answered as 受入可 yet)
+    agree_held: list[int] = []
+    if held is not None:
+        missing = _missing_now(store)
+        mandatory = _mandatory(store) if hold_all else set()
+        refusing = {
+            r.facility_id
+            for _, v in views
+            for r in v.rows
+            if declined(r.facility_id, r.institution_id)
+        }
+        accepts: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for _, v in views:
+            for r in v.rows:
+                if not declined(r.facility_id, r.institution_id):
+                    accepts[r.facility_id].append((r.proposal_id, r.covers))
+        for f, yes in accepts.items():
+            mine = [(pid, c) for pid, (ff, c) in held.items() if ff == f]
+            if f not in refusing and not mine and not (hold_all and f in mandatory):
+                continue
+            cover = 0
+            for _, c in yes + mine:
+                cover |= c
+            if missing.get(f, 0) & ~cover or (hold_all and f in mandatory):
+                keep.update(pid for pid, _ in yes)
+                held.update((pid, (f, c)) for pid, c in yes)
+            else:
+                agree_held += [pid for pid, _ in mine]
+    for letter_id, view in views:
         with store.write() as s:
-            view = letter_view(s, link.letter_id)
             rows = []
             for r in view.rows:
                 no = declined(r.facility_id, r.institution_id)
-                rows.append(RowAnswer(r.proposal_id, "decline" if no else "accept"))
                 if no:
                     refused.add((r.facility_id, r.institution_id))
-            record_answer(s, link.letter_id, LetterAnswer(tuple(rows)), "excel", ACTOR)
+                if r.proposal_id not in keep:
+                    rows.append(RowAnswer(r.proposal_id, "decline" if no else "accept"))
+            if rows:
+                record_answer(s, letter_id, LetterAnswer(tuple(rows)), "excel", ACTOR)
         letters += 1
-        requests += len(rows)
-    return letters, requests, refused
+        requests += len(view.rows)
+    if held is not None and agree_held:
+        with store.write() as s:
+            for pid in agree_held:
+                p = s.get(ProposalRow, pid)
+                del held[pid]
+                if p is not None and p.status == "contacted":
+                    set_status(s, pid, "agreed", p.version, ACTOR, "保留の受入可を合意")
+    return letters, requests, refused, {v.recipient_id for _, v in views}
+
+
+def _mandatory(store: Store) -> set[str]:
+    """The 義務 facilities."""
+    with store.read() as s:
+        return {
+            f.facility_id
+            for f in s.query(FacilityRow)
+            if FACILITY_KINDS[f.kind].duty is Duty.MANDATORY
+        }
+
+
+def _dry(
+    store: Store, params: MatchParams, mode: str, release: list[int]
+) -> tuple[dict[str, int], dict[str, int], set[Pair]]:
+    """A dry run with ``release`` released: what each facility needs, what the plan gives it,
+    the planned pairs."""
+    dry = run_plan(store, AREA, params, mode, actor=ACTOR, dry_run=True, release=release)  # type: ignore[arg-type]
+    need = {f.facility_id: f.missing for f in dry.state.instance.facilities}
+    plan: dict[str, int] = defaultdict(int)
+    chosen = set()
+    for q in dry.result.proposals:
+        plan[q.facility_id] |= q.covers
+        chosen.add((q.facility_id, q.institution_id))
+    return need, plan, chosen
+
+
+def _hold_compare(
+    store: Store, params: MatchParams, mode: str, held: dict[int, tuple[str, int]]
+) -> list[int]:
+    """hold ``all``: the held answers to release. The re-plan is tried (dry runs) with the held
+    answers kept and released; the released plan is taken only when it completes more 義務
+    facilities, and then releases what it does not choose again; else only the held answers of
+    facilities the kept plan cannot complete go."""
+    with store.read() as s:
+        rows = {p.id: p for p in s.query(ProposalRow).filter(ProposalRow.id.in_(list(held)))}
+        live = {pid: p.institution_id for pid, p in rows.items() if p.status == "contacted"}
+    for pid in list(held):
+        if pid not in live:
+            del held[pid]
+    if not held:
+        return []
+    mandatory = _mandatory(store)
+    na, pa, ca = _dry(store, params, mode, [])
+    nb, pb, cb = _dry(store, params, mode, list(held))
+    scope = ({f for f, _ in held.values()} | set(pa) | set(pb)) & mandatory
+    done_a = {f for f in scope if not na.get(f, 0) & ~pa.get(f, 0)}
+    done_b = {f for f in scope if not nb.get(f, 0) & ~pb.get(f, 0)}
+    release = []
+    if len(done_b) > len(done_a):
+        for pid, (f, _) in held.items():
+            if not (f in done_b and (f, live[pid]) in cb):
+                release.append(pid)
+    else:
+        for pid, (f, _) in held.items():
+            if f not in done_a:
+                release.append(pid)
+    for pid in release:
+        del held[pid]
+    return release
+
+
+def _hold_releases(
+    store: Store, params: MatchParams, mode: str, held: dict[int, tuple[str, int]], free: bool
+) -> list[int]:
+    """The held answers to release before a re-plan: those of facilities the re-plan (a dry
+    run) cannot complete; ``free``: the dry run plans with every held answer released and only
+    those it chooses again stay held."""
+    with store.read() as s:
+        live = {
+            p.id
+            for p in s.query(ProposalRow).filter(ProposalRow.id.in_(list(held)))
+            if p.status == "contacted"
+        }
+    for pid in list(held):
+        if pid not in live:
+            del held[pid]
+    if not held:
+        return []
+    dry = run_plan(
+        store,
+        AREA,
+        params,
+        mode,  # type: ignore[arg-type]
+        actor=ACTOR,
+        dry_run=True,
+        release=list(held) if free else (),
+    )
+    need = {f.facility_id: f.missing for f in dry.state.instance.facilities}
+    plan: dict[str, int] = defaultdict(int)
+    chosen = set()
+    for q in dry.result.proposals:
+        plan[q.facility_id] |= q.covers
+        chosen.add((q.facility_id, q.institution_id))
+    with store.read() as s:
+        inst = {
+            p.id: p.institution_id
+            for p in s.query(ProposalRow).filter(ProposalRow.id.in_(list(held)))
+        }
+    out = []
+    for pid, (f, _) in held.items():
+        done = not (need.get(f, 0) & ~plan.get(f, 0))
+        if free:
+            done = done and (f, inst[pid]) in chosen
+        if not done:
+            out.append(pid)
+    for pid in out:
+        del held[pid]
+    return out
+
+
+def _agree_complete(store: Store, held: dict[int, tuple[str, int]]) -> None:
+    """Agree the held answers of facilities they complete (with what is agreed)."""
+    missing = _missing_now(store)
+    cover: dict[str, int] = defaultdict(int)
+    for f, c in held.values():
+        cover[f] |= c
+    with store.write() as s:
+        for pid, (f, _) in list(held.items()):
+            if missing.get(f, 0) & ~cover[f]:
+                continue
+            del held[pid]
+            p = s.get(ProposalRow, pid)
+            if p is not None and p.status == "contacted":
+                set_status(s, pid, "agreed", p.version, ACTOR, "保留の受入可を合意")
 
 
 def round_strategy(strategy: str, k: int, reserve_rounds: int) -> str:
@@ -240,36 +474,79 @@ def simulate(
     strategy: str = "none",
     reserve_rounds: int = 1,
     same_day: int = 0,
+    hold: str = "",
+    same_day_reserve: bool = False,
+    effort_wave: int = -1,
 ) -> list[Round]:
     """Plan, ask, answer, re-plan ``rounds`` times through the product, with ``strategy``
     (``MatchParams.round_strategy`` values; ``reserve`` only in the first ``reserve_rounds``).
     ``same_day``: re-plans within each round once its answers are in (the same-day replacement
-    of the declined requests, with the round's strategy), each asked and answered in the round."""
+    of the declined requests, with the round's strategy), each asked and answered in the round;
+    ``same_day_reserve``: those of the rounds after the ``reserve`` ones hold back too (the
+    努力義務 declines wait for the next round). ``hold`` (``before``, ``free``; not for
+    ``none``): the simulated hold of conditional 受入可 (``_answer_letters``,
+    ``_hold_releases``)."""
     with tempfile.TemporaryDirectory() as folder:
         store = open_region(Path(folder), instance)
         try:
             before = complete(store)
             before_effort = complete(store, Duty.EFFORT)
             out = []
+            holding: dict[int, tuple[str, int]] | None = {} if hold and strategy != "none" else None
             for k in range(rounds):
                 now = dataclasses.replace(
                     params,
                     round_strategy=round_strategy(strategy, k, reserve_rounds),  # type: ignore[arg-type]
                 )
-                letters = requests = backups = held = 0
+                letters = requests = backups = held = notices = 0
                 for wave in range(1 + same_day):
-                    report = run_plan(store, AREA, now, mode, actor=ACTOR)  # type: ignore[arg-type]
-                    if wave and not report.of("new"):
+                    g = k * (1 + same_day) + wave  # the run's place in the whole series
+                    if effort_wave >= 0 and "reserve" in strategy.split("+"):
+                        ask_effort = g == effort_wave or (g > effort_wave and wave == 0)
+                        now = dataclasses.replace(
+                            params,
+                            round_strategy=round_strategy(  # type: ignore[arg-type]
+                                strategy, 1 if ask_effort else 0, 1
+                            ),
+                        )
+                    elif same_day_reserve and wave and "reserve" in strategy.split("+"):
+                        now = dataclasses.replace(
+                            params,
+                            round_strategy=round_strategy(  # type: ignore[arg-type]
+                                strategy, 0, 1
+                            ),
+                        )
+                    release: list[int] = []
+                    if holding and hold == "all":
+                        release = _hold_compare(store, now, mode, holding)
+                        _agree_complete(store, holding)
+                    elif holding:
+                        release = _hold_releases(store, now, mode, holding, hold == "free")
+                    report = run_plan(store, AREA, now, mode, actor=ACTOR, release=release)  # type: ignore[arg-type]
+                    if (
+                        wave
+                        and not report.of("new")
+                        and not (k * (1 + same_day) + wave < effort_wave)
+                    ):
                         break  # nothing declined is left to replace
                     # the solve's plan against what was stored (``reserve`` holds back the rest)
                     held += report.result.objective.partnerships - len(report.result.proposals)
                     with store.read() as s:
                         backups += s.query(BackupRow).filter_by(run_id=report.run_id).count()
-                    sent, asked, _ = _answer_letters(store, report.run_id, declined)
+                    sent, asked, _, written = _answer_letters(
+                        store, report.run_id, declined, holding, hold == "all"
+                    )
+                    # a held 受入可 released: its institution is told, in this wave's letter
+                    # when it gets one, else in a notice of its own (counted as a letter)
+                    notices += len(released_to(store, release) - written)
                     letters, requests = letters + sent, requests + asked
+                if holding:
+                    _agree_complete(store, holding)
                 covered = len(complete(store) - before)
                 effort = len(complete(store, Duty.EFFORT) - before_effort)
-                out.append(Round(letters, requests, backups, held, covered, effort))
+                out.append(
+                    Round(letters + notices, requests, backups, held, covered, effort, notices)
+                )
         finally:
             store.dispose()
     return out
@@ -278,6 +555,19 @@ def simulate(
 # the product's strategies, and each with same-day replacement of the declines (``--same-day``)
 SAME_DAY = "same-day"
 STRATEGIES = (*ROUND_STRATEGIES, *(f"{x}+{SAME_DAY}" for x in ROUND_STRATEGIES))
+
+
+Runs = list[tuple[list[float], list[int], list[int], list[int]]]
+
+
+def _sent(runs: Runs, base: Runs | None, j: int) -> str:
+    """Requests (``j`` = 1) or letters (2) sent up to each round, and their ratio to ``base``'s."""
+    out = []
+    for k in range(len(runs[0][j])):
+        n = sum(sum(r[j][: k + 1]) for r in runs)
+        b = sum(sum(r[j][: k + 1]) for r in base) if base else 0
+        out.append(f"{n} ({n / b if b else math.nan:.2f}×)")
+    return "/".join(out)
 
 
 def _load() -> str:
@@ -315,12 +605,36 @@ def main() -> None:
         default=1,
         help="re-plans per round once its answers are in (strategies ending +same-day)",
     )
+    ap.add_argument(
+        "--same-day-reserve",
+        action="store_true",
+        help="same-day re-plans ask only what completes 義務 in every round (reserve strategies)",
+    )
+    ap.add_argument(
+        "--reserve-joins",
+        action="store_true",
+        help="reserve still asks what goes to an institution written to anyway (RESERVE_JOINS)",
+    )
+    ap.add_argument(
+        "--effort-wave",
+        type=int,
+        default=-1,
+        help="with reserve: the run (counting every same-day re-plan, from 0) that first asks "
+        "努力義務; later ones ask them in each round's first run (-1: --reserve-rounds)",
+    )
+    ap.add_argument(
+        "--hold",
+        default="",
+        choices=["", "before", "free", "all"],
+        help="simulated hold of a 受入可 whose facility's other request declined (not for none)",
+    )
     args = ap.parse_args()
     print(f"machine load (1/5/15 min) at start: {_load()}; {os.cpu_count()} cores", flush=True)
     strategies.BACKUP_SHARE = args.backup_share  # a tuning knob: read when backups are added
+    strategies.RESERVE_JOINS = args.reserve_joins  # read when reserve holds back
     params = MatchParams()
-    # (mode, strategy) → per run: shares by round, requests, letters, effort by round
-    table: dict[tuple[str, str], list[tuple[list[float], int, int, list[int]]]] = defaultdict(list)
+    # (mode, strategy) → per run: shares, requests, letters, effort, each by round
+    table: dict[tuple[str, str], Runs] = defaultdict(list)
     for prefecture in args.prefectures:
         for seed in args.seeds:
             instance = region(prefecture, seed, args.facilities, args.institutions, args.capacity)
@@ -339,19 +653,25 @@ def main() -> None:
                         strategy,
                         args.reserve_rounds,
                         args.same_day if SAME_DAY in strategy.split("+") else 0,
+                        args.hold,
+                        args.same_day_reserve,
+                        args.effort_wave,
                     )
                     shares = [100.0 * r.covered / best if best else 100.0 for r in result]
-                    requests = sum(r.requests for r in result)
-                    letters = sum(r.letters for r in result)
                     table[(mode, strategy)].append(
-                        (shares, requests, letters, [r.effort for r in result])
+                        (
+                            shares,
+                            [r.requests for r in result],
+                            [r.letters for r in result],
+                            [r.effort for r in result],
+                        )
                     )
                     print(
                         f"{prefecture} seed {seed} {mode:<7} {strategy:<15} oracle {best} 義務; "
                         + "; ".join(
                             f"r{k + 1}: {r.covered} ({s:.1f} %) 努力 {r.effort}, letters "
                             f"{r.letters}, requests {r.requests} (backups {r.backups}, "
-                            f"held {r.held})"
+                            f"held {r.held}, release notices {r.notices})"
                             for k, (r, s) in enumerate(zip(result, shares, strict=True))
                         )
                         + f"  [{time.perf_counter() - t:.1f} s]",
@@ -360,20 +680,19 @@ def main() -> None:
     print(f"machine load at the end: {_load()}")
     print(
         "\nmean (min) share of the oracle's newly covered 義務 facilities by round; requests and "
-        "letters sent in all rounds (ratio to no strategy); newly covered 努力義務 by round:"
+        "letters sent up to each round (ratio to no strategy's); newly covered 努力義務 by round:"
     )
     for (mode, strategy), runs in sorted(table.items()):
         base = table.get((mode, "none"))
         rounds = range(args.rounds)
         mean = [statistics.mean(r[0][k] for r in runs) for k in rounds]
         low = [min(r[0][k] for r in runs) for k in rounds]
-        requests, letters = sum(r[1] for r in runs), sum(r[2] for r in runs)
-        ratio = requests / sum(r[1] for r in base) if base else float("nan")
         effort = [sum(r[3][k] for r in runs) for k in rounds]
+
         print(
             f"  {mode:<7} {strategy:<15} "
             + "  ".join(f"r{k + 1} {mean[k]:5.1f} ({low[k]:5.1f})" for k in rounds)
-            + f"   requests {requests} ({ratio:.2f}×), letters {letters}, 努力 "
+            + f"   requests {_sent(runs, base, 1)}, letters {_sent(runs, base, 2)}, 努力 "
             + "/".join(str(e) for e in effort)
         )
 

@@ -23,6 +23,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .wareki import today as today_jp
+
 
 class Capability(enum.IntFlag):
     """One requirement of a 協力医療機関 (①②③ of the 2024 改定), as a bit of a mask."""
@@ -85,7 +87,7 @@ DEADLINE_JA = f"{DEADLINE.year}年{DEADLINE.month}月{DEADLINE.day}日"
 
 def days_left(today: dt.date | None = None) -> int:
     """Days from ``today`` (default: the current date) to ``DEADLINE``; negative once past."""
-    return (DEADLINE - (today or dt.date.today())).days
+    return (DEADLINE - (today or today_jp())).days
 
 
 class FacilityKind(_Labelled):

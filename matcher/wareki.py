@@ -20,6 +20,19 @@ WEEKDAYS_JA = "月火水木金土日"
 JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
+def today() -> dt.date:
+    """Today in Japan: the day every date the product prints, counts or compares is — a letter's
+    date, the declaration in force, a reply deadline, the days to the deadline — whatever zone
+    the server runs in (from 15:00 UTC, Japan is already on the next day)."""
+    return dt.datetime.now(JST).date()
+
+
+def day_of(moment: dt.datetime) -> dt.date:
+    """The day in Japan of a stored time (naive UTC, or aware): what ``today`` said then."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+    return aware.astimezone(JST).date()
+
+
 def jst(value: object, seconds: bool = False) -> str:
     """A stored time (naive UTC ``datetime`` or ISO text) in JST, ``2026-04-01 09:30``."""
     if value is None or value == "":

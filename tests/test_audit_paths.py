@@ -53,6 +53,7 @@ from matcher.store.models import ProposalRow
 from matcher.store.planning import run_plan
 from matcher.vocab import CAPABILITIES, InstitutionKind
 from matcher.wareki import jst
+from matcher.wareki import today as today_jp
 
 YEAR, DAY = 2026, dt.date(2026, 4, 1)
 KM = {"consult": 8.0, "care": 5.0, "admit": 8.0}
@@ -293,7 +294,7 @@ def letters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         assert r.exit_code == 0, r.output
         with store.read() as s:
             page = facility_detail(s, "F1")
-            frames = state_frames(s, "41", dt.date.today())
+            frames = state_frames(s, "41", today_jp())
             rows = list(s.scalars(select(ProposalRow)))
     yield {
         "folder": folder,

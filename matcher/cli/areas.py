@@ -12,12 +12,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import typer
 
+from ..wareki import today as today_jp
 from .common import (
     MAX_KM_DEFAULT,
     URL_HELP,
@@ -208,7 +208,7 @@ def report_cmd(
     from ..store.areas import get_area
 
     params = match_params(max_km, max_new_partners, road_factor)
-    today = run_guarded(parse_date, date) or dt.date.today()
+    today = run_guarded(parse_date, date) or today_jp()
     sender = run_guarded(sender_of, ctx.params, addressee="onchu")  # the options, by name
     with open_store_checked(url) as store:
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.markup import escape
 
+from ..wareki import today as today_jp
 from .common import (
     MAX_KM_DEFAULT,
     URL_HELP,
@@ -161,7 +162,7 @@ def report_cmd(
             "件"
         )
     # After the input (its errors come first), before the long work.
-    _check_sender(sender, today or dt.date.today(), allow_missing_sender)
+    _check_sender(sender, today or today_jp(), allow_missing_sender)
     with progress_bar() as bar:
         tasks: dict[str, TaskID] = {}
 

@@ -58,6 +58,7 @@ from ..vocab import (
     code5_of,
     days_left,
 )
+from ..wareki import today as today_jp
 from .region import Region
 from .uncoverable import uncoverable
 from .whatif import capacity_whatif, site_whatif
@@ -358,7 +359,7 @@ def area_view(
     ``None`` and the institutions to discuss rest on the nearest ones alone.
     """
     params = params or MatchParams()
-    today = today or dt.date.today()
+    today = today or today_jp()
     pending = pending or {}
     shared = shared or {}
     names = municipality_names()

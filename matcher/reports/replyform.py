@@ -49,6 +49,7 @@ from ..store.replies import (
     RowAnswer,
 )
 from ..vocab import CAPABILITIES, FacilityKind, InstitutionKind
+from ..wareki import today as today_jp
 from .templating import css, environment
 
 FORM_MARK = "kyoryoku-reply-form"
@@ -251,7 +252,7 @@ def form_context(
         rows,
         recipient=letter.recipient_name,
         area=letter.area_name,
-        today=_date_ja(today or dt.date.today()),
+        today=_date_ja(today or today_jp()),
         deadline=_date_ja(letter.deadline),
         code=letter.code,
         capacity=letter.capacity,

@@ -19,6 +19,7 @@ from typing import Literal, TypedDict, get_args
 from markupsafe import Markup, escape
 
 from .._errors import MatcherError
+from ..wareki import today as today_jp
 from ..wareki import wareki
 
 PLACEHOLDER = "【未設定: {}】"
@@ -100,7 +101,7 @@ class Sender:
     def problems(self, letter_date: date, today: date | None = None) -> list[str]:
         """What is wrong with the reply deadline, one Japanese sentence each: before the letter's
         date, or already past on ``today`` (default: the current date)."""
-        today = today or date.today()
+        today = today or today_jp()
         out = []
         if self.reply_by is not None and self.reply_by < letter_date:
             out.append(

@@ -42,6 +42,7 @@ from ..result import MatchResult
 from ..sources.result_files import write_result
 from ..sources.textfile import write_csv
 from ..vocab import Duty
+from ..wareki import today as today_jp
 from .chart import status_chart_png
 from .pages import (
     FACILITY_TITLE,
@@ -221,7 +222,7 @@ def write_reports(
         if baseline is None and result.baseline is None:  # ``match`` computes it with the run
             baseline = greedy_baseline(instance, result)
         data = ReportData(
-            instance, result, today or date.today(), sender or Sender(), baseline, filing_years
+            instance, result, today or today_jp(), sender or Sender(), baseline, filing_years
         )
         report("baseline", 1, 1)
         lap("baseline")

@@ -23,6 +23,7 @@ from ..gaps.area_view import (
 )
 from ..params import MatchParams
 from ..vocab import CodeSet
+from ..wareki import today as today_jp
 from .area_tables import AREA_KIND_LABELS_JA, area_kind, same_kind_areas
 from .areas import area_codes, get_visible_area
 from .models import AreaRow, InstitutionRow, ProposalRow
@@ -67,7 +68,7 @@ def area_report_of(
 ) -> AreaView:
     """The picture of a stored area (no scope check: the CLI and the reports)."""
     params = params or MatchParams()
-    today = today or dt.date.today()
+    today = today or today_jp()
     state = load_state(session, area.code, params, on=today)
     facilities = [registry_facility(st.row, st.covered, st.has_partner) for st in state.states]
     pending = {st.facility_id: st.pending for st in state.states if st.pending}

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..vocab import BACKUP_LABEL_JA
 from ..vocab import ProposalStatus as Status
+from ..wareki import today as today_jp
 from .models import Base, InstitutionRow, ProposalRow
 from .state import institution_states
 
@@ -124,7 +125,7 @@ def settlements(
     (its row is dropped by the caller). Nothing while ``p`` is open."""
     if p.status in OPEN:
         return []
-    on = on or dt.date.today()
+    on = on or today_jp()
     out: list[tuple[ProposalRow, str | None, str]] = []
     for row in session.scalars(
         select(BackupRow).where(BackupRow.primary_id == p.id).order_by(BackupRow.backup_id)

@@ -6,7 +6,6 @@ Every count reads the facilities' state from ``store.state``, as lists and expor
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..model import FACILITY_KINDS
 from ..vocab import CodeSet, Status
 from ..vocab import days_left as days_left  # the pages' countdown (one definition, vocab)
+from ..wareki import today as today_jp
 from .facilities import facility_dict, scoped_states
 from .institutions import institution_dict
 from .models import ACTIVE_STATUSES, AreaRow, InstitutionRow, ProposalRow, RunRow
@@ -139,7 +139,7 @@ def map_layers(session: Session, scope: CodeSet, area: AreaRow | None = None) ->
                 .order_by(InstitutionRow.institution_id)
             )
         )
-    states = institution_states(session, insts, dt.date.today())
+    states = institution_states(session, insts, today_jp())
     inst_out = [
         {
             k: v

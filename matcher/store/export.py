@@ -27,6 +27,7 @@ from ..sources.simple_csv import facilities_frame, institutions_frame
 from ..sources.textfile import write_csv
 from ..vocab import BACKUP_LABEL_JA, Mode
 from ..wareki import jst, wareki
+from ..wareki import today as today_jp
 from .areas import area_facilities, get_area, member_filter
 from .models import AreaRow, InstitutionRow, RunRow
 from .proposals import list_proposals
@@ -68,7 +69,7 @@ def state_frames(
     """Facilities with their state (``store.state``: status from the latest filing plus agreed
     proposals, contacted ones as 打診中), every proposal of the area with its status, and the
     institutions involved with their capacity."""
-    on = on or dt.date.today()
+    on = on or today_jp()
     area = get_area(session, area_code)
     facs = area_facilities(session, area)
     states = facility_states(session, facs)

@@ -22,6 +22,7 @@ from ..model import FACILITY_KINDS, Facility, Instance, Institution, format_capa
 from ..params import MatchParams
 from ..sites import site_groups, site_mates
 from ..vocab import CodeSet, ProposalStatus, code5_of
+from ..wareki import today as today_jp
 from .areas import area_codes, member_filter
 from .cache import NO_CACHE, ValueCache
 from .db import Store
@@ -202,7 +203,7 @@ def cached_facility_detail(
     if cache is NO_CACHE:
         with store.read() as s:
             return facility_detail(s, facility_id)
-    on = dt.date.today()
+    on = today_jp()
 
     def compute() -> dict[str, object]:
         # everything but the facility's own proposals comes from cached tables (``CachedPages``)
@@ -485,7 +486,7 @@ def facility_detail(
     """The facility page's data (no scope check: see ``cached_facility_detail``): its state,
     filed partners, proposals, candidates and alternatives. ``source`` gives everything but the
     facility's proposals (default: read in ``session``)."""
-    on = dt.date.today()
+    on = today_jp()
     src = source or StorePages(session, on)
     state = src.state(facility_id)
     if state is None:  # deleted since the caller looked
@@ -647,5 +648,3 @@ def site_registrations(session: Session, facility_id: str) -> list[dict[str, str
         {"facility_id": f.facility_id, "name": f.name, "kind": f.kind}
         for f in site_mates(facilities, facility_id)
     ]
-
-

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..model import INSTITUTION_KIND_JA, format_capabilities
 from ..vocab import CodeSet
+from ..wareki import today as today_jp
 from .areas import member_filter
 from .errors import NotFoundError
 from .models import FacilityRow, InstitutionRow, ProposalRow
@@ -59,7 +60,7 @@ def scoped_institutions(
     if kind is not None:
         q = q.where(InstitutionRow.kind == kind)
     rows = list(session.scalars(q.order_by(InstitutionRow.institution_id)))
-    states = institution_states(session, rows, on or dt.date.today())
+    states = institution_states(session, rows, on or today_jp())
     return [institution_dict(states[r.institution_id]) for r in rows]
 
 
@@ -77,5 +78,5 @@ def get_institution(
     )
     if not visible or r is None:
         raise NotFoundError(f"医療機関「{institution_id}」は見つかりません")
-    states = institution_states(session, [r], on or dt.date.today())
+    states = institution_states(session, [r], on or today_jp())
     return institution_dict(states[r.institution_id])

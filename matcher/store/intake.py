@@ -39,6 +39,7 @@ from .._errors import InputError, RowIssue
 from ..names import normalize_name
 from ..text import clean_text, control_characters
 from ..vocab import CAPABILITIES, CodeSet, code5_of
+from ..wareki import today as today_jp
 from .areas import member_filter
 from .errors import ConflictError, NotFoundError
 from .imports import Filing, FilingPartner, fiscal_year, import_filings
@@ -613,7 +614,7 @@ def confirm_partners(
     ]
     if issues:
         raise InputError(issues)
-    today = today or dt.date.today()
+    today = today or today_jp()
     channel = CHANNEL_LABELS_JA.get(row.channel, row.channel)
     source = f"相談 {request_code(row.id)} ({channel}、確認: {actor[:60]})"
     preview = filing_after(session, row.facility_id, changes, source, today, covered)

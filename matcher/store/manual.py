@@ -17,6 +17,7 @@ from ..geo import haversine_km
 from ..model import FACILITY_KINDS, format_capabilities_ja
 from ..params import MatchParams
 from ..vocab import CAPABILITIES, ProposalStatus
+from ..wareki import today as today_jp
 from .models import AreaMunicipalityRow, FacilityRow, InstitutionRow, ProposalRow, RunRow
 from .state import LEDGER_STATUSES, facility_states, institution_states, site_of_facilities
 
@@ -107,7 +108,7 @@ def check_proposal(
     still misses, the range per requirement of the area's latest run, the capacity ledger (a site
     counting once) and a pair already declined. ``covers`` defaults to what the institution
     offers of the facility's missing requirements within range."""
-    on = on or dt.date.today()
+    on = on or today_jp()
     params, run_id = run_params(session, fac.code5)
     source = f"計算 {run_id} の条件" if run_id is not None else "既定の条件"
     ist = institution_states(session, [inst], on)[inst.institution_id]

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from ..geo import haversine_km
 from ..model import Instance, Institution, format_capabilities_ja
 from ..params import MatchParams
+from ..wareki import today as today_jp
 from .areas import area_facilities, get_area
 from .errors import TransitionError
 from .models import InstitutionRow, ProposalRow
@@ -102,7 +103,7 @@ def load_state(
     the stored ones.
     """
     params = params or MatchParams()
-    on = on or dt.date.today()
+    on = on or today_jp()
     area = get_area(session, area_code, create=create_area)
     fac_rows = area_facilities(session, area)
     fac_ids = [f.facility_id for f in fac_rows]
@@ -190,7 +191,7 @@ def impossible_contacted(
     """
     if not state.kept:
         return []
-    on = on or dt.date.today()
+    on = on or today_jp()
     rows = list(
         session.scalars(
             select(ProposalRow)

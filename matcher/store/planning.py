@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..match import Progress, match
 from ..params import MatchParams, Mode
 from ..result import MatchResult
+from ..wareki import today as today_jp
 from .areas import get_area, member_filter
 from .cache import change_counters
 from .db import Store
@@ -101,7 +102,7 @@ def _read_mark(session: Session, on: dt.date | None) -> tuple[object, ...]:
     change counters of the registry and the proposals (``cache.change_counters``) and the day.
     Equal marks: the state read under the first one still holds."""
     counters = change_counters(session, ("registry", "proposals"))
-    return tuple(sorted(counters.items())), on or dt.date.today()
+    return tuple(sorted(counters.items())), on or today_jp()
 
 
 def run_plan(

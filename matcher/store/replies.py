@@ -62,6 +62,7 @@ from ..model import FACILITY_KINDS
 from ..vocab import BACKUP_LABEL_JA, Duty, admissible_offers
 from ..vocab import ProposalStatus as Status
 from ..wareki import JST
+from ..wareki import today as today_jp
 from .backups import answer_target, backups_of, settled_note
 from .errors import NotFoundError, StoreError
 from .imports import Declaration, import_declarations
@@ -425,7 +426,8 @@ def deadline_end(deadline: dt.date) -> dt.datetime:
 
 
 def today_jst() -> dt.date:
-    return dt.datetime.now(JST).date()
+    """Today in Japan (``wareki.today``): a deadline is the end of its day in JST."""
+    return today_jp()
 
 
 def run_recipients(session: Session, run_id: int) -> dict[tuple[str, str], list[ProposalRow]]:

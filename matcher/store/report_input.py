@@ -39,6 +39,8 @@ from ..model import Instance
 from ..params import MatchParams
 from ..progress import Progress
 from ..result import BASELINE_KEYS, MatchResult, Proposal, SolveInfo
+from ..wareki import day_of
+from ..wareki import today as today_jp
 from .areas import area_codes
 from .backups import backups_of
 from .errors import NotFoundError
@@ -79,18 +81,15 @@ class RunInput:
     filing_years: Progress | None = None  # the area's progress over 年度 (reports' section)
 
 
-def _local_day(at: dt.datetime) -> dt.date:
-    """The local calendar day of a naive-UTC time (a run loads declarations in force on its day)."""
-    return at.replace(tzinfo=dt.UTC).astimezone().date()
-
-
 def _state_at(
     session: Session, area_code: str, run: RunRow, params: MatchParams
 ) -> tuple[AreaState, bool]:
     """The area's state when ``run`` finished, and whether it is exactly the run's input."""
     first: AreaState | None = None
+    # the run loaded the declarations in force on its day in Japan (``wareki.today``); a run
+    # stored before that counted its server's day, UTC on these machines
     for day in dict.fromkeys(
-        (_local_day(run.started_at), run.started_at.date(), _local_day(run.finished_at))
+        (day_of(run.started_at), day_of(run.finished_at), run.started_at.date())
     ):
         state = load_state(session, area_code, params, on=day, as_of=run.finished_at)
         if state.input_hash == run.input_hash:
@@ -225,7 +224,7 @@ def ledger_capacities(
     carries its declared capacity beside the room (``capacity.with_room``): the letters print
     the declaration, and room − requests is the facility page's 残り. Also the ids of the
     institutions whose room changed."""
-    on = on or dt.date.today()
+    on = on or today_jp()
     params = params or MatchParams()
     ids = [i.institution_id for i in instance.institutions]
     rows: list[InstitutionRow] = []
@@ -289,7 +288,7 @@ def report_fingerprint(session: Session, run_id: int) -> str:
             .order_by(InstitutionRow.institution_id)
         )
     )
-    ledger = institution_states(session, declared, dt.date.today())
+    ledger = institution_states(session, declared, today_jp())
     payload = [
         registry,
         [[i, f, n, c, round(km, 9)] for i, f, n, c, km in rows],

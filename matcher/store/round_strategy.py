@@ -38,6 +38,7 @@ from ..params import MatchParams
 from ..result import MatchResult
 from ..vocab import BACKUP_LABEL_JA, Duty
 from ..vocab import ProposalStatus as Status
+from ..wareki import day_of
 from .backups import BackupRow
 from .models import (
     ACTIVE_STATUSES,
@@ -56,6 +57,14 @@ from .state import institution_states
 # reserve + backups + same-day replacement: 0.5 covered no more after two rounds than 0.3, 96.7 %
 # either way, at 1.22× the requests instead of 1.17×).
 BACKUP_SHARE = 0.3
+
+# ``reserve`` still asks a held-back request whose institution the run writes to anyway (it
+# joins a letter that goes out regardless, so it costs no letter). Off in the product for now;
+# ``benchmarks/rounds.py --reserve-joins`` measures it (issue 23 item 7: with the simulated
+# hold of conditional answers, 400 × 120, after two rounds: 1.10× the letters of ``none``
+# instead of 1.19× on the tuning seeds 1–2, 1.19× instead of 1.24× on seeds 3–4; 努力義務 newly
+# covered 267 instead of 240 on seeds 1–2; 義務 the same).
+RESERVE_JOINS = False
 
 
 def uses(params: MatchParams, measure: str) -> bool:
@@ -81,7 +90,8 @@ def _completes_mandatory(state: AreaState, plan: Iterable[tuple[str, int]]) -> s
 def hold_back(session: Session, state: AreaState, result: MatchResult) -> tuple[MatchResult, int]:
     """``result`` without the new requests (pairs not live now) of facilities the plan does not
     complete as 義務 facilities (``reserve``), and how many were held back. Live pairs stay: a
-    kept request was asked already."""
+    kept request was asked already. With ``RESERVE_JOINS`` (read when called) a request to an
+    institution that the kept plan asks anyway stays too (one letter either way)."""
     complete = _completes_mandatory(state, ((p.facility_id, p.covers) for p in result.proposals))
     ids = sorted({p.facility_id for p in result.proposals} - complete)
     live: set[tuple[str, str]] = set()
@@ -100,6 +110,10 @@ def hold_back(session: Session, state: AreaState, result: MatchResult) -> tuple[
         for p in result.proposals
         if p.facility_id in complete or (p.facility_id, p.institution_id) in live
     )
+    if RESERVE_JOINS:
+        asked = set(kept)
+        written = {p.institution_id for p in kept if (p.facility_id, p.institution_id) not in live}
+        kept = tuple(p for p in result.proposals if p in asked or p.institution_id in written)
     return replace(result, proposals=kept), len(result.proposals) - len(kept)
 
 
@@ -188,7 +202,8 @@ def add_backups(
             )
         )
         left.update(
-            (iid, st.remaining) for iid, st in institution_states(session, rows, now.date()).items()
+            (iid, st.remaining)
+            for iid, st in institution_states(session, rows, day_of(now)).items()
         )
     options.sort(key=lambda o: o[:3])  # scarcest first, then the nearest primary
     out: list[Backup] = []
@@ -259,6 +274,7 @@ def write_round(
 
 __all__ = [
     "BACKUP_SHARE",
+    "RESERVE_JOINS",
     "Backup",
     "add_backups",
     "hold_back",

@@ -50,6 +50,7 @@ from ..sources.importing import (
 )
 from ..sources.report import ImportResult, RejectedRow
 from ..vocab import ALL_MASK, admissible_offers
+from ..wareki import today as today_jp
 from .areas import code5_of
 from .imports import (
     Declaration,
@@ -339,5 +340,5 @@ def import_source(
     if source == "kouseikyoku":
         return _kouseikyoku(session, paths, scope)
     if source == "declarations":
-        return _declarations(session, paths, declared_on or dt.date.today(), scope)
+        return _declarations(session, paths, declared_on or today_jp(), scope)
     return _filings(session, paths, filing_year, scope)

@@ -38,6 +38,8 @@ from ..model import (
 from ..sites import site_ids
 from ..sources.declarations import declared_terms
 from ..vocab import ALL_MASK, GeocodePrecision, InstitutionKind, ProposalStatus, admissible_offers
+from ..wareki import day_of
+from ..wareki import today as today_jp
 from .models import (
     ACTIVE_STATUSES,
     DeclarationRow,
@@ -277,7 +279,7 @@ def facility_states(
     decided = _decided(session, ids, as_of, agreed_with)
     every = (*partners.values(), *agreed_with.values())
     named = sorted({i for ps in every for i, said in ps if i and not said})
-    infection = infection_institutions(session, named, (as_of.date() if as_of else dt.date.today()))
+    infection = infection_institutions(session, named, (day_of(as_of) if as_of else today_jp()))
     out = []
     for r in rows:
         year, covered, partner = filed.get(r.facility_id, (None, 0, None))
@@ -312,7 +314,7 @@ def refresh_states(session: Session, states: Sequence[FacilityState]) -> list[Fa
     agreed_with: dict[str, list[tuple[str | None, bool]]] = {}
     decided = _decided(session, ids if len(ids) <= _IN_LIMIT else None, None, agreed_with)
     named = sorted({i for ps in agreed_with.values() for i, _ in ps if i})
-    infection = infection_institutions(session, named, dt.date.today()) if named else set()
+    infection = infection_institutions(session, named, today_jp()) if named else set()
     out = []
     for st in states:
         agreed, n_agreed, contacted, n_contacted = decided.get(st.facility_id, (0, 0, 0, 0))
@@ -432,7 +434,7 @@ def capacity_use(
         if iid not in wanted or (status == ProposalStatus.PROPOSED and fid in again):
             continue
         decl = decls.get(iid)
-        if status != ProposalStatus.AGREED or decl is None or at.date() >= decl.valid_from:
+        if status != ProposalStatus.AGREED or decl is None or day_of(at) >= decl.valid_from:
             mine = partners.setdefault(iid, {})
             mine[fid] = mine.get(fid, False) or status in _FIRM
     shared = sorted({fid for mine in partners.values() if len(mine) > 1 for fid in mine})

@@ -50,6 +50,7 @@ from ..store.models import FacilityRow
 from ..store.replies import letter_view
 from ..vocab import CAPABILITIES, code5_of
 from ..wareki import JST
+from ..wareki import today as today_jp
 from .actor import Actor
 from .replies import (
     contact_text,
@@ -273,7 +274,7 @@ def request_page(uow: UnitOfWork, actor: Actor, request_id: int) -> IntakePage:
         if facility is not None and changes and view.confirmed_at is None:
             try:
                 preview = filing_after(
-                    s, facility.facility_id, changes, f"相談 {view.code}", dt.date.today()
+                    s, facility.facility_id, changes, f"相談 {view.code}", today_jp()
                 )
             except InputError as exc:
                 error = "; ".join(i.message for i in exc.issues)

@@ -73,6 +73,7 @@ from ..store.replies import (
 from ..store.reply_imports import ImportReport, import_returned_forms
 from ..store.runs import get_run
 from ..vocab import CAPABILITIES, ProposalStatus
+from ..wareki import today as today_jp
 from .actor import Actor
 from .runs import run_area
 from .unit import UnitOfWork
@@ -187,7 +188,7 @@ def issue_forms(
                 ]
             )
         z.writestr("links.csv", "\ufeff" + listing.getvalue())
-    name = f"回答票_計算{run_id}_{dt.date.today():%Y%m%d}.zip"
+    name = f"回答票_計算{run_id}_{today_jp():%Y%m%d}.zip"
     return Download(out.getvalue(), name, "application/zip")
 
 

@@ -34,6 +34,7 @@ from ..reports import STAGES_JA, ReportError, write_reports
 from ..store.jobs import Job
 from ..store.report_input import RunInput, report_fingerprint, run_input
 from ..store.runs import get_run
+from ..wareki import today as today_jp
 from .actor import Actor
 from .runs import run_area
 from .unit import UnitOfWork
@@ -92,7 +93,7 @@ class ReportRequest:
 
 
 def _today() -> dt.date:
-    return dt.date.today()
+    return today_jp()
 
 
 @dataclass(frozen=True)

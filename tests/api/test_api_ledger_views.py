@@ -16,6 +16,7 @@ from sqlalchemy import select
 from matcher.store.imports import Declaration, import_declarations
 from matcher.store.models import InstitutionRow
 from matcher.store.state import institution_states
+from matcher.wareki import today as today_jp
 
 
 def test_every_view_reads_the_ledger(tmp_path):
@@ -49,7 +50,7 @@ def test_every_view_reads_the_ledger(tmp_path):
             rows = list(s.scalars(select(InstitutionRow)))
             truth = {
                 i: (st.used, st.remaining)
-                for i, st in institution_states(s, rows, dt.date.today()).items()
+                for i, st in institution_states(s, rows, today_jp()).items()
             }
         listed = c.get("/api/institutions", headers=h).json()
         listed = listed["items"] if isinstance(listed, dict) else listed

@@ -52,7 +52,7 @@ def test_institutions_declared_against_needed(scenario) -> None:
         for h in v.institutions
     ]
     assert got == [
-        ("C1", True, None, 0, None, 2),  # F2, F4
+        ("C1", True, None, 1, None, 2),  # F2, F4; undeclared, its live proposal counted (MODEL.md)
         ("T1", False, 1, 0, 1, 2),  # F6, F8 (徳島県)
         ("H1", True, 1, 1, 0, 1),  # F4 only: F2–H1 was declined; F1's contact uses the unit
         ("H2", False, None, 0, None, 1),  # F7

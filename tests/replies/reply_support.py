@@ -15,9 +15,10 @@ from matcher.store.areas import save_area
 from matcher.store.db import Store
 from matcher.store.planning import run_plan
 from matcher.store.replies import IssuedLink, issue_links
+from matcher.wareki import today as today_jp
 
 KEY = b"\x01" * 32  # the reply-form key of the store tests (the web derives its own)
-DEADLINE = dt.date.today() + dt.timedelta(days=14)
+DEADLINE = today_jp() + dt.timedelta(days=14)
 
 
 @dataclass(frozen=True)

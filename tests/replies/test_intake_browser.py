@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from matcher.store.planning import run_plan
 from matcher.store.replies import issue_links
+from matcher.wareki import today as today_jp
 
 AXE = "/static/vendor/axe-core/axe.min.js"
 BLOCKING = ("serious", "critical")
@@ -55,7 +56,7 @@ def test_a_facility_asks_on_a_phone_and_the_coordinator_confirms(
     with app.state.store.write() as s:
         links = {
             x.recipient_id: x
-            for x in issue_links(s, report.run_id, dt.date.today() + dt.timedelta(days=7), "c")
+            for x in issue_links(s, report.run_id, today_jp() + dt.timedelta(days=7), "c")
         }
     with browser_page() as first:  # its browser opens the contexts below
         browser = first.context.browser

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 from matcher.store.models import FilingRow
 from matcher.store.planning import run_plan
 from matcher.store.replies import IssuedLink, issue_links
+from matcher.wareki import today as today_jp
 
 FOLLOW_REDIRECTS = False
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -163,7 +164,7 @@ def _post(client: TestClient, path: str, csrf: str) -> Any:
 
 
 def _deadline() -> dt.date:
-    return dt.date.today() + dt.timedelta(days=7)
+    return today_jp() + dt.timedelta(days=7)
 
 
 def test_sends_are_limited_per_address_and_in_all(app: FastAPI, client: TestClient) -> None:

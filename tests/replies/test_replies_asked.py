@@ -5,8 +5,6 @@ facility notice moves nothing; a request withdrawn by hand still holds its answe
 
 from __future__ import annotations
 
-import datetime as dt
-
 from reply_support import DEADLINE, planned_region
 
 from matcher.store.db import Store
@@ -24,6 +22,7 @@ from matcher.store.replies import (
     reissue_link,
 )
 from matcher.store.reply_models import ReplyLetterRow
+from matcher.wareki import today as today_jp
 
 
 def _proposals(store: Store) -> dict[int, tuple[str, int]]:
@@ -75,7 +74,7 @@ def test_a_replan_keeps_every_sent_request_and_its_answer_applies(store: Store) 
     with store.write() as s:
         import_declarations(
             s,
-            [Declaration("H1", valid_from=dt.date.today(), capacity=3, offers=7, source="t")],
+            [Declaration("H1", valid_from=today_jp(), capacity=3, offers=7, source="t")],
         )
     sent = {
         x.letter_id: [r.proposal_id for r in _rows(store, x.letter_id)]

@@ -24,6 +24,7 @@ from matcher.store.db import Store
 from matcher.store.models import ProposalRow
 from matcher.store.planning import run_plan
 from matcher.store.replies import letter_summaries, letter_view
+from matcher.wareki import today as today_jp
 
 
 @pytest.fixture()
@@ -77,7 +78,7 @@ def test_links_and_excel_answers_close_the_loop(
 
         # 1. the coordinator issues the links: the ZIP is the only copy of the tokens
         page.goto(f"{base}/runs/{run_id}/replies")
-        deadline = dt.date.today() + dt.timedelta(days=14)
+        deadline = today_jp() + dt.timedelta(days=14)
         page.fill("#deadline", deadline.isoformat())
         with page.expect_download() as got:
             page.click("#issue-form button[type=submit]")

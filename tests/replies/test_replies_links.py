@@ -28,9 +28,10 @@ from matcher.store.models import AuditRow, ProposalRow
 from matcher.store.planning import run_plan
 from matcher.store.replies import IssuedLink, issue_links, letter_view, reissue_link, set_locked
 from matcher.store.reply_models import ReplyTokenRow
+from matcher.wareki import today as today_jp
 
 FOLLOW_REDIRECTS = False
-DEADLINE = dt.date.today() + dt.timedelta(days=10)
+DEADLINE = today_jp() + dt.timedelta(days=10)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 

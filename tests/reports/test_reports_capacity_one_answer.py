@@ -32,6 +32,7 @@ from matcher.store.models import InstitutionRow
 from matcher.store.planning import run_plan
 from matcher.store.report_input import run_input
 from matcher.store.state import institution_states
+from matcher.wareki import today as today_jp
 
 PARAMS = MatchParams(max_km={1: 15.0, 2: 12.0, 4: 20.0})  # type: ignore[dict-item]
 DAY = dt.date(2026, 4, 1)
@@ -119,7 +120,7 @@ def test_stored_run_letter_remaining_is_the_store_pages(db, tmp_path_factory, da
         run = run_plan(store, "39", PARAMS, on=DAY, warm_start=False)
         with store.read() as s:
             rebuilt = run_input(s, run.run_id)
-            pages = institution_states(s, list(s.scalars(select(InstitutionRow))), dt.date.today())
+            pages = institution_states(s, list(s.scalars(select(InstitutionRow))), today_jp())
     letters = check_letters(rebuilt.instance, rebuilt.result, PARAMS)
     for iid, left in letters.items():
         assert left == pages[iid].remaining, (iid, left, pages[iid])
@@ -131,7 +132,7 @@ def test_site_in_a_stored_run_counts_once_on_the_letter_and_the_page(store):
     run = run_plan(store, "39", PARAMS)
     with store.read() as s:
         rebuilt = run_input(s, run.run_id)
-        page = institution_states(s, [s.get(InstitutionRow, "H1")], dt.date.today())["H1"]
+        page = institution_states(s, [s.get(InstitutionRow, "H1")], today_jp())["H1"]
     assert (page.declared, page.used, page.remaining) == (2, 2, 0)
     assert check_letters(rebuilt.instance, rebuilt.result, PARAMS) == {"H1": 0}
 
@@ -156,7 +157,7 @@ def two_areas(store) -> tuple[ReportData, ReportData]:
     assert sorted(p.facility_id for p in run_a.result.proposals) == ["FA1", "FA2"]
     with store.read() as s:
         a, b = run_input(s, run_a.run_id), run_input(s, run_b.run_id)
-        page = institution_states(s, [s.get(InstitutionRow, "H1")], dt.date.today())["H1"]
+        page = institution_states(s, [s.get(InstitutionRow, "H1")], today_jp())["H1"]
     assert (page.declared, page.used, page.remaining) == (3, 3, 0)
     assert a.exact and b.exact
     return ReportData(a.instance, a.result, DAY), ReportData(b.instance, b.result, DAY)

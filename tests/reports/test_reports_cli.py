@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from matcher.cli import app
 from matcher.sources.simple_csv import write_facilities, write_institutions
+from matcher.wareki import today as today_jp
 from matcher.wareki import wareki
 
 runner = CliRunner()
@@ -47,7 +48,7 @@ def test_report_command_writes_everything(tmp_path: Path) -> None:
     out = tmp_path / "out"
     # The letter is dated 2026-04-01 (the countdown below); the reply deadline must not be past
     # on the day the test runs.
-    reply_by = max(date.today(), date(2026, 4, 1)) + timedelta(days=30)
+    reply_by = max(today_jp(), date(2026, 4, 1)) + timedelta(days=30)
     r = report(
         facs,
         insts,

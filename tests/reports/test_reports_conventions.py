@@ -36,6 +36,7 @@ from matcher.reports.sender import SenderError
 from matcher.reports.svgmap import Place, Point, SvgMap
 from matcher.sources.simple_csv import write_facilities, write_institutions
 from matcher.wareki import nendo, wareki
+from matcher.wareki import today as today_jp
 
 SENDER = Sender(
     organisation="高知県 子ども・福祉政策部 長寿社会課長",
@@ -253,7 +254,7 @@ def _report(tmp_path: Path, *options: str):
 def test_report_command_refuses_letters_that_cannot_be_sent(
     tmp_path: Path, letter_day: int, reply_day: int, drop: dict[str, bool], message: str
 ) -> None:
-    today = date.today()
+    today = today_jp()
     letter = today + timedelta(days=letter_day)
     r = _report(
         tmp_path,
@@ -266,7 +267,7 @@ def test_report_command_refuses_letters_that_cannot_be_sent(
 
 
 def test_report_command_with_every_option_and_with_the_flag(tmp_path: Path) -> None:
-    today = date.today()
+    today = today_jp()
     r = _report(tmp_path, "--date", today.isoformat(), *_options(today + timedelta(days=30)))
     assert r.exit_code == 0, r.output
     h1 = _html(tmp_path / "out" / "institutions" / "高知中央病院_H1.html")

@@ -27,6 +27,7 @@ from matcher.store.models import ProposalHistoryRow, ProposalRow
 from matcher.store.planning import run_plan
 from matcher.store.proposal_commands import TRANSITIONS, set_status
 from matcher.store.replies import LetterAnswer, RowAnswer, issue_links, letter_view, record_answer
+from matcher.wareki import today as today_jp
 
 OPEN = ("proposed", "contacted")
 BACKUPS = MatchParams(round_strategy="reserve+backups")
@@ -163,7 +164,7 @@ def _step(store, step: str, pick: int, last_run: list[int]) -> None:
             record_answer(s, link.letter_id, LetterAnswer(rows), "excel", "t")
 
 
-DEADLINE = dt.date.today() + dt.timedelta(days=14)
+DEADLINE = today_jp() + dt.timedelta(days=14)
 
 
 @pytest.mark.parametrize("kind", DATABASES)

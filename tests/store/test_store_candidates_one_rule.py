@@ -36,6 +36,7 @@ from matcher.store.proposal_commands import set_status
 from matcher.store.proposals import list_proposals
 from matcher.store.state import institution_states
 from matcher.vocab import admissible_offers
+from matcher.wareki import today as today_jp
 
 AREA = "39"
 PARAMS = MatchParams()  # the facility page's parameters
@@ -46,7 +47,7 @@ def check_pages_against_planner(store: Store) -> list[str]:
     """Check every facility of the area: its page's candidates (read directly and through the
     cached tables) against the planner's candidate graph and the ledger; returns the facility
     ids that had candidates (so that callers can tell the check was not vacuous)."""
-    today = dt.date.today()
+    today = today_jp()
     with store.read() as s:
         state = load_state(s, AREA, PARAMS, on=today)
         instance = state.instance
@@ -111,7 +112,7 @@ def declarations(draw, institution_ids: list[str]) -> list[DeclarationSpec]:
 
 
 def declaration_rows(specs: list[DeclarationSpec], kinds: dict[str, str]) -> list[DeclarationRow]:
-    today = dt.date.today()
+    today = today_jp()
     return [
         DeclarationRow(
             institution_id=iid,
@@ -136,7 +137,7 @@ def declaration_rows(specs: list[DeclarationSpec], kinds: dict[str, str]) -> lis
 @given(files=simple_files(), data=st.data())
 def test_facility_pages_list_what_the_planner_considers(db, tmp_path_factory, files, data):
     facilities, institutions = files
-    today = dt.date.today()
+    today = today_jp()
     specs = data.draw(declarations([i.institution_id for i in institutions]))
     decls = declaration_rows(specs, {i.institution_id: i.kind for i in institutions})
     with fresh_store(db, tmp_path_factory.mktemp("store")) as store:
@@ -160,7 +161,7 @@ def test_a_reopened_declaration_stating_offers_does_not_fill_in_the_newer_one(st
     again; the day-1 declaration is then imported again with another capacity, which updates it
     and keeps it closed the day before day 2 (one declaration in force on any day). The pages
     list H2 as the planner sees it."""
-    today = dt.date.today()
+    today = today_jp()
     day1, day2 = today - dt.timedelta(days=30), today - dt.timedelta(days=10)
     seed_small_region(store, declared_on=today - dt.timedelta(days=100))
     with store.write() as s:

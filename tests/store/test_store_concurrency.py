@@ -25,6 +25,7 @@ from matcher.store.models import AreaRow, ProposalRow, RunRow
 from matcher.store.planning import ensure_area, run_plan
 from matcher.store.proposal_commands import set_status
 from matcher.store.proposals import list_proposals, proposal_history
+from matcher.wareki import today as today_jp
 
 SINCE = dt.date(2025, 4, 1)
 
@@ -253,7 +254,7 @@ def _contacted_pair(store, institution_id):
 def test_impossible_contacted_proposal_is_released_and_facility_replanned(store, change, reason):
     seed(store)
     c = _contacted_pair(store, "H1")
-    today = dt.date.today()
+    today = today_jp()
     with store.write() as s:
         if change == "capacity0":
             import_declarations(s, [Declaration("H1", today, 0)])

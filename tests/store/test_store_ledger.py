@@ -4,8 +4,6 @@ areas never promise more than it; every reader of 使用/残り reads the same n
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -20,6 +18,7 @@ from matcher.store.models import InstitutionRow, ProposalRow
 from matcher.store.planning import run_plan
 from matcher.store.proposal_commands import propose, set_status
 from matcher.store.state import LEDGER_STATUSES, current_declarations, institution_states
+from matcher.wareki import today as today_jp
 
 MUNIS = ("392014", "392022", "392031")  # 高知市, 室戸市, 安芸市 (codes only; points are ours)
 
@@ -41,8 +40,8 @@ def _live_count(session, institution_id: str) -> int:
 def _check_ledger(store) -> None:
     with store.read() as s:
         rows = list(s.scalars(select(InstitutionRow)))
-        states = institution_states(s, rows, dt.date.today())
-        decls = current_declarations(s, None, dt.date.today())
+        states = institution_states(s, rows, today_jp())
+        decls = current_declarations(s, None, today_jp())
         for iid, ist in states.items():
             count = _live_count(s, iid)
             # every institution's line counts its partnerships, a declared capacity or not
@@ -52,7 +51,7 @@ def _check_ledger(store) -> None:
                 continue
             if decls[iid].capacity is not None:
                 assert count <= decls[iid].capacity, (iid, count, decls[iid].capacity)
-                assert remaining_capacity(s, iid, dt.date.today()) == ist.remaining
+                assert remaining_capacity(s, iid, today_jp()) == ist.remaining
 
 
 @st.composite
@@ -130,7 +129,7 @@ def test_every_view_reads_the_same_ledger(store):
         frame = state_frames(s, "39")["institutions"].set_index("institution_id")
         assert int(frame.loc["H1", "used"]) == 3
         assert int(frame.loc["H1", "remaining"]) == 0
-        assert remaining_capacity(s, "H1", dt.date.today()) == 0
+        assert remaining_capacity(s, "H1", today_jp()) == 0
 
 
 def test_a_hand_proposal_says_which_rule_blocks_and_counts_in_the_ledger(store):
@@ -149,7 +148,7 @@ def test_a_hand_proposal_says_which_rule_blocks_and_counts_in_the_ledger(store):
         p = propose(s, "F2", "H1", "test", override_reason="院長了承済み")
         assert p.status == "proposed"
     with store.read() as s:
-        assert remaining_capacity(s, "H1", dt.date.today()) == 0
+        assert remaining_capacity(s, "H1", today_jp()) == 0
 
 
 def _notes(store, run_id: int) -> dict[tuple[str, str], str]:

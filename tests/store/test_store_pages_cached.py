@@ -7,7 +7,6 @@ equals the uncached one, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from matcher.store.planning import run_plan
 from matcher.store.proposal_commands import set_status
 from matcher.store.proposals import cached_proposals, list_proposals, scoped_proposals
 from matcher.vocab import CodeSet, ProposalStatus
+from matcher.wareki import today as today_jp
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 SCOPE = CodeSet.of(["39"])
@@ -62,7 +62,7 @@ def decide(other, proposals, steps) -> None:
 
 
 def same_answers(store, cache, facility_ids) -> None:
-    on = dt.date.today()
+    on = today_jp()
     with store.read() as s:
         for f in facility_ids:
             assert cached_facility_detail(cache, store, SCOPE, f) == facility_detail(s, f), f

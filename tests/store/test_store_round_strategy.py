@@ -37,8 +37,9 @@ from matcher.store.replies import (
 )
 from matcher.store.reply_models import ReplyLetterRow
 from matcher.store.state import facility_states, institution_states
+from matcher.wareki import today as today_jp
 
-DEADLINE = dt.date.today() + dt.timedelta(days=14)
+DEADLINE = today_jp() + dt.timedelta(days=14)
 
 
 def seed(store) -> None:
@@ -89,7 +90,7 @@ def ledger_within_capacity(store) -> None:
     """Every declared institution's ledger (backups included) within its capacity."""
     with store.read() as s:
         rows = list(s.scalars(select(InstitutionRow)))
-        for iid, state in institution_states(s, rows, dt.date.today()).items():
+        for iid, state in institution_states(s, rows, today_jp()).items():
             if state.declared is not None:
                 assert state.used <= state.declared, (iid, state.used, state.declared)
 

@@ -14,6 +14,7 @@ from matcher.store.proposal_commands import set_status
 from matcher.store.proposals import list_proposals
 from matcher.store.state import institution_states
 from matcher.vocab import ProposalStatus
+from matcher.wareki import today as today_jp
 
 
 def seed(store) -> None:
@@ -39,9 +40,8 @@ def test_site_gets_one_partner_and_counts_once_when_contacted(store) -> None:
             set_status(s, p.id, ProposalStatus.CONTACTED, p.version, "t")
     with store.read() as s:
         h1 = s.get(InstitutionRow, "H1")
-        import datetime as dt
 
-        assert institution_states(s, [h1], dt.date.today())["H1"].used == 1
+        assert institution_states(s, [h1], today_jp())["H1"].used == 1
     again = run_plan(store, "39", actor="t")
     assert not again.of("released")
     assert {(c.facility_id, c.institution_id) for c in again.of("kept")} == set(rows)

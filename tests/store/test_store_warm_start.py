@@ -3,8 +3,6 @@ plan just computed) and stores exactly what a cold plan would (both databases)."
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 from solver_spy import SolverCall, SolverSpy, spy_on_solver
 
@@ -18,6 +16,7 @@ from matcher.store.planning import previous_plan, run_plan
 from matcher.store.proposal_commands import set_status
 from matcher.store.proposals import list_proposals
 from matcher.store.run_write import PlanReport
+from matcher.wareki import today as today_jp
 
 Pair = tuple[str, str]
 AREA = "39"
@@ -71,7 +70,7 @@ def decide(store: Store, run_id: int) -> tuple[set[Pair], set[Pair]]:
         )
         before = declared[busiest]
         capacity = 1 if before is None else before - 1
-        import_declarations(s, [Declaration(busiest, dt.date.today(), capacity)])
+        import_declarations(s, [Declaration(busiest, today_jp(), capacity)])
     return declined, set(pairs) - declined - {contacted}
 
 
