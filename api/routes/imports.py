@@ -1,26 +1,54 @@
 """Uploads: accepted rows are stored, rejected rows come back with reasons
 (``matcher.usecases.imports``: the simple CSV format or a registry's files, one route
-``POST /api/imports/{kind}``)."""
+``POST /api/imports/{kind}``); ``POST /api/imports/rejects.csv`` turns an upload's answer into
+the rejects CSV ``kyoryoku db import-csv`` writes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
 
 from matcher.usecases import imports
 from matcher.usecases.views import ImportResultView
 
-from ..deps import UowDep, WriterActorDep, read_uploads
+from ..deps import ActorDep, UowDep, WriterActorDep, read_uploads
 from ..errors import ERROR_RESPONSES
 from ..schemas import ImportOut
 
 router = APIRouter(prefix="/api/imports", tags=["imports"], responses=ERROR_RESPONSES)
 # What an upload may be: the simple format's two files or one of the registry sources.
 ImportKind = enum.StrEnum("ImportKind", {k: k for k in imports.IMPORT_KINDS})  # type: ignore[misc]
+
+
+@router.post(
+    "/rejects.csv",
+    summary="除外した行の CSV (UTF-8 BOM 付き): 取り込みの答えから",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "除外した行と理由の CSV"}},
+)
+def rejects_csv(
+    actor: ActorDep,
+    answer: Annotated[
+        str,
+        Form(
+            description="POST /api/imports/{kind} の答え (JSON) をそのまま。"
+            "kyoryoku db import-csv が書く <ファイル名>.rejects.csv と同じ列です"
+        ),
+    ],
+) -> Response:
+    del actor  # any signed-in user: it only reshapes what the upload already answered
+    name, data = imports.rejects_of_answer(answer)
+    return Response(
+        data,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
 
 
 @router.post(
@@ -47,7 +75,8 @@ async def upload(
         Form(ge=2000, le=2100, description="届出の年度 (facilities, filings; 既定は確認日の年度)"),
     ] = None,
     declared_on: Annotated[
-        dt.date | None, Form(description="申出の適用開始日 (declarations; 既定は今日)")
+        dt.date | None,
+        Form(description="受入枠の申告・申出の適用開始日 (institutions, declarations; 既定は今日)"),
     ] = None,
 ) -> ImportResultView:
     uploads = await read_uploads(file)

@@ -15,12 +15,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from .._errors import InputError, RowIssue
+from ..model import Facility, Institution
+
 if TYPE_CHECKING:
     from ..store.db import Store
     from ..store.imports import ImportStats
     from ..store.models import ProposalHistoryRow
     from ..store.proposals import ProposalView
     from ..store.source_imports import SourceImport
+    from ..usecases.imports import SimpleRows
 
 from .common import (
     MAX_KM_DEFAULT,
@@ -34,7 +38,6 @@ from .common import (
     SkipUnknownOption,
     TimeLimitOption,
     err,
-    load_instance,
     match_params,
     out,
     print_summary,
@@ -99,22 +102,35 @@ def import_csv_cmd(
     declared_on: str | None = typer.Option(
         None, "--declared-on", help="受入枠の申告日 YYYY-MM-DD (省略時は今日)"
     ),
+    rejects_dir: Path | None = typer.Option(
+        None,
+        "--rejects-dir",
+        help="除外した行の CSV (<ファイル名>.rejects.csv) を書くフォルダ (省略時は入力と同じ"
+        "フォルダ)",
+    ),
     url: str | None = typer.Option(None, "--db", help=URL_HELP),
 ) -> None:
     """簡易 CSV 形式の施設・医療機関をデータベースに取り込みます (同じファイルの再取り込みは何も変え
-    ません)。"""
+    ません)。Web の取り込みと同じく、正しい行を取り込み、誤りのある行は理由を付けて
+    <ファイル名>.rejects.csv に書き出します (終了コード 1)。列がずれた行・見出しの誤りは
+    ファイル全体を取り込みません (終了コード 2)。"""
     from ..store.imports import import_simple
 
     day = run_guarded(lambda: dt.date.fromisoformat(declared_on)) if declared_on else None
-    instance = run_guarded(load_instance, facilities, institutions)
+    facs, insts = run_guarded(_read_simple_pair, facilities, institutions)
+    written = [
+        run_guarded(_write_simple_rejects, path, rows, rejects_dir)
+        for path, rows in ((facilities, facs), (institutions, insts))
+        if rows.rejects
+    ]
     with open_store_checked(url, upgrade=True) as store:
 
         def work() -> dict[str, ImportStats]:
             with store.write() as s:
                 return import_simple(
                     s,
-                    instance.facilities,
-                    instance.institutions,
+                    [f for f in facs.items if isinstance(f, Facility)],  # all (narrowing)
+                    [i for i in insts.items if isinstance(i, Institution)],  # all (narrowing)
                     filing_year,
                     day,
                     source=f"{facilities.name}+{institutions.name}",
@@ -135,6 +151,52 @@ def import_csv_cmd(
         out.print(
             "取り込みました。" if changed else "変更はありませんでした (同じ内容が登録済みです)。"
         )
+    if written:
+        total = len(facs.rejects) + len(insts.rejects)
+        err.print(
+            f"除外した行が {total} 件あります (取り込んでいません)。理由は "
+            f"{'、'.join(str(p) for p in written)} にあります",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+def _read_simple_pair(facilities: Path, institutions: Path) -> tuple[SimpleRows, SimpleRows]:
+    """Both files read row by row as the web upload reads one (``usecases.imports.simple_rows``):
+    the problems of a file refused whole, in either file, are one ``InputError``; a rejected
+    row is printed with its reasons."""
+    from ..sources.simple_csv import load_facilities, load_institutions
+    from ..usecases.imports import simple_rows
+
+    issues: list[RowIssue] = []
+    read: list[SimpleRows] = []
+    for load, path in ((load_facilities, facilities), (load_institutions, institutions)):
+        try:
+            read.append(simple_rows(load(path, strict=False)))
+        except InputError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise InputError(issues)
+    for rows in read:
+        for w in rows.warnings:
+            err.print(f"  {w}", markup=False, highlight=False)
+        shown = [i for _, row_issues in sorted(rows.rejects.items()) for i in row_issues]
+        for issue in shown[:200]:
+            err.print(f"  {issue}", markup=False, highlight=False)
+        if len(shown) > 200:
+            err.print(f"  … ほか {len(shown) - 200} 件 (除外した行の CSV にすべてあります)")
+    return read[0], read[1]
+
+
+def _write_simple_rejects(path: Path, rows: SimpleRows, folder: Path | None) -> Path:
+    """``<file>.rejects.csv`` (UTF-8 with BOM) beside ``path`` or in ``folder``: the rejected
+    rows of ``path`` with their reasons, as the web's rejects CSV lists them."""
+    from ..sources.report import write_rejects
+    from ..usecases.imports import simple_rejected_rows
+
+    target = (folder or path.parent) / f"{path.stem}.rejects.csv"
+    return write_rejects(simple_rejected_rows(path.name, rows.rejects), target)
 
 
 @db_app.command("import")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, selectinload
 from .._errors import InputError, RowIssue
 from ..infection import INSTITUTION_KEY, flag
 from ..model import FACILITY_KINDS, FILING_KEYS, FILING_YEAR_KEY, Facility, Institution
+from ..wareki import today as today_jp
 from .areas import code5_of
 from .models import (
     Base,
@@ -89,15 +90,18 @@ class ImportStats:
     updated: int = 0
     unchanged: int = 0
     superseded: int = 0  # older filings / declarations that stopped being current
+    linked: int = 0  # filed partners linked to an institution imported after their filing
     warnings: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.inserted or self.updated or self.superseded)
+        return bool(self.inserted or self.updated or self.superseded or self.linked)
 
     def summary_ja(self) -> str:
-        return f"追加 {self.inserted} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件" + (
-            f"、旧データとして保持 {self.superseded} 件" if self.superseded else ""
+        return (
+            f"追加 {self.inserted} 件、更新 {self.updated} 件、変更なし {self.unchanged} 件"
+            + (f"、旧データとして保持 {self.superseded} 件" if self.superseded else "")
+            + (f"、届出の協力医療機関と結び付け {self.linked} 件" if self.linked else "")
         )
 
 
@@ -272,37 +276,74 @@ def _upsert(
 
 
 def import_institutions(session: Session, institutions: Iterable[Institution]) -> ImportStats:
-    """Insert new institutions and update changed ones (capacity is not here: see declarations)."""
+    """Insert new institutions and update changed ones (capacity is not here: see declarations),
+    then link the filed partners that were waiting for them (``link_filed_partners``)."""
     items = list(institutions)
     _duplicates([i.institution_id for i in items], "医療機関")
     rows = [(i.institution_id, _place_values(i, offers=int(i.offers))) for i in items]
-    return _upsert_all(session, InstitutionRow, InstitutionRow.institution_id, rows)
+    stats = _upsert_all(session, InstitutionRow, InstitutionRow.institution_id, rows)
+    stats.linked = link_filed_partners(session, [i.institution_id for i in items])
+    return stats
 
 
-def _partner_tuple(
-    p: FilingPartner | FilingPartnerRow,
-) -> tuple[str, str | None, int, bool | None]:
-    return (p.partner_name, p.institution_id, int(p.covers), p.infection_agreement)
+def _shown_name(filed_name: str, filed_id: str | None, institution: InstitutionRow | None) -> str:
+    """The name a filed partner is stored under: as filed; one named by id only is shown by the
+    registry's name once its institution is known, else by the id (nothing of the file lost)."""
+    if filed_name:
+        return filed_name
+    return institution.name if institution is not None else (filed_id or "")
 
 
-def _partner_rows(partners: list[FilingPartner]) -> list[FilingPartnerRow]:
-    return [
-        FilingPartnerRow(
-            position=k,
-            partner_name=p.partner_name,
-            institution_id=p.institution_id,
-            covers=p.covers,
-            infection_agreement=p.infection_agreement,
+def link_filed_partners(session: Session, institution_ids: Iterable[str]) -> int:
+    """Link the filed partners stored by name only (their institution was not in the store when
+    the filing was imported) whose filed id is one of ``institution_ids``, now in the store:
+    they become what ``import_filings`` stores when the institution comes first, so the order of
+    the imports changes nothing. Every import of institutions calls it (``import_institutions``).
+    Returns how many partners were linked."""
+    waiting: list[FilingPartnerRow] = []
+    for chunk in _chunks(sorted(set(institution_ids))):
+        waiting.extend(
+            session.scalars(
+                select(FilingPartnerRow).where(
+                    FilingPartnerRow.institution_id.is_(None),
+                    FilingPartnerRow.filed_institution_id.in_(chunk),
+                )
+            )
         )
-        for k, p in enumerate(partners)
-    ]
+    filed = [r.filed_institution_id for r in waiting if r.filed_institution_id]
+    insts = _existing(session, InstitutionRow, InstitutionRow.institution_id, filed)
+    linked = 0
+    for row in waiting:
+        iid = row.filed_institution_id
+        if iid not in insts:  # not in the store after all
+            continue
+        if row.partner_name == iid:  # named by id only: shown by the registry's name
+            row.partner_name = _shown_name("", iid, insts[iid])
+        row.institution_id = iid
+        linked += 1
+    session.flush()
+    return linked
+
+
+_PartnerTuple = tuple[str, str | None, str | None, int, bool | None]
+
+
+def _partner_tuple(p: FilingPartnerRow) -> _PartnerTuple:
+    return (
+        p.partner_name,
+        p.institution_id,
+        p.filed_institution_id,
+        int(p.covers),
+        p.infection_agreement,
+    )
 
 
 def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
     """Store filings by (facility, filing year); the latest year is the facility's current one.
 
     A filing for a facility that is not in the store is an error (nothing is written). A partner
-    whose ``institution_id`` is not in the store is kept by name, with a warning.
+    whose ``institution_id`` is not in the store is kept by name, with a warning, and its id as
+    filed: importing that institution later links it (``link_filed_partners``).
     """
     items = list(filings)
     keys = [(f.facility_id, f.filing_year) for f in items]
@@ -327,18 +368,26 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
     now = utcnow()
     for f in items:
         partners = []
-        for p in f.partners:
-            iid = p.institution_id or None
+        for k, p in enumerate(f.partners):
+            filed = p.institution_id or None
+            iid = filed
             if iid and iid not in insts:
+                named = f" ({p.partner_name})" if p.partner_name else ""
                 stats.warnings.append(
-                    f"施設 {f.facility_id} の届出の医療機関 {iid} ({p.partner_name}) は"
-                    "医療機関一覧にないため名称のみ保存します"
+                    f"施設 {f.facility_id} の届出の医療機関 {iid}{named} は医療機関一覧にないため"
+                    "名称のみ保存します (この医療機関を後で取り込むと結び付けます)"
                 )
                 iid = None
-            # A partner named by id only (the simple format) is shown by the registry's name;
-            # an id the store lacks is kept as the name, so nothing of the file is lost.
-            name = p.partner_name or (insts[iid].name if iid else (p.institution_id or ""))
-            partners.append(FilingPartner(name, int(p.covers), iid, p.infection_agreement))
+            partners.append(
+                FilingPartnerRow(
+                    position=k,
+                    partner_name=_shown_name(p.partner_name, filed, insts.get(iid or "")),
+                    institution_id=iid,
+                    filed_institution_id=filed,
+                    covers=int(p.covers),
+                    infection_agreement=p.infection_agreement,
+                )
+            )
         has = rows.setdefault(f.facility_id, [])
         same_year = next((r for r in has if r.filing_year == f.filing_year), None)
         if same_year is not None:
@@ -353,7 +402,7 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
                 same_year.source, same_year.imported_at = f.source, now
                 same_year.partners.clear()
                 session.flush()  # delete the old partner rows before their positions are reused
-                same_year.partners = _partner_rows(partners)
+                same_year.partners = partners
                 stats.updated += 1
             else:
                 stats.unchanged += 1
@@ -368,7 +417,7 @@ def import_filings(session: Session, filings: Iterable[Filing]) -> ImportStats:
             covered=int(f.covered),
             source=f.source,
             imported_at=now,
-            partners=_partner_rows(partners),
+            partners=partners,
         )
         session.add(row)
         has.append(row)
@@ -526,7 +575,7 @@ def declarations_from_institutions(
 
 def fiscal_year(day: dt.date | None = None) -> int:
     """The 年度 of ``day`` (April to March): 2026-03-31 → 2025."""
-    day = day or dt.date.today()
+    day = day or today_jp()
     return day.year if day.month >= 4 else day.year - 1
 
 
@@ -542,7 +591,7 @@ def import_simple(
     """Import the simple CSV format: facilities (+ filings) and institutions (+ declarations)."""
     facilities, institutions = list(facilities), list(institutions)
     year = filing_year if filing_year is not None else fiscal_year()
-    day = declared_on or dt.date.today()
+    day = declared_on or today_jp()
     out = {"institutions": import_institutions(session, institutions)}
     if progress:
         progress("institutions")

@@ -133,6 +133,9 @@ class FilingPartnerRow(Base):
     covers: Mapped[int] = mapped_column(Integer, default=0)
     # 第二種協定指定医療機関 as filed; None: the filing did not say (revision 0005)
     infection_agreement: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # The institution id as filed, kept when that institution is not in the store yet: importing
+    # it later links the partner (``imports.link_filed_partners``; revision 0014).
+    filed_institution_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
     filing: Mapped[FilingRow] = relationship(back_populates="partners")
 

@@ -48,7 +48,7 @@ def _content(store) -> dict[str, list[tuple]]:
     with store.read() as s:
         partners = {
             f.id: sorted(
-                (p.position, p.partner_name, p.institution_id, p.covers)
+                (p.position, p.partner_name, p.institution_id, p.filed_institution_id, p.covers)
                 for p in s.scalars(
                     select(FilingPartnerRow).where(FilingPartnerRow.filing_id == f.id)
                 )

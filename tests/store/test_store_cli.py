@@ -71,5 +71,15 @@ def test_unknown_area_and_bad_file(tmp_path):
     assert r.exit_code == 2 and "登録されていません" in r.output
     bad = tmp_path / "f.csv"
     bad.write_text("facility_id,name,kind,lat,lon\nX,a,unknown,35,135\n", encoding="utf-8")
+    # A bad row is rejected as the web upload rejects it: the good rows (the institutions) are
+    # stored, the row is listed with its reason in f.rejects.csv beside the file, exit code 1.
     r = kyoryoku("db", "import-csv", bad, SAMPLE / "institutions.csv", *db)
-    assert r.exit_code == 2 and "不明な施設種別" in r.output
+    assert r.exit_code == 1 and "不明な施設種別" in r.output, r.output
+    rejects = pd.read_csv(tmp_path / "f.rejects.csv", encoding="utf-8-sig", dtype=str)
+    assert rejects[["ファイル", "行", "列"]].values.tolist() == [["f.csv", "2", "kind"]]
+    assert "不明な施設種別" in rejects["理由"][0]
+    assert "医療機関: 追加" in r.output
+    # A file refused whole (a required column missing) still stops with exit code 2.
+    bad.write_text("facility_id,name,lat,lon\nX,a,35,135\n", encoding="utf-8")
+    r = kyoryoku("db", "import-csv", bad, SAMPLE / "institutions.csv", *db)
+    assert r.exit_code == 2 and "kind" in r.output, r.output

@@ -3,6 +3,7 @@ a failing import leaves the store as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -103,6 +104,53 @@ def test_filing_partner_unknown_institution_is_kept_by_name(store):
         import_facilities(s, [fac("F1")])
         st = import_filings(s, [Filing("F1", 2025, True, (FilingPartner("どこか病院", 3, "X9"),))])
     assert st.warnings and "X9" in st.warnings[0]
+
+
+def _partners(s, facility_id: str) -> list[tuple]:
+    return [
+        (p.position, p.partner_name, p.institution_id, p.filed_institution_id, p.covers)
+        for f in s.scalars(select(FilingRow).where(FilingRow.facility_id == facility_id))
+        for p in sorted(f.partners, key=lambda p: p.position)
+    ]
+
+
+def test_filed_partner_is_linked_when_its_institution_is_imported_later(store):
+    """Regression (audit: facilities uploaded before institutions): a partner filed under an id
+    the store lacks keeps that id; importing the institution later links it
+    (``link_filed_partners``, called by ``import_institutions`` on every path), and the filing
+    is then what importing in the other order stores: F1 (institutions later) == F2 (first)."""
+    filed = (FilingPartner("", 1, "H1"), FilingPartner("どこか病院", 2, "X9"))
+    with store.write() as s:
+        import_facilities(s, [fac("F1"), fac("F2")])
+        import_filings(s, [Filing("F1", 2025, True, filed)])
+        assert _partners(s, "F1") == [(0, "H1", None, "H1", 1), (1, "どこか病院", None, "X9", 2)]
+        linked = import_institutions(s, [inst("H1"), inst("X9")])
+        import_filings(s, [Filing("F2", 2025, True, filed)])
+    assert linked.linked == 2 and linked.changed
+    assert "結び付け 2 件" in linked.summary_ja()
+    with store.read() as s:
+        assert _partners(s, "F1") == [
+            (0, "医療機関H1", "H1", "H1", 1),  # named by id only: now by the registry's name
+            (1, "どこか病院", "X9", "X9", 2),  # named as filed
+        ]
+        assert _partners(s, "F2") == _partners(s, "F1")
+    before = snapshot(store)
+    with store.write() as s:  # nothing left to link; the same filing again changes nothing
+        again = import_institutions(s, [inst("H1"), inst("X9")])
+        same = import_filings(s, [Filing("F1", 2025, True, filed)])
+    assert (again.linked, again.changed, same.unchanged) == (0, False, 1)
+    assert snapshot(store) == before
+
+
+def test_run_never_proposes_a_filed_partner_imported_after_the_filing(store):
+    """The planner reads the linked partner: F1's own partner H1 is not proposed to it."""
+    f1 = dataclasses.replace(fac("F1", covered=1, has_partner=True), extra={"partner_ids": "H1"})
+    with store.write() as s:
+        import_simple(s, [f1], [], 2025, D1)
+    with store.write() as s:
+        import_simple(s, [], [inst("H1", capacity=2)], 2025, D1)
+    report = run_plan(store, "39", warm_start=False)
+    assert [(p.facility_id, p.institution_id) for p in report.result.proposals] == []
 
 
 def test_declarations_supersede_with_history(store):

@@ -28,7 +28,7 @@ def test_migrations_ship_inside_the_package():
     assert list((MIGRATIONS / "versions").glob("0003_*.py"))
     assert list((MIGRATIONS / "versions").glob("0004_*.py"))
     assert list((MIGRATIONS / "versions").glob("0005_*.py"))
-    assert head_revision() == "0013_backup_requests"
+    assert head_revision() == "0014_filed_partner_ids"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):
@@ -149,3 +149,56 @@ def test_web_tables_made_before_the_migration_are_adopted(db_url):
         assert conn.execute(text("SELECT username FROM web_users")).scalars().all() == ["old"]
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     s.dispose()
+
+
+def test_upgrade_to_0014_keeps_filed_partners_and_links_those_stored_by_id(store):
+    """Revision 0014 on a store with data: a linked partner keeps its id as the filed id; one
+    that ``import_filings`` stored by id only because its institution came later (the name is
+    the id) is linked as ``link_filed_partners`` would; the others stay as they were."""
+    from matcher.store.imports import Filing, FilingPartner, import_facilities, import_filings
+    from matcher.store.imports import import_institutions as import_insts
+
+    with store.write() as s:
+        import_facilities(s, [fac("F1")])
+        import_filings(
+            s,
+            [
+                Filing(
+                    "F1",
+                    2025,
+                    True,
+                    (
+                        FilingPartner("", 1, "H1"),  # stored by id: H1 arrives later
+                        FilingPartner("どこか病院", 2, "X9"),  # never in the store
+                    ),
+                )
+            ],
+        )
+        import_insts(s, [inst("H2")])
+        import_filings(s, [Filing("F1", 2024, True, (FilingPartner("", 4, "H2"),))])
+    downgrade(store.engine, "0013_backup_requests")
+    with store.engine.begin() as conn:  # H1 imported before 0014: the partner stays unlinked
+        conn.execute(
+            text(
+                "INSERT INTO institutions (institution_id, name, kind, lat, lon, offers, "
+                "municipality_code, code5, address, geocode, extra, created_at, updated_at) "
+                "SELECT 'H1', '中央病院', kind, lat, lon, offers, municipality_code, code5, "
+                "address, geocode, extra, created_at, updated_at FROM institutions "
+                "WHERE institution_id = 'H2'"
+            )
+        )
+    store.upgrade()
+    assert current_revision(store.engine) == "0014_filed_partner_ids"
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT f.filing_year, p.partner_name, p.institution_id, p.filed_institution_id,"
+                " p.covers FROM filing_partners p JOIN filings f ON f.id = p.filing_id "
+                "ORDER BY f.filing_year, p.position"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (2024, "医療機関H2", "H2", "H2", 4),
+        (2025, "中央病院", "H1", "H1", 1),
+        (2025, "どこか病院", None, None, 2),
+    ]
