@@ -316,15 +316,10 @@ def test_letter_from_files_names_the_filed_partners_the_page_names(letters: dict
     assert _letter_partners(letters["folder"] / "from_files", "F1") == ["、".join(page[::-1])]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="facility page /api/facilities/F1 (and the notice from the files) vs the notice of "
-    "`kyoryoku report RUN`: a filed partner the store keeps by name only (partner id not in the "
-    "institution list) is listed on the page and in the files' letter but dropped from the "
-    "stored run's letter (report_input rebuilds partner_ids from FilingPartnerRow.institution_id"
-    " only, FacilityState.filed_partner_ids; reports/pages.py reads existing_partners)",
-)
 def test_stored_run_letter_names_the_filed_partners_the_page_names(letters: dict[str, Any]) -> None:
+    """The stored run's notice names both filed partners, the one not in the institution list
+    by the id it was filed under, as the notice from the files does (it dropped it: the state
+    carried linked partners only)."""
     assert _letter_partners(letters["folder"] / "from_run", "F1") == _letter_partners(
         letters["folder"] / "from_files", "F1"
     )

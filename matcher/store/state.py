@@ -201,10 +201,15 @@ def latest_filings(session: Session, facility_ids: Sequence[str]) -> dict[str, F
 
 
 def _filed(
-    session: Session, ids: Sequence[str] | None, partners: dict[str, list[tuple[str | None, bool]]]
+    session: Session,
+    ids: Sequence[str] | None,
+    partners: dict[str, list[tuple[str | None, bool]]],
+    named: dict[str, list[str]],
 ) -> dict[str, tuple[int, int, bool]]:
     """facility id → (filing year, covered by the filing and its partners, filed partner);
-    ``partners`` receives facility id → [(institution id, filed as 第二種協定)]."""
+    ``partners`` receives facility id → [(institution id, filed as 第二種協定)] and ``named``
+    facility id → [the partner's id as filed: its institution, else the id it was filed under
+    before that institution was imported (``imports.link_filed_partners``)]."""
     latest, is_latest = latest_year(ids)
     out: dict[str, tuple[int, int, bool]] = {}
     by_filing: dict[int, str] = {}
@@ -219,20 +224,24 @@ def _filed(
     ):
         out[fid] = (year, covered, bool(has_partner))
         by_filing[filing_id] = fid
-    for filing_id, covers, iid, infection in session.execute(
+    for filing_id, covers, iid, infection, as_filed in session.execute(
         select(
             FilingPartnerRow.filing_id,
             FilingPartnerRow.covers,
             FilingPartnerRow.institution_id,
             FilingPartnerRow.infection_agreement,
+            FilingPartnerRow.filed_institution_id,
         )
         .join(FilingRow, FilingRow.id == FilingPartnerRow.filing_id)
         .join(latest, is_latest)
+        .order_by(FilingPartnerRow.filing_id, FilingPartnerRow.position)
     ):
         fid = by_filing[filing_id]
         year, covered, _ = out[fid]
         out[fid] = (year, covered | covers, True)
         partners.setdefault(fid, []).append((iid, bool(infection)))
+        if iid or as_filed:
+            named.setdefault(fid, []).append(str(iid or as_filed))
     return out
 
 
@@ -273,8 +282,9 @@ def facility_states(
     if len(ids) > _IN_LIMIT:  # type: ignore[arg-type]
         ids = None
     partners: dict[str, list[tuple[str | None, bool]]] = {}
-    filed = _filed(session, ids, partners)  # the filed partners
-    filed_ids = {f: tuple(dict.fromkeys(i for i, _ in ps if i)) for f, ps in partners.items()}
+    named_as: dict[str, list[str]] = {}
+    filed = _filed(session, ids, partners, named_as)  # the filed partners
+    filed_ids = {f: tuple(dict.fromkeys(ps)) for f, ps in named_as.items()}
     agreed_with: dict[str, list[tuple[str | None, bool]]] = {}  # the agreed ones
     decided = _decided(session, ids, as_of, agreed_with)
     every = (*partners.values(), *agreed_with.values())
