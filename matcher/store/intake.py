@@ -532,7 +532,12 @@ def filing_after(
     so — or the coordinator gives it."""
     old = latest_filings(session, [facility_id]).get(facility_id)
     before = tuple(
-        FilingPartner(p.partner_name, p.covers, p.institution_id, p.infection_agreement)
+        FilingPartner(
+            p.partner_name,
+            p.covers,
+            p.institution_id or p.filed_institution_id,  # the id as filed, linked or not yet
+            p.infection_agreement,
+        )
         for p in (old.partners if old else [])
     )
     union = old.covered if old else 0

@@ -296,7 +296,11 @@ def _filings(
         filed.append(fac)
         year = filing_year if filing_year is not None else _year_of(filing.confirmed_on) or today
         partners = tuple(
-            FilingPartner(p.name, p.provides, p.institution_id or None, p.infection_agreement)
+            # an unmatched partner keeps the code it was filed under: linked if that institution
+            # is imported later (``imports.link_filed_partners``)
+            FilingPartner(
+                p.name, p.provides, p.institution_id or p.code or None, p.infection_agreement
+            )
             for p in filing.partners
         )
         out.append(Filing(fac.facility_id, year, filing.has_partner, partners, 0, source))

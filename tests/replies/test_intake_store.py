@@ -200,6 +200,36 @@ def test_a_confirmed_change_updates_the_filing_with_its_source(store: Store) -> 
     assert audit.detail["before"] == ["医療機関C1 (C1) ①②"] and audit.detail["covered"] == 0
 
 
+def test_a_confirmed_change_keeps_a_partner_filed_under_an_id_not_yet_imported(
+    store: Store,
+) -> None:
+    """The filing named X9, an institution not imported yet (kept by name, with the id it was
+    filed under); re-filing through the queue keeps that id, so importing X9 later still links
+    it (``imports.link_filed_partners``) — it was dropped to a bare name."""
+    from matcher.model import Institution
+    from matcher.store.imports import import_institutions
+
+    seed_small_region(store)
+    with store.write() as s:
+        import_filings(s, [Filing("F1", 2025, True, (FilingPartner("X9", 3, "X9"),), 0, "届出")])
+    rid = _submit(
+        store,
+        IntakeRequest("partners", partner_changes=(PartnerChange("医療機関H2", "add", 4),)),
+    )
+    with store.write() as s:
+        confirm_partners(
+            s, rid, 1, [PartnerChange("医療機関H2", "add", 4, "H2")], "coord", today=TODAY
+        )
+    kept = {p.partner_name: p for p in _filing(store, "F1").partners}
+    assert kept["X9"].institution_id is None and kept["X9"].filed_institution_id == "X9"
+    with store.write() as s:
+        import_institutions(
+            s, [Institution("X9", "新病院", "hospital", 33.56, 133.53, offers=7, capacity=2)]
+        )
+    linked = {p.filed_institution_id: p for p in _filing(store, "F1").partners}
+    assert linked["X9"].institution_id == "X9"
+
+
 def test_ending_a_partner_of_a_union_only_filing_clears_the_union(store: Store) -> None:
     seed_small_region(store)
     with store.write() as s:
