@@ -1,4 +1,5 @@
-"""What every command shares: consoles, Japanese error handling (exit code 2), loading CSVs."""
+"""What every command shares: consoles, Japanese error handling (exit code 2; 1 when an import
+stored the good rows and wrote the rejected ones to a rejects file), loading CSVs."""
 
 from __future__ import annotations
 
