@@ -18,8 +18,8 @@ declined pairs) under the round's ``MatchParams.round_strategy``, ``store.replie
 makes the round's letters (each asks only what no earlier letter asked; a run's backup requests
 are rows of their institutions' letters), and each institution answers its letter as a whole
 through ``store.replies.record_answer`` (受入可 → agreed, 不可 → declined; the product settles
-the backups as the answers come in). Facilities' letters are not answered (a facility's wish
-does not change coverage).
+the backups and, under ``hold``, holds the 受入可 as the answers come in). Facilities' letters
+are not answered (a facility's wish does not change coverage).
 
 **Measured per round:** the 義務 facilities fully covered (latest filing ∪ agreed) that were
 not before the first round, as a share of the **oracle**'s — the optimum (``matcher.match``) on
@@ -41,46 +41,63 @@ allow them per round, so a later round may pass 100 %.
   where the capacity ledger has room counting the backup. Primary agreed → backup withdrawn;
   backup 受入可 while the primary is open → 打診中, agreed once the primary is declined.
 - ``reserve+backups``: both.
+- ``hold``, ``reserve+hold``: a 義務 facility's 受入可 stays 打診中 until the next re-plan
+  (``matcher.store.holds``; ``--hold all`` below adds it to the other strategies).
 
 and each with ``+same-day``: once a round's answers are in, the area is re-planned the same day
 (``--same-day`` re-plans, default 1, each with the round's strategy) and the replacements are
 asked and answered within the round — the coordinator taking the re-plan the product offers on
 a decline (issue 23 item 6); it is a way of working, not a run option.
 
-Ways of working and measures not (yet) in the product, for ``reserve`` strategies:
+Ways of working and measures not (yet) in the product, for ``reserve`` strategies, and the
+product's hold:
 
 - ``--same-day-reserve``: every same-day re-plan asks only what completes 義務 facilities (the
   努力義務 declines wait for the next round); ``--effort-wave N``: the run (counting same-day
   re-plans) that first asks 努力義務.
-- ``--reserve-joins`` (``round_strategy.RESERVE_JOINS``, off in the product): ``reserve`` still
+- ``--reserve-joins`` (``round_strategy.RESERVE_JOINS``, the product's default; measure without
+  it with ``--no-reserve-joins``): ``reserve`` still
   asks a held-back request whose institution the run writes to anyway — it joins that letter.
-- ``--hold`` (**simulated here**, not a product rule: the product records a 受入可 as agreed
-  at once): a 受入可 is held (left 打診中, not coverage) instead of agreed.
-  ``before``/``free``: only for a facility whose other request declined, and released before
-  the next re-plan when that re-plan (a dry run) cannot complete the facility (``free``: the
-  dry run plans with every held answer released and keeps held only what it chooses again).
-  ``all``: every 受入可 of a 義務 facility is held until the next re-plan, which is solved
-  twice — held answers kept, and released — and takes the released plan only when it completes
-  more 義務 facilities (then the held answers it does not choose again are released); the held
-  answers of complete facilities are agreed then, or at the end of the round. A released
-  answer's institution is told: in that run's letter when it gets one, else in a notice of its
-  own, counted as a letter.
+- ``--hold all``: the product's ``hold`` (``matcher.store.holds``) added to every strategy
+  but ``none`` (``reserve+hold`` in the reserve rounds, ``hold`` after; not with ``backups``):
+  a 受入可 for a 義務 facility's request stays 打診中 (not coverage) until the next re-plan,
+  which ``store.planning.run_plan`` solves twice — held answers kept, and released — and
+  takes the released plan only when it completes more 義務 facilities (then the held answers
+  it does not choose again are withdrawn); the held answers of complete facilities are agreed
+  then. At the end of each round this script applies the same agreement without a re-plan
+  (``_close_round``: what the next round's first run would do unless it releases them) so that
+  a round's figures count them. A released answer's institution is told: in that run's letter
+  when it gets one, else in a notice of its own, counted as a letter (the product's letters
+  tell no withdrawal yet: the history note and the run's change list do).
+  Earlier variants, simulated in this script before the product had the hold and since
+  removed: ``before`` (hold only a facility's answers after its other request declined) and
+  ``free`` (release before the re-plan whatever it does not choose again).
 
 **Issue 23 item 7's target** (≥ 98 % of the oracle after two rounds at ≤ 1.2× the letters of
 ``none``, 400 × 120): ``--strategies none reserve+same-day --rounds 2 --same-day 2 --hold all
---reserve-joins --same-day-reserve`` (about a minute). Tuned on seeds 1 and 2 only; measured
-2026-12-06 (load 4.2 at the start):
+--reserve-joins --same-day-reserve`` (about a minute). Tuned on seeds 1 and 2 only. With the
+product's hold, measured 2026-12-06 (2 cores shared with other work; load 4.97 / 3.13 / 3.04
+at the start and 4.51 / 3.44 / 3.16 at the end for seeds 3 and 4; 2.24 / 3.10 / 3.09 and
+2.34 / 3.02 / 3.06 for seeds 1 and 2 — the figures are deterministic, only the seconds depend
+on the load):
 
 - seeds 3 and 4: **99.6** (min 97.7) after round 2 (97.8 (94.6) after round 1) at **1.19×
   the letters** (767 against 644, of them 26 release notices; seed 3 1.17×, seed 4 1.22×) and
   1.12× the requests; per seed 100.0 and 99.2; 努力義務 newly covered 286 against 327.
-- seeds 1 and 2 (tuning): 99.4 (98.1) at 1.10× the letters (1.19× without
-  ``--reserve-joins``, 努力義務 240 instead of 267).
-- the same with ``--hold free`` (the lead measured in the session before): seeds 3 and 4 97.9
-  (89.5) at 1.13× the letters; with ``--hold before`` 97.3 on seeds 1 and 2. ``--hold all`` with
-  one same-day re-plan: 97.6 on seeds 1 and 2; ``free`` plus backups: 97.3 at 1.20×. Asking in
-  round 1's first run only the 義務 facilities with few candidates (≤ K institutions, K 2–15)
-  moved seeds 1 and 2 between 97.3 and 98.5 with no trend: dropped as noise.
+- seeds 1 and 2 (tuning): 99.4 (98.1) after round 2 (98.5 (94.7) after round 1) at 1.10× the
+  letters (700 against 635) and 1.08× the requests; 努力義務 267 against 312.
+
+These are exactly the figures the simulated hold gave with the same options: the product's
+rule (only 義務 facilities' answers held; a held answer agreed at once when an agreed answer
+completes its facility) changed none of them here.
+
+- Measured with the simulation only (the variants above): ``--hold free``: seeds 3 and 4 97.9
+  (89.5) at 1.13× the letters; ``--hold before`` 97.3 on seeds 1 and 2. ``--hold all`` with
+  one same-day re-plan: 97.6 on seeds 1 and 2; ``free`` plus backups: 97.3 at 1.20×; ``all``
+  without ``--reserve-joins``: 1.19× the letters on seeds 1 and 2, 努力義務 240 instead of
+  267. Asking in round 1's first run only the 義務 facilities with few candidates (≤ K
+  institutions, K 2–15) moved seeds 1 and 2 between 97.3 and 98.5 with no trend: dropped as
+  noise.
 
 What closes the gap is letting the day's re-plan move a 受入可 that another facility needs
 (the lock-in below): the held answer is not yet coverage, and the re-plan releases it only when
@@ -117,7 +134,7 @@ lock-in, not slowness: on the two weakest regions (島根県 seed 3 at 89.5 %, �
 90.9–93.2 %) the 義務 facilities the oracle covers and the loop does not are those whose oracle
 partners' capacity was agreed, in an earlier answer, to another 義務 facility that the oracle
 covers with different partners — or that hold one agreed partner while the other declined.
-The simulated ``--hold all`` (above) undoes exactly that lock-in before the answer becomes
+The hold (``--hold all``, above) undoes exactly that lock-in before the answer becomes
 agreed: 島根県 seed 3 goes from 89.5 % to 100 %.
 
 - Nearest-first (``--modes greedy``, 400 × 120, seeds 1–4, no strategy): 34.9 / 45.5 / 48.0
@@ -149,6 +166,7 @@ from matcher.generate import generate  # noqa: E402
 from matcher.match import match  # noqa: E402
 from matcher.model import FACILITY_KINDS, Instance  # noqa: E402
 from matcher.params import ROUND_STRATEGIES, MatchParams  # noqa: E402
+from matcher.store import holds  # noqa: E402
 from matcher.store import round_strategy as strategies  # noqa: E402
 from matcher.store.areas import save_area  # noqa: E402
 from matcher.store.backups import BackupRow  # noqa: E402
@@ -156,7 +174,7 @@ from matcher.store.db import Store, open_store  # noqa: E402
 from matcher.store.imports import import_simple  # noqa: E402
 from matcher.store.models import FacilityRow, ProposalRow  # noqa: E402
 from matcher.store.planning import run_plan  # noqa: E402
-from matcher.store.proposal_commands import set_status  # noqa: E402
+from matcher.store.proposal_commands import apply_settlements  # noqa: E402
 from matcher.store.replies import (  # noqa: E402
     LetterAnswer,
     RowAnswer,
@@ -251,26 +269,12 @@ def released_to(store: Store, proposal_ids: list[int]) -> set[str]:
         }
 
 
-def _missing_now(store: Store) -> dict[str, int]:
-    """Each facility's missing capabilities (latest filing ∪ agreed)."""
-    with store.read() as s:
-        return {st.facility_id: st.missing for st in facility_states(s, list(s.query(FacilityRow)))}
-
-
 def _answer_letters(
-    store: Store,
-    run_id: int,
-    declined: Callable[[str, str], bool],
-    held: dict[int, tuple[str, int]] | None = None,
-    hold_all: bool = False,
+    store: Store, run_id: int, declined: Callable[[str, str], bool]
 ) -> tuple[int, int, set[Pair], set[str]]:
     """Issue the run's letters and answer every institution's as a whole; (letters, requests,
-    the declined pairs, the institutions written to). Backups are settled by the product as
-    the answers are recorded.
-
-    ``held`` (simulated hold): a 受入可 for a facility with a declined request in the same wave
-    (or already holding one) is not agreed but held (left 打診中, recorded in ``held``) unless
-    the facility is complete with it; once complete, its held answers are agreed."""
+    the declined pairs, the institutions written to). The product settles the backups and,
+    under ``hold``, holds the 受入可 of 義務 facilities as the answers are recorded."""
     with store.write() as s:
         links = [x for x in issue_links(s, run_id, TODAY + dt.timedelta(days=14), ACTOR)]
     letters = requests = 0
@@ -280,34 +284,6 @@ def _answer_letters(
         for link in links:
             if link.kind == "institution":
                 views.append((link.letter_id, letter_view(s, link.letter_id)))
-    keep: set[int] = set()  # accepted rows held (not answered as 受入可 yet)
-    agree_held: list[int] = []
-    if held is not None:
-        missing = _missing_now(store)
-        mandatory = _mandatory(store) if hold_all else set()
-        refusing = {
-            r.facility_id
-            for _, v in views
-            for r in v.rows
-            if declined(r.facility_id, r.institution_id)
-        }
-        accepts: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for _, v in views:
-            for r in v.rows:
-                if not declined(r.facility_id, r.institution_id):
-                    accepts[r.facility_id].append((r.proposal_id, r.covers))
-        for f, yes in accepts.items():
-            mine = [(pid, c) for pid, (ff, c) in held.items() if ff == f]
-            if f not in refusing and not mine and not (hold_all and f in mandatory):
-                continue
-            cover = 0
-            for _, c in yes + mine:
-                cover |= c
-            if missing.get(f, 0) & ~cover or (hold_all and f in mandatory):
-                keep.update(pid for pid, _ in yes)
-                held.update((pid, (f, c)) for pid, c in yes)
-            else:
-                agree_held += [pid for pid, _ in mine]
     for letter_id, view in views:
         with store.write() as s:
             rows = []
@@ -315,153 +291,36 @@ def _answer_letters(
                 no = declined(r.facility_id, r.institution_id)
                 if no:
                     refused.add((r.facility_id, r.institution_id))
-                if r.proposal_id not in keep:
-                    rows.append(RowAnswer(r.proposal_id, "decline" if no else "accept"))
+                rows.append(RowAnswer(r.proposal_id, "decline" if no else "accept"))
             if rows:
                 record_answer(s, letter_id, LetterAnswer(tuple(rows)), "excel", ACTOR)
         letters += 1
         requests += len(view.rows)
-    if held is not None and agree_held:
-        with store.write() as s:
-            for pid in agree_held:
-                p = s.get(ProposalRow, pid)
-                del held[pid]
-                if p is not None and p.status == "contacted":
-                    set_status(s, pid, "agreed", p.version, ACTOR, "保留の受入可を合意")
     return letters, requests, refused, {v.recipient_id for _, v in views}
 
 
-def _mandatory(store: Store) -> set[str]:
-    """The 義務 facilities."""
+def _held(store: Store) -> dict[int, Pair]:
+    """The area's held answers (``store.holds``)."""
     with store.read() as s:
-        return {
-            f.facility_id
-            for f in s.query(FacilityRow)
-            if FACILITY_KINDS[f.kind].duty is Duty.MANDATORY
-        }
+        return holds.held_in_area(s, AREA)
 
 
-def _dry(
-    store: Store, params: MatchParams, mode: str, release: list[int]
-) -> tuple[dict[str, int], dict[str, int], set[Pair]]:
-    """A dry run with ``release`` released: what each facility needs, what the plan gives it,
-    the planned pairs."""
-    dry = run_plan(store, AREA, params, mode, actor=ACTOR, dry_run=True, release=release)  # type: ignore[arg-type]
-    need = {f.facility_id: f.missing for f in dry.state.instance.facilities}
-    plan: dict[str, int] = defaultdict(int)
-    chosen = set()
-    for q in dry.result.proposals:
-        plan[q.facility_id] |= q.covers
-        chosen.add((q.facility_id, q.institution_id))
-    return need, plan, chosen
-
-
-def _hold_compare(
-    store: Store, params: MatchParams, mode: str, held: dict[int, tuple[str, int]]
-) -> list[int]:
-    """hold ``all``: the held answers to release. The re-plan is tried (dry runs) with the held
-    answers kept and released; the released plan is taken only when it completes more 義務
-    facilities, and then releases what it does not choose again; else only the held answers of
-    facilities the kept plan cannot complete go."""
-    with store.read() as s:
-        rows = {p.id: p for p in s.query(ProposalRow).filter(ProposalRow.id.in_(list(held)))}
-        live = {pid: p.institution_id for pid, p in rows.items() if p.status == "contacted"}
-    for pid in list(held):
-        if pid not in live:
-            del held[pid]
-    if not held:
-        return []
-    mandatory = _mandatory(store)
-    na, pa, ca = _dry(store, params, mode, [])
-    nb, pb, cb = _dry(store, params, mode, list(held))
-    scope = ({f for f, _ in held.values()} | set(pa) | set(pb)) & mandatory
-    done_a = {f for f in scope if not na.get(f, 0) & ~pa.get(f, 0)}
-    done_b = {f for f in scope if not nb.get(f, 0) & ~pb.get(f, 0)}
-    release = []
-    if len(done_b) > len(done_a):
-        for pid, (f, _) in held.items():
-            if not (f in done_b and (f, live[pid]) in cb):
-                release.append(pid)
-    else:
-        for pid, (f, _) in held.items():
-            if f not in done_a:
-                release.append(pid)
-    for pid in release:
-        del held[pid]
-    return release
-
-
-def _hold_releases(
-    store: Store, params: MatchParams, mode: str, held: dict[int, tuple[str, int]], free: bool
-) -> list[int]:
-    """The held answers to release before a re-plan: those of facilities the re-plan (a dry
-    run) cannot complete; ``free``: the dry run plans with every held answer released and only
-    those it chooses again stay held."""
-    with store.read() as s:
-        live = {
-            p.id
-            for p in s.query(ProposalRow).filter(ProposalRow.id.in_(list(held)))
-            if p.status == "contacted"
-        }
-    for pid in list(held):
-        if pid not in live:
-            del held[pid]
-    if not held:
-        return []
-    dry = run_plan(
-        store,
-        AREA,
-        params,
-        mode,  # type: ignore[arg-type]
-        actor=ACTOR,
-        dry_run=True,
-        release=list(held) if free else (),
-    )
-    need = {f.facility_id: f.missing for f in dry.state.instance.facilities}
-    plan: dict[str, int] = defaultdict(int)
-    chosen = set()
-    for q in dry.result.proposals:
-        plan[q.facility_id] |= q.covers
-        chosen.add((q.facility_id, q.institution_id))
-    with store.read() as s:
-        inst = {
-            p.id: p.institution_id
-            for p in s.query(ProposalRow).filter(ProposalRow.id.in_(list(held)))
-        }
-    out = []
-    for pid, (f, _) in held.items():
-        done = not (need.get(f, 0) & ~plan.get(f, 0))
-        if free:
-            done = done and (f, inst[pid]) in chosen
-        if not done:
-            out.append(pid)
-    for pid in out:
-        del held[pid]
-    return out
-
-
-def _agree_complete(store: Store, held: dict[int, tuple[str, int]]) -> None:
-    """Agree the held answers of facilities they complete (with what is agreed)."""
-    missing = _missing_now(store)
-    cover: dict[str, int] = defaultdict(int)
-    for f, c in held.values():
-        cover[f] |= c
+def _close_round(store: Store) -> None:
+    """The round's measure: the held answers of facilities complete with them are agreed —
+    the product's rule after a re-plan (``holds.replan_settlements``), applied without one (the
+    next round's first re-plan would agree them unless its released plan completes more)."""
     with store.write() as s:
-        for pid, (f, _) in list(held.items()):
-            if missing.get(f, 0) & ~cover[f]:
-                continue
-            del held[pid]
-            p = s.get(ProposalRow, pid)
-            if p is not None and p.status == "contacted":
-                set_status(s, pid, "agreed", p.version, ACTOR, "保留の受入可を合意")
+        apply_settlements(s, holds.replan_settlements(s, AREA, True), ACTOR)
 
 
-def round_strategy(strategy: str, k: int, reserve_rounds: int) -> str:
+def round_strategy(strategy: str, k: int, reserve_rounds: int, hold: bool = False) -> str:
     """The product's ``round_strategy`` for round ``k`` (0-based) of a simulated ``strategy``:
-    ``reserve`` only in the first ``reserve_rounds`` rounds."""
+    ``reserve`` only in the first ``reserve_rounds`` rounds; ``hold`` added (``--hold``)."""
     parts = [
         m for m in strategy.split("+") if m != SAME_DAY and (m != "reserve" or k < reserve_rounds)
     ]
+    if hold:
+        parts.append(holds.MEASURE)
     return "+".join(parts) or "none"
 
 
@@ -474,7 +333,7 @@ def simulate(
     strategy: str = "none",
     reserve_rounds: int = 1,
     same_day: int = 0,
-    hold: str = "",
+    hold: bool = False,
     same_day_reserve: bool = False,
     effort_wave: int = -1,
 ) -> list[Round]:
@@ -483,46 +342,33 @@ def simulate(
     ``same_day``: re-plans within each round once its answers are in (the same-day replacement
     of the declined requests, with the round's strategy), each asked and answered in the round;
     ``same_day_reserve``: those of the rounds after the ``reserve`` ones hold back too (the
-    努力義務 declines wait for the next round). ``hold`` (``before``, ``free``; not for
-    ``none``): the simulated hold of conditional 受入可 (``_answer_letters``,
-    ``_hold_releases``)."""
+    努力義務 declines wait for the next round). ``hold`` (not for ``none``): the product's
+    ``hold`` added to every round's strategy (``store.holds``); each round closes with
+    ``_close_round``."""
+    hold = hold and strategy != "none"
+
+    def params_of(strategy_round: int, rounds_reserved: int) -> MatchParams:
+        code = round_strategy(strategy, strategy_round, rounds_reserved, hold)
+        return dataclasses.replace(params, round_strategy=code)  # type: ignore[arg-type]
+
     with tempfile.TemporaryDirectory() as folder:
         store = open_region(Path(folder), instance)
         try:
             before = complete(store)
             before_effort = complete(store, Duty.EFFORT)
             out = []
-            holding: dict[int, tuple[str, int]] | None = {} if hold and strategy != "none" else None
             for k in range(rounds):
-                now = dataclasses.replace(
-                    params,
-                    round_strategy=round_strategy(strategy, k, reserve_rounds),  # type: ignore[arg-type]
-                )
+                now = params_of(k, reserve_rounds)
                 letters = requests = backups = held = notices = 0
                 for wave in range(1 + same_day):
                     g = k * (1 + same_day) + wave  # the run's place in the whole series
                     if effort_wave >= 0 and "reserve" in strategy.split("+"):
                         ask_effort = g == effort_wave or (g > effort_wave and wave == 0)
-                        now = dataclasses.replace(
-                            params,
-                            round_strategy=round_strategy(  # type: ignore[arg-type]
-                                strategy, 1 if ask_effort else 0, 1
-                            ),
-                        )
+                        now = params_of(1 if ask_effort else 0, 1)
                     elif same_day_reserve and wave and "reserve" in strategy.split("+"):
-                        now = dataclasses.replace(
-                            params,
-                            round_strategy=round_strategy(  # type: ignore[arg-type]
-                                strategy, 0, 1
-                            ),
-                        )
-                    release: list[int] = []
-                    if holding and hold == "all":
-                        release = _hold_compare(store, now, mode, holding)
-                        _agree_complete(store, holding)
-                    elif holding:
-                        release = _hold_releases(store, now, mode, holding, hold == "free")
-                    report = run_plan(store, AREA, now, mode, actor=ACTOR, release=release)  # type: ignore[arg-type]
+                        now = params_of(0, 1)
+                    answers = _held(store) if hold else {}
+                    report = run_plan(store, AREA, now, mode, actor=ACTOR)  # type: ignore[arg-type]
                     if (
                         wave
                         and not report.of("new")
@@ -533,15 +379,17 @@ def simulate(
                     held += report.result.objective.partnerships - len(report.result.proposals)
                     with store.read() as s:
                         backups += s.query(BackupRow).filter_by(run_id=report.run_id).count()
-                    sent, asked, _, written = _answer_letters(
-                        store, report.run_id, declined, holding, hold == "all"
-                    )
-                    # a held 受入可 released: its institution is told, in this wave's letter
-                    # when it gets one, else in a notice of its own (counted as a letter)
+                    sent, asked, _, written = _answer_letters(store, report.run_id, declined)
+                    # a held 受入可 the run released: its institution is told, in this wave's
+                    # letter when it gets one, else in a notice of its own (counted as a letter;
+                    # the product's letters tell no withdrawal yet)
+                    release = [
+                        c.proposal_id for c in report.of("released") if c.proposal_id in answers
+                    ]
                     notices += len(released_to(store, release) - written)
                     letters, requests = letters + sent, requests + asked
-                if holding:
-                    _agree_complete(store, holding)
+                if hold:
+                    _close_round(store)
                 covered = len(complete(store) - before)
                 effort = len(complete(store, Duty.EFFORT) - before_effort)
                 out.append(
@@ -613,7 +461,13 @@ def main() -> None:
     ap.add_argument(
         "--reserve-joins",
         action="store_true",
-        help="reserve still asks what goes to an institution written to anyway (RESERVE_JOINS)",
+        help="(the product's default now: RESERVE_JOINS) reserve still asks what goes to an "
+        "institution written to anyway",
+    )
+    ap.add_argument(
+        "--no-reserve-joins",
+        action="store_true",
+        help="reserve holds back every request that completes no 義務 facility",
     )
     ap.add_argument(
         "--effort-wave",
@@ -625,13 +479,15 @@ def main() -> None:
     ap.add_argument(
         "--hold",
         default="",
-        choices=["", "before", "free", "all"],
-        help="simulated hold of a 受入可 whose facility's other request declined (not for none)",
+        choices=["", "all"],
+        help="all: the product's hold (round_strategy +hold) in every strategy but none",
     )
     args = ap.parse_args()
+    if args.hold and any("backups" in s.split("+") for s in args.strategies):
+        ap.error("--hold: the product has no strategy with both backups and hold")
     print(f"machine load (1/5/15 min) at start: {_load()}; {os.cpu_count()} cores", flush=True)
     strategies.BACKUP_SHARE = args.backup_share  # a tuning knob: read when backups are added
-    strategies.RESERVE_JOINS = args.reserve_joins  # read when reserve holds back
+    strategies.RESERVE_JOINS = not args.no_reserve_joins  # read when reserve holds back
     params = MatchParams()
     # (mode, strategy) → per run: shares, requests, letters, effort, each by round
     table: dict[tuple[str, str], Runs] = defaultdict(list)
@@ -653,7 +509,7 @@ def main() -> None:
                         strategy,
                         args.reserve_rounds,
                         args.same_day if SAME_DAY in strategy.split("+") else 0,
-                        args.hold,
+                        bool(args.hold),
                         args.same_day_reserve,
                         args.effort_wave,
                     )

@@ -9,7 +9,7 @@ from . import vocab
 from .model import CAPABILITIES, CAPABILITY_CODES, Capability, normalize_text
 
 Mode = Literal["optimal", "greedy", "stable"]
-RoundStrategy = Literal["none", "reserve", "backups", "reserve+backups"]
+RoundStrategy = Literal["none", "reserve", "backups", "reserve+backups", "hold", "reserve+hold"]
 # The codes of ``vocab.Mode``; ``Mode`` above is their static type for the solvers' callers.
 MODES: tuple[Mode, ...] = cast(tuple[Mode, ...], vocab.Mode.codes())
 ROUND_STRATEGIES = cast(tuple[RoundStrategy, ...], vocab.RoundStrategy.codes())

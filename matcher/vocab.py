@@ -186,12 +186,15 @@ class Mode(_Labelled):
 class RoundStrategy(_Labelled):
     """How a run sends its round of requests (``matcher.store.round_strategy``): as planned,
     holding back those that complete no 義務 facility, with conditional backup requests, or
-    both."""
+    both; ``hold``: a 義務 facility's 受入可 stays 打診中 until the next re-plan
+    (``matcher.store.holds``)."""
 
     NONE = "none"
     RESERVE = "reserve"
     BACKUPS = "backups"
     RESERVE_BACKUPS = "reserve+backups"
+    HOLD = "hold"
+    RESERVE_HOLD = "reserve+hold"
 
 
 class RunStage(_Labelled):
@@ -332,6 +335,8 @@ LABELS_JA: dict[type[_Labelled], dict[str, str]] = {
         RoundStrategy.RESERVE: "受入枠を残す (義務施設を満たさない依頼は次の回に)",
         RoundStrategy.BACKUPS: "条件付き依頼を添える (代わりの少ない組み合わせに予備の依頼)",
         RoundStrategy.RESERVE_BACKUPS: "受入枠を残し、条件付き依頼を添える (初回向け)",
+        RoundStrategy.HOLD: "受入可を次の再計画まで保留する (義務施設の組み合わせを見直せるように)",
+        RoundStrategy.RESERVE_HOLD: "受入枠を残し、受入可を次の再計画まで保留する (初回向け)",
     },
     RunStage: {
         RunStage.WAIT: "同じ地域の計算の終了を待っています",

@@ -303,7 +303,9 @@ def run_cmd(
         "none",
         "--round-strategy",
         help="依頼の出し方: none (計画どおり) | reserve (義務施設を満たさない依頼は次の回に) | "
-        "backups (代わりの少ない組み合わせに条件付き依頼を添える) | reserve+backups (初回向け)",
+        "backups (代わりの少ない組み合わせに条件付き依頼を添える) | reserve+backups (初回向け) | "
+        "hold (義務施設への受入可は再計算まで保留) | "
+        "reserve+hold (初回向け: 目標を満たす組み合わせ)",
     ),
     release: list[int] = typer.Option(
         [], "--release", help="打診中の提案を解放する (提案ID、複数可)"

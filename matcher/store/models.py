@@ -275,6 +275,21 @@ class ProposalRow(Base):
     __mapper_args__ = {"version_id_col": version}
 
 
+class HoldRow(Base):
+    """A held acceptance (受入可(保留中), ``round_strategy`` hold): proposal ``proposal_id``'s
+    institution said 受入可 while run ``run_id``'s strategy held such answers; the proposal stays
+    打診中 (not coverage) until the next re-plan agrees or releases it
+    (``matcher.store.holds``; revision 0015_held_acceptances)."""
+
+    __tablename__ = "proposal_holds"
+
+    proposal_id: Mapped[int] = mapped_column(
+        ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class RunProposalRow(Base):
     """The proposal set of a run (a proposal kept across runs belongs to each of them)."""
 

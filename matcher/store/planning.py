@@ -6,6 +6,7 @@ warm start from the area's previous plan (``previous_plan``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import time
@@ -20,6 +21,7 @@ from ..match import Progress, match
 from ..params import MatchParams, Mode
 from ..result import MatchResult
 from ..wareki import today as today_jp
+from . import holds
 from .areas import get_area, member_filter
 from .cache import change_counters
 from .db import Store
@@ -30,11 +32,12 @@ from .models import (
     AreaMunicipalityRow,
     AreaRow,
     FacilityRow,
+    ProposalRow,
     RunProposalRow,
     utcnow,
 )
-from .planner_input import AreaState, prepare
-from .round_strategy import write_round
+from .planner_input import AreaState, Release, prepare
+from .round_strategy import uses, write_round
 from .run_write import PlanReport, latest_run_id, preview_run, write_run
 from .state import proposal_states
 
@@ -160,6 +163,11 @@ def run_plan(
     ``reserve`` leaves out the new requests that complete no 義務 facility, ``backups`` adds
     条件付き依頼 to the run; ``none`` stores the plan as solved.
 
+    Under a ``hold`` strategy with held answers in the area (``matcher.store.holds``) the first
+    read also plans as if they were released: both are solved, ``holds.releases`` says which
+    held answers the run releases (withdrawn by it, with ``holds.RELEASE_NOTE``), and the run
+    plans from the state without them (the kept plan as it is when it releases none).
+
     ``warm_start`` seeds the first solve with the area's previous plan (``previous_plan``: the
     same objective values in a fraction of the time) and each re-solve with the plan just
     computed; ``False`` solves from scratch (benchmarks).
@@ -173,10 +181,40 @@ def run_plan(
         progress("wait", 0, 0)
     with area_lock(store, code, lock_wait):
         t0 = time.perf_counter()
+        let_go: set[int] = set()  # held answers the run releases (``holds.releases``)
+
+        def read(s: Session) -> tuple[AreaState, list[Release]]:
+            """``prepare`` with the coordinator's ``release`` and the held answers let go
+            (those still 打診中: one decided meanwhile is no longer the run's to release)."""
+            live = {
+                int(i)
+                for i in s.scalars(
+                    select(ProposalRow.id).where(
+                        ProposalRow.id.in_(sorted(let_go)), ProposalRow.status == "contacted"
+                    )
+                )
+            }
+            st, rel = prepare(s, code, params, on, [*release, *sorted(live - set(release))], note)
+            return st, [
+                dataclasses.replace(r, reason=holds.RELEASE_NOTE, by_run=True)
+                if r.proposal_id in let_go and r.proposal_id not in release
+                else r
+                for r in rel
+            ]
+
         with store.write() as s:
             seen = _read_mark(s, on)
-            state, releases = prepare(s, code, params, on, release, note)
+            state, releases = read(s)
             previous = _warm_start(s, code, warm_start)
+            held = {}
+            if uses(params, "hold"):
+                held = {
+                    pid: pair
+                    for pid, pair in holds.held_in_area(s, code).items()
+                    if pid not in release
+                }
+            if held:
+                free_state, _ = prepare(s, code, params, on, [*release, *held], note)
         seconds = {"load": time.perf_counter() - t0}
 
         def solve(st: AreaState, warm: frozenset[tuple[str, str]] | None) -> MatchResult:
@@ -184,8 +222,23 @@ def run_plan(
                 st.instance, params, mode, None, progress, forbidden=st.forbidden, previous=warm
             )
 
+        first: MatchResult | None = None
+        if held:  # the re-plan tried with the held answers kept and released
+            kept = solve(state, previous)
+            free = solve(free_state, previous)
+            out, took_free = holds.releases(held, state.instance, kept, free_state.instance, free)
+            if out:
+                let_go.update(out)
+                if warm_start and took_free:
+                    previous = frozenset((p.facility_id, p.institution_id) for p in free.proposals)
+                with store.write() as s:
+                    seen = _read_mark(s, on)
+                    state, releases = read(s)
+            else:
+                first = kept
+
         for attempt in range(replans + 1):
-            result = solve(state, previous)
+            result = first if attempt == 0 and first is not None else solve(state, previous)
             if before_commit is not None:
                 before_commit(attempt)
             if progress:
@@ -197,7 +250,7 @@ def run_plan(
                 if mark == seen:  # nobody committed a change since it was read: the
                     now_state, now_releases = state, releases  # state read then is the state now
                 else:
-                    now_state, now_releases = prepare(s, code, params, on, release, note)
+                    now_state, now_releases = read(s)
                 if now_state.input_hash != state.input_hash:
                     if warm_start:  # the plan just computed is the closest one
                         previous = frozenset(

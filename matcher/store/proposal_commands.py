@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..vocab import PROPOSAL_TRANSITIONS
 from ..vocab import ProposalStatus as ProposalStatusCode
+from . import holds
 from .backups import BackupRow, agree_refusal, settlements
 from .errors import ConflictError, NotFoundError, TransitionError
 from .locks import ledger_lock
@@ -72,8 +73,9 @@ def set_status(
     """Move a proposal to ``status`` if nobody changed it since the caller read
     ``expected_version``.
 
-    A decided request settles its conditional backups (``settle_backups``); a backup is not
-    agreed while the request it backs is open (``backups.agree_refusal``).
+    A decided request settles its conditional backups and held answers (``settle_backups``); a
+    backup is not agreed while the request it backs is open (``backups.agree_refusal``); a
+    受入可 under a ``hold`` strategy stays 打診中, held (``holds.answer_target``).
 
     Raises ``ConflictError`` on a stale version, ``TransitionError`` on a change the lifecycle does
     not allow, ``NotFoundError`` for an unknown id.
@@ -100,7 +102,13 @@ def set_status(
         raise TransitionError(refusal)
     before = p.status
     now = utcnow()
-    p.status, p.updated_by, p.updated_at, p.status_at = status, actor, now, now
+    target, held = holds.answer_target(session, p, status)
+    if held:
+        note = f"{note} / {held}" if note else held
+    if target == p.status:  # a 受入可 to a request already 打診中, held: touched, so seen
+        p.updated_by, p.updated_at = actor, now
+    else:
+        p.status, p.updated_by, p.updated_at, p.status_at = target, actor, now, now
     try:
         session.flush()
     except StaleDataError:
@@ -118,12 +126,14 @@ def set_status(
 def settle_backups(
     session: Session, decided: Iterable[ProposalRow], actor: str, run_id: int | None = None
 ) -> list[ProposalRow]:
-    """Settle the open backups of the ``decided`` proposals as ``backups.settlements`` says —
-    the one place every status change applies it: ``set_status``, and a run's withdrawals and
-    releases (``run_write``, ``run_id`` in the history). A backup moved is itself settled in
-    turn; one left open becomes an ordinary request (its ``proposal_backups`` row is deleted,
-    its history says why; touched so that cached lists see it). The backups changed."""
+    """Settle the open backups of the ``decided`` proposals as ``backups.settlements`` says,
+    and the held answers as ``holds.settlements`` says — the one place every status change
+    applies them: ``set_status``, and a run's withdrawals and releases (``run_write``,
+    ``run_id`` in the history). A backup moved is itself settled in turn; one left open becomes
+    an ordinary request (its ``proposal_backups`` row is deleted, its history says why; touched
+    so that cached lists see it). The proposals changed."""
     decided = list(decided)
+    changed = apply_settlements(session, holds.settlements(session, decided), actor, run_id)
     ids = [p.id for p in decided]
     backed: set[int] = set()  # one query for a run's hundreds of withdrawals, not one each
     for k in range(0, len(ids), 500):
@@ -132,25 +142,39 @@ def settle_backups(
                 select(BackupRow.primary_id).where(BackupRow.primary_id.in_(ids[k : k + 500]))
             )
         )
-    changed: list[ProposalRow] = []
     for p in decided:
-        if p.id not in backed:
-            continue
-        for backup, to, why in settlements(session, p):
-            b = proposal_row(session, backup.id, lock=True)
-            before, now = b.status, utcnow()
-            if to is None:
-                row = session.get(BackupRow, b.id)
-                if row is not None:  # through the session: a later ``backup_of`` sees it gone
-                    session.delete(row)
-                b.updated_by, b.updated_at = actor, now
-            else:
-                b.status, b.updated_by, b.updated_at, b.status_at = to, actor, now, now
-            session.flush()
-            record_history(session, b, before, actor, why, run_id)
-            changed.append(b)
-            if to is not None:
-                changed += settle_backups(session, [b], actor, run_id)
+        if p.id in backed:
+            changed += apply_settlements(session, settlements(session, p), actor, run_id)
+    session.flush()
+    return changed
+
+
+def apply_settlements(
+    session: Session,
+    moves: list[tuple[ProposalRow, str | None, str]],
+    actor: str,
+    run_id: int | None = None,
+) -> list[ProposalRow]:
+    """Apply ``moves`` (proposal, new status, history note) that settling decided: a moved
+    proposal is itself settled in turn; ``None`` leaves a backup open as an ordinary request
+    (its ``proposal_backups`` row is deleted; touched so that cached lists see it). Used by
+    ``settle_backups`` and by a re-plan's held answers (``round_strategy.write_round``)."""
+    changed: list[ProposalRow] = []
+    for moved, to, why in moves:
+        b = proposal_row(session, moved.id, lock=True)
+        before, now = b.status, utcnow()
+        if to is None:
+            row = session.get(BackupRow, b.id)
+            if row is not None:  # through the session: a later ``backup_of`` sees it gone
+                session.delete(row)
+            b.updated_by, b.updated_at = actor, now
+        else:
+            b.status, b.updated_by, b.updated_at, b.status_at = to, actor, now, now
+        session.flush()
+        record_history(session, b, before, actor, why, run_id)
+        changed.append(b)
+        if to is not None:
+            changed += settle_backups(session, [b], actor, run_id)
     session.flush()
     return changed
 

@@ -65,6 +65,7 @@ from ..wareki import JST
 from ..wareki import today as today_jp
 from .backups import answer_target, backups_of, settled_note
 from .errors import NotFoundError, StoreError
+from .holds import HELD_NOTE
 from .imports import Declaration, import_declarations
 from .intake import MAX_PARTNER_CHANGES as MAX_PARTNER_CHANGES
 from .intake import PARTNER_CHANGES_JA as PARTNER_CHANGES_JA
@@ -1298,6 +1299,8 @@ def _apply_row(
     changed_row = set_status(session, p.id, cast(StatusCode, target), p.version, actor, note)
     item.outcome, item.version_after = "applied", changed_row.version
     item.message = f"「{_label(target)}」にしました" + (f" ({conditional})" if conditional else "")
+    if changed_row.status != target:  # a 受入可 held under the run's strategy (``holds``)
+        item.message = f"「{_label(changed_row.status)}」のまま: {HELD_NOTE}"
     return item
 
 
@@ -1734,10 +1737,12 @@ def resolve_item(
             text += f" / 理由・条件: {reason}"
         if note.strip():
             text += f" / {note.strip()}"
+        message = f"回答どおり「{_label(target)}」にしました"
         if p.status != target:
             changed = set_status(session, p.id, cast(StatusCode, target), p.version, actor, text)
             item.version_after = changed.version
-        message = f"回答どおり「{_label(target)}」にしました"
+            if changed.status != target:  # held under the run's strategy (``holds``)
+                message = f"「{_label(changed.status)}」のまま: {HELD_NOTE}"
     item.resolved_at, item.resolved_by = utcnow(), actor[:100]
     item.resolution = action
     session.flush()

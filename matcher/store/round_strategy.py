@@ -17,8 +17,12 @@ already promised elsewhere, and a 義務 facility waits a round for its replacem
   of the run (its institution's letter asks it) with a ``proposal_backups`` row naming the
   request it backs; how answers settle it: ``matcher.store.backups``.
 
-``write_round`` applies both around the run's write (``planning.run_plan``); ``none`` writes
-the plan as it is.
+- ``hold``: a 義務 facility's 受入可 stays 打診中 until the area's next re-plan, which may
+  release it when that completes more 義務 facilities (``matcher.store.holds``: the rule;
+  ``planning.run_plan`` solves with the held answers kept and released).
+
+``write_round`` applies them around the run's write (``planning.run_plan``); ``none`` writes
+the plan as it is (and, as every run without ``hold``, agrees the area's held answers).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ..result import MatchResult
 from ..vocab import BACKUP_LABEL_JA, Duty
 from ..vocab import ProposalStatus as Status
 from ..wareki import day_of
+from . import holds
 from .backups import BackupRow
 from .models import (
     ACTIVE_STATUSES,
@@ -49,7 +54,7 @@ from .models import (
     utcnow,
 )
 from .planner_input import AreaState
-from .proposal_commands import add_proposal
+from .proposal_commands import add_proposal, apply_settlements
 from .run_write import PlanChange, PlanReport
 from .state import institution_states
 
@@ -59,16 +64,16 @@ from .state import institution_states
 BACKUP_SHARE = 0.3
 
 # ``reserve`` still asks a held-back request whose institution the run writes to anyway (it
-# joins a letter that goes out regardless, so it costs no letter). Off in the product for now;
-# ``benchmarks/rounds.py --reserve-joins`` measures it (issue 23 item 7: with the simulated
-# hold of conditional answers, 400 × 120, after two rounds: 1.10× the letters of ``none``
-# instead of 1.19× on the tuning seeds 1–2, 1.19× instead of 1.24× on seeds 3–4; 努力義務 newly
-# covered 267 instead of 240 on seeds 1–2; 義務 the same).
-RESERVE_JOINS = False
+# joins a letter that goes out regardless, so it costs no letter). Part of issue 23 item 7's
+# winning configuration (``benchmarks/rounds.py``; ``--no-reserve-joins`` measures without: with
+# ``hold``, 400 × 120, after two rounds: 1.19× the letters of ``none`` on seeds 3–4 instead of
+# 1.24×, 1.10× instead of 1.19× on the tuning seeds 1–2; 努力義務 newly covered 267 instead of
+# 240 on seeds 1–2; 義務 the same).
+RESERVE_JOINS = True
 
 
 def uses(params: MatchParams, measure: str) -> bool:
-    """Whether the run's strategy includes ``measure`` (``reserve`` or ``backups``)."""
+    """Whether the run's strategy includes ``measure`` (``reserve``, ``backups``, ``hold``)."""
     return measure in params.round_strategy.split("+")
 
 
@@ -245,11 +250,15 @@ def write_round(
 ) -> PlanReport:
     """``write`` the run's plan (``run_write.write_run`` bound to everything else) under the
     run's strategy: the plan without the held-back requests (``reserve``), then the backups
-    (``backups``), both said in the run's message. ``none``: exactly ``write(result)``."""
+    (``backups``), then the held answers settled (``hold``: those of complete facilities
+    agreed; without it: all agreed, the hold ends), all said in the run's message. ``none``
+    with no held answer in the area: exactly ``write(result)``."""
     held = 0
     if uses(params, "reserve"):
         result, held = hold_back(session, state, result)
+    answers = holds.held_in_area(session, state.area_code)  # held before the run's releases
     report = write(result)
+    report = _settle_holds(session, params, actor, report, answers)
     if params.round_strategy == "none":
         return report
     added = []
@@ -262,6 +271,8 @@ def write_round(
         said.append(f"義務施設を満たさない新しい依頼 {held} 件を次の回に回しました (受入枠を残す)")
     if uses(params, "backups"):
         said.append(f"{BACKUP_LABEL_JA} {len(added)} 件を添えました")
+    if uses(params, "hold"):
+        said.append("義務施設の受入可を次の再計画まで保留します")
     run.message = " ".join([run.message, *[f"{s}。" for s in said]]).strip()
     run.n_new += len(added)
     session.flush()
@@ -270,6 +281,39 @@ def write_round(
         for b in added
     )
     return replace(report, changes=report.changes + changes)
+
+
+def _settle_holds(
+    session: Session,
+    params: MatchParams,
+    actor: str,
+    report: PlanReport,
+    answers: dict[int, tuple[str, str]],
+) -> PlanReport:
+    """After the run's write: agree the held answers ``holds.replan_settlements`` names (run
+    ``report.run_id`` in their history), say in the run's message what became of the area's
+    held ``answers`` (agreed, released by the run), and show the agreed ones' status in the
+    report's changes."""
+    if not answers:
+        return report
+    moves = holds.replan_settlements(session, report.area_code, uses(params, "hold"))
+    agreed = {p.id for p in apply_settlements(session, moves, actor, report.run_id)}
+    released = sum(
+        (p := session.get(ProposalRow, pid)) is not None and p.status == Status.WITHDRAWN.value
+        for pid in answers
+    )
+    run = session.get(RunRow, report.run_id)
+    assert run is not None
+    run.message = (
+        f"{run.message} {holds.HELD_LABEL_JA} {len(answers)} 件のうち {len(agreed & set(answers))}"
+        f" 件を合意、{released} 件を解除しました。"
+    ).strip()
+    session.flush()
+    changes = tuple(
+        replace(c, status=Status.AGREED.value) if c.proposal_id in agreed else c
+        for c in report.changes
+    )
+    return replace(report, changes=changes)
 
 
 __all__ = [

@@ -71,3 +71,31 @@ def test_cli_run_takes_the_strategy(tmp_path) -> None:
     )
     assert r.exit_code == 0, r.output
     assert RoundStrategy.RESERVE_BACKUPS.label_ja in r.output.replace("\n", "")
+
+
+def test_api_and_cli_take_the_hold_strategies(client, tmp_path) -> None:
+    """``hold`` and ``reserve+hold`` (``matcher.store.holds``) are run options like the others."""
+    r = client.post("/api/session", json={"username": "coord_a", "password": PASSWORD})
+    headers = {"X-CSRF-Token": r.json()["csrf_token"]}
+    ok = client.post(
+        "/api/runs", json={"area_code": "area-a", "round_strategy": "hold"}, headers=headers
+    )
+    assert ok.status_code in (201, 202), ok.text
+    client.app.state.jobs.join_all()
+    with client.app.state.store.read() as s:
+        from matcher.store.models import RunRow
+
+        assert s.query(RunRow).one().params["round_strategy"] == "hold"
+    from store_fixtures import seed_small_region
+
+    from matcher.store.db import open_store
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    store = open_store(url, upgrade=True)
+    seed_small_region(store)
+    store.dispose()
+    cli = CliRunner().invoke(
+        cli_app, ["run", "--area", "39", "--round-strategy", "reserve+hold", "--db", url]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert RoundStrategy.RESERVE_HOLD.label_ja in cli.output.replace("\n", "")

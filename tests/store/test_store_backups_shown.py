@@ -27,6 +27,7 @@ from matcher.reports.pages import (
     render_letter,
 )
 from matcher.reports.tables import ReportData
+from matcher.store import round_strategy as round_strategy_module
 from matcher.store.models import ProposalRow
 from matcher.store.planning import run_plan
 from matcher.store.proposal_commands import set_status
@@ -140,7 +141,9 @@ def test_the_stored_runs_facility_notice_marks_the_backup_institution(store, pla
         assert BACKUP_LABEL_JA not in row_of[primary].group(0)
 
 
-def test_the_run_preview_says_what_a_backup_would_cover(store, web):
+def test_the_run_preview_says_what_a_backup_would_cover(store, web, monkeypatch):
+    # only the request and its backup (the other held-back requests wait: ``RESERVE_JOINS`` off)
+    monkeypatch.setattr(round_strategy_module, "RESERVE_JOINS", False)
     seeded(store)
     page_login(web, "pref")
     token = csrf_of(web.get("/runs/new", params={"area": "39"}).text)

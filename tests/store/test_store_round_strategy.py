@@ -21,6 +21,7 @@ from matcher.generate import generate
 from matcher.match import match
 from matcher.model import PARTNER_IDS_KEY, filed_partner_pairs
 from matcher.params import MatchParams
+from matcher.store import round_strategy as round_strategy_module
 from matcher.store.backups import BackupRow
 from matcher.store.imports import import_simple
 from matcher.store.models import FacilityRow, InstitutionRow, ProposalRow, RunRow
@@ -95,7 +96,10 @@ def ledger_within_capacity(store) -> None:
                 assert state.used <= state.declared, (iid, state.used, state.declared)
 
 
-def test_reserve_and_backups_are_stored_with_the_run_and_shown(store):
+def test_reserve_and_backups_are_stored_with_the_run_and_shown(store, monkeypatch):
+    # every held-back request waits here (``RESERVE_JOINS``, the product's default, asks one
+    # whose institution is written to anyway: tests/store/test_round_strategy_hold.py)
+    monkeypatch.setattr(round_strategy_module, "RESERVE_JOINS", False)
     seed(store)
     report = run_plan(store, "39", MatchParams(round_strategy="reserve+backups"), actor="t")
     rows, backs = props(store), backups(store)

@@ -28,7 +28,7 @@ def test_migrations_ship_inside_the_package():
     assert list((MIGRATIONS / "versions").glob("0003_*.py"))
     assert list((MIGRATIONS / "versions").glob("0004_*.py"))
     assert list((MIGRATIONS / "versions").glob("0005_*.py"))
-    assert head_revision() == "0014_filed_partner_ids"
+    assert head_revision() == "0015_held_acceptances"
 
 
 def test_upgrade_is_idempotent_and_matches_the_models(store):
@@ -188,7 +188,7 @@ def test_upgrade_to_0014_keeps_filed_partners_and_links_those_stored_by_id(store
             )
         )
     store.upgrade()
-    assert current_revision(store.engine) == "0014_filed_partner_ids"
+    assert current_revision(store.engine) == head_revision()
     with store.engine.connect() as conn:
         rows = conn.execute(
             text(
