@@ -19,6 +19,7 @@ from matcher.usecases import areas, imports, institutions, proposals, replies, r
 from matcher.usecases.errors import ConflictError, InputError, TransitionError
 from matcher.usecases.runs import run_request
 from matcher.vocab import Mode
+from matcher.wareki import today as today_jp
 
 from ..deps import (
     COOKIE,
@@ -189,6 +190,7 @@ def _imports(
         kinds_ja=imports.KIND_LABELS_JA,
         kind=kind,
         shown=REJECTS_SHOWN,
+        today=today_jp().isoformat(),  # the date field's default: the day in Japan
         **{"result": None, **ctx},
     )
 

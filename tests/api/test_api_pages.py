@@ -9,6 +9,8 @@ import re
 from api_support import PASSWORD, csrf_of, make_app, page_login
 from fastapi.testclient import TestClient
 
+from matcher.wareki import today as today_jp
+
 FOLLOW_REDIRECTS = False
 
 
@@ -184,7 +186,10 @@ def test_run_from_dashboard_and_printable_list(client):
 
 def test_upload_page_shows_rejects(client):
     page_login(client, "coord_a")
-    token = csrf_of(client.get("/imports").text)
+    page = client.get("/imports").text
+    token = csrf_of(page)
+    # the declaration start defaults to the day in Japan (what the server takes when blank)
+    assert f'id="declared-on" value="{today_jp().isoformat()}"' in page
     csv = (
         "facility_id,name,kind,lat,lon,covered,has_partner,municipality_code\n"
         "FA7,良い施設,gh,33.57,133.54,,,392014\n"
