@@ -284,6 +284,7 @@ ProposalOut = _out(
     updated_at=_TIME,
     backup_for="条件付き依頼なら、予備として添えた先の提案 (第一候補) の ID。"
     "第一候補が不可・取り下げのときだけ合意になります (通常の依頼は null)",
+    held="受入可(保留中): 医療機関は受入可と回答済み。次の再計画までは打診中 (充足に数えません)",
 )
 HistoryOut = _out(views.HistoryView, at=_TIME)
 ProposalDetailOut = _out(views.ProposalDetailView, history="状態の変更 (古い順)")

@@ -25,6 +25,7 @@ from .errors import NotFoundError, TransitionError
 from .models import (
     AreaRow,
     FacilityRow,
+    HoldRow,
     InstitutionRow,
     ProposalHistoryRow,
     ProposalRow,
@@ -74,10 +75,15 @@ def get_proposal(session: Session, scope: CodeSet, proposal_id: int) -> Proposal
 
 
 def proposal_dict(
-    p: Any, fac_name: str = "", inst_name: str = "", backup_for: int | None = None
+    p: Any,
+    fac_name: str = "",
+    inst_name: str = "",
+    backup_for: int | None = None,
+    held: bool = False,
 ) -> dict[str, object]:
     """A proposal (row or column tuple) as the coordinator sees it (``backup_for``: the
-    request it backs when it is a 条件付き依頼)."""
+    request it backs when it is a 条件付き依頼; ``held``: a 受入可 held until the next re-plan,
+    ``store.holds``)."""
     return {
         "id": p.id,
         "facility_id": p.facility_id,
@@ -93,6 +99,7 @@ def proposal_dict(
         "updated_at": p.updated_at.isoformat(timespec="seconds"),
         "updated_by": p.updated_by,
         "backup_for": backup_for,
+        "held": held,
     }
 
 
@@ -108,6 +115,7 @@ def named_proposal_dict(session: Session, p: ProposalRow) -> dict[str, object]:
         fac.name if fac else "",
         inst.name if inst else "",
         None if backup is None else backup.primary_id,
+        session.get(HoldRow, p.id) is not None,
     )
 
 
@@ -148,6 +156,7 @@ class ProposalView:
     updated_at: str
     updated_by: str
     backup_for: int | None  # a 条件付き依頼: the request it backs (``store.backups``)
+    held: bool  # a 受入可 held (打診中) until the next re-plan (``store.holds``)
 
 
 _BASE = (
@@ -166,10 +175,12 @@ _BASE = (
         InstitutionRow.name.label("institution_name"),
         FacilityRow.code5,
         BackupRow.primary_id.label("backup_for"),
+        HoldRow.proposal_id.label("held_id"),
     )
     .join(FacilityRow, FacilityRow.facility_id == ProposalRow.facility_id)
     .join(InstitutionRow, InstitutionRow.institution_id == ProposalRow.institution_id)
     .outerjoin(BackupRow, BackupRow.backup_id == ProposalRow.id)
+    .outerjoin(HoldRow, HoldRow.proposal_id == ProposalRow.id)
 )
 _ONE_FACILITY = _BASE.where(ProposalRow.facility_id == bindparam("facility_id")).order_by(*ORDER)
 
@@ -226,7 +237,11 @@ def list_proposals(
     is a ``TransitionError``; an unknown area code a ``NotFoundError``."""
     return [
         # proposal_dict's values are the view's fields
-        ProposalView(**proposal_dict(r, r.facility_name, r.institution_name, r.backup_for))  # type: ignore[arg-type]
+        ProposalView(
+            **proposal_dict(  # type: ignore[arg-type]
+                r, r.facility_name, r.institution_name, r.backup_for, r.held_id is not None
+            )
+        )
         for r in _rows(session, scope, area, status, facility_id, institution_id, run_id)
     ]
 
@@ -237,7 +252,12 @@ def all_proposals(
     """(facility code5, proposal dict) of every proposal (or one facility's), in ``ORDER``:
     plain column rows, no ORM objects."""
     return [
-        (str(r.code5), proposal_dict(r, r.facility_name, r.institution_name, r.backup_for))
+        (
+            str(r.code5),
+            proposal_dict(
+                r, r.facility_name, r.institution_name, r.backup_for, r.held_id is not None
+            ),
+        )
         for r in _rows(session, facility_id=facility_id)
     ]
 
@@ -307,6 +327,6 @@ def scoped_proposals(
     """``list_proposals`` of facilities within ``scope`` (and ``area``) as ``proposal_dict``
     items (the JSON API's shape), in ``ORDER``."""
     return [
-        proposal_dict(r, r.facility_name, r.institution_name, r.backup_for)
+        proposal_dict(r, r.facility_name, r.institution_name, r.backup_for, r.held_id is not None)
         for r in _rows(session, scope, area, status, facility_id, institution_id)
     ]

@@ -6,6 +6,8 @@ come; the ledger never exceeds a declared capacity on generated regions."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from api_support import PASSWORD, login
 from fastapi.testclient import TestClient
@@ -280,5 +282,11 @@ def test_the_proposal_page_shows_a_held_answer(store, db_url, tmp_path):
         page = web.get(f"/proposals/{pid}").text
         assert 'data-held="1"' in page and 'id="proposal-held"' in page
         assert holds.HELD_LABEL_JA in page
+        # the list and the JSON API say it too (``ProposalView.held``), the same field
+        listed = web.get("/proposals").text
+        row = re.search(rf'<tr data-proposal="{pid}".*?</tr>', listed, re.S)
+        assert row is not None and 'data-held="1"' in row.group(0)
+        assert web.get(f"/api/proposals/{pid}").json()["held"] is True
+        assert {p["id"]: p["held"] for p in web.get("/api/proposals").json()}[pid] is True
     app.state.jobs.join_all()
     app.state.store.dispose()
