@@ -74,6 +74,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "institution_table": ("registry",),
     "facility_index": ("registry", "proposals"),
     "run_params": ("registry", "runs"),
+    "site_mates": ("registry",),
     # a page's candidates use the ranges of its area's latest run (``run_params``)
     "facility_detail": ("registry", "proposals", "runs"),
     "facility_detail_json": ("registry", "proposals", "runs"),
