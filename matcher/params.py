@@ -63,6 +63,11 @@ class MatchParams:
                 f"(使えるのは {', '.join(ROUND_STRATEGIES)})"
             )
 
+    def uses(self, measure: str) -> bool:
+        """Whether ``round_strategy`` includes ``measure`` (``reserve``, ``backups``, ``hold``):
+        the one reading of a strategy (``store.round_strategy``, ``store.holds``)."""
+        return measure in self.round_strategy.split("+")
+
     @property
     def max_range_km(self) -> float:
         return max(self.max_km.values())

@@ -22,8 +22,9 @@ Lax: sent on a top-level link from another site).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from fastapi import Request
 
@@ -32,6 +33,7 @@ from .middleware import foreign_origin
 from .public import RateWindow, key_hash
 
 PREVIEWS_PER_USER = 2
+T = TypeVar("T")
 # A coordinator trying ranges previews a few times a minute; a script would do hundreds.
 PREVIEWS_PER_MINUTE = 12
 SAME_ORIGIN = frozenset({"same-origin", "none"})
@@ -74,16 +76,24 @@ class PreviewRated(PreviewBusy):
         self.limit, self.wait = limit, wait
 
 
+def _app_object(request: Request, name: str, make: Callable[[], T]) -> T:
+    """``request.app.state.<name>``, made by ``make`` on first use (once, whatever the threads)."""
+    state = request.app.state
+    made: T | None = getattr(state, name, None)
+    if made is None:
+        with _MAKE:
+            made = getattr(state, name, None)
+            if made is None:
+                made = make()
+                setattr(state, name, made)
+    return made
+
+
 def preview_window(request: Request) -> RateWindow:
     """The app's shared window of preview starts per user (made on first use)."""
-    state = request.app.state
-    window: RateWindow | None = getattr(state, "preview_rate", None)
-    if window is None:
-        with _MAKE:
-            window = getattr(state, "preview_rate", None)
-            if window is None:
-                window = state.preview_rate = RateWindow(PREVIEWS_PER_MINUTE, 60.0, "preview-user")
-    return window
+    return _app_object(
+        request, "preview_rate", lambda: RateWindow(PREVIEWS_PER_MINUTE, 60.0, "preview-user")
+    )
 
 
 def count_start(request: Request, user_id: int) -> None:
@@ -129,14 +139,7 @@ class PreviewSlots:
 
 def preview_slots(request: Request) -> PreviewSlots:
     """The app's ``PreviewSlots`` (made on first use)."""
-    state = request.app.state
-    slots: PreviewSlots | None = getattr(state, "preview_slots", None)
-    if slots is None:
-        with _MAKE:
-            slots = getattr(state, "preview_slots", None)
-            if slots is None:
-                slots = state.preview_slots = PreviewSlots()
-    return slots
+    return _app_object(request, "preview_slots", PreviewSlots)
 
 
 _MAKE = threading.Lock()

@@ -36,6 +36,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..model import FACILITY_KINDS, Instance
+from ..params import MatchParams
 from ..result import MatchResult
 from ..vocab import Duty
 from ..vocab import ProposalStatus as Status
@@ -56,18 +57,13 @@ END_NOTE = f"{HELD_LABEL_JA}を合意: 保留しない計算が実行されま�
 _CHUNK = 500  # ids per IN list
 
 
-def holds(strategy: str) -> bool:
-    """Whether a ``round_strategy`` value holds 受入可 answers."""
-    return MEASURE in strategy.split("+")
-
-
 def _holding_run(session: Session, p: ProposalRow) -> int | None:
     """The latest run holding ``p`` when its strategy holds answers (else ``None``)."""
     run_id = session.scalar(
         select(func.max(RunProposalRow.run_id)).where(RunProposalRow.proposal_id == p.id)
     )
     run = None if run_id is None else session.get(RunRow, run_id)
-    if run is None or not holds(str((run.params or {}).get("round_strategy", "none"))):
+    if run is None or not MatchParams.from_dict(run.params or {}).uses(MEASURE):
         return None
     return run.id
 
@@ -262,7 +258,6 @@ __all__ = [
     "answer_target",
     "held_ids",
     "held_in_area",
-    "holds",
     "releases",
     "replan_settlements",
     "settlements",

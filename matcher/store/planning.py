@@ -37,7 +37,7 @@ from .models import (
     utcnow,
 )
 from .planner_input import AreaState, Release, prepare
-from .round_strategy import uses, write_round
+from .round_strategy import write_round
 from .run_write import PlanReport, latest_run_id, preview_run, write_run
 from .state import proposal_states
 
@@ -207,7 +207,7 @@ def run_plan(
             state, releases = read(s)
             previous = _warm_start(s, code, warm_start)
             held = {}
-            if uses(params, "hold"):
+            if params.uses(holds.MEASURE):
                 held = {
                     pid: pair
                     for pid, pair in holds.held_in_area(s, code).items()

@@ -72,11 +72,6 @@ BACKUP_SHARE = 0.3
 RESERVE_JOINS = True
 
 
-def uses(params: MatchParams, measure: str) -> bool:
-    """Whether the run's strategy includes ``measure`` (``reserve``, ``backups``, ``hold``)."""
-    return measure in params.round_strategy.split("+")
-
-
 def _completes_mandatory(state: AreaState, plan: Iterable[tuple[str, int]]) -> set[str]:
     """The 義務 facilities that the ``plan`` (facility id, covers) leaves with nothing missing."""
     planned: dict[str, int] = {}
@@ -254,7 +249,7 @@ def write_round(
     agreed; without it: all agreed, the hold ends), all said in the run's message. ``none``
     with no held answer in the area: exactly ``write(result)``."""
     held = 0
-    if uses(params, "reserve"):
+    if params.uses("reserve"):
         result, held = hold_back(session, state, result)
     answers = holds.held_in_area(session, state.area_code)  # held before the run's releases
     report = write(result)
@@ -262,16 +257,16 @@ def write_round(
     if params.round_strategy == "none":
         return report
     added = []
-    if uses(params, "backups"):
+    if params.uses("backups"):
         added = add_backups(session, report.run_id, state, params, actor, utcnow())
     run = session.get(RunRow, report.run_id)
     assert run is not None
     said = []
-    if uses(params, "reserve"):
+    if params.uses("reserve"):
         said.append(f"義務施設を満たさない新しい依頼 {held} 件を次の回に回しました (受入枠を残す)")
-    if uses(params, "backups"):
+    if params.uses("backups"):
         said.append(f"{BACKUP_LABEL_JA} {len(added)} 件を添えました")
-    if uses(params, "hold"):
+    if params.uses(holds.MEASURE):
         said.append("義務施設の受入可を次の再計画まで保留します")
     run.message = " ".join([run.message, *[f"{s}。" for s in said]]).strip()
     run.n_new += len(added)
@@ -296,7 +291,7 @@ def _settle_holds(
     report's changes."""
     if not answers:
         return report
-    moves = holds.replan_settlements(session, report.area_code, uses(params, "hold"))
+    moves = holds.replan_settlements(session, report.area_code, params.uses(holds.MEASURE))
     agreed = {p.id for p in apply_settlements(session, moves, actor, report.run_id)}
     released = sum(
         (p := session.get(ProposalRow, pid)) is not None and p.status == Status.WITHDRAWN.value
@@ -322,6 +317,5 @@ __all__ = [
     "Backup",
     "add_backups",
     "hold_back",
-    "uses",
     "write_round",
 ]
